@@ -1,0 +1,47 @@
+# The two commands a new user needs:
+#   make demo   install what is missing, build, run the pipeline demo
+#   make test   install what is missing, build, run every test (ctest)
+# Others: make build | bench | asan | tsan | clean
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+DEMO_OUT ?= demo-out
+DEMO_ARGS ?=
+
+.PHONY: all deps configure build test demo bench asan tsan clean
+
+all: build
+
+deps:
+	@bash deploy/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+demo: build
+	bash deploy/demo.sh --build_dir=$(BUILD_DIR) --out=$(DEMO_OUT) $(DEMO_ARGS)
+
+# Benchmarks are run by hand; results go into docs/benchmarks.md.
+bench: build
+	@for b in $(BUILD_DIR)/bench/*; do echo "== $$b"; $$b; done
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build that also runs the tests.
+asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo \
+	  CMAKE_FLAGS="-DLS_SANITIZE=address,undefined -DLS_BUILD_BENCHMARKS=OFF $(CMAKE_FLAGS)"
+
+# ThreadSanitizer build (tests labelled 'tsan' only).
+tsan:
+	$(MAKE) build BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo \
+	  CMAKE_FLAGS="-DLS_SANITIZE=thread -DLS_BUILD_BENCHMARKS=OFF $(CMAKE_FLAGS)"
+	ctest --test-dir build-tsan --output-on-failure -L tsan -j $(JOBS)
+
+clean:
+	rm -rf build build-asan build-tsan

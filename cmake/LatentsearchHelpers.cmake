@@ -1,0 +1,92 @@
+# One small helper per kind of target (STYLE.md point 13).
+#
+#   ls_cc_library(NAME n SRCS ... [HDRS ...] [DEPS ...] [PUBLIC_DEPS ...])
+#   ls_cc_binary(NAME n SRCS ... [DEPS ...] [OUTPUT_NAME o])
+#   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [ENV ...])
+#   ls_cc_benchmark(NAME n SRCS ... [DEPS ...])
+#
+# Every target gets the project's warning flags and sanitizer flags. Include
+# paths are rooted at the repository, so headers are included as
+# "common/data/dataset.h".
+
+set(LS_WARNING_FLAGS -Wall -Wextra -Wno-unused-parameter)
+if(LS_WERROR)
+  list(APPEND LS_WARNING_FLAGS -Werror)
+endif()
+
+set(LS_SANITIZER_FLAGS "")
+if(LS_SANITIZE)
+  set(LS_SANITIZER_FLAGS -fsanitize=${LS_SANITIZE} -fno-omit-frame-pointer
+      -fno-sanitize-recover=all)
+endif()
+
+function(_ls_common_settings target)
+  target_compile_options(${target} PRIVATE ${LS_WARNING_FLAGS} ${LS_SANITIZER_FLAGS})
+  if(LS_SANITIZER_FLAGS)
+    target_link_options(${target} PRIVATE ${LS_SANITIZER_FLAGS})
+  endif()
+endfunction()
+
+function(ls_cc_library)
+  cmake_parse_arguments(A "" "NAME" "SRCS;HDRS;DEPS;PUBLIC_DEPS" ${ARGN})
+  if(A_SRCS)
+    add_library(${A_NAME} STATIC ${A_SRCS} ${A_HDRS})
+    target_include_directories(${A_NAME} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+    target_link_libraries(${A_NAME} PUBLIC ${A_PUBLIC_DEPS} ${A_DEPS})
+    _ls_common_settings(${A_NAME})
+    if(LS_SANITIZER_FLAGS)
+      target_link_options(${A_NAME} INTERFACE ${LS_SANITIZER_FLAGS})
+    endif()
+  else()
+    add_library(${A_NAME} INTERFACE)
+    target_include_directories(${A_NAME} INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+    target_link_libraries(${A_NAME} INTERFACE ${A_PUBLIC_DEPS} ${A_DEPS})
+  endif()
+endfunction()
+
+function(ls_cc_binary)
+  cmake_parse_arguments(A "" "NAME;OUTPUT_NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  _ls_common_settings(${A_NAME})
+  if(A_OUTPUT_NAME)
+    set_target_properties(${A_NAME} PROPERTIES OUTPUT_NAME ${A_OUTPUT_NAME})
+  endif()
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+endfunction()
+
+# Tests are discovered per gtest case. LABELS lets ctest select layers
+# (unit, service, integration, e2e); ENV adds environment variables.
+function(ls_cc_test)
+  if(NOT LS_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(A "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} ls_testing GTest::gtest GTest::gmock)
+  _ls_common_settings(${A_NAME})
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 600)
+  endif()
+  set(_env "LS_SOURCE_DIR=${PROJECT_SOURCE_DIR}" "LS_BINARY_DIR=${PROJECT_BINARY_DIR}" ${A_ENV})
+  gtest_discover_tests(${A_NAME}
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT} ENVIRONMENT "${_env}")
+endfunction()
+
+function(ls_cc_benchmark)
+  if(NOT LS_BUILD_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${A_NAME} ${A_SRCS})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} benchmark::benchmark)
+  _ls_common_settings(${A_NAME})
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+endfunction()
+
+include(GoogleTest)

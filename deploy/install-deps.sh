@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that latentsearch's build, tests, demo and
+# benchmarks need. Idempotent: when everything is present it only queries dpkg
+# and exits (well under a second). Works as root or through sudo.
+#
+# Usage: deploy/install-deps.sh [--check]
+#   --check   only report what is missing; exit 1 if anything is.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # gRPC + protobuf (C++ and the Python contract test)
+  libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  python3 python3-grpcio python3-protobuf
+  # core libraries
+  libabsl-dev libhnswlib-dev libtorch-dev
+  # Without the pthread OpenBLAS, Debian's LibTorch runs its BLAS on the
+  # reference implementation: ConvTranspose2d is ~7x slower.
+  libopenblas0-pthread
+  # images, compression, HTTP (metrics), TLS tooling
+  libpng-dev libjpeg-dev libstb-dev zlib1g-dev libcpp-httplib-dev libssl-dev openssl
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libfaiss-dev
+  # sanitizers / fuzzers (clang + compiler-rt)
+  clang lld libclang-rt-14-dev
+  # real data for reader tests and the demo
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [[ "$status" == ii* ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ "${1:-}" == "--check" ]]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}" >&2
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "install-deps: not root and no sudo; install these as root: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only if they are absent or older than a day.
+if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n1)" ]]; then
+  "${SUDO[@]}" apt-get update -q
+fi
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
