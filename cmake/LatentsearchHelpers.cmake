@@ -2,7 +2,7 @@
 #
 #   ls_cc_library(NAME n SRCS ... [HDRS ...] [DEPS ...] [PUBLIC_DEPS ...])
 #   ls_cc_binary(NAME n SRCS ... [DEPS ...] [OUTPUT_NAME o])
-#   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [ENV ...])
+#   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [ENV ...] [TIMEOUT s] [NO_MAIN])
 #   ls_cc_benchmark(NAME n SRCS ... [DEPS ...])
 #
 # Every target gets the project's warning flags and sanitizer flags. Include
@@ -61,9 +61,12 @@ function(ls_cc_test)
   if(NOT LS_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(A "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(A "NO_MAIN" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
   add_executable(${A_NAME} ${A_SRCS})
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} ls_testing GTest::gtest GTest::gmock)
+  if(NOT A_NO_MAIN)
+    target_link_libraries(${A_NAME} PRIVATE GTest::gmock_main)
+  endif()
   _ls_common_settings(${A_NAME})
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   if(NOT A_LABELS)
@@ -75,6 +78,7 @@ function(ls_cc_test)
   set(_env "LS_SOURCE_DIR=${PROJECT_SOURCE_DIR}" "LS_BINARY_DIR=${PROJECT_BINARY_DIR}" ${A_ENV})
   gtest_discover_tests(${A_NAME}
     DISCOVERY_TIMEOUT 60
+    DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT} ENVIRONMENT "${_env}")
 endfunction()
 

@@ -1,0 +1,30 @@
+// Client channels to latentsearch services (CLI, service-to-service calls,
+// tests), with the project's message-size limits applied.
+// Thread-safety: pure functions; channels are thread-safe.
+#ifndef LATENTSEARCH_COMMON_RPC_CHANNEL_H_
+#define LATENTSEARCH_COMMON_RPC_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace latentsearch::rpc {
+
+struct ChannelOptions {
+  // Largest message the client accepts, bytes.
+  int max_receive_message_bytes = 16 << 20;
+  // Largest message the client sends, bytes.
+  int max_send_message_bytes = 4 << 20;
+  // nullptr = insecure.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+
+// `address` is "HOST:PORT" or "unix:PATH". Connects lazily.
+std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
+                                             const ChannelOptions& options = {});
+
+}  // namespace latentsearch::rpc
+
+#endif  // LATENTSEARCH_COMMON_RPC_CHANNEL_H_
