@@ -1,7 +1,7 @@
 # The two commands a new user needs:
 #   make demo   install what is missing, build, run the pipeline demo
 #   make test   install what is missing, build, run every test (ctest)
-# Others: make build | bench | asan | tsan | clean
+# Others: make build | bench | asan | tsan | fuzz | clean
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEMO_OUT ?= demo-out
 DEMO_ARGS ?=
 
-.PHONY: all deps configure build test demo bench asan tsan clean
+.PHONY: all deps configure build test demo bench asan tsan fuzz clean
 
 all: build
 
@@ -43,5 +43,17 @@ tsan:
 	  CMAKE_FLAGS="-DLS_SANITIZE=thread -DLS_BUILD_BENCHMARKS=OFF $(CMAKE_FLAGS)"
 	ctest --test-dir build-tsan --output-on-failure -L tsan -j $(JOBS)
 
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz/fuzz/; each runs
+# FUZZ_SECONDS seconds on a corpus under build-fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DLS_BUILD_FUZZERS=ON \
+	  -DLS_SANITIZE=address,undefined -DLS_BUILD_TESTS=OFF -DLS_BUILD_BENCHMARKS=OFF \
+	  -DLS_WITH_TORCH=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@for f in build-fuzz/fuzz/*; do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$n || exit 1; done
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

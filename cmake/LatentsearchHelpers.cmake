@@ -4,6 +4,7 @@
 #   ls_cc_binary(NAME n SRCS ... [DEPS ...] [OUTPUT_NAME o])
 #   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [ENV ...] [TIMEOUT s] [NO_MAIN])
 #   ls_cc_benchmark(NAME n SRCS ... [DEPS ...])
+#   ls_cc_fuzzer(NAME n SRCS ... [DEPS ...])
 #
 # Every target gets the project's warning flags and sanitizer flags. Include
 # paths are rooted at the repository, so headers are included as
@@ -18,6 +19,10 @@ set(LS_SANITIZER_FLAGS "")
 if(LS_SANITIZE)
   set(LS_SANITIZER_FLAGS -fsanitize=${LS_SANITIZE} -fno-omit-frame-pointer
       -fno-sanitize-recover=all)
+endif()
+if(LS_BUILD_FUZZERS)
+  # Coverage instrumentation for the libraries the fuzzers link.
+  list(APPEND LS_SANITIZER_FLAGS -fsanitize=fuzzer-no-link)
 endif()
 
 function(_ls_common_settings target)
@@ -94,3 +99,22 @@ function(ls_cc_benchmark)
 endfunction()
 
 include(GoogleTest)
+
+# libFuzzer targets (LS_BUILD_FUZZERS=ON with CMAKE_CXX_COMPILER=clang++).
+# Built with ASan + UBSan + the fuzzer runtime; run by hand, e.g.
+#   build-fuzz/fuzz/cifar_fuzzer -max_total_time=60 corpus/
+function(ls_cc_fuzzer)
+  if(NOT LS_BUILD_FUZZERS)
+    return()
+  endif()
+  cmake_parse_arguments(A "" "NAME" "SRCS;DEPS" ${ARGN})
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "LS_BUILD_FUZZERS needs clang: -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  add_executable(${A_NAME} ${A_SRCS})
+  target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
+  target_compile_options(${A_NAME} PRIVATE ${LS_WARNING_FLAGS}
+    -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
+  target_link_options(${A_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/fuzz)
+endfunction()
