@@ -1,0 +1,9 @@
+#include "clients/cli/commands.h"
+
+#include "clients/cli/data_info.h"
+
+namespace latentsearch::cli {
+
+std::vector<Command> Commands() { return {DataInfoCommand()}; }
+
+}  // namespace latentsearch::cli

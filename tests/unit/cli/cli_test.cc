@@ -1,0 +1,170 @@
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clients/cli/command.h"
+#include "clients/cli/commands.h"
+#include "common/base/file.h"
+#include "common/image/image.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/test_env.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latentsearch::cli {
+namespace {
+
+using ::latentsearch::testing::TempDir;
+using ::testing::HasSubstr;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// Runs the CLI in-process; flags are restored afterwards.
+Result RunCli(std::vector<std::string> args) {
+  absl::FlagSaver saver;
+  args.insert(args.begin(), "latentsearch");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  const int code = Main(static_cast<int>(argv.size()), argv.data(), Commands(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+int Lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+TEST(CliTest, UsageAndHelp) {
+  Result none = RunCli({});
+  EXPECT_EQ(none.code, kExitUsage);
+  EXPECT_THAT(none.err, HasSubstr("Usage: latentsearch <subcommand>"));
+  Result help = RunCli({"--help"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_THAT(help.out, HasSubstr("data-info"));
+  Result sub = RunCli({"data-info", "--help"});
+  EXPECT_EQ(sub.code, kExitOk);
+  EXPECT_THAT(sub.out, HasSubstr("--grid_rows (default: 8)"));
+  EXPECT_THAT(sub.out, HasSubstr("--dataset"));
+}
+
+TEST(CliTest, UsageErrorsExitWithTwoAndOneLine) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"frobnicate"},
+           {"data-info", "--bogus=1"},
+           {"data-info", "--grid_rows=abc"},
+           {"data-info", "--grid_rows"},
+           {"data-info", "--path=/x"},
+           {"data-info", "--dataset=mnist", "--path=/x"},
+           {"data-info", "--dataset=idx", "--path=/x", "--split=val"},
+           {"data-info", "--dataset=idx", "--path=/x", "stray"},
+           {"data-info", "--nogrid_rows"},
+       }) {
+    Result r = RunCli(args);
+    EXPECT_EQ(r.code, kExitUsage) << absl::StrJoin(args, " ") << ": " << r.err;
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+    EXPECT_TRUE(r.out.empty());
+  }
+  EXPECT_THAT(RunCli({"data-info", "--bogus=1"}).err, HasSubstr("unknown flag --bogus"));
+  EXPECT_THAT(RunCli({"data-info", "--dataset=mnist", "--path=/x"}).err,
+              HasSubstr("expected cifar10, idx or folder"));
+}
+
+TEST(CliTest, MissingDataExitsWithOneAndNamesIt) {
+  Result r = RunCli({"data-info", "--dataset=cifar10", "--path=/nonexistent/cifar"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(Lines(r.err), 1);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/cifar/data_batch_1.bin"));
+}
+
+class CliFolderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* rel : {"set/ant/1.png", "set/ant/2.png", "set/bee/1.png"}) {
+      image::Image img(12, 10, 3);
+      for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i);
+      absl::StatusOr<std::string> png = image::EncodePng(img);
+      ASSERT_OK(png.status());
+      const std::string path = tmp_.Join(rel);
+      ASSERT_OK(base::MakeDirs(path.substr(0, path.find_last_of('/'))));
+      ASSERT_OK(base::WriteFileAtomically(path, *png));
+    }
+  }
+  TempDir tmp_;
+};
+
+TEST_F(CliFolderTest, PrintsCountsAndWritesGrid) {
+  const std::string grid = tmp_.Join("out/sub/grid.png");
+  Result r = RunCli({"data-info", "--dataset=folder", "--path", tmp_.Join("set"),
+                  "--image_height=8", "--image_width=8", "--grid=" + grid,
+                  "--grid_rows", "2", "--grid_cols=3", "--seed=7"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(r.err.empty());
+  EXPECT_THAT(r.out, HasSubstr("images:   3\n"));
+  EXPECT_THAT(r.out, HasSubstr("shape:    8 x 8 x 3"));
+  EXPECT_THAT(r.out, HasSubstr("classes:  2\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("0  ant +2  +66.7%"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("1  bee +1  +33.3%"));
+  EXPECT_THAT(r.out, HasSubstr("grid:     " + grid));
+  ASSERT_OK_AND_ASSIGN(std::string png, base::ReadFile(grid));
+  ASSERT_OK_AND_ASSIGN(image::Image sheet, image::Decode(png));
+  // Auto scale 8 → 64-pixel tiles; margin 2; caption band 11.
+  EXPECT_EQ(sheet.width, 3 * 64 + 4 * 2);
+  EXPECT_EQ(sheet.height, 2 * (64 + 11) + 3 * 2);
+}
+
+TEST_F(CliFolderTest, UnlabelledFolder) {
+  Result r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set/ant"),
+                  "--nolabelled", "--image_channels=1"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("images:   2\n"));
+  EXPECT_THAT(r.out, HasSubstr("x 1 (height"));
+  EXPECT_THAT(r.out, HasSubstr("classes:  none (unlabelled)"));
+}
+
+TEST_F(CliFolderTest, BadFolderOptionIsAUsageError) {
+  Result r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"),
+                  "--image_channels=2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("1 or 3 channels"));
+  Result split = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"),
+                      "--split=train"});
+  EXPECT_EQ(split.code, kExitUsage);
+}
+
+TEST(CliRealDataTest, FashionMnist) {
+  std::optional<std::string> dir = ::latentsearch::testing::FashionMnistDir();
+  if (!dir) GTEST_SKIP() << "Fashion-MNIST not found";
+  Result r = RunCli({"data-info", "--dataset=idx", "--path=" + *dir, "--split=test"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("images:   10000\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("9  Ankle boot +1000"));
+}
+
+// The real binary: exit codes reach the shell.
+TEST(CliBinaryTest, ExitCodes) {
+  const std::string bin = base::JoinPath(::latentsearch::testing::BinaryDir(), "bin/latentsearch");
+  if (!base::FileSize(bin).ok()) GTEST_SKIP() << bin << " not built";
+  auto exit_code = [&](const std::string& args) {
+    const int status = std::system(absl::StrCat(bin, " ", args, " >/dev/null 2>&1").c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(exit_code("--help"), 0);
+  EXPECT_EQ(exit_code("data-info --bogus"), 2);
+  EXPECT_EQ(exit_code("data-info --dataset=cifar10 --path=/nonexistent"), 1);
+}
+
+}  // namespace
+}  // namespace latentsearch::cli
