@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The latentsearch demo on real data. For now: look at the data sets.
+#   - Fashion-MNIST (Debian's dataset-fashion-mnist), train + test;
+#   - CIFAR-10 (binary version) from --data=DIR or ../shared/data/cifar10
+#     (relative to the repository), when present.
+# For each: `latentsearch data-info` prints size, shape and per-class counts,
+# and writes a captioned 8x8 grid of seeded random samples into --out.
+#
+# Usage: deploy/demo.sh --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]
+# (`make demo` runs: bash deploy/demo.sh --build_dir=build --out=demo-out)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="build"
+out="demo-out"
+data=""
+
+usage() {
+  echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]" >&2
+  exit 2
+}
+
+for arg in "$@"; do
+  case "$arg" in
+    --build_dir=*) build_dir="${arg#*=}" ;;
+    --out=*) out="${arg#*=}" ;;
+    --data=*) data="${arg#*=}" ;;
+    -h|--help) usage ;;
+    *) echo "demo.sh: unknown argument '$arg'" >&2; usage ;;
+  esac
+done
+
+cli="$build_dir/bin/latentsearch"
+if [[ ! -x "$cli" ]]; then
+  echo "demo.sh: $cli not found; build first (make build)" >&2
+  exit 1
+fi
+if [[ -n "$data" ]]; then
+  cifar="$data"
+  if [[ ! -e "$cifar/test_batch.bin" ]]; then
+    echo "demo.sh: --data=$cifar holds no CIFAR-10 test_batch.bin" >&2
+    exit 1
+  fi
+else
+  cifar="$repo/../shared/data/cifar10"
+fi
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+ran=0
+
+fashion="${LS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+if [[ -e "$fashion/t10k-labels-idx1-ubyte.gz" || -e "$fashion/t10k-labels-idx1-ubyte" ]]; then
+  echo "== Fashion-MNIST ($fashion), train + test"
+  "$cli" data-info --dataset=idx --path="$fashion" --split=all \
+    --grid="$out/fashion-mnist-samples.png" --grid_rows=8 --grid_cols=8 --seed=1 \
+    | tee "$out/fashion-mnist-info.txt"
+  ran=$((ran + 1))
+else
+  echo "== Fashion-MNIST not found at $fashion (install dataset-fashion-mnist); skipped"
+fi
+
+if [[ -e "$cifar/test_batch.bin" ]]; then
+  cifar="$(cd "$cifar" && pwd)"
+  echo
+  echo "== CIFAR-10 ($cifar), train + test, checksums verified"
+  "$cli" data-info --dataset=cifar10 --path="$cifar" --split=all --verify_checksums \
+    --grid="$out/cifar10-samples.png" --grid_rows=8 --grid_cols=8 --seed=1 \
+    | tee "$out/cifar10-info.txt"
+  ran=$((ran + 1))
+else
+  echo
+  echo "== CIFAR-10 not found at $cifar (pass --data=DIR); skipped"
+fi
+
+if [[ $ran -eq 0 ]]; then
+  echo "demo.sh: no data set found; nothing to show" >&2
+  exit 1
+fi
+echo
+echo "Demo output in $out:"
+ls -1 "$out" | sed 's/^/  /'
