@@ -31,12 +31,14 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 // What a subcommand's Run gets. Flags have already been set.
+// Thread-compatible; the streams are not owned.
 struct CommandContext {
   std::vector<std::string> positional;  // Arguments that are not flags.
   std::ostream* out;                    // Results.
   std::ostream* err;                    // Diagnostics.
 };
 
+// One subcommand. A value type; Run is called from the main thread only.
 struct Command {
   std::string name;     // e.g. "data-info".
   std::string summary;  // One line for the subcommand list.

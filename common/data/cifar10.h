@@ -13,6 +13,7 @@
 // named), a label outside 0–9 (record and offset named), a malformed
 // batches.meta.txt or MD5SUMS, and a checksum mismatch are DATA_LOSS. Every
 // message names the file.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_DATA_CIFAR10_H_
 #define LATENTSEARCH_COMMON_DATA_CIFAR10_H_
 
@@ -32,6 +33,7 @@ inline constexpr int kCifar10NumClasses = 10;
 // 1 label byte + 3 × 32 × 32 pixel bytes.
 inline constexpr size_t kCifar10RecordBytes = 3073;
 
+// How ReadCifar10 reads. A value type.
 struct Cifar10Options {
   // Check the files of the split against MD5SUMS before parsing them. When
   // the directory has no MD5SUMS there is nothing to check and reading goes

@@ -5,6 +5,7 @@
 // them, so a malformed one is INVALID_ARGUMENT. Readers (cifar10.h, idx.h,
 // image_folder.h) report files: missing → NOT_FOUND, corrupt or inconsistent
 // content → DATA_LOSS, always naming the file and the record or byte offset.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_DATA_DATASET_H_
 #define LATENTSEARCH_COMMON_DATA_DATASET_H_
 

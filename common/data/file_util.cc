@@ -24,7 +24,7 @@ absl::Status ErrnoError(absl::string_view op, const std::string& path, int err) 
   return absl::UnknownError(msg);
 }
 
-// Closes a file descriptor when it goes out of scope.
+// Closes a file descriptor when it goes out of scope. Thread-compatible.
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}

@@ -34,6 +34,7 @@ struct IdxArray {
 };
 
 // A gzip (or, transparently, plain) file opened for reading.
+// Thread-compatible: one thread at a time.
 class GzFile {
  public:
   explicit GzFile(gzFile f) : f_(f) {}
@@ -90,7 +91,7 @@ uint32_t BigEndian32(const uint8_t* p) {
 // Reads an IDX file of unsigned bytes with `magic` (whose low byte is the
 // number of dimensions). `what` names one item ("image", "label").
 absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
-                                     absl::string_view what) {
+                                     absl::string_view what, uint64_t max_bytes) {
   if (!internal::PathExists(path)) {
     return absl::NotFoundError(absl::StrCat("IDX file '", path, "' does not exist"));
   }
@@ -152,6 +153,11 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
           "'", path, "': dimensions declare more than ", kMaxIdxDataBytes,
           " bytes of data; the header is corrupt"));
     }
+  }
+  if (total > max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "'", path, "': header declares ", total, " bytes of ", what,
+        " data; over the limit of ", max_bytes, " bytes (IdxOptions::max_bytes)"));
   }
   const uint64_t header = 4 + 4 * ndims;
   const uint64_t item_bytes = total / out.dims[0];
@@ -255,8 +261,10 @@ absl::StatusOr<Dataset> ReadPairs(const std::vector<IdxPair>& pairs,
       arrays.size(), options.num_threads, [&](size_t i) -> absl::Status {
         const IdxPair& p = pairs[i / 2];
         absl::StatusOr<IdxArray> a =
-            i % 2 == 0 ? ReadIdxFile(p.images_path, kIdxImagesMagic, "image")
-                       : ReadIdxFile(p.labels_path, kIdxLabelsMagic, "label");
+            i % 2 == 0 ? ReadIdxFile(p.images_path, kIdxImagesMagic, "image",
+                                         options.max_bytes)
+                       : ReadIdxFile(p.labels_path, kIdxLabelsMagic, "label",
+                                         options.max_bytes);
         if (!a.ok()) return a.status();
         arrays[i] = *std::move(a);
         return absl::OkStatus();

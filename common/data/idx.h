@@ -13,12 +13,14 @@
 //   4. otherwise "0" … "9" (MNIST digits).
 // Every label must name one of these classes.
 //
-// Errors: a missing file is NOT_FOUND; a wrong magic number, a header or
+// Errors: a missing file is NOT_FOUND; a header declaring more than
+// IdxOptions::max_bytes is RESOURCE_EXHAUSTED; a wrong magic number, a header or
 // data shorter than declared (the incomplete item and its byte offset are
 // named), trailing bytes, corrupt gzip data, a label outside the classes,
 // image and label counts that differ, and train/test image sizes that differ
 // are DATA_LOSS. Every message names the file. Offsets in .gz files are
 // offsets in the decompressed data.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_DATA_IDX_H_
 #define LATENTSEARCH_COMMON_DATA_IDX_H_
 
@@ -34,11 +36,16 @@ namespace latentsearch::data {
 inline constexpr uint32_t kIdxImagesMagic = 0x00000803;
 inline constexpr uint32_t kIdxLabelsMagic = 0x00000801;
 
+// How the IDX readers read. A value type.
 struct IdxOptions {
   // Class names in label order; empty = decide as described above.
   std::vector<std::string> class_names;
   // Threads reading files in parallel; 0 = the hardware concurrency.
   int num_threads = 0;
+  // Largest data size one file may declare in its header, in bytes (after
+  // decompression); a larger one is RESOURCE_EXHAUSTED before anything is
+  // allocated. Default 8 GiB (Fashion-MNIST's largest file is 47 MB).
+  uint64_t max_bytes = uint64_t{8} << 30;
 };
 
 // T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag,

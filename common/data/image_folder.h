@@ -15,6 +15,7 @@
 // FAILED_PRECONDITION; a folder (or class sub-folder) without images is
 // NOT_FOUND naming it; an undecodable image file is DATA_LOSS naming the
 // file and what was wrong; bad options are INVALID_ARGUMENT.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_DATA_IMAGE_FOLDER_H_
 #define LATENTSEARCH_COMMON_DATA_IMAGE_FOLDER_H_
 
@@ -25,6 +26,7 @@
 
 namespace latentsearch::data {
 
+// How ReadImageFolder reads. A value type.
 struct ImageFolderOptions {
   // Size every image is resized to; 1..4096 each. Default 32 × 32 (CIFAR-10).
   int height = 32;

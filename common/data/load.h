@@ -1,6 +1,7 @@
 // One entry point for "load the data set the user named": the CLI's
 // --dataset/--path/--split flags and, later, the trainer's requests map onto
 // a DatasetSpec.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_DATA_LOAD_H_
 #define LATENTSEARCH_COMMON_DATA_LOAD_H_
 
@@ -26,6 +27,7 @@ absl::string_view DatasetKindName(DatasetKind kind);
 // Inverse of DatasetKindName(); INVALID_ARGUMENT naming the allowed values.
 absl::StatusOr<DatasetKind> ParseDatasetKind(absl::string_view name);
 
+// Which data set to load and how. A value type.
 struct DatasetSpec {
   DatasetKind kind = DatasetKind::kCifar10;
   // The data set's directory.

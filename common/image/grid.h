@@ -1,6 +1,7 @@
 // Contact sheets: equal-size tiles laid out in rows × cols with margins, an
 // optional one-line caption under each tile (a tiny built-in bitmap font,
 // printable ASCII). Used for sample grids, reconstructions and query results.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_IMAGE_GRID_H_
 #define LATENTSEARCH_COMMON_IMAGE_GRID_H_
 
@@ -13,12 +14,14 @@
 
 namespace latentsearch::image {
 
+// An 8-bit colour. A value type; thread-safe for const access.
 struct Rgb {
   uint8_t r = 0;
   uint8_t g = 0;
   uint8_t b = 0;
 };
 
+// How ComposeGrid lays out a sheet. A value type.
 struct GridOptions {
   // Tiles per row; 0 = ceil(sqrt(number of tiles)).
   int cols = 0;

@@ -5,6 +5,7 @@
 // malformed Image, a bad target size) is INVALID_ARGUMENT; a decoded image
 // over the size limit is RESOURCE_EXHAUSTED. Callers that read the bytes from
 // a file re-label decoding failures as DATA_LOSS and name the file.
+// Thread-safety: every function here is thread-safe (no shared state).
 #ifndef LATENTSEARCH_COMMON_IMAGE_IMAGE_H_
 #define LATENTSEARCH_COMMON_IMAGE_IMAGE_H_
 

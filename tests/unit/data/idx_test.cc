@@ -230,6 +230,20 @@ TEST_F(IdxFixtureTest, AbsurdDimensionsAreDataLoss) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("the header is corrupt")));
 }
 
+TEST_F(IdxFixtureTest, DeclaredSizeOverTheLimitIsResourceExhausted) {
+  std::string images = Write("im", Images(3, 4, 5));
+  std::string labels = Write("lb", Labels({1, 2, 3}));
+  IdxOptions small;
+  small.max_bytes = 59;
+  EXPECT_THAT(ReadIdx(images, labels, small),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("'" + images + "'"),
+                             HasSubstr("declares 60 bytes of image data"),
+                             HasSubstr("limit of 59 bytes"))));
+  small.max_bytes = 60;
+  EXPECT_OK(ReadIdx(images, labels, small).status());
+}
+
 TEST_F(IdxFixtureTest, ZeroDimensionIsDataLoss) {
   std::string labels = Write("lb", Labels({1, 2}));
   EXPECT_THAT(ReadIdx(Write("im", Images(2, 0, 5)), labels),
@@ -239,11 +253,11 @@ TEST_F(IdxFixtureTest, ZeroDimensionIsDataLoss) {
 
 TEST_F(IdxFixtureTest, ForgedHugeCountFailsWithoutHugeAllocation) {
   std::string data = Images(2, 28, 28);
-  data[4] = '\x01';  // Count 0x01000002: 13 GB declared, 1.5 KB present.
+  data[5] = '\x10';  // Count 0x00100002: 822 MB declared, 1.5 KB present.
   std::string labels = Write("lb", Labels({1, 2}));
   EXPECT_THAT(ReadIdx(Write("im", data), labels),
               StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("image 2 of 16777218 at byte offset 1584 is incomplete")));
+                       HasSubstr("image 2 of 1048578 at byte offset 1584 is incomplete")));
 }
 
 TEST_F(IdxFixtureTest, CorruptGzipIsDataLossNotACrash) {
