@@ -8,6 +8,7 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(PNG REQUIRED)
 find_package(JPEG REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
 
 # hnswlib 0.6.2 has no CMake package and defines non-inline functions in its
