@@ -1,0 +1,536 @@
+#include "common/index/collection.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/base/file.h"
+#include "common/base/status_macros.h"
+
+namespace latentsearch::index {
+namespace {
+
+constexpr char kSnapshotFile[] = "snapshot.lss";
+constexpr char kWalFile[] = "wal.log";
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+size_t MetricIndex(Metric m) { return static_cast<size_t>(m); }
+
+}  // namespace
+
+struct Collection::Graph {
+  std::shared_ptr<const HnswIndex> index;
+  // The graph holds (some of the) slots < built_n; later slots are searched
+  // exactly.
+  uint32_t built_n = 0;
+  double build_seconds = 0;
+  int64_t built_at_us = 0;
+};
+
+std::string Collection::SnapshotPath(const std::string& dir) {
+  return base::JoinPath(dir, kSnapshotFile);
+}
+
+Collection::Collection(CollectionConfig config, CollectionOptions options)
+    : config_(std::move(config)), options_(std::move(options)) {
+  graphs_.resize(3);
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(
+    const CollectionConfig& config, const CollectionOptions& options) {
+  LS_RETURN_IF_ERROR(base::MakeDirs(options.dir));
+  std::string snap = SnapshotPath(options.dir);
+  if (base::FileSize(snap).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a collection already exists in '", options.dir, "'"));
+  }
+  SnapshotData data;
+  data.config = config;
+  std::string wal = base::JoinPath(options.dir, kWalFile);
+  // The log first: a crash between the two leaves no snapshot, i.e. no
+  // collection, rather than a snapshot with a stale log.
+  LS_RETURN_IF_ERROR(ResetWal(wal, config.dim));
+  LS_RETURN_IF_ERROR(WriteSnapshot(snap, data));
+  return Open(options);
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
+    const CollectionOptions& options) {
+  LS_ASSIGN_OR_RETURN(SnapshotData snap, ReadSnapshot(SnapshotPath(options.dir)));
+  auto c = std::unique_ptr<Collection>(new Collection(snap.config, options));
+  std::string wal_path = base::JoinPath(options.dir, kWalFile);
+  uint64_t valid_bytes = 0;
+  std::vector<WalRecord> records;
+  absl::StatusOr<WalReadResult> wal = ReadWal(wal_path, snap.config.dim);
+  if (wal.ok()) {
+    valid_bytes = wal->valid_bytes;
+    records = std::move(wal->records);
+  } else if (!absl::IsNotFound(wal.status())) {
+    return wal.status();
+  }
+  {
+    absl::MutexLock wl(&c->write_mu_);
+    absl::WriterMutexLock l(&c->mu_);
+    c->ApplyUpsert(snap.items);
+    c->last_seq_ = snap.wal_seq;
+  }
+  for (const WalRecord& rec : records) {
+    if (rec.seq <= snap.wal_seq) continue;  // Already in the snapshot.
+    LS_RETURN_IF_ERROR(c->Replay(rec));
+  }
+  {
+    absl::MutexLock wl(&c->write_mu_);
+    LS_ASSIGN_OR_RETURN(c->wal_, WalWriter::Open(wal_path, snap.config.dim, valid_bytes));
+  }
+  {
+    absl::WriterMutexLock l(&c->mu_);
+    c->rebuild_requested_ = c->config_.hnsw && c->live_count_ > 0;
+  }
+  c->builder_ = std::thread([p = c.get()] { p->BuilderLoop(); });
+  return c;
+}
+
+Collection::~Collection() {
+  {
+    absl::WriterMutexLock l(&mu_);
+    stopping_ = true;
+  }
+  if (builder_.joinable()) builder_.join();
+}
+
+absl::Status Collection::Replay(const WalRecord& record) {
+  absl::MutexLock wl(&write_mu_);
+  absl::WriterMutexLock l(&mu_);
+  if (record.type == WalRecord::Type::kUpsert) {
+    ApplyUpsert(record.upserts);
+  } else {
+    ApplyDelete(record.delete_ids);
+  }
+  last_seq_ = record.seq;
+  return absl::OkStatus();
+}
+
+UpsertCounts Collection::ApplyUpsert(const ItemBatch& batch) {
+  const size_t dim = config_.dim;
+  const bool cosine = std::find(config_.metrics.begin(), config_.metrics.end(),
+                                Metric::kCosine) != config_.metrics.end();
+  UpsertCounts counts;
+  size_t n = batch.metas.size();
+  raw_.reserve(raw_.size() + n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const ItemMeta& meta = batch.metas[i];
+    const float* v = batch.vectors.data() + i * dim;
+    uint32_t slot = static_cast<uint32_t>(metas_.size());
+    auto [it, inserted] = slot_of_.try_emplace(meta.id, slot);
+    if (!inserted) {
+      live_.Reset(it->second);
+      ++killed_since_build_;
+      it->second = slot;
+      ++counts.replaced;
+    } else {
+      ++counts.inserted;
+      ++live_count_;
+    }
+    metas_.push_back(meta);
+    raw_.insert(raw_.end(), v, v + dim);
+    if (cosine) {
+      size_t off = normalized_.size();
+      normalized_.insert(normalized_.end(), v, v + dim);
+      NormalizeRows(normalized_.data() + off, 1, dim);
+    }
+    live_.Resize(metas_.size(), true);
+  }
+  updated_at_us_ = NowMicros();
+  MaybeScheduleRebuild();
+  return counts;
+}
+
+uint64_t Collection::ApplyDelete(const std::vector<std::string>& ids) {
+  uint64_t deleted = 0;
+  for (const std::string& id : ids) {
+    auto it = slot_of_.find(id);
+    if (it == slot_of_.end()) continue;
+    live_.Reset(it->second);
+    slot_of_.erase(it);
+    ++killed_since_build_;
+    --live_count_;
+    ++deleted;
+  }
+  if (deleted > 0) {
+    updated_at_us_ = NowMicros();
+    MaybeScheduleRebuild();
+  }
+  return deleted;
+}
+
+absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
+  if (batch.metas.empty()) return UpsertCounts{};
+  UpsertCounts counts;
+  bool snapshot_due = false;
+  {
+    absl::MutexLock wl(&write_mu_);
+    if (wal_ == nullptr) return write_error_;
+    WalRecord rec;
+    rec.seq = last_seq_ + 1;
+    rec.type = WalRecord::Type::kUpsert;
+    rec.upserts = batch;
+    LS_RETURN_IF_ERROR(wal_->Append(rec));
+    last_seq_ = rec.seq;
+    {
+      absl::WriterMutexLock l(&mu_);
+      counts = ApplyUpsert(batch);
+    }
+    snapshot_due = wal_->size() > options_.auto_snapshot_log_bytes;
+    if (snapshot_due) {
+      SnapshotInfoData info;
+      // A failed automatic snapshot loses nothing: the log still holds it all.
+      (void)SnapshotLocked(&info);
+    }
+  }
+  return counts;
+}
+
+absl::StatusOr<uint64_t> Collection::Delete(const std::vector<std::string>& ids) {
+  absl::MutexLock wl(&write_mu_);
+  if (wal_ == nullptr) return write_error_;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    bool any = false;
+    for (const std::string& id : ids) any = any || slot_of_.contains(id);
+    if (!any) return 0;
+  }
+  WalRecord rec;
+  rec.seq = last_seq_ + 1;
+  rec.type = WalRecord::Type::kDelete;
+  rec.delete_ids = ids;
+  LS_RETURN_IF_ERROR(wal_->Append(rec));
+  last_seq_ = rec.seq;
+  absl::WriterMutexLock l(&mu_);
+  return ApplyDelete(ids);
+}
+
+const float* Collection::Base(Metric metric) const {
+  return metric == Metric::kCosine ? normalized_.data() : raw_.data();
+}
+
+Bitset Collection::Allowed(const SearchParams& params) const {
+  Bitset allowed = live_;
+  if (!params.labels.empty()) {
+    for (size_t s = 0; s < metas_.size(); ++s) {
+      if (!allowed.Test(s)) continue;
+      if (std::find(params.labels.begin(), params.labels.end(), metas_[s].label) ==
+          params.labels.end()) {
+        allowed.Reset(s);
+      }
+    }
+  }
+  if (!params.exclude_id.empty()) {
+    auto it = slot_of_.find(params.exclude_id);
+    if (it != slot_of_.end()) allowed.Reset(it->second);
+  }
+  return allowed;
+}
+
+SearchResult Collection::SearchLocked(const float* query_in,
+                                      const SearchParams& params) const {
+  const size_t dim = config_.dim;
+  const size_t n = metas_.size();
+  std::vector<float> query(query_in, query_in + dim);
+  if (params.metric == Metric::kCosine) NormalizeRows(query.data(), 1, dim);
+  Bitset allowed = Allowed(params);
+  const float* base = Base(params.metric);
+
+  SearchResult result;
+  std::vector<Neighbor> neighbors;
+  const Graph* graph = nullptr;
+  if (params.hnsw) {
+    graph = graphs_[MetricIndex(params.metric)].get();
+    if (graph == nullptr || graph->index == nullptr) result.exact_fallback = true;
+  }
+  bool exact_all = !params.hnsw || result.exact_fallback;
+  if (!exact_all) {
+    size_t ef = params.ef != 0 ? params.ef : config_.ef_search;
+    ef = std::max(ef, params.k);
+    result.ef = ef;
+    HnswSearchOptions hopts;
+    hopts.k = params.k;
+    hopts.ef = ef;
+    hopts.allowed = &allowed;
+    HnswResult h = graph->index->Search(query.data(), hopts);
+    if (!h.complete) {
+      result.exact_fallback = true;
+      exact_all = true;
+    } else {
+      neighbors = std::move(h.neighbors);
+      // Slots added since the graph was built: searched exactly, merged.
+      size_t from = graph->built_n;
+      if (from < n) {
+        Bitset delta(n - from);
+        for (size_t s = from; s < n; ++s) {
+          if (allowed.Test(s)) delta.Set(s - from);
+        }
+        if (delta.Count() > 0) {
+          ExactSearchOptions eopts;
+          eopts.k = params.k;
+          eopts.allowed = &delta;
+          eopts.num_threads = 1;
+          std::vector<std::vector<Neighbor>> extra;
+          if (ExactSearch(params.metric, base + from * dim, n - from, dim,
+                          query.data(), 1, eopts, &extra)
+                  .ok()) {
+            for (Neighbor nb : extra[0]) {
+              nb.slot += static_cast<uint32_t>(from);
+              neighbors.push_back(nb);
+            }
+          }
+        }
+        std::sort(neighbors.begin(), neighbors.end(),
+                  [](const Neighbor& a, const Neighbor& b) {
+                    return a.distance != b.distance ? a.distance < b.distance
+                                                    : a.slot < b.slot;
+                  });
+        if (neighbors.size() > params.k) neighbors.resize(params.k);
+      }
+    }
+  }
+  if (exact_all) {
+    result.ef = 0;
+    ExactSearchOptions eopts;
+    eopts.k = params.k;
+    eopts.allowed = &allowed;
+    eopts.num_threads = options_.num_threads;
+    std::vector<std::vector<Neighbor>> out;
+    if (n > 0 && ExactSearch(params.metric, base, n, dim, query.data(), 1, eopts, &out)
+                     .ok()) {
+      neighbors = std::move(out[0]);
+    }
+  }
+  result.hits.reserve(neighbors.size());
+  for (const Neighbor& nb : neighbors) {
+    Hit hit;
+    const ItemMeta& meta = metas_[nb.slot];
+    hit.id = meta.id;
+    hit.label = meta.label;
+    hit.uri = meta.uri;
+    hit.distance = nb.distance;
+    if (params.include_vectors) {
+      const float* v = raw_.data() + size_t{nb.slot} * dim;
+      hit.vector.assign(v, v + dim);
+    }
+    result.hits.push_back(std::move(hit));
+  }
+  return result;
+}
+
+SearchResult Collection::Search(const float* query, const SearchParams& params) const {
+  absl::ReaderMutexLock l(&mu_);
+  return SearchLocked(query, params);
+}
+
+std::vector<SearchResult> Collection::SearchBatch(const float* queries, size_t nq,
+                                                  const SearchParams& params) const {
+  std::vector<SearchResult> out;
+  out.reserve(nq);
+  absl::ReaderMutexLock l(&mu_);
+  for (size_t q = 0; q < nq; ++q) {
+    out.push_back(SearchLocked(queries + q * config_.dim, params));
+  }
+  return out;
+}
+
+std::optional<std::vector<float>> Collection::GetVector(const std::string& id) const {
+  absl::ReaderMutexLock l(&mu_);
+  auto it = slot_of_.find(id);
+  if (it == slot_of_.end()) return std::nullopt;
+  const float* v = raw_.data() + size_t{it->second} * config_.dim;
+  return std::vector<float>(v, v + config_.dim);
+}
+
+std::optional<ItemMeta> Collection::GetMeta(const std::string& id) const {
+  absl::ReaderMutexLock l(&mu_);
+  auto it = slot_of_.find(id);
+  if (it == slot_of_.end()) return std::nullopt;
+  return metas_[it->second];
+}
+
+std::vector<std::string> Collection::ListIds() const {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<std::string> ids;
+  ids.reserve(slot_of_.size());
+  for (const auto& [id, slot] : slot_of_) ids.push_back(id);
+  return ids;
+}
+
+CollectionStats Collection::Stats() const {
+  CollectionStats stats;
+  absl::ReaderMutexLock l(&mu_);
+  stats.item_count = live_count_;
+  stats.deleted_count = metas_.size() - live_count_;
+  stats.updated_at_us = updated_at_us_;
+  for (const char* f : {kSnapshotFile, kWalFile}) {
+    absl::StatusOr<uint64_t> size = base::FileSize(base::JoinPath(options_.dir, f));
+    if (size.ok()) stats.disk_bytes += *size;
+  }
+  const uint64_t vector_bytes = metas_.size() * uint64_t{config_.dim} * sizeof(float);
+  for (Metric m : config_.metrics) {
+    IndexStatsEntry exact;
+    exact.metric = m;
+    exact.items = live_count_;
+    exact.memory_bytes = vector_bytes;
+    exact.built_at_us = updated_at_us_;
+    stats.indexes.push_back(exact);
+    if (!config_.hnsw) continue;
+    IndexStatsEntry h;
+    h.metric = m;
+    h.hnsw = true;
+    const Graph* g = graphs_[MetricIndex(m)].get();
+    bool fresh = g != nullptr && g->built_n == metas_.size() && killed_since_build_ == 0;
+    h.state = building_ ? IndexState::kBuilding
+                        : (fresh || live_count_ == 0 ? IndexState::kReady
+                                                     : IndexState::kStale);
+    if (g != nullptr && g->index != nullptr) {
+      h.items = g->index->size();
+      h.memory_bytes = g->index->memory_bytes();
+      h.last_build_seconds = g->build_seconds;
+      h.built_at_us = g->built_at_us;
+    }
+    stats.indexes.push_back(h);
+  }
+  return stats;
+}
+
+void Collection::MaybeScheduleRebuild() {
+  if (!config_.hnsw) return;
+  size_t built = 0;
+  for (const auto& g : graphs_) {
+    if (g != nullptr) built = std::max<size_t>(built, g->built_n);
+  }
+  size_t changes = (metas_.size() - built) + killed_since_build_;
+  size_t threshold = std::max<size_t>(
+      options_.rebuild_min_changes,
+      static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
+  if (changes >= threshold || (built == 0 && !metas_.empty())) {
+    rebuild_requested_ = true;
+  }
+}
+
+void Collection::BuilderLoop() {
+  while (true) {
+    // Wait for work; copy what the build needs under the reader lock.
+    std::vector<float> raw, normalized;
+    std::vector<uint32_t> slots;
+    uint32_t n = 0;
+    uint64_t killed_at_copy = 0;
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Collection* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return c->stopping_ || c->rebuild_requested_;
+          },
+          this));
+      if (stopping_) return;
+      rebuild_requested_ = false;
+      building_ = true;
+      raw = raw_;
+      normalized = normalized_;
+      n = static_cast<uint32_t>(metas_.size());
+      killed_at_copy = killed_since_build_;
+      slots.reserve(live_count_);
+      for (uint32_t s = 0; s < n; ++s) {
+        if (live_.Test(s)) slots.push_back(s);
+      }
+    }
+    std::vector<std::shared_ptr<const Graph>> built(3);
+    for (Metric m : config_.metrics) {
+      auto start = std::chrono::steady_clock::now();
+      const float* base = m == Metric::kCosine ? normalized.data() : raw.data();
+      absl::StatusOr<std::unique_ptr<HnswIndex>> index =
+          HnswIndex::Build(m, config_.dim, base, slots.data(), slots.size(),
+                           config_.hnsw_params, options_.num_threads);
+      if (!index.ok()) continue;  // Searches keep falling back to exact.
+      auto g = std::make_shared<Graph>();
+      g->index = std::move(*index);
+      g->built_n = n;
+      g->build_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      g->built_at_us = NowMicros();
+      built[MetricIndex(m)] = std::move(g);
+      absl::ReaderMutexLock l(&mu_);
+      if (stopping_) break;
+    }
+    absl::MutexLock l(&mu_);
+    for (size_t i = 0; i < 3; ++i) {
+      if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
+    }
+    killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);
+    building_ = false;
+    MaybeScheduleRebuild();
+    if (stopping_) return;
+  }
+}
+
+void Collection::WaitForIndexes() const {
+  absl::MutexLock l(&mu_);
+  mu_.Await(absl::Condition(
+      +[](const Collection* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return c->stopping_ || (!c->rebuild_requested_ && !c->building_);
+      },
+      this));
+}
+
+absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
+  SnapshotData data;
+  data.config = config_;
+  data.wal_seq = last_seq_;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    const size_t dim = config_.dim;
+    data.items.metas.reserve(live_count_);
+    data.items.vectors.reserve(live_count_ * dim);
+    for (size_t s = 0; s < metas_.size(); ++s) {
+      if (!live_.Test(s)) continue;
+      data.items.metas.push_back(metas_[s]);
+      const float* v = raw_.data() + s * dim;
+      data.items.vectors.insert(data.items.vectors.end(), v, v + dim);
+    }
+  }
+  std::string path = SnapshotPath(options_.dir);
+  std::string bytes = EncodeSnapshot(data);
+  LS_RETURN_IF_ERROR(base::WriteFileAtomically(path, bytes));
+  // The snapshot now holds every record: restart the log. A crash between
+  // the two steps is harmless (replay skips records <= wal_seq).
+  // If replacing the log fails, the old log is still current and wal_ still
+  // appends to it. If the new log cannot be opened after the swap, writes
+  // are refused from now on rather than appended to a file that is no
+  // longer the log.
+  std::string wal_path = base::JoinPath(options_.dir, kWalFile);
+  LS_RETURN_IF_ERROR(ResetWal(wal_path, config_.dim));
+  absl::StatusOr<std::unique_ptr<WalWriter>> wal =
+      WalWriter::Open(wal_path, config_.dim, kWalHeaderSize);
+  if (!wal.ok()) {
+    wal_.reset();
+    write_error_ = absl::UnavailableError(absl::StrCat(
+        "collection '", config_.name, "' refuses writes after a log failure (",
+        wal.status().message(), "); restart the server"));
+    return wal.status();
+  }
+  wal_ = std::move(*wal);
+  info->path = path;
+  info->bytes = bytes.size();
+  info->items = data.items.metas.size();
+  info->written_at_us = NowMicros();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SnapshotInfoData> Collection::Snapshot() {
+  absl::MutexLock wl(&write_mu_);
+  SnapshotInfoData info;
+  LS_RETURN_IF_ERROR(SnapshotLocked(&info));
+  return info;
+}
+
+}  // namespace latentsearch::index

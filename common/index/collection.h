@@ -1,0 +1,220 @@
+// A named collection of vectors: items (id, vector, label, uri), an exact
+// index and (optionally) an HNSW graph per metric, persisted under its own
+// directory (storage.h: snapshot + write-ahead log).
+//
+// Serving model (STYLE.md point 10): vectors live in append-only slots. An
+// upsert of an existing id appends a new slot and marks the old one dead; a
+// delete marks it dead. HNSW graphs are built *aside* on a background thread
+// over the live slots of a copy of the data and swapped in with one pointer
+// change; until the next build, slots added after the graph was built are
+// searched exactly and merged, and dead slots are filtered out, so HNSW
+// answers stay correct while a build runs. Searches never wait for a build:
+// they hold a reader lock that writers take only to append.
+//
+// Durability: Upsert/Delete append to the log and fsync before applying and
+// returning; Snapshot() compacts the items into a new snapshot and restarts
+// the log. HNSW graphs are rebuilt in the background after a restart
+// (searches answer exactly until then, flagged `exact_fallback`).
+//
+// Error codes: the Collection trusts its inputs (services/search validates
+// requests first and emits INVALID_ARGUMENT / NOT_FOUND); it returns DATA_LOSS
+// for corrupt files and UNKNOWN/RESOURCE_EXHAUSTED for I/O failures.
+// Thread-safety: all public methods are thread-safe.
+#ifndef LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
+#define LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/index/bitset.h"
+#include "common/index/collection_types.h"
+#include "common/index/exact.h"
+#include "common/index/hnsw.h"
+#include "common/index/metric.h"
+#include "common/index/storage.h"
+
+namespace latentsearch::index {
+
+struct CollectionOptions {
+  // The collection's own directory (created if missing).
+  std::string dir;
+  // A rebuild starts when this many slots were added or killed since the
+  // serving graph was built, or when that is more than `rebuild_fraction`
+  // of the graph, whichever is larger.
+  size_t rebuild_min_changes = 1000;
+  double rebuild_fraction = 0.1;
+  // Threads for HNSW builds and exact scans (0 = hardware concurrency).
+  int num_threads = 0;
+  // Snapshot automatically once the log exceeds this many bytes.
+  uint64_t auto_snapshot_log_bytes = 256ull << 20;
+};
+
+struct SearchParams {
+  Metric metric = Metric::kL2;
+  bool hnsw = false;
+  // Neighbours wanted, >= 1.
+  size_t k = 10;
+  // HNSW candidate list size; 0 = the collection's ef_search. Raised to k.
+  size_t ef = 0;
+  // Only items with one of these labels; empty = all.
+  std::vector<int32_t> labels;
+  // Leave this item out of the answer ("" = none).
+  std::string exclude_id;
+  bool include_vectors = false;
+};
+
+struct Hit {
+  std::string id;
+  float distance = 0;
+  int32_t label = -1;
+  std::string uri;
+  std::vector<float> vector;  // only with include_vectors
+};
+
+struct SearchResult {
+  std::vector<Hit> hits;  // closest first
+  // True when an HNSW request was answered exactly (no graph yet, or a
+  // selective filter).
+  bool exact_fallback = false;
+  // ef used by HNSW (0 for exact).
+  size_t ef = 0;
+};
+
+enum class IndexState { kReady, kBuilding, kStale };
+
+struct IndexStatsEntry {
+  Metric metric = Metric::kL2;
+  bool hnsw = false;
+  IndexState state = IndexState::kReady;
+  uint64_t items = 0;
+  uint64_t memory_bytes = 0;
+  double last_build_seconds = 0;
+  int64_t built_at_us = 0;
+};
+
+struct CollectionStats {
+  uint64_t item_count = 0;     // live items
+  uint64_t deleted_count = 0;  // dead slots not yet compacted
+  int64_t updated_at_us = 0;
+  uint64_t disk_bytes = 0;
+  std::vector<IndexStatsEntry> indexes;
+};
+
+struct SnapshotInfoData {
+  std::string path;
+  uint64_t bytes = 0;
+  uint64_t items = 0;
+  int64_t written_at_us = 0;
+};
+
+struct UpsertCounts {
+  uint64_t inserted = 0;
+  uint64_t replaced = 0;
+};
+
+class Collection {
+ public:
+  // Creates a new collection in options.dir (which must not hold one):
+  // writes the initial snapshot and an empty log before returning.
+  static absl::StatusOr<std::unique_ptr<Collection>> Create(
+      const CollectionConfig& config, const CollectionOptions& options);
+  // Opens the collection in options.dir: snapshot, then log replay (a torn
+  // last log record is cut off). DATA_LOSS naming the file for corruption.
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(
+      const CollectionOptions& options);
+
+  ~Collection();  // Stops the builder thread.
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  const CollectionConfig& config() const { return config_; }
+
+  // `batch` vectors must have config().dim finite floats each (validated by
+  // the caller). Durable when this returns OK. Ids repeated within the batch:
+  // the last wins.
+  absl::StatusOr<UpsertCounts> Upsert(const ItemBatch& batch);
+  // Returns how many of `ids` were live (and are now deleted).
+  absl::StatusOr<uint64_t> Delete(const std::vector<std::string>& ids);
+
+  // k nearest live items to `query` (dim floats; not normalised).
+  SearchResult Search(const float* query, const SearchParams& params) const;
+  // nq queries (nq × dim), one result each.
+  std::vector<SearchResult> SearchBatch(const float* queries, size_t nq,
+                                        const SearchParams& params) const;
+
+  // The vector / meta of a live item; nullopt if absent.
+  std::optional<std::vector<float>> GetVector(const std::string& id) const;
+  std::optional<ItemMeta> GetMeta(const std::string& id) const;
+  // Ids of live items (unordered); for resumable ingest and tests.
+  std::vector<std::string> ListIds() const;
+
+  CollectionStats Stats() const;
+
+  // Writes a compacted snapshot now and restarts the log.
+  absl::StatusOr<SnapshotInfoData> Snapshot();
+
+  // Blocks until no HNSW rebuild is pending or running (for tests and
+  // benchmarks; serving never needs it).
+  void WaitForIndexes() const;
+
+  // Path of the snapshot file in `dir`.
+  static std::string SnapshotPath(const std::string& dir);
+
+ private:
+  struct Graph;  // One metric's HNSW graph and what it covers.
+
+  Collection(CollectionConfig config, CollectionOptions options);
+  absl::Status Replay(const WalRecord& record);
+  UpsertCounts ApplyUpsert(const ItemBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t ApplyDelete(const std::vector<std::string>& ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const float* Base(Metric metric) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  Bitset Allowed(const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  SearchResult SearchLocked(const float* query, const SearchParams& params) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void MaybeScheduleRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void BuilderLoop();
+  absl::Status SnapshotLocked(SnapshotInfoData* info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  const CollectionConfig config_;
+  const CollectionOptions options_;
+
+  // Serialises writers (log append + apply) and snapshots; never held by
+  // searches.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::unique_ptr<WalWriter> wal_ ABSL_GUARDED_BY(write_mu_);
+  uint64_t last_seq_ ABSL_GUARDED_BY(write_mu_) = 0;
+  // Set (and wal_ null) when the log can no longer be written safely.
+  absl::Status write_error_ ABSL_GUARDED_BY(write_mu_);
+
+  mutable absl::Mutex mu_;
+  std::vector<float> raw_ ABSL_GUARDED_BY(mu_);         // slots × dim
+  std::vector<float> normalized_ ABSL_GUARDED_BY(mu_);  // for cosine
+  std::vector<ItemMeta> metas_ ABSL_GUARDED_BY(mu_);
+  Bitset live_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> slot_of_ ABSL_GUARDED_BY(mu_);
+  uint64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t updated_at_us_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::shared_ptr<const Graph>> graphs_ ABSL_GUARDED_BY(mu_);  // per metric
+  // Slots killed since the serving graphs were built.
+  uint64_t killed_since_build_ ABSL_GUARDED_BY(mu_) = 0;
+  bool rebuild_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool building_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread builder_;
+};
+
+}  // namespace latentsearch::index
+
+#endif  // LATENTSEARCH_COMMON_INDEX_COLLECTION_H_

@@ -1,0 +1,86 @@
+// An HNSW graph (hnswlib 0.6.2) over chosen rows of a base matrix, for one
+// metric: L2 and cosine (inner product on normalised vectors) through our
+// own hnswlib spaces using the dispatched kernels of metric.h, and L1
+// through an L1 space hnswlib does not ship. hnswlib is included from
+// hnsw.cc only (it defines non-inline functions in its headers).
+//
+// An index is built once from a set of rows and then only searched: the
+// Collection builds a new one aside and swaps it in (STYLE.md point 10).
+// Thread-safety: Build/Load produce a new object; Search and Save are safe
+// concurrently on a built index.
+#ifndef LATENTSEARCH_COMMON_INDEX_HNSW_H_
+#define LATENTSEARCH_COMMON_INDEX_HNSW_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/index/bitset.h"
+#include "common/index/exact.h"
+#include "common/index/metric.h"
+
+namespace latentsearch::index {
+
+struct HnswParams {
+  size_t m = 16;                 // graph degree, 2..128
+  size_t ef_construction = 200;  // 1..4096
+  uint64_t seed = 100;           // hnswlib's level generator seed
+};
+
+struct HnswSearchOptions {
+  size_t k = 10;
+  // Candidate list size; raised to k when smaller.
+  size_t ef = 64;
+  // Only these slots; nullptr = all. With a selective filter the search
+  // widens ef (up to a cap) and reports `complete = false` when it still
+  // cannot vouch for the result; the caller then answers exactly.
+  const Bitset* allowed = nullptr;
+};
+
+struct HnswResult {
+  std::vector<Neighbor> neighbors;  // closest first, distances as metric.h
+  // False when a filter left too few candidates for HNSW to be trusted.
+  bool complete = true;
+};
+
+class HnswIndex {
+ public:
+  // Builds over `count` rows: row j of the index is base[slots[j] * dim ..]
+  // (base is n × dim; every slots[j] < n), labelled with slots[j]. For
+  // kCosine the rows must be normalised. Uses `num_threads` (0 = hardware
+  // concurrency) for insertion. Errors: INVALID_ARGUMENT for bad params,
+  // RESOURCE_EXHAUSTED / INTERNAL for hnswlib failures (caught here).
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> Build(
+      Metric metric, size_t dim, const float* base, const uint32_t* slots,
+      size_t count, const HnswParams& params, int num_threads = 0);
+
+  // hnswlib's own file format, written to `path` as is (the caller makes it
+  // atomic and checksums it) / read back for `metric` and `dim`. Load
+  // errors (truncated, wrong dim) are DATA_LOSS naming the path.
+  absl::Status Save(const std::string& path) const;
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(
+      const std::string& path, Metric metric, size_t dim);
+
+  // One query (dim floats; normalised for kCosine).
+  HnswResult Search(const float* query, const HnswSearchOptions& options) const;
+
+  Metric metric() const;
+  size_t dim() const;
+  size_t size() const;          // rows in the graph
+  size_t memory_bytes() const;  // approximate
+
+  ~HnswIndex();
+
+ private:
+  struct Impl;
+  explicit HnswIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace latentsearch::index
+
+#endif  // LATENTSEARCH_COMMON_INDEX_HNSW_H_

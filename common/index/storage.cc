@@ -1,0 +1,456 @@
+#include "common/index/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/file.h"
+
+namespace latentsearch::index {
+namespace {
+
+constexpr char kSnapshotMagic[8] = {'L', 'S', 'S', 'N', 'A', 'P', '0', '1'};
+constexpr char kWalMagic[8] = {'L', 'S', 'W', 'A', 'L', '0', '0', '1'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kSnapshotHeaderBytes = 8 + 4 + 8 + 4;
+constexpr size_t kWalHeaderBytes = kWalHeaderSize;
+static_assert(kWalHeaderSize == 8 + 4 + 4);
+constexpr size_t kRecordHeaderBytes = 4 + 4;
+// Upper bound on one log record, against garbage lengths.
+constexpr uint32_t kMaxRecordBytes = 1u << 30;
+
+uint32_t Crc32(const char* data, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths; feed in chunks.
+  while (n > 0) {
+    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+class Writer {
+ public:
+  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void U32(uint32_t v) { Raw(&v, 4); }
+  void I32(int32_t v) { Raw(&v, 4); }
+  void U64(uint64_t v) { Raw(&v, 8); }
+  void I64(int64_t v) { Raw(&v, 8); }
+  void Str(const std::string& s) {
+    U32(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  void Floats(const float* f, size_t n) { Raw(f, n * sizeof(float)); }
+  void Raw(const void* p, size_t n) {
+    out_.append(static_cast<const char*>(p), n);
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// Bounds-checked little-endian reader; the first failure sticks and names
+// the offset (relative to `base`, the payload's position in the file).
+class Reader {
+ public:
+  Reader(const char* p, size_t n, uint64_t base, const std::string& path)
+      : p_(p), n_(n), base_(base), path_(path) {}
+
+  bool U8(uint8_t* v, const char* what) { return Raw(v, 1, what); }
+  bool U32(uint32_t* v, const char* what) { return Raw(v, 4, what); }
+  bool I32(int32_t* v, const char* what) { return Raw(v, 4, what); }
+  bool U64(uint64_t* v, const char* what) { return Raw(v, 8, what); }
+  bool I64(int64_t* v, const char* what) { return Raw(v, 8, what); }
+  bool Str(std::string* s, const char* what) {
+    uint32_t len = 0;
+    if (!U32(&len, what)) return false;
+    if (len > n_ - pos_) return Fail(what, len);
+    s->assign(p_ + pos_, len);
+    pos_ += len;
+    return true;
+  }
+  bool Floats(std::vector<float>* v, size_t count, const char* what) {
+    if (count > (n_ - pos_) / sizeof(float)) return Fail(what, count * 4);
+    size_t old = v->size();
+    v->resize(old + count);
+    std::memcpy(v->data() + old, p_ + pos_, count * sizeof(float));
+    pos_ += count * sizeof(float);
+    return true;
+  }
+  bool Raw(void* out, size_t n, const char* what) {
+    if (n > n_ - pos_) return Fail(what, n);
+    std::memcpy(out, p_ + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t remaining() const { return n_ - pos_; }
+  const absl::Status& status() const { return status_; }
+  absl::Status Error(const std::string& msg) const {
+    return absl::DataLossError(absl::StrCat("'", path_, "' at byte offset ",
+                                            base_ + pos_, ": ", msg));
+  }
+
+ private:
+  bool Fail(const char* what, size_t wanted) {
+    if (status_.ok()) {
+      status_ = absl::DataLossError(absl::StrCat(
+          "'", path_, "' is truncated at byte offset ", base_ + pos_,
+          ": expected ", wanted, " more bytes for ", what, ", ",
+          n_ - pos_, " left"));
+    }
+    return false;
+  }
+  const char* p_;
+  size_t n_;
+  size_t pos_ = 0;
+  uint64_t base_;
+  const std::string& path_;
+  absl::Status status_;
+};
+
+void EncodeConfig(const CollectionConfig& c, Writer* w) {
+  w->Str(c.name);
+  w->U32(c.dim);
+  w->Str(c.model_name);
+  w->U64(c.model_version);
+  w->U32(static_cast<uint32_t>(c.metrics.size()));
+  for (Metric m : c.metrics) w->U8(static_cast<uint8_t>(m));
+  w->U8(c.hnsw ? 1 : 0);
+  w->U64(c.hnsw_params.m);
+  w->U64(c.hnsw_params.ef_construction);
+  w->U64(c.hnsw_params.seed);
+  w->U32(c.ef_search);
+  w->I64(c.created_at_us);
+}
+
+absl::Status DecodeConfig(Reader* r, CollectionConfig* c) {
+  uint32_t n_metrics = 0;
+  uint8_t hnsw = 0;
+  uint64_t m = 0, efc = 0, seed = 0;
+  if (!r->Str(&c->name, "collection name") || !r->U32(&c->dim, "dim") ||
+      !r->Str(&c->model_name, "model name") ||
+      !r->U64(&c->model_version, "model version") ||
+      !r->U32(&n_metrics, "metric count")) {
+    return r->status();
+  }
+  if (n_metrics > 3) return r->Error(absl::StrCat(n_metrics, " metrics; expected at most 3"));
+  c->metrics.clear();
+  for (uint32_t i = 0; i < n_metrics; ++i) {
+    uint8_t v = 0;
+    if (!r->U8(&v, "metric")) return r->status();
+    if (v > 2) return r->Error(absl::StrCat("unknown metric code ", v, "; expected 0..2"));
+    c->metrics.push_back(static_cast<Metric>(v));
+  }
+  if (!r->U8(&hnsw, "hnsw flag") || !r->U64(&m, "hnsw m") ||
+      !r->U64(&efc, "hnsw ef_construction") || !r->U64(&seed, "hnsw seed") ||
+      !r->U32(&c->ef_search, "ef_search") ||
+      !r->I64(&c->created_at_us, "creation time")) {
+    return r->status();
+  }
+  if (c->dim == 0) return r->Error("dim 0; expected >= 1");
+  c->hnsw = hnsw != 0;
+  c->hnsw_params.m = m;
+  c->hnsw_params.ef_construction = efc;
+  c->hnsw_params.seed = seed;
+  return absl::OkStatus();
+}
+
+void EncodeItems(const ItemBatch& b, uint32_t dim, Writer* w) {
+  for (const ItemMeta& m : b.metas) {
+    w->Str(m.id);
+    w->I32(m.label);
+    w->Str(m.uri);
+  }
+  w->Floats(b.vectors.data(), b.metas.size() * dim);
+}
+
+absl::Status DecodeItems(Reader* r, uint64_t n, uint32_t dim, ItemBatch* b) {
+  // Each item needs at least 12 bytes of meta plus its vector.
+  if (n > r->remaining() / (12 + uint64_t{dim} * 4)) {
+    return r->Error(absl::StrCat(n, " items of dim ", dim, " cannot fit in the ",
+                                 r->remaining(), " bytes left"));
+  }
+  b->metas.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    ItemMeta& m = b->metas[i];
+    if (!r->Str(&m.id, "item id") || !r->I32(&m.label, "item label") ||
+        !r->Str(&m.uri, "item uri")) {
+      return r->status();
+    }
+  }
+  b->vectors.clear();
+  if (!r->Floats(&b->vectors, n * dim, "vectors")) return r->status();
+  return absl::OkStatus();
+}
+
+absl::Status Errno(const std::string& op, const std::string& path) {
+  return absl::UnknownError(absl::StrCat(op, " '", path, "': ", std::strerror(errno)));
+}
+
+std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
+  Writer w;
+  w.U64(rec.seq);
+  w.U8(static_cast<uint8_t>(rec.type));
+  if (rec.type == WalRecord::Type::kUpsert) {
+    w.U32(static_cast<uint32_t>(rec.upserts.metas.size()));
+    EncodeItems(rec.upserts, dim, &w);
+  } else {
+    w.U32(static_cast<uint32_t>(rec.delete_ids.size()));
+    for (const std::string& id : rec.delete_ids) w.Str(id);
+  }
+  return std::move(w.out());
+}
+
+std::string WalHeader(uint32_t dim) {
+  Writer w;
+  w.Raw(kWalMagic, 8);
+  w.U32(kFormatVersion);
+  w.U32(dim);
+  return std::move(w.out());
+}
+
+}  // namespace
+
+std::string EncodeSnapshot(const SnapshotData& data) {
+  Writer payload;
+  EncodeConfig(data.config, &payload);
+  payload.U64(data.wal_seq);
+  payload.U64(data.items.metas.size());
+  EncodeItems(data.items, data.config.dim, &payload);
+  Writer out;
+  out.Raw(kSnapshotMagic, 8);
+  out.U32(kFormatVersion);
+  out.U64(payload.out().size());
+  out.U32(Crc32(payload.out().data(), payload.out().size()));
+  out.out().append(payload.out());
+  return std::move(out.out());
+}
+
+absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes,
+                                            const std::string& path) {
+  Reader header(bytes.data(), bytes.size(), 0, path);
+  char magic[8];
+  uint32_t version = 0;
+  uint64_t payload_bytes = 0;
+  uint32_t crc = 0;
+  if (!header.Raw(magic, 8, "the magic number")) return header.status();
+  if (std::memcmp(magic, kSnapshotMagic, 8) != 0) {
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "' is not a latentsearch snapshot: bad magic number at byte "
+        "offset 0; expected \"LSSNAP01\""));
+  }
+  if (!header.U32(&version, "the format version")) return header.status();
+  if (version != kFormatVersion) {
+    return absl::DataLossError(absl::StrCat("'", path, "': snapshot format version ",
+                                            version, "; this build reads version ",
+                                            kFormatVersion));
+  }
+  if (!header.U64(&payload_bytes, "the payload length") ||
+      !header.U32(&crc, "the payload checksum")) {
+    return header.status();
+  }
+  if (bytes.size() - kSnapshotHeaderBytes != payload_bytes) {
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "' is ", bytes.size(), " bytes; its header announces ",
+        kSnapshotHeaderBytes + payload_bytes,
+        bytes.size() < kSnapshotHeaderBytes + payload_bytes ? " (truncated)"
+                                                            : " (trailing bytes)"));
+  }
+  const char* payload = bytes.data() + kSnapshotHeaderBytes;
+  uint32_t actual = Crc32(payload, payload_bytes);
+  if (actual != crc) {
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "': payload checksum mismatch (crc32 ", actual,
+        ", header says ", crc, "); the file is corrupt"));
+  }
+  Reader r(payload, payload_bytes, kSnapshotHeaderBytes, path);
+  SnapshotData data;
+  absl::Status s = DecodeConfig(&r, &data.config);
+  if (!s.ok()) return s;
+  uint64_t n = 0;
+  if (!r.U64(&data.wal_seq, "log sequence") || !r.U64(&n, "item count")) {
+    return r.status();
+  }
+  s = DecodeItems(&r, n, data.config.dim, &data.items);
+  if (!s.ok()) return s;
+  if (r.remaining() != 0) {
+    return r.Error(absl::StrCat(r.remaining(), " unexpected bytes after the last item"));
+  }
+  return data;
+}
+
+absl::Status WriteSnapshot(const std::string& path, const SnapshotData& data) {
+  return base::WriteFileAtomically(path, EncodeSnapshot(data));
+}
+
+absl::StatusOr<SnapshotData> ReadSnapshot(const std::string& path) {
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeSnapshot(*bytes, path);
+}
+
+absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  const std::string& b = *bytes;
+  WalReadResult result;
+  if (b.size() < kWalHeaderBytes) {
+    // A crash while creating the log: nothing in it was ever acknowledged.
+    result.torn_tail = !b.empty();
+    result.valid_bytes = 0;
+    return result;
+  }
+  Reader header(b.data(), kWalHeaderBytes, 0, path);
+  char magic[8];
+  uint32_t version = 0, file_dim = 0;
+  header.Raw(magic, 8, "the magic number");
+  header.U32(&version, "the format version");
+  header.U32(&file_dim, "dim");
+  if (std::memcmp(magic, kWalMagic, 8) != 0) {
+    return absl::DataLossError(absl::StrCat(
+        "'", path, "' is not a latentsearch log: bad magic number at byte offset 0; "
+        "expected \"LSWAL001\""));
+  }
+  if (version != kFormatVersion) {
+    return absl::DataLossError(absl::StrCat("'", path, "': log format version ", version,
+                                            "; this build reads version ", kFormatVersion));
+  }
+  if (file_dim != dim) {
+    return absl::DataLossError(absl::StrCat("'", path, "': log is for dim ", file_dim,
+                                            "; the collection has dim ", dim));
+  }
+  uint64_t pos = kWalHeaderBytes;
+  uint64_t last_seq = 0;
+  while (pos < b.size()) {
+    uint64_t left = b.size() - pos;
+    uint32_t len = 0, crc = 0;
+    if (left < kRecordHeaderBytes) break;  // Torn record header.
+    std::memcpy(&len, b.data() + pos, 4);
+    std::memcpy(&crc, b.data() + pos + 4, 4);
+    bool fits = len <= kMaxRecordBytes && len <= left - kRecordHeaderBytes;
+    const char* payload = b.data() + pos + kRecordHeaderBytes;
+    bool intact = fits && Crc32(payload, len) == crc;
+    if (!intact) {
+      // Only the last record may be damaged (a torn append); anything after
+      // a damaged record means the file itself is corrupt.
+      bool is_last = !fits || pos + kRecordHeaderBytes + len == b.size();
+      if (is_last) break;
+      return absl::DataLossError(absl::StrCat(
+          "'", path, "': log record ", result.records.size() + 1, " at byte offset ",
+          pos, " fails its checksum and is followed by more records; the log is "
+          "corrupt"));
+    }
+    Reader r(payload, len, pos + kRecordHeaderBytes, path);
+    WalRecord rec;
+    uint8_t type = 0;
+    uint32_t count = 0;
+    if (!r.U64(&rec.seq, "record sequence") || !r.U8(&type, "record type") ||
+        !r.U32(&count, "record item count")) {
+      return r.status();
+    }
+    if (rec.seq <= last_seq) {
+      return r.Error(absl::StrCat("record sequence ", rec.seq,
+                                  " does not increase (previous ", last_seq, ")"));
+    }
+    if (type == static_cast<uint8_t>(WalRecord::Type::kUpsert)) {
+      rec.type = WalRecord::Type::kUpsert;
+      absl::Status s = DecodeItems(&r, count, dim, &rec.upserts);
+      if (!s.ok()) return s;
+    } else if (type == static_cast<uint8_t>(WalRecord::Type::kDelete)) {
+      rec.type = WalRecord::Type::kDelete;
+      if (count > r.remaining() / 4) {
+        return r.Error(absl::StrCat(count, " ids cannot fit in the record"));
+      }
+      rec.delete_ids.resize(count);
+      for (uint32_t i = 0; i < count; ++i) {
+        if (!r.Str(&rec.delete_ids[i], "deleted id")) return r.status();
+      }
+    } else {
+      return r.Error(absl::StrCat("unknown record type ", int{type},
+                                  "; expected 1 (upsert) or 2 (delete)"));
+    }
+    if (r.remaining() != 0) {
+      return r.Error(absl::StrCat(r.remaining(), " unexpected bytes at the end of record"));
+    }
+    last_seq = rec.seq;
+    result.records.push_back(std::move(rec));
+    pos += kRecordHeaderBytes + len;
+  }
+  result.valid_bytes = pos;
+  result.torn_tail = pos < b.size();
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const std::string& path,
+                                                           uint32_t dim,
+                                                           uint64_t valid_bytes) {
+  struct stat st;
+  bool exists = ::stat(path.c_str(), &st) == 0;
+  if (!exists || static_cast<uint64_t>(st.st_size) < kWalHeaderBytes ||
+      valid_bytes < kWalHeaderBytes) {
+    absl::Status s = ResetWal(path, dim);
+    if (!s.ok()) return s;
+    valid_bytes = kWalHeaderBytes;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("open log", path);
+  if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0 || ::fsync(fd) != 0) {
+    absl::Status s = Errno("truncate log", path);
+    ::close(fd);
+    return s;
+  }
+  return std::unique_ptr<WalWriter>(new WalWriter(fd, path, dim, valid_bytes));
+}
+
+WalWriter::WalWriter(int fd, std::string path, uint32_t dim, uint64_t size)
+    : fd_(fd), path_(std::move(path)), dim_(dim), size_(size) {}
+
+WalWriter::~WalWriter() { ::close(fd_); }
+
+absl::Status WalWriter::Append(const WalRecord& record) {
+  std::string payload = EncodeWalPayload(record, dim_);
+  if (payload.size() > kMaxRecordBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "log record of ", payload.size(), " bytes exceeds the limit of ",
+        kMaxRecordBytes));
+  }
+  Writer w;
+  w.U32(static_cast<uint32_t>(payload.size()));
+  w.U32(Crc32(payload.data(), payload.size()));
+  w.out().append(payload);
+  const std::string& buf = w.out();
+  size_t done = 0;
+  absl::Status s;
+  while (done < buf.size()) {
+    ssize_t n = ::pwrite(fd_, buf.data() + done, buf.size() - done,
+                         static_cast<off_t>(size_ + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      s = Errno("append to log", path_);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (s.ok() && ::fdatasync(fd_) != 0) s = Errno("fsync log", path_);
+  if (!s.ok()) {
+    // Leave no partial record behind.
+    [[maybe_unused]] int rc = ::ftruncate(fd_, static_cast<off_t>(size_));
+    return s;
+  }
+  size_ += buf.size();
+  return absl::OkStatus();
+}
+
+absl::Status ResetWal(const std::string& path, uint32_t dim) {
+  return base::WriteFileAtomically(path, WalHeader(dim));
+}
+
+}  // namespace latentsearch::index
