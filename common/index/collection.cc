@@ -519,6 +519,7 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
     return wal.status();
   }
   wal_ = std::move(*wal);
+  info->collection = config_.name;
   info->path = path;
   info->bytes = bytes.size();
   info->items = data.items.metas.size();

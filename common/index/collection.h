@@ -111,6 +111,7 @@ struct CollectionStats {
 };
 
 struct SnapshotInfoData {
+  std::string collection;
   std::string path;
   uint64_t bytes = 0;
   uint64_t items = 0;

@@ -1,0 +1,177 @@
+#include "services/search/convert.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace latentsearch::search {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+void SetTime(int64_t us, google::protobuf::Timestamp* t) {
+  if (us > 0) *t = TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+v1::IndexState StateToProto(index::IndexState s) {
+  switch (s) {
+    case index::IndexState::kReady: return v1::INDEX_STATE_READY;
+    case index::IndexState::kBuilding: return v1::INDEX_STATE_BUILDING;
+    case index::IndexState::kStale: return v1::INDEX_STATE_STALE;
+  }
+  return v1::INDEX_STATE_UNSPECIFIED;
+}
+
+}  // namespace
+
+absl::StatusOr<index::Metric> MetricFromProto(int metric, bool allow_unspecified) {
+  switch (metric) {
+    case v1::METRIC_L1: return index::Metric::kL1;
+    case v1::METRIC_L2: return index::Metric::kL2;
+    case v1::METRIC_COSINE: return index::Metric::kCosine;
+    case v1::METRIC_UNSPECIFIED:
+      if (allow_unspecified) return index::Metric::kL2;
+      return absl::InvalidArgumentError(
+          "METRIC_UNSPECIFIED is not a metric here; use METRIC_L1, METRIC_L2 or "
+          "METRIC_COSINE");
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown metric value ", metric,
+          "; allowed METRIC_L1 (1), METRIC_L2 (2), METRIC_COSINE (3)"));
+  }
+}
+
+v1::Metric MetricToProto(index::Metric metric) {
+  switch (metric) {
+    case index::Metric::kL1: return v1::METRIC_L1;
+    case index::Metric::kL2: return v1::METRIC_L2;
+    case index::Metric::kCosine: return v1::METRIC_COSINE;
+  }
+  return v1::METRIC_UNSPECIFIED;
+}
+
+absl::StatusOr<bool> IsHnswFromProto(int kind) {
+  switch (kind) {
+    case v1::INDEX_KIND_UNSPECIFIED:
+    case v1::INDEX_KIND_EXACT: return false;
+    case v1::INDEX_KIND_HNSW: return true;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown index kind value ", kind,
+          "; allowed INDEX_KIND_EXACT (1), INDEX_KIND_HNSW (2)"));
+  }
+}
+
+absl::StatusOr<CreateSpec> CreateSpecFromProto(const v1::CreateCollectionRequest& r) {
+  CreateSpec spec;
+  spec.name = r.name();
+  spec.dim = r.dim();
+  spec.model_name = r.model().name();
+  spec.model_version = r.model().version();
+  for (int m : r.metrics()) {
+    LS_ASSIGN_OR_RETURN(index::Metric metric, MetricFromProto(m, false));
+    spec.metrics.push_back(metric);
+  }
+  if (r.index_kinds_size() > 0) {
+    spec.hnsw = false;
+    for (int k : r.index_kinds()) {
+      if (k == v1::INDEX_KIND_UNSPECIFIED) {
+        return absl::InvalidArgumentError(
+            "INDEX_KIND_UNSPECIFIED in index_kinds; use INDEX_KIND_EXACT or "
+            "INDEX_KIND_HNSW (or leave index_kinds empty for both)");
+      }
+      LS_ASSIGN_OR_RETURN(bool hnsw, IsHnswFromProto(k));
+      spec.hnsw = spec.hnsw || hnsw;
+    }
+  }
+  spec.m = r.hnsw().m();
+  spec.ef_construction = r.hnsw().ef_construction();
+  spec.ef_search = r.hnsw().ef_search();
+  spec.if_not_exists = r.if_not_exists();
+  return spec;
+}
+
+void CollectionInfoToProto(const CollectionInfo& info, v1::CollectionInfo* out) {
+  const index::CollectionConfig& c = info.config;
+  out->set_name(c.name);
+  out->set_dim(c.dim);
+  out->mutable_model()->set_name(c.model_name);
+  out->mutable_model()->set_version(c.model_version);
+  out->mutable_hnsw()->set_m(static_cast<uint32_t>(c.hnsw_params.m));
+  out->mutable_hnsw()->set_ef_construction(
+      static_cast<uint32_t>(c.hnsw_params.ef_construction));
+  out->mutable_hnsw()->set_ef_search(c.ef_search);
+  for (index::Metric m : c.metrics) out->add_metrics(MetricToProto(m));
+  out->add_index_kinds(v1::INDEX_KIND_EXACT);
+  if (c.hnsw) out->add_index_kinds(v1::INDEX_KIND_HNSW);
+  out->set_item_count(info.stats.item_count);
+  out->set_deleted_count(info.stats.deleted_count);
+  SetTime(c.created_at_us, out->mutable_created_at());
+  SetTime(info.stats.updated_at_us, out->mutable_updated_at());
+  out->set_disk_bytes(info.stats.disk_bytes);
+  for (const index::IndexStatsEntry& e : info.stats.indexes) {
+    v1::IndexStats* s = out->add_indexes();
+    s->set_metric(MetricToProto(e.metric));
+    s->set_kind(e.hnsw ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
+    s->set_state(StateToProto(e.state));
+    s->set_items(e.items);
+    s->set_memory_bytes(e.memory_bytes);
+    s->set_last_build_seconds(e.last_build_seconds);
+    SetTime(e.built_at_us, s->mutable_built_at());
+  }
+}
+
+absl::Status SearchFromProto(const v1::SearchRequest& r, Query* query,
+                             QueryOptions* options) {
+  switch (r.query_case()) {
+    case v1::SearchRequest::kVector:
+      query->vector.assign(r.vector().values().begin(), r.vector().values().end());
+      if (query->vector.empty()) {
+        return absl::InvalidArgumentError("empty query vector; it needs `dim` values");
+      }
+      break;
+    case v1::SearchRequest::kItemId:
+      query->item_id = r.item_id();
+      if (query->item_id.empty()) {
+        return absl::InvalidArgumentError("empty item_id; name an item of the collection");
+      }
+      query->exclude_self = r.exclude_self();
+      break;
+    case v1::SearchRequest::kImage:
+      return absl::InvalidArgumentError("image queries are answered by Search only");
+    case v1::SearchRequest::QUERY_NOT_SET:
+      return absl::InvalidArgumentError(
+          "empty query: set one of vector, image or item_id");
+  }
+  return OptionsFromProto(r, options);
+}
+
+absl::Status OptionsFromProto(const v1::SearchRequest& r, QueryOptions* options) {
+  LS_ASSIGN_OR_RETURN(options->metric, MetricFromProto(r.metric(), true));
+  LS_ASSIGN_OR_RETURN(options->hnsw, IsHnswFromProto(r.index_kind()));
+  options->k = r.k() == 0 ? 10 : r.k();
+  options->ef = r.ef();
+  options->labels.assign(r.labels().begin(), r.labels().end());
+  options->include_vectors = r.include_vectors();
+  return absl::OkStatus();
+}
+
+void SearchAnswerToProto(const SearchAnswer& answer, const QueryOptions& options,
+                         v1::SearchResponse* out) {
+  for (const index::Hit& h : answer.result.hits) {
+    v1::Neighbor* n = out->add_neighbors();
+    n->set_id(h.id);
+    n->set_distance(h.distance);
+    n->set_label(h.label);
+    n->set_uri(h.uri);
+    for (float f : h.vector) n->add_vector(f);
+  }
+  out->set_metric(MetricToProto(options.metric));
+  out->set_index_kind(options.hnsw ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
+  out->mutable_model()->set_name(answer.model_name);
+  out->mutable_model()->set_version(answer.model_version);
+  out->set_ef(static_cast<uint32_t>(answer.result.ef));
+  out->set_exact_fallback(answer.result.exact_fallback);
+}
+
+}  // namespace latentsearch::search

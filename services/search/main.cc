@@ -1,0 +1,92 @@
+// latentsearch-search: flags -> SearchCoreOptions -> SearchCore::Create ->
+// serve through the common bootstrap until SIGTERM/SIGINT, then drain.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/rpc/channel.h"
+#include "common/rpc/server.h"
+#include "common/rpc/shutdown_signal.h"
+#include "services/search/search_core.h"
+#include "services/search/search_service.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50053",
+          "HOST:PORT or unix:PATH to serve on; port 0 picks a free port (logged)");
+ABSL_FLAG(std::string, data_dir, "latentsearch-data/search",
+          "Directory holding the collections (created if missing)");
+ABSL_FLAG(std::string, encoder, "",
+          "Encoder service address for search by image; empty = image queries "
+          "answer UNAVAILABLE");
+ABSL_FLAG(uint32_t, max_k, 1000, "Largest k a search may ask for");
+ABSL_FLAG(uint32_t, max_batch_queries, 1000, "Most queries in one SearchBatch");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20, "Largest request message, bytes");
+ABSL_FLAG(int32_t, threads, 0, "Threads for index builds and scans; 0 = all cores");
+ABSL_FLAG(uint32_t, rebuild_min_changes, 1000,
+          "Rebuild an HNSW graph after this many upserts/deletes (or 10%)");
+ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for the Prometheus /metrics page (not served yet)");
+
+namespace {
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "latentsearch-search: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "latentsearch-search: collections of vectors with exact and HNSW k-NN search "
+      "over gRPC (latentsearch.v1.Search).");
+  absl::ParseCommandLine(argc, argv);
+  using latentsearch::search::SearchCore;
+
+  latentsearch::search::SearchCoreOptions options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.max_k = absl::GetFlag(FLAGS_max_k);
+  options.max_batch_queries = absl::GetFlag(FLAGS_max_batch_queries);
+  options.num_threads = absl::GetFlag(FLAGS_threads);
+  options.collection.rebuild_min_changes = absl::GetFlag(FLAGS_rebuild_min_changes);
+  absl::StatusOr<std::unique_ptr<SearchCore>> core = SearchCore::Create(options);
+  if (!core.ok()) return Fail(core.status().ToString());
+  for (const auto& failed : (*core)->FailedCollections()) {
+    std::fprintf(stderr,
+                 "latentsearch-search: collection '%s' failed to load and is not "
+                 "served: %s\n",
+                 failed.name.c_str(), failed.error.ToString().c_str());
+  }
+
+  std::string encoder_address = absl::GetFlag(FLAGS_encoder);
+  std::shared_ptr<grpc::Channel> encoder;
+  if (!encoder_address.empty()) encoder = latentsearch::rpc::CreateChannel(encoder_address);
+  latentsearch::search::SearchService service(core->get(), encoder, encoder_address);
+
+  latentsearch::rpc::ServerOptions server_options;
+  server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  server_options.health_names = {"latentsearch.v1.Search"};
+  if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  auto server = latentsearch::rpc::Server::Start(server_options, {&service});
+  if (!server.ok()) return Fail(server.status().ToString());
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    std::fprintf(stderr, "latentsearch-search: --metrics_listen is not served yet\n");
+  }
+  std::fprintf(stderr, "latentsearch-search: listening on %s (data_dir %s, %zu collections)\n",
+               (*server)->address().c_str(), options.data_dir.c_str(),
+               (*core)->ListCollections().size());
+  std::fflush(stderr);
+
+  int sig = latentsearch::rpc::ShutdownSignal::Wait();
+  std::fprintf(stderr, "latentsearch-search: signal %d, draining\n", sig);
+  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
+  std::fprintf(stderr, "latentsearch-search: stopped\n");
+  return 0;
+}

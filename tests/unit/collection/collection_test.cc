@@ -1,0 +1,258 @@
+#include "common/index/collection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/testing/status_matchers.h"
+#include "common/testing/test_env.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latentsearch::index {
+namespace {
+
+using ::latentsearch::testing::TempDir;
+using ::testing::ElementsAre;
+
+constexpr uint32_t kDim = 8;
+
+CollectionConfig Config() {
+  CollectionConfig c;
+  c.name = "test";
+  c.dim = kDim;
+  c.model_name = "default";
+  c.model_version = 1;
+  c.hnsw_params.m = 8;
+  c.hnsw_params.ef_construction = 64;
+  c.ef_search = 64;
+  return c;
+}
+
+CollectionOptions Options(const std::string& dir) {
+  CollectionOptions o;
+  o.dir = dir;
+  o.rebuild_min_changes = 50;
+  o.num_threads = 1;
+  return o;
+}
+
+ItemBatch RandomItems(int first, int count, uint64_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  ItemBatch b;
+  for (int i = first; i < first + count; ++i) {
+    b.metas.push_back({"id" + std::to_string(i), i % 5, "u" + std::to_string(i)});
+    for (uint32_t d = 0; d < kDim; ++d) b.vectors.push_back(g(rng));
+  }
+  return b;
+}
+
+// Brute force over `items` (id -> vector), the test's own oracle.
+std::vector<std::string> BruteForce(const std::vector<std::pair<std::string, std::vector<float>>>& items,
+                                    const std::vector<float>& q, Metric m, size_t k,
+                                    const std::string& exclude = "") {
+  std::vector<std::pair<double, std::string>> d;
+  for (const auto& [id, v] : items) {
+    if (id == exclude) continue;
+    d.emplace_back(ReferenceDistance(m, q.data(), v.data(), kDim), id);
+  }
+  std::sort(d.begin(), d.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < std::min(k, d.size()); ++i) out.push_back(d[i].second);
+  return out;
+}
+
+std::vector<std::string> Ids(const SearchResult& r) {
+  std::vector<std::string> ids;
+  for (const Hit& h : r.hits) ids.push_back(h.id);
+  return ids;
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> AsPairs(const ItemBatch& b) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (size_t i = 0; i < b.metas.size(); ++i) {
+    out.emplace_back(b.metas[i].id, std::vector<float>(b.vectors.begin() + i * kDim,
+                                                       b.vectors.begin() + (i + 1) * kDim));
+  }
+  return out;
+}
+
+TEST(CollectionTest, ExactSearchMatchesBruteForceForEveryMetric) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ItemBatch items = RandomItems(0, 300, 1);
+  ASSERT_OK_AND_ASSIGN(UpsertCounts counts, c->Upsert(items));
+  EXPECT_EQ(counts.inserted, 300u);
+  auto pairs = AsPairs(items);
+  ItemBatch queries = RandomItems(1000, 20, 2);
+  for (Metric m : kAllMetrics) {
+    for (size_t q = 0; q < 20; ++q) {
+      std::vector<float> query(queries.vectors.begin() + q * kDim,
+                               queries.vectors.begin() + (q + 1) * kDim);
+      SearchParams p;
+      p.metric = m;
+      p.k = 7;
+      SearchResult r = c->Search(query.data(), p);
+      EXPECT_EQ(Ids(r), BruteForce(pairs, query, m, 7)) << MetricName(m) << " q" << q;
+      for (const Hit& h : r.hits) {
+        const auto& v = std::find_if(pairs.begin(), pairs.end(),
+                                     [&](const auto& p) { return p.first == h.id; })->second;
+        EXPECT_NEAR(h.distance, ReferenceDistance(m, query.data(), v.data(), kDim),
+                    1e-4 * (1 + std::abs(h.distance)));
+      }
+    }
+  }
+}
+
+TEST(CollectionTest, ReplaceDeleteFilterAndExcludeSelf) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK(c->Upsert(RandomItems(0, 100, 3)).status());
+  // Replace id7 with a vector far away; delete id8.
+  ItemBatch replace;
+  replace.metas.push_back({"id7", 4, "new-uri"});
+  replace.vectors.assign(kDim, 100.0f);
+  ASSERT_OK_AND_ASSIGN(UpsertCounts counts, c->Upsert(replace));
+  EXPECT_EQ(counts.replaced, 1u);
+  ASSERT_OK_AND_ASSIGN(uint64_t deleted, c->Delete({"id8", "missing"}));
+  EXPECT_EQ(deleted, 1u);
+  CollectionStats stats = c->Stats();
+  EXPECT_EQ(stats.item_count, 99u);
+  EXPECT_EQ(stats.deleted_count, 2u);  // old id7 slot + id8
+  EXPECT_FALSE(c->GetVector("id8").has_value());
+  EXPECT_EQ(c->GetMeta("id7")->uri, "new-uri");
+
+  std::vector<float> far(kDim, 100.0f);
+  SearchParams p;
+  p.k = 1;
+  EXPECT_THAT(Ids(c->Search(far.data(), p)), ElementsAre("id7"));
+  p.exclude_id = "id7";
+  EXPECT_THAT(Ids(c->Search(far.data(), p)), ::testing::Not(ElementsAre("id7")));
+  p.exclude_id = "";
+  p.k = 200;
+  p.labels = {2};
+  SearchResult r = c->Search(far.data(), p);
+  EXPECT_EQ(r.hits.size(), 20u);  // ids 2, 7?, 12, ... with label 2: 20 of 100
+  for (const Hit& h : r.hits) EXPECT_EQ(h.label, 2);
+  for (const Hit& h : r.hits) EXPECT_NE(h.id, "id8");
+}
+
+TEST(CollectionTest, HnswAgreesWithExactAfterBuildAndWithFreshUpserts) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK(c->Upsert(RandomItems(0, 2000, 4)).status());
+  c->WaitForIndexes();
+  // Fresh items after the build are found through the exact delta.
+  ItemBatch fresh = RandomItems(5000, 10, 5);
+  ASSERT_OK(c->Upsert(fresh).status());
+  size_t agree = 0, total = 0;
+  for (Metric m : kAllMetrics) {
+    for (size_t q = 0; q < 10; ++q) {
+      const float* query = fresh.vectors.data() + q * kDim;
+      SearchParams p;
+      p.metric = m;
+      p.k = 10;
+      std::vector<std::string> exact = Ids(c->Search(query, p));
+      p.hnsw = true;
+      p.ef = 128;
+      SearchResult h = c->Search(query, p);
+      EXPECT_FALSE(h.exact_fallback);
+      EXPECT_EQ(h.ef, 128u);
+      ASSERT_FALSE(h.hits.empty());
+      EXPECT_EQ(h.hits[0].id, fresh.metas[q].id);  // Itself, distance 0.
+      for (const std::string& id : Ids(h)) {
+        agree += std::count(exact.begin(), exact.end(), id);
+      }
+      total += exact.size();
+    }
+  }
+  EXPECT_GE(static_cast<double>(agree) / total, 0.95);
+}
+
+TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
+  TempDir tmp;
+  CollectionConfig config = Config();
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, Options(tmp.Join("c"))));
+  SearchParams p;
+  p.hnsw = true;
+  std::vector<float> q(kDim, 0.0f);
+  SearchResult empty = c->Search(q.data(), p);
+  EXPECT_TRUE(empty.hits.empty());
+  EXPECT_TRUE(empty.exact_fallback);
+}
+
+TEST(CollectionTest, SurvivesReopenFromLogAndFromSnapshot) {
+  TempDir tmp;
+  std::string dir = tmp.Join("c");
+  ItemBatch items = RandomItems(0, 50, 6);
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(dir)));
+    ASSERT_OK(c->Upsert(items).status());
+    ASSERT_OK(c->Delete({"id3"}).status());
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+    EXPECT_EQ(c->Stats().item_count, 49u);
+    EXPECT_FALSE(c->GetVector("id3").has_value());
+    EXPECT_EQ(*c->GetVector("id4"), std::vector<float>(items.vectors.begin() + 4 * kDim,
+                                                       items.vectors.begin() + 5 * kDim));
+    ASSERT_OK_AND_ASSIGN(SnapshotInfoData info, c->Snapshot());
+    EXPECT_EQ(info.items, 49u);
+    ASSERT_OK(c->Upsert(RandomItems(100, 5, 7)).status());
+  }
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+  EXPECT_EQ(c->Stats().item_count, 54u);
+  EXPECT_EQ(c->Stats().deleted_count, 0u);  // Compacted by the snapshot.
+  EXPECT_EQ(c->config().model_version, 1u);
+  EXPECT_TRUE(c->GetVector("id102").has_value());
+}
+
+TEST(CollectionTest, CreateTwiceIsAlreadyExists) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  EXPECT_THAT(Collection::Create(Config(), Options(tmp.Join("c"))),
+              ::latentsearch::testing::StatusIs(absl::StatusCode::kAlreadyExists,
+                                                ::testing::HasSubstr("already exists")));
+}
+
+// Searches (exact and HNSW) run while upserts and rebuilds happen; every
+// search answers k items (run under TSan via the 'tsan' label).
+TEST(CollectionConcurrencyTest, SearchesDuringUpsertsAndRebuilds) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK(c->Upsert(RandomItems(0, 500, 8)).status());
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&, t] {
+      ItemBatch q = RandomItems(0, 1, 100 + t);
+      while (!done.load()) {
+        SearchParams p;
+        p.metric = kAllMetrics[searches.load() % 3];
+        p.hnsw = (searches.load() % 2) == 0;
+        p.k = 10;
+        SearchResult r = c->Search(q.vectors.data(), p);
+        if (r.hits.size() != 10) bad.fetch_add(1);
+        searches.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK(c->Upsert(RandomItems(1000 + i * 60, 60, 200 + i)).status());
+    ASSERT_OK(c->Delete({"id" + std::to_string(i)}).status());
+  }
+  c->WaitForIndexes();
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(searches.load(), 0);
+  EXPECT_EQ(c->Stats().item_count, 500u + 20 * 60 - 20);
+}
+
+}  // namespace
+}  // namespace latentsearch::index
