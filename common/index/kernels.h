@@ -1,0 +1,91 @@
+// Internal: the per-ISA distance kernels behind metric.h and exact.cc.
+// Not part of the public API; include only from common/index/ and its tests.
+//
+// Three families of kernels, each in a scalar, an AVX2+FMA and an AVX-512
+// variant chosen once at run time (no global -m flags; each variant's
+// functions carry __attribute__((target(...)))):
+//   * pair kernels (L1, squared L2, dot) — the *canonical* score of a
+//     (query, row) pair for the active ISA;
+//   * row kernels — one query against many rows, bit-identical to calling the
+//     pair kernel per row (same chunking and the same reduction tree), so a
+//     row's score never depends on where it sits in a block;
+//   * lane kernels — several queries against a transposed panel of 64 rows
+//     (one row per SIMD lane; GEMM-style register blocking). Their scores
+//     differ from the canonical ones in the last bits: exact.cc keeps a
+//     rigorous slack and rescores its candidates with the pair kernels.
+// Thread-safety: all kernels are pure; SetIsaForTesting is meant for tests
+// (it swaps an atomic pointer, so concurrent callers see one table or the
+// other, never a mix within one kernel call).
+#ifndef LATENTSEARCH_COMMON_INDEX_KERNELS_H_
+#define LATENTSEARCH_COMMON_INDEX_KERNELS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace latentsearch::index::internal {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// Score kinds of the row / lane kernels: L1, squared L2, negated dot.
+enum ScoreKind { kScoreL1 = 0, kScoreL2 = 1, kScoreNegDot = 2 };
+
+// Rows of a lane panel; panels are [row / 64][dim][row % 64], zero-padded.
+inline constexpr size_t kPanelRows = 64;
+
+using PairFn = float (*)(const float* a, const float* b, size_t dim);
+// out[i] = score(query, row i) for i < m, where row i is
+// base + (slots ? slots[i] : first + i) * dim. Bit-identical to the pair
+// kernel (negated for kScoreNegDot).
+using RowsFn = void (*)(const float* query, const float* base, size_t dim,
+                        const uint32_t* slots, size_t first, size_t m,
+                        float* out);
+// Scores of mq (1..kMaxLaneQueries) queries (row-major, stride dim) against
+// one 64-row panel (dim × 64). out[qi * out_stride + r], r < 64:
+//   kScoreL1: sum |q - b|; kScoreL2: norms[r] - 2 q.b (||q||² omitted);
+//   kScoreNegDot: -q.b.
+using LaneFn = void (*)(const float* queries, int mq, const float* panel,
+                        size_t dim, const float* norms, float* out,
+                        size_t out_stride);
+// Writes the indices i < m with scores[i] <= tau (ascending) to idx; returns
+// how many. NaN never qualifies.
+using SelectFn = size_t (*)(const float* scores, size_t m, float tau,
+                            uint32_t* idx);
+
+inline constexpr int kMaxLaneQueries = 6;
+
+struct KernelTable {
+  Isa isa;
+  const char* name;  // "scalar", "avx2", "avx512"
+  PairFn l1;
+  PairFn l2sq;
+  PairFn dot;
+  RowsFn rows[3];  // by ScoreKind
+  LaneFn lane[3];  // by ScoreKind
+  SelectFn select_le;
+};
+
+// The active table (fastest supported ISA unless forced).
+const KernelTable& Kernels();
+// The table for `isa`, or nullptr when this CPU cannot run it.
+const KernelTable* KernelsFor(Isa isa);
+// Test hook: makes `isa` the active table; false (nothing changes) when the
+// CPU cannot run it. ResetIsaForTesting() returns to the detected best.
+bool SetIsaForTesting(Isa isa);
+void ResetIsaForTesting();
+
+// Per-ISA tables (kernels_*.cc). Calling the AVX tables' functions on a CPU
+// without the ISA is undefined; use KernelsFor().
+extern const KernelTable kScalarKernels;
+extern const KernelTable kAvx2Kernels;
+extern const KernelTable kAvx512Kernels;
+
+// Packs m rows (row i as in RowsFn) into ceil(m / 64) panels (layout above,
+// zero padding) and writes the squared norms of the packed rows to
+// norms[0..m) (0 for the padding up to the next multiple of 64). Returns the
+// largest squared norm (for the error bounds of the lane kernels).
+float PackPanel(const float* base, size_t dim, const uint32_t* slots,
+                size_t first, size_t m, float* panel, float* norms);
+
+}  // namespace latentsearch::index::internal
+
+#endif  // LATENTSEARCH_COMMON_INDEX_KERNELS_H_

@@ -1,0 +1,147 @@
+// Portable kernels (no target attributes; the compiler may still use the
+// baseline SSE2 for the inner loops) and the ISA-independent panel packing.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "common/index/kernels.h"
+
+namespace latentsearch::index::internal {
+namespace {
+
+// Canonical scalar scores: eight partial sums (element j goes to j % 8),
+// reduced as ((p0+p4)+(p2+p6))+((p1+p5)+(p3+p7)).
+template <int kKind>
+inline float Term(float a, float b) {
+  if constexpr (kKind == kScoreL1) {
+    return std::fabs(a - b);
+  } else if constexpr (kKind == kScoreL2) {
+    const float d = a - b;
+    return d * d;
+  } else {
+    return a * b;
+  }
+}
+
+template <int kKind>
+float PairScalar(const float* a, const float* b, size_t dim) {
+  float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 8 <= dim; j += 8) {
+    for (int t = 0; t < 8; ++t) p[t] += Term<kKind>(a[j + t], b[j + t]);
+  }
+  for (int t = 0; j < dim; ++j, ++t) p[t] += Term<kKind>(a[j], b[j]);
+  return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
+float L1Scalar(const float* a, const float* b, size_t dim) {
+  return PairScalar<kScoreL1>(a, b, dim);
+}
+float L2SqScalar(const float* a, const float* b, size_t dim) {
+  return PairScalar<kScoreL2>(a, b, dim);
+}
+float DotScalar(const float* a, const float* b, size_t dim) {
+  return PairScalar<kScoreNegDot>(a, b, dim);
+}
+
+template <int kKind>
+void RowsScalar(const float* query, const float* base, size_t dim,
+                const uint32_t* slots, size_t first, size_t m, float* out) {
+  for (size_t i = 0; i < m; ++i) {
+    const size_t row = slots != nullptr ? slots[i] : first + i;
+    const float s = PairScalar<kKind>(query, base + row * dim, dim);
+    out[i] = kKind == kScoreNegDot ? -s : s;
+  }
+}
+
+template <int kKind>
+void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
+                const float* norms, float* out, size_t out_stride) {
+  for (int qi = 0; qi < mq; ++qi) {
+    const float* q = queries + static_cast<size_t>(qi) * dim;
+    float acc[kPanelRows];
+    for (size_t r = 0; r < kPanelRows; ++r) acc[r] = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      const float qj = q[j];
+      const float* p = panel + j * kPanelRows;
+      for (size_t r = 0; r < kPanelRows; ++r) {
+        if constexpr (kKind == kScoreL1) {
+          acc[r] += std::fabs(p[r] - qj);
+        } else {
+          acc[r] += qj * p[r];
+        }
+      }
+    }
+    float* o = out + static_cast<size_t>(qi) * out_stride;
+    for (size_t r = 0; r < kPanelRows; ++r) {
+      if constexpr (kKind == kScoreL1) {
+        o[r] = acc[r];
+      } else if constexpr (kKind == kScoreL2) {
+        o[r] = norms[r] - 2.0f * acc[r];
+      } else {
+        o[r] = -acc[r];
+      }
+    }
+  }
+}
+
+size_t SelectLeScalar(const float* scores, size_t m, float tau, uint32_t* idx) {
+  size_t n = 0;
+  for (size_t i = 0; i < m; ++i) {
+    if (scores[i] <= tau) idx[n++] = static_cast<uint32_t>(i);
+  }
+  return n;
+}
+
+}  // namespace
+
+const KernelTable kScalarKernels = {
+    Isa::kScalar,
+    "scalar",
+    &L1Scalar,
+    &L2SqScalar,
+    &DotScalar,
+    {&RowsScalar<kScoreL1>, &RowsScalar<kScoreL2>, &RowsScalar<kScoreNegDot>},
+    {&LaneScalar<kScoreL1>, &LaneScalar<kScoreL2>, &LaneScalar<kScoreNegDot>},
+    &SelectLeScalar,
+};
+
+float PackPanel(const float* base, size_t dim, const uint32_t* slots,
+                size_t first, size_t m, float* panel, float* norms) {
+  const size_t padded = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
+  if (padded != m) {
+    // Zero the padding columns of the last panel.
+    float* last = panel + (m / kPanelRows) * dim * kPanelRows;
+    const size_t r0 = m % kPanelRows;
+    for (size_t j = 0; j < dim; ++j) {
+      std::memset(last + j * kPanelRows + r0, 0,
+                  (kPanelRows - r0) * sizeof(float));
+    }
+    for (size_t i = m; i < padded; ++i) norms[i] = 0;
+  }
+  float max_norm = 0;
+  for (size_t i = 0; i < m; ++i) {
+    const size_t row = slots != nullptr ? slots[i] : first + i;
+    const float* src = base + row * dim;
+    float* dst = panel + (i / kPanelRows) * dim * kPanelRows + i % kPanelRows;
+    float n0 = 0, n1 = 0;
+    size_t j = 0;
+    for (; j + 2 <= dim; j += 2) {
+      dst[j * kPanelRows] = src[j];
+      dst[(j + 1) * kPanelRows] = src[j + 1];
+      n0 += src[j] * src[j];
+      n1 += src[j + 1] * src[j + 1];
+    }
+    if (j < dim) {
+      dst[j * kPanelRows] = src[j];
+      n0 += src[j] * src[j];
+    }
+    norms[i] = n0 + n1;
+    max_norm = std::max(max_norm, norms[i]);
+  }
+  return max_norm;
+}
+
+}  // namespace latentsearch::index::internal
