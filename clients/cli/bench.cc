@@ -1,0 +1,225 @@
+#include "clients/cli/bench.h"
+
+#include <chrono>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "clients/cli/load_gen.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/channel.h"
+#include "common/rpc/health_client.h"
+#include "common/rpc/status_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "latentsearch/v1/search.grpc.pb.h"
+
+ABSL_FLAG(std::string, search_address, "127.0.0.1:50053",
+          "Address of the search service (HOST:PORT or unix:PATH).");
+ABSL_FLAG(std::string, collection, "bench", "Collection to query.");
+ABSL_FLAG(uint64_t, populate, 0,
+          "If > 0, first create the collection and fill it with this many vectors.");
+ABSL_FLAG(uint32_t, dim, 64, "Vector dimension when populating.");
+ABSL_FLAG(uint32_t, clusters, 0,
+          "When populating: 0 = uniform random vectors, N = Gaussian clusters "
+          "around N centres (CIFAR-10-like).");
+ABSL_FLAG(uint64_t, populate_seed, 1, "Seed of the generated vectors and queries.");
+ABSL_FLAG(std::string, concurrency, "1,8,32", "Comma-separated client concurrencies.");
+ABSL_FLAG(double, duration_seconds, 5, "Measured seconds per row.");
+ABSL_FLAG(uint32_t, k, 10, "Neighbours per query.");
+ABSL_FLAG(std::string, metric, "l2", "l1, l2 or cosine.");
+ABSL_FLAG(std::string, index, "exact", "exact or hnsw.");
+ABSL_FLAG(uint32_t, ef, 0, "HNSW ef (0 = the collection's default).");
+
+namespace latentsearch::cli {
+namespace {
+
+absl::StatusOr<v1::Metric> ParseMetricFlag(const std::string& m) {
+  if (m == "l1") return v1::METRIC_L1;
+  if (m == "l2") return v1::METRIC_L2;
+  if (m == "cosine") return v1::METRIC_COSINE;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--metric=", m, " is not a metric; use l1, l2 or cosine"));
+}
+
+std::vector<float> RandomVectors(size_t n, uint32_t dim, uint32_t clusters, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<float> out(n * dim);
+  if (clusters == 0) {
+    std::uniform_real_distribution<float> u(0.f, 1.f);
+    for (float& v : out) v = u(rng);
+    return out;
+  }
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> centres(size_t{clusters} * dim);
+  for (float& c : centres) c = g(rng) * 3.f;
+  std::uniform_int_distribution<uint32_t> pick(0, clusters - 1);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t c = pick(rng);
+    for (uint32_t d = 0; d < dim; ++d) out[i * dim + d] = centres[c * dim + d] + g(rng);
+  }
+  return out;
+}
+
+absl::Status Populate(v1::Search::Stub* stub, const std::string& name, uint64_t n,
+                      uint32_t dim, std::ostream& out) {
+  grpc::ClientContext ctx;
+  v1::CreateCollectionRequest create;
+  create.set_name(name);
+  create.set_dim(dim);
+  v1::CollectionInfo info;
+  LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->CreateCollection(&ctx, create, &info)));
+  std::vector<float> vectors = RandomVectors(n, dim, absl::GetFlag(FLAGS_clusters),
+                                             absl::GetFlag(FLAGS_populate_seed));
+  const uint64_t kBatch = 1000;
+  for (uint64_t first = 0; first < n; first += kBatch) {
+    grpc::ClientContext uctx;
+    v1::UpsertResponse resp;
+    auto writer = stub->Upsert(&uctx, &resp);
+    v1::UpsertRequest req;
+    req.set_collection(name);
+    for (uint64_t i = first; i < std::min(n, first + kBatch); ++i) {
+      v1::Item* item = req.add_items();
+      item->set_id(absl::StrCat("v", i));
+      item->mutable_vector()->Add(vectors.begin() + i * dim, vectors.begin() + (i + 1) * dim);
+    }
+    writer->Write(req);
+    writer->WritesDone();
+    LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(writer->Finish()));
+  }
+  out << "populated '" << name << "' with " << n << " x " << dim << " vectors\n";
+  return absl::OkStatus();
+}
+
+// Waits (polling GetCollection) until every HNSW index is READY.
+absl::Status WaitForHnsw(v1::Search::Stub* stub, const std::string& name, std::ostream& out) {
+  auto start = std::chrono::steady_clock::now();
+  while (true) {
+    grpc::ClientContext ctx;
+    v1::GetCollectionRequest req;
+    req.set_name(name);
+    v1::CollectionInfo info;
+    LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->GetCollection(&ctx, req, &info)));
+    bool ready = true;
+    for (const v1::IndexStats& s : info.indexes()) {
+      if (s.kind() == v1::INDEX_KIND_HNSW && s.state() != v1::INDEX_STATE_READY) ready = false;
+    }
+    if (ready) break;
+    if (std::chrono::steady_clock::now() - start > std::chrono::minutes(30)) {
+      return absl::DeadlineExceededError("HNSW indexes not ready after 30 minutes");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  out << absl::StrFormat("HNSW indexes ready after %.1f s\n",
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       start).count());
+  return absl::OkStatus();
+}
+
+absl::Status RunBench(const CommandContext& ctx) {
+  std::ostream& out = *ctx.out;
+  LS_ASSIGN_OR_RETURN(v1::Metric metric, ParseMetricFlag(absl::GetFlag(FLAGS_metric)));
+  const std::string index = absl::GetFlag(FLAGS_index);
+  if (index != "exact" && index != "hnsw") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--index=", index, " is not an index kind; use exact or hnsw"));
+  }
+  std::vector<int> levels;
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+    int c = 0;
+    if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--concurrency: '", part, "' is not a number in 1..1024"));
+    }
+    levels.push_back(c);
+  }
+  auto channel = rpc::CreateChannel(absl::GetFlag(FLAGS_search_address));
+  auto stub = v1::Search::NewStub(channel);
+  const std::string name = absl::GetFlag(FLAGS_collection);
+  if (absl::GetFlag(FLAGS_populate) > 0) {
+    LS_RETURN_IF_ERROR(
+        Populate(stub.get(), name, absl::GetFlag(FLAGS_populate), absl::GetFlag(FLAGS_dim), out));
+  }
+  grpc::ClientContext gctx;
+  v1::GetCollectionRequest get;
+  get.set_name(name);
+  v1::CollectionInfo info;
+  LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->GetCollection(&gctx, get, &info)));
+  if (index == "hnsw") LS_RETURN_IF_ERROR(WaitForHnsw(stub.get(), name, out));
+  out << "collection '" << name << "': " << info.item_count() << " items, dim " << info.dim()
+      << "; k=" << absl::GetFlag(FLAGS_k) << ", metric " << absl::GetFlag(FLAGS_metric)
+      << ", index " << index << "\n";
+
+  // 1,000 query vectors from the same distribution, cycled.
+  const size_t kQueries = 1000;
+  std::vector<float> queries =
+      RandomVectors(kQueries, info.dim(), absl::GetFlag(FLAGS_clusters),
+                    absl::GetFlag(FLAGS_populate_seed) + 1);
+  std::vector<v1::SearchRequest> requests(kQueries);
+  for (size_t q = 0; q < kQueries; ++q) {
+    v1::SearchRequest& r = requests[q];
+    r.set_collection(name);
+    r.set_k(absl::GetFlag(FLAGS_k));
+    r.set_metric(metric);
+    r.set_index_kind(index == "hnsw" ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
+    r.set_ef(absl::GetFlag(FLAGS_ef));
+    r.mutable_vector()->mutable_values()->Add(queries.begin() + q * info.dim(),
+                                             queries.begin() + (q + 1) * info.dim());
+  }
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  auto noop = [&](int, uint64_t) {
+    grpc::ClientContext c;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    return rpc::FromGrpcStatus(health->Check(&c, req, &resp));
+  };
+  auto search = [&](int t, uint64_t i) {
+    grpc::ClientContext c;
+    v1::SearchResponse resp;
+    return rpc::FromGrpcStatus(
+        stub->Search(&c, requests[(i * 7919 + t * 131) % kQueries], &resp));
+  };
+  absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_duration_seconds));
+  out << LoadHeader() << "  p50/no-op\n";
+  for (int c : levels) {
+    LoadStats n = RunLoad(noop, c, duration);
+    LoadStats s = RunLoad(search, c, duration);
+    out << FormatLoadRow("no-op (health Check)", n) << "\n";
+    out << FormatLoadRow(absl::StrCat("Search ", index), s)
+        << absl::StrFormat("  %9.2f", n.p50_us > 0 ? s.p50_us / n.p50_us : 0) << "\n";
+    if (!s.first_error.ok()) return s.first_error;
+  }
+  return absl::OkStatus();
+}
+
+int Run(const CommandContext& ctx) {
+  absl::Status s = RunBench(ctx);
+  if (!s.ok()) {
+    *ctx.err << "latentsearch bench: " << s << "\n";
+    return ExitCodeFor(s);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command BenchCommand() {
+  return Command{
+      "bench",
+      "Load-test a search service: Search latency/QPS vs a no-op RPC at several "
+      "concurrencies.",
+      "[--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
+      "--clusters=C] [--concurrency=1,8,32] [--duration_seconds=5] [--metric=l2] "
+      "[--index=exact|hnsw] [--k=10] [--ef=0]",
+      {"search_address", "collection", "populate", "dim", "clusters", "populate_seed",
+       "concurrency", "duration_seconds", "k", "metric", "index", "ef"},
+      &Run};
+}
+
+}  // namespace latentsearch::cli
