@@ -2,8 +2,11 @@
 // on a loopback port, with a fake encoder for image queries.
 #include "services/search/search_service.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/rpc/channel.h"
 #include "common/rpc/health_client.h"
@@ -57,6 +60,7 @@ class SearchServiceTest : public ::testing::Test {
     SearchCoreOptions options;
     options.data_dir = tmp_.path();
     options.num_threads = 1;
+    options.collection.rebuild_min_changes = 100;  // Rebuild often.
     ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options));
     std::shared_ptr<grpc::Channel> enc;
     if (!encoder_address.empty()) enc = rpc::CreateChannel(encoder_address);
@@ -275,6 +279,63 @@ TEST_F(SearchServiceTest, SnapshotDeleteAndStats) {
   EXPECT_EQ(info.item_count(), 11u);
   EXPECT_EQ(info.indexes_size(), 6);  // exact + HNSW per metric
   EXPECT_GT(info.disk_bytes(), 0u);
+}
+
+// Searches over gRPC while another client upserts and deletes and HNSW
+// graphs are rebuilt in the background: no RPC fails, every answer is full.
+TEST_F(SearchServiceTest, ConcurrentSearchesDuringUpsertsAndRebuildsNeverFail) {
+  StartSearch("");
+  CreateAndFill();
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, short_answers{0}, searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      auto stub = v1::Search::NewStub(rpc::CreateChannel(server_->address()));
+      for (int i = 0; !done.load(); ++i) {
+        grpc::ClientContext ctx;
+        v1::SearchRequest req;
+        req.set_collection("c");
+        req.mutable_vector()->add_values(static_cast<float>(i % 50));
+        req.mutable_vector()->add_values(1.0f);
+        req.set_k(5);
+        req.set_metric(static_cast<v1::Metric>(1 + (i + t) % 3));
+        req.set_index_kind((i % 2) ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
+        v1::SearchResponse resp;
+        grpc::Status s = stub->Search(&ctx, req, &resp);
+        if (!s.ok()) failures.fetch_add(1);
+        else if (resp.neighbors_size() != 5) short_answers.fetch_add(1);
+        searches.fetch_add(1);
+      }
+    });
+  }
+  for (int round = 0; round < 30; ++round) {
+    grpc::ClientContext uctx;
+    v1::UpsertResponse resp;
+    auto writer = stub_->Upsert(&uctx, &resp);
+    v1::UpsertRequest u;
+    u.set_collection("c");
+    for (int i = 0; i < 100; ++i) {
+      v1::Item* item = u.add_items();
+      item->set_id("r" + std::to_string(round) + "-" + std::to_string(i));
+      item->add_vector(static_cast<float>(i));
+      item->add_vector(static_cast<float>(round));
+    }
+    writer->Write(u);
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+    grpc::ClientContext dctx;
+    v1::DeleteRequest del;
+    del.set_collection("c");
+    del.add_ids("r" + std::to_string(round) + "-0");
+    v1::DeleteResponse dresp;
+    ASSERT_TRUE(stub_->Delete(&dctx, del, &dresp).ok());
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(short_answers.load(), 0);
+  EXPECT_GT(searches.load(), 0);
 }
 
 }  // namespace
