@@ -1,8 +1,11 @@
 #include "common/index/collection.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +18,83 @@ namespace {
 
 constexpr char kSnapshotFile[] = "snapshot.lss";
 constexpr char kWalFile[] = "wal.log";
+constexpr char kGraphManifest[] = "hnsw.manifest";
+constexpr char kGraphManifestMagic[8] = {'L', 'S', 'H', 'N', 'S', 'W', '0', '1'};
+
+std::string GraphFile(Metric m) {
+  return absl::StrCat("hnsw-", MetricName(m), ".bin");
+}
+
+uint32_t FileCrc32(const std::string& bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  while (n > 0) {
+    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// The manifest says which snapshot the saved graphs belong to and how to
+// check them: magic | u64 wal_seq | u32 count | count × (u8 metric,
+// u32 built_n, u64 bytes, u32 crc32).
+struct GraphEntry {
+  Metric metric;
+  uint32_t built_n;
+  uint64_t bytes;
+  uint32_t crc;
+};
+
+std::string EncodeManifest(uint64_t wal_seq, const std::vector<GraphEntry>& entries) {
+  std::string out(kGraphManifestMagic, 8);
+  auto put = [&out](const void* p, size_t n) {
+    out.append(static_cast<const char*>(p), n);
+  };
+  put(&wal_seq, 8);
+  uint32_t count = static_cast<uint32_t>(entries.size());
+  put(&count, 4);
+  for (const GraphEntry& e : entries) {
+    uint8_t m = static_cast<uint8_t>(e.metric);
+    put(&m, 1);
+    put(&e.built_n, 4);
+    put(&e.bytes, 8);
+    put(&e.crc, 4);
+  }
+  uint32_t crc = FileCrc32(out);
+  put(&crc, 4);
+  return out;
+}
+
+bool DecodeManifest(const std::string& b, uint64_t* wal_seq, std::vector<GraphEntry>* entries) {
+  if (b.size() < 8 + 8 + 4 + 4 || std::memcmp(b.data(), kGraphManifestMagic, 8) != 0) {
+    return false;
+  }
+  uint32_t crc;
+  std::memcpy(&crc, b.data() + b.size() - 4, 4);
+  if (FileCrc32(b.substr(0, b.size() - 4)) != crc) return false;
+  size_t pos = 8;
+  std::memcpy(wal_seq, b.data() + pos, 8);
+  pos += 8;
+  uint32_t count;
+  std::memcpy(&count, b.data() + pos, 4);
+  pos += 4;
+  if (count > 3 || b.size() != pos + count * 17u + 4) return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    GraphEntry e;
+    uint8_t m = static_cast<uint8_t>(b[pos]);
+    if (m > 2) return false;
+    e.metric = static_cast<Metric>(m);
+    std::memcpy(&e.built_n, b.data() + pos + 1, 4);
+    std::memcpy(&e.bytes, b.data() + pos + 5, 8);
+    std::memcpy(&e.crc, b.data() + pos + 13, 4);
+    pos += 17;
+    entries->push_back(e);
+  }
+  return true;
+}
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
@@ -86,9 +166,16 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
     absl::MutexLock wl(&c->write_mu_);
     LS_ASSIGN_OR_RETURN(c->wal_, WalWriter::Open(wal_path, snap.config.dim, valid_bytes));
   }
+  c->LoadGraphs(snap.wal_seq);
   {
     absl::WriterMutexLock l(&c->mu_);
-    c->rebuild_requested_ = c->config_.hnsw && c->live_count_ > 0;
+    bool missing = false;
+    for (Metric m : c->config_.metrics) missing = missing || c->graphs_[MetricIndex(m)] == nullptr;
+    if (c->config_.hnsw && c->live_count_ > 0 && missing) {
+      c->rebuild_requested_ = true;
+    } else {
+      c->MaybeScheduleRebuild();
+    }
   }
   c->builder_ = std::thread([p = c.get()] { p->BuilderLoop(); });
   return c;
@@ -519,12 +606,69 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
     return wal.status();
   }
   wal_ = std::move(*wal);
+  SaveGraphs(data.wal_seq);
   info->collection = config_.name;
   info->path = path;
   info->bytes = bytes.size();
   info->items = data.items.metas.size();
   info->written_at_us = NowMicros();
   return absl::OkStatus();
+}
+
+void Collection::SaveGraphs(uint64_t wal_seq) {
+  const std::string manifest = base::JoinPath(options_.dir, kGraphManifest);
+  std::vector<std::pair<Metric, std::shared_ptr<const Graph>>> graphs;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    // Graphs label items by slot; the snapshot renumbers slots unless none
+    // is dead. Only then do saved graphs match the snapshot.
+    if (!config_.hnsw || metas_.size() != live_count_ || killed_since_build_ != 0) {
+      graphs.clear();
+    } else {
+      for (Metric m : config_.metrics) {
+        if (graphs_[MetricIndex(m)] != nullptr) graphs.emplace_back(m, graphs_[MetricIndex(m)]);
+      }
+    }
+  }
+  std::vector<GraphEntry> entries;
+  for (const auto& [metric, graph] : graphs) {
+    std::string path = base::JoinPath(options_.dir, GraphFile(metric));
+    std::string tmp = path + ".tmp";
+    if (!graph->index->Save(tmp).ok()) continue;
+    absl::StatusOr<std::string> bytes = base::ReadFile(tmp);
+    if (!bytes.ok() || std::rename(tmp.c_str(), path.c_str()) != 0) continue;
+    entries.push_back({metric, graph->built_n, bytes->size(), FileCrc32(*bytes)});
+  }
+  // The manifest is published last; without a valid one, graphs are rebuilt.
+  (void)base::SyncDir(options_.dir);
+  (void)base::WriteFileAtomically(manifest, EncodeManifest(wal_seq, entries));
+}
+
+void Collection::LoadGraphs(uint64_t snapshot_seq) {
+  if (!config_.hnsw) return;
+  absl::StatusOr<std::string> manifest =
+      base::ReadFile(base::JoinPath(options_.dir, kGraphManifest));
+  uint64_t seq = 0;
+  std::vector<GraphEntry> entries;
+  if (!manifest.ok() || !DecodeManifest(*manifest, &seq, &entries) || seq != snapshot_seq) {
+    return;
+  }
+  for (const GraphEntry& e : entries) {
+    std::string path = base::JoinPath(options_.dir, GraphFile(e.metric));
+    absl::StatusOr<std::string> bytes = base::ReadFile(path);
+    if (!bytes.ok() || bytes->size() != e.bytes || FileCrc32(*bytes) != e.crc) continue;
+    auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::unique_ptr<HnswIndex>> index = HnswIndex::Load(path, e.metric, config_.dim);
+    if (!index.ok()) continue;
+    auto g = std::make_shared<Graph>();
+    g->index = std::move(*index);
+    g->built_n = e.built_n;
+    g->build_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    g->built_at_us = NowMicros();
+    absl::WriterMutexLock l(&mu_);
+    if (e.built_n <= metas_.size()) graphs_[MetricIndex(e.metric)] = std::move(g);
+  }
 }
 
 absl::StatusOr<SnapshotInfoData> Collection::Snapshot() {

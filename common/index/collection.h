@@ -13,8 +13,10 @@
 //
 // Durability: Upsert/Delete append to the log and fsync before applying and
 // returning; Snapshot() compacts the items into a new snapshot and restarts
-// the log. HNSW graphs are rebuilt in the background after a restart
-// (searches answer exactly until then, flagged `exact_fallback`).
+// the log. When no slot is dead, Snapshot() also saves the HNSW graphs
+// (checksummed, with a manifest naming the snapshot they belong to) so a
+// restart loads them; otherwise graphs are rebuilt in the background after
+// a restart (searches answer exactly until then, flagged `exact_fallback`).
 //
 // Error codes: the Collection trusts its inputs (services/search validates
 // requests first and emits INVALID_ARGUMENT / NOT_FOUND); it returns DATA_LOSS
@@ -187,6 +189,11 @@ class Collection {
   void BuilderLoop();
   absl::Status SnapshotLocked(SnapshotInfoData* info)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Best effort: saves the serving graphs beside a snapshot whose slots they
+  // match (no dead slots), with a checksummed manifest; LoadGraphs uses them
+  // at start instead of rebuilding. Any mismatch means a rebuild.
+  void SaveGraphs(uint64_t wal_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void LoadGraphs(uint64_t snapshot_seq);
 
   const CollectionConfig config_;
   const CollectionOptions options_;

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
@@ -209,6 +210,44 @@ TEST(CollectionTest, SurvivesReopenFromLogAndFromSnapshot) {
   EXPECT_EQ(c->Stats().deleted_count, 0u);  // Compacted by the snapshot.
   EXPECT_EQ(c->config().model_version, 1u);
   EXPECT_TRUE(c->GetVector("id102").has_value());
+}
+
+TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
+  TempDir tmp;
+  std::string dir = tmp.Join("c");
+  ItemBatch items = RandomItems(0, 600, 9);
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(dir)));
+    ASSERT_OK(c->Upsert(items).status());
+    c->WaitForIndexes();
+    ASSERT_OK(c->Snapshot().status());
+  }
+  SearchParams p;
+  p.hnsw = true;
+  p.metric = Metric::kCosine;
+  p.k = 5;
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+    // Served from the loaded graph at once: no fallback, no rebuild pending.
+    SearchResult r = c->Search(items.vectors.data(), p);
+    EXPECT_FALSE(r.exact_fallback);
+    ASSERT_FALSE(r.hits.empty());
+    EXPECT_EQ(r.hits[0].id, "id0");
+    for (const IndexStatsEntry& e : c->Stats().indexes) {
+      if (e.hnsw) {
+        EXPECT_EQ(e.state, IndexState::kReady);
+      }
+    }
+  }
+  // A damaged graph file is ignored (checksum) and rebuilt.
+  ASSERT_OK_AND_ASSIGN(std::string g, base::ReadFile(dir + "/hnsw-cosine.bin"));
+  g[g.size() / 2] ^= 0x40;
+  ASSERT_OK(base::WriteFileAtomically(dir + "/hnsw-cosine.bin", g));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+  c->WaitForIndexes();
+  SearchResult r = c->Search(items.vectors.data(), p);
+  EXPECT_FALSE(r.exact_fallback);
+  EXPECT_EQ(r.hits[0].id, "id0");
 }
 
 TEST(CollectionTest, CreateTwiceIsAlreadyExists) {
