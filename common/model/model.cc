@@ -1,0 +1,702 @@
+// Architectures, the registry, summaries and the Model handle. The only
+// translation unit of ls_model that includes LibTorch (compile cost).
+#include <dlfcn.h>
+#include <sched.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/model/model.h"
+#include "common/model/torch_model.h"
+
+namespace latentsearch::model {
+namespace {
+
+using Shape = std::vector<int64_t>;
+using torch::Tensor;
+
+constexpr int kDefaultLatent = 10;
+
+Shape PerImage(const Tensor& t) {
+  Shape s(t.sizes().begin(), t.sizes().end());
+  s.erase(s.begin());
+  return s;
+}
+
+// Glorot (Xavier) uniform, Keras' default kernel initialiser.
+void GlorotUniform(Tensor& w, int64_t fan_in, int64_t fan_out,
+                   const at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+  w.uniform_(-limit, limit, gen);
+}
+
+void ZeroBias(Tensor& b) {
+  torch::NoGradGuard no_grad;
+  b.zero_();
+}
+
+// Multiply-adds per image of a "same" k3 s2 transposed convolution: every
+// input pixel scatters Cin × Cout × 9 products.
+int64_t TransposedMacs(const Shape& in, const Shape& out) {
+  return in[1] * in[2] * in[0] * out[0] * 9;
+}
+int64_t Conv3x3Macs(const Shape& in, const Shape& out) {
+  return out[1] * out[2] * out[0] * in[0] * 9;
+}
+int64_t LinearMacs(const Shape& in, const Shape& out) {
+  return in[0] * out[0];
+}
+
+Layer SameConvTLayer(const std::string& name, int64_t cin, int64_t cout,
+                     bool elu, Formulation f, const at::Generator& gen,
+                     int64_t crop_h = 0, int64_t crop_w = 0) {
+  SameConvTranspose2d ct(cin, cout);
+  GlorotUniform(ct->weight, cout * 9, cin * 9, gen);
+  ZeroBias(ct->bias);
+  Layer l;
+  l.name = name;
+  l.kind = absl::StrCat("ConvTranspose2d ", cin, "→", cout, " k3 s2 same",
+                        elu ? ", ELU" : "");
+  l.module = ct.ptr();
+  l.forward = [ct = ct.ptr(), elu, f, crop_h, crop_w](const Tensor& x) {
+    Tensor y = ct->Upsample(x, f);
+    if (crop_h > 0 && crop_h < y.size(2)) y = y.narrow(2, 0, crop_h);
+    if (crop_w > 0 && crop_w < y.size(3)) y = y.narrow(3, 0, crop_w);
+    return elu ? torch::elu(y) : y;
+  };
+  l.macs = TransposedMacs;
+  return l;
+}
+
+Layer LinearLayer(const std::string& name, int64_t in, int64_t out,
+                  const at::Generator& gen) {
+  torch::nn::Linear lin(in, out);
+  GlorotUniform(lin->weight, in, out, gen);
+  ZeroBias(lin->bias);
+  Layer l;
+  l.name = name;
+  l.kind = absl::StrCat("Linear ", in, "→", out);
+  l.module = lin.ptr();
+  l.forward = [lin = lin.ptr()](const Tensor& x) { return lin->forward(x); };
+  l.macs = LinearMacs;
+  return l;
+}
+
+Layer FlattenLayer() {
+  Layer l;
+  l.name = "flatten";
+  l.kind = "Flatten";
+  l.forward = [](const Tensor& x) { return x.flatten(1); };
+  return l;
+}
+
+Layer ReshapeLayer(int64_t c, int64_t h, int64_t w) {
+  Layer l;
+  l.name = "reshape";
+  l.kind = absl::StrCat("Reshape (", c, ", ", h, ", ", w, ")");
+  l.forward = [c, h, w](const Tensor& x) { return x.view({x.size(0), c, h, w}); };
+  return l;
+}
+
+// The seed: 4 × [ConvTranspose2d k3 s2 same + ELU → MaxPool2d 2] with
+// 32/64/128/256 filters, Flatten, Linear; decoder Linear, reshape,
+// ConvTranspose2d 128/64/32 (ELU), C (none).
+Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
+                      const at::Generator& gen) {
+  const int64_t c = spec.input.channels;
+  const int64_t h = spec.input.height, w = spec.input.width;
+  const int64_t filters[] = {32, 64, 128, 256};
+  LayerStack enc;
+  int64_t cin = c;
+  for (int i = 0; i < 4; ++i) {
+    const std::string idx = std::to_string(i + 1);
+    if (f == Formulation::kPlain) {
+      enc->Add(SameConvTLayer("conv_transpose2d_" + idx, cin, filters[i],
+                              /*elu=*/true, f, gen));
+      Layer pool;
+      pool.name = "max_pooling2d_" + idx;
+      pool.kind = "MaxPool2d 2";
+      pool.forward = [](const Tensor& x) { return torch::max_pool2d(x, 2); };
+      enc->Add(std::move(pool));
+    } else {
+      // ConvTranspose + ELU + MaxPool fused: max over the four output phases,
+      // then ELU (increasing, so it commutes with max).
+      Layer fused = SameConvTLayer("conv_transpose2d_" + idx, cin, filters[i],
+                                   /*elu=*/true, f, gen);
+      auto ct = std::dynamic_pointer_cast<SameConvTranspose2dImpl>(fused.module);
+      fused.kind += ", MaxPool2d 2 (fused)";
+      fused.forward = [ct, f](const Tensor& x) {
+        return torch::elu(ct->UpsampleMaxPool(x, f));
+      };
+      enc->Add(std::move(fused));
+    }
+    cin = filters[i];
+  }
+  enc->Add(FlattenLayer());
+  enc->Add(LinearLayer("dense", h * w * 256, spec.latent_size, gen));
+
+  LayerStack dec;
+  const int64_t h0 = h / 16, w0 = w / 16;
+  dec->Add(LinearLayer("dense", spec.latent_size, h0 * w0 * 256, gen));
+  dec->Add(ReshapeLayer(256, h0, w0));
+  const int64_t dfilters[] = {128, 64, 32, c};
+  cin = 256;
+  for (int i = 0; i < 4; ++i) {
+    dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin,
+                            dfilters[i], /*elu=*/i < 3, f, gen));
+    cin = dfilters[i];
+  }
+  return Autoencoder(enc, dec);
+}
+
+// The lean default: Conv2d k3 s2 p1 (+ELU) × 3 with 32/64/128 filters,
+// Flatten, Linear; decoder Linear, reshape, 3 "same" k3 s2 transposed
+// convolutions (cropped to the encoder's sizes for odd inputs).
+Autoencoder BuildConv(const ModelSpec& spec, Formulation f,
+                      const at::Generator& gen) {
+  const int64_t c = spec.input.channels;
+  const int64_t filters[] = {32, 64, 128};
+  int64_t hs[4] = {spec.input.height}, ws[4] = {spec.input.width};
+  for (int i = 1; i < 4; ++i) {
+    hs[i] = (hs[i - 1] + 1) / 2;
+    ws[i] = (ws[i - 1] + 1) / 2;
+  }
+  LayerStack enc;
+  int64_t cin = c;
+  for (int i = 0; i < 3; ++i) {
+    torch::nn::Conv2d conv(
+        torch::nn::Conv2dOptions(cin, filters[i], 3).stride(2).padding(1));
+    GlorotUniform(conv->weight, cin * 9, filters[i] * 9, gen);
+    ZeroBias(conv->bias);
+    Layer l;
+    l.name = "conv2d_" + std::to_string(i + 1);
+    l.kind = absl::StrCat("Conv2d ", cin, "→", filters[i], " k3 s2, ELU");
+    l.module = conv.ptr();
+    l.forward = [conv = conv.ptr()](const Tensor& x) {
+      return torch::elu(conv->forward(x));
+    };
+    l.macs = Conv3x3Macs;
+    enc->Add(std::move(l));
+    cin = filters[i];
+  }
+  enc->Add(FlattenLayer());
+  enc->Add(LinearLayer("dense", 128 * hs[3] * ws[3], spec.latent_size, gen));
+
+  LayerStack dec;
+  dec->Add(LinearLayer("dense", spec.latent_size, 128 * hs[3] * ws[3], gen));
+  dec->Add(ReshapeLayer(128, hs[3], ws[3]));
+  const int64_t dfilters[] = {64, 32, c};
+  cin = 128;
+  for (int i = 0; i < 3; ++i) {
+    dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin,
+                            dfilters[i], /*elu=*/i < 2, f, gen, hs[2 - i],
+                            ws[2 - i]));
+    cin = dfilters[i];
+  }
+  return Autoencoder(enc, dec);
+}
+
+struct ArchInfo {
+  // Checks the input shape; "" when fine, else what is allowed.
+  std::function<std::string(const InputShape&)> check_input;
+  std::function<Autoencoder(const ModelSpec&, Formulation, const at::Generator&)>
+      build;
+};
+
+const std::map<std::string, ArchInfo>& Registry() {
+  static const auto* registry = new std::map<std::string, ArchInfo>{
+      {"seed",
+       {[](const InputShape& s) -> std::string {
+          if (s.height % 16 != 0 || s.width % 16 != 0 || s.height < 16 ||
+              s.width < 16 || s.height > 256 || s.width > 256) {
+            return "seed needs height and width that are multiples of 16 in "
+                   "16..256 (e.g. 32x32; resize smaller images such as "
+                   "Fashion-MNIST's 28x28 to 32x32)";
+          }
+          return "";
+        },
+        BuildSeed}},
+      {"conv",
+       {[](const InputShape& s) -> std::string {
+          if (s.height < 8 || s.width < 8 || s.height > 1024 || s.width > 1024) {
+            return "conv needs height and width in 8..1024";
+          }
+          return "";
+        },
+        BuildConv}},
+  };
+  return *registry;
+}
+
+template <typename F>
+absl::Status CatchTorch(absl::string_view what, F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": LibTorch: ", e.what()));
+  }
+}
+
+int NumCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Layers and modules.
+
+void LayerStackImpl::Add(Layer layer) {
+  if (layer.module) register_module(layer.name, layer.module);
+  if (!layer.macs) layer.macs = [](const Shape&, const Shape&) { return int64_t{0}; };
+  layers_.push_back(std::move(layer));
+}
+
+Tensor LayerStackImpl::forward(Tensor x) {
+  for (const Layer& l : layers_) x = l.forward(x);
+  return x;
+}
+
+AutoencoderImpl::AutoencoderImpl(LayerStack enc, LayerStack dec)
+    : encoder(register_module("encoder", std::move(enc))),
+      decoder(register_module("decoder", std::move(dec))) {}
+
+SameConvTranspose2dImpl::SameConvTranspose2dImpl(int64_t in, int64_t out)
+    : in_channels(in), out_channels(out) {
+  weight = register_parameter("weight", torch::empty({in, out, 3, 3}));
+  bias = register_parameter("bias", torch::zeros({out}));
+}
+
+Tensor SameConvTranspose2dImpl::Phases(const Tensor& x, Formulation f) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const auto long_opts = torch::dtype(torch::kLong).device(weight.device());
+  // Input padded by one row at the top and one column at the left: tap 0 of
+  // a 2-tap kernel reads x[a - 1], tap 1 reads x[a]. Along one axis the
+  // transposed convolution gives out[2a] = x[a]·w[0] + x[a-1]·w[2] and
+  // out[2a+1] = x[a]·w[1].
+  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
+  if (f == Formulation::kPhaseSplit) {
+    Tensor wt = weight.transpose(0, 1);  // Cout × Cin × 3 × 3
+    Tensor even = torch::tensor({2, 0}, long_opts);
+    Tensor odd = torch::tensor({1}, long_opts);
+    Tensor p00 = torch::conv2d(xp, wt.index_select(2, even).index_select(3, even), bias);
+    Tensor p01 = torch::conv2d(xp.narrow(3, 1, w),
+                               wt.index_select(2, even).index_select(3, odd), bias);
+    Tensor p10 = torch::conv2d(xp.narrow(2, 1, h),
+                               wt.index_select(2, odd).index_select(3, even), bias);
+    Tensor p11 = torch::conv2d(x, wt.index_select(2, odd).index_select(3, odd), bias);
+    return torch::stack({p00, p01, p10, p11}, 2);
+  }
+  // One convolution: for phase r the taps are {w[2], w[0]} (r = 0) or
+  // {0, w[1]} (r = 1); index 3 of the zero-padded kernel is the zero.
+  Tensor idx = torch::tensor({2, 0, 3, 1}, long_opts);
+  Tensor wp = torch::constant_pad_nd(weight, {0, 1, 0, 1});  // Cin×Cout×4×4
+  Tensor g = wp.index_select(2, idx).index_select(3, idx);    // [r,t] × [s,u]
+  Tensor k = g.view({in_channels, out_channels, 2, 2, 2, 2})
+                 .permute({1, 2, 4, 0, 3, 5})  // Cout, r, s, Cin, t, u
+                 .reshape({out_channels * 4, in_channels, 2, 2});
+  Tensor y = torch::conv2d(xp, k, bias.repeat_interleave(4));
+  return y.view({n, out_channels, 4, h, w});
+}
+
+Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  if (f == Formulation::kPlain) {
+    Tensor y = torch::conv_transpose2d(x, weight, bias, /*stride=*/2);
+    return y.narrow(2, 0, 2 * h).narrow(3, 0, 2 * w);
+  }
+  // Channel c·4 + 2r + s → output (c, 2a + r, 2b + s).
+  return torch::pixel_shuffle(Phases(x, f).reshape({n, out_channels * 4, h, w}), 2);
+}
+
+Tensor SameConvTranspose2dImpl::UpsampleMaxPool(const Tensor& x, Formulation f) {
+  if (f == Formulation::kPlain) return torch::max_pool2d(Upsample(x, f), 2);
+  return std::get<0>(Phases(x, f).max(2));
+}
+
+Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation) {
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  return Registry().at(spec.architecture).build(spec, formulation, gen);
+}
+
+std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec) {
+  torch::NoGradGuard no_grad;
+  std::vector<LayerInfo> rows;
+  const auto device = net.encoder->parameters().front().device();
+  Tensor x = torch::zeros(
+      {1, spec.input.channels, spec.input.height, spec.input.width},
+      torch::TensorOptions().device(device));
+  for (auto* part : {&net.encoder, &net.decoder}) {
+    for (const Layer& l : (*part)->layers()) {
+      LayerInfo info;
+      info.part = part == &net.encoder ? "encoder" : "decoder";
+      info.name = l.name;
+      info.kind = l.kind;
+      Shape in = PerImage(x);
+      x = l.forward(x);
+      info.output_shape = PerImage(x);
+      if (l.module) {
+        for (const auto& p : l.module->parameters()) info.parameters += p.numel();
+      }
+      info.macs = l.macs(in, info.output_shape);
+      rows.push_back(std::move(info));
+    }
+  }
+  return rows;
+}
+
+std::string SaveWeights(torch::nn::Module& module) {
+  c10::Dict<std::string, Tensor> dict;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    dict.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+    dict.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes) {
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("weights are not a LibTorch archive: ", e.what()));
+  }
+  if (!value.isGenericDict()) {
+    return absl::DataLossError("weights archive does not hold a dictionary");
+  }
+  return CatchTorch("loading weights", [&]() -> absl::Status {
+    auto dict = value.toGenericDict();
+    std::map<std::string, Tensor> stored;
+    for (const auto& entry : dict) {
+      if (!entry.key().isString() || !entry.value().isTensor()) {
+        return absl::InvalidArgumentError(
+            "weights archive holds a non-tensor entry");
+      }
+      stored[entry.key().toStringRef()] = entry.value().toTensor();
+    }
+    std::vector<std::pair<std::string, Tensor>> targets;
+    for (const auto& p : module.named_parameters(true)) targets.emplace_back(p.key(), p.value());
+    for (const auto& b : module.named_buffers(true)) targets.emplace_back(b.key(), b.value());
+    for (const auto& [name, target] : targets) {
+      auto it = stored.find(name);
+      if (it == stored.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "weights lack parameter '", name, "' (", stored.size(),
+            " stored): they belong to another architecture or size"));
+      }
+      if (it->second.sizes() != target.sizes()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "parameter '", name, "' has shape ", c10::str(it->second.sizes()),
+            " in the weights but ", c10::str(target.sizes()), " in the model"));
+      }
+    }
+    if (stored.size() != targets.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weights hold ", stored.size(), " tensors, the model has ",
+          targets.size(), ": they belong to another architecture"));
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& [name, target] : targets) target.copy_(stored.at(name));
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Plain API.
+
+std::string FormatInputShape(const InputShape& s) {
+  return absl::StrCat(s.height, "x", s.width, "x", s.channels);
+}
+
+absl::StatusOr<InputShape> ParseInputShape(absl::string_view text) {
+  std::vector<std::string> parts = absl::StrSplit(text, 'x');
+  InputShape s;
+  int* fields[] = {&s.height, &s.width, &s.channels};
+  if (parts.size() == 2) s.channels = 3;
+  if (parts.size() < 2 || parts.size() > 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input shape '", text, "' is not HxWxC (e.g. 32x32x3) or HxW"));
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!absl::SimpleAtoi(parts[i], fields[i]) || *fields[i] <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input shape '", text, "': '", parts[i], "' is not a positive integer"));
+    }
+  }
+  return s;
+}
+
+std::vector<std::string> ArchitectureNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, info] : Registry()) names.push_back(name);
+  return names;
+}
+
+ModelSpec WithDefaults(const ModelSpec& spec) {
+  ModelSpec s = spec;
+  if (s.architecture.empty()) s.architecture = kDefaultArchitecture;
+  if (s.latent_size == 0) s.latent_size = kDefaultLatent;
+  if (s.input.height == 0) s.input.height = 32;
+  if (s.input.width == 0) s.input.width = 32;
+  if (s.input.channels == 0) s.input.channels = 3;
+  return s;
+}
+
+absl::Status ValidateSpec(const ModelSpec& spec_in) {
+  const ModelSpec spec = WithDefaults(spec_in);
+  auto it = Registry().find(spec.architecture);
+  if (it == Registry().end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "architecture: unknown architecture '", spec.architecture,
+        "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
+  }
+  if (spec.latent_size < 1 || spec.latent_size > kMaxLatentSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "latent_size: ", spec.latent_size, " is outside 1..", kMaxLatentSize));
+  }
+  if (spec.input.channels != 1 && spec.input.channels != 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input_shape: ", spec.input.channels, " channels; allowed: 1 or 3"));
+  }
+  std::string why = it->second.check_input(spec.input);
+  if (!why.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input_shape: ", FormatInputShape(spec.input), " does not suit '",
+        spec.architecture, "': ", why));
+  }
+  return absl::OkStatus();
+}
+
+absl::string_view FormulationName(Formulation f) {
+  switch (f) {
+    case Formulation::kPlain:
+      return "plain";
+    case Formulation::kPhaseConv:
+      return "phase_conv";
+    case Formulation::kPhaseSplit:
+      return "phase_split";
+  }
+  return "?";
+}
+
+absl::StatusOr<Formulation> ParseFormulation(absl::string_view name) {
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
+                        Formulation::kPhaseSplit}) {
+    if (name == FormulationName(f)) return f;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "formulation '", name, "'; allowed: plain, phase_conv, phase_split"));
+}
+
+absl::StatusOr<ModelSummary> Describe(const ModelSpec& spec_in) {
+  if (absl::Status s = ValidateSpec(spec_in); !s.ok()) return s;
+  ModelSummary summary;
+  summary.spec = WithDefaults(spec_in);
+  absl::Status s = CatchTorch("describing the model", [&]() -> absl::Status {
+    Autoencoder net = BuildAutoencoder(summary.spec, Formulation::kPlain);
+    summary.layers = TraceLayers(*net, summary.spec);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (const LayerInfo& l : summary.layers) {
+    if (l.part == "encoder") {
+      summary.encoder_parameters += l.parameters;
+      summary.encoder_macs += l.macs;
+    } else {
+      summary.decoder_parameters += l.parameters;
+      summary.decoder_macs += l.macs;
+    }
+  }
+  return summary;
+}
+
+namespace {
+std::string Thousands(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return v < 0 ? "-" + out : out;
+}
+}  // namespace
+
+std::string FormatSummary(const ModelSummary& m) {
+  std::string out = absl::StrFormat(
+      "Model: %s  latent %d  input %s (H x W x C)\n", m.spec.architecture,
+      m.spec.latent_size, FormatInputShape(m.spec.input));
+  const std::string rule(112, '-');
+  absl::StrAppendFormat(&out, "%s\n%-8s %-20s %-48s %-16s %12s %14s\n%s\n", rule,
+                        "Part", "Layer", "Type", "Output (C,H,W)", "Params",
+                        "MACs/image", rule);
+  for (const LayerInfo& l : m.layers) {
+    std::string shape = absl::StrCat("(", absl::StrJoin(l.output_shape, ", "), ")");
+    // Kind strings contain "→" (3 bytes, 1 column): pad by columns.
+    int extra = 0;
+    for (size_t i = 0; i + 2 < l.kind.size(); ++i) {
+      if (std::memcmp(l.kind.data() + i, "→", 3) == 0) extra += 2;
+    }
+    absl::StrAppendFormat(&out, "%-8s %-20s %-*s %-16s %12s %14s\n", l.part,
+                          l.name, 48 + extra, l.kind, shape,
+                          Thousands(l.parameters), Thousands(l.macs));
+  }
+  absl::StrAppendFormat(
+      &out,
+      "%s\nEncoder: %s parameters, %s MACs/image\nDecoder: %s parameters, %s "
+      "MACs/image\nTotal:   %s parameters, %s MACs/image forward "
+      "(~%.3g GFLOP/image for a training step: 3 x 2 x MACs)\n",
+      rule, Thousands(m.encoder_parameters), Thousands(m.encoder_macs),
+      Thousands(m.decoder_parameters), Thousands(m.decoder_macs),
+      Thousands(m.encoder_parameters + m.decoder_parameters),
+      Thousands(m.encoder_macs + m.decoder_macs),
+      6.0 * static_cast<double>(m.encoder_macs + m.decoder_macs) / 1e9);
+  return out;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec,
+                                                     const ModelOptions& options) {
+  if (absl::Status s = ValidateSpec(spec); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>();
+  impl->spec = WithDefaults(spec);
+  impl->options = options;
+  absl::Status s = CatchTorch("building the model", [&]() -> absl::Status {
+    at::Generator gen = at::detail::createCPUGenerator(options.seed);
+    impl->net = Registry().at(impl->spec.architecture)
+                    .build(impl->spec, options.formulation, gen);
+    if (options.use_cuda_if_available && torch::cuda::is_available()) {
+      impl->device = torch::Device(torch::kCUDA, 0);
+      impl->net->to(impl->device);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+const ModelSpec& Model::spec() const { return impl_->spec; }
+
+int64_t Model::encoder_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->net->encoder->parameters()) n += p.numel();
+  return n;
+}
+
+int64_t Model::decoder_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->net->decoder->parameters()) n += p.numel();
+  return n;
+}
+
+std::string Model::device() const { return impl_->device.str(); }
+
+absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images,
+                                                 size_t n) {
+  const InputShape& in = impl_->spec.input;
+  const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
+  if (n == 0 || images.size() != n * per) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Encode: ", images.size(), " floats for ", n, " images of ",
+        FormatInputShape(in), " (need n >= 1 and n x ", per, ")"));
+  }
+  std::vector<float> out;
+  absl::Status s = CatchTorch("Encode", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    Tensor x = torch::from_blob(const_cast<float*>(images.data()),
+                                {static_cast<int64_t>(n), in.channels, in.height,
+                                 in.width})
+                   .to(impl_->device);
+    Tensor z = impl_->net->encode(x).to(torch::kCPU).contiguous();
+    out.assign(z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> Model::Decode(absl::Span<const float> latents,
+                                                 size_t n) {
+  const int64_t latent = impl_->spec.latent_size;
+  if (n == 0 || latents.size() != n * latent) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Decode: ", latents.size(), " floats for ", n,
+                     " latents of ", latent, " (need n >= 1 and n x ", latent, ")"));
+  }
+  std::vector<float> out;
+  absl::Status s = CatchTorch("Decode", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    Tensor z = torch::from_blob(const_cast<float*>(latents.data()),
+                                {static_cast<int64_t>(n), latent})
+                   .to(impl_->device);
+    Tensor x = impl_->net->decode(z).to(torch::kCPU).contiguous();
+    out.assign(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::string> Model::SerializeWeights() const {
+  std::string bytes;
+  absl::Status s = CatchTorch("serializing weights", [&]() -> absl::Status {
+    bytes = SaveWeights(*impl_->net);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return bytes;
+}
+
+absl::Status Model::LoadWeights(absl::string_view bytes) {
+  return LoadWeightsInto(*impl_->net, bytes);
+}
+
+ThreadSettings SetThreads(int intra_op, int blas) {
+  ThreadSettings set;
+  set.intra_op = intra_op > 0 ? intra_op : NumCores();
+  set.blas = blas > 0 ? blas : 1;
+  torch::set_num_threads(set.intra_op);
+  // OpenBLAS keeps its own pool and ignores torch::set_num_threads. Debian
+  // links LibTorch against libblas.so.3 (an alternative that may or may not
+  // be OpenBLAS), so look the symbol up at run time instead of linking it.
+  using SetFn = void (*)(int);
+  auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (fn != nullptr) {
+    fn(set.blas);
+  } else {
+    set.blas = 0;  // Not OpenBLAS: nothing to set.
+  }
+  return set;
+}
+
+bool CudaAvailable() {
+  try {
+    return torch::cuda::is_available();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace latentsearch::model

@@ -1,0 +1,301 @@
+// Architectures: parameter counts, shapes, Keras "same" alignment, the equal
+// function of every formulation, the registry and weight serialisation.
+#include "common/model/model.h"
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "common/model/torch_model.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latentsearch::model {
+namespace {
+
+using ::latentsearch::testing::IsOk;
+using ::latentsearch::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+ModelSpec Seed(int channels) { return {"seed", 10, {32, 32, channels}}; }
+
+TEST(ModelTest, SeedParameterCountsMatchTheOriginalForThreeChannels) {
+  ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe(Seed(3)));
+  EXPECT_EQ(s.encoder_parameters, 3009866);
+  EXPECT_EQ(s.decoder_parameters, 399427);
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
+                        Formulation::kPhaseSplit}) {
+    ModelOptions o;
+    o.formulation = f;
+    ASSERT_OK_AND_ASSIGN(auto m, Model::Create(Seed(3), o));
+    EXPECT_EQ(m->encoder_parameters(), 3009866) << FormulationName(f);
+    EXPECT_EQ(m->decoder_parameters(), 399427) << FormulationName(f);
+  }
+}
+
+TEST(ModelTest, SeedParameterCountsMatchTheOriginalForOneChannel) {
+  ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe(Seed(1)));
+  EXPECT_EQ(s.encoder_parameters, 3009290);
+  EXPECT_EQ(s.decoder_parameters, 398849);
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create(Seed(1)));
+  EXPECT_EQ(m->encoder_parameters(), 3009290);
+  EXPECT_EQ(m->decoder_parameters(), 398849);
+}
+
+TEST(ModelTest, SeedSummaryShowsKerasLayerShapes) {
+  ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe(Seed(3)));
+  std::vector<std::string> names;
+  for (const LayerInfo& l : s.layers) names.push_back(l.part + "/" + l.name);
+  EXPECT_THAT(names,
+              ElementsAre("encoder/conv_transpose2d_1", "encoder/max_pooling2d_1",
+                          "encoder/conv_transpose2d_2", "encoder/max_pooling2d_2",
+                          "encoder/conv_transpose2d_3", "encoder/max_pooling2d_3",
+                          "encoder/conv_transpose2d_4", "encoder/max_pooling2d_4",
+                          "encoder/flatten", "encoder/dense", "decoder/dense",
+                          "decoder/reshape", "decoder/conv_transpose2d_1",
+                          "decoder/conv_transpose2d_2", "decoder/conv_transpose2d_3",
+                          "decoder/conv_transpose2d_4"));
+  EXPECT_THAT(s.layers[0].output_shape, ElementsAre(32, 64, 64));
+  EXPECT_EQ(s.layers[0].parameters, 896);
+  EXPECT_THAT(s.layers[1].output_shape, ElementsAre(32, 32, 32));
+  EXPECT_THAT(s.layers[6].output_shape, ElementsAre(256, 64, 64));
+  EXPECT_THAT(s.layers[8].output_shape, ElementsAre(262144));
+  EXPECT_EQ(s.layers[9].parameters, 2621450);
+  EXPECT_THAT(s.layers[11].output_shape, ElementsAre(256, 2, 2));
+  EXPECT_THAT(s.layers[15].output_shape, ElementsAre(3, 32, 32));
+  // ≈ 0.8 GFLOP per image forward (ARCHITECTURE.md).
+  EXPECT_NEAR(2.0 * (s.encoder_macs + s.decoder_macs) / 1e9, 0.8, 0.05);
+  const std::string table = FormatSummary(s);
+  EXPECT_THAT(table, HasSubstr("3,009,866"));
+  EXPECT_THAT(table, HasSubstr("399,427"));
+  EXPECT_THAT(table, HasSubstr("(256, 64, 64)"));
+}
+
+TEST(ModelTest, ConvIsAtLeastFiftyTimesCheaperThanSeed) {
+  ASSERT_OK_AND_ASSIGN(ModelSummary seed, Describe(Seed(3)));
+  ASSERT_OK_AND_ASSIGN(ModelSummary conv, Describe({"conv", 10, {32, 32, 3}}));
+  const double ratio = static_cast<double>(seed.encoder_macs + seed.decoder_macs) /
+                       static_cast<double>(conv.encoder_macs + conv.decoder_macs);
+  EXPECT_GE(ratio, 50.0);
+  // Hand count: encoder 16·16·32·3·9 + 8·8·64·32·9 + 4·4·128·64·9 + 2048·10,
+  // decoder 10·2048 + 4·4·128·64·9 + 8·8·64·32·9 + 16·16·32·3·9.
+  EXPECT_EQ(conv.encoder_macs, 221184 + 1179648 + 1179648 + 20480);
+  EXPECT_EQ(conv.decoder_macs, 20480 + 1179648 + 1179648 + 221184);
+}
+
+TEST(ModelTest, OutputShapesRoundTripForEveryArchitectureAndShape) {
+  struct Case {
+    ModelSpec spec;
+  };
+  for (const ModelSpec& spec :
+       {Seed(3), Seed(1), ModelSpec{"conv", 10, {32, 32, 3}},
+        ModelSpec{"conv", 16, {28, 28, 1}}, ModelSpec{"conv", 7, {20, 36, 3}},
+        ModelSpec{"seed", 4, {16, 48, 1}}}) {
+    ASSERT_OK_AND_ASSIGN(auto m, Model::Create(spec));
+    const size_t n = 2;
+    const auto& in = m->spec().input;
+    std::vector<float> x(n * in.height * in.width * in.channels, 0.5f);
+    ASSERT_OK_AND_ASSIGN(std::vector<float> z, m->Encode(x, n));
+    EXPECT_EQ(z.size(), n * spec.latent_size) << spec.architecture;
+    ASSERT_OK_AND_ASSIGN(std::vector<float> y, m->Decode(z, n));
+    EXPECT_EQ(y.size(), x.size()) << spec.architecture << " "
+                                  << FormatInputShape(spec.input);
+  }
+}
+
+TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"conv", 10, {32, 32, 3}}));
+  std::vector<float> x(3 * 32 * 32 * 2 - 1);
+  EXPECT_THAT(m->Encode(x, 2), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("6143 floats for 2 images")));
+  EXPECT_THAT(m->Decode(std::vector<float>(10), 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Decode")));
+}
+
+TEST(RegistryTest, ListsNamesAndRefusesUnknownOnesListingTheKnown) {
+  EXPECT_THAT(ArchitectureNames(), ElementsAre("conv", "seed"));
+  EXPECT_THAT(ValidateSpec({"resnet", 10, {32, 32, 3}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("architecture: unknown architecture 'resnet'; "
+                                 "known: conv, seed")));
+  EXPECT_THAT(Model::Create({"resnet", 10, {}}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known")));
+  EXPECT_THAT(Describe({"resnet", 10, {}}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known")));
+}
+
+TEST(RegistryTest, DefaultsAndFieldNamedErrors) {
+  ModelSpec d = WithDefaults({});
+  EXPECT_EQ(d.architecture, "conv");
+  EXPECT_EQ(d.latent_size, 10);
+  EXPECT_EQ(d.input, (InputShape{32, 32, 3}));
+  EXPECT_OK(ValidateSpec({}));
+  EXPECT_THAT(ValidateSpec({"conv", 5000, {}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("latent_size")));
+  EXPECT_THAT(ValidateSpec({"conv", -1, {}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("latent_size")));
+  EXPECT_THAT(ValidateSpec({"seed", 10, {28, 28, 1}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("input_shape: 28x28x1 does not suit 'seed'")));
+  EXPECT_THAT(ValidateSpec({"conv", 10, {4, 4, 3}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("8..1024")));
+  EXPECT_THAT(ValidateSpec({"conv", 10, {32, 32, 2}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1 or 3")));
+}
+
+TEST(RegistryTest, ParsesInputShapes) {
+  ASSERT_OK_AND_ASSIGN(InputShape s, ParseInputShape("28x28x1"));
+  EXPECT_EQ(s, (InputShape{28, 28, 1}));
+  ASSERT_OK_AND_ASSIGN(InputShape t, ParseInputShape("32x16"));
+  EXPECT_EQ(t, (InputShape{32, 16, 3}));
+  EXPECT_THAT(ParseInputShape("32").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("HxWxC")));
+  EXPECT_THAT(ParseInputShape("32xax3").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a'")));
+}
+
+// Keras Conv2DTranspose(k3, s2, "same") is the adjoint of a "same" Conv2D,
+// which TF pads only at the bottom/right; by hand for x = [[1,2],[3,4]] and
+// w = [[1,2,3],[4,5,6],[7,8,9]], out[2i+k][2j+l] += x[i][j]·w[k][l] gives the
+// 5×5 full result
+//   1  2  5  4  6 / 4  5 14 10 12 / 10 14 36 24 30 / 12 15 34 20 24 /
+//   21 24 55 32 36
+// of which "same" keeps the top-left 4×4.
+TEST(SameConvTransposeTest, MatchesKerasAlignmentComputedByHand) {
+  SameConvTranspose2d ct(1, 1);
+  {
+    torch::NoGradGuard g;
+    ct->weight.copy_(torch::arange(1, 10, torch::kFloat).view({1, 1, 3, 3}));
+    ct->bias.zero_();
+  }
+  torch::Tensor x = torch::tensor({1.f, 2.f, 3.f, 4.f}).view({1, 1, 2, 2});
+  torch::Tensor want = torch::tensor({1.f, 2.f, 5.f, 4.f,    //
+                                      4.f, 5.f, 14.f, 10.f,  //
+                                      10.f, 14.f, 36.f, 24.f, //
+                                      12.f, 15.f, 34.f, 20.f})
+                           .view({1, 1, 4, 4});
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
+                        Formulation::kPhaseSplit}) {
+    torch::NoGradGuard g;
+    EXPECT_TRUE(torch::equal(ct->Upsample(x, f), want)) << FormulationName(f)
+                                                        << ct->Upsample(x, f);
+  }
+  // PyTorch's own "same-size" choice (padding 1, output_padding 1) is the
+  // bottom-right 4×4 instead: a different alignment.
+  torch::NoGradGuard g;
+  torch::Tensor torch_style = torch::conv_transpose2d(x, ct->weight, ct->bias, 2,
+                                                      /*padding=*/1,
+                                                      /*output_padding=*/1);
+  EXPECT_EQ(torch_style[0][0][0][0].item<float>(), 5.f);
+  EXPECT_FALSE(torch::equal(torch_style, want));
+}
+
+// Every formulation computes the same function with the same parameters:
+// equal outputs and equal gradients (input, weight, bias), for the plain
+// upsampling and for the fused upsample + max-pool.
+TEST(SameConvTransposeTest, FormulationsHaveEqualOutputsAndGradients) {
+  torch::manual_seed(7);
+  SameConvTranspose2d ct(5, 6);
+  {
+    torch::NoGradGuard g;
+    ct->weight.normal_();
+    ct->bias.normal_();
+  }
+  torch::Tensor x0 = torch::randn({2, 5, 6, 7});
+  for (bool pool : {false, true}) {
+    struct Result {
+      torch::Tensor y, gx, gw, gb;
+    };
+    auto run = [&](Formulation f) {
+      torch::Tensor x = x0.clone().requires_grad_(true);
+      ct->zero_grad();
+      torch::Tensor y = pool ? torch::elu(ct->UpsampleMaxPool(x, f)) : ct->Upsample(x, f);
+      torch::Tensor up = torch::cos(torch::arange(y.numel(), torch::kFloat)).view(y.sizes());
+      (y * up).sum().backward();
+      return Result{y.detach(), x.grad().clone(), ct->weight.grad().clone(),
+                    ct->bias.grad().clone()};
+    };
+    Result ref = run(Formulation::kPlain);
+    EXPECT_THAT(ref.y.sizes(), pool ? ElementsAre(2, 6, 6, 7) : ElementsAre(2, 6, 12, 14));
+    for (Formulation f : {Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
+      Result r = run(f);
+      SCOPED_TRACE(std::string(FormulationName(f)) + (pool ? " pooled" : ""));
+      EXPECT_TRUE(torch::allclose(r.y, ref.y, 1e-5, 1e-5));
+      EXPECT_TRUE(torch::allclose(r.gx, ref.gx, 1e-4, 1e-4));
+      EXPECT_TRUE(torch::allclose(r.gw, ref.gw, 1e-4, 1e-4));
+      EXPECT_TRUE(torch::allclose(r.gb, ref.gb, 1e-4, 1e-4));
+    }
+  }
+}
+
+// The whole seed model: the fast formulations load the plain one's weights
+// and give the same reconstructions and parameter gradients.
+TEST(SeedModelTest, FastFormulationsMatchThePlainModel) {
+  const ModelSpec spec = WithDefaults(Seed(3));
+  Autoencoder plain = BuildAutoencoder(spec, Formulation::kPlain);
+  torch::manual_seed(3);
+  torch::Tensor x = torch::rand({2, 3, 32, 32});
+  auto grads = [&](Autoencoder& net) {
+    net->zero_grad();
+    torch::Tensor y = net->forward(x);
+    torch::mse_loss(y, x).backward();
+    std::vector<torch::Tensor> g = {y.detach()};
+    for (const auto& p : net->named_parameters()) g.push_back(p.value().grad().clone());
+    return g;
+  };
+  std::vector<torch::Tensor> ref = grads(plain);
+  const std::string weights = SaveWeights(*plain);
+  for (Formulation f : {Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
+    Autoencoder fast = BuildAutoencoder(spec, f);
+    ASSERT_OK(LoadWeightsInto(*fast, weights));
+    std::vector<torch::Tensor> got = grads(fast);
+    ASSERT_EQ(got.size(), ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      // Relative to each tensor's scale: summation orders differ.
+      const double scale = ref[i].abs().max().item<double>() + 1e-12;
+      EXPECT_LT((got[i] - ref[i]).abs().max().item<double>() / scale, 1e-4)
+          << FormulationName(f) << " tensor " << i;
+    }
+  }
+}
+
+TEST(WeightsTest, RoundTripAndRefusals) {
+  ASSERT_OK_AND_ASSIGN(auto a, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
+  ASSERT_OK_AND_ASSIGN(auto b, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 2}));
+  std::vector<float> x(32 * 32 * 3, 0.25f);
+  ASSERT_OK_AND_ASSIGN(auto za, a->Encode(x, 1));
+  ASSERT_OK_AND_ASSIGN(auto zb, b->Encode(x, 1));
+  EXPECT_NE(za, zb);  // Different seeds, different initialisation.
+  ASSERT_OK_AND_ASSIGN(std::string w, a->SerializeWeights());
+  ASSERT_OK(b->LoadWeights(w));
+  ASSERT_OK_AND_ASSIGN(auto zb2, b->Encode(x, 1));
+  EXPECT_EQ(za, zb2);
+  // Same seed, same weights, same bytes.
+  ASSERT_OK_AND_ASSIGN(auto a2, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
+  ASSERT_OK_AND_ASSIGN(std::string w2, a2->SerializeWeights());
+  EXPECT_EQ(w, w2);
+
+  ASSERT_OK_AND_ASSIGN(auto other, Model::Create({"conv", 12, {32, 32, 3}}));
+  EXPECT_THAT(other->LoadWeights(w),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shape")));
+  ASSERT_OK_AND_ASSIGN(auto seed, Model::Create(Seed(3)));
+  EXPECT_THAT(seed->LoadWeights(w),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("architecture")));
+  EXPECT_THAT(b->LoadWeights("not an archive"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("archive")));
+}
+
+TEST(ThreadsTest, SetsIntraOpThreadsOnTheCallingThread) {
+  ThreadSettings t = SetThreads(1, 1);
+  EXPECT_EQ(t.intra_op, 1);
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  ThreadSettings d = SetThreads(0);
+  EXPECT_GE(d.intra_op, 1);
+  EXPECT_EQ(torch::get_num_threads(), d.intra_op);
+}
+
+}  // namespace
+}  // namespace latentsearch::model
