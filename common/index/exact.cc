@@ -1,0 +1,426 @@
+// Exact k-NN by a blocked scan.
+//
+// Work is cut into tasks on the shared thread pool: many queries → groups of
+// queries, each scanning the whole base; few queries → ranges of the base,
+// each scanned for all queries, merged at the end. Within a task the base is
+// walked in blocks of allowed rows (the filter is applied while forming the
+// blocks, so disallowed rows are never scored); each block is scored for
+// all of the task's queries while it is in cache.
+//
+// Two scoring paths:
+//  * row path (few queries): the row kernels, whose scores are the canonical
+//    pair-kernel scores;
+//  * lane path (>= kLaneMinQueries queries): the block is packed into
+//    transposed 64-row panels and scored GEMM-style (L2 as ||b||² - 2 q.b).
+//    Those scores may differ from the canonical ones by a bounded rounding
+//    error E, so each query keeps every row within 2E (or a relative slack
+//    for L1) of its running k-th best, and the survivors are rescored with
+//    the pair kernel. The results are therefore the same, bit for bit, as the
+//    row path's: independent of batch size, thread count and block layout.
+//
+// Candidate selection: scores are compared with a per-query threshold tau
+// (SIMD, almost always rejecting), survivors are appended to a buffer that
+// is compacted with nth_element when it fills (which lowers tau). Ties on
+// the final (canonical) score go to the smaller slot.
+#include "common/index/exact.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/index/bitset.h"
+#include "common/index/kernels.h"
+#include "common/index/metric.h"
+#include "common/index/thread_pool.h"
+
+namespace latentsearch::index {
+namespace {
+
+using internal::KernelTable;
+using internal::kPanelRows;
+
+// Queries per task from which the lane (GEMM-style) path pays for packing.
+constexpr size_t kLaneMinQueries = 4;
+// Roughly 0.1 ms of kernel work: below this a helper thread costs more than
+// it saves.
+constexpr double kMinWorkPerThread = 1 << 19;
+// Query-split when every thread gets at least this many queries.
+constexpr size_t kMinQueriesPerThread = 8;
+// Target size of a block (packed panel or row block) in bytes: half of a
+// 2 MiB L2, so the block stays resident while all queries pass over it.
+constexpr size_t kBlockBytes = 256 * 1024;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Candidate {
+  float score;
+  uint32_t slot;
+};
+
+inline bool Better(const Candidate& a, const Candidate& b) {
+  return a.score < b.score || (a.score == b.score && a.slot < b.slot);
+}
+
+// The rows of one query that may still be among its k best.
+// Invariant: every scanned row whose score is <= tau() is in the buffer;
+// tau = kth * (1 + rel) + 2 * abs where kth is the k-th best score at the
+// last compaction (rel, abs: the slack of approximate scores; 0 for exact).
+class Collector {
+ public:
+  void Init(size_t k, float rel) {
+    k_ = k;
+    rel_ = rel;
+    cap_ = std::max<size_t>(2 * k, k + 256);
+    abs_ = 0;
+    kth_ = kInf;
+    tau_ = kInf;
+    buf_.clear();
+  }
+  float tau() const { return tau_; }
+  // Widens the slack to at least `e` (the error bound of a new block).
+  void RaiseAbs(float e) {
+    if (e > abs_) {
+      abs_ = e;
+      UpdateTau();
+    }
+  }
+  void Add(float score, uint32_t slot) { buf_.push_back({score, slot}); }
+  void MaybeCompact() {
+    if (buf_.size() >= cap_) Compact();
+  }
+  std::vector<Candidate>& buffer() { return buf_; }
+
+ private:
+  void UpdateTau() {
+    if (kth_ != kInf) tau_ = kth_ + std::fabs(kth_) * rel_ + 2 * abs_;
+  }
+  void Compact() {
+    if (buf_.size() <= k_) return;
+    std::nth_element(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(k_ - 1),
+                     buf_.end(), Better);
+    kth_ = buf_[k_ - 1].score;
+    UpdateTau();
+    const float tau = tau_;
+    buf_.erase(std::remove_if(buf_.begin(), buf_.end(),
+                              [tau](const Candidate& c) { return c.score > tau; }),
+               buf_.end());
+    // Many rows within the slack (near-ties): grow instead of compacting
+    // over and over.
+    if (buf_.size() * 2 > cap_) cap_ *= 2;
+  }
+
+  size_t k_ = 1;
+  size_t cap_ = 0;
+  float rel_ = 0;
+  float abs_ = 0;
+  float kth_ = kInf;
+  float tau_ = kInf;
+  std::vector<Candidate> buf_;
+};
+
+// Everything a task needs; read-only during the scan.
+struct Problem {
+  const KernelTable* kt;
+  Metric metric;
+  int kind;  // internal::ScoreKind
+  const float* base;
+  size_t n;
+  size_t dim;
+  const float* queries;
+  const Bitset* allowed;  // nullptr: every row
+  size_t k;
+  size_t block_rows;  // multiple of 64
+  float gamma;        // bound on the relative rounding error of a dim-sum
+};
+
+// Rounding error bound of an (approximate) lane score relative to the
+// canonical one, for a query of norm `qn` against rows of squared norm at
+// most `max_nb2` (see the file comment; a factor 2 of safety included).
+float LaneAbsError(const Problem& p, float qn, float max_nb2) {
+  const float bn = std::sqrt(max_nb2) * (1 + p.gamma);
+  switch (p.kind) {
+    case internal::kScoreL2:
+      return 4 * p.gamma * (qn + bn) * (qn + bn);
+    case internal::kScoreNegDot:
+      return 4 * p.gamma * qn * bn;
+    default:
+      return 0;
+  }
+}
+
+// Scores queries [q0, q1) against the allowed rows in [r0, r1) and leaves
+// each query's candidates in (*out)[q - q0]. Returns whether the scores are
+// approximate (lane path), i.e. need rescoring.
+bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
+               std::vector<std::vector<Candidate>>* out) {
+  const size_t nq = q1 - q0;
+  const size_t dim = p.dim;
+  const bool lane = nq >= kLaneMinQueries;
+  const size_t cap = p.block_rows;
+
+  std::vector<Collector> cols(nq);
+  // L1 lane scores: relative error (terms are non-negative).
+  const float rel = lane && p.kind == internal::kScoreL1 ? 8 * p.gamma : 0;
+  for (Collector& c : cols) c.Init(p.k, rel);
+  std::vector<float> qnorm(nq, 0);
+  if (lane) {
+    for (size_t q = 0; q < nq; ++q) {
+      const float* qv = p.queries + (q0 + q) * dim;
+      double s = 0;
+      for (size_t j = 0; j < dim; ++j) s += static_cast<double>(qv[j]) * qv[j];
+      qnorm[q] = static_cast<float>(std::sqrt(s)) * (1 + p.gamma);
+    }
+  }
+
+  std::vector<uint32_t> slots(p.allowed != nullptr ? cap : 0);
+  std::vector<uint32_t> idx(cap);
+  std::vector<float> scores(lane ? 0 : cap);
+  std::vector<float> panel(lane ? cap * dim : 0);
+  std::vector<float> norms(lane ? cap : 0);
+  const size_t tile_q = internal::kMaxLaneQueries;
+  std::vector<float> tile(lane ? tile_q * cap : 0);
+  const uint64_t* words = p.allowed != nullptr ? p.allowed->words().data() : nullptr;
+
+  size_t pos = r0;
+  while (pos < r1) {
+    // Next block: up to `cap` allowed rows.
+    size_t m = 0, first = 0;
+    const uint32_t* sl = nullptr;
+    if (words == nullptr) {
+      first = pos;
+      m = std::min(cap, r1 - pos);
+      pos += m;
+    } else {
+      while (pos < r1 && m < cap) {
+        const size_t wi = pos >> 6;
+        const size_t wend = std::min(r1, (wi + 1) * 64);
+        uint64_t w = words[wi] & (~uint64_t{0} << (pos & 63));
+        if ((wend & 63) != 0) w &= (uint64_t{1} << (wend & 63)) - 1;
+        while (w != 0 && m < cap) {
+          slots[m++] = static_cast<uint32_t>(wi * 64 + __builtin_ctzll(w));
+          w &= w - 1;
+        }
+        pos = w != 0 ? wi * 64 + __builtin_ctzll(w) : wend;
+      }
+      sl = slots.data();
+      if (m == 0) break;
+    }
+    auto slot_of = [&](size_t i) {
+      return static_cast<uint32_t>(sl != nullptr ? sl[i] : first + i);
+    };
+
+    if (!lane) {
+      for (size_t q = 0; q < nq; ++q) {
+        Collector& col = cols[q];
+        p.kt->rows[p.kind](p.queries + (q0 + q) * dim, p.base, dim, sl, first, m,
+                           scores.data());
+        const size_t hits = p.kt->select_le(scores.data(), m, col.tau(), idx.data());
+        for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], slot_of(idx[h]));
+        col.MaybeCompact();
+      }
+      continue;
+    }
+
+    const float max_nb2 = internal::PackPanel(p.base, dim, sl, first, m,
+                                              panel.data(), norms.data());
+    const size_t panels = (m + kPanelRows - 1) / kPanelRows;
+    for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
+      const int mq = static_cast<int>(std::min(tile_q, nq - t0));
+      const float* qt = p.queries + (q0 + t0) * dim;
+      for (size_t pi = 0; pi < panels; ++pi) {
+        p.kt->lane[p.kind](qt, mq, panel.data() + pi * kPanelRows * dim, dim,
+                           norms.data() + pi * kPanelRows,
+                           tile.data() + pi * kPanelRows, cap);
+      }
+      for (int qi = 0; qi < mq; ++qi) {
+        Collector& col = cols[t0 + qi];
+        col.RaiseAbs(LaneAbsError(p, qnorm[t0 + qi], max_nb2));
+        const float* s = tile.data() + static_cast<size_t>(qi) * cap;
+        const size_t hits = p.kt->select_le(s, m, col.tau(), idx.data());
+        for (size_t h = 0; h < hits; ++h) col.Add(s[idx[h]], slot_of(idx[h]));
+        col.MaybeCompact();
+      }
+    }
+  }
+
+  out->resize(nq);
+  for (size_t q = 0; q < nq; ++q) (*out)[q] = std::move(cols[q].buffer());
+  return lane;
+}
+
+// Canonical score of (query, row) with the problem's kernel table.
+float CanonicalScore(const Problem& p, const float* q, uint32_t slot) {
+  const float* row = p.base + static_cast<size_t>(slot) * p.dim;
+  switch (p.kind) {
+    case internal::kScoreL1:
+      return p.kt->l1(q, row, p.dim);
+    case internal::kScoreL2:
+      return p.kt->l2sq(q, row, p.dim);
+    default:
+      return -p.kt->dot(q, row, p.dim);
+  }
+}
+
+// Turns one query's candidates into its sorted top k.
+void Finalize(const Problem& p, size_t q, bool rescore,
+              std::vector<Candidate>* cands, std::vector<Neighbor>* result) {
+  if (rescore) {
+    const float* qv = p.queries + q * p.dim;
+    size_t w = 0;
+    for (const Candidate& c : *cands) {
+      const float s = CanonicalScore(p, qv, c.slot);
+      if (!std::isnan(s)) (*cands)[w++] = {s, c.slot};
+    }
+    cands->resize(w);
+  }
+  const size_t take = std::min(p.k, cands->size());
+  std::partial_sort(cands->begin(), cands->begin() + static_cast<ptrdiff_t>(take),
+                    cands->end(), Better);
+  result->clear();
+  result->reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    result->push_back({(*cands)[i].slot, ScoreToDistance(p.metric, (*cands)[i].score)});
+  }
+  // Distinct scores can round to the same distance (1 + score for cosine);
+  // present equal distances in slot order, as users (and merges) expect.
+  for (size_t i = 1; i < take; ++i) {
+    if ((*result)[i].distance == (*result)[i - 1].distance) {
+      std::sort(result->begin(), result->end(), [](const Neighbor& a, const Neighbor& b) {
+        return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
+      });
+      break;
+    }
+  }
+}
+
+size_t CountAllowed(const Bitset& allowed, size_t n) {
+  const std::vector<uint64_t>& w = allowed.words();
+  size_t count = 0;
+  for (size_t i = 0; i < n / 64; ++i) count += __builtin_popcountll(w[i]);
+  if ((n & 63) != 0) {
+    count += __builtin_popcountll(w[n / 64] & ((uint64_t{1} << (n & 63)) - 1));
+  }
+  return count;
+}
+
+}  // namespace
+
+absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
+                         const float* queries, size_t nq,
+                         const ExactSearchOptions& options,
+                         std::vector<std::vector<Neighbor>>* results) {
+  if (options.k == 0) {
+    return absl::InvalidArgumentError("ExactSearch: k must be >= 1");
+  }
+  if (dim == 0) {
+    return absl::InvalidArgumentError("ExactSearch: dim must be >= 1");
+  }
+  if (results == nullptr) {
+    return absl::InvalidArgumentError("ExactSearch: results must not be null");
+  }
+  if (options.allowed != nullptr && options.allowed->size() < n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ExactSearch: the allowed set has ", options.allowed->size(),
+                     " bits; it needs at least n = ", n));
+  }
+  if (n > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ExactSearch: n = ", n, " exceeds the 32-bit slot range"));
+  }
+  results->assign(nq, {});
+  if (n == 0 || nq == 0) return absl::OkStatus();
+
+  const Bitset* allowed = options.allowed;
+  size_t rows = n;
+  if (allowed != nullptr) {
+    rows = CountAllowed(*allowed, n);
+    if (rows == 0) return absl::OkStatus();
+    if (rows == n) allowed = nullptr;  // everything allowed: contiguous blocks
+  }
+
+  Problem p;
+  p.kt = &internal::Kernels();
+  p.metric = metric;
+  p.kind = metric == Metric::kL1   ? internal::kScoreL1
+           : metric == Metric::kL2 ? internal::kScoreL2
+                                   : internal::kScoreNegDot;
+  p.base = base;
+  p.n = n;
+  p.dim = dim;
+  p.queries = queries;
+  p.allowed = allowed;
+  p.k = options.k;
+  p.block_rows = std::clamp<size_t>(kBlockBytes / (dim * sizeof(float)) / kPanelRows *
+                                        kPanelRows,
+                                    kPanelRows, 8 * kPanelRows);
+  {
+    const double u = std::ldexp(1.0, -24);
+    const double m = static_cast<double>(dim) + 4;
+    p.gamma = static_cast<float>(m * u / (1 - m * u));
+  }
+
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int max_threads = options.num_threads > 0 ? options.num_threads : hw;
+  const double work = static_cast<double>(nq) * static_cast<double>(rows) *
+                      static_cast<double>(dim);
+  const int threads = static_cast<int>(
+      std::clamp<double>(std::floor(work / kMinWorkPerThread), 1, max_threads));
+
+  internal::ThreadPool& pool = internal::ThreadPool::Shared();
+  if (threads == 1) {
+    std::vector<std::vector<Candidate>> cands;
+    const bool rescore = ScanRange(p, 0, nq, 0, n, &cands);
+    for (size_t q = 0; q < nq; ++q) Finalize(p, q, rescore, &cands[q], &(*results)[q]);
+    return absl::OkStatus();
+  }
+
+  if (nq >= kMinQueriesPerThread * static_cast<size_t>(threads)) {
+    // Query split: contiguous groups (whole lane tiles where possible), each
+    // scanning the whole base; more groups than threads for balance.
+    const size_t tasks_wanted = 4 * static_cast<size_t>(threads);
+    size_t group = (nq + tasks_wanted - 1) / tasks_wanted;
+    group = std::max(group, kLaneMinQueries);
+    const size_t tq = internal::kMaxLaneQueries;
+    group = (group + tq - 1) / tq * tq;
+    const size_t tasks = (nq + group - 1) / group;
+    pool.ParallelFor(tasks, threads, [&](size_t t) {
+      const size_t q0 = t * group, q1 = std::min(nq, q0 + group);
+      std::vector<std::vector<Candidate>> cands;
+      const bool rescore = ScanRange(p, q0, q1, 0, n, &cands);
+      for (size_t q = q0; q < q1; ++q) {
+        Finalize(p, q, rescore, &cands[q - q0], &(*results)[q]);
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  // Base split: 64-aligned row ranges, all queries each, merged per query.
+  const size_t tasks_wanted = std::min<size_t>(
+      4 * static_cast<size_t>(threads), std::max<size_t>(1, n / (16 * kPanelRows)));
+  size_t range = (n + tasks_wanted - 1) / tasks_wanted;
+  range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
+  const size_t tasks = (n + range - 1) / range;
+  std::vector<std::vector<std::vector<Candidate>>> per_task(tasks);
+  std::vector<char> approx(tasks, 0);
+  pool.ParallelFor(tasks, threads, [&](size_t t) {
+    const size_t r0 = t * range, r1 = std::min(n, r0 + range);
+    approx[t] = ScanRange(p, 0, nq, r0, r1, &per_task[t]) ? 1 : 0;
+  });
+  const bool rescore = approx[0] != 0;  // same query count in every task
+  std::vector<Candidate> merged;
+  for (size_t q = 0; q < nq; ++q) {
+    merged.clear();
+    for (size_t t = 0; t < tasks; ++t) {
+      merged.insert(merged.end(), per_task[t][q].begin(), per_task[t][q].end());
+    }
+    Finalize(p, q, rescore, &merged, &(*results)[q]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace latentsearch::index
