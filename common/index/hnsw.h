@@ -39,12 +39,21 @@ struct HnswSearchOptions {
   // widens ef (up to a cap) and reports `complete = false` when it still
   // cannot vouch for the result; the caller then answers exactly.
   const Bitset* allowed = nullptr;
+  // With a filter, the allowed rows may be scored exactly instead of walking
+  // the graph when that is estimated to be cheaper (HnswResult::exact_scan).
+  // false forces the graph walk (benchmarks, tests).
+  bool allow_exact_scan = true;
 };
 
 struct HnswResult {
   std::vector<Neighbor> neighbors;  // closest first, distances as metric.h
   // False when a filter left too few candidates for HNSW to be trusted.
   bool complete = true;
+  // True when a selective filter was answered by scoring every allowed row
+  // of the graph (exact for those rows) instead of walking the graph.
+  bool exact_scan = false;
+  // Distances computed (a cost measure for tuning and benchmarks).
+  size_t distance_computations = 0;
 };
 
 class HnswIndex {

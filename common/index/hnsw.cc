@@ -1,0 +1,826 @@
+// HnswIndex over hnswlib 0.6.2 (the only translation unit that includes it).
+//
+// What we take from hnswlib: the graph layout, the construction routines
+// (searchBaseLayer, mutuallyConnectNewElement, the neighbour heuristic) and
+// the file format. What we replace, in a subclass:
+//  * insertion (Insert): levels are drawn up front from the seed, serially,
+//    so the level RNG is not raced by parallel inserts, and the entry point
+//    is read under the `global` lock (hnswlib reads it unlocked);
+//  * search (SearchLayer0 and friends): ef is a parameter, never the
+//    index-global ef_ (setEf would race between concurrent searches), an
+//    optional filter, and a work cap;
+//  * load / save (LoadFrom / SaveTo): hnswlib's loadIndex trusts the file
+//    (a truncated or corrupt file means out-of-bounds reads or a throw that
+//    leaves the object half-built) and its saveIndex ignores write errors.
+//    We parse the same format from memory with every size and link checked.
+//
+// Filtered search: rows outside the filter are still traversed (they keep the
+// graph connected) but only allowed rows enter the result heap, so the
+// search widens until it holds ef allowed rows. When the allowed rows are
+// few (m² <= kExactScanFactor · ef · size, i.e. scanning them is cheaper
+// than the widened walk) they are scanned exactly instead. A walk that runs
+// past `size` distance computations, or ends with fewer than min(k, m)
+// results, reports complete = false and the caller answers exactly.
+#include "common/index/hnsw.h"
+
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <queue>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/file.h"
+#include "common/index/bitset.h"
+#include "common/index/kernels.h"
+#include "common/index/metric.h"
+
+namespace latentsearch::index {
+namespace {
+
+using hnswlib::labeltype;
+using hnswlib::linklistsizeint;
+using hnswlib::tableint;
+using internal::KernelTable;
+
+// Exact scan of the allowed rows when m² <= kExactScanFactor · ef · size
+// (see the file comment; measured in tests/bench/index).
+constexpr double kExactScanFactor = 16.0;
+constexpr tableint kNoId = std::numeric_limits<tableint>::max();
+
+// --- Spaces ----------------------------------------------------------------
+// hnswlib distance functions are plain function pointers
+// float(const void*, const void*, const void*) whose last argument points at
+// the dimension; one instantiation per kernel table.
+
+template <const KernelTable* kTable>
+float SpaceL1(const void* a, const void* b, const void* dim) {
+  return kTable->l1(static_cast<const float*>(a), static_cast<const float*>(b),
+                    *static_cast<const size_t*>(dim));
+}
+template <const KernelTable* kTable>
+float SpaceL2(const void* a, const void* b, const void* dim) {
+  return kTable->l2sq(static_cast<const float*>(a), static_cast<const float*>(b),
+                      *static_cast<const size_t*>(dim));
+}
+// hnswlib's inner-product convention: 1 - dot (a distance; equals our cosine
+// distance 1 + (-dot) bit for bit).
+template <const KernelTable* kTable>
+float SpaceIp(const void* a, const void* b, const void* dim) {
+  return 1.0f - kTable->dot(static_cast<const float*>(a), static_cast<const float*>(b),
+                            *static_cast<const size_t*>(dim));
+}
+
+template <const KernelTable* kTable>
+hnswlib::DISTFUNC<float> SpaceFunction(Metric metric) {
+  switch (metric) {
+    case Metric::kL1:
+      return &SpaceL1<kTable>;
+    case Metric::kL2:
+      return &SpaceL2<kTable>;
+    case Metric::kCosine:
+      return &SpaceIp<kTable>;
+  }
+  return &SpaceL2<kTable>;
+}
+
+class Space final : public hnswlib::SpaceInterface<float> {
+ public:
+  Space(Metric metric, size_t dim) : dim_(dim) {
+    switch (internal::Kernels().isa) {
+      case internal::Isa::kAvx512:
+        func_ = SpaceFunction<&internal::kAvx512Kernels>(metric);
+        break;
+      case internal::Isa::kAvx2:
+        func_ = SpaceFunction<&internal::kAvx2Kernels>(metric);
+        break;
+      case internal::Isa::kScalar:
+        func_ = SpaceFunction<&internal::kScalarKernels>(metric);
+        break;
+    }
+  }
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> func_ = nullptr;
+};
+
+// --- Graph -----------------------------------------------------------------
+
+using DistId = std::pair<float, tableint>;
+struct FartherFirst {
+  bool operator()(const DistId& a, const DistId& b) const { return a.first < b.first; }
+};
+struct CloserFirst {
+  bool operator()(const DistId& a, const DistId& b) const { return a.first > b.first; }
+};
+// Max-heap by distance (the current results) / min-heap (the frontier).
+using ResultHeap = std::priority_queue<DistId, std::vector<DistId>, FartherFirst>;
+using FrontierHeap = std::priority_queue<DistId, std::vector<DistId>, CloserFirst>;
+
+class Graph final : public hnswlib::HierarchicalNSW<float> {
+ public:
+  using Base = hnswlib::HierarchicalNSW<float>;
+
+  Graph(hnswlib::SpaceInterface<float>* space, size_t max_elements, size_t m,
+        size_t ef_construction, size_t seed)
+      : Base(space, max_elements, m, ef_construction, seed) {
+    metric_distance_computations = 0;
+    metric_hops = 0;
+  }
+
+  // An empty shell for LoadFrom. hnswlib's HierarchicalNSW(space) leaves
+  // every member uninitialised; the destructor must see a consistent state.
+  explicit Graph(hnswlib::SpaceInterface<float>* space) : Base(space) {
+    max_elements_ = 0;
+    cur_element_count = 0;
+    num_deleted_ = 0;
+    data_level0_memory_ = nullptr;
+    linkLists_ = nullptr;
+    visited_list_pool_ = nullptr;
+    enterpoint_node_ = kNoId;
+    maxlevel_ = -1;
+    ef_ = 10;
+    metric_distance_computations = 0;
+    metric_hops = 0;
+    data_size_ = space->get_data_size();
+    fstdistfunc_ = space->get_dist_func();
+    dist_func_param_ = space->get_dist_func_param();
+  }
+
+  // hnswlib's addPoint for a new label at a given level, without its update
+  // path, reading the entry point under `global`. Throws like hnswlib.
+  void Insert(const void* data_point, labeltype label, int curlevel) {
+    tableint cur_c = 0;
+    {
+      std::unique_lock<std::mutex> lock(cur_element_count_guard_);
+      if (cur_element_count >= max_elements_) {
+        throw std::runtime_error("The number of elements exceeds the specified limit");
+      }
+      cur_c = static_cast<tableint>(cur_element_count);
+      cur_element_count++;
+    }
+    std::unique_lock<std::mutex> lock_el(link_list_locks_[cur_c]);
+    element_levels_[cur_c] = curlevel;
+
+    std::unique_lock<std::mutex> templock(global);
+    const int maxlevelcopy = maxlevel_;
+    tableint curr_obj = enterpoint_node_;
+    if (curlevel <= maxlevelcopy) templock.unlock();
+
+    std::memset(data_level0_memory_ + cur_c * size_data_per_element_ + offsetLevel0_, 0,
+                size_data_per_element_);
+    std::memcpy(getExternalLabeLp(cur_c), &label, sizeof(labeltype));
+    std::memcpy(getDataByInternalId(cur_c), data_point, data_size_);
+    if (curlevel > 0) {
+      const size_t bytes = size_links_per_element_ * static_cast<size_t>(curlevel) + 1;
+      linkLists_[cur_c] = static_cast<char*>(std::malloc(bytes));
+      if (linkLists_[cur_c] == nullptr) throw std::bad_alloc();
+      std::memset(linkLists_[cur_c], 0, bytes);
+    }
+
+    if (maxlevelcopy >= 0) {
+      if (curlevel < maxlevelcopy) {
+        float curdist = fstdistfunc_(data_point, getDataByInternalId(curr_obj),
+                                     dist_func_param_);
+        for (int level = maxlevelcopy; level > curlevel; level--) {
+          bool changed = true;
+          while (changed) {
+            changed = false;
+            std::unique_lock<std::mutex> lock(link_list_locks_[curr_obj]);
+            linklistsizeint* data = get_linklist(curr_obj, level);
+            const int size = getListCount(data);
+            const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
+            for (int i = 0; i < size; i++) {
+              const tableint cand = datal[i];
+              const float d = fstdistfunc_(data_point, getDataByInternalId(cand),
+                                           dist_func_param_);
+              if (d < curdist) {
+                curdist = d;
+                curr_obj = cand;
+                changed = true;
+              }
+            }
+          }
+        }
+      }
+      for (int level = std::min(curlevel, maxlevelcopy); level >= 0; level--) {
+        auto top_candidates = searchBaseLayer(curr_obj, data_point, level);
+        curr_obj = mutuallyConnectNewElement(data_point, cur_c, top_candidates, level,
+                                             /*isUpdate=*/false);
+      }
+    } else {
+      // The first element (the caller inserts it before any other).
+      enterpoint_node_ = 0;
+      maxlevel_ = curlevel;
+    }
+    if (curlevel > maxlevelcopy) {
+      enterpoint_node_ = cur_c;
+      maxlevel_ = curlevel;
+    }
+  }
+
+  // After the build: drops what only insertion needs (about 40 bytes per
+  // row plus 2.6 MB of update locks). The graph is immutable from here on.
+  void FreeBuildState() {
+    std::vector<std::mutex>().swap(link_list_locks_);
+    std::vector<std::mutex>().swap(link_list_update_locks_);
+    std::unordered_map<labeltype, tableint>().swap(label_lookup_);
+  }
+
+  // Greedy descent through the upper levels; returns the level-0 entry.
+  tableint Descend(const void* query, size_t* computations) const {
+    tableint curr_obj = enterpoint_node_;
+    float curdist = fstdistfunc_(query, getDataByInternalId(curr_obj), dist_func_param_);
+    ++*computations;
+    for (int level = maxlevel_; level > 0; level--) {
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        const linklistsizeint* data = get_linklist(curr_obj, level);
+        const int size = getListCount(const_cast<linklistsizeint*>(data));
+        const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
+        *computations += static_cast<size_t>(size);
+        for (int i = 0; i < size; i++) {
+          const tableint cand = datal[i];
+          const float d = fstdistfunc_(query, getDataByInternalId(cand), dist_func_param_);
+          if (d < curdist) {
+            curdist = d;
+            curr_obj = cand;
+            changed = true;
+          }
+        }
+      }
+    }
+    return curr_obj;
+  }
+
+  // searchBaseLayerST with ef as a parameter and an optional filter on the
+  // result heap (the frontier still takes every row). Stops early, setting
+  // *capped, once `max_computations` distances have been computed.
+  ResultHeap SearchLayer0(tableint ep, const void* query, size_t ef,
+                          const Bitset* allowed, size_t max_computations,
+                          size_t* computations, bool* capped) const {
+    hnswlib::VisitedList* vl = visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+
+    auto ok = [&](tableint id) {
+      if (allowed == nullptr) return true;
+      const labeltype slot = getExternalLabel(id);
+      return slot < allowed->size() && allowed->Test(slot);
+    };
+
+    ResultHeap top;
+    FrontierHeap frontier;
+    float lower_bound = std::numeric_limits<float>::infinity();
+    const float d0 = fstdistfunc_(query, getDataByInternalId(ep), dist_func_param_);
+    ++*computations;
+    if (ok(ep)) {
+      top.emplace(d0, ep);
+      lower_bound = d0;
+    }
+    frontier.emplace(d0, ep);
+    visited[ep] = tag;
+
+    while (!frontier.empty()) {
+      const DistId cur = frontier.top();
+      if (cur.first > lower_bound && top.size() >= ef) break;
+      frontier.pop();
+      const linklistsizeint* data = get_linklist0(cur.second);
+      const size_t size = getListCount(const_cast<linklistsizeint*>(data));
+      const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
+#ifdef USE_SSE
+      if (size > 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(visited + datal[0]), _MM_HINT_T0);
+        _mm_prefetch(getDataByInternalId(datal[0]), _MM_HINT_T0);
+      }
+#endif
+      for (size_t j = 0; j < size; j++) {
+        const tableint cand = datal[j];
+#ifdef USE_SSE
+        if (j + 1 < size) {
+          _mm_prefetch(reinterpret_cast<const char*>(visited + datal[j + 1]), _MM_HINT_T0);
+          _mm_prefetch(getDataByInternalId(datal[j + 1]), _MM_HINT_T0);
+        }
+#endif
+        if (visited[cand] == tag) continue;
+        visited[cand] = tag;
+        const float d = fstdistfunc_(query, getDataByInternalId(cand), dist_func_param_);
+        ++*computations;
+        if (top.size() < ef || d < lower_bound) {
+          frontier.emplace(d, cand);
+          if (ok(cand)) {
+            top.emplace(d, cand);
+            if (top.size() > ef) top.pop();
+            lower_bound = top.top().first;
+          }
+        }
+      }
+      if (*computations > max_computations) {
+        *capped = true;
+        break;
+      }
+    }
+    visited_list_pool_->releaseVisitedList(vl);
+    return top;
+  }
+
+  // --- Persistence (hnswlib 0.6.2 format) ---------------------------------
+
+  absl::Status SaveTo(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out.is_open()) {
+      return absl::UnknownError(
+          absl::StrCat("cannot open ", path, " for writing: ", std::strerror(errno)));
+    }
+    auto pod = [&out](const auto& v) {
+      out.write(reinterpret_cast<const char*>(&v), sizeof(v));
+    };
+    const size_t max_elements = cur_element_count;  // what a reload needs
+    pod(offsetLevel0_);
+    pod(max_elements);
+    pod(cur_element_count);
+    pod(size_data_per_element_);
+    pod(label_offset_);
+    pod(offsetData_);
+    pod(maxlevel_);
+    pod(enterpoint_node_);
+    pod(maxM_);
+    pod(maxM0_);
+    pod(M_);
+    pod(mult_);
+    pod(ef_construction_);
+    out.write(data_level0_memory_,
+              static_cast<std::streamsize>(cur_element_count * size_data_per_element_));
+    for (size_t i = 0; i < cur_element_count; i++) {
+      const unsigned int bytes =
+          element_levels_[i] > 0
+              ? static_cast<unsigned int>(size_links_per_element_ * element_levels_[i])
+              : 0;
+      pod(bytes);
+      if (bytes != 0) out.write(linkLists_[i], bytes);
+    }
+    out.close();
+    if (!out) {
+      return absl::UnknownError(
+          absl::StrCat("writing ", path, " failed: ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Parses hnswlib's format from `bytes` for vectors of `dim` floats. Every
+  // error is DATA_LOSS naming `path`. On error the object stays destructible.
+  absl::Status LoadFrom(const std::string& path, const std::string& bytes, size_t dim) {
+    auto corrupt = [&path](const std::string& what) {
+      return absl::DataLossError(absl::StrCat("HNSW index ", path, ": ", what));
+    };
+    size_t pos = 0;
+    auto read = [&](auto* v) {
+      if (bytes.size() - pos < sizeof(*v)) return false;
+      std::memcpy(v, bytes.data() + pos, sizeof(*v));
+      pos += sizeof(*v);
+      return true;
+    };
+    size_t offset_level0 = 0, max_elements = 0, count = 0, size_per_element = 0,
+           label_offset = 0, offset_data = 0, max_m = 0, max_m0 = 0, m = 0,
+           ef_construction = 0;
+    int max_level = 0;
+    tableint entry = 0;
+    double mult = 0;
+    if (!(read(&offset_level0) && read(&max_elements) && read(&count) &&
+          read(&size_per_element) && read(&label_offset) && read(&offset_data) &&
+          read(&max_level) && read(&entry) && read(&max_m) && read(&max_m0) && read(&m) &&
+          read(&mult) && read(&ef_construction))) {
+      return corrupt(absl::StrCat("truncated header (", bytes.size(), " bytes)"));
+    }
+    if (offset_level0 != 0) return corrupt("unsupported layout (offsetLevel0 != 0)");
+    if (m < 1 || m > 10000 || max_m != m || max_m0 < m || max_m0 > 65535) {
+      return corrupt(absl::StrCat("implausible degrees M=", m, " maxM=", max_m,
+                                  " maxM0=", max_m0));
+    }
+    const size_t links0 = max_m0 * sizeof(tableint) + sizeof(linklistsizeint);
+    if (offset_data != links0 || label_offset < offset_data ||
+        size_per_element != label_offset + sizeof(labeltype)) {
+      return corrupt("inconsistent element layout");
+    }
+    const size_t data_bytes = label_offset - offset_data;
+    if (data_bytes != dim * sizeof(float)) {
+      if (data_bytes % sizeof(float) != 0) return corrupt("inconsistent element layout");
+      return corrupt(absl::StrCat("dimension mismatch: the file holds vectors of ",
+                                  data_bytes / sizeof(float), " floats, expected ", dim));
+    }
+    if (count >= kNoId || count > max_elements) {
+      return corrupt(absl::StrCat("implausible element count ", count));
+    }
+    if (!(mult > 0) || !std::isfinite(mult)) return corrupt("implausible level multiplier");
+    if (count > 0 && (entry >= count || max_level < 0 || max_level > 255)) {
+      return corrupt("entry point or top level out of range");
+    }
+    if ((bytes.size() - pos) / size_per_element < count) {
+      return corrupt(absl::StrCat("truncated: ", bytes.size(), " bytes cannot hold ", count,
+                                  " elements of ", size_per_element, " bytes"));
+    }
+    const size_t level0_pos = pos;
+    pos += count * size_per_element;
+    const size_t links_per_element = max_m * sizeof(tableint) + sizeof(linklistsizeint);
+
+    // Link lists of the upper levels: sizes first, all within the file.
+    std::vector<int> levels(count, 0);
+    std::vector<size_t> link_pos(count, 0);
+    for (size_t i = 0; i < count; ++i) {
+      unsigned int link_bytes = 0;
+      if (!read(&link_bytes)) return corrupt(absl::StrCat("truncated at element ", i));
+      if (link_bytes % links_per_element != 0 ||
+          link_bytes / links_per_element > static_cast<size_t>(max_level)) {
+        return corrupt(absl::StrCat("bad link list size at element ", i));
+      }
+      if (bytes.size() - pos < link_bytes) {
+        return corrupt(absl::StrCat("truncated at element ", i));
+      }
+      levels[i] = static_cast<int>(link_bytes / links_per_element);
+      link_pos[i] = pos;
+      pos += link_bytes;
+    }
+    if (pos != bytes.size()) {
+      return corrupt(absl::StrCat(bytes.size() - pos, " unexpected trailing bytes"));
+    }
+    if (count > 0 && levels[entry] != max_level) {
+      return corrupt("entry point is not on the top level");
+    }
+    // Every link points at an element that exists on that level, so a
+    // search never reads outside the graph.
+    auto check_list = [&](const char* list, size_t cap, int level) {
+      unsigned short n = 0;
+      std::memcpy(&n, list, sizeof(n));
+      if (n > cap) return false;
+      for (size_t j = 0; j < n; ++j) {
+        tableint id = 0;
+        std::memcpy(&id, list + sizeof(linklistsizeint) + j * sizeof(tableint), sizeof(id));
+        if (id >= count || levels[id] < level) return false;
+      }
+      return true;
+    };
+    for (size_t i = 0; i < count; ++i) {
+      const char* element = bytes.data() + level0_pos + i * size_per_element;
+      if (!check_list(element, max_m0, 0)) {
+        return corrupt(absl::StrCat("bad level-0 links at element ", i));
+      }
+      labeltype label = 0;
+      std::memcpy(&label, element + label_offset, sizeof(label));
+      if (label >= kNoId) return corrupt(absl::StrCat("bad label at element ", i));
+      for (int l = 1; l <= levels[i]; ++l) {
+        if (!check_list(bytes.data() + link_pos[i] + (l - 1) * links_per_element, max_m,
+                        l)) {
+          return corrupt(absl::StrCat("bad level-", l, " links at element ", i));
+        }
+      }
+    }
+
+    // Valid: install. Allocation failures throw std::bad_alloc (caller).
+    const size_t capacity = std::max<size_t>(count, 1);
+    M_ = m;
+    maxM_ = max_m;
+    maxM0_ = max_m0;
+    ef_construction_ = ef_construction;
+    mult_ = mult;
+    revSize_ = 1.0 / mult;
+    offsetLevel0_ = 0;
+    offsetData_ = offset_data;
+    label_offset_ = label_offset;
+    size_data_per_element_ = size_per_element;
+    size_links_level0_ = links0;
+    size_links_per_element_ = links_per_element;
+    max_elements_ = capacity;
+    data_level0_memory_ = static_cast<char*>(std::malloc(capacity * size_per_element));
+    if (data_level0_memory_ == nullptr) throw std::bad_alloc();
+    if (count > 0) {
+      std::memcpy(data_level0_memory_, bytes.data() + level0_pos, count * size_per_element);
+    }
+    linkLists_ = static_cast<char**>(std::calloc(capacity, sizeof(char*)));
+    if (linkLists_ == nullptr) throw std::bad_alloc();
+    element_levels_ = std::vector<int>(capacity, 0);
+    visited_list_pool_ = new hnswlib::VisitedListPool(1, static_cast<int>(capacity));
+    for (size_t i = 0; i < count; ++i) {
+      if (levels[i] > 0) {
+        const size_t n = links_per_element * static_cast<size_t>(levels[i]);
+        linkLists_[i] = static_cast<char*>(std::malloc(n));
+        if (linkLists_[i] == nullptr) throw std::bad_alloc();
+        std::memcpy(linkLists_[i], bytes.data() + link_pos[i], n);
+      }
+      element_levels_[i] = levels[i];
+      cur_element_count = i + 1;  // the destructor frees exactly these
+    }
+    enterpoint_node_ = count > 0 ? entry : kNoId;
+    maxlevel_ = count > 0 ? max_level : -1;
+    num_deleted_ = 0;
+    ef_ = 10;
+    return absl::OkStatus();
+  }
+
+  size_t MemoryBytes() const {
+    size_t bytes = max_elements_ * size_data_per_element_ + max_elements_ * sizeof(char*) +
+                   element_levels_.capacity() * sizeof(int) +
+                   max_elements_ * sizeof(hnswlib::vl_type) +
+                   link_list_locks_.size() * sizeof(std::mutex) +
+                   link_list_update_locks_.size() * sizeof(std::mutex);
+    for (size_t i = 0; i < cur_element_count; ++i) {
+      if (element_levels_[i] > 0) {
+        bytes += size_links_per_element_ * static_cast<size_t>(element_levels_[i]);
+      }
+    }
+    return bytes;
+  }
+};
+
+}  // namespace
+
+struct HnswIndex::Impl {
+  Metric metric = Metric::kL2;
+  size_t dim = 0;
+  std::unique_ptr<Space> space;
+  std::unique_ptr<Graph> graph;
+  // Slot -> internal id. Dense (a bitset of the slots in the graph and an id
+  // per slot) when the slots are not too sparse; otherwise (a graph over a
+  // few slots of a huge range, or labels from a corrupt file) a list sorted
+  // by slot, so memory stays proportional to the graph.
+  bool dense = true;
+  Bitset in_graph;
+  std::vector<tableint> id_of_slot;
+  std::vector<std::pair<uint32_t, tableint>> sorted;  // sparse only
+
+  void IndexLabels() {
+    const size_t count = graph->cur_element_count;
+    size_t max_slot = 0;
+    for (size_t i = 0; i < count; ++i) {
+      max_slot = std::max<size_t>(max_slot, graph->getExternalLabel(static_cast<tableint>(i)));
+    }
+    const size_t slots = count > 0 ? max_slot + 1 : 0;
+    dense = slots <= 64 * count + 65536;
+    if (!dense) {
+      sorted.reserve(count);
+      for (size_t i = 0; i < count; ++i) {
+        sorted.emplace_back(
+            static_cast<uint32_t>(graph->getExternalLabel(static_cast<tableint>(i))),
+            static_cast<tableint>(i));
+      }
+      std::sort(sorted.begin(), sorted.end());
+      return;
+    }
+    in_graph = Bitset(slots);
+    id_of_slot.assign(slots, kNoId);
+    for (size_t i = 0; i < count; ++i) {
+      const size_t slot = graph->getExternalLabel(static_cast<tableint>(i));
+      in_graph.Set(slot);
+      id_of_slot[slot] = static_cast<tableint>(i);
+    }
+  }
+
+  // Calls fn(internal id) for every graph row whose slot is allowed.
+  template <typename Fn>
+  void ForEachAllowed(const Bitset& allowed, Fn fn) const {
+    if (dense) {
+      const std::vector<uint64_t>& a = allowed.words();
+      const std::vector<uint64_t>& in = in_graph.words();
+      const size_t words = std::min(a.size(), in.size());
+      for (size_t w = 0; w < words; ++w) {
+        for (uint64_t bits = a[w] & in[w]; bits != 0; bits &= bits - 1) {
+          fn(id_of_slot[w * 64 + __builtin_ctzll(bits)]);
+        }
+      }
+      return;
+    }
+    for (const auto& [slot, id] : sorted) {
+      if (slot < allowed.size() && allowed.Test(slot)) fn(id);
+    }
+  }
+
+  size_t CountAllowed(const Bitset& allowed) const {
+    if (dense) {
+      const std::vector<uint64_t>& a = allowed.words();
+      const std::vector<uint64_t>& in = in_graph.words();
+      const size_t words = std::min(a.size(), in.size());
+      size_t count = 0;
+      for (size_t w = 0; w < words; ++w) count += __builtin_popcountll(a[w] & in[w]);
+      return count;
+    }
+    size_t count = 0;
+    ForEachAllowed(allowed, [&count](tableint) { ++count; });
+    return count;
+  }
+};
+
+HnswIndex::HnswIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HnswIndex::~HnswIndex() = default;
+
+Metric HnswIndex::metric() const { return impl_->metric; }
+size_t HnswIndex::dim() const { return impl_->dim; }
+size_t HnswIndex::size() const { return impl_->graph->cur_element_count; }
+size_t HnswIndex::memory_bytes() const {
+  return sizeof(Impl) + impl_->graph->MemoryBytes() + impl_->in_graph.words().size() * 8 +
+         impl_->id_of_slot.capacity() * sizeof(tableint) +
+         impl_->sorted.capacity() * sizeof(impl_->sorted[0]);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
+    Metric metric, size_t dim, const float* base, const uint32_t* slots, size_t count,
+    const HnswParams& params, int num_threads) {
+  if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
+  if (params.m < 2 || params.m > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW: m = ", params.m, " is outside the allowed range 2..128"));
+  }
+  if (params.ef_construction < 1 || params.ef_construction > 4096) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HNSW: ef_construction = ", params.ef_construction, " is outside 1..4096"));
+  }
+  if (count >= kNoId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW: ", count, " rows exceed the 32-bit id range"));
+  }
+  if (count > 0 && (base == nullptr || slots == nullptr)) {
+    return absl::InvalidArgumentError("HNSW: base and slots must not be null");
+  }
+
+  auto impl = std::make_unique<Impl>();
+  impl->metric = metric;
+  impl->dim = dim;
+  impl->space = std::make_unique<Space>(metric, dim);
+  try {
+    impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1),
+                                          params.m, params.ef_construction, params.seed);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("HNSW: cannot allocate a graph of ", count, " rows: ", e.what()));
+  }
+  Graph& g = *impl->graph;
+
+  // Levels drawn serially from the seed, exactly as hnswlib would for
+  // serial inserts (-ln U * 1/ln M), capped against U = 0.
+  std::vector<int> levels(count);
+  {
+    std::default_random_engine gen(params.seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (size_t i = 0; i < count; ++i) {
+      levels[i] = static_cast<int>(std::min(-std::log(u(gen)) * g.mult_, 64.0));
+    }
+  }
+
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const size_t threads =
+      std::min<size_t>(num_threads > 0 ? static_cast<size_t>(num_threads) : hw,
+                       std::max<size_t>(1, count / 256));
+  std::atomic<size_t> next{1};
+  std::mutex error_mu;
+  std::string error;  // guarded by error_mu
+  bool out_of_memory = false;
+  auto insert_range = [&](size_t first_only) {
+    try {
+      if (first_only != 0) {
+        g.Insert(base + static_cast<size_t>(slots[0]) * dim, slots[0], levels[0]);
+        return;
+      }
+      for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
+        g.Insert(base + static_cast<size_t>(slots[i]) * dim, slots[i], levels[i]);
+      }
+    } catch (const std::bad_alloc&) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      out_of_memory = true;
+      next = count;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (error.empty()) error = e.what();
+      next = count;
+    }
+  };
+  if (count > 0) {
+    insert_range(1);  // the first element alone: it becomes the entry point
+    std::vector<std::thread> workers;
+    for (size_t t = 1; t < threads; ++t) workers.emplace_back(insert_range, 0);
+    insert_range(0);
+    for (std::thread& t : workers) t.join();
+  }
+  if (out_of_memory) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("HNSW: out of memory building a graph of ", count, " rows"));
+  }
+  if (!error.empty()) {
+    return absl::InternalError(absl::StrCat("HNSW build failed: ", error));
+  }
+  g.FreeBuildState();
+  impl->IndexLabels();
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+absl::Status HnswIndex::Save(const std::string& path) const {
+  return impl_->graph->SaveTo(path);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
+                                                           Metric metric, size_t dim) {
+  if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
+  if (!bytes.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("HNSW index ", path, ": cannot read: ", bytes.status().message()));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->metric = metric;
+  impl->dim = dim;
+  impl->space = std::make_unique<Space>(metric, dim);
+  try {
+    impl->graph = std::make_unique<Graph>(impl->space.get());
+    absl::Status s = impl->graph->LoadFrom(path, *bytes, dim);
+    if (!s.ok()) return s;
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("HNSW index ", path, ": out of memory loading it"));
+  }
+  impl->IndexLabels();
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+HnswResult HnswIndex::Search(const float* query, const HnswSearchOptions& options) const {
+  HnswResult result;
+  const Graph& g = *impl_->graph;
+  const size_t n = g.cur_element_count;
+  const size_t k = options.k;
+  if (n == 0 || k == 0) return result;
+  const size_t ef = std::max(options.ef, k);
+  const Bitset* allowed = options.allowed;
+
+  size_t allowed_rows = n;
+  if (allowed != nullptr) {
+    allowed_rows = impl_->CountAllowed(*allowed);
+    if (allowed_rows == n) allowed = nullptr;  // the filter excludes nothing here
+  }
+  if (allowed_rows == 0) return result;
+
+  std::vector<DistId> found;
+  const double m = static_cast<double>(allowed_rows);
+  if (allowed != nullptr && options.allow_exact_scan &&
+      (allowed_rows <= ef || m * m <= kExactScanFactor * static_cast<double>(ef) *
+                                           static_cast<double>(n))) {
+    // Few allowed rows: score them all (canonical kernels, exact).
+    found.reserve(allowed_rows);
+    impl_->ForEachAllowed(*allowed, [&](tableint id) {
+      found.emplace_back(
+          g.fstdistfunc_(query, g.getDataByInternalId(id), g.dist_func_param_), id);
+    });
+    result.distance_computations = found.size();
+    result.exact_scan = true;
+  } else {
+    size_t computations = 0;
+    bool capped = false;
+    const tableint ep = g.Descend(query, &computations);
+    ResultHeap top = g.SearchLayer0(ep, query, ef, allowed, /*max_computations=*/
+                                    allowed != nullptr ? n : std::numeric_limits<size_t>::max(),
+                                    &computations, &capped);
+    found.reserve(top.size());
+    while (!top.empty()) {
+      found.push_back(top.top());
+      top.pop();
+    }
+    result.distance_computations = computations;
+    if (allowed != nullptr && (capped || found.size() < std::min(k, allowed_rows))) {
+      result.complete = false;
+    }
+  }
+
+  // Closest first (user-facing distance), equal distances by slot.
+  std::vector<std::pair<float, uint32_t>> hits;
+  hits.reserve(found.size());
+  const bool l2 = impl_->metric == Metric::kL2;
+  for (const DistId& d : found) {
+    hits.emplace_back(l2 ? ScoreToDistance(Metric::kL2, d.first) : d.first,
+                      static_cast<uint32_t>(g.getExternalLabel(d.second)));
+  }
+  const size_t take = std::min(k, hits.size());
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<ptrdiff_t>(take), hits.end());
+  result.neighbors.reserve(take);
+  for (size_t i = 0; i < take; ++i) result.neighbors.push_back({hits[i].second, hits[i].first});
+  return result;
+}
+
+}  // namespace latentsearch::index

@@ -1,0 +1,140 @@
+// Concurrency of the core index (run under ThreadSanitizer: label "tsan").
+// Many threads search one HnswIndex (different ef, filters) and call
+// ExactSearch (sharing the thread pool) at once, while the index is saved;
+// every answer must equal the one computed alone. The HNSW build itself
+// inserts from several threads.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/index/bitset.h"
+#include "common/index/exact.h"
+#include "common/index/hnsw.h"
+#include "common/index/metric.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/test_env.h"
+#include "gtest/gtest.h"
+#include "tests/unit/index/synthetic.h"
+
+namespace latentsearch::index {
+namespace {
+
+using ::latentsearch::testing::IsOk;
+
+constexpr size_t kN = 2000, kDim = 16, kQueries = 64;
+
+struct Data {
+  std::vector<float> base = testing::ClusteredVectors(kN, kDim, 1);
+  std::vector<float> queries = testing::ClusteredVectors(kQueries, kDim, 2);
+  Bitset half{kN}, sparse{kN};
+  Data() {
+    for (size_t i = 0; i < kN; i += 2) half.Set(i);
+    for (size_t i = 0; i < kN; i += 97) sparse.Set(i);
+  }
+  const Bitset* Filter(size_t i) const {
+    return i % 3 == 0 ? nullptr : i % 3 == 1 ? &half : &sparse;
+  }
+};
+
+HnswSearchOptions Options(const Data& s, size_t i) {
+  HnswSearchOptions o;
+  o.k = 5 + i % 7;
+  o.ef = 16 + 24 * (i % 5);
+  o.allowed = s.Filter(i);
+  return o;
+}
+
+TEST(IndexConcurrencyTest, ConcurrentHnswSearchesAndSaveMatchSerialResults) {
+  Data s;
+  std::vector<uint32_t> slots(kN);
+  std::iota(slots.begin(), slots.end(), 0u);
+  HnswParams params;
+  params.ef_construction = 64;
+  // Parallel insertion (4 threads on however many cores).
+  absl::StatusOr<std::unique_ptr<HnswIndex>> built =
+      HnswIndex::Build(Metric::kL2, kDim, s.base.data(), slots.data(), kN, params, 4);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const HnswIndex& index = **built;
+
+  // Reference answers, one search at a time.
+  const size_t kVariants = 15;
+  std::vector<HnswResult> want(kQueries * kVariants);
+  for (size_t q = 0; q < kQueries; ++q) {
+    for (size_t v = 0; v < kVariants; ++v) {
+      want[q * kVariants + v] = index.Search(s.queries.data() + q * kDim, Options(s, v));
+    }
+  }
+
+  ::latentsearch::testing::TempDir dir;
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        for (size_t q = 0; q < kQueries; ++q) {
+          const size_t v = (q + static_cast<size_t>(t) * 5 + static_cast<size_t>(round)) %
+                           kVariants;
+          HnswResult r = index.Search(s.queries.data() + q * kDim, Options(s, v));
+          const HnswResult& w = want[q * kVariants + v];
+          if (r.neighbors != w.neighbors || r.complete != w.complete) ++mismatches;
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_THAT(index.Save(dir.Join("g" + std::to_string(i))), IsOk());
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(IndexConcurrencyTest, ConcurrentExactSearchesShareThePool) {
+  Data s;
+  // Large enough for multi-threaded calls (base and query splits).
+  const size_t n = 20000;
+  std::vector<float> base = testing::RandomVectors(n, kDim, 3);
+  Bitset third(n);
+  for (size_t i = 0; i < n; i += 3) third.Set(i);
+  struct Call {
+    Metric metric;
+    size_t nq;
+    const Bitset* allowed;
+  };
+  const Call calls[] = {{Metric::kL2, 1, nullptr},     {Metric::kL1, 64, nullptr},
+                        {Metric::kCosine, 7, &third},  {Metric::kL2, 64, &third},
+                        {Metric::kL1, 1, &third},      {Metric::kCosine, 32, nullptr}};
+  const size_t num_calls = sizeof(calls) / sizeof(calls[0]);
+  std::vector<std::vector<std::vector<Neighbor>>> want(num_calls);
+  auto run = [&](size_t c, std::vector<std::vector<Neighbor>>* out) {
+    ExactSearchOptions o;
+    o.k = 10;
+    o.allowed = calls[c].allowed;
+    o.num_threads = 2;
+    return ExactSearch(calls[c].metric, base.data(), n, kDim, s.queries.data(),
+                       calls[c].nq, o, out);
+  };
+  for (size_t c = 0; c < num_calls; ++c) ASSERT_THAT(run(c, &want[c]), IsOk());
+
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < 2 * num_calls; ++i) {
+        const size_t c = (i + static_cast<size_t>(t)) % num_calls;
+        std::vector<std::vector<Neighbor>> got;
+        if (!run(c, &got).ok() || got != want[c]) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace latentsearch::index
