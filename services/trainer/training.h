@@ -1,0 +1,158 @@
+// The training loop: one job, synchronously, on the calling thread, with no
+// gRPC and no LibTorch in this header (training.cc holds the torch side).
+//
+//   TrainConfig config;                       // defaults = the seed's recipe
+//   config.model.architecture = "conv";
+//   LS_RETURN_IF_ERROR(ValidateTrainConfig(config, dataset));
+//   TrainingCallbacks cb;
+//   cb.on_epoch = [](const EpochInfo& e) { ... };
+//   LS_ASSIGN_OR_RETURN(TrainingResult r, RunTraining(config, dataset, cb));
+//
+// Data: the images of `dataset` (uint8 HWC, already in the model's input
+// shape) scaled to [0, 1]; a seeded permutation holds out
+// validation_fraction of them; the rest is reshuffled every epoch from
+// (seed, epoch). Optional augmentation: random horizontal flips.
+// Determinism: on CPU, equal configs and data give bit-identical losses and
+// weights (same thread count; oneDNN and our loops are deterministic).
+// Thread-safety: RunTraining is reentrant, but LibTorch's thread settings are
+// per process/thread: run one training at a time per process.
+#ifndef LATENTSEARCH_SERVICES_TRAINER_TRAINING_H_
+#define LATENTSEARCH_SERVICES_TRAINER_TRAINING_H_
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/data/dataset.h"
+#include "common/model/checkpoint.h"
+#include "common/model/model.h"
+
+namespace latentsearch::trainer {
+
+enum class OptimizerKind {
+  kAdamax,  // Keras' Adamax (the seed's): eps 1e-7 outside the max.
+  kAdam,
+  kAdamW,   // Decoupled weight decay.
+};
+
+enum class CheckpointPolicy {
+  kEveryEpoch,      // After every epoch.
+  kBestValidation,  // After an epoch with the best validation loss so far
+                    // (training loss when there is no validation split).
+  kEnd,             // Once at the end (also when stopped, if an epoch ended).
+};
+
+enum class Precision {
+  kFloat32,
+  // bf16 autocast for convolutions and matrix products (oneDNN/AMX on CPU);
+  // losses, optimiser state and weights stay float32. A measured option
+  // (docs/training.md), not the default.
+  kBFloat16,
+};
+
+struct TrainConfig {
+  // Architecture, latent size, input shape (must equal the data's shape).
+  // Must be explicit: latent_size 0 is refused here (the gRPC adapter maps
+  // the proto's 0 to the architecture default before).
+  model::ModelSpec model{"conv", 10, {32, 32, 3}};
+  // How seed's transposed convolutions are computed (same function).
+  model::Formulation formulation = model::Formulation::kPhaseConv;
+  int epochs = 30;       // 1..10000.
+  int batch_size = 32;   // 1..4096.
+  OptimizerKind optimizer = OptimizerKind::kAdamax;
+  double learning_rate = 1e-3;  // Finite, > 0.
+  double weight_decay = 0;      // >= 0; L2 penalty (Adamax/Adam), decoupled (AdamW).
+  double validation_fraction = 0.1;  // [0, 0.5].
+  uint64_t seed = 0;  // Split, shuffles, initialisation, augmentation.
+  bool augment = false;
+  CheckpointPolicy checkpoint_policy = CheckpointPolicy::kBestValidation;
+  uint64_t max_steps = 0;            // 0 = no limit.
+  double time_budget_seconds = 0;    // 0 = no limit; the epoch is cut short.
+  int threads = 0;       // Intra-op threads; 0 = the cores.
+  int blas_threads = 0;  // OpenBLAS threads; 0 = 1 (see model::SetThreads).
+  Precision precision = Precision::kFloat32;
+  bool use_cuda_if_available = true;
+  // Images per validation forward pass (no gradients).
+  int eval_batch_size = 256;
+  // Recorded in checkpoints.
+  std::string dataset_name;
+};
+
+// INVALID_ARGUMENT naming the field ("architecture", "latent_size",
+// "input_shape", "batch_size", "epochs", "learning_rate", "weight_decay",
+// "validation_fraction", "threads", "time_budget_seconds", "dataset") when
+// `config` cannot train on `dataset`: e.g. latent 0, batch 0, an empty data
+// set or one whose image shape differs from the model's input shape, an
+// input shape the architecture cannot take, or a validation split that
+// leaves no training images.
+absl::Status ValidateTrainConfig(const TrainConfig& config,
+                                 const data::Dataset& dataset);
+
+// How a config divides a data set of n images.
+struct TrainingPlan {
+  uint64_t train_images = 0;
+  uint64_t validation_images = 0;
+  uint64_t steps_per_epoch = 0;
+  uint64_t total_steps = 0;  // epochs × steps_per_epoch, capped by max_steps.
+};
+TrainingPlan PlanTraining(const TrainConfig& config, uint64_t num_images);
+
+struct StepInfo {
+  uint32_t epoch = 0;  // 1-based.
+  uint64_t step = 0;   // 1-based, over the whole run.
+  uint64_t total_steps = 0;
+  double loss = 0;     // Mean over this step's batch.
+  double images_per_second = 0;  // Over the last ~20 steps.
+  double eta_seconds = 0;
+  bool last_of_epoch = false;
+};
+
+struct EpochInfo {
+  uint32_t epoch = 0;  // 1-based.
+  double train_loss = 0;  // Mean over the epoch's training images.
+  double validation_loss = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0;  // Including validation.
+  bool cut_short = false;  // Ended by max_steps or the time budget.
+};
+
+struct TrainingCallbacks {
+  // Every step (callers throttle what they publish).
+  std::function<void(const StepInfo&)> on_step;
+  std::function<void(const EpochInfo&)> on_epoch;
+  // A checkpoint the policy keeps, metadata filled except model name,
+  // version and job id. An error fails the run.
+  std::function<absl::Status(model::Checkpoint)> on_checkpoint;
+  // Polled before every step; true stops the run there.
+  std::function<bool()> should_stop;
+  // The clock for the time budget and rates; default absl::Now.
+  std::function<absl::Time()> now;
+};
+
+struct TrainingResult {
+  bool stopped = false;  // By should_stop.
+  uint32_t epochs_completed = 0;
+  uint64_t steps = 0;
+  double last_train_loss = std::numeric_limits<double>::quiet_NaN();
+  double best_validation_loss = std::numeric_limits<double>::quiet_NaN();
+  uint64_t checkpoints = 0;
+  std::string device;  // "cpu" or "cuda:0".
+};
+
+// Trains a new model. Errors: INVALID_ARGUMENT as ValidateTrainConfig;
+// INTERNAL for LibTorch failures (caught here); on_checkpoint's errors.
+absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config,
+                                           const data::Dataset& dataset,
+                                           const TrainingCallbacks& callbacks);
+
+// Converts every image of `dataset` to `shape` (resize, grey <-> RGB).
+// Returns a copy even when nothing changes.
+absl::StatusOr<data::Dataset> ConvertDataset(const data::Dataset& dataset,
+                                             const model::InputShape& shape);
+
+}  // namespace latentsearch::trainer
+
+#endif  // LATENTSEARCH_SERVICES_TRAINER_TRAINING_H_

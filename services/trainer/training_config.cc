@@ -1,0 +1,126 @@
+// The plain (no LibTorch) half of training.h: validation, planning and
+// data-set conversion.
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/image/image.h"
+#include "services/trainer/training.h"
+
+namespace latentsearch::trainer {
+namespace {
+
+absl::Status Field(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+}  // namespace
+
+absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& dataset) {
+  if (c.model.latent_size == 0) {
+    return Field("latent_size", absl::StrCat("0 is not a latent size; allowed 1..",
+                                             model::kMaxLatentSize));
+  }
+  const model::InputShape& in = c.model.input;
+  if (in.height <= 0 || in.width <= 0 || in.channels <= 0) {
+    return Field("input_shape",
+                 absl::StrCat(model::FormatInputShape(in),
+                              " is incomplete; every dimension must be >= 1"));
+  }
+  LS_RETURN_IF_ERROR(model::ValidateSpec(c.model));
+  if (c.batch_size < 1 || c.batch_size > 4096) {
+    return Field("batch_size", absl::StrCat(c.batch_size, " is outside 1..4096"));
+  }
+  if (c.epochs < 1 || c.epochs > 10000) {
+    return Field("epochs", absl::StrCat(c.epochs, " is outside 1..10000"));
+  }
+  if (!std::isfinite(c.learning_rate) || c.learning_rate <= 0) {
+    return Field("learning_rate", absl::StrCat(c.learning_rate, " must be finite and > 0"));
+  }
+  if (!std::isfinite(c.weight_decay) || c.weight_decay < 0) {
+    return Field("weight_decay", absl::StrCat(c.weight_decay, " must be finite and >= 0"));
+  }
+  if (!(c.validation_fraction >= 0 && c.validation_fraction <= 0.5)) {
+    return Field("validation_fraction",
+                 absl::StrCat(c.validation_fraction, " is outside [0, 0.5]"));
+  }
+  if (c.threads < 0 || c.threads > 1024 || c.blas_threads < 0 || c.blas_threads > 1024) {
+    return Field("threads", absl::StrCat(c.threads, " is outside 0..1024 (0 = the cores)"));
+  }
+  if (!std::isfinite(c.time_budget_seconds) || c.time_budget_seconds < 0) {
+    return Field("time_budget_seconds",
+                 absl::StrCat(c.time_budget_seconds, " must be finite and >= 0"));
+  }
+  if (c.eval_batch_size < 1) {
+    return Field("eval_batch_size", absl::StrCat(c.eval_batch_size, " must be >= 1"));
+  }
+  if (dataset.size() == 0) {
+    return Field("dataset", absl::StrCat("the data set '", dataset.source,
+                                         "' holds no images"));
+  }
+  if (absl::Status s = data::Validate(dataset); !s.ok()) {
+    return Field("dataset", s.message());
+  }
+  const model::InputShape data_shape{dataset.height, dataset.width, dataset.channels};
+  if (data_shape != in) {
+    return Field("input_shape",
+                 absl::StrCat("the model takes ", model::FormatInputShape(in),
+                              " but the data set's images are ",
+                              model::FormatInputShape(data_shape),
+                              " (convert the data set first)"));
+  }
+  if (PlanTraining(c, dataset.size()).train_images == 0) {
+    return Field("validation_fraction",
+                 absl::StrCat(c.validation_fraction, " of ", dataset.size(),
+                              " images leaves none for training"));
+  }
+  return absl::OkStatus();
+}
+
+TrainingPlan PlanTraining(const TrainConfig& c, uint64_t n) {
+  TrainingPlan p;
+  if (n == 0) return p;
+  const double frac = std::clamp(c.validation_fraction, 0.0, 0.5);
+  p.validation_images =
+      std::min<uint64_t>(n - 1, static_cast<uint64_t>(std::llround(frac * n)));
+  p.train_images = n - p.validation_images;
+  const uint64_t batch = std::max(1, c.batch_size);
+  p.steps_per_epoch = (p.train_images + batch - 1) / batch;
+  p.total_steps = p.steps_per_epoch * static_cast<uint64_t>(std::max(1, c.epochs));
+  if (c.max_steps > 0) p.total_steps = std::min(p.total_steps, c.max_steps);
+  return p;
+}
+
+absl::StatusOr<data::Dataset> ConvertDataset(const data::Dataset& in,
+                                             const model::InputShape& shape) {
+  data::Dataset out;
+  out.height = shape.height;
+  out.width = shape.width;
+  out.channels = shape.channels;
+  out.labels = in.labels;
+  out.class_names = in.class_names;
+  out.uris = in.uris;
+  const bool same = in.height == shape.height && in.width == shape.width &&
+                    in.channels == shape.channels;
+  out.source = same ? in.source
+                    : absl::StrCat(in.source, " as ", model::FormatInputShape(shape));
+  if (same) {
+    out.pixels = in.pixels;
+    return out;
+  }
+  out.pixels.reserve(in.size() * out.image_bytes());
+  for (size_t i = 0; i < in.size(); ++i) {
+    LS_ASSIGN_OR_RETURN(image::Image img, in.GetImage(i));
+    if (img.height != shape.height || img.width != shape.width) {
+      LS_ASSIGN_OR_RETURN(img, image::Resize(img, shape.height, shape.width));
+    }
+    if (img.channels != shape.channels) {
+      LS_ASSIGN_OR_RETURN(img, image::ToChannels(img, shape.channels));
+    }
+    out.pixels.insert(out.pixels.end(), img.pixels.begin(), img.pixels.end());
+  }
+  return out;
+}
+
+}  // namespace latentsearch::trainer
