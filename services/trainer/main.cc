@@ -1,0 +1,129 @@
+// latentsearch-trainer: flags -> TrainerOptions -> TrainerCore::Create ->
+// serve latentsearch.v1.Trainer until SIGTERM/SIGINT, then stop the running
+// job at its next step and drain. `--describe=ARCH` prints a model summary
+// and exits. No LibTorch header is included here.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/model/model.h"
+#include "common/rpc/server.h"
+#include "common/rpc/shutdown_signal.h"
+#include "services/trainer/push_client.h"
+#include "services/trainer/trainer_core.h"
+#include "services/trainer/trainer_service.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "HOST:PORT or unix:PATH to serve on; port 0 picks a free port (logged)");
+ABSL_FLAG(std::string, data_dir, "latentsearch-data/trainer",
+          "Directory of the checkpoint store (<data_dir>/checkpoints/<name>/)");
+ABSL_FLAG(std::string, push_to, "",
+          "Comma-separated encoder addresses every new checkpoint is pushed to");
+ABSL_FLAG(std::string, describe, "",
+          "Print the named architecture as a table (layers, shapes, parameters) and exit");
+ABSL_FLAG(int32_t, latent, 0, "With --describe: latent size (0 = the default, 10)");
+ABSL_FLAG(std::string, input, "32x32x3", "With --describe: input shape HxWxC");
+ABSL_FLAG(int32_t, threads, 0,
+          "Intra-op threads for jobs that ask for 0; 0 = the cores");
+ABSL_FLAG(std::string, precision, "fp32",
+          "Training precision: fp32, or bf16 (autocast; measured option, see "
+          "docs/training.md)");
+ABSL_FLAG(std::string, formulation, "phase_conv",
+          "How seed's transposed convolutions run: plain, phase_conv, phase_split "
+          "(same function)");
+ABSL_FLAG(bool, cuda, true, "Train on CUDA when LibTorch has a usable device");
+ABSL_FLAG(int32_t, push_attempts, 6, "Attempts per checkpoint and encoder");
+ABSL_FLAG(double, push_backoff_seconds, 0.5,
+          "Wait before the 2nd push attempt; doubles per attempt (max 30 s)");
+ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for the Prometheus /metrics page (accepted, not served yet)");
+
+namespace {
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "latentsearch-trainer: %s\n", what.c_str());
+  return 1;
+}
+
+int Describe() {
+  namespace model = latentsearch::model;
+  absl::StatusOr<model::InputShape> input = model::ParseInputShape(absl::GetFlag(FLAGS_input));
+  if (!input.ok()) return Fail(input.status().ToString());
+  model::ModelSpec spec{absl::GetFlag(FLAGS_describe), absl::GetFlag(FLAGS_latent), *input};
+  absl::StatusOr<model::ModelSummary> summary = model::Describe(spec);
+  if (!summary.ok()) return Fail(summary.status().ToString());
+  std::fputs(model::FormatSummary(*summary).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "latentsearch-trainer: trains autoencoders (latentsearch.v1.Trainer), stores "
+      "versioned checkpoints and pushes them to encoders.\n"
+      "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]");
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_describe).empty()) return Describe();
+  namespace trainer = latentsearch::trainer;
+
+  trainer::TrainerOptions options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  for (absl::string_view t :
+       absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
+    options.push_to.emplace_back(t);
+  }
+  options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>();
+  options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
+  options.backoff.initial = absl::Seconds(absl::GetFlag(FLAGS_push_backoff_seconds));
+  options.default_threads = absl::GetFlag(FLAGS_threads);
+  options.use_cuda_if_available = absl::GetFlag(FLAGS_cuda);
+  const std::string precision = absl::GetFlag(FLAGS_precision);
+  if (precision == "bf16") {
+    options.precision = trainer::Precision::kBFloat16;
+  } else if (precision != "fp32") {
+    return Fail("--precision must be fp32 or bf16, not '" + precision + "'");
+  }
+  absl::StatusOr<latentsearch::model::Formulation> formulation =
+      latentsearch::model::ParseFormulation(absl::GetFlag(FLAGS_formulation));
+  if (!formulation.ok()) return Fail(formulation.status().ToString());
+  options.formulation = *formulation;
+
+  absl::StatusOr<std::unique_ptr<trainer::TrainerCore>> core =
+      trainer::TrainerCore::Create(options);
+  if (!core.ok()) return Fail(core.status().ToString());
+  trainer::TrainerService service(core->get());
+
+  latentsearch::rpc::ServerOptions server_options;
+  server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.health_names = {"latentsearch.v1.Trainer"};
+  if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
+    return Fail(s.ToString());
+  }
+  auto server = latentsearch::rpc::Server::Start(server_options, {&service});
+  if (!server.ok()) return Fail(server.status().ToString());
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    std::fprintf(stderr, "latentsearch-trainer: --metrics_listen is not served yet\n");
+  }
+  std::fprintf(stderr,
+               "latentsearch-trainer: listening on %s (data_dir %s, pushing to %zu "
+               "encoder(s), CUDA %s)\n",
+               (*server)->address().c_str(), options.data_dir.c_str(),
+               options.push_to.size(),
+               latentsearch::model::CudaAvailable() ? "available" : "not available");
+  std::fflush(stderr);
+
+  const int sig = latentsearch::rpc::ShutdownSignal::Wait();
+  std::fprintf(stderr, "latentsearch-trainer: signal %d, stopping the running job\n", sig);
+  (*core)->Shutdown();  // Stop at the next step; watch streams end.
+  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
+  std::fprintf(stderr, "latentsearch-trainer: stopped\n");
+  return 0;
+}

@@ -1,0 +1,167 @@
+// The trainer's logic without gRPC: a FIFO job queue run by one worker
+// thread (one job at a time; later jobs wait as QUEUED, as trainer.proto
+// says), a per-job event log, the checkpoint store, and pushes of every
+// stored checkpoint to the encoders with retries and exponential backoff.
+//
+// Speaks the v1 protobuf *messages* (TrainingConfig, Job, TrainingEvent,
+// CheckpointMetadata) as its data types; no gRPC. Pushing goes through the
+// CheckpointPusher interface (a gRPC client in push_client.h, a fake in
+// tests).
+//
+// Thread-safety: every method is thread-safe.
+#ifndef LATENTSEARCH_SERVICES_TRAINER_TRAINER_CORE_H_
+#define LATENTSEARCH_SERVICES_TRAINER_TRAINER_CORE_H_
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/data/dataset.h"
+#include "common/data/load.h"
+#include "common/model/checkpoint.h"
+#include "latentsearch/v1/trainer.pb.h"
+#include "services/trainer/event_log.h"
+#include "services/trainer/training.h"
+
+namespace latentsearch::trainer {
+
+// Sends one checkpoint to one encoder. Implementations must be thread-safe
+// (targets are pushed to concurrently).
+class CheckpointPusher {
+ public:
+  virtual ~CheckpointPusher() = default;
+  // Blocks until the encoder answered. UNAVAILABLE (and DEADLINE_EXCEEDED,
+  // RESOURCE_EXHAUSTED) are retried by the caller; other errors are final.
+  virtual absl::Status Push(const std::string& target,
+                            const model::Checkpoint& checkpoint) = 0;
+};
+
+// Retries of a failed push: attempt k (k >= 2) waits
+// min(initial × multiplier^(k−2), max) before it starts.
+struct BackoffPolicy {
+  int max_attempts = 6;
+  absl::Duration initial = absl::Milliseconds(500);
+  double multiplier = 2.0;
+  absl::Duration max = absl::Seconds(30);
+};
+
+struct TrainerOptions {
+  // Checkpoints live under <data_dir>/checkpoints/<model name>/. Required.
+  std::string data_dir;
+  // Encoders every stored checkpoint is pushed to (plus each job's own
+  // TrainingConfig.push_to).
+  std::vector<std::string> push_to;
+  // Required when any push target is configured.
+  std::shared_ptr<CheckpointPusher> pusher;
+  BackoffPolicy backoff;
+  // Waits between push attempts; returns false when the wait was cut short
+  // by Shutdown. Default: a wait on the core's shutdown signal. Tests pass
+  // one that records the durations and returns at once.
+  std::function<bool(absl::Duration)> backoff_wait;
+  // Intra-op threads when a config asks for 0; 0 = the cores.
+  int default_threads = 0;
+  // How seed's transposed convolutions run, and the training precision
+  // (the proto has no field for them yet: they are trainer-wide flags).
+  model::Formulation formulation = model::Formulation::kPhaseConv;
+  Precision precision = Precision::kFloat32;
+  bool use_cuda_if_available = true;
+  // Finished jobs kept in memory (oldest dropped first).
+  size_t max_finished_jobs = 1000;
+};
+
+// Maps TrainingConfig (proto; zero = documented default) to TrainConfig and
+// the data set to read. INVALID_ARGUMENT naming the field.
+struct ResolvedConfig {
+  TrainConfig train;
+  data::DatasetSpec dataset;
+  uint64_t max_images = 0;
+  std::string model_name;
+  std::vector<std::string> push_to;
+  // The request with every default filled in (Job.config).
+  v1::TrainingConfig effective;
+  // True when input_shape was given (else the data set's shape is used).
+  bool explicit_input = false;
+};
+absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& config,
+                                             int default_threads);
+
+// Converts between the store's metadata and the proto.
+v1::CheckpointMetadata ToProto(const model::CheckpointMetadata& m);
+model::CheckpointMetadata FromProto(const v1::CheckpointMetadata& m);
+
+class TrainerCore {
+ public:
+  // Opens the checkpoint store and starts the worker. INVALID_ARGUMENT for
+  // missing data_dir or push targets without a pusher.
+  static absl::StatusOr<std::unique_ptr<TrainerCore>> Create(
+      const TrainerOptions& options);
+  // Shutdown().
+  ~TrainerCore();
+
+  // Validates the config, reads the data set (INVALID_ARGUMENT naming the
+  // field for any problem, including an unreadable or empty data set), and
+  // queues the job. The data set stays in memory until the job has run.
+  absl::StatusOr<v1::StartTrainingResponse> StartTraining(
+      const v1::TrainingConfig& config);
+  // Running: stops at the next step (answers RUNNING; the job then ends
+  // STOPPED). Queued: removed, STOPPED at once. Finished: no-op.
+  // NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::StopTrainingResponse> StopTraining(const std::string& job_id);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const;
+  // Newest first.
+  v1::ListJobsResponse ListJobs(const v1::ListJobsRequest& request) const;
+  absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints(
+      const v1::ListCheckpointsRequest& request) const;
+  // NOT_FOUND / DATA_LOSS as CheckpointStore::Get.
+  absl::StatusOr<model::Checkpoint> GetCheckpoint(const v1::ModelRef& ref) const;
+  // A job's event log; "" = the running job. NOT_FOUND when unknown (or
+  // when "" and nothing runs). The log closes when the job has ended and
+  // its pushes have finished.
+  absl::StatusOr<std::shared_ptr<EventLog>> Events(const std::string& job_id) const;
+
+  // Stops the running job, drops the queued ones (STOPPED), cancels push
+  // retries and joins every thread. Idempotent.
+  void Shutdown();
+
+ private:
+  struct JobRecord;
+  struct PushTask;
+  class PushQueue;
+
+  explicit TrainerCore(const TrainerOptions& options);
+  void WorkerLoop();
+  void RunJob(const std::shared_ptr<JobRecord>& job);
+  void EnqueuePushes(const std::shared_ptr<JobRecord>& job, const model::Checkpoint& c);
+  void PushDone(const std::shared_ptr<JobRecord>& job);
+  void MaybeCloseLog(const std::shared_ptr<JobRecord>& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetState(const std::shared_ptr<JobRecord>& job, v1::JobState state,
+                const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Wait(absl::Duration d);
+
+  const TrainerOptions options_;
+  std::unique_ptr<model::CheckpointStore> store_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<JobRecord>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<JobRecord>> queue_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<JobRecord> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_job_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::unique_ptr<PushQueue>> push_queues_ ABSL_GUARDED_BY(mu_);
+  std::thread worker_;
+};
+
+}  // namespace latentsearch::trainer
+
+#endif  // LATENTSEARCH_SERVICES_TRAINER_TRAINER_CORE_H_
