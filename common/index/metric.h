@@ -47,6 +47,7 @@ float L2Squared(const float* a, const float* b, size_t dim);
 float Dot(const float* a, const float* b, size_t dim);
 
 // Scalar references (double accumulation) returning the user-facing distance.
+// For kCosine, a and b must already be normalised (as the index stores them).
 double ReferenceDistance(Metric metric, const float* a, const float* b,
                          size_t dim);
 
