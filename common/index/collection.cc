@@ -328,7 +328,12 @@ SearchResult Collection::SearchLocked(const float* query_in,
   const size_t n = metas_.size();
   std::vector<float> query(query_in, query_in + dim);
   if (params.metric == Metric::kCosine) NormalizeRows(query.data(), 1, dim);
-  Bitset allowed = Allowed(params);
+  // No filter at all (nullptr) when every slot is allowed: the unfiltered
+  // scan and graph walk are the fast paths.
+  const bool filtered = live_count_ != n || !params.labels.empty() ||
+                        (!params.exclude_id.empty() && slot_of_.contains(params.exclude_id));
+  Bitset allowed = filtered ? Allowed(params) : Bitset();
+  const Bitset* allowed_ptr = filtered ? &allowed : nullptr;
   const float* base = Base(params.metric);
 
   SearchResult result;
@@ -346,7 +351,7 @@ SearchResult Collection::SearchLocked(const float* query_in,
     HnswSearchOptions hopts;
     hopts.k = params.k;
     hopts.ef = ef;
-    hopts.allowed = &allowed;
+    hopts.allowed = allowed_ptr;
     HnswResult h = graph->index->Search(query.data(), hopts);
     if (!h.complete) {
       result.exact_fallback = true;
@@ -356,8 +361,8 @@ SearchResult Collection::SearchLocked(const float* query_in,
       // Slots added since the graph was built: searched exactly, merged.
       size_t from = graph->built_n;
       if (from < n) {
-        Bitset delta(n - from);
-        for (size_t s = from; s < n; ++s) {
+        Bitset delta(n - from, !filtered);
+        for (size_t s = from; filtered && s < n; ++s) {
           if (allowed.Test(s)) delta.Set(s - from);
         }
         if (delta.Count() > 0) {
@@ -388,7 +393,7 @@ SearchResult Collection::SearchLocked(const float* query_in,
     result.ef = 0;
     ExactSearchOptions eopts;
     eopts.k = params.k;
-    eopts.allowed = &allowed;
+    eopts.allowed = allowed_ptr;
     eopts.num_threads = options_.num_threads;
     std::vector<std::vector<Neighbor>> out;
     if (n > 0 && ExactSearch(params.metric, base, n, dim, query.data(), 1, eopts, &out)
