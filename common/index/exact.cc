@@ -1,8 +1,9 @@
 // Exact k-NN by a blocked scan.
 //
-// Work is cut into tasks on the shared thread pool: many queries → groups of
-// queries, each scanning the whole base; few queries → ranges of the base,
-// each scanned for all queries, merged at the end. Within a task the base is
+// Work is cut into tasks on the shared thread pool: normally ranges of the
+// base, each scanned for all queries, merged per query at the end; for a
+// small base with many queries, groups of queries scanning the whole base.
+// Within a task the base is
 // walked in blocks of allowed rows (the filter is applied while forming the
 // blocks, so disallowed rows are never scored); each block is scored for
 // all of the task's queries while it is in cache.
@@ -50,8 +51,11 @@ constexpr size_t kLaneMinQueries = 4;
 // Roughly 0.1 ms of kernel work: below this a helper thread costs more than
 // it saves.
 constexpr double kMinWorkPerThread = 1 << 19;
-// Query-split when every thread gets at least this many queries.
+// Query split only when every thread gets at least this many queries and
+// the base has fewer than kMinRowsPerTask rows per thread; otherwise the base
+// is split (each block is then packed once, not once per query group).
 constexpr size_t kMinQueriesPerThread = 8;
+constexpr size_t kMinRowsPerTask = 1024;
 // Target size of a block (packed panel or row block) in bytes: half of a
 // 2 MiB L2, so the block stays resident while all queries pass over it.
 constexpr size_t kBlockBytes = 256 * 1024;
@@ -62,24 +66,29 @@ struct Candidate {
   uint32_t slot;
 };
 
-inline bool Better(const Candidate& a, const Candidate& b) {
-  return a.score < b.score || (a.score == b.score && a.slot < b.slot);
-}
+// A function object (not a function pointer) so the sorts inline it.
+struct Better {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    return a.score < b.score || (a.score == b.score && a.slot < b.slot);
+  }
+};
 
 // The rows of one query that may still be among its k best.
 // Invariant: every scanned row whose score is <= tau() is in the buffer;
-// tau = kth * (1 + rel) + 2 * abs where kth is the k-th best score at the
-// last compaction (rel, abs: the slack of approximate scores; 0 for exact).
+// tau = kth * (1 + rel) + 2 * abs where kth is the k-th best score so far
+// (a max-heap of the k best keeps it current) and rel, abs the slack of
+// approximate scores (0 for exact ones). Rows that fall above tau later are
+// trimmed when the buffer fills.
 class Collector {
  public:
   void Init(size_t k, float rel) {
     k_ = k;
     rel_ = rel;
-    cap_ = std::max<size_t>(2 * k, k + 256);
+    cap_ = std::max<size_t>(4 * k, k + 64);
     abs_ = 0;
-    kth_ = kInf;
     tau_ = kInf;
     buf_.clear();
+    heap_.clear();
   }
   float tau() const { return tau_; }
   // Widens the slack to at least `e` (the error bound of a new block).
@@ -89,38 +98,49 @@ class Collector {
       UpdateTau();
     }
   }
-  void Add(float score, uint32_t slot) { buf_.push_back({score, slot}); }
-  void MaybeCompact() {
-    if (buf_.size() >= cap_) Compact();
+  // Only for scores <= tau().
+  void Add(float score, uint32_t slot) {
+    buf_.push_back({score, slot});
+    if (heap_.size() < k_) {
+      heap_.push_back(score);
+      std::push_heap(heap_.begin(), heap_.end());
+      if (heap_.size() == k_) UpdateTau();
+    } else if (score < heap_.front()) {
+      std::pop_heap(heap_.begin(), heap_.end());
+      heap_.back() = score;
+      std::push_heap(heap_.begin(), heap_.end());
+      UpdateTau();
+    }
+  }
+  void MaybeTrim() {
+    if (buf_.size() >= cap_) Trim();
+  }
+  void Trim() {
+    const float tau = tau_;
+    buf_.erase(std::remove_if(buf_.begin(), buf_.end(),
+                              [tau](const Candidate& c) { return c.score > tau; }),
+               buf_.end());
+    // Many rows within the slack (near-ties): grow instead of trimming over
+    // and over.
+    if (buf_.size() * 2 > cap_) cap_ *= 2;
   }
   std::vector<Candidate>& buffer() { return buf_; }
 
  private:
   void UpdateTau() {
-    if (kth_ != kInf) tau_ = kth_ + std::fabs(kth_) * rel_ + 2 * abs_;
-  }
-  void Compact() {
-    if (buf_.size() <= k_) return;
-    std::nth_element(buf_.begin(), buf_.begin() + static_cast<ptrdiff_t>(k_ - 1),
-                     buf_.end(), Better);
-    kth_ = buf_[k_ - 1].score;
-    UpdateTau();
-    const float tau = tau_;
-    buf_.erase(std::remove_if(buf_.begin(), buf_.end(),
-                              [tau](const Candidate& c) { return c.score > tau; }),
-               buf_.end());
-    // Many rows within the slack (near-ties): grow instead of compacting
-    // over and over.
-    if (buf_.size() * 2 > cap_) cap_ *= 2;
+    if (heap_.size() == k_) {
+      const float kth = heap_.front();
+      tau_ = kth + std::fabs(kth) * rel_ + 2 * abs_;
+    }
   }
 
   size_t k_ = 1;
   size_t cap_ = 0;
   float rel_ = 0;
   float abs_ = 0;
-  float kth_ = kInf;
   float tau_ = kInf;
   std::vector<Candidate> buf_;
+  std::vector<float> heap_;  // max-heap of the k best scores so far
 };
 
 // Everything a task needs; read-only during the scan.
@@ -139,10 +159,9 @@ struct Problem {
 };
 
 // Rounding error bound of an (approximate) lane score relative to the
-// canonical one, for a query of norm `qn` against rows of squared norm at
-// most `max_nb2` (see the file comment; a factor 2 of safety included).
-float LaneAbsError(const Problem& p, float qn, float max_nb2) {
-  const float bn = std::sqrt(max_nb2) * (1 + p.gamma);
+// canonical one, for a query of norm `qn` against rows of norm at most `bn`
+// (see the file comment; a factor 2 of safety included).
+float LaneAbsError(const Problem& p, float qn, float bn) {
   switch (p.kind) {
     case internal::kScoreL2:
       return 4 * p.gamma * (qn + bn) * (qn + bn);
@@ -183,7 +202,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
   std::vector<float> panel(lane ? cap * dim : 0);
   std::vector<float> norms(lane ? cap : 0);
   const size_t tile_q = internal::kMaxLaneQueries;
-  std::vector<float> tile(lane ? tile_q * cap : 0);
+  std::vector<float> tile(lane ? tile_q * kPanelRows : 0);
   const uint64_t* words = p.allowed != nullptr ? p.allowed->words().data() : nullptr;
 
   size_t pos = r0;
@@ -221,35 +240,51 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
                            scores.data());
         const size_t hits = p.kt->select_le(scores.data(), m, col.tau(), idx.data());
         for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], slot_of(idx[h]));
-        col.MaybeCompact();
+        col.MaybeTrim();
       }
       continue;
     }
 
     const float max_nb2 = internal::PackPanel(p.base, dim, sl, first, m,
                                               panel.data(), norms.data());
+    const float max_bn = std::sqrt(max_nb2) * (1 + p.gamma);
+    for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));
+    // Panel-major: a 64-row panel stays in L1 while every query tile passes
+    // over it; the kernel flags the scores under each query's threshold.
     const size_t panels = (m + kPanelRows - 1) / kPanelRows;
-    for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
-      const int mq = static_cast<int>(std::min(tile_q, nq - t0));
-      const float* qt = p.queries + (q0 + t0) * dim;
-      for (size_t pi = 0; pi < panels; ++pi) {
-        p.kt->lane[p.kind](qt, mq, panel.data() + pi * kPanelRows * dim, dim,
-                           norms.data() + pi * kPanelRows,
-                           tile.data() + pi * kPanelRows, cap);
-      }
-      for (int qi = 0; qi < mq; ++qi) {
-        Collector& col = cols[t0 + qi];
-        col.RaiseAbs(LaneAbsError(p, qnorm[t0 + qi], max_nb2));
-        const float* s = tile.data() + static_cast<size_t>(qi) * cap;
-        const size_t hits = p.kt->select_le(s, m, col.tau(), idx.data());
-        for (size_t h = 0; h < hits; ++h) col.Add(s[idx[h]], slot_of(idx[h]));
-        col.MaybeCompact();
+    for (size_t pi = 0; pi < panels; ++pi) {
+      const size_t valid = std::min(kPanelRows, m - pi * kPanelRows);
+      const uint64_t valid_mask =
+          valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
+      const float* pan = panel.data() + pi * kPanelRows * dim;
+      const float* nb = norms.data() + pi * kPanelRows;
+      for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
+        const int mq = static_cast<int>(std::min(tile_q, nq - t0));
+        float taus[internal::kMaxLaneQueries];
+        uint64_t masks[internal::kMaxLaneQueries];
+        for (int i = 0; i < mq; ++i) taus[i] = cols[t0 + i].tau();
+        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, nb, taus,
+                           tile.data(), masks);
+        for (int i = 0; i < mq; ++i) {
+          uint64_t bits = masks[i] & valid_mask;
+          if (bits == 0) continue;
+          Collector& col = cols[t0 + i];
+          const float* s = tile.data() + static_cast<size_t>(i) * kPanelRows;
+          for (; bits != 0; bits &= bits - 1) {
+            const size_t r = static_cast<size_t>(__builtin_ctzll(bits));
+            col.Add(s[r], slot_of(pi * kPanelRows + r));
+          }
+          col.MaybeTrim();
+        }
       }
     }
   }
 
   out->resize(nq);
-  for (size_t q = 0; q < nq; ++q) (*out)[q] = std::move(cols[q].buffer());
+  for (size_t q = 0; q < nq; ++q) {
+    cols[q].Trim();
+    (*out)[q] = std::move(cols[q].buffer());
+  }
   return lane;
 }
 
@@ -280,7 +315,7 @@ void Finalize(const Problem& p, size_t q, bool rescore,
   }
   const size_t take = std::min(p.k, cands->size());
   std::partial_sort(cands->begin(), cands->begin() + static_cast<ptrdiff_t>(take),
-                    cands->end(), Better);
+                    cands->end(), Better());
   result->clear();
   result->reserve(take);
   for (size_t i = 0; i < take; ++i) {
@@ -379,9 +414,11 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     return absl::OkStatus();
   }
 
-  if (nq >= kMinQueriesPerThread * static_cast<size_t>(threads)) {
-    // Query split: contiguous groups (whole lane tiles where possible), each
-    // scanning the whole base; more groups than threads for balance.
+  if (nq >= kMinQueriesPerThread * static_cast<size_t>(threads) &&
+      n < kMinRowsPerTask * static_cast<size_t>(threads)) {
+    // Query split (a base too small to share out): contiguous groups (whole
+    // lane tiles where possible), each scanning the whole base; more groups
+    // than threads for balance.
     const size_t tasks_wanted = 4 * static_cast<size_t>(threads);
     size_t group = (nq + tasks_wanted - 1) / tasks_wanted;
     group = std::max(group, kLaneMinQueries);
@@ -399,9 +436,10 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     return absl::OkStatus();
   }
 
-  // Base split: 64-aligned row ranges, all queries each, merged per query.
+  // Base split: 64-aligned row ranges, all queries each (every block is
+  // packed once), merged per query.
   const size_t tasks_wanted = std::min<size_t>(
-      4 * static_cast<size_t>(threads), std::max<size_t>(1, n / (16 * kPanelRows)));
+      4 * static_cast<size_t>(threads), std::max<size_t>(1, n / kMinRowsPerTask));
   size_t range = (n + tasks_wanted - 1) / tasks_wanted;
   range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
   const size_t tasks = (n + range - 1) / range;
@@ -412,14 +450,18 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     approx[t] = ScanRange(p, 0, nq, r0, r1, &per_task[t]) ? 1 : 0;
   });
   const bool rescore = approx[0] != 0;  // same query count in every task
-  std::vector<Candidate> merged;
-  for (size_t q = 0; q < nq; ++q) {
-    merged.clear();
-    for (size_t t = 0; t < tasks; ++t) {
-      merged.insert(merged.end(), per_task[t][q].begin(), per_task[t][q].end());
+  const size_t chunk = 64;
+  const size_t chunks = (nq + chunk - 1) / chunk;
+  pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
+    std::vector<Candidate> merged;
+    for (size_t q = c * chunk; q < std::min(nq, (c + 1) * chunk); ++q) {
+      merged.clear();
+      for (size_t t = 0; t < tasks; ++t) {
+        merged.insert(merged.end(), per_task[t][q].begin(), per_task[t][q].end());
+      }
+      Finalize(p, q, rescore, &merged, &(*results)[q]);
     }
-    Finalize(p, q, rescore, &merged, &(*results)[q]);
-  }
+  });
   return absl::OkStatus();
 }
 

@@ -194,7 +194,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     std::memcpy(getExternalLabeLp(cur_c), &label, sizeof(labeltype));
     std::memcpy(getDataByInternalId(cur_c), data_point, data_size_);
     if (curlevel > 0) {
-      const size_t bytes = size_links_per_element_ * static_cast<size_t>(curlevel) + 1;
+      const size_t bytes = UpperLinksBytes(curlevel);
       linkLists_[cur_c] = static_cast<char*>(std::malloc(bytes));
       if (linkLists_[cur_c] == nullptr) throw std::bad_alloc();
       std::memset(linkLists_[cur_c], 0, bytes);
@@ -239,6 +239,13 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       enterpoint_node_ = cur_c;
       maxlevel_ = curlevel;
     }
+  }
+
+  // Upper-level link lists of an element on `level` levels, plus slack:
+  // hnswlib's searchBaseLayer prefetches datal[size], one id past a full
+  // list (its own allocation, "+ 1" byte, lets that read overflow).
+  size_t UpperLinksBytes(int level) const {
+    return size_links_per_element_ * static_cast<size_t>(level) + 2 * sizeof(tableint);
   }
 
   // After the build: drops what only insertion needs (about 40 bytes per
@@ -525,7 +532,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     for (size_t i = 0; i < count; ++i) {
       if (levels[i] > 0) {
         const size_t n = links_per_element * static_cast<size_t>(levels[i]);
-        linkLists_[i] = static_cast<char*>(std::malloc(n));
+        linkLists_[i] = static_cast<char*>(std::calloc(UpperLinksBytes(levels[i]), 1));
         if (linkLists_[i] == nullptr) throw std::bad_alloc();
         std::memcpy(linkLists_[i], bytes.data() + link_pos[i], n);
       }

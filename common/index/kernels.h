@@ -40,12 +40,14 @@ using RowsFn = void (*)(const float* query, const float* base, size_t dim,
                         const uint32_t* slots, size_t first, size_t m,
                         float* out);
 // Scores of mq (1..kMaxLaneQueries) queries (row-major, stride dim) against
-// one 64-row panel (dim × 64). out[qi * out_stride + r], r < 64:
+// one 64-row panel (dim × 64): out[qi * 64 + r] for r < 64,
 //   kScoreL1: sum |q - b|; kScoreL2: norms[r] - 2 q.b (||q||² omitted);
-//   kScoreNegDot: -q.b.
+//   kScoreNegDot: -q.b;
+// and masks[qi] bit r set iff out[qi * 64 + r] <= tau[qi] (the threshold
+// test fused into the kernel, so the caller only looks at scores that pass).
 using LaneFn = void (*)(const float* queries, int mq, const float* panel,
-                        size_t dim, const float* norms, float* out,
-                        size_t out_stride);
+                        size_t dim, const float* norms, const float* tau,
+                        float* out, uint64_t* masks);
 // Writes the indices i < m with scores[i] <= tau (ascending) to idx; returns
 // how many. NaN never qualifies.
 using SelectFn = size_t (*)(const float* scores, size_t m, float tau,

@@ -125,8 +125,8 @@ LS_AVX2 void RowsAvx2(const float* query, const float* base, size_t dim,
 // MQ queries × 16 panel rows starting at column c0.
 template <int kKind, int MQ>
 LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
-                              size_t dim, const float* norms, float* out,
-                              size_t out_stride, size_t c0) {
+                              size_t dim, const float* norms, const float* tau,
+                              float* out, uint64_t* masks, size_t c0) {
   __m256 acc[MQ][2];
   for (int qi = 0; qi < MQ; ++qi) acc[qi][0] = acc[qi][1] = _mm256_setzero_ps();
   const float* p = panel + c0;
@@ -146,7 +146,9 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
   }
   const __m256 minus_two = _mm256_set1_ps(-2.0f);
   for (int qi = 0; qi < MQ; ++qi) {
-    float* o = out + qi * out_stride + c0;
+    float* o = out + qi * kPanelRows + c0;
+    const __m256 t = _mm256_set1_ps(tau[qi]);
+    uint64_t mask = 0;
     for (int v = 0; v < 2; ++v) {
       __m256 r = acc[qi][v];
       if constexpr (kKind == kScoreL2) {
@@ -155,33 +157,41 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
         r = _mm256_sub_ps(_mm256_setzero_ps(), r);
       }
       _mm256_storeu_ps(o + 8 * v, r);
+      const uint64_t bits = static_cast<uint32_t>(
+          _mm256_movemask_ps(_mm256_cmp_ps(r, t, _CMP_LE_OQ)));
+      mask |= bits << (c0 + 8 * v);
     }
+    masks[qi] |= mask;
   }
 }
 
 template <int kKind, int MQ>
 LS_AVX2 void LaneTile(const float* queries, const float* panel, size_t dim,
-                      const float* norms, float* out, size_t out_stride) {
+                      const float* norms, const float* tau, float* out,
+                      uint64_t* masks) {
+  for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
   for (size_t c0 = 0; c0 < kPanelRows; c0 += 16) {
-    LaneBlock<kKind, MQ>(queries, panel, dim, norms, out, out_stride, c0);
+    LaneBlock<kKind, MQ>(queries, panel, dim, norms, tau, out, masks, c0);
   }
 }
 
 template <int kKind>
 LS_AVX2 void LaneAvx2(const float* queries, int mq, const float* panel,
-                      size_t dim, const float* norms, float* out,
-                      size_t out_stride) {
+                      size_t dim, const float* norms, const float* tau,
+                      float* out, uint64_t* masks) {
   // At most 4 queries per pass (8 accumulators + operands fit 16 ymm).
   while (mq > 0) {
     const int now = mq >= 4 ? 4 : mq;
     switch (now) {
-      case 1: LaneTile<kKind, 1>(queries, panel, dim, norms, out, out_stride); break;
-      case 2: LaneTile<kKind, 2>(queries, panel, dim, norms, out, out_stride); break;
-      case 3: LaneTile<kKind, 3>(queries, panel, dim, norms, out, out_stride); break;
-      default: LaneTile<kKind, 4>(queries, panel, dim, norms, out, out_stride); break;
+      case 1: LaneTile<kKind, 1>(queries, panel, dim, norms, tau, out, masks); break;
+      case 2: LaneTile<kKind, 2>(queries, panel, dim, norms, tau, out, masks); break;
+      case 3: LaneTile<kKind, 3>(queries, panel, dim, norms, tau, out, masks); break;
+      default: LaneTile<kKind, 4>(queries, panel, dim, norms, tau, out, masks); break;
     }
     queries += now * dim;
-    out += now * out_stride;
+    tau += now;
+    out += now * kPanelRows;
+    masks += now;
     mq -= now;
   }
 }

@@ -90,9 +90,8 @@ LS_AVX512_INLINE float Reduce16(__m512 v) {
   return _mm_cvtss_f32(y);
 }
 
-// The same tree as Reduce16 for four rows at once; out[r] for r < 4.
-LS_AVX512_INLINE void Reduce16x4(__m512 s0, __m512 s1, __m512 s2, __m512 s3,
-                                 float* out4) {
+// The same tree as Reduce16 for four rows at once: lane r = row r.
+LS_AVX512_INLINE __m128 Reduce16x4(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
   const __m512 t0 = _mm512_add_ps(_mm512_shuffle_f32x4(s0, s1, 0x44),
                                   _mm512_shuffle_f32x4(s0, s1, 0xEE));
   const __m512 t1 = _mm512_add_ps(_mm512_shuffle_f32x4(s2, s3, 0x44),
@@ -101,7 +100,10 @@ LS_AVX512_INLINE void Reduce16x4(__m512 s0, __m512 s1, __m512 s2, __m512 s3,
                                  _mm512_shuffle_f32x4(t0, t1, 0xDD));
   const __m512 x = _mm512_add_ps(u, _mm512_permute_ps(u, 0x4E));
   const __m512 y = _mm512_add_ps(x, _mm512_permute_ps(x, 0xB1));
-  _mm512_mask_compressstoreu_ps(out4, 0x1111, y);
+  // Elements 0, 4, 8, 12 (kept in registers: a compress-store to memory
+  // read back as scalars would defeat store forwarding).
+  const __m512i pick = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, y));
 }
 
 template <int kKind>
@@ -144,14 +146,17 @@ LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
     }
     __m512 acc[4][2];
     Accumulate<kKind, 4>(query, rows, dim, acc);
-    float s[4];
-    Reduce16x4(_mm512_add_ps(acc[0][0], acc[0][1]),
-               _mm512_add_ps(acc[1][0], acc[1][1]),
-               _mm512_add_ps(acc[2][0], acc[2][1]),
-               _mm512_add_ps(acc[3][0], acc[3][1]), s);
-    const size_t take = m - i < 4 ? m - i : 4;
-    for (size_t r = 0; r < take; ++r) {
-      out[i + r] = kKind == kScoreNegDot ? -s[r] : s[r];
+    __m128 s = Reduce16x4(_mm512_add_ps(acc[0][0], acc[0][1]),
+                          _mm512_add_ps(acc[1][0], acc[1][1]),
+                          _mm512_add_ps(acc[2][0], acc[2][1]),
+                          _mm512_add_ps(acc[3][0], acc[3][1]));
+    if constexpr (kKind == kScoreNegDot) s = _mm_sub_ps(_mm_setzero_ps(), s);
+    if (i + 4 <= m) {
+      _mm_storeu_ps(out + i, s);
+    } else {
+      alignas(16) float tail[4];
+      _mm_store_ps(tail, s);
+      for (size_t r = 0; r < m - i; ++r) out[i + r] = tail[r];
     }
   }
 }
@@ -159,8 +164,8 @@ LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
 // MQ queries × (NV × 16) panel rows starting at column c0.
 template <int kKind, int MQ, int NV>
 LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
-                                size_t dim, const float* norms, float* out,
-                                size_t out_stride, size_t c0) {
+                                size_t dim, const float* norms, const float* tau,
+                                float* out, uint64_t* masks, size_t c0) {
   __m512 acc[MQ][NV];
   for (int qi = 0; qi < MQ; ++qi) {
     for (int v = 0; v < NV; ++v) acc[qi][v] = _mm512_setzero_ps();
@@ -185,7 +190,9 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
   }
   const __m512 minus_two = _mm512_set1_ps(-2.0f);
   for (int qi = 0; qi < MQ; ++qi) {
-    float* o = out + qi * out_stride + c0;
+    float* o = out + qi * kPanelRows + c0;
+    const __m512 t = _mm512_set1_ps(tau[qi]);
+    uint64_t mask = 0;
     for (int v = 0; v < NV; ++v) {
       __m512 r = acc[qi][v];
       if constexpr (kKind == kScoreL2) {
@@ -194,34 +201,38 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
         r = _mm512_sub_ps(_mm512_setzero_ps(), r);
       }
       _mm512_storeu_ps(o + 16 * v, r);
+      mask |= static_cast<uint64_t>(_mm512_cmp_ps_mask(r, t, _CMP_LE_OQ)) << (c0 + 16 * v);
     }
+    masks[qi] |= mask;
   }
 }
 
 template <int kKind, int MQ>
 LS_AVX512 void LaneTile(const float* queries, const float* panel, size_t dim,
-                        const float* norms, float* out, size_t out_stride) {
+                        const float* norms, const float* tau, float* out,
+                        uint64_t* masks) {
+  for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
   if constexpr (kKind == kScoreL1) {
     // sub + abs + add need temporaries: two 32-row halves keep all
     // accumulators in registers.
-    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, out, out_stride, 0);
-    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, out, out_stride, 32);
+    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, tau, out, masks, 0);
+    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, tau, out, masks, 32);
   } else {
-    LaneBlock<kKind, MQ, 4>(queries, panel, dim, norms, out, out_stride, 0);
+    LaneBlock<kKind, MQ, 4>(queries, panel, dim, norms, tau, out, masks, 0);
   }
 }
 
 template <int kKind>
 LS_AVX512 void LaneAvx512(const float* queries, int mq, const float* panel,
-                          size_t dim, const float* norms, float* out,
-                          size_t out_stride) {
+                          size_t dim, const float* norms, const float* tau,
+                          float* out, uint64_t* masks) {
   switch (mq) {
-    case 1: return LaneTile<kKind, 1>(queries, panel, dim, norms, out, out_stride);
-    case 2: return LaneTile<kKind, 2>(queries, panel, dim, norms, out, out_stride);
-    case 3: return LaneTile<kKind, 3>(queries, panel, dim, norms, out, out_stride);
-    case 4: return LaneTile<kKind, 4>(queries, panel, dim, norms, out, out_stride);
-    case 5: return LaneTile<kKind, 5>(queries, panel, dim, norms, out, out_stride);
-    default: return LaneTile<kKind, 6>(queries, panel, dim, norms, out, out_stride);
+    case 1: return LaneTile<kKind, 1>(queries, panel, dim, norms, tau, out, masks);
+    case 2: return LaneTile<kKind, 2>(queries, panel, dim, norms, tau, out, masks);
+    case 3: return LaneTile<kKind, 3>(queries, panel, dim, norms, tau, out, masks);
+    case 4: return LaneTile<kKind, 4>(queries, panel, dim, norms, tau, out, masks);
+    case 5: return LaneTile<kKind, 5>(queries, panel, dim, norms, tau, out, masks);
+    default: return LaneTile<kKind, 6>(queries, panel, dim, norms, tau, out, masks);
   }
 }
 

@@ -58,7 +58,7 @@ void RowsScalar(const float* query, const float* base, size_t dim,
 
 template <int kKind>
 void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
-                const float* norms, float* out, size_t out_stride) {
+                const float* norms, const float* tau, float* out, uint64_t* masks) {
   for (int qi = 0; qi < mq; ++qi) {
     const float* q = queries + static_cast<size_t>(qi) * dim;
     float acc[kPanelRows];
@@ -74,7 +74,8 @@ void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
         }
       }
     }
-    float* o = out + static_cast<size_t>(qi) * out_stride;
+    float* o = out + static_cast<size_t>(qi) * kPanelRows;
+    uint64_t mask = 0;
     for (size_t r = 0; r < kPanelRows; ++r) {
       if constexpr (kKind == kScoreL1) {
         o[r] = acc[r];
@@ -83,7 +84,9 @@ void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
       } else {
         o[r] = -acc[r];
       }
+      if (o[r] <= tau[qi]) mask |= uint64_t{1} << r;
     }
+    masks[qi] = mask;
   }
 }
 

@@ -166,26 +166,39 @@ TEST_P(KernelTest, LaneKernelsMatchReference) {
     for (int mq = 1; mq <= internal::kMaxLaneQueries; ++mq) {
       std::vector<float> queries = RandomVector(rng, mq * dim);
       for (int kind = 0; kind < 3; ++kind) {
-        const size_t stride = 128 + 5;
-        std::vector<float> out(mq * stride, -1.0f);
-        for (size_t p = 0; p < 2; ++p) {
-          table_->lane[kind](queries.data(), mq, panel.data() + p * 64 * dim, dim,
-                             norms.data() + p * 64, out.data() + p * 64, stride);
-        }
+        // Thresholds that split the scores (the kernel flags score <= tau).
+        std::vector<float> tau(mq);
         for (int qi = 0; qi < mq; ++qi) {
-          const float* q = queries.data() + qi * dim;
-          double qnorm2 = 0;
-          for (size_t j = 0; j < dim; ++j) qnorm2 += double{q[j]} * q[j];
-          for (size_t i = 0; i < m; ++i) {
-            const float* row = base.data() + i * dim;
-            double ref = ReferenceScore(kind, q, row, dim);
-            double mag = Magnitude(kind, q, row, dim);
-            if (kind == internal::kScoreL2) {
-              ref -= qnorm2;  // lane L2 scores omit ||q||²
-              mag = qnorm2 + 3 * norms[i] + 2 * Magnitude(internal::kScoreNegDot, q, row, dim);
+          tau[qi] = kind == internal::kScoreL1   ? 0.6f * static_cast<float>(dim)
+                    : kind == internal::kScoreL2 ? 0.0f
+                                                 : -0.1f * static_cast<float>(qi);
+        }
+        for (size_t p = 0; p < 2; ++p) {
+          std::vector<float> out(mq * 64, -1.0f);
+          std::vector<uint64_t> masks(mq, 12345);
+          table_->lane[kind](queries.data(), mq, panel.data() + p * 64 * dim, dim,
+                             norms.data() + p * 64, tau.data(), out.data(), masks.data());
+          for (int qi = 0; qi < mq; ++qi) {
+            const float* q = queries.data() + qi * dim;
+            double qnorm2 = 0;
+            for (size_t j = 0; j < dim; ++j) qnorm2 += double{q[j]} * q[j];
+            for (size_t r = 0; r < 64; ++r) {
+              const float got = out[qi * 64 + r];
+              ASSERT_EQ(((masks[qi] >> r) & 1) != 0, got <= tau[qi])
+                  << "dim " << dim << " mq " << mq << " kind " << kind << " row " << r;
+              const size_t i = p * 64 + r;
+              if (i >= m) continue;  // padding
+              const float* row = base.data() + i * dim;
+              double ref = ReferenceScore(kind, q, row, dim);
+              double mag = Magnitude(kind, q, row, dim);
+              if (kind == internal::kScoreL2) {
+                ref -= qnorm2;  // lane L2 scores omit ||q||²
+                mag = qnorm2 + 3 * norms[i] +
+                      2 * Magnitude(internal::kScoreNegDot, q, row, dim);
+              }
+              ASSERT_NEAR(got, ref, 4e-6 * mag + 1e-30)
+                  << "dim " << dim << " mq " << mq << " kind " << kind << " row " << i;
             }
-            ASSERT_NEAR(out[qi * stride + i], ref, 4e-6 * mag + 1e-30)
-                << "dim " << dim << " mq " << mq << " kind " << kind << " row " << i;
           }
         }
       }
