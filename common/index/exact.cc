@@ -3,26 +3,26 @@
 // Work is cut into tasks on the shared thread pool: normally ranges of the
 // base, each scanned for all queries, merged per query at the end; for a
 // small base with many queries, groups of queries scanning the whole base.
-// Within a task the base is
-// walked in blocks of allowed rows (the filter is applied while forming the
-// blocks, so disallowed rows are never scored); each block is scored for
-// all of the task's queries while it is in cache.
+// Within a task the base is walked in blocks of allowed rows (the filter is
+// applied while forming the blocks, so disallowed rows are never scored);
+// each block is scored for all of the task's queries while it is in cache.
 //
 // Two scoring paths:
 //  * row path (few queries): the row kernels, whose scores are the canonical
 //    pair-kernel scores;
 //  * lane path (>= kLaneMinQueries queries): the block is packed into
-//    transposed 64-row panels and scored GEMM-style (L2 as ||b||² - 2 q.b).
-//    Those scores may differ from the canonical ones by a bounded rounding
-//    error E, so each query keeps every row within 2E (or a relative slack
-//    for L1) of its running k-th best, and the survivors are rescored with
-//    the pair kernel. The results are therefore the same, bit for bit, as the
-//    row path's: independent of batch size, thread count and block layout.
+//    transposed 64-row panels and scored GEMM-style (L2 as ||b||² - 2 q.b,
+//    L1 as sum b - 2 sum min(q, b)). Those scores may differ from the
+//    canonical ones by a bounded rounding error E, so each query keeps every
+//    row within 2E of its running k-th best, and the survivors are rescored
+//    with the pair kernel. The results are therefore the same, bit for bit,
+//    as the row path's: independent of batch size, thread count and block
+//    layout.
 //
-// Candidate selection: scores are compared with a per-query threshold tau
-// (SIMD, almost always rejecting), survivors are appended to a buffer that
-// is compacted with nth_element when it fills (which lowers tau). Ties on
-// the final (canonical) score go to the smaller slot.
+// Candidate selection: each score is compared with the query's threshold
+// tau (in SIMD, inside the kernels; almost always rejecting); survivors go to
+// a buffer and a k-element heap that keeps tau at the running k-th best.
+// Ties on the final (canonical) score go to the smaller slot.
 #include "common/index/exact.h"
 
 #include <algorithm>
@@ -75,15 +75,14 @@ struct Better {
 
 // The rows of one query that may still be among its k best.
 // Invariant: every scanned row whose score is <= tau() is in the buffer;
-// tau = kth * (1 + rel) + 2 * abs where kth is the k-th best score so far
-// (a max-heap of the k best keeps it current) and rel, abs the slack of
-// approximate scores (0 for exact ones). Rows that fall above tau later are
+// tau = kth + 2 * abs where kth is the k-th best score so far (a max-heap of
+// the k best keeps it current) and abs the error bound of approximate scores
+// (0 for exact ones). Rows that fall above tau later are
 // trimmed when the buffer fills.
 class Collector {
  public:
-  void Init(size_t k, float rel) {
+  void Init(size_t k) {
     k_ = k;
-    rel_ = rel;
     cap_ = std::max<size_t>(4 * k, k + 64);
     abs_ = 0;
     tau_ = kInf;
@@ -130,13 +129,12 @@ class Collector {
   void UpdateTau() {
     if (heap_.size() == k_) {
       const float kth = heap_.front();
-      tau_ = kth + std::fabs(kth) * rel_ + 2 * abs_;
+      tau_ = kth + 2 * abs_;
     }
   }
 
   size_t k_ = 1;
   size_t cap_ = 0;
-  float rel_ = 0;
   float abs_ = 0;
   float tau_ = kInf;
   std::vector<Candidate> buf_;
@@ -159,8 +157,16 @@ struct Problem {
 };
 
 // Rounding error bound of an (approximate) lane score relative to the
-// canonical one, for a query of norm `qn` against rows of norm at most `bn`
-// (see the file comment; a factor 2 of safety included).
+// canonical one (shifted by the query constant the lane score omits), for a
+// query of magnitude `qn` against rows of magnitude at most `bn` (norms for
+// L2 / cosine, sums of absolute values for L1). Both scores are float sums
+// of dim terms, each within gamma = (dim + 4) u of the exact value relative
+// to the sum of the terms' magnitudes:
+//   L2: |(||b||² - 2 q.b) - (||q - b||² - ||q||²)| <= 2 gamma (qn + bn)²
+//   cosine: |q.b - q.b'| <= 2 gamma qn bn
+//   L1: |(sum b - 2 sum min(q, b)) - (sum |q - b| - sum q)|
+//       <= 7 gamma (qn + bn)
+// doubled for safety.
 float LaneAbsError(const Problem& p, float qn, float bn) {
   switch (p.kind) {
     case internal::kScoreL2:
@@ -168,7 +174,7 @@ float LaneAbsError(const Problem& p, float qn, float bn) {
     case internal::kScoreNegDot:
       return 4 * p.gamma * qn * bn;
     default:
-      return 0;
+      return 14 * p.gamma * (qn + bn);
   }
 }
 
@@ -183,16 +189,20 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
   const size_t cap = p.block_rows;
 
   std::vector<Collector> cols(nq);
-  // L1 lane scores: relative error (terms are non-negative).
-  const float rel = lane && p.kind == internal::kScoreL1 ? 8 * p.gamma : 0;
-  for (Collector& c : cols) c.Init(p.k, rel);
+  for (Collector& c : cols) c.Init(p.k);
+  // Query magnitudes for the lane error bounds (sum |q| for L1, ||q||).
   std::vector<float> qnorm(nq, 0);
   if (lane) {
     for (size_t q = 0; q < nq; ++q) {
       const float* qv = p.queries + (q0 + q) * dim;
       double s = 0;
-      for (size_t j = 0; j < dim; ++j) s += static_cast<double>(qv[j]) * qv[j];
-      qnorm[q] = static_cast<float>(std::sqrt(s)) * (1 + p.gamma);
+      if (p.kind == internal::kScoreL1) {
+        for (size_t j = 0; j < dim; ++j) s += std::fabs(static_cast<double>(qv[j]));
+      } else {
+        for (size_t j = 0; j < dim; ++j) s += static_cast<double>(qv[j]) * qv[j];
+        s = std::sqrt(s);
+      }
+      qnorm[q] = static_cast<float>(s) * (1 + p.gamma);
     }
   }
 
@@ -245,9 +255,10 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
       continue;
     }
 
-    const float max_nb2 = internal::PackPanel(p.base, dim, sl, first, m,
-                                              panel.data(), norms.data());
-    const float max_bn = std::sqrt(max_nb2) * (1 + p.gamma);
+    const float magnitude = internal::PackPanel(p.base, dim, sl, first, m, p.kind,
+                                                panel.data(), norms.data());
+    const float max_bn =
+        (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
     for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));
     // Panel-major: a 64-row panel stays in L1 while every query tile passes
     // over it; the kernel flags the scores under each query's threshold.

@@ -40,11 +40,17 @@ using RowsFn = void (*)(const float* query, const float* base, size_t dim,
                         const uint32_t* slots, size_t first, size_t m,
                         float* out);
 // Scores of mq (1..kMaxLaneQueries) queries (row-major, stride dim) against
-// one 64-row panel (dim × 64): out[qi * 64 + r] for r < 64,
-//   kScoreL1: sum |q - b|; kScoreL2: norms[r] - 2 q.b (||q||² omitted);
+// one 64-row panel (dim × 64) with its per-row `aux` values (PackPanel):
+// out[qi * 64 + r] for r < 64,
+//   kScoreL1: aux[r] - 2 sum_j min(q_j, b_j)  (= sum |q - b| - sum q, since
+//             |x - y| = x + y - 2 min(x, y): two operations per element
+//             instead of three);
+//   kScoreL2: aux[r] - 2 q.b  (= ||q - b||² - ||q||²);
 //   kScoreNegDot: -q.b;
 // and masks[qi] bit r set iff out[qi * 64 + r] <= tau[qi] (the threshold
 // test fused into the kernel, so the caller only looks at scores that pass).
+// The per-query constants (sum q, ||q||²) are left out: they do not change
+// a query's ranking.
 using LaneFn = void (*)(const float* queries, int mq, const float* panel,
                         size_t dim, const float* norms, const float* tau,
                         float* out, uint64_t* masks);
@@ -82,11 +88,12 @@ extern const KernelTable kAvx2Kernels;
 extern const KernelTable kAvx512Kernels;
 
 // Packs m rows (row i as in RowsFn) into ceil(m / 64) panels (layout above,
-// zero padding) and writes the squared norms of the packed rows to
-// norms[0..m) (0 for the padding up to the next multiple of 64). Returns the
-// largest squared norm (for the error bounds of the lane kernels).
+// zero padding) and writes each packed row's aux value for `kind` (sum of
+// its elements for kScoreL1, squared norm otherwise) to aux[0..m), 0 for the
+// padding up to the next multiple of 64. Returns the largest row magnitude
+// for the lane error bounds: max sum |b| for kScoreL1, max ||b||² otherwise.
 float PackPanel(const float* base, size_t dim, const uint32_t* slots,
-                size_t first, size_t m, float* panel, float* norms);
+                size_t first, size_t m, int kind, float* panel, float* aux);
 
 }  // namespace latentsearch::index::internal
 

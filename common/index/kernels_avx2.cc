@@ -125,7 +125,7 @@ LS_AVX2 void RowsAvx2(const float* query, const float* base, size_t dim,
 // MQ queries × 16 panel rows starting at column c0.
 template <int kKind, int MQ>
 LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
-                              size_t dim, const float* norms, const float* tau,
+                              size_t dim, const float* aux, const float* tau,
                               float* out, uint64_t* masks, size_t c0) {
   __m256 acc[MQ][2];
   for (int qi = 0; qi < MQ; ++qi) acc[qi][0] = acc[qi][1] = _mm256_setzero_ps();
@@ -136,8 +136,8 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
     for (int qi = 0; qi < MQ; ++qi) {
       const __m256 qv = _mm256_broadcast_ss(queries + qi * dim + j);
       if constexpr (kKind == kScoreL1) {
-        acc[qi][0] = _mm256_add_ps(acc[qi][0], Abs(_mm256_sub_ps(b0, qv)));
-        acc[qi][1] = _mm256_add_ps(acc[qi][1], Abs(_mm256_sub_ps(b1, qv)));
+        acc[qi][0] = _mm256_add_ps(acc[qi][0], _mm256_min_ps(b0, qv));
+        acc[qi][1] = _mm256_add_ps(acc[qi][1], _mm256_min_ps(b1, qv));
       } else {
         acc[qi][0] = _mm256_fmadd_ps(qv, b0, acc[qi][0]);
         acc[qi][1] = _mm256_fmadd_ps(qv, b1, acc[qi][1]);
@@ -151,10 +151,10 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
     uint64_t mask = 0;
     for (int v = 0; v < 2; ++v) {
       __m256 r = acc[qi][v];
-      if constexpr (kKind == kScoreL2) {
-        r = _mm256_fmadd_ps(minus_two, r, _mm256_loadu_ps(norms + c0 + 8 * v));
-      } else if constexpr (kKind == kScoreNegDot) {
+      if constexpr (kKind == kScoreNegDot) {
         r = _mm256_sub_ps(_mm256_setzero_ps(), r);
+      } else {
+        r = _mm256_fmadd_ps(minus_two, r, _mm256_loadu_ps(aux + c0 + 8 * v));
       }
       _mm256_storeu_ps(o + 8 * v, r);
       const uint64_t bits = static_cast<uint32_t>(
@@ -167,26 +167,26 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
 
 template <int kKind, int MQ>
 LS_AVX2 void LaneTile(const float* queries, const float* panel, size_t dim,
-                      const float* norms, const float* tau, float* out,
+                      const float* aux, const float* tau, float* out,
                       uint64_t* masks) {
   for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
   for (size_t c0 = 0; c0 < kPanelRows; c0 += 16) {
-    LaneBlock<kKind, MQ>(queries, panel, dim, norms, tau, out, masks, c0);
+    LaneBlock<kKind, MQ>(queries, panel, dim, aux, tau, out, masks, c0);
   }
 }
 
 template <int kKind>
 LS_AVX2 void LaneAvx2(const float* queries, int mq, const float* panel,
-                      size_t dim, const float* norms, const float* tau,
+                      size_t dim, const float* aux, const float* tau,
                       float* out, uint64_t* masks) {
   // At most 4 queries per pass (8 accumulators + operands fit 16 ymm).
   while (mq > 0) {
     const int now = mq >= 4 ? 4 : mq;
     switch (now) {
-      case 1: LaneTile<kKind, 1>(queries, panel, dim, norms, tau, out, masks); break;
-      case 2: LaneTile<kKind, 2>(queries, panel, dim, norms, tau, out, masks); break;
-      case 3: LaneTile<kKind, 3>(queries, panel, dim, norms, tau, out, masks); break;
-      default: LaneTile<kKind, 4>(queries, panel, dim, norms, tau, out, masks); break;
+      case 1: LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks); break;
+      case 2: LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks); break;
+      case 3: LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks); break;
+      default: LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks); break;
     }
     queries += now * dim;
     tau += now;

@@ -164,7 +164,7 @@ LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
 // MQ queries × (NV × 16) panel rows starting at column c0.
 template <int kKind, int MQ, int NV>
 LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
-                                size_t dim, const float* norms, const float* tau,
+                                size_t dim, const float* aux, const float* tau,
                                 float* out, uint64_t* masks, size_t c0) {
   __m512 acc[MQ][NV];
   for (int qi = 0; qi < MQ; ++qi) {
@@ -180,8 +180,7 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
       const __m512 qv = _mm512_set1_ps(q[qi][j]);
       for (int v = 0; v < NV; ++v) {
         if constexpr (kKind == kScoreL1) {
-          acc[qi][v] = _mm512_add_ps(acc[qi][v],
-                                     _mm512_abs_ps(_mm512_sub_ps(b[v], qv)));
+          acc[qi][v] = _mm512_add_ps(acc[qi][v], _mm512_min_ps(b[v], qv));
         } else {
           acc[qi][v] = _mm512_fmadd_ps(qv, b[v], acc[qi][v]);
         }
@@ -195,10 +194,10 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
     uint64_t mask = 0;
     for (int v = 0; v < NV; ++v) {
       __m512 r = acc[qi][v];
-      if constexpr (kKind == kScoreL2) {
-        r = _mm512_fmadd_ps(minus_two, r, _mm512_loadu_ps(norms + c0 + 16 * v));
-      } else if constexpr (kKind == kScoreNegDot) {
+      if constexpr (kKind == kScoreNegDot) {
         r = _mm512_sub_ps(_mm512_setzero_ps(), r);
+      } else {
+        r = _mm512_fmadd_ps(minus_two, r, _mm512_loadu_ps(aux + c0 + 16 * v));
       }
       _mm512_storeu_ps(o + 16 * v, r);
       mask |= static_cast<uint64_t>(_mm512_cmp_ps_mask(r, t, _CMP_LE_OQ)) << (c0 + 16 * v);
@@ -209,30 +208,23 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
 
 template <int kKind, int MQ>
 LS_AVX512 void LaneTile(const float* queries, const float* panel, size_t dim,
-                        const float* norms, const float* tau, float* out,
+                        const float* aux, const float* tau, float* out,
                         uint64_t* masks) {
   for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
-  if constexpr (kKind == kScoreL1) {
-    // sub + abs + add need temporaries: two 32-row halves keep all
-    // accumulators in registers.
-    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, tau, out, masks, 0);
-    LaneBlock<kKind, MQ, 2>(queries, panel, dim, norms, tau, out, masks, 32);
-  } else {
-    LaneBlock<kKind, MQ, 4>(queries, panel, dim, norms, tau, out, masks, 0);
-  }
+  LaneBlock<kKind, MQ, 4>(queries, panel, dim, aux, tau, out, masks, 0);
 }
 
 template <int kKind>
 LS_AVX512 void LaneAvx512(const float* queries, int mq, const float* panel,
-                          size_t dim, const float* norms, const float* tau,
+                          size_t dim, const float* aux, const float* tau,
                           float* out, uint64_t* masks) {
   switch (mq) {
-    case 1: return LaneTile<kKind, 1>(queries, panel, dim, norms, tau, out, masks);
-    case 2: return LaneTile<kKind, 2>(queries, panel, dim, norms, tau, out, masks);
-    case 3: return LaneTile<kKind, 3>(queries, panel, dim, norms, tau, out, masks);
-    case 4: return LaneTile<kKind, 4>(queries, panel, dim, norms, tau, out, masks);
-    case 5: return LaneTile<kKind, 5>(queries, panel, dim, norms, tau, out, masks);
-    default: return LaneTile<kKind, 6>(queries, panel, dim, norms, tau, out, masks);
+    case 1: return LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks);
+    case 2: return LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks);
+    case 3: return LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks);
+    case 4: return LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks);
+    case 5: return LaneTile<kKind, 5>(queries, panel, dim, aux, tau, out, masks);
+    default: return LaneTile<kKind, 6>(queries, panel, dim, aux, tau, out, masks);
   }
 }
 

@@ -58,7 +58,7 @@ void RowsScalar(const float* query, const float* base, size_t dim,
 
 template <int kKind>
 void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
-                const float* norms, const float* tau, float* out, uint64_t* masks) {
+                const float* aux, const float* tau, float* out, uint64_t* masks) {
   for (int qi = 0; qi < mq; ++qi) {
     const float* q = queries + static_cast<size_t>(qi) * dim;
     float acc[kPanelRows];
@@ -68,7 +68,7 @@ void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
       const float* p = panel + j * kPanelRows;
       for (size_t r = 0; r < kPanelRows; ++r) {
         if constexpr (kKind == kScoreL1) {
-          acc[r] += std::fabs(p[r] - qj);
+          acc[r] += std::min(qj, p[r]);
         } else {
           acc[r] += qj * p[r];
         }
@@ -77,12 +77,10 @@ void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
     float* o = out + static_cast<size_t>(qi) * kPanelRows;
     uint64_t mask = 0;
     for (size_t r = 0; r < kPanelRows; ++r) {
-      if constexpr (kKind == kScoreL1) {
-        o[r] = acc[r];
-      } else if constexpr (kKind == kScoreL2) {
-        o[r] = norms[r] - 2.0f * acc[r];
-      } else {
+      if constexpr (kKind == kScoreNegDot) {
         o[r] = -acc[r];
+      } else {
+        o[r] = aux[r] - 2.0f * acc[r];
       }
       if (o[r] <= tau[qi]) mask |= uint64_t{1} << r;
     }
@@ -112,7 +110,7 @@ const KernelTable kScalarKernels = {
 };
 
 float PackPanel(const float* base, size_t dim, const uint32_t* slots,
-                size_t first, size_t m, float* panel, float* norms) {
+                size_t first, size_t m, int kind, float* panel, float* aux) {
   const size_t padded = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
   if (padded != m) {
     // Zero the padding columns of the last panel.
@@ -122,29 +120,40 @@ float PackPanel(const float* base, size_t dim, const uint32_t* slots,
       std::memset(last + j * kPanelRows + r0, 0,
                   (kPanelRows - r0) * sizeof(float));
     }
-    for (size_t i = m; i < padded; ++i) norms[i] = 0;
+    for (size_t i = m; i < padded; ++i) aux[i] = 0;
   }
-  float max_norm = 0;
+  float max_magnitude = 0;
   for (size_t i = 0; i < m; ++i) {
     const size_t row = slots != nullptr ? slots[i] : first + i;
     const float* src = base + row * dim;
     float* dst = panel + (i / kPanelRows) * dim * kPanelRows + i % kPanelRows;
-    float n0 = 0, n1 = 0;
+    for (size_t j = 0; j < dim; ++j) dst[j * kPanelRows] = src[j];
+    float a0 = 0, a1 = 0, m0 = 0, m1 = 0;
     size_t j = 0;
-    for (; j + 2 <= dim; j += 2) {
-      dst[j * kPanelRows] = src[j];
-      dst[(j + 1) * kPanelRows] = src[j + 1];
-      n0 += src[j] * src[j];
-      n1 += src[j + 1] * src[j + 1];
+    if (kind == kScoreL1) {
+      for (; j + 2 <= dim; j += 2) {
+        a0 += src[j];
+        a1 += src[j + 1];
+        m0 += std::fabs(src[j]);
+        m1 += std::fabs(src[j + 1]);
+      }
+      if (j < dim) {
+        a0 += src[j];
+        m0 += std::fabs(src[j]);
+      }
+      aux[i] = a0 + a1;
+      max_magnitude = std::max(max_magnitude, m0 + m1);
+    } else {
+      for (; j + 2 <= dim; j += 2) {
+        a0 += src[j] * src[j];
+        a1 += src[j + 1] * src[j + 1];
+      }
+      if (j < dim) a0 += src[j] * src[j];
+      aux[i] = a0 + a1;
+      max_magnitude = std::max(max_magnitude, aux[i]);
     }
-    if (j < dim) {
-      dst[j * kPanelRows] = src[j];
-      n0 += src[j] * src[j];
-    }
-    norms[i] = n0 + n1;
-    max_norm = std::max(max_norm, norms[i]);
   }
-  return max_norm;
+  return max_magnitude;
 }
 
 }  // namespace latentsearch::index::internal

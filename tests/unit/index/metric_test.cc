@@ -153,19 +153,35 @@ TEST_P(KernelTest, LaneKernelsMatchReference) {
   for (size_t dim : {1, 2, 3, 7, 10, 16, 31, 64, 100, 256}) {
     const size_t m = 64 + 37;  // two panels, the second one padded
     std::vector<float> base = RandomVector(rng, m * dim);
-    std::vector<float> panel(2 * 64 * dim), norms(128);
-    const float max_norm2 = internal::PackPanel(base.data(), dim, nullptr, 0, m,
-                                                panel.data(), norms.data());
-    double ref_max = 0;
-    for (size_t i = 0; i < m; ++i) {
-      ref_max = std::max(ref_max, Magnitude(internal::kScoreNegDot,
-                                            base.data() + i * dim,
-                                            base.data() + i * dim, dim));
+    std::vector<float> panel(2 * 64 * dim);
+    std::vector<float> aux[3];  // per kind: sum b (L1), ||b||² (L2, cosine)
+    for (int kind = 0; kind < 3; ++kind) {
+      aux[kind].resize(128);
+      const float magnitude = internal::PackPanel(base.data(), dim, nullptr, 0, m, kind,
+                                                  panel.data(), aux[kind].data());
+      double ref_max = 0;
+      for (size_t i = 0; i < m; ++i) {
+        const float* row = base.data() + i * dim;
+        double mag = 0, sum = 0, norm2 = 0;
+        for (size_t j = 0; j < dim; ++j) {
+          mag += std::fabs(double{row[j]});
+          sum += row[j];
+          norm2 += double{row[j]} * row[j];
+        }
+        if (kind == internal::kScoreL1) {
+          ref_max = std::max(ref_max, mag);
+          ASSERT_NEAR(aux[kind][i], sum, 1e-5 * mag);
+        } else {
+          ref_max = std::max(ref_max, norm2);
+          ASSERT_NEAR(aux[kind][i], norm2, 1e-5 * norm2);
+        }
+      }
+      EXPECT_NEAR(magnitude, ref_max, 1e-5 * ref_max);
     }
-    EXPECT_NEAR(max_norm2, ref_max, 1e-5 * ref_max);
     for (int mq = 1; mq <= internal::kMaxLaneQueries; ++mq) {
       std::vector<float> queries = RandomVector(rng, mq * dim);
       for (int kind = 0; kind < 3; ++kind) {
+        const std::vector<float>& norms = aux[kind];
         // Thresholds that split the scores (the kernel flags score <= tau).
         std::vector<float> tau(mq);
         for (int qi = 0; qi < mq; ++qi) {
@@ -180,8 +196,12 @@ TEST_P(KernelTest, LaneKernelsMatchReference) {
                              norms.data() + p * 64, tau.data(), out.data(), masks.data());
           for (int qi = 0; qi < mq; ++qi) {
             const float* q = queries.data() + qi * dim;
-            double qnorm2 = 0;
-            for (size_t j = 0; j < dim; ++j) qnorm2 += double{q[j]} * q[j];
+            double qnorm2 = 0, qsum = 0, qabs = 0;
+            for (size_t j = 0; j < dim; ++j) {
+              qnorm2 += double{q[j]} * q[j];
+              qsum += q[j];
+              qabs += std::fabs(double{q[j]});
+            }
             for (size_t r = 0; r < 64; ++r) {
               const float got = out[qi * 64 + r];
               ASSERT_EQ(((masks[qi] >> r) & 1) != 0, got <= tau[qi])
@@ -195,6 +215,11 @@ TEST_P(KernelTest, LaneKernelsMatchReference) {
                 ref -= qnorm2;  // lane L2 scores omit ||q||²
                 mag = qnorm2 + 3 * norms[i] +
                       2 * Magnitude(internal::kScoreNegDot, q, row, dim);
+              } else if (kind == internal::kScoreL1) {
+                ref -= qsum;  // lane L1 scores omit sum q
+                double babs = 0;
+                for (size_t j = 0; j < dim; ++j) babs += std::fabs(double{row[j]});
+                mag = 3 * (qabs + babs);
               }
               ASSERT_NEAR(got, ref, 4e-6 * mag + 1e-30)
                   << "dim " << dim << " mq " << mq << " kind " << kind << " row " << i;
@@ -233,7 +258,8 @@ TEST(PackPanelTest, LayoutIsDimMajorWithinPanelsOf64) {
   std::vector<uint32_t> slots(m);
   for (size_t i = 0; i < m; ++i) slots[i] = static_cast<uint32_t>(m - 1 - i);
   std::vector<float> panel(2 * 64 * dim, 99.0f), norms(128, 99.0f);
-  internal::PackPanel(base.data(), dim, slots.data(), 0, m, panel.data(), norms.data());
+  internal::PackPanel(base.data(), dim, slots.data(), 0, m, internal::kScoreL2, panel.data(),
+                      norms.data());
   for (size_t i = 0; i < 128; ++i) {
     for (size_t j = 0; j < dim; ++j) {
       const float got = panel[(i / 64) * 64 * dim + j * 64 + i % 64];
