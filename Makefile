@@ -40,7 +40,7 @@ asan:
 # ThreadSanitizer build (tests labelled 'tsan' only).
 tsan:
 	$(MAKE) build BUILD_DIR=build-tsan BUILD_TYPE=RelWithDebInfo \
-	  CMAKE_FLAGS="-DLS_SANITIZE=thread -DLS_BUILD_BENCHMARKS=OFF $(CMAKE_FLAGS)"
+	  CMAKE_FLAGS="-DLS_SANITIZE=thread -DLS_BUILD_BENCHMARKS=OFF -DLS_WITH_TORCH=OFF $(CMAKE_FLAGS)"
 	ctest --test-dir build-tsan --output-on-failure -L tsan -j $(JOBS)
 
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz/fuzz/; each runs

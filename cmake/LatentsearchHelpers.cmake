@@ -2,7 +2,7 @@
 #
 #   ls_cc_library(NAME n SRCS ... [HDRS ...] [DEPS ...] [PUBLIC_DEPS ...])
 #   ls_cc_binary(NAME n SRCS ... [DEPS ...] [OUTPUT_NAME o])
-#   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [ENV ...] [TIMEOUT s] [NO_MAIN])
+#   ls_cc_test(NAME n SRCS ... [DEPS ...] [LABELS ...] [TIMEOUT s] [NO_MAIN])
 #   ls_cc_benchmark(NAME n SRCS ... [DEPS ...])
 #   ls_cc_fuzzer(NAME n SRCS ... [DEPS ...])
 #
@@ -61,12 +61,16 @@ function(ls_cc_binary)
 endfunction()
 
 # Tests are discovered per gtest case. LABELS lets ctest select layers
-# (unit, service, integration, e2e); ENV adds environment variables.
+# (unit, integration, e2e, tsan). (No per-test environment: in PRE_TEST
+# discovery CMake 3.25 flattens an ENVIRONMENT list to its first entry, so
+# tests find the source/build trees through compiled-in paths, see
+# common/testing/test_env.h, and ThreadSanitizer suppressions are compiled
+# into ls_testing.)
 function(ls_cc_test)
   if(NOT LS_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(A "NO_MAIN" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(A "NO_MAIN" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${A_NAME} ${A_SRCS})
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} ls_testing GTest::gtest GTest::gmock)
   if(NOT A_NO_MAIN)
@@ -80,11 +84,10 @@ function(ls_cc_test)
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 600)
   endif()
-  set(_env "LS_SOURCE_DIR=${PROJECT_SOURCE_DIR}" "LS_BINARY_DIR=${PROJECT_BINARY_DIR}" ${A_ENV})
   gtest_discover_tests(${A_NAME}
     DISCOVERY_TIMEOUT 60
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT} ENVIRONMENT "${_env}")
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
 endfunction()
 
 function(ls_cc_benchmark)

@@ -153,8 +153,8 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
     return wal.status();
   }
   {
-    absl::MutexLock wl(&c->write_mu_);
-    absl::WriterMutexLock l(&c->mu_);
+    std::lock_guard<std::mutex> wl(c->write_mu_);
+    std::unique_lock<std::shared_mutex> l(c->mu_);
     c->ApplyUpsert(snap.items);
     c->last_seq_ = snap.wal_seq;
   }
@@ -163,14 +163,17 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
     LS_RETURN_IF_ERROR(c->Replay(rec));
   }
   {
-    absl::MutexLock wl(&c->write_mu_);
+    std::lock_guard<std::mutex> wl(c->write_mu_);
     LS_ASSIGN_OR_RETURN(c->wal_, WalWriter::Open(wal_path, snap.config.dim, valid_bytes));
   }
   c->LoadGraphs(snap.wal_seq);
   {
-    absl::WriterMutexLock l(&c->mu_);
+    std::unique_lock<std::shared_mutex> l(c->mu_);
     bool missing = false;
     for (Metric m : c->config_.metrics) missing = missing || c->graphs_[MetricIndex(m)] == nullptr;
+    // Loading the snapshot's items asked for a build before the saved
+    // graphs were known; decide again now.
+    c->rebuild_requested_ = false;
     if (c->config_.hnsw && c->live_count_ > 0 && missing) {
       c->rebuild_requested_ = true;
     } else {
@@ -183,15 +186,16 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
 
 Collection::~Collection() {
   {
-    absl::WriterMutexLock l(&mu_);
+    std::unique_lock<std::shared_mutex> l(mu_);
     stopping_ = true;
   }
+  cv_.notify_all();
   if (builder_.joinable()) builder_.join();
 }
 
 absl::Status Collection::Replay(const WalRecord& record) {
-  absl::MutexLock wl(&write_mu_);
-  absl::WriterMutexLock l(&mu_);
+  std::lock_guard<std::mutex> wl(write_mu_);
+  std::unique_lock<std::shared_mutex> l(mu_);
   if (record.type == WalRecord::Type::kUpsert) {
     ApplyUpsert(record.upserts);
   } else {
@@ -259,7 +263,7 @@ absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
   UpsertCounts counts;
   bool snapshot_due = false;
   {
-    absl::MutexLock wl(&write_mu_);
+    std::lock_guard<std::mutex> wl(write_mu_);
     if (wal_ == nullptr) return write_error_;
     WalRecord rec;
     rec.seq = last_seq_ + 1;
@@ -268,7 +272,7 @@ absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
     LS_RETURN_IF_ERROR(wal_->Append(rec));
     last_seq_ = rec.seq;
     {
-      absl::WriterMutexLock l(&mu_);
+      std::unique_lock<std::shared_mutex> l(mu_);
       counts = ApplyUpsert(batch);
     }
     snapshot_due = wal_->size() > options_.auto_snapshot_log_bytes;
@@ -282,10 +286,10 @@ absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
 }
 
 absl::StatusOr<uint64_t> Collection::Delete(const std::vector<std::string>& ids) {
-  absl::MutexLock wl(&write_mu_);
+  std::lock_guard<std::mutex> wl(write_mu_);
   if (wal_ == nullptr) return write_error_;
   {
-    absl::ReaderMutexLock l(&mu_);
+    std::shared_lock<std::shared_mutex> l(mu_);
     bool any = false;
     for (const std::string& id : ids) any = any || slot_of_.contains(id);
     if (!any) return 0;
@@ -296,7 +300,7 @@ absl::StatusOr<uint64_t> Collection::Delete(const std::vector<std::string>& ids)
   rec.delete_ids = ids;
   LS_RETURN_IF_ERROR(wal_->Append(rec));
   last_seq_ = rec.seq;
-  absl::WriterMutexLock l(&mu_);
+  std::unique_lock<std::shared_mutex> l(mu_);
   return ApplyDelete(ids);
 }
 
@@ -419,7 +423,7 @@ SearchResult Collection::SearchLocked(const float* query_in,
 }
 
 SearchResult Collection::Search(const float* query, const SearchParams& params) const {
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   return SearchLocked(query, params);
 }
 
@@ -427,7 +431,7 @@ std::vector<SearchResult> Collection::SearchBatch(const float* queries, size_t n
                                                   const SearchParams& params) const {
   std::vector<SearchResult> out;
   out.reserve(nq);
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   for (size_t q = 0; q < nq; ++q) {
     out.push_back(SearchLocked(queries + q * config_.dim, params));
   }
@@ -435,7 +439,7 @@ std::vector<SearchResult> Collection::SearchBatch(const float* queries, size_t n
 }
 
 std::optional<std::vector<float>> Collection::GetVector(const std::string& id) const {
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   auto it = slot_of_.find(id);
   if (it == slot_of_.end()) return std::nullopt;
   const float* v = raw_.data() + size_t{it->second} * config_.dim;
@@ -443,14 +447,14 @@ std::optional<std::vector<float>> Collection::GetVector(const std::string& id) c
 }
 
 std::optional<ItemMeta> Collection::GetMeta(const std::string& id) const {
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   auto it = slot_of_.find(id);
   if (it == slot_of_.end()) return std::nullopt;
   return metas_[it->second];
 }
 
 std::vector<std::string> Collection::ListIds() const {
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   std::vector<std::string> ids;
   ids.reserve(slot_of_.size());
   for (const auto& [id, slot] : slot_of_) ids.push_back(id);
@@ -459,7 +463,7 @@ std::vector<std::string> Collection::ListIds() const {
 
 CollectionStats Collection::Stats() const {
   CollectionStats stats;
-  absl::ReaderMutexLock l(&mu_);
+  std::shared_lock<std::shared_mutex> l(mu_);
   stats.item_count = live_count_;
   stats.deleted_count = metas_.size() - live_count_;
   stats.updated_at_us = updated_at_us_;
@@ -507,6 +511,7 @@ void Collection::MaybeScheduleRebuild() {
       static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
   if (changes >= threshold || (built == 0 && !metas_.empty())) {
     rebuild_requested_ = true;
+    cv_.notify_all();
   }
 }
 
@@ -518,12 +523,8 @@ void Collection::BuilderLoop() {
     uint32_t n = 0;
     uint64_t killed_at_copy = 0;
     {
-      absl::MutexLock l(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Collection* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return c->stopping_ || c->rebuild_requested_;
-          },
-          this));
+      std::unique_lock<std::shared_mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || rebuild_requested_; });
       if (stopping_) return;
       rebuild_requested_ = false;
       building_ = true;
@@ -551,27 +552,24 @@ void Collection::BuilderLoop() {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       g->built_at_us = NowMicros();
       built[MetricIndex(m)] = std::move(g);
-      absl::ReaderMutexLock l(&mu_);
+      std::shared_lock<std::shared_mutex> l(mu_);
       if (stopping_) break;
     }
-    absl::MutexLock l(&mu_);
+    std::unique_lock<std::shared_mutex> l(mu_);
     for (size_t i = 0; i < 3; ++i) {
       if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
     }
     killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);
     building_ = false;
     MaybeScheduleRebuild();
+    cv_.notify_all();
     if (stopping_) return;
   }
 }
 
 void Collection::WaitForIndexes() const {
-  absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](const Collection* c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return c->stopping_ || (!c->rebuild_requested_ && !c->building_);
-      },
-      this));
+  std::unique_lock<std::shared_mutex> l(mu_);
+  cv_.wait(l, [this] { return stopping_ || (!rebuild_requested_ && !building_); });
 }
 
 absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
@@ -579,7 +577,7 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
   data.config = config_;
   data.wal_seq = last_seq_;
   {
-    absl::ReaderMutexLock l(&mu_);
+    std::shared_lock<std::shared_mutex> l(mu_);
     const size_t dim = config_.dim;
     data.items.metas.reserve(live_count_);
     data.items.vectors.reserve(live_count_ * dim);
@@ -624,7 +622,7 @@ void Collection::SaveGraphs(uint64_t wal_seq) {
   const std::string manifest = base::JoinPath(options_.dir, kGraphManifest);
   std::vector<std::pair<Metric, std::shared_ptr<const Graph>>> graphs;
   {
-    absl::ReaderMutexLock l(&mu_);
+    std::shared_lock<std::shared_mutex> l(mu_);
     // Graphs label items by slot; the snapshot renumbers slots unless none
     // is dead. Only then do saved graphs match the snapshot.
     if (!config_.hnsw || metas_.size() != live_count_ || killed_since_build_ != 0) {
@@ -671,13 +669,13 @@ void Collection::LoadGraphs(uint64_t snapshot_seq) {
     g->build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     g->built_at_us = NowMicros();
-    absl::WriterMutexLock l(&mu_);
+    std::unique_lock<std::shared_mutex> l(mu_);
     if (e.built_n <= metas_.size()) graphs_[MetricIndex(e.metric)] = std::move(g);
   }
 }
 
 absl::StatusOr<SnapshotInfoData> Collection::Snapshot() {
-  absl::MutexLock wl(&write_mu_);
+  std::lock_guard<std::mutex> wl(write_mu_);
   SnapshotInfoData info;
   LS_RETURN_IF_ERROR(SnapshotLocked(&info));
   return info;

@@ -25,10 +25,12 @@
 #ifndef LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
 #define LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
 
-#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,7 +39,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "common/index/bitset.h"
 #include "common/index/collection_types.h"
 #include "common/index/exact.h"
@@ -198,15 +199,23 @@ class Collection {
   const CollectionConfig config_;
   const CollectionOptions options_;
 
+  // Locks are std:: (pthread) rather than absl::Mutex on purpose: Debian's
+  // Abseil is not built with ThreadSanitizer, which then cannot see
+  // absl::Mutex synchronisation, and `make tsan` runs these tests.
+  //
   // Serialises writers (log append + apply) and snapshots; never held by
-  // searches.
-  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // searches. Taken before mu_.
+  std::mutex write_mu_;
   std::unique_ptr<WalWriter> wal_ ABSL_GUARDED_BY(write_mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(write_mu_) = 0;
   // Set (and wal_ null) when the log can no longer be written safely.
   absl::Status write_error_ ABSL_GUARDED_BY(write_mu_);
 
-  mutable absl::Mutex mu_;
+  // Readers (searches) share it; writers hold it only to append / swap.
+  mutable std::shared_mutex mu_;
+  // Signals rebuild requests to the builder and build completion to
+  // WaitForIndexes(); used with mu_.
+  mutable std::condition_variable_any cv_;
   std::vector<float> raw_ ABSL_GUARDED_BY(mu_);         // slots × dim
   std::vector<float> normalized_ ABSL_GUARDED_BY(mu_);  // for cosine
   std::vector<ItemMeta> metas_ ABSL_GUARDED_BY(mu_);
