@@ -1,0 +1,75 @@
+// How the encoder runs a model: a small interface so that the batcher,
+// registry, core, gRPC adapter and main stay free of LibTorch headers. The
+// LibTorch implementation lives in torch_runner.cc (the only translation
+// unit of the encoder that includes torch); tests may plug in fakes.
+//
+// Devices: --device=auto|cpu|cuda is resolved once at start (ResolveDevice).
+// With a CUDA build of LibTorch and a visible device, batches run on
+// cuda:0: inputs are staged in pinned host memory and copied asynchronously
+// on a CUDA stream of the calling (batcher) thread; each batcher thread has
+// its own stream. Debian's LibTorch is CPU-only, so "auto" falls back to the
+// CPU and says why (DeviceChoice::note).
+#ifndef LATENTSEARCH_SERVICES_ENCODER_MODEL_RUNNER_H_
+#define LATENTSEARCH_SERVICES_ENCODER_MODEL_RUNNER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "common/model/checkpoint.h"
+
+namespace latentsearch::encoder {
+
+// Where models run, decided once per process.
+struct DeviceChoice {
+  std::string requested = "auto";  // "auto", "cpu" or "cuda".
+  bool use_cuda = false;
+  std::string device = "cpu";      // "cpu" or "cuda:0".
+  // Why `device` is not what was requested ("" when it is), e.g.
+  // "LibTorch was built without CUDA".
+  std::string note;
+};
+
+// Resolves --device. "cuda" without a usable CUDA device is
+// FAILED_PRECONDITION (saying why); an unknown name INVALID_ARGUMENT.
+// Defined in torch_runner.cc.
+absl::StatusOr<DeviceChoice> ResolveDevice(absl::string_view requested);
+
+// One loaded model version.
+// Thread-safety: Encode and Decode may be called from several threads at
+// once (forward passes in inference mode only read the parameters).
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  // With defaults filled in.
+  virtual const model::ModelSpec& spec() const = 0;
+  // "cpu" or "cuda:N".
+  virtual std::string device() const = 0;
+  virtual bool has_decoder() const = 0;
+
+  // images: n × C × H × W floats (normalised); latents: n × latent_size
+  // floats, written. INTERNAL when LibTorch fails.
+  virtual absl::Status Encode(absl::Span<const float> images, size_t n,
+                              absl::Span<float> latents) = 0;
+  // latents: n × latent_size; images: n × C × H × W, written.
+  virtual absl::Status Decode(absl::Span<const float> latents, size_t n,
+                              absl::Span<float> images) = 0;
+};
+
+// Builds a runner from a verified checkpoint. INVALID_ARGUMENT for an
+// unknown architecture or weights that do not fit it.
+using RunnerFactory =
+    std::function<absl::StatusOr<std::unique_ptr<ModelRunner>>(const model::Checkpoint&)>;
+
+// The LibTorch factory for `device` (torch_runner.cc).
+RunnerFactory TorchRunnerFactory(const DeviceChoice& device);
+
+}  // namespace latentsearch::encoder
+
+#endif  // LATENTSEARCH_SERVICES_ENCODER_MODEL_RUNNER_H_

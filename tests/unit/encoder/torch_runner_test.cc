@@ -1,0 +1,96 @@
+// The LibTorch runner: device resolution on this (CPU-only) build, and
+// outputs equal to model::Model's for the same checkpoint.
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/model/checkpoint.h"
+#include "common/model/model.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/encoder/model_runner.h"
+
+namespace latentsearch::encoder {
+namespace {
+
+using ::latentsearch::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::vector<float> RandomFloats(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+model::Checkpoint CheckpointOf(model::Model& m) {
+  model::CheckpointMetadata meta;
+  meta.architecture = m.spec().architecture;
+  meta.latent_size = m.spec().latent_size;
+  meta.input_shape = m.spec().input;
+  return model::MakeCheckpoint(meta, *m.SerializeWeights());
+}
+
+TEST(ResolveDeviceTest, CpuAutoAndCuda) {
+  ASSERT_OK_AND_ASSIGN(DeviceChoice cpu, ResolveDevice("cpu"));
+  EXPECT_EQ(cpu.device, "cpu");
+  EXPECT_FALSE(cpu.use_cuda);
+  EXPECT_EQ(cpu.note, "");
+  ASSERT_OK_AND_ASSIGN(DeviceChoice automatic, ResolveDevice("auto"));
+  if (model::CudaAvailable()) {
+    EXPECT_EQ(automatic.device, "cuda:0");
+    EXPECT_OK(ResolveDevice("cuda").status());
+  } else {
+    EXPECT_EQ(automatic.device, "cpu");
+    EXPECT_THAT(automatic.note, HasSubstr("CUDA"));
+    EXPECT_THAT(ResolveDevice("cuda"),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--device=cuda")));
+  }
+  EXPECT_THAT(ResolveDevice("tpu"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("auto, cpu or cuda")));
+}
+
+TEST(TorchRunnerTest, EncodesAndDecodesLikeTheModel) {
+  for (const std::string arch : {"conv", "seed"}) {
+    model::ModelSpec spec{arch, 10, {32, 32, 3}};
+    model::ModelOptions options;
+    options.seed = 7;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m, model::Model::Create(spec, options));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ModelRunner> runner,
+                         TorchRunnerFactory(DeviceChoice())(CheckpointOf(*m)));
+    EXPECT_EQ(runner->device(), "cpu");
+    EXPECT_TRUE(runner->has_decoder());
+    const size_t n = 5, per = 32 * 32 * 3;
+    std::vector<float> images = RandomFloats(n * per, 3);
+    ASSERT_OK_AND_ASSIGN(std::vector<float> want, m->Encode(images, n));
+    std::vector<float> got(n * 10);
+    ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(got)));
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << arch << " " << i;
+    ASSERT_OK_AND_ASSIGN(std::vector<float> want_images, m->Decode(want, n));
+    std::vector<float> got_images(n * per);
+    ASSERT_OK(runner->Decode(want, n, absl::MakeSpan(got_images)));
+    for (size_t i = 0; i < got_images.size(); i += 97) {
+      EXPECT_NEAR(got_images[i], want_images[i], 1e-5) << arch << " " << i;
+    }
+  }
+}
+
+TEST(TorchRunnerTest, WeightsOfAnotherArchitectureAreInvalidArgument) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m,
+                       model::Model::Create({"conv", 10, {32, 32, 3}}));
+  model::Checkpoint c = CheckpointOf(*m);
+  c.metadata.architecture = "seed";
+  EXPECT_THAT(TorchRunnerFactory(DeviceChoice())(c),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  c.metadata.architecture = "conv";
+  c.metadata.latent_size = 12;
+  EXPECT_THAT(TorchRunnerFactory(DeviceChoice())(c),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+}  // namespace
+}  // namespace latentsearch::encoder
