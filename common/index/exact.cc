@@ -255,8 +255,8 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
       continue;
     }
 
-    const float magnitude = internal::PackPanel(p.base, dim, sl, first, m, p.kind,
-                                                panel.data(), norms.data());
+    const float magnitude =
+        p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), norms.data());
     const float max_bn =
         (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
     for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));

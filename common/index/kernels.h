@@ -58,6 +58,10 @@ using LaneFn = void (*)(const float* queries, int mq, const float* panel,
 // how many. NaN never qualifies.
 using SelectFn = size_t (*)(const float* scores, size_t m, float tau,
                             uint32_t* idx);
+// PackPanel (below); per ISA because a transposing pack is much faster.
+using PackFn = float (*)(const float* base, size_t dim, const uint32_t* slots,
+                         size_t first, size_t m, int kind, float* panel,
+                         float* aux);
 
 inline constexpr int kMaxLaneQueries = 6;
 
@@ -70,6 +74,7 @@ struct KernelTable {
   RowsFn rows[3];  // by ScoreKind
   LaneFn lane[3];  // by ScoreKind
   SelectFn select_le;
+  PackFn pack;
 };
 
 // The active table (fastest supported ISA unless forced).
@@ -92,6 +97,7 @@ extern const KernelTable kAvx512Kernels;
 // its elements for kScoreL1, squared norm otherwise) to aux[0..m), 0 for the
 // padding up to the next multiple of 64. Returns the largest row magnitude
 // for the lane error bounds: max sum |b| for kScoreL1, max ||b||² otherwise.
+// This is the portable version; KernelTable::pack does the same, faster.
 float PackPanel(const float* base, size_t dim, const uint32_t* slots,
                 size_t first, size_t m, int kind, float* panel, float* aux);
 

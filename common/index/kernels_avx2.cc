@@ -226,6 +226,7 @@ const KernelTable kAvx2Kernels = {
     {&RowsAvx2<kScoreL1>, &RowsAvx2<kScoreL2>, &RowsAvx2<kScoreNegDot>},
     {&LaneAvx2<kScoreL1>, &LaneAvx2<kScoreL2>, &LaneAvx2<kScoreNegDot>},
     &SelectLeAvx2,
+    &PackPanel,
 };
 
 }  // namespace latentsearch::index::internal

@@ -244,6 +244,78 @@ LS_AVX512 size_t SelectLeAvx512(const float* scores, size_t m, float tau,
   return n;
 }
 
+// In-register transpose: r[c] becomes column c (lane i = old row i).
+LS_AVX512_INLINE void Transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+    }
+  }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+  }
+}
+
+// PackPanel by 16 x 16 in-register transposes: 16 loads, 64 shuffles and
+// 16 sequential stores per 256 floats, aux sums on the transposed columns.
+LS_AVX512 float PackAvx512(const float* base, size_t dim, const uint32_t* slots,
+                           size_t first, size_t m, int kind, float* panel,
+                           float* aux) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 max_magnitude = zero;
+  const size_t padded = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
+  for (size_t g0 = 0; g0 < padded; g0 += 16) {
+    float* dst = panel + (g0 / kPanelRows) * dim * kPanelRows + g0 % kPanelRows;
+    const size_t rows = g0 < m ? (m - g0 < 16 ? m - g0 : 16) : 0;
+    if (rows == 0) {
+      for (size_t j = 0; j < dim; ++j) _mm512_storeu_ps(dst + j * kPanelRows, zero);
+      _mm512_storeu_ps(aux + g0, zero);
+      continue;
+    }
+    const float* src[16];
+    for (size_t i = 0; i < rows; ++i) {
+      const size_t row = slots != nullptr ? slots[g0 + i] : first + g0 + i;
+      src[i] = base + row * dim;
+    }
+    __m512 sum = zero, magnitude = zero;
+    for (size_t j0 = 0; j0 < dim; j0 += 16) {
+      const __mmask16 mask = TailMask(dim - j0);
+      __m512 v[16];
+      for (size_t i = 0; i < 16; ++i) {
+        v[i] = i < rows ? _mm512_maskz_loadu_ps(mask, src[i] + j0) : zero;
+      }
+      Transpose16(v);
+      const size_t cols = dim - j0 < 16 ? dim - j0 : 16;
+      for (size_t c = 0; c < cols; ++c) {
+        _mm512_storeu_ps(dst + (j0 + c) * kPanelRows, v[c]);
+        if (kind == kScoreL1) {
+          sum = _mm512_add_ps(sum, v[c]);
+          magnitude = _mm512_add_ps(magnitude, _mm512_abs_ps(v[c]));
+        } else {
+          sum = _mm512_fmadd_ps(v[c], v[c], sum);
+        }
+      }
+    }
+    _mm512_storeu_ps(aux + g0, sum);
+    max_magnitude =
+        _mm512_max_ps(max_magnitude, kind == kScoreL1 ? magnitude : sum);
+  }
+  return _mm512_reduce_max_ps(max_magnitude);
+}
+
 }  // namespace
 
 const KernelTable kAvx512Kernels = {
@@ -255,6 +327,7 @@ const KernelTable kAvx512Kernels = {
     {&RowsAvx512<kScoreL1>, &RowsAvx512<kScoreL2>, &RowsAvx512<kScoreNegDot>},
     {&LaneAvx512<kScoreL1>, &LaneAvx512<kScoreL2>, &LaneAvx512<kScoreNegDot>},
     &SelectLeAvx512,
+    &PackAvx512,
 };
 
 }  // namespace latentsearch::index::internal

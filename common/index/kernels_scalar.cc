@@ -107,51 +107,55 @@ const KernelTable kScalarKernels = {
     {&RowsScalar<kScoreL1>, &RowsScalar<kScoreL2>, &RowsScalar<kScoreNegDot>},
     {&LaneScalar<kScoreL1>, &LaneScalar<kScoreL2>, &LaneScalar<kScoreNegDot>},
     &SelectLeScalar,
+    &PackPanel,
 };
 
 float PackPanel(const float* base, size_t dim, const uint32_t* slots,
                 size_t first, size_t m, int kind, float* panel, float* aux) {
-  const size_t padded = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
-  if (padded != m) {
-    // Zero the padding columns of the last panel.
-    float* last = panel + (m / kPanelRows) * dim * kPanelRows;
-    const size_t r0 = m % kPanelRows;
-    for (size_t j = 0; j < dim; ++j) {
-      std::memset(last + j * kPanelRows + r0, 0,
-                  (kPanelRows - r0) * sizeof(float));
-    }
-    for (size_t i = m; i < padded; ++i) aux[i] = 0;
-  }
   float max_magnitude = 0;
-  for (size_t i = 0; i < m; ++i) {
-    const size_t row = slots != nullptr ? slots[i] : first + i;
-    const float* src = base + row * dim;
-    float* dst = panel + (i / kPanelRows) * dim * kPanelRows + i % kPanelRows;
-    for (size_t j = 0; j < dim; ++j) dst[j * kPanelRows] = src[j];
-    float a0 = 0, a1 = 0, m0 = 0, m1 = 0;
-    size_t j = 0;
-    if (kind == kScoreL1) {
-      for (; j + 2 <= dim; j += 2) {
-        a0 += src[j];
-        a1 += src[j + 1];
-        m0 += std::fabs(src[j]);
-        m1 += std::fabs(src[j + 1]);
-      }
-      if (j < dim) {
-        a0 += src[j];
-        m0 += std::fabs(src[j]);
-      }
-      aux[i] = a0 + a1;
-      max_magnitude = std::max(max_magnitude, m0 + m1);
-    } else {
-      for (; j + 2 <= dim; j += 2) {
-        a0 += src[j] * src[j];
-        a1 += src[j + 1] * src[j + 1];
-      }
-      if (j < dim) a0 += src[j] * src[j];
-      aux[i] = a0 + a1;
-      max_magnitude = std::max(max_magnitude, aux[i]);
+  for (size_t p0 = 0; p0 < m; p0 += kPanelRows) {
+    const size_t rows = std::min(kPanelRows, m - p0);
+    const float* src[kPanelRows];
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t row = slots != nullptr ? slots[p0 + r] : first + p0 + r;
+      src[r] = base + row * dim;
     }
+    // Dimension-major: the stores are sequential and the 64 source rows'
+    // current cache lines stay in L1 (row-major stores with a stride of 64
+    // floats thrash L1 once the panel outgrows it).
+    float* dst = panel + (p0 / kPanelRows) * dim * kPanelRows;
+    for (size_t j = 0; j < dim; ++j, dst += kPanelRows) {
+      for (size_t r = 0; r < rows; ++r) dst[r] = src[r][j];
+      for (size_t r = rows; r < kPanelRows; ++r) dst[r] = 0;
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      const float* v = src[r];
+      float a0 = 0, a1 = 0, m0 = 0, m1 = 0;
+      size_t j = 0;
+      if (kind == kScoreL1) {
+        for (; j + 2 <= dim; j += 2) {
+          a0 += v[j];
+          a1 += v[j + 1];
+          m0 += std::fabs(v[j]);
+          m1 += std::fabs(v[j + 1]);
+        }
+        if (j < dim) {
+          a0 += v[j];
+          m0 += std::fabs(v[j]);
+        }
+        aux[p0 + r] = a0 + a1;
+        max_magnitude = std::max(max_magnitude, m0 + m1);
+      } else {
+        for (; j + 2 <= dim; j += 2) {
+          a0 += v[j] * v[j];
+          a1 += v[j + 1] * v[j + 1];
+        }
+        if (j < dim) a0 += v[j] * v[j];
+        aux[p0 + r] = a0 + a1;
+        max_magnitude = std::max(max_magnitude, aux[p0 + r]);
+      }
+    }
+    for (size_t r = rows; r < kPanelRows; ++r) aux[p0 + r] = 0;
   }
   return max_magnitude;
 }

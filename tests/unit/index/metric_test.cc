@@ -247,6 +247,35 @@ TEST_P(KernelTest, SelectLeFindsExactlyTheQualifyingIndices) {
   }
 }
 
+// The table's pack (a transposing one for AVX-512) equals the portable
+// PackPanel: same panel bytes, aux within rounding, same magnitude bound.
+TEST_P(KernelTest, PackMatchesPortablePack) {
+  std::mt19937 rng(37);
+  for (size_t dim : {1, 5, 16, 17, 33, 64, 100}) {
+    for (size_t m : {1, 15, 16, 17, 64, 70, 130}) {
+      std::vector<float> base = RandomVector(rng, (m + 3) * dim);
+      std::vector<uint32_t> slots(m);
+      for (size_t i = 0; i < m; ++i) slots[i] = static_cast<uint32_t>((i * 7) % (m + 3));
+      const size_t padded = (m + 63) / 64 * 64;
+      for (int kind = 0; kind < 3; ++kind) {
+        for (const uint32_t* sl : {static_cast<const uint32_t*>(nullptr),
+                                   static_cast<const uint32_t*>(slots.data())}) {
+          std::vector<float> p1(padded * dim, 7.0f), p2(padded * dim, 8.0f);
+          std::vector<float> a1(padded, 7.0f), a2(padded, 8.0f);
+          const float m1 =
+              internal::PackPanel(base.data(), dim, sl, 2, m, kind, p1.data(), a1.data());
+          const float m2 = table_->pack(base.data(), dim, sl, 2, m, kind, p2.data(), a2.data());
+          ASSERT_EQ(p1, p2) << "dim " << dim << " m " << m;
+          for (size_t i = 0; i < padded; ++i) {
+            ASSERT_NEAR(a1[i], a2[i], 1e-5 * (1 + std::fabs(a1[i]))) << i;
+          }
+          ASSERT_NEAR(m1, m2, 1e-5 * (1 + m1));
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelTest,
                          ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
                          IsaName);
