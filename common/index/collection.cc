@@ -405,6 +405,15 @@ SearchResult Collection::SearchLocked(const float* query_in,
       neighbors = std::move(out[0]);
     }
   }
+  SearchResult hits = ToResult(neighbors, params);
+  result.hits = std::move(hits.hits);
+  return result;
+}
+
+SearchResult Collection::ToResult(const std::vector<Neighbor>& neighbors,
+                                  const SearchParams& params) const {
+  const size_t dim = config_.dim;
+  SearchResult result;
   result.hits.reserve(neighbors.size());
   for (const Neighbor& nb : neighbors) {
     Hit hit;
@@ -432,9 +441,29 @@ std::vector<SearchResult> Collection::SearchBatch(const float* queries, size_t n
   std::vector<SearchResult> out;
   out.reserve(nq);
   std::shared_lock<std::shared_mutex> l(mu_);
-  for (size_t q = 0; q < nq; ++q) {
-    out.push_back(SearchLocked(queries + q * config_.dim, params));
+  const size_t dim = config_.dim;
+  const size_t n = metas_.size();
+  if (params.hnsw || nq < 2 || n == 0) {
+    for (size_t q = 0; q < nq; ++q) out.push_back(SearchLocked(queries + q * dim, params));
+    return out;
   }
+  // Exact: one batched scan (blocked, GEMM-style for L2 / cosine) with the
+  // filter built once.
+  std::vector<float> qs(queries, queries + nq * dim);
+  if (params.metric == Metric::kCosine) NormalizeRows(qs.data(), nq, dim);
+  const bool filtered = live_count_ != n || !params.labels.empty() ||
+                        (!params.exclude_id.empty() && slot_of_.contains(params.exclude_id));
+  Bitset allowed = filtered ? Allowed(params) : Bitset();
+  ExactSearchOptions eopts;
+  eopts.k = params.k;
+  eopts.allowed = filtered ? &allowed : nullptr;
+  eopts.num_threads = options_.num_threads;
+  std::vector<std::vector<Neighbor>> results;
+  if (!ExactSearch(params.metric, Base(params.metric), n, dim, qs.data(), nq, eopts, &results)
+           .ok()) {
+    results.assign(nq, {});
+  }
+  for (size_t q = 0; q < nq; ++q) out.push_back(ToResult(results[q], params));
   return out;
 }
 

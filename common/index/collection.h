@@ -186,6 +186,9 @@ class Collection {
   Bitset Allowed(const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   SearchResult SearchLocked(const float* query, const SearchParams& params) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Neighbours (slots) -> hits with the items' ids, labels, uris.
+  SearchResult ToResult(const std::vector<Neighbor>& neighbors,
+                        const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void MaybeScheduleRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BuilderLoop();
   absl::Status SnapshotLocked(SnapshotInfoData* info)

@@ -355,7 +355,9 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
     }
   }
   std::vector<SearchAnswer> out(queries.size());
-  for (size_t i = 0; i < queries.size(); ++i) {
+  // The common batch — same knobs for every query, no exclusions — goes
+  // through the collection's batched scan.
+  auto to_params = [&](size_t i) {
     index::SearchParams p;
     p.metric = options[i].metric;
     p.hnsw = options[i].hnsw;
@@ -364,7 +366,32 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
     p.labels = options[i].labels;
     p.include_vectors = options[i].include_vectors;
     if (queries[i].exclude_self) p.exclude_id = queries[i].item_id;
-    out[i].result = c->Search(vectors[i].data(), p);
+    return p;
+  };
+  bool uniform = queries.size() > 1;
+  for (size_t i = 0; uniform && i < queries.size(); ++i) {
+    const QueryOptions& a = options[i];
+    const QueryOptions& b = options[0];
+    uniform = !queries[i].exclude_self && a.metric == b.metric && a.hnsw == b.hnsw &&
+              a.k == b.k && a.ef == b.ef && a.labels == b.labels &&
+              a.include_vectors == b.include_vectors;
+  }
+  if (uniform) {
+    const size_t dim = c->config().dim;
+    std::vector<float> flat;
+    flat.reserve(queries.size() * dim);
+    for (const auto& v : vectors) flat.insert(flat.end(), v.begin(), v.end());
+    std::vector<index::SearchResult> results =
+        c->SearchBatch(flat.data(), queries.size(), to_params(0));
+    for (size_t i = 0; i < queries.size(); ++i) {
+      out[i].result = std::move(results[i]);
+      out[i].model_name = c->config().model_name;
+      out[i].model_version = c->config().model_version;
+    }
+    return out;
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    out[i].result = c->Search(vectors[i].data(), to_params(i));
     out[i].model_name = c->config().model_name;
     out[i].model_version = c->config().model_version;
   }

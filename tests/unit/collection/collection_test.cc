@@ -119,6 +119,32 @@ TEST(CollectionTest, ExactSearchMatchesBruteForceForEveryMetric) {
   }
 }
 
+TEST(CollectionTest, BatchedExactSearchEqualsOneByOne) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK(c->Upsert(RandomItems(0, 400, 11)).status());
+  ASSERT_OK(c->Delete({"id3", "id50"}).status());
+  ItemBatch queries = RandomItems(1000, 33, 12);
+  for (Metric m : kAllMetrics) {
+    for (bool filter : {false, true}) {
+      SearchParams p;
+      p.metric = m;
+      p.k = 9;
+      if (filter) p.labels = {1, 3};
+      std::vector<SearchResult> batch = c->SearchBatch(queries.vectors.data(), 33, p);
+      ASSERT_EQ(batch.size(), 33u);
+      for (size_t q = 0; q < 33; ++q) {
+        SearchResult one = c->Search(queries.vectors.data() + q * kDim, p);
+        EXPECT_EQ(Ids(batch[q]), Ids(one)) << MetricName(m) << " filter " << filter;
+        for (size_t i = 0; i < one.hits.size(); ++i) {
+          EXPECT_NEAR(batch[q].hits[i].distance, one.hits[i].distance,
+                      1e-5 * (1 + one.hits[i].distance));
+        }
+      }
+    }
+  }
+}
+
 TEST(CollectionTest, ReplaceDeleteFilterAndExcludeSelf) {
   TempDir tmp;
   ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
