@@ -48,9 +48,9 @@ using internal::kPanelRows;
 
 // Queries per task from which the lane (GEMM-style) path pays for packing.
 constexpr size_t kLaneMinQueries = 4;
-// Roughly 0.1 ms of kernel work: below this a helper thread costs more than
-// it saves.
-constexpr double kMinWorkPerThread = 1 << 19;
+// Below this much work (queries x rows x dim) per thread, waking a helper
+// costs more than it saves (~30 us of scanning on one core).
+constexpr double kMinWorkPerThread = 1 << 17;
 // Query split only when every thread gets at least this many queries and
 // the base has fewer than kMinRowsPerTask rows per thread; otherwise the base
 // is split (each block is then packed once, not once per query group).
@@ -207,10 +207,10 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
   }
 
   std::vector<uint32_t> slots(p.allowed != nullptr ? cap : 0);
-  std::vector<uint32_t> idx(cap);
+  std::vector<uint32_t> idx(lane ? 0 : cap);
   std::vector<float> scores(lane ? 0 : cap);
   std::vector<float> panel(lane ? cap * dim : 0);
-  std::vector<float> norms(lane ? cap : 0);
+  std::vector<float> aux(lane ? cap : 0);  // per-row sums / norms (PackPanel)
   const size_t tile_q = internal::kMaxLaneQueries;
   std::vector<float> tile(lane ? tile_q * kPanelRows : 0);
   const uint64_t* words = p.allowed != nullptr ? p.allowed->words().data() : nullptr;
@@ -256,7 +256,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
     }
 
     const float magnitude =
-        p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), norms.data());
+        p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), aux.data());
     const float max_bn =
         (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
     for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));
@@ -268,13 +268,13 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
       const uint64_t valid_mask =
           valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
       const float* pan = panel.data() + pi * kPanelRows * dim;
-      const float* nb = norms.data() + pi * kPanelRows;
+      const float* pan_aux = aux.data() + pi * kPanelRows;
       for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
         const int mq = static_cast<int>(std::min(tile_q, nq - t0));
         float taus[internal::kMaxLaneQueries];
         uint64_t masks[internal::kMaxLaneQueries];
         for (int i = 0; i < mq; ++i) taus[i] = cols[t0 + i].tau();
-        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, nb, taus,
+        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, pan_aux, taus,
                            tile.data(), masks);
         for (int i = 0; i < mq; ++i) {
           uint64_t bits = masks[i] & valid_mask;

@@ -41,6 +41,7 @@
 #include <queue>
 #include <random>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -724,7 +725,11 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
   if (count > 0) {
     insert_range(1);  // the first element alone: it becomes the entry point
     std::vector<std::thread> workers;
-    for (size_t t = 1; t < threads; ++t) workers.emplace_back(insert_range, 0);
+    try {
+      for (size_t t = 1; t < threads; ++t) workers.emplace_back(insert_range, 0);
+    } catch (const std::system_error&) {
+      // No more threads: the ones started (and this one) insert the rest.
+    }
     insert_range(0);
     for (std::thread& t : workers) t.join();
   }
