@@ -2,6 +2,7 @@
 // translation unit of ls_model that includes LibTorch (compile cost).
 #include <dlfcn.h>
 #include <sched.h>
+#include <ATen/OpMathType.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <algorithm>
@@ -269,6 +270,7 @@ void LayerStackImpl::Add(Layer layer) {
 }
 
 Tensor LayerStackImpl::forward(Tensor x) {
+  if (input_format_ && x.dim() == 4) x = x.contiguous(*input_format_);
   for (const Layer& l : layers_) x = l.forward(x);
   return x;
 }
@@ -283,37 +285,191 @@ SameConvTranspose2dImpl::SameConvTranspose2dImpl(int64_t in, int64_t out)
   bias = register_parameter("bias", torch::zeros({out}));
 }
 
-Tensor SameConvTranspose2dImpl::Phases(const Tensor& x, Formulation f) {
-  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-  const auto long_opts = torch::dtype(torch::kLong).device(weight.device());
-  // Input padded by one row at the top and one column at the left: tap 0 of
-  // a 2-tap kernel reads x[a - 1], tap 1 reads x[a]. Along one axis the
-  // transposed convolution gives out[2a] = x[a]·w[0] + x[a-1]·w[2] and
-  // out[2a+1] = x[a]·w[1].
-  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
-  if (f == Formulation::kPhaseSplit) {
-    Tensor wt = weight.transpose(0, 1);  // Cout × Cin × 3 × 3
-    Tensor even = torch::tensor({2, 0}, long_opts);
-    Tensor odd = torch::tensor({1}, long_opts);
-    Tensor p00 = torch::conv2d(xp, wt.index_select(2, even).index_select(3, even), bias);
-    Tensor p01 = torch::conv2d(xp.narrow(3, 1, w),
-                               wt.index_select(2, even).index_select(3, odd), bias);
-    Tensor p10 = torch::conv2d(xp.narrow(2, 1, h),
-                               wt.index_select(2, odd).index_select(3, even), bias);
-    Tensor p11 = torch::conv2d(x, wt.index_select(2, odd).index_select(3, odd), bias);
-    return torch::stack({p00, p01, p10, p11}, 2);
+Tensor SameConvTranspose2dImpl::PhaseKernels() {
+  // Along one axis the transposed convolution gives out[2a] = x[a]·w[0] +
+  // x[a−1]·w[2] and out[2a+1] = x[a]·w[1]. With x padded by one at the
+  // start, tap 0 of a 2-tap kernel reads x[a−1] and tap 1 reads x[a]: phase
+  // 0 has taps {w[2], w[0]}, phase 1 {0, w[1]}. kTap[2r + t] is the kernel
+  // index of tap t of phase r (−1 = zero).
+  static constexpr int kTap[4] = {2, 0, -1, 1};
+  if (!select_.defined() || select_.device() != weight.device()) {
+    Tensor m = torch::zeros({9, 16});
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) {
+        if (kTap[a] >= 0 && kTap[b] >= 0) m[kTap[a] * 3 + kTap[b]][a * 4 + b] = 1.0f;
+      }
+    }
+    select_ = m.to(weight.device());
   }
-  // One convolution: for phase r the taps are {w[2], w[0]} (r = 0) or
-  // {0, w[1]} (r = 1); index 3 of the zero-padded kernel is the zero.
-  Tensor idx = torch::tensor({2, 0, 3, 1}, long_opts);
-  Tensor wp = torch::constant_pad_nd(weight, {0, 1, 0, 1});  // Cin×Cout×4×4
-  Tensor g = wp.index_select(2, idx).index_select(3, idx);    // [r,t] × [s,u]
-  Tensor k = g.view({in_channels, out_channels, 2, 2, 2, 2})
-                 .permute({1, 2, 4, 0, 3, 5})  // Cout, r, s, Cin, t, u
-                 .reshape({out_channels * 4, in_channels, 2, 2});
-  Tensor y = torch::conv2d(xp, k, bias.repeat_interleave(4));
-  return y.view({n, out_channels, 4, h, w});
+  return weight.reshape({in_channels * out_channels, 9})
+      .mm(select_.to(weight.scalar_type()))
+      .view({in_channels, out_channels, 2, 2, 2, 2});
 }
+
+Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major) {
+  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
+  if (channels_last) xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
+  // [Cin, Cout, r, t, s, u] → [phase, Cout] or [Cout, phase] × [Cin, t, u].
+  Tensor k = PhaseKernels()
+                 .permute(phase_major ? std::vector<int64_t>{2, 4, 1, 0, 3, 5}
+                                      : std::vector<int64_t>{1, 2, 4, 0, 3, 5})
+                 .reshape({out_channels * 4, in_channels, 2, 2});
+  Tensor b = phase_major ? bias.repeat({4}) : bias.repeat_interleave(4);
+  return torch::conv2d(xp, k, b);
+}
+
+namespace {
+
+// The four exact phase convolutions (2×2, 2×1, 1×2, 1×1 kernels), each
+// N × Cout × H × W, in phase order (0,0), (0,1), (1,0), (1,1).
+std::vector<Tensor> SplitPhases(const Tensor& x, const Tensor& kernels, const Tensor& bias,
+                                bool channels_last) {
+  const int64_t h = x.size(2), w = x.size(3);
+  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
+  Tensor xu = x;
+  if (channels_last) {
+    xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
+    xu = xu.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  Tensor g = kernels.permute({1, 0, 2, 3, 4, 5});  // Cout, Cin, r, t, s, u
+  auto kernel = [&](int r, int s) {
+    Tensor k = g.select(4, s).select(2, r);  // Cout, Cin, t, u
+    if (r == 1) k = k.narrow(2, 1, 1);
+    if (s == 1) k = k.narrow(3, 1, 1);
+    return k.contiguous();
+  };
+  return {torch::conv2d(xp, kernel(0, 0), bias),
+          torch::conv2d(xp.narrow(3, 1, w), kernel(0, 1), bias),
+          torch::conv2d(xp.narrow(2, 1, h), kernel(1, 0), bias),
+          torch::conv2d(xu, kernel(1, 1), bias)};
+}
+
+// PhaseMax's kernels: `four` is N × 4C × S (contiguous) or N × S × 4C
+// (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
+// N × S × C.
+template <typename T>
+void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s,
+                     bool cl) {
+  using acc = at::opmath_type<T>;  // float for bf16, else T itself.
+  if (cl) {
+    at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t px = begin; px < end; ++px) {
+        const T* yp = y + px * 4 * c;
+        T* op = out + px * c;
+        uint8_t* ap = arg + px * c;
+        for (int64_t i = 0; i < c; ++i) {
+          acc m = static_cast<acc>(yp[i]);
+          uint8_t a = 0;
+          for (int p = 1; p < 4; ++p) {
+            const acc v = static_cast<acc>(yp[p * c + i]);
+            if (v > m) {
+              m = v;
+              a = static_cast<uint8_t>(p);
+            }
+          }
+          op[i] = static_cast<T>(m);
+          ap[i] = a;
+        }
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t img = nc / c, ch = nc % c;
+      const T* y0 = y + (img * 4 * c + ch) * s;
+      T* op = out + nc * s;
+      uint8_t* ap = arg + nc * s;
+      for (int64_t j = 0; j < s; ++j) {
+        acc m = static_cast<acc>(y0[j]);
+        uint8_t a = 0;
+        for (int p = 1; p < 4; ++p) {
+          const acc v = static_cast<acc>(y0[p * c * s + j]);
+          if (v > m) {
+            m = v;
+            a = static_cast<uint8_t>(p);
+          }
+        }
+        op[j] = static_cast<T>(m);
+        ap[j] = a;
+      }
+    }
+  });
+}
+
+template <typename T>
+void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c,
+                      int64_t s, bool cl) {
+  if (cl) {
+    at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t px = begin; px < end; ++px) {
+        const T* gp = g + px * c;
+        const uint8_t* ap = arg + px * c;
+        T* yp = gy + px * 4 * c;
+        for (int p = 0; p < 4; ++p) {
+          for (int64_t i = 0; i < c; ++i) {
+            yp[p * c + i] = ap[i] == p ? gp[i] : static_cast<T>(0);
+          }
+        }
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t img = nc / c, ch = nc % c;
+      const T* gp = g + nc * s;
+      const uint8_t* ap = arg + nc * s;
+      for (int p = 0; p < 4; ++p) {
+        T* yp = gy + ((img * 4 + p) * c + ch) * s;
+        for (int64_t j = 0; j < s; ++j) yp[j] = ap[j] == p ? gp[j] : static_cast<T>(0);
+      }
+    }
+  });
+}
+
+bool IsChannelsLast(const Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() &&
+         t.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+class PhaseMaxFn : public torch::autograd::Function<PhaseMaxFn> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y_in) {
+    const bool cl = IsChannelsLast(y_in);
+    const Tensor y = cl ? y_in : y_in.contiguous();
+    const int64_t n = y.size(0), c = y.size(1) / 4, h = y.size(2), w = y.size(3);
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    Tensor out = torch::empty({n, c, h, w}, y.options().memory_format(fmt));
+    Tensor arg = torch::empty({n, c, h, w}, y.options().dtype(torch::kUInt8).memory_format(fmt));
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "PhaseMax", [&] {
+      PhaseMaxForward<scalar_t>(y.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                                arg.data_ptr<uint8_t>(), n, c, h * w, cl);
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["cl"] = cl;
+    ctx->mark_non_differentiable({arg});
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const Tensor arg = ctx->get_saved_variables()[0];
+    const bool cl = ctx->saved_data["cl"].toBool();
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const Tensor g = grads[0].contiguous(fmt);
+    const int64_t n = arg.size(0), c = arg.size(1), h = arg.size(2), w = arg.size(3);
+    Tensor gy = torch::empty({n, 4 * c, h, w}, g.options().memory_format(fmt));
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, g.scalar_type(), "PhaseMaxBackward", [&] {
+      PhaseMaxBackward<scalar_t>(g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
+                                 gy.data_ptr<scalar_t>(), n, c, h * w, cl);
+    });
+    return {gy};
+  }
+};
+
+}  // namespace
+
+Tensor PhaseMax(const Tensor& y) { return PhaseMaxFn::apply(y); }
 
 Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
@@ -322,17 +478,35 @@ Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
     return y.narrow(2, 0, 2 * h).narrow(3, 0, 2 * w);
   }
   // Channel c·4 + 2r + s → output (c, 2a + r, 2b + s).
-  return torch::pixel_shuffle(Phases(x, f).reshape({n, out_channels * 4, h, w}), 2);
+  Tensor phases =
+      f == Formulation::kPhaseSplit
+          ? torch::stack(SplitPhases(x, PhaseKernels(), bias, channels_last), 2)
+                .reshape({n, out_channels * 4, h, w})
+          : PhaseConv(x, /*phase_major=*/false);
+  return torch::pixel_shuffle(phases, 2);
 }
 
 Tensor SameConvTranspose2dImpl::UpsampleMaxPool(const Tensor& x, Formulation f) {
   if (f == Formulation::kPlain) return torch::max_pool2d(Upsample(x, f), 2);
-  return std::get<0>(Phases(x, f).max(2));
+  if (f == Formulation::kPhaseSplit) {
+    std::vector<Tensor> p = SplitPhases(x, PhaseKernels(), bias, channels_last);
+    return torch::maximum(torch::maximum(p[0], p[1]), torch::maximum(p[2], p[3]));
+  }
+  return PhaseMax(PhaseConv(x, /*phase_major=*/true));
 }
 
-Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation) {
-  at::Generator gen = at::detail::createCPUGenerator(0);
-  return Registry().at(spec.architecture).build(spec, formulation, gen);
+Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation,
+                             bool channels_last, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  Autoencoder net = Registry().at(spec.architecture).build(spec, formulation, gen);
+  if (channels_last) {
+    for (auto& m : net->modules()) {
+      if (auto* ct = dynamic_cast<SameConvTranspose2dImpl*>(m.get())) ct->channels_last = true;
+    }
+    // Convert the input once; the layers keep the format.
+    net->encoder->SetInputFormat(torch::MemoryFormat::ChannelsLast);
+  }
+  return net;
 }
 
 std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec) {
@@ -584,9 +758,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec,
   impl->spec = WithDefaults(spec);
   impl->options = options;
   absl::Status s = CatchTorch("building the model", [&]() -> absl::Status {
-    at::Generator gen = at::detail::createCPUGenerator(options.seed);
-    impl->net = Registry().at(impl->spec.architecture)
-                    .build(impl->spec, options.formulation, gen);
+    impl->net = BuildAutoencoder(impl->spec, options.formulation,
+                                 options.channels_last, options.seed);
     if (options.use_cuda_if_available && torch::cuda::is_available()) {
       impl->device = torch::Device(torch::kCUDA, 0);
       impl->net->to(impl->device);

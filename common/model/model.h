@@ -131,6 +131,9 @@ struct ModelOptions {
   Formulation formulation = Formulation::kPhaseConv;
   // Seeds parameter initialisation (Glorot uniform, zero biases, as Keras).
   uint64_t seed = 0;
+  // Convolutions on channels-last (NHWC) tensors: faster with oneDNN on
+  // CPU; the same function.
+  bool channels_last = true;
   // Place the model on CUDA when LibTorch has a usable device.
   bool use_cuda_if_available = false;
 };

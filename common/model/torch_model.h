@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,12 @@ class LayerStackImpl : public torch::nn::Module {
   void Add(Layer layer);
   torch::Tensor forward(torch::Tensor x);
   const std::vector<Layer>& layers() const { return layers_; }
+  // Converts a 4-D input to `format` first (e.g. channels-last).
+  void SetInputFormat(torch::MemoryFormat format) { input_format_ = format; }
 
  private:
   std::vector<Layer> layers_;
+  std::optional<torch::MemoryFormat> input_format_;
 };
 TORCH_MODULE(LayerStack);
 
@@ -71,22 +75,42 @@ class SameConvTranspose2dImpl : public torch::nn::Module {
   // N × Cin × H × W → N × Cout × 2H × 2W.
   torch::Tensor Upsample(const torch::Tensor& x, Formulation f);
   // MaxPool2d(2) of Upsample(x): N × Cout × H × W (before any activation;
-  // ELU commutes with max because it is increasing).
+  // ELU commutes with max because it is increasing). kPhaseConv never
+  // builds the 2H × 2W map: it takes the maximum over the four phase
+  // outputs with PhaseMax.
   torch::Tensor UpsampleMaxPool(const torch::Tensor& x, Formulation f);
 
-  // The four output phases (r, s) — output[2a + r][2b + s] — as
-  // N × Cout × 4 × H × W, phase index 2r + s.
-  torch::Tensor Phases(const torch::Tensor& x, Formulation f);
+  // The transposed convolution as one Conv2d with 2×2 kernels on x padded
+  // at the top and left: N × 4·Cout × H × W holding output[2a + r][2b + s]
+  // of channel c at channel c·4 + 2r + s (pixel-shuffle order) or, with
+  // phase_major, at (2r + s)·Cout + c.
+  torch::Tensor PhaseConv(const torch::Tensor& x, bool phase_major);
 
   int64_t in_channels, out_channels;
+  // Run the convolutions on channels-last (NHWC) tensors (oneDNN's
+  // preferred layout on CPU). Same function.
+  bool channels_last = false;
   torch::Tensor weight, bias;
+
+ private:
+  // Kernel Cin×Cout×3×3 → the 2×2 phase kernels, as a product with a fixed
+  // 9 × 16 0/1 matrix (differentiable, cheap backward).
+  torch::Tensor PhaseKernels();  // Cin × Cout × 2(r) × 2(t) × 2(s) × 2(u)
+  torch::Tensor select_;          // The 9 × 16 matrix, on weight's device.
 };
 TORCH_MODULE(SameConvTranspose2d);
 
+// y: N × 4C × H × W with phase p of channel c at channel p·C + c →
+// N × C × H × W, the maximum over the four phases (MaxPool2d 2 of the
+// upsampled map). Keeps y's memory format (contiguous or channels-last);
+// the backward writes each gradient to its phase's argmax.
+torch::Tensor PhaseMax(const torch::Tensor& y);
+
 // Builds the architecture `spec` names (spec must have passed ValidateSpec
-// and carry defaults). Initialises with Glorot uniform weights and zero
-// biases from torch's generator (seed it with torch::manual_seed first).
-Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation);
+// and carry defaults), initialised with Glorot uniform weights and zero
+// biases from a generator seeded with `seed`.
+Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation,
+                             bool channels_last = false, uint64_t seed = 0);
 
 struct Model::Impl {
   ModelSpec spec;

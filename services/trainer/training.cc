@@ -230,6 +230,7 @@ struct Runner {
     model::SetThreads(c.threads, c.blas_threads);
     model::ModelOptions mo;
     mo.formulation = c.formulation;
+    mo.channels_last = c.channels_last;
     mo.seed = c.seed;
     mo.use_cuda_if_available = c.use_cuda_if_available;
     LS_ASSIGN_OR_RETURN(model, model::Model::Create(c.model, mo));

@@ -59,8 +59,10 @@ struct TrainConfig {
   // Must be explicit: latent_size 0 is refused here (the gRPC adapter maps
   // the proto's 0 to the architecture default before).
   model::ModelSpec model{"conv", 10, {32, 32, 3}};
-  // How seed's transposed convolutions are computed (same function).
+  // How seed's transposed convolutions are computed, and whether
+  // convolutions run on channels-last tensors (same function either way).
   model::Formulation formulation = model::Formulation::kPhaseConv;
+  bool channels_last = true;
   int epochs = 30;       // 1..10000.
   int batch_size = 32;   // 1..4096.
   OptimizerKind optimizer = OptimizerKind::kAdamax;

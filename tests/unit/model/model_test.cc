@@ -218,11 +218,17 @@ TEST(SameConvTransposeTest, FormulationsHaveEqualOutputsAndGradients) {
       return Result{y.detach(), x.grad().clone(), ct->weight.grad().clone(),
                     ct->bias.grad().clone()};
     };
+    ct->channels_last = false;
     Result ref = run(Formulation::kPlain);
     EXPECT_THAT(ref.y.sizes(), pool ? ElementsAre(2, 6, 6, 7) : ElementsAre(2, 6, 12, 14));
-    for (Formulation f : {Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
+    for (auto [f, cl] : {std::pair{Formulation::kPhaseConv, false},
+                         std::pair{Formulation::kPhaseConv, true},
+                         std::pair{Formulation::kPhaseSplit, false},
+                         std::pair{Formulation::kPhaseSplit, true}}) {
+      ct->channels_last = cl;
       Result r = run(f);
-      SCOPED_TRACE(std::string(FormulationName(f)) + (pool ? " pooled" : ""));
+      SCOPED_TRACE(std::string(FormulationName(f)) + (pool ? " pooled" : "") +
+                   (cl ? " channels-last" : ""));
       EXPECT_TRUE(torch::allclose(r.y, ref.y, 1e-5, 1e-5));
       EXPECT_TRUE(torch::allclose(r.gx, ref.gx, 1e-4, 1e-4));
       EXPECT_TRUE(torch::allclose(r.gw, ref.gw, 1e-4, 1e-4));
@@ -231,33 +237,64 @@ TEST(SameConvTransposeTest, FormulationsHaveEqualOutputsAndGradients) {
   }
 }
 
-// The whole seed model: the fast formulations load the plain one's weights
-// and give the same reconstructions and parameter gradients.
+// PhaseMax agrees with max over a phase axis, in both layouts and in bf16,
+// and routes each gradient to its phase's maximum only.
+TEST(PhaseMaxTest, MatchesMaxOverPhasesWithGradientToTheArgmax) {
+  torch::manual_seed(11);
+  torch::Tensor y0 = torch::randn({2, 4 * 5, 3, 4});
+  torch::Tensor want = std::get<0>(y0.view({2, 4, 5, 3, 4}).max(1));
+  for (bool cl : {false, true}) {
+    torch::Tensor y = (cl ? y0.contiguous(torch::MemoryFormat::ChannelsLast) : y0.clone())
+                          .requires_grad_(true);
+    torch::Tensor out = PhaseMax(y);
+    EXPECT_TRUE(torch::equal(out.contiguous(), want)) << cl;
+    EXPECT_EQ(out.is_contiguous(torch::MemoryFormat::ChannelsLast) && !out.is_contiguous(), cl);
+    torch::Tensor g = torch::rand_like(out);
+    out.backward(g);
+    torch::Tensor gy = y.grad().contiguous().view({2, 4, 5, 3, 4});
+    // Each output's gradient lands on exactly one phase: the maximum.
+    EXPECT_TRUE(torch::allclose(gy.sum(1), g.contiguous()));
+    torch::Tensor at_max = (y0.view({2, 4, 5, 3, 4}) == want.unsqueeze(1));
+    EXPECT_TRUE(torch::equal(gy.ne(0), at_max & g.contiguous().unsqueeze(1).ne(0)));
+  }
+  torch::Tensor b = PhaseMax(y0.to(torch::kBFloat16));
+  EXPECT_TRUE(torch::equal(b, std::get<0>(y0.to(torch::kBFloat16).view({2, 4, 5, 3, 4}).max(1))));
+}
+
+// The whole seed model: the fast formulations, in both memory layouts, load
+// the plain one's weights and give the same reconstructions and parameter
+// gradients. In float64: the formulations are equal in exact arithmetic,
+// but max-pooling is not smooth, and in float32 a near-tie between two
+// phases can be decided differently by differently rounded sums, sending
+// that position's gradient elsewhere (seen at ~1e-3 relative in layer 4).
 TEST(SeedModelTest, FastFormulationsMatchThePlainModel) {
-  const ModelSpec spec = WithDefaults(Seed(3));
+  const ModelSpec spec = WithDefaults({"seed", 10, {16, 32, 3}});
   Autoencoder plain = BuildAutoencoder(spec, Formulation::kPlain);
+  plain->to(torch::kDouble);
   torch::manual_seed(3);
-  torch::Tensor x = torch::rand({2, 3, 32, 32});
+  torch::Tensor x = torch::rand({2, 3, 16, 32}, torch::kDouble);
   auto grads = [&](Autoencoder& net) {
     net->zero_grad();
     torch::Tensor y = net->forward(x);
     torch::mse_loss(y, x).backward();
-    std::vector<torch::Tensor> g = {y.detach()};
+    std::vector<torch::Tensor> g = {y.detach().contiguous()};
     for (const auto& p : net->named_parameters()) g.push_back(p.value().grad().clone());
     return g;
   };
   std::vector<torch::Tensor> ref = grads(plain);
   const std::string weights = SaveWeights(*plain);
   for (Formulation f : {Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
-    Autoencoder fast = BuildAutoencoder(spec, f);
-    ASSERT_OK(LoadWeightsInto(*fast, weights));
-    std::vector<torch::Tensor> got = grads(fast);
-    ASSERT_EQ(got.size(), ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) {
-      // Relative to each tensor's scale: summation orders differ.
-      const double scale = ref[i].abs().max().item<double>() + 1e-12;
-      EXPECT_LT((got[i] - ref[i]).abs().max().item<double>() / scale, 1e-4)
-          << FormulationName(f) << " tensor " << i;
+    for (bool cl : {false, true}) {
+      Autoencoder fast = BuildAutoencoder(spec, f, cl, /*seed=*/99);
+      fast->to(torch::kDouble);
+      ASSERT_OK(LoadWeightsInto(*fast, weights));
+      std::vector<torch::Tensor> got = grads(fast);
+      ASSERT_EQ(got.size(), ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        const double scale = ref[i].abs().max().item<double>() + 1e-300;
+        EXPECT_LT((got[i] - ref[i]).abs().max().item<double>() / scale, 1e-10)
+            << FormulationName(f) << (cl ? " channels-last" : "") << " tensor " << i;
+      }
     }
   }
 }
