@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The latentsearch demo on real data. For now: look at the data sets.
-#   - Fashion-MNIST (Debian's dataset-fashion-mnist), train + test;
-#   - CIFAR-10 (binary version) from --data=DIR or ../shared/data/cifar10
-#     (relative to the repository), when present.
-# For each: `latentsearch data-info` prints size, shape and per-class counts,
-# and writes a captioned 8x8 grid of seeded random samples into --out.
+# The latentsearch demo on real data:
+#   1. look at the data sets: Fashion-MNIST (Debian's dataset-fashion-mnist)
+#      and CIFAR-10 (binary version) from --data=DIR or ../shared/data/cifar10
+#      when present — `latentsearch data-info` prints size, shape and
+#      per-class counts and writes a captioned grid of samples into --out;
+#   2. the pipeline (deploy/run_pipeline.sh): start trainer, encoder and
+#      search, train the default model on Fashion-MNIST for --train_seconds
+#      (default 120), index the 10,000 test images, query, and print
+#      precision@10 per metric and index next to raw pixels (--out/eval.json).
 #
 # Usage: deploy/demo.sh --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]
+#                       [--train_seconds=S]
 # (`make demo` runs: bash deploy/demo.sh --build_dir=build --out=demo-out)
 set -euo pipefail
 
@@ -14,9 +18,10 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="build"
 out="demo-out"
 data=""
+train_seconds=120
 
 usage() {
-  echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]" >&2
+  echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR] [--train_seconds=S]" >&2
   exit 2
 }
 
@@ -25,6 +30,7 @@ for arg in "$@"; do
     --build_dir=*) build_dir="${arg#*=}" ;;
     --out=*) out="${arg#*=}" ;;
     --data=*) data="${arg#*=}" ;;
+    --train_seconds=*) train_seconds="${arg#*=}" ;;
     -h|--help) usage ;;
     *) echo "demo.sh: unknown argument '$arg'" >&2; usage ;;
   esac
@@ -76,6 +82,13 @@ fi
 if [[ $ran -eq 0 ]]; then
   echo "demo.sh: no data set found; nothing to show" >&2
   exit 1
+fi
+
+if [[ -e "$fashion/t10k-labels-idx1-ubyte.gz" ]]; then
+  echo
+  echo "== The pipeline: train (${train_seconds} s) -> push -> encode + index -> query + eval"
+  bash "$repo/deploy/run_pipeline.sh" "$build_dir" "$out" --data="$fashion" \
+    --train_seconds="$train_seconds" --images=10000 --queries=1000
 fi
 echo
 echo "Demo output in $out:"
