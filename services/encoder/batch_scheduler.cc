@@ -67,7 +67,7 @@ std::unique_ptr<BatchScheduler::Queue> BatchScheduler::AddQueue(std::string name
   state->name = std::move(name);
   state->run = std::move(run);
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     queues_.push_back(state);
   }
   return std::unique_ptr<Queue>(new Queue(this, std::move(state)));
@@ -79,7 +79,7 @@ absl::Status BatchScheduler::Enqueue(const std::shared_ptr<QueueState>& q,
   if (n == 0) {
     return absl::InvalidArgumentError("a batch task needs at least one item");
   }
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   if (stopping_ || q->closed) {
     return absl::UnavailableError(absl::StrCat(
         "queue '", q->name, "' is shutting down; retry on another replica"));
@@ -105,7 +105,7 @@ absl::Status BatchScheduler::Enqueue(const std::shared_ptr<QueueState>& q,
   t->queued_ = true;
   q->tasks.push_back(t);
   q->queued_items += n;
-  cv_.Signal();
+  cv_.notify_one();
   return absl::OkStatus();
 }
 
@@ -189,7 +189,7 @@ void BatchScheduler::Deliver(BatchTask* task) {
   if (timing.batches > 0) timing.mean_batch_size = task->batch_size_sum_ / timing.batches;
   const absl::Status status = task->status_;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     if (status.ok()) {
       ++stats_.tasks_done;
     } else {
@@ -208,7 +208,7 @@ void BatchScheduler::Execute(Work& work) {
   const absl::Duration compute = clock_->Now() - start;
   std::vector<BatchTask*> done;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     ++stats_.batches;
     stats_.items += work.batch.size;
     for (const BatchSlice& s : work.batch.slices) {
@@ -234,16 +234,16 @@ void BatchScheduler::WorkerLoop(int index) {
   for (;;) {
     Work work;
     {
-      absl::MutexLock l(&mu_);
+      std::unique_lock<std::mutex> l(mu_);
       for (;;) {
         const absl::Time now = clock_->Now();
         absl::Time next_due;
         if (Collect(now, &work, &next_due)) break;
         if (stopping_ && !AnyQueued()) return;
         if (next_due == absl::InfiniteFuture()) {
-          cv_.Wait(&mu_);
+          cv_.wait(l);
         } else {
-          cv_.WaitWithTimeout(&mu_, next_due - now);
+          cv_.wait_for(l, absl::ToChronoNanoseconds(next_due - now));
         }
       }
     }
@@ -254,7 +254,7 @@ void BatchScheduler::WorkerLoop(int index) {
 bool BatchScheduler::RunOnce() {
   Work work;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     absl::Time next_due;
     if (!Collect(clock_->Now(), &work, &next_due)) return false;
   }
@@ -263,15 +263,15 @@ bool BatchScheduler::RunOnce() {
 }
 
 void BatchScheduler::Wake() {
-  absl::MutexLock l(&mu_);
-  cv_.SignalAll();
+  std::lock_guard<std::mutex> l(mu_);
+  cv_.notify_all();
 }
 
 void BatchScheduler::Shutdown() {
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
-    cv_.SignalAll();
+    cv_.notify_all();
     if (joined_) return;
     joined_ = true;
   }
@@ -284,14 +284,14 @@ void BatchScheduler::Shutdown() {
 }
 
 BatchSchedulerStats BatchScheduler::stats() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return stats_;
 }
 
 void BatchScheduler::RemoveQueue(const std::shared_ptr<QueueState>& q) {
   std::vector<BatchTask*> finished;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     q->closed = true;
     queues_.erase(std::remove(queues_.begin(), queues_.end(), q), queues_.end());
     while (!q->tasks.empty()) {
@@ -316,7 +316,7 @@ absl::Status BatchScheduler::Queue::Enqueue(std::unique_ptr<BatchTask> task) {
 }
 
 size_t BatchScheduler::Queue::queued_items() const {
-  absl::MutexLock l(&scheduler_->mu_);
+  std::lock_guard<std::mutex> l(scheduler_->mu_);
   return state_->queued_items;
 }
 

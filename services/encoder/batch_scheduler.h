@@ -40,17 +40,20 @@
 //   num_threads = 0 and drive the scheduler with RunOnce() (deterministic,
 //   no threads, no sleeps).
 //
-// Thread-safety: BatchScheduler and Queue are thread-safe. A BatchTask is
+// Thread-safety: BatchScheduler and Queue are thread-safe (std::mutex, so
+// the ThreadSanitizer build checks them). A BatchTask is
 // owned by the scheduler from a successful Enqueue until Done returns (it is
 // deleted then); its counters are touched only under the scheduler's lock.
 #ifndef LATENTSEARCH_SERVICES_ENCODER_BATCH_SCHEDULER_H_
 #define LATENTSEARCH_SERVICES_ENCODER_BATCH_SCHEDULER_H_
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,7 +61,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/encoder/clock.h"
 
@@ -211,8 +213,10 @@ class BatchScheduler {
 
   const BatchSchedulerOptions options_;
   Clock* const clock_;
-  mutable absl::Mutex mu_;
-  absl::CondVar cv_;
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
+  // ThreadSanitizer, which then cannot see absl::Mutex synchronise.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<std::shared_ptr<QueueState>> queues_ ABSL_GUARDED_BY(mu_);
   size_t next_queue_ ABSL_GUARDED_BY(mu_) = 0;  // Round-robin start.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

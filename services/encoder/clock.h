@@ -4,8 +4,9 @@
 #ifndef LATENTSEARCH_SERVICES_ENCODER_CLOCK_H_
 #define LATENTSEARCH_SERVICES_ENCODER_CLOCK_H_
 
+#include <mutex>
+
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -26,16 +27,16 @@ class FakeClock final : public Clock {
  public:
   FakeClock() = default;
   absl::Time Now() const override {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     now_ += d;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1000000000);
 };
 

@@ -255,7 +255,7 @@ absl::Status ModelRegistry::Restore() {
     return absl::InternalError(absl::StrCat("listing '", root, "': ", ec.message()));
   }
   std::sort(names.begin(), names.end());
-  absl::MutexLock l(&push_mu_);
+  std::lock_guard<std::mutex> l(push_mu_);
   for (const std::string& name : names) {
     std::vector<uint64_t> versions = store_->Versions(name);
     int loaded = 0;
@@ -294,14 +294,14 @@ absl::Status ModelRegistry::Restore() {
 absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
   const absl::Time start = absl::Now();
   {
-    absl::MutexLock l(&loader_mu_);
+    std::lock_guard<std::mutex> l(loader_mu_);
     if (stopping_) return absl::UnavailableError("the encoder is shutting down");
   }
   LS_RETURN_IF_ERROR(ValidateMetadata(&c.metadata));
   LS_RETURN_IF_ERROR(model::VerifyWeights(c.metadata, c.weights, "the pushed checkpoint"));
   model::CheckpointMetadata& m = c.metadata;
 
-  absl::MutexLock l(&push_mu_);
+  std::lock_guard<std::mutex> l(push_mu_);
   std::shared_ptr<const RegistrySnapshot> snap = snapshot();
   std::vector<std::shared_ptr<Servable>> held;
   if (auto it = snap->models.find(m.model_name); it != snap->models.end()) held = it->second;
@@ -351,7 +351,7 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
   Log(absl::StrFormat("loaded %s in %.2f s on %s; now serving %s", Describe(m), seconds,
                       device, Loaded(*snapshot())));
   {
-    absl::MutexLock ll(&loader_mu_);
+    std::lock_guard<std::mutex> ll(loader_mu_);
     if (listener_) listener_(true);
   }
   PushResult r;
@@ -363,10 +363,10 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
 void ModelRegistry::PushAsync(model::Checkpoint checkpoint,
                               std::function<void(absl::StatusOr<PushResult>)> done) {
   {
-    absl::MutexLock l(&loader_mu_);
+    std::lock_guard<std::mutex> l(loader_mu_);
     if (!stopping_) {
       pending_.push_back({std::move(checkpoint), std::move(done)});
-      loader_cv_.Signal();
+      loader_cv_.notify_one();
       return;
     }
   }
@@ -374,7 +374,7 @@ void ModelRegistry::PushAsync(model::Checkpoint checkpoint,
 }
 
 void ModelRegistry::SetReadinessListener(std::function<void(bool)> listener) {
-  absl::MutexLock l(&loader_mu_);
+  std::lock_guard<std::mutex> l(loader_mu_);
   listener_ = std::move(listener);
   if (listener_) listener_(!snapshot()->empty());
 }
@@ -384,8 +384,8 @@ void ModelRegistry::LoaderLoop() {
   for (;;) {
     PendingPush job;
     {
-      absl::MutexLock l(&loader_mu_);
-      while (pending_.empty() && !stopping_) loader_cv_.Wait(&loader_mu_);
+      std::unique_lock<std::mutex> l(loader_mu_);
+      loader_cv_.wait(l, [this] { return !pending_.empty() || stopping_; });
       if (pending_.empty()) return;
       job = std::move(pending_.front());
       pending_.pop_front();
@@ -397,10 +397,10 @@ void ModelRegistry::LoaderLoop() {
 void ModelRegistry::Shutdown() {
   std::deque<PendingPush> dropped;
   {
-    absl::MutexLock l(&loader_mu_);
+    std::lock_guard<std::mutex> l(loader_mu_);
     stopping_ = true;
     dropped.swap(pending_);
-    loader_cv_.SignalAll();
+    loader_cv_.notify_all();
   }
   for (PendingPush& p : dropped) {
     if (p.done) p.done(absl::UnavailableError("the encoder shut down before the push ran"));

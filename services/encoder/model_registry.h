@@ -25,11 +25,13 @@
 #ifndef LATENTSEARCH_SERVICES_ENCODER_MODEL_REGISTRY_H_
 #define LATENTSEARCH_SERVICES_ENCODER_MODEL_REGISTRY_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,7 +40,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "common/model/checkpoint.h"
 #include "latentsearch/v1/common.pb.h"
 #include "services/encoder/batch_scheduler.h"
@@ -172,11 +173,12 @@ class ModelRegistry {
   // The published snapshot, read and replaced with std::atomic_load/store.
   std::shared_ptr<const RegistrySnapshot> snapshot_;
 
-  absl::Mutex push_mu_;  // Serialises pushes. Taken before loader_mu_.
+  // std::mutex (not absl::Mutex) so that the ThreadSanitizer build sees them.
+  std::mutex push_mu_;  // Serialises pushes. Taken before loader_mu_.
 
-  absl::Mutex loader_mu_;
+  std::mutex loader_mu_;
   std::function<void(bool)> listener_ ABSL_GUARDED_BY(loader_mu_);
-  absl::CondVar loader_cv_;
+  std::condition_variable loader_cv_;
   struct PendingPush {
     model::Checkpoint checkpoint;
     std::function<void(absl::StatusOr<PushResult>)> done;

@@ -11,13 +11,13 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include <mutex>
+
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/encoder/clock.h"
+#include "tests/unit/encoder/sync.h"
 
 namespace latentsearch::encoder {
 namespace {
@@ -44,7 +44,7 @@ class TestTask final : public BatchTask {
  public:
   TestTask(int id, size_t n, Record* record, std::atomic<int>* order,
            absl::Time deadline = absl::InfiniteFuture(),
-           absl::BlockingCounter* counter = nullptr)
+           testing::BlockingCounter* counter = nullptr)
       : BatchTask(n, deadline),
         id_(id),
         record_(record),
@@ -71,7 +71,7 @@ class TestTask final : public BatchTask {
   const int id_;
   Record* const record_;
   std::atomic<int>* const order_;
-  absl::BlockingCounter* const counter_;
+  testing::BlockingCounter* const counter_;
   std::vector<int> outputs_;
 };
 
@@ -131,7 +131,7 @@ class BatchSchedulerTest : public ::testing::Test {
       log.push_back({t->id(), s.begin, s.count});
       for (size_t i = s.begin; i < s.begin + s.count; ++i) t->outputs()[i] = 2 * t->input(i);
     }
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     batches_.push_back(log);
     clock_.Advance(compute_time_);
     if (fail_batch_ == static_cast<int>(batches_.size())) {
@@ -147,7 +147,7 @@ class BatchSchedulerTest : public ::testing::Test {
   }
   Record& rec(int i) { return *records_[i]; }
   std::vector<std::vector<SliceLog>> batches() {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     return batches_;
   }
 
@@ -156,7 +156,7 @@ class BatchSchedulerTest : public ::testing::Test {
   std::unique_ptr<BatchScheduler::Queue> queue_;
   std::vector<std::unique_ptr<Record>> records_;
   std::atomic<int> order_{0};
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<std::vector<SliceLog>> batches_ ABSL_GUARDED_BY(mu_);
   absl::Duration compute_time_ = absl::ZeroDuration();
   int fail_batch_ = -1;  // 1-based batch number that fails.
@@ -428,7 +428,7 @@ TEST(BatchSchedulerThreadsTest, ManyProducersAllComplete) {
   constexpr int kProducers = 4, kPerProducer = 50, kTasks = kProducers * kPerProducer;
   std::vector<Record> records(kTasks);
   std::atomic<int> order{0};
-  absl::BlockingCounter remaining(kTasks);
+  testing::BlockingCounter remaining(kTasks);
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
@@ -466,7 +466,7 @@ TEST(BatchSchedulerThreadsTest, WorkerWaitsForTheDelayOnTheInjectedClock) {
   auto queue = s->AddQueue("q", Compute);
   Record record;
   std::atomic<int> order{0};
-  absl::BlockingCounter done(1);
+  testing::BlockingCounter done(1);
   ASSERT_OK(queue->Enqueue(std::make_unique<TestTask>(5, 2, &record, &order,
                                                       absl::InfiniteFuture(), &done)));
   clock.Advance(absl::Seconds(3600));

@@ -4,17 +4,18 @@
 // DEADLINE_EXCEEDED without being computed. No sleeps.
 #include "services/encoder/encoder_core.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/encoder/clock.h"
 #include "tests/unit/encoder/fake_runner.h"
+#include "tests/unit/encoder/sync.h"
 
 namespace latentsearch::encoder {
 namespace {
@@ -32,7 +33,7 @@ using ::testing::HasSubstr;
 class Gate {
  public:
   void Arm() { armed_ = true; }
-  absl::Notification entered, release;
+  testing::Notification entered, release;
   bool armed() const { return armed_; }
 
  private:
@@ -77,7 +78,7 @@ v1::EncodeRequest Request(size_t n, uint8_t value) {
 }
 
 struct Result {
-  absl::Notification done;
+  testing::Notification done;
   absl::Status status = absl::UnknownError("not done");
   v1::EncodeResponse response;
 };
@@ -113,6 +114,7 @@ class EncoderCoreTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  FakeClock clock_;  // Outlives core_ (its batcher reads it).
   std::shared_ptr<RunnerLog> log_ = std::make_shared<RunnerLog>();
   Gate gate_;
   std::unique_ptr<EncoderCore> core_;
@@ -177,12 +179,11 @@ TEST_F(EncoderCoreTest, FullQueueIsUnavailableAtOnceWhileABatchRuns) {
 }
 
 TEST_F(EncoderCoreTest, ExpiredDeadlineIsDroppedBeforeCompute) {
-  FakeClock clock;
-  Start(/*max_batch=*/8, /*max_queue=*/64, absl::Seconds(10), &clock);
+  Start(/*max_batch=*/8, /*max_queue=*/64, absl::Seconds(10), &clock_);
   log_->Clear();
   Result r;
-  Encode(Request(2, 0), &r, clock.Now() + absl::Seconds(1));
-  clock.Advance(absl::Seconds(2));
+  Encode(Request(2, 0), &r, clock_.Now() + absl::Seconds(1));
+  clock_.Advance(absl::Seconds(2));
   core_->scheduler().Wake();
   r.done.WaitForNotification();
   EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("not computed")));

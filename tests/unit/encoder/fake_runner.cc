@@ -25,7 +25,7 @@ class FakeRunner final : public ModelRunner {
       return absl::InternalError("FakeRunner::Encode: wrong sizes");
     }
     {
-      absl::MutexLock l(&log_->mu);
+      std::lock_guard<std::mutex> l(log_->mu);
       log_->encode_sizes.push_back(n);
     }
     for (size_t i = 0; i < n; ++i) {
@@ -46,7 +46,7 @@ class FakeRunner final : public ModelRunner {
       return absl::InternalError("FakeRunner::Decode: wrong sizes");
     }
     {
-      absl::MutexLock l(&log_->mu);
+      std::lock_guard<std::mutex> l(log_->mu);
       log_->decode_sizes.push_back(n);
     }
     for (size_t i = 0; i < n; ++i) {
@@ -77,7 +77,7 @@ RunnerFactory FakeRunnerFactory(std::shared_ptr<RunnerLog> log) {
           "weights do not load into '", c.metadata.architecture, "': parameter missing"));
     }
     {
-      absl::MutexLock l(&log->mu);
+      std::lock_guard<std::mutex> l(log->mu);
       ++log->created;
     }
     return std::unique_ptr<ModelRunner>(std::make_unique<FakeRunner>(

@@ -6,10 +6,11 @@
 #define LATENTSEARCH_TESTS_UNIT_ENCODER_FAKE_RUNNER_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/base/thread_annotations.h"
 #include "common/model/checkpoint.h"
 #include "services/encoder/model_runner.h"
 
@@ -17,17 +18,17 @@ namespace latentsearch::encoder::testing {
 
 // What the fake runners were asked to do.
 struct RunnerLog {
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<size_t> encode_sizes ABSL_GUARDED_BY(mu);
   std::vector<size_t> decode_sizes ABSL_GUARDED_BY(mu);
   int created ABSL_GUARDED_BY(mu) = 0;
 
   std::vector<size_t> EncodeSizes() {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     return encode_sizes;
   }
   void Clear() {
-    absl::MutexLock l(&mu);
+    std::lock_guard<std::mutex> l(mu);
     encode_sizes.clear();
     decode_sizes.clear();
   }

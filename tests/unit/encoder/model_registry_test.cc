@@ -8,11 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "common/base/file.h"
 #include "common/model/checkpoint_proto.h"
 #include "common/testing/status_matchers.h"
@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "services/encoder/clock.h"
 #include "tests/unit/encoder/fake_runner.h"
+#include "tests/unit/encoder/sync.h"
 
 namespace latentsearch::encoder {
 namespace {
@@ -67,7 +68,7 @@ class ModelRegistryTest : public ::testing::Test {
     o.scheduler = scheduler_.get();
     o.warmup_batch_sizes = {1, 2, 3, 4};
     o.log = [this](const std::string& line) {
-      absl::MutexLock l(&log_mu_);
+      std::lock_guard<std::mutex> l(log_mu_);
       lines_.push_back(line);
     };
     return o;
@@ -90,7 +91,7 @@ class ModelRegistryTest : public ::testing::Test {
   std::unique_ptr<BatchScheduler> scheduler_;
   std::shared_ptr<RunnerLog> log_;
   std::unique_ptr<ModelRegistry> registry_;
-  absl::Mutex log_mu_;
+  std::mutex log_mu_;
   std::vector<std::string> lines_;
 };
 
@@ -230,7 +231,7 @@ TEST_F(ModelRegistryTest, PushAsyncRunsOnTheLoaderThread) {
   std::atomic<bool> loader_started{false};
   o.on_loader_start = [&] { loader_started = true; };
   ASSERT_OK_AND_ASSIGN(registry_, ModelRegistry::Create(o));
-  absl::Notification done;
+  testing::Notification done;
   absl::StatusOr<PushResult> result = absl::UnknownError("not run");
   std::thread::id thread;
   registry_->PushAsync(FakeCheckpoint("default", 1, "A"), [&](absl::StatusOr<PushResult> r) {
