@@ -2,8 +2,14 @@
 // (restores the stored models) -> serve through the common bootstrap until
 // SIGTERM/SIGINT, then drain: in-flight RPCs finish (their batches still
 // run), then the batcher and the loader stop.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -38,6 +44,9 @@ ABSL_FLAG(int32_t, batch_threads, 1, "Batcher threads (forward passes running at
 ABSL_FLAG(int32_t, load_threads, 1,
           "LibTorch intra-op threads for loading and warming up pushed checkpoints "
           "(kept low so a swap does not starve serving)");
+ABSL_FLAG(int32_t, load_nice, 10,
+          "Niceness of the loader thread (Linux, per thread): loading and warming up a "
+          "pushed checkpoint yields the CPU to serving; 0 = same priority");
 ABSL_FLAG(uint64_t, max_checkpoint_bytes, uint64_t{1} << 30,
           "Largest checkpoint (weights) a push may carry, bytes");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
@@ -98,8 +107,14 @@ int main(int argc, char** argv) {
                      t.blas, " BLAS thread(s)"));
   };
   const int load_threads = absl::GetFlag(FLAGS_load_threads);
-  options.on_loader_start = [load_threads] {
+  const int load_nice = absl::GetFlag(FLAGS_load_nice);
+  options.on_loader_start = [load_threads, load_nice] {
     latentsearch::model::SetThreads(load_threads > 0 ? load_threads : 1);
+    // On Linux a thread's niceness is its own (setpriority on its tid).
+    if (load_nice != 0 &&
+        setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), load_nice) != 0) {
+      Log(absl::StrCat("--load_nice=", load_nice, " not applied: ", std::strerror(errno)));
+    }
   };
   // Restoring at start runs on this thread.
   latentsearch::model::SetThreads(load_threads > 0 ? load_threads : 1);
