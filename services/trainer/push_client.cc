@@ -1,5 +1,7 @@
 #include "services/trainer/push_client.h"
 
+#include "common/model/checkpoint_proto.h"
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -22,7 +24,7 @@ absl::Status GrpcCheckpointPusher::Push(const std::string& target,
   std::unique_ptr<grpc::ClientWriter<v1::CheckpointChunk>> writer =
       stub->PushCheckpoint(&ctx, &response);
   v1::CheckpointChunk chunk;
-  *chunk.mutable_metadata() = ToProto(checkpoint.metadata);
+  *chunk.mutable_metadata() = model::CheckpointMetadataToProto(checkpoint.metadata);
   bool ok = writer->Write(chunk);
   const std::string& w = checkpoint.weights;
   const size_t step = std::max<size_t>(1, options_.chunk_bytes);

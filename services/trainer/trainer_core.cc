@@ -1,5 +1,7 @@
 #include "services/trainer/trainer_core.h"
 
+#include "common/model/checkpoint_proto.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -19,22 +21,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-void SetTime(google::protobuf::Timestamp* ts, absl::Time t) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  int64_t secs = nanos / 1000000000;
-  int64_t rem = nanos % 1000000000;
-  if (rem < 0) {
-    rem += 1000000000;
-    --secs;
-  }
-  ts->set_seconds(secs);
-  ts->set_nanos(static_cast<int32_t>(rem));
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
 absl::Status Field(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
@@ -50,65 +36,6 @@ std::string CodeName(absl::StatusCode code) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------
-// Conversions.
-
-v1::CheckpointMetadata ToProto(const model::CheckpointMetadata& m) {
-  v1::CheckpointMetadata p;
-  p.mutable_model()->set_name(m.model_name);
-  p.mutable_model()->set_version(m.version);
-  p.set_architecture(m.architecture);
-  p.set_latent_size(static_cast<uint32_t>(m.latent_size));
-  p.mutable_input_shape()->set_height(m.input_shape.height);
-  p.mutable_input_shape()->set_width(m.input_shape.width);
-  p.mutable_input_shape()->set_channels(m.input_shape.channels);
-  p.mutable_normalization()->set_scale(m.normalization.scale);
-  for (float v : m.normalization.mean) p.mutable_normalization()->add_mean(v);
-  for (float v : m.normalization.std) p.mutable_normalization()->add_std(v);
-  p.set_dataset(m.dataset);
-  p.set_objective(m.objective);
-  p.set_epoch(m.epoch);
-  p.set_step(m.step);
-  p.set_train_loss(m.train_loss);
-  p.set_validation_loss(m.validation_loss);
-  SetTime(p.mutable_created_at(), m.created_at);
-  p.set_sha256(m.sha256);
-  p.set_size_bytes(m.size_bytes);
-  p.set_job_id(m.job_id);
-  p.set_encoder_parameters(m.encoder_parameters);
-  p.set_decoder_parameters(m.decoder_parameters);
-  return p;
-}
-
-model::CheckpointMetadata FromProto(const v1::CheckpointMetadata& p) {
-  model::CheckpointMetadata m;
-  m.model_name = p.model().name().empty() ? "default" : p.model().name();
-  m.version = p.model().version();
-  m.architecture = p.architecture();
-  m.latent_size = static_cast<int>(p.latent_size());
-  m.input_shape = {static_cast<int>(p.input_shape().height()),
-                   static_cast<int>(p.input_shape().width()),
-                   static_cast<int>(p.input_shape().channels())};
-  if (p.normalization().scale() != 0) m.normalization.scale = p.normalization().scale();
-  m.normalization.mean.assign(p.normalization().mean().begin(),
-                              p.normalization().mean().end());
-  m.normalization.std.assign(p.normalization().std().begin(),
-                             p.normalization().std().end());
-  m.dataset = p.dataset();
-  if (!p.objective().empty()) m.objective = p.objective();
-  m.epoch = p.epoch();
-  m.step = p.step();
-  m.train_loss = p.train_loss();
-  m.validation_loss = p.validation_loss();
-  m.created_at = FromTimestamp(p.created_at());
-  m.sha256 = p.sha256();
-  m.size_bytes = p.size_bytes();
-  m.job_id = p.job_id();
-  m.encoder_parameters = p.encoder_parameters();
-  m.decoder_parameters = p.decoder_parameters();
-  return m;
-}
 
 absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
                                              int default_threads) {
@@ -460,10 +387,10 @@ void TrainerCore::SetState(const std::shared_ptr<JobRecord>& job, v1::JobState s
                            const std::string& message) {
   job->job.set_state(state);
   const absl::Time now = absl::Now();
-  if (state == v1::JOB_STATE_RUNNING) SetTime(job->job.mutable_started_at(), now);
+  if (state == v1::JOB_STATE_RUNNING) model::TimeToProto(now, job->job.mutable_started_at());
   if (state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
       state == v1::JOB_STATE_STOPPED) {
-    SetTime(job->job.mutable_finished_at(), now);
+    model::TimeToProto(now, job->job.mutable_finished_at());
   }
   if (state == v1::JOB_STATE_FAILED) job->job.set_error(message);
   v1::TrainingEvent e;
@@ -538,7 +465,7 @@ absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
   v1::Job& j = job->job;
   j.set_job_id(job->id);
   *j.mutable_config() = job->config.effective;
-  SetTime(j.mutable_created_at(), absl::Now());
+  model::TimeToProto(absl::Now(), j.mutable_created_at());
   j.set_total_steps(plan.total_steps);
   j.set_best_validation_loss(kNaN);
   j.set_train_images(plan.train_images);
@@ -650,7 +577,7 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
       ref->set_version(stored.version);
     }
     v1::TrainingEvent e;
-    *e.mutable_checkpoint()->mutable_metadata() = ToProto(stored);
+    *e.mutable_checkpoint()->mutable_metadata() = model::CheckpointMetadataToProto(stored);
     job->log->Append(std::move(e));
     EnqueuePushes(job, c);
     return absl::OkStatus();
@@ -749,7 +676,7 @@ absl::StatusOr<v1::ListCheckpointsResponse> TrainerCore::ListCheckpoints(
                                         : a.version > b.version;
   });
   v1::ListCheckpointsResponse response;
-  for (const auto& m : *list) *response.add_checkpoints() = ToProto(m);
+  for (const auto& m : *list) *response.add_checkpoints() = model::CheckpointMetadataToProto(m);
   return response;
 }
 

@@ -72,7 +72,7 @@ struct TrainerOptions {
   int default_threads = 0;
   // How seed's transposed convolutions run, and the training precision
   // (the proto has no field for them yet: they are trainer-wide flags).
-  model::Formulation formulation = model::Formulation::kPhaseConv;
+  model::Formulation formulation = model::Formulation::kPhaseSplit;
   Precision precision = Precision::kFloat32;
   bool use_cuda_if_available = true;
   // Finished jobs kept in memory (oldest dropped first).
@@ -95,9 +95,6 @@ struct ResolvedConfig {
 absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& config,
                                              int default_threads);
 
-// Converts between the store's metadata and the proto.
-v1::CheckpointMetadata ToProto(const model::CheckpointMetadata& m);
-model::CheckpointMetadata FromProto(const v1::CheckpointMetadata& m);
 
 class TrainerCore {
  public:

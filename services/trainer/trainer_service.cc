@@ -1,5 +1,7 @@
 #include "services/trainer/trainer_service.h"
 
+#include "common/model/checkpoint_proto.h"
+
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -101,7 +103,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::CheckpointChun
  public:
   DownloadReactor(model::Checkpoint checkpoint, size_t chunk_bytes)
       : checkpoint_(std::move(checkpoint)), chunk_bytes_(chunk_bytes) {
-    *chunk_.mutable_metadata() = ToProto(checkpoint_.metadata);
+    *chunk_.mutable_metadata() = model::CheckpointMetadataToProto(checkpoint_.metadata);
     StartWrite(&chunk_);
   }
   void OnWriteDone(bool ok) override {

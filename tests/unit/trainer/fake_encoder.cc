@@ -1,5 +1,7 @@
 #include "tests/unit/trainer/fake_encoder.h"
 
+#include "common/model/checkpoint_proto.h"
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -46,7 +48,7 @@ class PushReader final : public grpc::ServerReadReactor<v1::CheckpointChunk> {
                                                 r_.metadata.size_bytes(), " bytes"));
     }
     if (r_.sha256 != r_.metadata.sha256()) return Fail(grpc::DATA_LOSS, "SHA-256 mismatch");
-    model::Checkpoint c{FromProto(r_.metadata), std::move(weights_)};
+    model::Checkpoint c{model::CheckpointMetadataFromProto(r_.metadata), std::move(weights_)};
     absl::StatusOr<std::unique_ptr<model::Model>> m = model::LoadModel(c);
     if (!m.ok()) return Fail(grpc::INVALID_ARGUMENT, std::string(m.status().message()));
     *response_->mutable_model() = r_.metadata.model();
