@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -164,8 +165,12 @@ Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
 // The lean default: Conv2d k3 s2 p1 (+ELU) × 3 with 32/64/128 filters,
 // Flatten, Linear; decoder Linear, reshape, 3 "same" k3 s2 transposed
 // convolutions (cropped to the encoder's sizes for odd inputs).
-Autoencoder BuildConv(const ModelSpec& spec, Formulation f,
+Autoencoder BuildConv(const ModelSpec& spec, Formulation requested,
                       const at::Generator& gen) {
+  // The decoder's small transposed convolutions run fastest as one phase
+  // convolution + pixel shuffle; kPlain is kept for reference tests.
+  const Formulation f =
+      requested == Formulation::kPlain ? Formulation::kPlain : Formulation::kPhaseConv;
   const int64_t c = spec.input.channels;
   const int64_t filters[] = {32, 64, 128};
   int64_t hs[4] = {spec.input.height}, ws[4] = {spec.input.width};
@@ -200,9 +205,12 @@ Autoencoder BuildConv(const ModelSpec& spec, Formulation f,
   const int64_t dfilters[] = {64, 32, c};
   cin = 128;
   for (int i = 0; i < 3; ++i) {
-    dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin,
-                            dfilters[i], /*elu=*/i < 2, f, gen, hs[2 - i],
-                            ws[2 - i]));
+    Layer l = SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, dfilters[i],
+                             /*elu=*/i < 2, f, gen, hs[2 - i], ws[2 - i]);
+    if (2 * hs[3 - i] != hs[2 - i] || 2 * ws[3 - i] != ws[2 - i]) {
+      l.kind += absl::StrCat(", cropped to ", hs[2 - i], "x", ws[2 - i]);
+    }
+    dec->Add(std::move(l));
     cin = dfilters[i];
   }
   return Autoencoder(enc, dec);
@@ -306,6 +314,37 @@ Tensor SameConvTranspose2dImpl::PhaseKernels() {
       .view({in_channels, out_channels, 2, 2, 2, 2});
 }
 
+std::vector<Tensor> SameConvTranspose2dImpl::SplitKernels() {
+  // Phase r along an axis uses kernel rows {2, 0} (r = 0) or {1} (r = 1).
+  static const std::vector<int> kRows[2] = {{2, 0}, {1}};
+  if (split_select_.empty() || split_select_[0].device() != weight.device()) {
+    split_select_.clear();
+    for (int r = 0; r < 2; ++r) {
+      for (int s = 0; s < 2; ++s) {
+        const auto& rows = kRows[r];
+        const auto& cols = kRows[s];
+        Tensor m = torch::zeros({9, static_cast<int64_t>(rows.size() * cols.size())});
+        for (size_t i = 0; i < rows.size(); ++i) {
+          for (size_t j = 0; j < cols.size(); ++j) {
+            m[rows[i] * 3 + cols[j]][i * cols.size() + j] = 1.0f;
+          }
+        }
+        split_select_.push_back(m.to(weight.device()));
+      }
+    }
+  }
+  const Tensor w = weight.reshape({in_channels * out_channels, 9});
+  std::vector<Tensor> kernels;
+  for (int p = 0; p < 4; ++p) {
+    const int64_t kh = p / 2 == 0 ? 2 : 1, kw = p % 2 == 0 ? 2 : 1;
+    kernels.push_back(w.mm(split_select_[p].to(weight.scalar_type()))
+                          .view({in_channels, out_channels, kh, kw})
+                          .transpose(0, 1)
+                          .contiguous());
+  }
+  return kernels;
+}
+
 Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major) {
   Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
   if (channels_last) xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -314,35 +353,30 @@ Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major) {
                  .permute(phase_major ? std::vector<int64_t>{2, 4, 1, 0, 3, 5}
                                       : std::vector<int64_t>{1, 2, 4, 0, 3, 5})
                  .reshape({out_channels * 4, in_channels, 2, 2});
-  Tensor b = phase_major ? bias.repeat({4}) : bias.repeat_interleave(4);
+  Tensor b = phase_major ? bias.repeat({4})
+                         : bias.unsqueeze(1).expand({out_channels, 4}).reshape({-1});
   return torch::conv2d(xp, k, b);
 }
 
 namespace {
 
-// The four exact phase convolutions (2×2, 2×1, 1×2, 1×1 kernels), each
-// N × Cout × H × W, in phase order (0,0), (0,1), (1,0), (1,1).
-std::vector<Tensor> SplitPhases(const Tensor& x, const Tensor& kernels, const Tensor& bias,
-                                bool channels_last) {
-  const int64_t h = x.size(2), w = x.size(3);
-  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
-  Tensor xu = x;
-  if (channels_last) {
-    xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
-    xu = xu.contiguous(torch::MemoryFormat::ChannelsLast);
-  }
-  Tensor g = kernels.permute({1, 0, 2, 3, 4, 5});  // Cout, Cin, r, t, s, u
-  auto kernel = [&](int r, int s) {
-    Tensor k = g.select(4, s).select(2, r);  // Cout, Cin, t, u
-    if (r == 1) k = k.narrow(2, 1, 1);
-    if (s == 1) k = k.narrow(3, 1, 1);
-    return k.contiguous();
-  };
-  return {torch::conv2d(xp, kernel(0, 0), bias),
-          torch::conv2d(xp.narrow(3, 1, w), kernel(0, 1), bias),
-          torch::conv2d(xp.narrow(2, 1, h), kernel(1, 0), bias),
-          torch::conv2d(xu, kernel(1, 1), bias)};
+// The four exact phase convolutions (2×2, 2×1, 1×2, 1×1 kernels) in phase
+// order (0,0), (0,1), (1,0), (1,1), without padding copies: PyTorch pads
+// symmetrically, so (0,0) is computed (H+1) × (W+1), (0,1) (H+1) × W and
+// (1,0) H × (W+1); the top-left H × W of each is the phase. Callers take
+// that region (Region()) or let PhaseMax4 read it in place.
+std::vector<Tensor> SplitPhases(const Tensor& x_in, const std::vector<Tensor>& kernels,
+                                const Tensor& bias, bool channels_last) {
+  const Tensor x = channels_last ? x_in.contiguous(torch::MemoryFormat::ChannelsLast) : x_in;
+  using Pad = std::vector<int64_t>;
+  const Pad one = {1, 1};
+  return {torch::conv2d(x, kernels[0], bias, one, Pad{1, 1}),
+          torch::conv2d(x, kernels[1], bias, one, Pad{1, 0}),
+          torch::conv2d(x, kernels[2], bias, one, Pad{0, 1}),
+          torch::conv2d(x, kernels[3], bias)};
 }
+
+Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).narrow(3, 0, w); }
 
 // PhaseMax's kernels: `four` is N × 4C × S (contiguous) or N × S × 4C
 // (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
@@ -467,9 +501,165 @@ class PhaseMaxFn : public torch::autograd::Function<PhaseMaxFn> {
   }
 };
 
+// PhaseMax4's kernels over four separately computed phases, each read (and
+// its gradient written) in place through its strides; only the top-left
+// h × w of each is used (gradients of the extra row/column are zero).
+struct Strided4 {
+  int64_t sn[4], sc[4], sh[4], sw[4];
+};
+
+template <typename T>
+void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out,
+                      uint8_t* arg, int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+  using acc = at::opmath_type<T>;
+  // Output and argmax are laid out like the inputs (cl: N, H, W, C).
+  at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nh = begin; nh < end; ++nh) {
+      const int64_t img = nh / h, row = nh % h;
+      for (int64_t col = 0; col < w; ++col) {
+        const T* yp[4];
+        for (int p = 0; p < 4; ++p) {
+          yp[p] = y[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
+        }
+        if (cl) {  // Channels contiguous in every input (stride 1).
+          T* op = out + ((img * h + row) * w + col) * c;
+          uint8_t* ap = arg + ((img * h + row) * w + col) * c;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            acc m = static_cast<acc>(yp[0][ch]);
+            uint8_t a = 0;
+            for (int p = 1; p < 4; ++p) {
+              const acc v = static_cast<acc>(yp[p][ch]);
+              a = v > m ? static_cast<uint8_t>(p) : a;
+              m = v > m ? v : m;
+            }
+            op[ch] = static_cast<T>(m);
+            ap[ch] = a;
+          }
+          continue;
+        }
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t o = ((img * c + ch) * h + row) * w + col;
+          acc m = static_cast<acc>(yp[0][ch * st.sc[0]]);
+          uint8_t a = 0;
+          for (int p = 1; p < 4; ++p) {
+            const acc v = static_cast<acc>(yp[p][ch * st.sc[p]]);
+            if (v > m) {
+              m = v;
+              a = static_cast<uint8_t>(p);
+            }
+          }
+          out[o] = static_cast<T>(m);
+          arg[o] = a;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& gy,
+                       const Strided4& st, int64_t n, int64_t c, int64_t h, int64_t w,
+                       bool cl) {
+  at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nh = begin; nh < end; ++nh) {
+      const int64_t img = nh / h, row = nh % h;
+      for (int64_t col = 0; col < w; ++col) {
+        T* yp[4];
+        for (int p = 0; p < 4; ++p) {
+          yp[p] = gy[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
+        }
+        if (cl) {
+          const T* gp = g + ((img * h + row) * w + col) * c;
+          const uint8_t* ap = arg + ((img * h + row) * w + col) * c;
+          for (int p = 0; p < 4; ++p) {
+            T* dst = yp[p];
+            for (int64_t ch = 0; ch < c; ++ch) dst[ch] = ap[ch] == p ? gp[ch] : static_cast<T>(0);
+          }
+          continue;
+        }
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t o = ((img * c + ch) * h + row) * w + col;
+          for (int p = 0; p < 4; ++p) {
+            yp[p][ch * st.sc[p]] = arg[o] == p ? g[o] : static_cast<T>(0);
+          }
+        }
+      }
+    }
+  });
+}
+
+class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y0,
+                        const Tensor& y1, const Tensor& y2, const Tensor& y3, int64_t h,
+                        int64_t w) {
+    const std::array<Tensor, 4> y = {y0, y1, y2, y3};
+    const bool cl = IsChannelsLast(y0);
+    const int64_t n = y0.size(0), c = y0.size(1);
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    Tensor out = torch::empty({n, c, h, w}, y0.options().memory_format(fmt));
+    Tensor arg = torch::empty({n, c, h, w}, y0.options().dtype(torch::kUInt8).memory_format(fmt));
+    Strided4 st;
+    for (int p = 0; p < 4; ++p) {
+      st.sn[p] = y[p].stride(0);
+      st.sc[p] = y[p].stride(1);
+      st.sh[p] = y[p].stride(2);
+      st.sw[p] = y[p].stride(3);
+    }
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y0.scalar_type(), "PhaseMax4", [&] {
+      PhaseMax4Forward<scalar_t>({y[0].data_ptr<scalar_t>(), y[1].data_ptr<scalar_t>(),
+                                  y[2].data_ptr<scalar_t>(), y[3].data_ptr<scalar_t>()},
+                                 st, out.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(), n,
+                                 c, h, w, cl);
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["cl"] = cl;
+    for (int p = 0; p < 4; ++p) {
+      ctx->saved_data["h" + std::to_string(p)] = y[p].size(2);
+      ctx->saved_data["w" + std::to_string(p)] = y[p].size(3);
+    }
+    ctx->mark_non_differentiable({arg});
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const Tensor arg = ctx->get_saved_variables()[0];
+    const bool cl = ctx->saved_data["cl"].toBool();
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const Tensor g = grads[0].contiguous(fmt);
+    const int64_t n = arg.size(0), c = arg.size(1), h = arg.size(2), w = arg.size(3);
+    torch::autograd::tensor_list out(6);
+    Strided4 st;
+    for (int p = 0; p < 4; ++p) {
+      const int64_t hp = ctx->saved_data["h" + std::to_string(p)].toInt();
+      const int64_t wp = ctx->saved_data["w" + std::to_string(p)].toInt();
+      Tensor full = torch::empty({n, c, hp, wp}, g.options().memory_format(fmt));
+      if (hp > h) full.narrow(2, h, hp - h).zero_();
+      if (wp > w) full.narrow(3, w, wp - w).zero_();
+      st.sn[p] = full.stride(0);
+      st.sc[p] = full.stride(1);
+      st.sh[p] = full.stride(2);
+      st.sw[p] = full.stride(3);
+      out[p] = full;
+    }
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, g.scalar_type(), "PhaseMax4Backward", [&] {
+      PhaseMax4Backward<scalar_t>(
+          g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
+          {out[0].data_ptr<scalar_t>(), out[1].data_ptr<scalar_t>(),
+           out[2].data_ptr<scalar_t>(), out[3].data_ptr<scalar_t>()},
+          st, n, c, h, w, cl);
+    });
+    return out;
+  }
+};
+
 }  // namespace
 
 Tensor PhaseMax(const Tensor& y) { return PhaseMaxFn::apply(y); }
+
+Tensor PhaseMax4(const std::vector<Tensor>& phases, int64_t h, int64_t w) {
+  return PhaseMax4Fn::apply(phases[0], phases[1], phases[2], phases[3], h, w);
+}
 
 Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
@@ -478,19 +668,22 @@ Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
     return y.narrow(2, 0, 2 * h).narrow(3, 0, 2 * w);
   }
   // Channel c·4 + 2r + s → output (c, 2a + r, 2b + s).
-  Tensor phases =
-      f == Formulation::kPhaseSplit
-          ? torch::stack(SplitPhases(x, PhaseKernels(), bias, channels_last), 2)
-                .reshape({n, out_channels * 4, h, w})
-          : PhaseConv(x, /*phase_major=*/false);
+  Tensor phases;
+  if (f == Formulation::kPhaseSplit) {
+    std::vector<Tensor> p = SplitPhases(x, SplitKernels(), bias, channels_last);
+    for (Tensor& t : p) t = Region(t, h, w);
+    phases = torch::stack(p, 2).reshape({n, out_channels * 4, h, w});
+  } else {
+    phases = PhaseConv(x, /*phase_major=*/false);
+  }
   return torch::pixel_shuffle(phases, 2);
 }
 
 Tensor SameConvTranspose2dImpl::UpsampleMaxPool(const Tensor& x, Formulation f) {
   if (f == Formulation::kPlain) return torch::max_pool2d(Upsample(x, f), 2);
   if (f == Formulation::kPhaseSplit) {
-    std::vector<Tensor> p = SplitPhases(x, PhaseKernels(), bias, channels_last);
-    return torch::maximum(torch::maximum(p[0], p[1]), torch::maximum(p[2], p[3]));
+    return PhaseMax4(SplitPhases(x, SplitKernels(), bias, channels_last), x.size(2),
+                     x.size(3));
   }
   return PhaseMax(PhaseConv(x, /*phase_major=*/true));
 }
@@ -720,8 +913,8 @@ std::string FormatSummary(const ModelSummary& m) {
   std::string out = absl::StrFormat(
       "Model: %s  latent %d  input %s (H x W x C)\n", m.spec.architecture,
       m.spec.latent_size, FormatInputShape(m.spec.input));
-  const std::string rule(112, '-');
-  absl::StrAppendFormat(&out, "%s\n%-8s %-20s %-48s %-16s %12s %14s\n%s\n", rule,
+  const std::string rule(120, '-');
+  absl::StrAppendFormat(&out, "%s\n%-8s %-20s %-56s %-16s %12s %14s\n%s\n", rule,
                         "Part", "Layer", "Type", "Output (C,H,W)", "Params",
                         "MACs/image", rule);
   for (const LayerInfo& l : m.layers) {
@@ -732,7 +925,7 @@ std::string FormatSummary(const ModelSummary& m) {
       if (std::memcmp(l.kind.data() + i, "→", 3) == 0) extra += 2;
     }
     absl::StrAppendFormat(&out, "%-8s %-20s %-*s %-16s %12s %14s\n", l.part,
-                          l.name, 48 + extra, l.kind, shape,
+                          l.name, 56 + extra, l.kind, shape,
                           Thousands(l.parameters), Thousands(l.macs));
   }
   absl::StrAppendFormat(

@@ -82,16 +82,19 @@ absl::Status ValidateSpec(const ModelSpec& spec);
 // any of them); tests/unit/model proves equal outputs and gradients.
 enum class Formulation {
   // ConvTranspose2d (padding 0, then the last row and column cropped: Keras
-  // "same" alignment) followed by ELU and MaxPool2d — the reference.
+  // "same" alignment) followed by ELU and MaxPool2d — the reference. Runs
+  // LibTorch's im2col + BLAS transposed convolution.
   kPlain,
   // Each k3 s2 transposed convolution as one Conv2d with 2×2 kernels and
-  // 4·Cout outputs (one per output phase) on the input padded at the top and
-  // left; the decoder pixel-shuffles the phases, the encoder takes their
-  // maximum (= MaxPool2d 2 of the upsampled map) before ELU, so the 4×
-  // larger map is never materialised. Runs on oneDNN (bf16-capable).
+  // 4·Cout outputs (one per output phase; 16 taps where 9 are non-zero) on
+  // the input padded at the top and left. The decoder pixel-shuffles the
+  // phases; the encoder takes their maximum (PhaseMax = MaxPool2d 2 of the
+  // upsampled map) before ELU (increasing, so it commutes with max), so
+  // the 4× larger map is never built. Runs on oneDNN.
   kPhaseConv,
-  // As kPhaseConv, with the four phases as four exact convolutions (2×2,
-  // 2×1, 1×2, 1×1 kernels): 9 instead of 16 taps.
+  // The four phases as four exact convolutions (2×2, 2×1, 1×2, 1×1 kernels:
+  // the 9 real taps) on the unpadded input, their maximum read in place
+  // (PhaseMax4). The fastest for seed on CPU (docs/training.md); default.
   kPhaseSplit,
 };
 
@@ -127,8 +130,9 @@ absl::StatusOr<ModelSummary> Describe(const ModelSpec& spec);
 std::string FormatSummary(const ModelSummary& summary);
 
 struct ModelOptions {
-  // How seed's transposed convolutions run (ignored by conv).
-  Formulation formulation = Formulation::kPhaseConv;
+  // How seed's transposed convolutions run. conv always uses kPhaseConv
+  // for its decoder (kPlain if asked, for reference tests).
+  Formulation formulation = Formulation::kPhaseSplit;
   // Seeds parameter initialisation (Glorot uniform, zero biases, as Keras).
   uint64_t seed = 0;
   // Convolutions on channels-last (NHWC) tensors: faster with oneDNN on

@@ -97,6 +97,14 @@ class SameConvTranspose2dImpl : public torch::nn::Module {
   // 9 × 16 0/1 matrix (differentiable, cheap backward).
   torch::Tensor PhaseKernels();  // Cin × Cout × 2(r) × 2(t) × 2(s) × 2(u)
   torch::Tensor select_;          // The 9 × 16 matrix, on weight's device.
+
+ public:
+  // The four exact phase kernels Cout × Cin × kh × kw (2×2, 2×1, 1×2, 1×1),
+  // each a product with a fixed 0/1 matrix (kPhaseSplit).
+  std::vector<torch::Tensor> SplitKernels();
+
+ private:
+  std::vector<torch::Tensor> split_select_;
 };
 TORCH_MODULE(SameConvTranspose2d);
 
@@ -105,6 +113,11 @@ TORCH_MODULE(SameConvTranspose2d);
 // upsampled map). Keeps y's memory format (contiguous or channels-last);
 // the backward writes each gradient to its phase's argmax.
 torch::Tensor PhaseMax(const torch::Tensor& y);
+
+// The same over four separately computed phases (kPhaseSplit), phase p in
+// phases[p], each N × C × (≥ h) × (≥ w): the top-left h × w is used, read in
+// place through its strides.
+torch::Tensor PhaseMax4(const std::vector<torch::Tensor>& phases, int64_t h, int64_t w);
 
 // Builds the architecture `spec` names (spec must have passed ValidateSpec
 // and carry defaults), initialised with Glorot uniform weights and zero

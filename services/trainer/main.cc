@@ -34,7 +34,7 @@ ABSL_FLAG(int32_t, threads, 0,
 ABSL_FLAG(std::string, precision, "fp32",
           "Training precision: fp32, or bf16 (autocast; measured option, see "
           "docs/training.md)");
-ABSL_FLAG(std::string, formulation, "phase_conv",
+ABSL_FLAG(std::string, formulation, "phase_split",
           "How seed's transposed convolutions run: plain, phase_conv, phase_split "
           "(same function)");
 ABSL_FLAG(bool, cuda, true, "Train on CUDA when LibTorch has a usable device");

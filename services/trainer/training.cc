@@ -56,17 +56,40 @@ class Adamax final : public Optimizer {
     ++t_;
     const double lr_t = lr_ / (1.0 - std::pow(kB1, static_cast<double>(t_)));
     for (size_t i = 0; i < params_.size(); ++i) {
-      Tensor g = params_[i].grad();
+      Tensor& p = params_[i];
+      Tensor g = p.grad();
       if (!g.defined()) continue;
-      if (wd_ != 0) g = g + wd_ * params_[i];
+      if (p.is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
+          g.is_contiguous() && g.scalar_type() == torch::kFloat) {
+        FusedStep(p.data_ptr<float>(), g.data_ptr<float>(), m_[i].data_ptr<float>(),
+                  u_[i].data_ptr<float>(), p.numel(), static_cast<float>(lr_t));
+        continue;
+      }
+      if (wd_ != 0) g = g + wd_ * p;
       m_[i].mul_(kB1).add_(g, 1.0 - kB1);
       u_[i].mul_(kB2);
       torch::maximum_out(u_[i], u_[i], g.abs());
-      params_[i].addcdiv_(m_[i], u_[i] + kEps, -lr_t);
+      p.addcdiv_(m_[i], u_[i] + kEps, -lr_t);
     }
   }
 
  private:
+  // One pass over p, g, m, u instead of ~8 tensor operations (which cost
+  // more than the arithmetic for small tensors).
+  void FusedStep(float* p, const float* g, float* m, float* u, int64_t n, float lr_t) const {
+    const float b1 = kB1, b2 = kB2, eps = kEps, wd = static_cast<float>(wd_);
+    at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        const float gj = g[j] + wd * p[j];
+        const float mj = b1 * m[j] + (1.0f - b1) * gj;
+        const float uj = std::max(b2 * u[j], std::abs(gj));
+        m[j] = mj;
+        u[j] = uj;
+        p[j] -= lr_t * mj / (uj + eps);
+      }
+    });
+  }
+
   static constexpr double kB1 = 0.9, kB2 = 0.999, kEps = 1e-7;
   std::vector<Tensor> params_, m_, u_;
   double lr_, wd_;

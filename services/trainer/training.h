@@ -61,7 +61,7 @@ struct TrainConfig {
   model::ModelSpec model{"conv", 10, {32, 32, 3}};
   // How seed's transposed convolutions are computed, and whether
   // convolutions run on channels-last tensors (same function either way).
-  model::Formulation formulation = model::Formulation::kPhaseConv;
+  model::Formulation formulation = model::Formulation::kPhaseSplit;
   bool channels_last = true;
   int epochs = 30;       // 1..10000.
   int batch_size = 32;   // 1..4096.
