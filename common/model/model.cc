@@ -1,6 +1,7 @@
 // Architectures, the registry, summaries and the Model handle. The only
 // translation unit of ls_model that includes LibTorch (compile cost).
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sched.h>
 #include <ATen/OpMathType.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -26,6 +27,12 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 using torch::Tensor;
+
+// A 4-D tensor laid out N, H, W, C (and not also plain contiguous).
+bool IsChannelsLast(const Tensor& t) {
+  return t.dim() == 4 && !t.is_contiguous() &&
+         t.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
 
 constexpr int kDefaultLatent = 10;
 
@@ -153,10 +160,13 @@ Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
   dec->Add(LinearLayer("dense", spec.latent_size, h0 * w0 * 256, gen));
   dec->Add(ReshapeLayer(256, h0, w0));
   const int64_t dfilters[] = {128, 64, 32, c};
+  // The decoder's maps are small: one phase convolution + pixel shuffle
+  // beats four convolutions + interleaving there.
+  const Formulation df = f == Formulation::kPhaseSplit ? Formulation::kPhaseConv : f;
   cin = 256;
   for (int i = 0; i < 4; ++i) {
     dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin,
-                            dfilters[i], /*elu=*/i < 3, f, gen));
+                            dfilters[i], /*elu=*/i < 3, df, gen));
     cin = dfilters[i];
   }
   return Autoencoder(enc, dec);
@@ -345,8 +355,12 @@ std::vector<Tensor> SameConvTranspose2dImpl::SplitKernels() {
   return kernels;
 }
 
-Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major) {
-  Tensor xp = torch::constant_pad_nd(x, {1, 0, 1, 0});
+Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major,
+                                          bool pad_copy) {
+  // pad_copy: pad one row/column at the top/left and get H × W outputs;
+  // else let the convolution pad symmetrically and return (H+1) × (W+1)
+  // outputs of which the top-left H × W are the phases (no input copy).
+  Tensor xp = pad_copy ? torch::constant_pad_nd(x, {1, 0, 1, 0}) : x;
   if (channels_last) xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
   // [Cin, Cout, r, t, s, u] → [phase, Cout] or [Cout, phase] × [Cin, t, u].
   Tensor k = PhaseKernels()
@@ -355,7 +369,9 @@ Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major) {
                  .reshape({out_channels * 4, in_channels, 2, 2});
   Tensor b = phase_major ? bias.repeat({4})
                          : bias.unsqueeze(1).expand({out_channels, 4}).reshape({-1});
-  return torch::conv2d(xp, k, b);
+  if (pad_copy) return torch::conv2d(xp, k, b);
+  using Pad = std::vector<int64_t>;
+  return torch::conv2d(xp, k, b, Pad{1, 1}, Pad{1, 1});
 }
 
 namespace {
@@ -460,11 +476,6 @@ void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t 
       }
     }
   });
-}
-
-bool IsChannelsLast(const Tensor& t) {
-  return t.dim() == 4 && !t.is_contiguous() &&
-         t.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
 class PhaseMaxFn : public torch::autograd::Function<PhaseMaxFn> {
@@ -572,8 +583,11 @@ void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& 
           const T* gp = g + ((img * h + row) * w + col) * c;
           const uint8_t* ap = arg + ((img * h + row) * w + col) * c;
           for (int p = 0; p < 4; ++p) {
-            T* dst = yp[p];
-            for (int64_t ch = 0; ch < c; ++ch) dst[ch] = ap[ch] == p ? gp[ch] : static_cast<T>(0);
+            T* __restrict dst = yp[p];
+            const T* __restrict src = gp;
+            const uint8_t* __restrict as = ap;
+            const T zero = static_cast<T>(0);
+            for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
           }
           continue;
         }
@@ -674,7 +688,7 @@ Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
     for (Tensor& t : p) t = Region(t, h, w);
     phases = torch::stack(p, 2).reshape({n, out_channels * 4, h, w});
   } else {
-    phases = PhaseConv(x, /*phase_major=*/false);
+    phases = Region(PhaseConv(x, /*phase_major=*/false, /*pad_copy=*/false), h, w);
   }
   return torch::pixel_shuffle(phases, 2);
 }
@@ -698,6 +712,25 @@ Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation,
     }
     // Convert the input once; the layers keep the format.
     net->encoder->SetInputFormat(torch::MemoryFormat::ChannelsLast);
+    // Flatten + Linear on a channels-last map: flattening in (C, H, W)
+    // order would transpose the whole activation (and its gradient);
+    // instead read it in (H, W, C) order, a free view, against the weight's
+    // columns permuted the same way (a much smaller copy). Same function,
+    // same parameters.
+    std::vector<Layer>& layers = net->encoder->mutable_layers();
+    for (size_t i = 0; i + 1 < layers.size(); ++i) {
+      if (layers[i].name != "flatten" || layers[i + 1].name != "dense") continue;
+      auto lin = std::dynamic_pointer_cast<torch::nn::LinearImpl>(layers[i + 1].module);
+      layers[i].forward = [](const Tensor& x) { return x; };
+      layers[i + 1].forward = [lin](const Tensor& x) {
+        if (x.dim() != 4 || !IsChannelsLast(x)) return lin->forward(x.flatten(1));
+        const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+        Tensor wt = lin->weight.view({lin->weight.size(0), c, h, w})
+                        .permute({0, 2, 3, 1})
+                        .reshape({lin->weight.size(0), h * w * c});
+        return torch::linear(x.permute({0, 2, 3, 1}).reshape({n, h * w * c}), wt, lin->bias);
+      };
+    }
   }
   return net;
 }
@@ -1055,6 +1088,16 @@ ThreadSettings SetThreads(int intra_op, int blas) {
     set.blas = 0;  // Not OpenBLAS: nothing to set.
   }
   return set;
+}
+
+void TuneAllocatorForTraining() {
+  // 1 GiB: every tensor of these models is served from the heap; freed
+  // memory is kept (trim threshold) for the next step's tensors.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // Per-thread arenas are 64 MiB heaps: big blocks from the training
+  // thread would still be mapped afresh. One arena (the heap) for all.
+  mallopt(M_ARENA_MAX, 1);
 }
 
 bool CudaAvailable() {

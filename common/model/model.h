@@ -95,6 +95,7 @@ enum class Formulation {
   // The four phases as four exact convolutions (2×2, 2×1, 1×2, 1×1 kernels:
   // the 9 real taps) on the unpadded input, their maximum read in place
   // (PhaseMax4). The fastest for seed on CPU (docs/training.md); default.
+  // The decoder's (small) layers use kPhaseConv.
   kPhaseSplit,
 };
 
@@ -196,6 +197,14 @@ struct ThreadSettings {
   int blas = 0;
 };
 ThreadSettings SetThreads(int intra_op, int blas = 0);
+
+// Makes glibc malloc keep large blocks in the heap instead of mmap/munmap
+// per allocation: training allocates and frees tensors of 30+ MB every step
+// (above glibc's largest dynamic mmap threshold, 32 MiB), and each fresh
+// mapping costs page faults on first touch — measured at a quarter of seed's
+// step time. A process-wide setting: call it from main() of a training
+// process (latentsearch-trainer, benchmarks), not from libraries.
+void TuneAllocatorForTraining();
 
 // True when LibTorch was built with CUDA and sees a device.
 bool CudaAvailable();

@@ -39,6 +39,7 @@ class LayerStackImpl : public torch::nn::Module {
   void Add(Layer layer);
   torch::Tensor forward(torch::Tensor x);
   const std::vector<Layer>& layers() const { return layers_; }
+  std::vector<Layer>& mutable_layers() { return layers_; }
   // Converts a 4-D input to `format` first (e.g. channels-last).
   void SetInputFormat(torch::MemoryFormat format) { input_format_ = format; }
 
@@ -54,7 +55,8 @@ class AutoencoderImpl : public torch::nn::Module {
  public:
   AutoencoderImpl(LayerStack encoder, LayerStack decoder);
   torch::Tensor encode(const torch::Tensor& x) { return encoder->forward(x); }
-  torch::Tensor decode(const torch::Tensor& z) { return decoder->forward(z); }
+  // Contiguous (NCHW) whatever layout the layers ran in.
+  torch::Tensor decode(const torch::Tensor& z) { return decoder->forward(z).contiguous(); }
   torch::Tensor forward(const torch::Tensor& x) { return decode(encode(x)); }
 
   LayerStack encoder;
@@ -84,7 +86,10 @@ class SameConvTranspose2dImpl : public torch::nn::Module {
   // at the top and left: N × 4·Cout × H × W holding output[2a + r][2b + s]
   // of channel c at channel c·4 + 2r + s (pixel-shuffle order) or, with
   // phase_major, at (2r + s)·Cout + c.
-  torch::Tensor PhaseConv(const torch::Tensor& x, bool phase_major);
+  // With pad_copy false the input is not copied: the convolution pads
+  // symmetrically and the phases are the top-left H × W of an
+  // (H+1) × (W+1) result.
+  torch::Tensor PhaseConv(const torch::Tensor& x, bool phase_major, bool pad_copy = true);
 
   int64_t in_channels, out_channels;
   // Run the convolutions on channels-last (NHWC) tensors (oneDNN's

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
       "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]");
   absl::ParseCommandLine(argc, argv);
   if (!absl::GetFlag(FLAGS_describe).empty()) return Describe();
+  latentsearch::model::TuneAllocatorForTraining();
   namespace trainer = latentsearch::trainer;
 
   trainer::TrainerOptions options;

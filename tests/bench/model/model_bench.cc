@@ -291,6 +291,10 @@ BENCHMARK(BM_Conv)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1})
 }  // namespace latentsearch::trainer
 
 int main(int argc, char** argv) {
+  // As latentsearch-trainer does (LS_BENCH_DEFAULT_MALLOC=1 to compare).
+  if (std::getenv("LS_BENCH_DEFAULT_MALLOC") == nullptr) {
+    latentsearch::model::TuneAllocatorForTraining();
+  }
   if (std::getenv("LS_BENCH_BUDGET_SECONDS") != nullptr) {
     benchmark::RegisterBenchmark("BM_CifarBudget", latentsearch::trainer::BM_CifarBudget)
         ->Arg(0)
