@@ -26,10 +26,13 @@
 #include "common/index/exact.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -74,22 +77,39 @@ struct Better {
 };
 
 // The rows of one query that may still be among its k best.
-// Invariant: every scanned row whose score is <= tau() is in the buffer;
-// tau = kth + 2 * abs where kth is the k-th best score so far (a max-heap of
-// the k best keeps it current) and abs the error bound of approximate scores
-// (0 for exact ones). Rows that fall above tau later are
-// trimmed when the buffer fills.
+// Invariant: every scanned row whose score is <= tau() is in the buffer.
+// tau = kth + 2 abs, where kth is the k-th best score so far (a max-heap of
+// the k best keeps it current) and abs bounds the rounding error of
+// approximate scores (0 for exact ones); or, if lower, the bound other tasks
+// of the same query share: `shared` holds an upper bound on the query's
+// final k-th best canonical score (a sample's k-th best to start with, then
+// each task's kth + shift + abs), `shift` the constant lane scores omit.
+// Rows that fall above tau later are trimmed when the buffer fills.
 class Collector {
  public:
-  void Init(size_t k) {
+  void Init(size_t k, std::atomic<float>* shared = nullptr, float shift = 0) {
     k_ = k;
+    shared_ = shared;
+    shift_ = shift;
     cap_ = std::max<size_t>(4 * k, k + 64);
     abs_ = 0;
     tau_ = kInf;
+    publish_ = false;
     buf_.clear();
+    buf_.reserve(std::min<size_t>(cap_, 4096));
     heap_.clear();
+    heap_.reserve(std::min<size_t>(k_, 4096));
   }
-  float tau() const { return tau_; }
+  float tau() const {
+    float t = tau_;
+    if (shared_ != nullptr) {
+      const float u = shared_->load(std::memory_order_relaxed);
+      // The second abs covers the rounding of u - shift (abs >= 5u times
+      // the magnitudes involved).
+      if (u != kInf) t = std::min(t, (u - shift_) + 2 * abs_);
+    }
+    return t;
+  }
   // Widens the slack to at least `e` (the error bound of a new block).
   void RaiseAbs(float e) {
     if (e > abs_) {
@@ -99,7 +119,15 @@ class Collector {
   }
   // Only for scores <= tau().
   void Add(float score, uint32_t slot) {
-    buf_.push_back({score, slot});
+    // Built in a register: two 4-byte stack stores read back as one 8-byte
+    // value would stall store forwarding on every add.
+    uint32_t score_bits;
+    std::memcpy(&score_bits, &score, sizeof(score_bits));
+    const uint64_t packed = score_bits | (uint64_t{slot} << 32);
+    Candidate c;
+    static_assert(sizeof(c) == sizeof(packed), "Candidate is {float, uint32_t}");
+    std::memcpy(&c, &packed, sizeof(c));
+    buf_.push_back(c);
     if (heap_.size() < k_) {
       heap_.push_back(score);
       std::push_heap(heap_.begin(), heap_.end());
@@ -111,13 +139,23 @@ class Collector {
       UpdateTau();
     }
   }
-  void MaybeTrim() {
+  // After a batch of adds: trims a full buffer and shares a better bound
+  // (one atomic operation per batch rather than per add).
+  void EndBatch() {
     if (buf_.size() >= cap_) Trim();
+    if (publish_ && shared_ != nullptr) {
+      publish_ = false;
+      const float bound = heap_.front() + shift_ + abs_;
+      float cur = shared_->load(std::memory_order_relaxed);
+      while (bound < cur &&
+             !shared_->compare_exchange_weak(cur, bound, std::memory_order_relaxed)) {
+      }
+    }
   }
   void Trim() {
-    const float tau = tau_;
+    const float t = tau();
     buf_.erase(std::remove_if(buf_.begin(), buf_.end(),
-                              [tau](const Candidate& c) { return c.score > tau; }),
+                              [t](const Candidate& c) { return c.score > t; }),
                buf_.end());
     // Many rows within the slack (near-ties): grow instead of trimming over
     // and over.
@@ -127,16 +165,18 @@ class Collector {
 
  private:
   void UpdateTau() {
-    if (heap_.size() == k_) {
-      const float kth = heap_.front();
-      tau_ = kth + 2 * abs_;
-    }
+    if (heap_.size() < k_) return;
+    tau_ = heap_.front() + 2 * abs_;
+    publish_ = true;
   }
 
   size_t k_ = 1;
+  std::atomic<float>* shared_ = nullptr;
+  float shift_ = 0;
   size_t cap_ = 0;
   float abs_ = 0;
   float tau_ = kInf;
+  bool publish_ = false;  // the heap improved since the last EndBatch
   std::vector<Candidate> buf_;
   std::vector<float> heap_;  // max-heap of the k best scores so far
 };
@@ -179,31 +219,38 @@ float LaneAbsError(const Problem& p, float qn, float bn) {
 }
 
 // Scores queries [q0, q1) against the allowed rows in [r0, r1) and leaves
-// each query's candidates in (*out)[q - q0]. Returns whether the scores are
-// approximate (lane path), i.e. need rescoring.
+// each query's candidates in (*out)[q - q0]. shared[q - q0] (optional) is the
+// query's bound shared with the other tasks (see Collector). Returns whether
+// the scores are approximate (lane path), i.e. need rescoring.
 bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
-               std::vector<std::vector<Candidate>>* out) {
+               std::atomic<float>* shared, std::vector<std::vector<Candidate>>* out) {
   const size_t nq = q1 - q0;
   const size_t dim = p.dim;
   const bool lane = nq >= kLaneMinQueries;
   const size_t cap = p.block_rows;
 
   std::vector<Collector> cols(nq);
-  for (Collector& c : cols) c.Init(p.k);
-  // Query magnitudes for the lane error bounds (sum |q| for L1, ||q||).
+  // Query magnitudes for the lane error bounds (sum |q| for L1, ||q||), and
+  // the per-query constant lane scores omit (sum q for L1, ||q||² for L2).
   std::vector<float> qnorm(nq, 0);
-  if (lane) {
-    for (size_t q = 0; q < nq; ++q) {
+  for (size_t q = 0; q < nq; ++q) {
+    double magnitude = 0, shift = 0;
+    if (lane) {
       const float* qv = p.queries + (q0 + q) * dim;
-      double s = 0;
-      if (p.kind == internal::kScoreL1) {
-        for (size_t j = 0; j < dim; ++j) s += std::fabs(static_cast<double>(qv[j]));
-      } else {
-        for (size_t j = 0; j < dim; ++j) s += static_cast<double>(qv[j]) * qv[j];
-        s = std::sqrt(s);
+      for (size_t j = 0; j < dim; ++j) {
+        const double x = qv[j];
+        if (p.kind == internal::kScoreL1) {
+          magnitude += std::fabs(x);
+          shift += x;
+        } else {
+          magnitude += x * x;
+        }
       }
-      qnorm[q] = static_cast<float>(s) * (1 + p.gamma);
+      if (p.kind == internal::kScoreL2) shift = magnitude;
+      if (p.kind != internal::kScoreL1) magnitude = std::sqrt(magnitude);
+      qnorm[q] = static_cast<float>(magnitude) * (1 + p.gamma);
     }
+    cols[q].Init(p.k, shared != nullptr ? &shared[q] : nullptr, static_cast<float>(shift));
   }
 
   std::vector<uint32_t> slots(p.allowed != nullptr ? cap : 0);
@@ -250,7 +297,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
                            scores.data());
         const size_t hits = p.kt->select_le(scores.data(), m, col.tau(), idx.data());
         for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], slot_of(idx[h]));
-        col.MaybeTrim();
+        col.EndBatch();
       }
       continue;
     }
@@ -285,7 +332,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
             const size_t r = static_cast<size_t>(__builtin_ctzll(bits));
             col.Add(s[r], slot_of(pi * kPanelRows + r));
           }
-          col.MaybeTrim();
+          col.EndBatch();
         }
       }
     }
@@ -420,7 +467,7 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
   internal::ThreadPool& pool = internal::ThreadPool::Shared();
   if (threads == 1) {
     std::vector<std::vector<Candidate>> cands;
-    const bool rescore = ScanRange(p, 0, nq, 0, n, &cands);
+    const bool rescore = ScanRange(p, 0, nq, 0, n, nullptr, &cands);
     for (size_t q = 0; q < nq; ++q) Finalize(p, q, rescore, &cands[q], &(*results)[q]);
     return absl::OkStatus();
   }
@@ -439,7 +486,7 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     pool.ParallelFor(tasks, threads, [&](size_t t) {
       const size_t q0 = t * group, q1 = std::min(nq, q0 + group);
       std::vector<std::vector<Candidate>> cands;
-      const bool rescore = ScanRange(p, q0, q1, 0, n, &cands);
+      const bool rescore = ScanRange(p, q0, q1, 0, n, nullptr, &cands);
       for (size_t q = q0; q < q1; ++q) {
         Finalize(p, q, rescore, &cands[q - q0], &(*results)[q]);
       }
@@ -454,15 +501,40 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
   size_t range = (n + tasks_wanted - 1) / tasks_wanted;
   range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
   const size_t tasks = (n + range - 1) / range;
+  // Shared bounds: each query's k-th best canonical score over a sample of
+  // rows spread across the base bounds its final k-th best, so no task starts
+  // from an infinite threshold (which floods its first panels into every
+  // query's candidates); tasks then lower the bound as they go.
+  std::unique_ptr<std::atomic<float>[]> shared(new std::atomic<float>[nq]);
+  for (size_t q = 0; q < nq; ++q) shared[q].store(kInf, std::memory_order_relaxed);
+  const size_t chunk = 64;
+  const size_t chunks = (nq + chunk - 1) / chunk;
+  {
+    std::vector<uint32_t> sample;
+    const size_t want = std::min<size_t>(8 * p.k + 16, n);
+    for (size_t j = 0; j < want; ++j) {
+      const size_t i = j * n / want;
+      if (allowed == nullptr || allowed->Test(i)) sample.push_back(static_cast<uint32_t>(i));
+    }
+    if (sample.size() >= p.k) {
+      pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
+        std::vector<float> s(sample.size());
+        for (size_t q = c * chunk; q < std::min(nq, (c + 1) * chunk); ++q) {
+          const float* qv = queries + q * dim;
+          for (size_t i = 0; i < sample.size(); ++i) s[i] = CanonicalScore(p, qv, sample[i]);
+          std::nth_element(s.begin(), s.begin() + static_cast<ptrdiff_t>(p.k - 1), s.end());
+          if (!std::isnan(s[p.k - 1])) shared[q].store(s[p.k - 1], std::memory_order_relaxed);
+        }
+      });
+    }
+  }
   std::vector<std::vector<std::vector<Candidate>>> per_task(tasks);
   std::vector<char> approx(tasks, 0);
   pool.ParallelFor(tasks, threads, [&](size_t t) {
     const size_t r0 = t * range, r1 = std::min(n, r0 + range);
-    approx[t] = ScanRange(p, 0, nq, r0, r1, &per_task[t]) ? 1 : 0;
+    approx[t] = ScanRange(p, 0, nq, r0, r1, shared.get(), &per_task[t]) ? 1 : 0;
   });
   const bool rescore = approx[0] != 0;  // same query count in every task
-  const size_t chunk = 64;
-  const size_t chunks = (nq + chunk - 1) / chunk;
   pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
     std::vector<Candidate> merged;
     for (size_t q = c * chunk; q < std::min(nq, (c + 1) * chunk); ++q) {
