@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "clients/cli/client_flags.h"
 #include "clients/cli/load_gen.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/channel.h"
@@ -21,8 +22,6 @@
 #include "grpcpp/client_context.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 
-ABSL_FLAG(std::string, search_address, "127.0.0.1:50053",
-          "Address of the search service (HOST:PORT or unix:PATH).");
 ABSL_FLAG(std::string, collection, "bench", "Collection to query.");
 ABSL_FLAG(uint64_t, populate, 0,
           "If > 0, first create the collection and fill it with this many vectors.");
@@ -140,7 +139,8 @@ absl::Status RunBench(const CommandContext& ctx) {
     }
     levels.push_back(c);
   }
-  auto channel = rpc::CreateChannel(absl::GetFlag(FLAGS_search_address));
+  LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kSearch));
+  auto channel = endpoint.channel;
   auto stub = v1::Search::NewStub(channel);
   const std::string name = absl::GetFlag(FLAGS_collection);
   if (absl::GetFlag(FLAGS_populate) > 0) {
@@ -208,12 +208,7 @@ absl::Status RunBench(const CommandContext& ctx) {
 }
 
 int Run(const CommandContext& ctx) {
-  absl::Status s = RunBench(ctx);
-  if (!s.ok()) {
-    *ctx.err << "latentsearch bench: " << s << "\n";
-    return ExitCodeFor(s);
-  }
-  return kExitOk;
+  return ReportError(RunBench(ctx), *ctx.err);
 }
 
 }  // namespace
@@ -226,7 +221,7 @@ Command BenchCommand() {
       "[--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
       "--clusters=C] [--concurrency=1,8,32] [--duration_seconds=5] [--metric=l2] "
       "[--index=exact|hnsw] [--k=10] [--ef=0]",
-      {"search_address", "collection", "populate", "dim", "clusters", "populate_seed",
+      {"search_address", "timeout", "collection", "populate", "dim", "clusters", "populate_seed",
        "concurrency", "duration_seconds", "k", "metric", "index", "ef"},
       &Run};
 }
