@@ -80,6 +80,14 @@ struct SearchAnswer {
   uint64_t model_version = 0;
 };
 
+// One page of ListItems.
+struct ItemPage {
+  std::vector<index::ItemMeta> metas;  // ascending by id
+  std::vector<float> vectors;          // metas.size() × dim, when asked for
+  std::string next_page_token;         // "" after the last page
+  uint64_t item_count = 0;             // live items in the collection
+};
+
 struct FailedCollection {
   std::string name;
   absl::Status error;
@@ -103,6 +111,12 @@ class SearchCore {
   // Returns (deleted, not_found).
   absl::StatusOr<std::pair<uint64_t, uint64_t>> Delete(
       const std::string& name, const std::vector<std::string>& ids);
+
+  // Up to `page_size` (0 = 1,000; at most 10,000, else INVALID_ARGUMENT)
+  // items with ids byte-wise greater than `page_token`, ascending.
+  absl::StatusOr<ItemPage> ListItems(const std::string& name, uint32_t page_size,
+                                     const std::string& page_token,
+                                     bool include_vectors) const;
 
   absl::StatusOr<SearchAnswer> Search(const std::string& name, const Query& query,
                                       const QueryOptions& options) const;

@@ -183,6 +183,30 @@ grpc::ServerUnaryReactor* SearchService::Delete(grpc::CallbackServerContext* ctx
   return Finish(ctx, r.status());
 }
 
+grpc::ServerUnaryReactor* SearchService::ListItems(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListItemsRequest* request,
+                                                   v1::ListItemsResponse* response) {
+  absl::StatusOr<ItemPage> page =
+      core_->ListItems(request->collection(), request->page_size(), request->page_token(),
+                       request->include_vectors());
+  if (page.ok()) {
+    const size_t dim = page->metas.empty() ? 0 : page->vectors.size() / page->metas.size();
+    for (size_t i = 0; i < page->metas.size(); ++i) {
+      v1::Item* item = response->add_items();
+      item->set_id(page->metas[i].id);
+      item->set_label(page->metas[i].label);
+      item->set_uri(page->metas[i].uri);
+      if (dim > 0) {
+        item->mutable_vector()->Add(page->vectors.begin() + i * dim,
+                                    page->vectors.begin() + (i + 1) * dim);
+      }
+    }
+    response->set_next_page_token(page->next_page_token);
+    response->set_item_count(page->item_count);
+  }
+  return Finish(ctx, page.status());
+}
+
 grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx,
                                                 const v1::SearchRequest* request,
                                                 v1::SearchResponse* response) {

@@ -41,6 +41,9 @@ class SearchService final : public v1::Search::CallbackService {
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::DeleteRequest* request,
                                    v1::DeleteResponse* response) override;
+  grpc::ServerUnaryReactor* ListItems(grpc::CallbackServerContext* ctx,
+                                      const v1::ListItemsRequest* request,
+                                      v1::ListItemsResponse* response) override;
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const v1::SearchRequest* request,
                                    v1::SearchResponse* response) override;

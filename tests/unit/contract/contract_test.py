@@ -77,7 +77,7 @@ class PythonStubsTest(unittest.TestCase):
                                     "ListModels"]),
             "search": ("Search", ["CreateCollection", "DropCollection",
                                   "ListCollections", "GetCollection", "Upsert",
-                                  "Delete", "Search", "SearchBatch", "Snapshot"]),
+                                  "Delete", "ListItems", "Search", "SearchBatch", "Snapshot"]),
         }
         for module, (service, methods) in expected.items():
             pb2 = importlib.import_module(f"latentsearch.v1.{module}_pb2")

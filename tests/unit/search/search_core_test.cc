@@ -195,5 +195,33 @@ TEST_F(SearchCoreTest, CorruptCollectionIsReportedAndOthersStillLoad) {
   EXPECT_TRUE(core_->FailedCollections().empty());
 }
 
+TEST_F(SearchCoreTest, ListItemsPagesInIdOrder) {
+  ASSERT_OK(core_->Delete("c", {"i1"}).status());
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(ItemPage page, core_->ListItems("c", 2, token, true));
+    EXPECT_EQ(page.item_count, 3u);
+    ASSERT_EQ(page.vectors.size(), page.metas.size() * 2);
+    for (size_t i = 0; i < page.metas.size(); ++i) {
+      seen.push_back(page.metas[i].id);
+      EXPECT_EQ(page.vectors[i * 2], static_cast<float>(page.metas[i].label));
+    }
+    token = page.next_page_token;
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(seen, (std::vector<std::string>{"i0", "i2", "i3"}));
+  EXPECT_EQ(pages, 2);
+  ASSERT_OK_AND_ASSIGN(ItemPage all, core_->ListItems("c", 0, "", false));
+  EXPECT_EQ(all.metas.size(), 3u);
+  EXPECT_TRUE(all.vectors.empty());
+  EXPECT_TRUE(all.next_page_token.empty());
+  EXPECT_THAT(core_->ListItems("nope", 0, "", false), StatusIs(Code::kNotFound, HasSubstr("nope")));
+  EXPECT_THAT(core_->ListItems("c", 10001, "", false),
+              StatusIs(Code::kInvalidArgument, HasSubstr("page_size")));
+}
+
 }  // namespace
 }  // namespace latentsearch::search
+
