@@ -10,6 +10,8 @@ find_package(JPEG REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+# The /metrics HTTP server (common/rpc/metrics_server.cc).
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # hnswlib 0.6.2 has no CMake package and defines non-inline functions in its
 # headers: include it from exactly one .cc per binary.

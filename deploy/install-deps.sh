@@ -13,6 +13,8 @@ PACKAGES=(
   # gRPC + protobuf (C++ and the Python contract test)
   libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-grpcio python3-protobuf
+  # the /metrics test parses our text format with the reference parser
+  python3-prometheus-client
   # core libraries
   libabsl-dev libhnswlib-dev libtorch-dev
   # Without the pthread OpenBLAS, Debian's LibTorch runs its BLAS on the

@@ -17,8 +17,12 @@ struct ChannelOptions {
   int max_receive_message_bytes = 16 << 20;
   // Largest message the client sends, bytes.
   int max_send_message_bytes = 4 << 20;
-  // nullptr = insecure.
+  // nullptr = insecure. ApplyClientSecurity (security.h) fills it from
+  // TLS files and a bearer token.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // TLS only: the name the server certificate must carry, when it is not
+  // the host of the address; empty = the address's host.
+  std::string ssl_target_name_override;
 };
 
 // `address` is "HOST:PORT" or "unix:PATH". Connects lazily.

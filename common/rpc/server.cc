@@ -72,9 +72,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
 
   grpc::ServerBuilder builder;
-  std::shared_ptr<grpc::ServerCredentials> creds =
-      options.credentials ? options.credentials
-                          : grpc::InsecureServerCredentials();
+  std::shared_ptr<grpc::ServerCredentials> creds = options.credentials;
+  if (creds == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> built =
+        MakeServerCredentials(options.security, options.listen, options.metrics);
+    if (!built.ok()) return built.status();
+    creds = *std::move(built);
+  }
   int selected_port = 0;
   builder.AddListeningPort(options.listen, creds, &selected_port);
   // gRPC sets SO_REUSEPORT by default, which lets a second server bind a
@@ -83,6 +87,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  if (options.metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(options.metrics->NewInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {

@@ -26,6 +26,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/rpc/rpc_metrics.h"
+#include "common/rpc/security.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -42,8 +44,14 @@ struct ServerOptions {
   int max_send_message_bytes = 16 << 20;
   // Serve grpc.reflection.v1alpha (lets grpcurl and the CLI discover RPCs).
   bool enable_reflection = true;
-  // Transport credentials; nullptr = insecure (plain TCP / unix socket).
+  // TLS, mutual TLS and bearer tokens (security.h); all off by default.
+  ServerSecurityOptions security;
+  // Explicit transport credentials; when set they replace `security`
+  // (tests). nullptr = built from `security`.
   std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Per-RPC counts and latencies (rpc_metrics.h) and auth failures; not
+  // owned, must outlive the Server. nullptr = not measured.
+  RpcMetrics* metrics = nullptr;
   // Service names the health service reports on besides "" (the whole
   // server), usually each service's full name, e.g. "latentsearch.v1.Search".
   // They start SERVING unless listed in `initially_not_serving`.
@@ -56,8 +64,10 @@ struct ServerOptions {
 class Server {
  public:
   // Builds and starts the server with `services` (not owned; they must
-  // outlive the Server). Errors: INVALID_ARGUMENT for a malformed `listen`,
-  // UNAVAILABLE when the address cannot be bound (in use, no permission).
+  // outlive the Server). Errors: INVALID_ARGUMENT for a malformed `listen`
+  // or inconsistent security options, NOT_FOUND / PERMISSION_DENIED for an
+  // unreadable certificate or key, UNAVAILABLE when the address cannot be
+  // bound (in use, no permission).
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options, const std::vector<grpc::Service*>& services);
 
