@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/load_gen.h"
+#include "clients/cli/pipeline_flags.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/health_client.h"
@@ -22,7 +23,6 @@
 #include "grpcpp/client_context.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 
-ABSL_FLAG(std::string, collection, "bench", "Collection to query.");
 ABSL_FLAG(uint64_t, populate, 0,
           "If > 0, first create the collection and fill it with this many vectors.");
 ABSL_FLAG(uint32_t, dim, 64, "Vector dimension when populating.");
@@ -32,10 +32,6 @@ ABSL_FLAG(uint32_t, clusters, 0,
 ABSL_FLAG(uint64_t, populate_seed, 1, "Seed of the generated vectors and queries.");
 ABSL_FLAG(std::string, concurrency, "1,8,32", "Comma-separated client concurrencies.");
 ABSL_FLAG(double, duration_seconds, 5, "Measured seconds per row.");
-ABSL_FLAG(uint32_t, k, 10, "Neighbours per query.");
-ABSL_FLAG(std::string, metric, "l2", "l1, l2 or cosine.");
-ABSL_FLAG(std::string, index, "exact", "exact or hnsw.");
-ABSL_FLAG(uint32_t, ef, 0, "HNSW ef (0 = the collection's default).");
 
 namespace latentsearch::cli {
 namespace {
@@ -124,8 +120,11 @@ absl::Status WaitForHnsw(v1::Search::Stub* stub, const std::string& name, std::o
 
 absl::Status RunBench(const CommandContext& ctx) {
   std::ostream& out = *ctx.out;
-  LS_ASSIGN_OR_RETURN(v1::Metric metric, ParseMetricFlag(absl::GetFlag(FLAGS_metric)));
-  const std::string index = absl::GetFlag(FLAGS_index);
+  const std::string metric_name =
+      absl::GetFlag(FLAGS_metric).empty() ? "l2" : absl::GetFlag(FLAGS_metric);
+  LS_ASSIGN_OR_RETURN(v1::Metric metric, ParseMetricFlag(metric_name));
+  const std::string index =
+      absl::GetFlag(FLAGS_index).empty() ? "exact" : absl::GetFlag(FLAGS_index);
   if (index != "exact" && index != "hnsw") {
     return absl::InvalidArgumentError(
         absl::StrCat("--index=", index, " is not an index kind; use exact or hnsw"));
@@ -142,7 +141,8 @@ absl::Status RunBench(const CommandContext& ctx) {
   LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kSearch));
   auto channel = endpoint.channel;
   auto stub = v1::Search::NewStub(channel);
-  const std::string name = absl::GetFlag(FLAGS_collection);
+  const std::string name =
+      absl::GetFlag(FLAGS_collection).empty() ? "bench" : absl::GetFlag(FLAGS_collection);
   if (absl::GetFlag(FLAGS_populate) > 0) {
     LS_RETURN_IF_ERROR(
         Populate(stub.get(), name, absl::GetFlag(FLAGS_populate), absl::GetFlag(FLAGS_dim), out));
@@ -154,7 +154,7 @@ absl::Status RunBench(const CommandContext& ctx) {
   LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->GetCollection(&gctx, get, &info)));
   if (index == "hnsw") LS_RETURN_IF_ERROR(WaitForHnsw(stub.get(), name, out));
   out << "collection '" << name << "': " << info.item_count() << " items, dim " << info.dim()
-      << "; k=" << absl::GetFlag(FLAGS_k) << ", metric " << absl::GetFlag(FLAGS_metric)
+      << "; k=" << absl::GetFlag(FLAGS_k) << ", metric " << metric_name
       << ", index " << index << "\n";
 
   // 1,000 query vectors from the same distribution, cycled.

@@ -2,9 +2,14 @@
 
 #include "clients/cli/bench.h"
 #include "clients/cli/data_info.h"
+#include "clients/cli/eval.h"
+#include "clients/cli/ingest.h"
+#include "clients/cli/query.h"
+#include "clients/cli/train.h"
 
 namespace latentsearch::cli {
 
-std::vector<Command> Commands() { return {DataInfoCommand(), BenchCommand()}; }
+std::vector<Command> Commands() { return {DataInfoCommand(), TrainCommand(), WatchCommand(), StopCommand(), JobsCommand(),
+          IngestCommand(), QueryCommand(), EvalCommand(), BenchCommand()}; }
 
 }  // namespace latentsearch::cli

@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "clients/cli/command.h"
 #include "clients/cli/endpoint.h"
 #include "clients/cli/sources.h"
 #include "latentsearch/v1/common.pb.h"
@@ -98,6 +99,9 @@ struct EvalResult {
   int map_depth = 0;
   std::vector<EvalRow> rows;
   double seconds = 0;
+  // Why the raw-pixel rows are missing ("" when present or not asked for),
+  // e.g. items whose uris name no image.
+  std::string baseline_note;
 
   // An aligned text table with a header line naming collection, model,
   // queries and seed.
@@ -132,6 +136,9 @@ double AveragePrecision(absl::Span<const int32_t> ranked_labels, int32_t label,
 // "l1", "l2", "cosine" / "exact", "hnsw".
 std::string MetricLabel(v1::Metric metric);
 std::string IndexKindLabel(v1::IndexKind kind);
+
+// The `eval` subcommand.
+Command EvalCommand();
 
 }  // namespace latentsearch::cli
 

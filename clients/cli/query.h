@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "clients/cli/command.h"
 #include "clients/cli/endpoint.h"
 #include "clients/cli/sources.h"
 #include "common/image/image.h"
@@ -119,6 +120,9 @@ struct SheetSize {
   int height;
 };
 SheetSize ContactSheetSize(int k, int rows, const SheetOptions& options = {});
+
+// The `query` subcommand.
+Command QueryCommand();
 
 }  // namespace latentsearch::cli
 

@@ -1,0 +1,433 @@
+#include "clients/cli/train.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "clients/cli/client_flags.h"
+#include "clients/cli/dataset_flags.h"
+#include "clients/cli/json.h"
+#include "clients/cli/pipeline_flags.h"
+#include "clients/cli/progress.h"
+#include "common/base/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+#include "latentsearch/v1/trainer.grpc.pb.h"
+
+ABSL_FLAG(std::string, architecture, "", "train: conv (default) or seed.");
+ABSL_FLAG(uint32_t, latent, 0, "train: embedding length (0 = the architecture's default).");
+ABSL_FLAG(uint32_t, epochs, 0, "train: passes over the data (0 = 30).");
+ABSL_FLAG(uint32_t, batch_size, 0, "train: images per step (0 = 32).");
+ABSL_FLAG(std::string, optimizer, "", "train: adamax (default), adam or adamw.");
+ABSL_FLAG(double, lr, 0, "train: learning rate (0 = 1e-3).");
+ABSL_FLAG(std::string, objective, "",
+          "train: reconstruction (default), denoising or contrastive.");
+ABSL_FLAG(double, time_budget, 0, "train: stop after this many seconds (0 = no limit).");
+ABSL_FLAG(uint64_t, max_train_images, 0, "train: use at most this many images (0 = all).");
+ABSL_FLAG(uint64_t, train_seed, 0, "train: seed of shuffling, split and initialisation.");
+ABSL_FLAG(std::string, push_to, "",
+          "train: extra encoder addresses (comma list) to push checkpoints to, besides the "
+          "trainer's --push_to.");
+ABSL_FLAG(std::string, checkpoint, "",
+          "train: when to write checkpoints: best (default), every_epoch or end.");
+ABSL_FLAG(bool, detach, false, "train: print the job id and return without following it.");
+
+namespace latentsearch::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSigint(int) { g_interrupted.store(true); }
+
+// Installs the SIGINT handler for the lifetime of the object (then restores
+// the previous one).
+class SigintGuard {
+ public:
+  SigintGuard() {
+    g_interrupted = false;
+    struct sigaction sa = {};
+    sa.sa_handler = &OnSigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~SigintGuard() { sigaction(SIGINT, &old_, nullptr); }
+
+ private:
+  struct sigaction old_ = {};
+};
+
+std::string ModelText(const v1::ModelRef& m) {
+  return absl::StrCat(m.name().empty() ? "default" : m.name(), " v", m.version());
+}
+
+bool Finished(v1::JobState s) {
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
+         s == v1::JOB_STATE_STOPPED;
+}
+
+}  // namespace
+
+std::string JobStateLabel(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_QUEUED:
+      return "queued";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
+  }
+}
+
+absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::string& job_id,
+                                       std::ostream& out, std::ostream& err, bool live,
+                                       bool json, const std::atomic<bool>* detach) {
+  auto stub = v1::Trainer::NewStub(trainer.channel);
+  grpc::ClientContext ctx;  // no deadline: a job may run for hours
+  v1::WatchTrainingRequest req;
+  req.set_job_id(job_id);
+  FollowResult result;
+  std::atomic<bool> done{false};
+  // Cancels the stream when asked to detach; polls a flag set by a signal
+  // handler, which cannot notify anything itself.
+  std::thread canceller([&] {
+    while (!done.load()) {
+      if (detach != nullptr && detach->load()) {
+        ctx.TryCancel();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ProgressLine bar(&err, live);
+  std::string epoch_note;
+  auto reader = stub->WatchTraining(&ctx, req);
+  v1::TrainingEvent ev;
+  google::protobuf::util::JsonPrintOptions jopt;
+  while (reader->Read(&ev)) {
+    if (json) {
+      std::string line;
+      if (google::protobuf::util::MessageToJsonString(ev, &line, jopt).ok()) {
+        out << line << "\n" << std::flush;
+      }
+    }
+    switch (ev.event_case()) {
+      case v1::TrainingEvent::kStep: {
+        const v1::StepEvent& s = ev.step();
+        const int width = 20;
+        const double frac =
+            s.total_steps() > 0 ? static_cast<double>(s.step()) / s.total_steps() : 0;
+        const int filled = static_cast<int>(std::lround(frac * width));
+        bar.Update(absl::StrFormat("epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s",
+                                   s.epoch(), std::string(filled, '#'),
+                                   std::string(width - filled, '.'), s.step(), s.total_steps(),
+                                   s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()),
+                                   epoch_note));
+        break;
+      }
+      case v1::TrainingEvent::kEpoch: {
+        const v1::EpochEvent& e = ev.epoch();
+        std::string line = absl::StrFormat("epoch %d: train loss %.5f", e.epoch(), e.train_loss());
+        epoch_note.clear();
+        if (std::isfinite(e.validation_loss())) {
+          absl::StrAppend(&line, absl::StrFormat(", validation loss %.5f", e.validation_loss()));
+          absl::StrAppend(&epoch_note, absl::StrFormat("  val %.5f", e.validation_loss()));
+        }
+        if (e.has_precision_at_10()) {
+          absl::StrAppend(&line, absl::StrFormat(", k-NN P@10 %.3f", e.precision_at_10()));
+          absl::StrAppend(&epoch_note, absl::StrFormat("  P@10 %.3f", e.precision_at_10()));
+        }
+        if (e.has_precision_at_10_cosine()) {
+          absl::StrAppend(&line,
+                          absl::StrFormat(" (cosine %.3f)", e.precision_at_10_cosine()));
+        }
+        absl::StrAppend(&line, absl::StrFormat(" (%.1f s)", e.seconds()));
+        if (!json) bar.Print(line);
+        break;
+      }
+      case v1::TrainingEvent::kCheckpoint:
+        result.last_checkpoint = ev.checkpoint().metadata().model();
+        if (!json) bar.Print("checkpoint " + ModelText(result.last_checkpoint) + " written");
+        break;
+      case v1::TrainingEvent::kPush: {
+        const v1::PushEvent& p = ev.push();
+        if (p.ok()) result.last_pushed = p.model();
+        if (!json && (p.ok() || p.final())) {
+          bar.Print(p.ok() ? absl::StrCat("pushed ", ModelText(p.model()), " to ", p.target())
+                           : absl::StrCat("push of ", ModelText(p.model()), " to ", p.target(),
+                                          " failed after ", p.attempt(), " attempts: ",
+                                          p.error_code(), ": ", p.message()));
+        }
+        break;
+      }
+      case v1::TrainingEvent::kState:
+        result.state = ev.state().state();
+        result.message = ev.state().message();
+        if (!json) {
+          bar.Print(absl::StrCat("job ", job_id, " ", JobStateLabel(result.state),
+                                 result.message.empty() ? "" : ": ", result.message));
+        }
+        break;
+      default:
+        break;
+    }
+    if (Finished(result.state)) break;
+  }
+  bar.Finish();
+  if (Finished(result.state)) ctx.TryCancel();
+  grpc::Status st = reader->Finish();
+  done = true;
+  canceller.join();
+  if (detach != nullptr && detach->load() && !Finished(result.state)) {
+    result.detached = true;
+    return result;
+  }
+  if (!Finished(result.state) && !st.ok()) return RpcError(trainer, st);
+  return result;
+}
+
+namespace {
+
+absl::StatusOr<v1::TrainingConfig> ConfigFromFlags() {
+  v1::TrainingConfig c;
+  LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
+  v1::DatasetSpec* d = c.mutable_dataset();
+  switch (spec.kind) {
+    case data::DatasetKind::kCifar10:
+      d->set_cifar10_dir(spec.path);
+      break;
+    case data::DatasetKind::kIdx:
+      d->set_idx_dir(spec.path);
+      break;
+    case data::DatasetKind::kFolder:
+      d->set_image_folder(spec.path);
+      c.mutable_input_shape()->set_height(spec.folder.height);
+      c.mutable_input_shape()->set_width(spec.folder.width);
+      c.mutable_input_shape()->set_channels(spec.folder.channels);
+      break;
+  }
+  // --split defaults to "all" for data-info and ingest; a training job
+  // takes the training split unless --split names another one.
+  const absl::CommandLineFlag* split_flag = absl::FindCommandLineFlag("split");
+  const bool split_default =
+      split_flag != nullptr && split_flag->CurrentValue() == split_flag->DefaultValue();
+  d->set_split(split_default                     ? v1::SPLIT_TRAIN
+               : spec.split == data::Split::kTest ? v1::SPLIT_TEST
+               : spec.split == data::Split::kAll  ? v1::SPLIT_ALL
+                                                  : v1::SPLIT_TRAIN);
+  d->set_max_images(absl::GetFlag(FLAGS_max_train_images));
+  c.set_model_name(absl::GetFlag(FLAGS_model));
+  c.set_architecture(absl::GetFlag(FLAGS_architecture));
+  c.set_latent_size(absl::GetFlag(FLAGS_latent));
+  c.set_epochs(absl::GetFlag(FLAGS_epochs));
+  c.set_batch_size(absl::GetFlag(FLAGS_batch_size));
+  const std::string opt = absl::GetFlag(FLAGS_optimizer);
+  if (opt == "adamax") {
+    c.set_optimizer(v1::OPTIMIZER_ADAMAX);
+  } else if (opt == "adam") {
+    c.set_optimizer(v1::OPTIMIZER_ADAM);
+  } else if (opt == "adamw") {
+    c.set_optimizer(v1::OPTIMIZER_ADAMW);
+  } else if (!opt.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--optimizer=", opt, ": expected adamax, adam or adamw"));
+  }
+  c.set_learning_rate(absl::GetFlag(FLAGS_lr));
+  const std::string obj = absl::GetFlag(FLAGS_objective);
+  if (obj == "reconstruction") {
+    c.set_objective(v1::OBJECTIVE_RECONSTRUCTION);
+  } else if (obj == "denoising") {
+    c.set_objective(v1::OBJECTIVE_DENOISING);
+  } else if (obj == "contrastive") {
+    c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
+  } else if (!obj.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--objective=", obj, ": expected reconstruction, denoising or contrastive"));
+  }
+  const std::string cp = absl::GetFlag(FLAGS_checkpoint);
+  if (cp == "best") {
+    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_BEST_VALIDATION);
+  } else if (cp == "every_epoch") {
+    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_EVERY_EPOCH);
+  } else if (cp == "end") {
+    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_END);
+  } else if (!cp.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint=", cp, ": expected best, every_epoch or end"));
+  }
+  const double budget = absl::GetFlag(FLAGS_time_budget);
+  if (!std::isfinite(budget) || budget < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--time_budget=", budget, ": expected seconds >= 0"));
+  }
+  c.set_time_budget_seconds(budget);
+  c.set_seed(absl::GetFlag(FLAGS_train_seed));
+  for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',',
+                                            absl::SkipWhitespace())) {
+    c.add_push_to(std::string(t));
+  }
+  return c;
+}
+
+absl::Status Follow(const Endpoint& trainer, const std::string& job_id,
+                    const CommandContext& ctx) {
+  SigintGuard guard;
+  LS_ASSIGN_OR_RETURN(FollowResult r, FollowJob(trainer, job_id, *ctx.out, *ctx.err,
+                                                IsTerminal(ctx.err), JsonFromFlags(),
+                                                &g_interrupted));
+  if (r.detached) {
+    *ctx.err << "detached: job " << job_id
+             << " keeps running on the trainer; 'latentsearch watch " << job_id
+             << "' re-attaches, 'latentsearch stop " << job_id << "' stops it\n";
+    return absl::OkStatus();
+  }
+  if (r.state == v1::JOB_STATE_FAILED) {
+    return absl::AbortedError(absl::StrCat("training job ", job_id, " failed: ", r.message));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunTrain(const CommandContext& ctx) {
+  if (!ctx.positional.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+  }
+  LS_ASSIGN_OR_RETURN(v1::TrainingConfig config, ConfigFromFlags());
+  LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
+  auto stub = v1::Trainer::NewStub(trainer.channel);
+  grpc::ClientContext c;
+  SetDeadline(trainer, &c);
+  v1::StartTrainingRequest req;
+  *req.mutable_config() = config;
+  v1::StartTrainingResponse resp;
+  LS_RETURN_IF_ERROR(RpcError(trainer, stub->StartTraining(&c, req, &resp)));
+  if (!JsonFromFlags()) {
+    *ctx.out << "job " << resp.job_id() << " " << JobStateLabel(resp.state())
+             << (resp.queue_position() > 0
+                     ? absl::StrCat(" (", resp.queue_position(), " ahead in the queue)")
+                     : "")
+             << "\n";
+  } else if (absl::GetFlag(FLAGS_detach)) {
+    *ctx.out << "{\"job_id\":" << JsonWriter::Quote(resp.job_id()) << ",\"state\":\""
+             << JobStateLabel(resp.state()) << "\"}\n";
+  }
+  if (absl::GetFlag(FLAGS_detach)) return absl::OkStatus();
+  return Follow(trainer, resp.job_id(), ctx);
+}
+
+absl::Status RunWatch(const CommandContext& ctx) {
+  if (ctx.positional.size() > 1) {
+    return absl::InvalidArgumentError("watch takes one job id (none = the running job)");
+  }
+  LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
+  return Follow(trainer, ctx.positional.empty() ? "" : ctx.positional[0], ctx);
+}
+
+absl::Status RunStop(const CommandContext& ctx) {
+  if (ctx.positional.size() != 1) {
+    return absl::InvalidArgumentError("stop takes one job id, e.g. 'latentsearch stop job-000001'");
+  }
+  LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
+  auto stub = v1::Trainer::NewStub(trainer.channel);
+  grpc::ClientContext c;
+  SetDeadline(trainer, &c);
+  v1::StopTrainingRequest req;
+  req.set_job_id(ctx.positional[0]);
+  v1::StopTrainingResponse resp;
+  LS_RETURN_IF_ERROR(RpcError(trainer, stub->StopTraining(&c, req, &resp)));
+  *ctx.out << "job " << ctx.positional[0] << ": stop requested (state now "
+           << JobStateLabel(resp.state()) << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunJobs(const CommandContext& ctx) {
+  LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
+  auto stub = v1::Trainer::NewStub(trainer.channel);
+  grpc::ClientContext c;
+  SetDeadline(trainer, &c);
+  v1::ListJobsResponse resp;
+  LS_RETURN_IF_ERROR(RpcError(trainer, stub->ListJobs(&c, v1::ListJobsRequest(), &resp)));
+  if (JsonFromFlags()) {
+    std::string s;
+    google::protobuf::util::JsonPrintOptions o;
+    (void)google::protobuf::util::MessageToJsonString(resp, &s, o);
+    *ctx.out << s << "\n";
+    return absl::OkStatus();
+  }
+  *ctx.out << absl::StrFormat("%-12s  %-9s  %-6s  %12s  %-14s  %s\n", "job", "state", "epoch",
+                              "step", "best val loss", "checkpoints");
+  for (const v1::Job& j : resp.jobs()) {
+    std::string cps;
+    for (const v1::ModelRef& m : j.checkpoints()) {
+      absl::StrAppend(&cps, cps.empty() ? "" : ", ", ModelText(m));
+    }
+    *ctx.out << absl::StrFormat("%-12s  %-9s  %6d  %5d/%-6d  %-14s  %s\n", j.job_id(),
+                                JobStateLabel(j.state()), j.epoch(), j.step(), j.total_steps(),
+                                std::isfinite(j.best_validation_loss())
+                                    ? absl::StrFormat("%.5f", j.best_validation_loss())
+                                    : "-",
+                                cps);
+  }
+  return absl::OkStatus();
+}
+
+int Train(const CommandContext& ctx) { return ReportError(RunTrain(ctx), *ctx.err); }
+int Watch(const CommandContext& ctx) { return ReportError(RunWatch(ctx), *ctx.err); }
+int Stop(const CommandContext& ctx) { return ReportError(RunStop(ctx), *ctx.err); }
+int Jobs(const CommandContext& ctx) { return ReportError(RunJobs(ctx), *ctx.err); }
+
+std::vector<std::string> TrainerFlags() { return ClientFlagNames({Service::kTrainer}); }
+
+}  // namespace
+
+Command TrainCommand() {
+  Command c;
+  c.name = "train";
+  c.summary =
+      "Start a training job on the trainer and follow it (live progress; Ctrl-C detaches, "
+      "the job keeps running).";
+  c.usage =
+      "--dataset=cifar10|idx|folder --path=DIR [--split=train (default here)|test|all] [--architecture=conv] "
+      "[--latent=N] [--epochs=N] [--batch_size=N] [--optimizer=adamax] [--lr=X] "
+      "[--objective=reconstruction] [--time_budget=S] [--push_to=ADDR,...] [--model=NAME] "
+      "[--detach]";
+  c.flags = DatasetFlagNames();
+  for (const char* f : {"model", "architecture", "latent", "epochs", "batch_size", "optimizer",
+                        "lr", "objective", "time_budget", "max_train_images", "train_seed",
+                        "push_to", "checkpoint", "detach"}) {
+    c.flags.emplace_back(f);
+  }
+  for (std::string& f : TrainerFlags()) c.flags.push_back(std::move(f));
+  c.run = &Train;
+  return c;
+}
+
+Command WatchCommand() {
+  return Command{"watch",
+                 "Re-attach to a training job: its events so far, then live progress until it "
+                 "ends (Ctrl-C detaches).",
+                 "[JOB] (none = the running job)", TrainerFlags(), &Watch};
+}
+
+Command StopCommand() {
+  return Command{"stop", "Stop a training job (the last good checkpoint stays).", "JOB",
+                 TrainerFlags(), &Stop};
+}
+
+Command JobsCommand() {
+  return Command{"jobs", "List the trainer's jobs.", "[--json]", TrainerFlags(), &Jobs};
+}
+
+}  // namespace latentsearch::cli
