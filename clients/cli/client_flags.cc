@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/rpc/security.h"
 
 ABSL_FLAG(std::string, trainer_address, "127.0.0.1:50051",
           "Address of the trainer service (HOST:PORT or unix:PATH).");
@@ -16,6 +17,19 @@ ABSL_FLAG(double, timeout, 30,
           "Deadline of each RPC in seconds (each upload stream counts as one); "
           "0 = none. Following a training job is never cut off.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON on stdout instead of tables.");
+ABSL_FLAG(bool, tls, false, "Dial with TLS, verifying the server against the system roots "
+          "(or --tls_ca).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle the server certificate must chain to (implies --tls).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate for mutual TLS (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the server certificate must carry, when it is not the address's host.");
+ABSL_FLAG(std::string, token_file, "",
+          "File whose first line is the bearer token sent with every call.");
+ABSL_FLAG(std::string, token, "",
+          "Bearer token sent with every call (visible in the process list: prefer "
+          "--token_file). Without TLS only over loopback or unix sockets.");
 
 namespace latentsearch::cli {
 
@@ -36,6 +50,10 @@ std::vector<std::string> ClientFlagNames(const std::vector<Service>& services) {
   for (Service s : services) names.push_back(absl::StrCat(ServiceName(s), "_address"));
   names.push_back("timeout");
   names.push_back("json");
+  for (const char* name :
+       {"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "token_file", "token"}) {
+    names.push_back(name);
+  }
   return names;
 }
 
@@ -63,10 +81,17 @@ absl::StatusOr<absl::Duration> TimeoutFromFlags() {
 
 bool JsonFromFlags() { return absl::GetFlag(FLAGS_json); }
 
-absl::StatusOr<rpc::ChannelOptions> ChannelOptionsFromFlags() {
+absl::StatusOr<rpc::ChannelOptions> ChannelOptionsFromFlags(const std::string& address) {
   rpc::ChannelOptions options;
   // Search results with vectors and Reconstruct answers can be large.
   options.max_receive_message_bytes = 64 << 20;
+  LS_ASSIGN_OR_RETURN(
+      rpc::ClientSecurityOptions security,
+      rpc::ClientSecurityFromFiles(absl::GetFlag(FLAGS_tls), absl::GetFlag(FLAGS_tls_ca),
+                                   absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                                   absl::GetFlag(FLAGS_tls_server_name),
+                                   absl::GetFlag(FLAGS_token), absl::GetFlag(FLAGS_token_file)));
+  LS_RETURN_IF_ERROR(rpc::ApplyClientSecurity(security, address, &options));
   return options;
 }
 
@@ -77,7 +102,7 @@ absl::StatusOr<Endpoint> DialFromFlags(Service service) {
         "--", ServiceName(service), "_address is empty; expected HOST:PORT or unix:PATH"));
   }
   LS_ASSIGN_OR_RETURN(absl::Duration timeout, TimeoutFromFlags());
-  LS_ASSIGN_OR_RETURN(rpc::ChannelOptions options, ChannelOptionsFromFlags());
+  LS_ASSIGN_OR_RETURN(rpc::ChannelOptions options, ChannelOptionsFromFlags(address));
   return Dial(ServiceName(service), address, timeout, options);
 }
 

@@ -6,9 +6,14 @@
 //   --timeout          seconds per RPC (each unary call, each upload stream;
 //                      0 = no deadline); default 30
 //   --json             machine-readable output on stdout
-// Addresses are HOST:PORT or unix:PATH. Transport security options (TLS,
-// tokens) belong here too: add their flags to ClientFlagNames() and apply
-// them in ChannelOptionsFromFlags(), and every subcommand gets them.
+//   --tls              dial with TLS (system roots unless --tls_ca)
+//   --tls_ca           PEM CA the server certificate must chain to (implies TLS)
+//   --tls_cert/--tls_key  PEM client certificate and key (mutual TLS)
+//   --tls_server_name  name the server certificate must carry, if not the host
+//   --token_file / --token  bearer token sent as 'authorization: Bearer T'
+//                      (without TLS: loopback and unix sockets only)
+// Addresses are HOST:PORT or unix:PATH. The transport flags apply to every
+// service a subcommand dials (common/rpc/security.h).
 //
 // This is the CLI binary's own code: it reads flags; libraries must not.
 #ifndef LATENTSEARCH_CLIENTS_CLI_CLIENT_FLAGS_H_
@@ -44,8 +49,11 @@ absl::StatusOr<absl::Duration> TimeoutFromFlags();
 // --json.
 bool JsonFromFlags();
 
-// Channel options (message limits, credentials) from the transport flags.
-absl::StatusOr<rpc::ChannelOptions> ChannelOptionsFromFlags();
+// Channel options (message limits, credentials) from the transport flags
+// for dialling `address` (a token without TLS travels over gRPC local
+// credentials, which differ for unix: and TCP addresses). INVALID_ARGUMENT
+// for inconsistent flags, NOT_FOUND for an unreadable file.
+absl::StatusOr<rpc::ChannelOptions> ChannelOptionsFromFlags(const std::string& address = "");
 
 // Dials `service` at its flag address with the flag timeout and transport
 // options. INVALID_ARGUMENT (a usage error) for bad flag values.

@@ -154,7 +154,7 @@ template class MetricFamily<Gauge>;
 template class MetricFamily<Histogram>;
 
 struct MetricsRegistry::Entry {
-  enum class Kind { kCounter, kGauge, kHistogram, kCallbackGauge };
+  enum class Kind { kCounter, kGauge, kHistogram, kCallbackGauge, kCallbackCounter };
   Kind kind;
   std::string name;
   std::string help;
@@ -243,6 +243,18 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
   Register(std::move(e));
 }
 
+void MetricsRegistry::AddCallbackCounter(const std::string& name, const std::string& help,
+                                         const std::vector<std::string>& label_names,
+                                         std::function<std::vector<GaugeSample>()> collect) {
+  auto e = std::make_unique<Entry>();
+  e->kind = Entry::Kind::kCallbackCounter;
+  e->name = name;
+  e->help = help;
+  e->label_names = label_names;
+  e->collect = std::move(collect);
+  Register(std::move(e));
+}
+
 namespace {
 
 // Copies a family's (label values, metric) pairs under its lock; metrics
@@ -267,7 +279,9 @@ std::string MetricsRegistry::Render() const {
   std::string out;
   for (const Entry* e : entries) {
     const char* type = "gauge";
-    if (e->kind == Entry::Kind::kCounter) type = "counter";
+    if (e->kind == Entry::Kind::kCounter || e->kind == Entry::Kind::kCallbackCounter) {
+      type = "counter";
+    }
     if (e->kind == Entry::Kind::kHistogram) type = "histogram";
     absl::StrAppend(&out, "# HELP ", e->name, " ", EscapeHelp(e->help), "\n", "# TYPE ",
                     e->name, " ", type, "\n");
@@ -300,11 +314,12 @@ std::string MetricsRegistry::Render() const {
                           e->name, "_count", l, " ", s.count, "\n");
         }
         break;
-      case Entry::Kind::kCallbackGauge: {
+      case Entry::Kind::kCallbackGauge:
+      case Entry::Kind::kCallbackCounter: {
         std::vector<GaugeSample> samples = e->collect();
         for (const GaugeSample& s : samples) {
           if (s.label_values.size() != e->label_names.size()) {
-            Misuse(absl::StrCat("callback gauge '", e->name, "' returned ",
+            Misuse(absl::StrCat("callback metric '", e->name, "' returned ",
                                 s.label_values.size(), " label value(s) for ",
                                 e->label_names.size(), " label(s)"));
           }

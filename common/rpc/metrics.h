@@ -145,6 +145,12 @@ class MetricsRegistry {
                         const std::vector<std::string>& label_names,
                         std::function<std::vector<GaugeSample>()> collect);
 
+  // The same for a counter whose value lives elsewhere (e.g. a component's
+  // own statistics); the values must never decrease.
+  void AddCallbackCounter(const std::string& name, const std::string& help,
+                          const std::vector<std::string>& label_names,
+                          std::function<std::vector<GaugeSample>()> collect);
+
   // Every family in registration order, in the text exposition format.
   std::string Render() const;
 

@@ -224,4 +224,53 @@ absl::Status ApplyClientSecurity(const ClientSecurityOptions& security,
   return absl::OkStatus();
 }
 
+absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(
+    const std::string& tls_cert, const std::string& tls_key, const std::string& tls_client_ca,
+    const std::string& auth_tokens_file, bool allow_insecure_tokens) {
+  ServerSecurityOptions options;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
+  options.tls_client_ca_file = tls_client_ca;
+  options.allow_insecure_tokens = allow_insecure_tokens;
+  if (!auth_tokens_file.empty()) {
+    LS_ASSIGN_OR_RETURN(options.auth_tokens, ReadTokensFile(auth_tokens_file));
+  }
+  return options;
+}
+
+absl::StatusOr<ClientSecurityOptions> ClientSecurityFromFiles(
+    bool tls, const std::string& tls_ca, const std::string& tls_cert,
+    const std::string& tls_key, const std::string& tls_server_name, const std::string& token,
+    const std::string& token_file) {
+  if (!token.empty() && !token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "give the bearer token once: --token or --token_file, not both");
+  }
+  ClientSecurityOptions options;
+  options.tls = tls;
+  options.tls_ca_file = tls_ca;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
+  options.tls_server_name = tls_server_name;
+  options.token = token;
+  if (!token_file.empty()) {
+    LS_ASSIGN_OR_RETURN(options.token, ReadTokenFile(token_file));
+  }
+  ChannelOptions dry_run;
+  LS_RETURN_IF_ERROR(ApplyClientSecurity(options, "127.0.0.1:1", &dry_run));
+  return options;
+}
+
+std::string DescribeServerSecurity(const ServerSecurityOptions& options) {
+  const bool tls = !options.tls_cert_file.empty();
+  std::string out = !tls ? "plaintext"
+                    : options.tls_client_ca_file.empty() ? "TLS"
+                                                         : "mTLS";
+  if (!options.auth_tokens.empty()) {
+    absl::StrAppend(&out, " + ", options.auth_tokens.size(), " bearer token(s)",
+                    tls ? "" : " (local peers only)");
+  }
+  return out;
+}
+
 }  // namespace latentsearch::rpc

@@ -97,6 +97,25 @@ absl::Status ApplyClientSecurity(const ClientSecurityOptions& security,
 // clients' --token_file.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
+// For the binaries' main(): the server options from the values of
+// --tls_cert, --tls_key, --tls_client_ca, --auth_tokens_file and
+// --allow_insecure_tokens (tokens read from the file; "" = unset).
+absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(
+    const std::string& tls_cert, const std::string& tls_key, const std::string& tls_client_ca,
+    const std::string& auth_tokens_file, bool allow_insecure_tokens);
+
+// For clients' main(): the client options from TLS file paths, a token or a
+// token file (not both), and a server-name override ("" = unset).
+// Validated by a dry ApplyClientSecurity, so bad files fail at start-up.
+absl::StatusOr<ClientSecurityOptions> ClientSecurityFromFiles(
+    bool tls, const std::string& tls_ca, const std::string& tls_cert,
+    const std::string& tls_key, const std::string& tls_server_name, const std::string& token,
+    const std::string& token_file);
+
+// "TLS", "mTLS", "TLS + tokens", "tokens (local peers only)", "plaintext":
+// for start-up log lines.
+std::string DescribeServerSecurity(const ServerSecurityOptions& options);
+
 }  // namespace latentsearch::rpc
 
 #endif  // LATENTSEARCH_COMMON_RPC_SECURITY_H_

@@ -9,9 +9,14 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/rpc/channel.h"
+#include "common/rpc/metrics.h"
+#include "common/rpc/metrics_server.h"
+#include "common/rpc/rpc_metrics.h"
+#include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
 #include "services/search/search_core.h"
+#include "services/search/search_metrics.h"
 #include "services/search/search_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50053",
@@ -29,7 +34,27 @@ ABSL_FLAG(uint32_t, rebuild_min_changes, 1000,
           "Rebuild an HNSW graph after this many upserts/deletes (or 10%)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT for the Prometheus /metrics page (not served yet)");
+          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
+          "free port (logged as 'metrics listening on ADDR'); empty = off");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
+          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
+          "--allow_insecure_tokens");
+ABSL_FLAG(bool, allow_insecure_tokens, false,
+          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
+          "(gRPC local credentials)");
+ABSL_FLAG(bool, encoder_tls, false, "Dial --encoder with TLS (system roots unless --encoder_tls_ca)");
+ABSL_FLAG(std::string, encoder_tls_ca, "", "PEM CA the encoder's certificate must chain to (implies TLS)");
+ABSL_FLAG(std::string, encoder_tls_cert, "", "PEM client certificate for the encoder (mutual TLS)");
+ABSL_FLAG(std::string, encoder_tls_key, "", "PEM private key of --encoder_tls_cert");
+ABSL_FLAG(std::string, encoder_tls_server_name, "",
+          "Name the encoder's certificate must carry, if not the host of --encoder");
+ABSL_FLAG(std::string, encoder_token_file, "",
+          "File whose first token is sent to the encoder as 'authorization: Bearer TOKEN'");
 
 namespace {
 
@@ -64,29 +89,67 @@ int main(int argc, char** argv) {
 
   std::string encoder_address = absl::GetFlag(FLAGS_encoder);
   std::shared_ptr<grpc::Channel> encoder;
-  if (!encoder_address.empty()) encoder = latentsearch::rpc::CreateChannel(encoder_address);
+  if (!encoder_address.empty()) {
+    absl::StatusOr<latentsearch::rpc::ClientSecurityOptions> encoder_security =
+        latentsearch::rpc::ClientSecurityFromFiles(
+            absl::GetFlag(FLAGS_encoder_tls), absl::GetFlag(FLAGS_encoder_tls_ca),
+            absl::GetFlag(FLAGS_encoder_tls_cert), absl::GetFlag(FLAGS_encoder_tls_key),
+            absl::GetFlag(FLAGS_encoder_tls_server_name), "",
+            absl::GetFlag(FLAGS_encoder_token_file));
+    if (!encoder_security.ok()) return Fail("encoder: " + encoder_security.status().ToString());
+    latentsearch::rpc::ChannelOptions channel_options;
+    if (absl::Status s = latentsearch::rpc::ApplyClientSecurity(
+            *encoder_security, encoder_address, &channel_options);
+        !s.ok()) {
+      return Fail("encoder: " + s.ToString());
+    }
+    encoder = latentsearch::rpc::CreateChannel(encoder_address, channel_options);
+  }
   latentsearch::search::SearchService service(core->get(), encoder, encoder_address);
 
   latentsearch::rpc::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {"latentsearch.v1.Search"};
+  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
+      latentsearch::rpc::ServerSecurityFromFiles(
+          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
+          absl::GetFlag(FLAGS_allow_insecure_tokens));
+  if (!security.ok()) return Fail(security.status().ToString());
+  server_options.security = *security;
+  latentsearch::rpc::MetricsRegistry metrics;
+  latentsearch::rpc::RpcMetrics rpc_metrics(&metrics);
+  latentsearch::search::RegisterSearchMetrics(core->get(), &metrics);
+  server_options.metrics = &rpc_metrics;
+  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
+                                                           &metrics);
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_server = *std::move(started);
+  }
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
   auto server = latentsearch::rpc::Server::Start(server_options, {&service});
   if (!server.ok()) return Fail(server.status().ToString());
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    std::fprintf(stderr, "latentsearch-search: --metrics_listen is not served yet\n");
-  }
-  std::fprintf(stderr, "latentsearch-search: listening on %s (data_dir %s, %zu collections)\n",
+  std::fprintf(stderr,
+               "latentsearch-search: listening on %s (data_dir %s, %zu collections, %s)\n",
                (*server)->address().c_str(), options.data_dir.c_str(),
-               (*core)->ListCollections().size());
+               (*core)->ListCollections().size(),
+               latentsearch::rpc::DescribeServerSecurity(*security).c_str());
+  // After the gRPC line: tests take the first "listening on" as the gRPC address.
+  if (metrics_server != nullptr) {
+    std::fprintf(stderr, "latentsearch-search: metrics listening on %s\n",
+                 metrics_server->address().c_str());
+  }
   std::fflush(stderr);
 
   int sig = latentsearch::rpc::ShutdownSignal::Wait();
   std::fprintf(stderr, "latentsearch-search: signal %d, draining\n", sig);
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
+  if (metrics_server != nullptr) metrics_server->Stop();
   std::fprintf(stderr, "latentsearch-search: stopped\n");
   return 0;
 }

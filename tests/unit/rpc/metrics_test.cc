@@ -59,6 +59,15 @@ TEST(MetricsTest, CallbackGaugeIsComputedAtEveryRender) {
   EXPECT_THAT(second, HasSubstr("ls_items{collection=\"c2\"} 42\n"));
 }
 
+TEST(MetricsTest, CallbackCounterRendersAsCounter) {
+  MetricsRegistry registry;
+  registry.AddCallbackCounter("ls_dropped_total", "Dropped.", {}, [] {
+    return std::vector<GaugeSample>{{{}, 7}};
+  });
+  EXPECT_THAT(registry.Render(),
+              HasSubstr("# TYPE ls_dropped_total counter\nls_dropped_total 7\n"));
+}
+
 TEST(MetricsTest, EscapesLabelValuesAndHelp) {
   EXPECT_EQ(EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   EXPECT_EQ(EscapeHelp("x\\y\nz \"q\""), "x\\\\y\\nz \"q\"");
