@@ -3,18 +3,28 @@
 # benchmarks need. Idempotent: when everything is present it only queries dpkg
 # and exits (well under a second). Works as root or through sudo.
 #
-# Usage: deploy/install-deps.sh [--check]
-#   --check   only report what is missing; exit 1 if anything is.
+# Usage: deploy/install-deps.sh [--check] [--build-only]
+#   --check        only report what is missing; exit 1 if anything is.
+#   --build-only   only what a Release build of the binaries needs (no tests,
+#                  benchmarks, fuzzers, Python or data sets): the build stage
+#                  of deploy/docker/Dockerfile.
 set -euo pipefail
 
-PACKAGES=(
+CHECK=0
+BUILD_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) CHECK=1 ;;
+    --build-only) BUILD_ONLY=1 ;;
+    *) echo "install-deps: unknown argument '$arg' (use --check, --build-only)" >&2; exit 2 ;;
+  esac
+done
+
+BUILD_PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates
-  # gRPC + protobuf (C++ and the Python contract test)
+  # gRPC + protobuf (C++)
   libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  python3 python3-grpcio python3-protobuf
-  # the /metrics test parses our text format with the reference parser
-  python3-prometheus-client
   # core libraries
   libabsl-dev libhnswlib-dev libtorch-dev
   # Without the pthread OpenBLAS, Debian's LibTorch runs its BLAS on the
@@ -22,6 +32,13 @@ PACKAGES=(
   libopenblas0-pthread
   # images, compression, HTTP (metrics), TLS tooling
   libpng-dev libjpeg-dev libstb-dev zlib1g-dev libcpp-httplib-dev libssl-dev openssl
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
+  # Python clients and the contract test
+  python3 python3-grpcio python3-protobuf
+  # the /metrics test parses our text format with the reference parser
+  python3-prometheus-client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libfaiss-dev
   # sanitizers / fuzzers (clang + compiler-rt)
@@ -29,6 +46,8 @@ PACKAGES=(
   # real data for reader tests and the demo
   dataset-fashion-mnist
 )
+
+[[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,7 +59,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 
-if [[ "${1:-}" == "--check" ]]; then
+if [[ $CHECK -eq 1 ]]; then
   echo "missing Debian packages: ${missing[*]}" >&2
   exit 1
 fi
