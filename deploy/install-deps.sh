@@ -39,6 +39,8 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf
   # the /metrics test parses our text format with the reference parser
   python3-prometheus-client
+  # deploy/k8s + compose structure test (tests/deploy)
+  python3-yaml
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libfaiss-dev
   # sanitizers / fuzzers (clang + compiler-rt)
