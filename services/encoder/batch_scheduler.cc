@@ -207,12 +207,14 @@ void BatchScheduler::Execute(Work& work) {
   const absl::Status status = work.queue->run(work.batch);
   const absl::Duration compute = clock_->Now() - start;
   std::vector<BatchTask*> done;
+  BatchReport report;
   {
     std::lock_guard<std::mutex> l(mu_);
     ++stats_.batches;
     stats_.items += work.batch.size;
     for (const BatchSlice& s : work.batch.slices) {
       BatchTask* t = s.task;
+      if (options_.on_batch) report.queue_waits.push_back(work.batch.closed - t->enqueued_);
       --t->in_flight_;
       t->timing_.queue = std::max(t->timing_.queue, work.batch.closed - t->enqueued_);
       t->timing_.compute += compute;
@@ -225,6 +227,12 @@ void BatchScheduler::Execute(Work& work) {
       const bool complete = t->taken_ == t->size_ || !t->status_.ok();
       if (t->in_flight_ == 0 && !t->queued_ && complete) done.push_back(t);
     }
+  }
+  if (options_.on_batch) {
+    report.size = work.batch.size;
+    report.compute = compute;
+    report.ok = status.ok();
+    options_.on_batch(report);
   }
   for (BatchTask* t : done) Deliver(t);
 }

@@ -123,6 +123,15 @@ struct Batch {
   absl::Time closed;               // When it was formed.
 };
 
+// What one computed batch looked like, for metrics (BatchSchedulerOptions::on_batch).
+struct BatchReport {
+  size_t size = 0;         // Items in the batch.
+  absl::Duration compute;  // Time in the BatchFn.
+  // Per slice: from its task's Enqueue to the batch closing (queue time).
+  std::vector<absl::Duration> queue_waits;
+  bool ok = true;          // The BatchFn's status.
+};
+
 // Runs one batch; the error (if any) becomes the status of every task in it.
 // Must not throw. Runs on a batcher thread without any scheduler lock.
 using BatchFn = std::function<absl::Status(const Batch&)>;
@@ -142,6 +151,10 @@ struct BatchSchedulerOptions {
   Clock* clock = nullptr;
   // Runs first on every worker thread (e.g. per-thread LibTorch settings).
   std::function<void(int thread_index)> on_thread_start;
+  // Runs after every computed batch on the thread that computed it, without
+  // any scheduler lock, before the batch's tasks are delivered (metrics).
+  // Must be thread-safe and quick; nullptr = none.
+  std::function<void(const BatchReport&)> on_batch;
 };
 
 // Counters since creation.

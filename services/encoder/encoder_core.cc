@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<EncoderCore>> EncoderCore::Create(
   so.num_threads = options.batch_threads;
   so.clock = options.clock;
   so.on_thread_start = options.on_batch_thread_start;
+  so.on_batch = options.on_batch;
   LS_ASSIGN_OR_RETURN(core->scheduler_, BatchScheduler::Create(so));
 
   ModelRegistryOptions ro;

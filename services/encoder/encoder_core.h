@@ -60,6 +60,9 @@ struct EncoderCoreOptions {
   // Hooks for per-thread LibTorch settings (model::SetThreads).
   std::function<void(int)> on_batch_thread_start;
   std::function<void()> on_loader_start;
+  // After every computed batch (queue and compute times, size), for
+  // metrics; see BatchSchedulerOptions::on_batch. nullptr = none.
+  std::function<void(const BatchReport&)> on_batch;
   // One line per event (loads, evictions, restore problems); nullptr =
   // stderr.
   std::function<void(const std::string&)> log;

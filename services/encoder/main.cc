@@ -19,9 +19,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/model/model.h"
+#include "common/rpc/metrics.h"
+#include "common/rpc/metrics_server.h"
+#include "common/rpc/rpc_metrics.h"
+#include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
 #include "services/encoder/encoder_core.h"
+#include "services/encoder/encoder_metrics.h"
 #include "services/encoder/encoder_service.h"
 #include "services/encoder/model_runner.h"
 
@@ -53,7 +58,19 @@ ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request message, bytes (1,024 raw 64x64 RGB images are 12 MiB)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT for the Prometheus /metrics page (accepted; not served yet)");
+          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
+          "free port (logged as 'metrics listening on ADDR'); empty = off");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
+          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
+          "--allow_insecure_tokens");
+ABSL_FLAG(bool, allow_insecure_tokens, false,
+          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
+          "(gRPC local credentials)");
 
 namespace {
 
@@ -100,6 +117,11 @@ int main(int argc, char** argv) {
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_checkpoint_bytes = absl::GetFlag(FLAGS_max_checkpoint_bytes);
   options.log = Log;
+  // Declared before the core: the batcher's hook refers to them.
+  latentsearch::rpc::MetricsRegistry metrics;
+  latentsearch::rpc::RpcMetrics rpc_metrics(&metrics);
+  latentsearch::encoder::EncoderMetrics encoder_metrics(&metrics);
+  options.on_batch = encoder_metrics.BatchObserver();
   const int threads = absl::GetFlag(FLAGS_threads);
   options.on_batch_thread_start = [threads](int index) {
     latentsearch::model::ThreadSettings t = latentsearch::model::SetThreads(threads);
@@ -122,12 +144,28 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<EncoderCore>> core = EncoderCore::Create(options);
   if (!core.ok()) return Fail(core.status().ToString());
   latentsearch::encoder::EncoderService service(core->get());
+  encoder_metrics.ObserveCore(&(*core)->scheduler(), &(*core)->registry());
 
   latentsearch::rpc::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {kServiceName};
   server_options.initially_not_serving = {kServiceName};
+  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
+      latentsearch::rpc::ServerSecurityFromFiles(
+          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
+          absl::GetFlag(FLAGS_allow_insecure_tokens));
+  if (!security.ok()) return Fail(security.status().ToString());
+  server_options.security = *security;
+  server_options.metrics = &rpc_metrics;
+  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
+                                                           &metrics);
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_server = *std::move(started);
+  }
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
@@ -136,20 +174,22 @@ int main(int argc, char** argv) {
   latentsearch::rpc::Server* srv = server->get();
   (*core)->SetReadinessListener(
       [srv](bool ready) { srv->SetServing(kServiceName, ready); });
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    Log("--metrics_listen is not served yet");
-  }
   const auto snapshot = (*core)->registry().snapshot();
   Log(absl::StrCat("listening on ", srv->address(), " (data_dir ", options.data_dir, ", ",
                    snapshot->models.size(), " model name(s) restored",
                    snapshot->empty() ? "; NOT_SERVING until a checkpoint is pushed" : "",
-                   ")"));
+                   ", ", latentsearch::rpc::DescribeServerSecurity(*security), ")"));
+  // After the gRPC line: tests take the first "listening on" as the gRPC address.
+  if (metrics_server != nullptr) {
+    Log(absl::StrCat("metrics listening on ", metrics_server->address()));
+  }
 
   int sig = latentsearch::rpc::ShutdownSignal::Wait();
   Log(absl::StrCat("signal ", sig, ", draining"));
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
   (*core)->Shutdown();
   (*core)->SetReadinessListener(nullptr);
+  if (metrics_server != nullptr) metrics_server->Stop();
   Log("stopped");
   return 0;
 }

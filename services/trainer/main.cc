@@ -13,10 +13,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/model/model.h"
+#include "common/rpc/metrics.h"
+#include "common/rpc/metrics_server.h"
+#include "common/rpc/rpc_metrics.h"
+#include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
 #include "services/trainer/push_client.h"
 #include "services/trainer/trainer_core.h"
+#include "services/trainer/trainer_metrics.h"
 #include "services/trainer/trainer_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -43,7 +48,29 @@ ABSL_FLAG(double, push_backoff_seconds, 0.5,
           "Wait before the 2nd push attempt; doubles per attempt (max 30 s)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT for the Prometheus /metrics page (accepted, not served yet)");
+          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
+          "free port (logged as 'metrics listening on ADDR'); empty = off");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
+          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
+          "--allow_insecure_tokens");
+ABSL_FLAG(bool, allow_insecure_tokens, false,
+          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
+          "(gRPC local credentials)");
+ABSL_FLAG(bool, push_tls, false,
+          "Push to the encoders with TLS (system roots unless --push_tls_ca)");
+ABSL_FLAG(std::string, push_tls_ca, "",
+          "PEM CA the encoders' certificates must chain to (implies TLS)");
+ABSL_FLAG(std::string, push_tls_cert, "", "PEM client certificate for the encoders (mutual TLS)");
+ABSL_FLAG(std::string, push_tls_key, "", "PEM private key of --push_tls_cert");
+ABSL_FLAG(std::string, push_tls_server_name, "",
+          "Name the encoders' certificates must carry, if not the host of the address");
+ABSL_FLAG(std::string, push_token_file, "",
+          "File whose first token is sent to the encoders as 'authorization: Bearer TOKEN'");
 
 namespace {
 
@@ -81,7 +108,26 @@ int main(int argc, char** argv) {
        absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
     options.push_to.emplace_back(t);
   }
-  options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>();
+  absl::StatusOr<latentsearch::rpc::ClientSecurityOptions> push_security =
+      latentsearch::rpc::ClientSecurityFromFiles(
+          absl::GetFlag(FLAGS_push_tls), absl::GetFlag(FLAGS_push_tls_ca),
+          absl::GetFlag(FLAGS_push_tls_cert), absl::GetFlag(FLAGS_push_tls_key),
+          absl::GetFlag(FLAGS_push_tls_server_name), "", absl::GetFlag(FLAGS_push_token_file));
+  if (!push_security.ok()) return Fail("push: " + push_security.status().ToString());
+  trainer::GrpcPusherOptions pusher_options;
+  pusher_options.security = *push_security;
+  options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>(pusher_options);
+  // Declared before the core: its hooks refer to them.
+  latentsearch::rpc::MetricsRegistry metrics;
+  latentsearch::rpc::RpcMetrics rpc_metrics(&metrics);
+  trainer::TrainerMetrics trainer_metrics(&metrics);
+  options.on_step = [&trainer_metrics](const std::string& model, const trainer::StepInfo& s) {
+    trainer_metrics.OnStep(model, s);
+  };
+  options.on_epoch = [&trainer_metrics](const std::string& model,
+                                        const trainer::EpochInfo& e) {
+    trainer_metrics.OnEpoch(model, e);
+  };
   options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
   options.backoff.initial = absl::Seconds(absl::GetFlag(FLAGS_push_backoff_seconds));
   options.default_threads = absl::GetFlag(FLAGS_threads);
@@ -105,26 +151,45 @@ int main(int argc, char** argv) {
   latentsearch::rpc::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.health_names = {"latentsearch.v1.Trainer"};
+  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
+      latentsearch::rpc::ServerSecurityFromFiles(
+          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
+          absl::GetFlag(FLAGS_allow_insecure_tokens));
+  if (!security.ok()) return Fail(security.status().ToString());
+  server_options.security = *security;
+  server_options.metrics = &rpc_metrics;
+  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
+                                                           &metrics);
+    if (!started.ok()) return Fail(started.status().ToString());
+    metrics_server = *std::move(started);
+  }
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
   auto server = latentsearch::rpc::Server::Start(server_options, {&service});
   if (!server.ok()) return Fail(server.status().ToString());
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    std::fprintf(stderr, "latentsearch-trainer: --metrics_listen is not served yet\n");
-  }
   std::fprintf(stderr,
                "latentsearch-trainer: listening on %s (data_dir %s, pushing to %zu "
-               "encoder(s), CUDA %s)\n",
+               "encoder(s), CUDA %s, %s)\n",
                (*server)->address().c_str(), options.data_dir.c_str(),
                options.push_to.size(),
-               latentsearch::model::CudaAvailable() ? "available" : "not available");
+               latentsearch::model::CudaAvailable() ? "available" : "not available",
+               latentsearch::rpc::DescribeServerSecurity(*security).c_str());
+  // After the gRPC line: tests take the first "listening on" as the gRPC address.
+  if (metrics_server != nullptr) {
+    std::fprintf(stderr, "latentsearch-trainer: metrics listening on %s\n",
+                 metrics_server->address().c_str());
+  }
   std::fflush(stderr);
 
   const int sig = latentsearch::rpc::ShutdownSignal::Wait();
   std::fprintf(stderr, "latentsearch-trainer: signal %d, stopping the running job\n", sig);
   (*core)->Shutdown();  // Stop at the next step; watch streams end.
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
+  if (metrics_server != nullptr) metrics_server->Stop();
   std::fprintf(stderr, "latentsearch-trainer: stopped\n");
   return 0;
 }

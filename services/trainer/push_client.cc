@@ -16,7 +16,12 @@ namespace latentsearch::trainer {
 
 absl::Status GrpcCheckpointPusher::Push(const std::string& target,
                                         const model::Checkpoint& checkpoint) {
-  auto stub = v1::Encoder::NewStub(rpc::CreateChannel(target));
+  rpc::ChannelOptions channel_options;
+  if (absl::Status s = rpc::ApplyClientSecurity(options_.security, target, &channel_options);
+      !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("push to ", target, ": ", s.message()));
+  }
+  auto stub = v1::Encoder::NewStub(rpc::CreateChannel(target, channel_options));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    absl::ToChronoMilliseconds(options_.deadline));

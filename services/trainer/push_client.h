@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/rpc/security.h"
 #include "services/trainer/trainer_core.h"
 
 namespace latentsearch::trainer {
@@ -19,6 +20,10 @@ struct GrpcPusherOptions {
   size_t chunk_bytes = 1 << 20;
   // Deadline of one push (stream, verification and loading on the encoder).
   absl::Duration deadline = absl::Minutes(2);
+  // TLS / bearer token towards the encoders (common/rpc/security.h);
+  // default plaintext. Files are read at every push (rotated certificates
+  // are picked up).
+  rpc::ClientSecurityOptions security;
 };
 
 class GrpcCheckpointPusher final : public CheckpointPusher {

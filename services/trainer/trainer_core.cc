@@ -525,6 +525,7 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
   TrainingCallbacks cb;
   cb.should_stop = [job] { return job->stop.load(); };
   cb.on_step = [&](const StepInfo& s) {
+    if (options_.on_step) options_.on_step(job->config.model_name, s);
     {
       absl::MutexLock lock(&mu_);
       job->job.set_epoch(s.epoch);
@@ -549,6 +550,7 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
     job->log->Append(std::move(e));
   };
   cb.on_epoch = [&](const EpochInfo& ep) {
+    if (options_.on_epoch) options_.on_epoch(job->config.model_name, ep);
     {
       absl::MutexLock lock(&mu_);
       job->job.set_epoch(ep.epoch);

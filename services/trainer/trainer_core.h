@@ -77,6 +77,11 @@ struct TrainerOptions {
   bool use_cuda_if_available = true;
   // Finished jobs kept in memory (oldest dropped first).
   size_t max_finished_jobs = 1000;
+  // Every training step and epoch of every job, with the job's model name,
+  // on the job's thread (metrics). Must be quick and thread-safe; nullptr =
+  // none.
+  std::function<void(const std::string& model_name, const StepInfo&)> on_step;
+  std::function<void(const std::string& model_name, const EpochInfo&)> on_epoch;
 };
 
 // Maps TrainingConfig (proto; zero = documented default) to TrainConfig and

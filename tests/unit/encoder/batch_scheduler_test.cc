@@ -113,6 +113,7 @@ class BatchSchedulerTest : public ::testing::Test {
     o.max_queue_size = max_queue;
     o.num_threads = 0;
     o.clock = &clock_;
+    o.on_batch = on_batch_;
     auto s = BatchScheduler::Create(o);
     ASSERT_THAT(s, IsOk());
     scheduler_ = std::move(*s);
@@ -160,7 +161,35 @@ class BatchSchedulerTest : public ::testing::Test {
   std::vector<std::vector<SliceLog>> batches_ ABSL_GUARDED_BY(mu_);
   absl::Duration compute_time_ = absl::ZeroDuration();
   int fail_batch_ = -1;  // 1-based batch number that fails.
+  std::function<void(const BatchReport&)> on_batch_;  // Set before Init.
 };
+
+TEST_F(BatchSchedulerTest, OnBatchReportsSizeComputeAndQueueWaits) {
+  std::vector<BatchReport> reports;
+  on_batch_ = [&reports](const BatchReport& r) { reports.push_back(r); };
+  Init(/*max_batch=*/8, absl::Microseconds(100));
+  compute_time_ = absl::Microseconds(250);
+  ASSERT_OK(Add(0, 2));
+  clock_.Advance(absl::Microseconds(40));
+  ASSERT_OK(Add(1, 1));
+  clock_.Advance(absl::Microseconds(60));
+  EXPECT_TRUE(scheduler_->RunOnce());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].size, 3u);
+  EXPECT_EQ(reports[0].compute, absl::Microseconds(250));
+  EXPECT_THAT(reports[0].queue_waits,
+              ElementsAre(absl::Microseconds(100), absl::Microseconds(60)));
+  EXPECT_TRUE(reports[0].ok);
+  EXPECT_TRUE(rec(0).done) << "tasks are still delivered";
+
+  fail_batch_ = 2;
+  ASSERT_OK(Add(2, 1));
+  clock_.Advance(absl::Microseconds(100));
+  EXPECT_TRUE(scheduler_->RunOnce());
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_FALSE(reports[1].ok);
+  EXPECT_EQ(reports[1].size, 1u);
+}
 
 TEST_F(BatchSchedulerTest, RejectsBadOptions) {
   BatchSchedulerOptions o;
