@@ -32,6 +32,8 @@ BUILD_PACKAGES=(
   libopenblas0-pthread
   # images, compression, HTTP (metrics), TLS tooling
   libpng-dev libjpeg-dev libstb-dev zlib1g-dev libcpp-httplib-dev libssl-dev openssl
+  # latentsearch fetch-cifar10 (tarballs)
+  libarchive-dev
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}"
@@ -47,6 +49,9 @@ PACKAGES=(
   clang lld libclang-rt-14-dev
   # real data for reader tests and the demo
   dataset-fashion-mnist
+  # latentsearch report draws its charts with gnuplot (pngcairo terminal),
+  # run as a child process
+  gnuplot-nox
 )
 
 [[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")

@@ -2,6 +2,7 @@
 
 #include "clients/cli/bench.h"
 #include "clients/cli/data_info.h"
+#include "clients/cli/fetch.h"
 #include "clients/cli/eval.h"
 #include "clients/cli/ingest.h"
 #include "clients/cli/query.h"
@@ -10,6 +11,6 @@
 namespace latentsearch::cli {
 
 std::vector<Command> Commands() { return {DataInfoCommand(), TrainCommand(), WatchCommand(), StopCommand(), JobsCommand(),
-          IngestCommand(), QueryCommand(), EvalCommand(), BenchCommand()}; }
+          IngestCommand(), QueryCommand(), EvalCommand(), BenchCommand(), FetchCifar10Command()}; }
 
 }  // namespace latentsearch::cli
