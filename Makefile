@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEMO_OUT ?= demo-out
 DEMO_ARGS ?=
 
-.PHONY: all deps configure build test demo bench asan tsan fuzz clean
+.PHONY: all deps configure build test demo bench asan tsan fuzz images stack-test clean
 
 all: build
 
@@ -54,6 +54,19 @@ fuzz: deps
 	cmake --build build-fuzz -j $(JOBS)
 	@for f in build-fuzz/fuzz/*; do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$n || exit 1; done
+
+# Container images (deploy/docker/Dockerfile; compiles the project inside the
+# build stage: CPU-heavy) and the real stack in containers (podman +
+# docker-compose, opt-in, not part of `make test`): builds the images, brings
+# deploy/docker-compose.yml up, runs the CLI against it, takes it down.
+# STACK_ARGS: --no-build, --from-head, --keep, --no-pipeline, --train_seconds=S.
+STACK_ARGS ?=
+images:
+	bash deploy/podman/setup.sh
+	bash deploy/docker/build-images.sh
+
+stack-test:
+	bash tests/containers/stack_test.sh $(STACK_ARGS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
