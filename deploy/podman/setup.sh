@@ -6,8 +6,10 @@
 #   deploy/podman/setup.sh --print-env   # print the DOCKER_HOST line and exit
 #
 # What it does (each step is skipped when already done):
-#   1. installs podman, runc, docker-compose (Debian's, --no-install-recommends),
-#      debootstrap, python3-yaml;
+#   1. installs podman, runc, catatonit (the init of `init: true`), the CNI
+#      dnsname plugin (containers find each other by service name),
+#      docker-compose (Debian's; all --no-install-recommends), debootstrap,
+#      python3-yaml;
 #   2. writes /etc/containers/containers.conf: runtime runc (crun fails on
 #      hybrid cgroup v1/v2 hosts), cgroup_manager cgroupfs (no systemd),
 #      default_ulimits nofile = this shell's hard limit (podman's default
@@ -39,7 +41,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # 1. Packages.
-PACKAGES=(podman runc catatonit docker-compose debootstrap python3-yaml curl)
+PACKAGES=(podman runc catatonit golang-github-containernetworking-plugin-dnsname docker-compose debootstrap
+          python3-yaml curl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
