@@ -214,6 +214,11 @@ int Run(const CommandContext& ctx) {
 }  // namespace
 
 Command BenchCommand() {
+  std::vector<std::string> flags = {"search_address", "timeout",  "collection", "populate",
+                                    "dim",            "clusters", "populate_seed",
+                                    "concurrency",    "duration_seconds", "k", "metric",
+                                    "index",          "ef"};
+  for (std::string& f : TransportFlagNames()) flags.push_back(std::move(f));
   return Command{
       "bench",
       "Load-test a search service: Search latency/QPS vs a no-op RPC at several "
@@ -221,8 +226,7 @@ Command BenchCommand() {
       "[--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
       "--clusters=C] [--concurrency=1,8,32] [--duration_seconds=5] [--metric=l2] "
       "[--index=exact|hnsw] [--k=10] [--ef=0]",
-      {"search_address", "timeout", "collection", "populate", "dim", "clusters", "populate_seed",
-       "concurrency", "duration_seconds", "k", "metric", "index", "ef"},
+      flags,
       &Run};
 }
 

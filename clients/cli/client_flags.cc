@@ -50,11 +50,12 @@ std::vector<std::string> ClientFlagNames(const std::vector<Service>& services) {
   for (Service s : services) names.push_back(absl::StrCat(ServiceName(s), "_address"));
   names.push_back("timeout");
   names.push_back("json");
-  for (const char* name :
-       {"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "token_file", "token"}) {
-    names.push_back(name);
-  }
+  for (std::string& name : TransportFlagNames()) names.push_back(std::move(name));
   return names;
+}
+
+std::vector<std::string> TransportFlagNames() {
+  return {"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "token_file", "token"};
 }
 
 std::string AddressFromFlags(Service service) {

@@ -39,6 +39,10 @@ const char* ServiceName(Service service);
 // `services`, then timeout, json and the transport options.
 std::vector<std::string> ClientFlagNames(const std::vector<Service>& services);
 
+// Just the transport flags (tls*, token*), for subcommands that list their
+// flags themselves.
+std::vector<std::string> TransportFlagNames();
+
 // The address the flags give for `service`.
 std::string AddressFromFlags(Service service);
 
