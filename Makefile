@@ -43,17 +43,27 @@ tsan:
 	  CMAKE_FLAGS="-DLS_SANITIZE=thread -DLS_BUILD_BENCHMARKS=OFF -DLS_WITH_TORCH=OFF $(CMAKE_FLAGS)"
 	ctest --test-dir build-tsan --output-on-failure -L tsan -j $(JOBS)
 
-# libFuzzer targets (clang, ASan + UBSan) in build-fuzz/fuzz/; each runs
-# FUZZ_SECONDS seconds on a corpus under build-fuzz/corpus/.
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz/fuzz/ with seeds from
+# tests/fuzz/make_corpus.sh; each runs FUZZ_SECONDS seconds or FUZZ_RUNS
+# inputs, whichever comes first, on build-fuzz/corpus/<target> (kept between
+# runs) plus build-fuzz/seeds/<target>; crashes land in build-fuzz/artifacts/.
+# The checkpoint, encoder and trainer targets link LibTorch; FUZZ_TORCH=OFF
+# leaves them out. Only the fuzz targets are built, not the services.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 10000000
+FUZZ_TORCH ?= ON
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DLS_BUILD_FUZZERS=ON \
 	  -DLS_SANITIZE=address,undefined -DLS_BUILD_TESTS=OFF -DLS_BUILD_BENCHMARKS=OFF \
-	  -DLS_WITH_TORCH=OFF >/dev/null
-	cmake --build build-fuzz -j $(JOBS)
-	@for f in build-fuzz/fuzz/*; do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
-	  echo "== $$n"; $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$n || exit 1; done
+	  -DLS_WITH_TORCH=$(FUZZ_TORCH) >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target ls_fuzzers
+	bash tests/fuzz/make_corpus.sh build-fuzz
+	@mkdir -p build-fuzz/artifacts; for f in build-fuzz/fuzz/*; do n=$$(basename $$f); \
+	  mkdir -p build-fuzz/corpus/$$n; echo "== $$n"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
+	    -artifact_prefix=build-fuzz/artifacts/$$n- \
+	    build-fuzz/corpus/$$n build-fuzz/seeds/$$n || exit 1; done
 
 # Container images (deploy/docker/Dockerfile; compiles the project inside the
 # build stage: CPU-heavy) and the real stack in containers (podman +

@@ -78,6 +78,7 @@ class Reader {
     return true;
   }
   bool Floats(std::vector<float>* v, size_t count, const char* what) {
+    if (count == 0) return true;  // memcpy from/to a null pointer is undefined.
     if (count > (n_ - pos_) / sizeof(float)) return Fail(what, count * 4);
     size_t old = v->size();
     v->resize(old + count);
