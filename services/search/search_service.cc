@@ -256,6 +256,16 @@ void SearchService::SearchByImage(grpc::CallbackServerContext* ctx,
                   "the encoder at ", encoder_address_, " is unavailable: ",
                   status.error_message()));
               break;
+            case grpc::UNAUTHENTICATED:
+            case grpc::PERMISSION_DENIED:
+              // Our credentials towards the encoder, not the caller's: a
+              // server-side misconfiguration.
+              s = absl::InternalError(absl::StrCat(
+                  "the encoder at ", encoder_address_,
+                  " refused this search service's credentials (see --encoder_tls* and "
+                  "--encoder_token_file): ",
+                  status.error_message()));
+              break;
             case grpc::NOT_FOUND:
               s = absl::FailedPreconditionError(absl::StrCat(
                   "the encoder no longer holds model ", model->first, " v", model->second,

@@ -221,5 +221,80 @@ TEST_F(SearchSecurityTest, CliWorksAgainstATlsAndTokenSearchServiceWithItsFlags)
   EXPECT_EQ(search->Stop(SIGTERM), 0);
 }
 
+// Search by image makes the search service call the encoder: over TLS with
+// the encoder's CA, and with the token from --encoder_token_file. The
+// encoder has no model, so a call that got through answers "no model is
+// loaded yet"; one refused at the encoder's door is an INTERNAL error naming
+// the search service's flags (not UNAUTHENTICATED: the caller's credentials
+// were fine).
+TEST_F(SearchSecurityTest, SearchCallsATlsAndTokenEncoderWithItsEncoderFlags) {
+  const std::string encoder_bin = BinaryPath("latentsearch-encoder");
+  if (::access(encoder_bin.c_str(), X_OK) != 0) GTEST_SKIP() << encoder_bin << " is not built";
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Subprocess> encoder,
+      Subprocess::StartServer({encoder_bin, "--listen=127.0.0.1:0", "--threads=1",
+                               "--data_dir=" + dir_.Join("encoder"),
+                               "--tls_cert=" + certs_.server_cert,
+                               "--tls_key=" + certs_.server_key,
+                               "--auth_tokens_file=" + tokens_file_},
+                              dir_.Join("encoder.log")));
+  const std::string token_file = dir_.Join("encoder-token");
+  ASSERT_TRUE(latentsearch::testing::WriteTextFile(token_file, std::string(kToken) + "\n").ok());
+
+  auto image_query = [this](const std::vector<std::string>& flags,
+                            const std::string& data) -> grpc::Status {
+    std::vector<std::string> argv = {BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
+                                     "--threads=1", "--data_dir=" + dir_.Join(data)};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<std::unique_ptr<Subprocess>> search =
+        Subprocess::StartServer(argv, dir_.Join(data + ".log"));
+    if (!search.ok()) return grpc::Status(grpc::StatusCode::ABORTED, search.status().ToString());
+    auto channel = rpc::CreateChannel((*search)->address());
+    auto stub = v1::Search::NewStub(channel);
+    {
+      grpc::ClientContext ctx;
+      v1::CreateCollectionRequest request;
+      request.set_name("images");
+      request.set_dim(4);
+      request.mutable_model()->set_name("default");
+      request.mutable_model()->set_version(1);
+      v1::CollectionInfo info;
+      grpc::Status created = stub->CreateCollection(&ctx, request, &info);
+      if (!created.ok()) return created;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::SearchRequest request;
+    request.set_collection("images");
+    v1::RawImage* raw = request.mutable_image()->mutable_raw();
+    raw->set_height(2);
+    raw->set_width(2);
+    raw->set_channels(1);
+    raw->set_pixels(std::string(4, '\x80'));
+    v1::SearchResponse response;
+    grpc::Status status = stub->Search(&ctx, request, &response);
+    (*search)->Stop(SIGTERM);
+    return status;
+  };
+
+  const std::string to_encoder = "--encoder=" + encoder->address();
+  grpc::Status no_token =
+      image_query({to_encoder, "--encoder_tls_ca=" + certs_.ca_cert}, "no-token");
+  EXPECT_EQ(no_token.error_code(), grpc::INTERNAL) << no_token.error_message();
+  EXPECT_THAT(no_token.error_message(), HasSubstr("--encoder_token_file"));
+  EXPECT_THAT(no_token.error_message(), HasSubstr("bearer token"));
+
+  grpc::Status plaintext = image_query({to_encoder}, "plaintext");
+  EXPECT_EQ(plaintext.error_code(), grpc::UNAVAILABLE) << plaintext.error_message();
+
+  grpc::Status through = image_query(
+      {to_encoder, "--encoder_tls_ca=" + certs_.ca_cert, "--encoder_token_file=" + token_file},
+      "through");
+  EXPECT_EQ(through.error_code(), grpc::UNAVAILABLE) << through.error_message();
+  EXPECT_THAT(through.error_message(), HasSubstr("no model is loaded yet"))
+      << "the call did not reach the encoder's handler";
+  EXPECT_EQ(encoder->Stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace latentsearch
