@@ -1,5 +1,6 @@
 #include "common/rpc/rpc_metrics.h"
 
+#include <atomic>
 #include <chrono>
 #include <utility>
 
@@ -36,12 +37,13 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     metrics_->Started(method_, type_);
   }
   ~MetricsInterceptor() override {
-    if (!recorded_) Record(grpc::StatusCode::CANCELLED);
+    if (!recorded_.load()) Record(grpc::StatusCode::CANCELLED);
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (!recorded_ && methods->QueryInterceptionHookPoint(
-                          grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS) &&
+        !recorded_.load()) {
       Record(methods->GetSendStatus().error_code());
     }
     methods->Proceed();
@@ -49,7 +51,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   void Record(grpc::StatusCode code) {
-    recorded_ = true;
+    recorded_.store(true);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
     metrics_->Handled(method_, type_, static_cast<int>(code), elapsed.count());
   }
@@ -58,7 +60,9 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   const std::string method_;
   const char* const type_;
   const std::chrono::steady_clock::time_point start_;
-  bool recorded_ = false;  // Hook points of one call do not run concurrently.
+  // Reads and writes of a streaming call may be intercepted on different
+  // threads; the status is sent once, and the destructor runs last.
+  std::atomic<bool> recorded_{false};
 };
 
 class MetricsInterceptorFactory final
