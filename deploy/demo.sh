@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The latentsearch demo on real data:
+# The latentsearch demo on real data, through the `latentsearch` CLI:
 #   1. look at the data sets: Fashion-MNIST (Debian's dataset-fashion-mnist)
 #      and CIFAR-10 (binary version) from --data=DIR or ../shared/data/cifar10
 #      when present — `latentsearch data-info` prints size, shape and
 #      per-class counts and writes a captioned grid of samples into --out;
 #   2. the pipeline (deploy/run_pipeline.sh): start trainer, encoder and
-#      search, train the default model on Fashion-MNIST for --train_seconds
-#      (default 120), index the 10,000 test images, query, and print
-#      precision@10 per metric and index next to raw pixels (--out/eval.json).
+#      search on loopback with a temporary data dir, `latentsearch train` the
+#      default conv model for --train_seconds (default 180) on Fashion-MNIST —
+#      or on CIFAR-10 when --data=DIR is given —, `ingest` train + test,
+#      `query` (contact sheets), `eval` (precision@10 / mAP@100 per metric
+#      and index next to raw pixels), `report` (--out/report/index.html), and
+#      stop the services.
 #
 # Usage: deploy/demo.sh --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]
 #                       [--train_seconds=S]
@@ -18,7 +21,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="build"
 out="demo-out"
 data=""
-train_seconds=120
+train_seconds=180
 
 usage() {
   echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR] [--train_seconds=S]" >&2
@@ -84,12 +87,25 @@ if [[ $ran -eq 0 ]]; then
   exit 1
 fi
 
-if [[ -e "$fashion/t10k-labels-idx1-ubyte.gz" ]]; then
+# The pipeline trains on CIFAR-10 when --data named it, else on Fashion-MNIST.
+if [[ -n "$data" ]]; then
+  pipeline_data="$cifar"
+elif [[ -e "$fashion/t10k-labels-idx1-ubyte.gz" || -e "$fashion/t10k-labels-idx1-ubyte" ]]; then
+  pipeline_data="$fashion"
+else
+  pipeline_data=""
+fi
+if [[ -n "$pipeline_data" ]]; then
   echo
-  echo "== The pipeline: train (${train_seconds} s) -> push -> encode + index -> query + eval"
-  bash "$repo/deploy/run_pipeline.sh" "$build_dir" "$out" --data="$fashion" \
-    --train_seconds="$train_seconds" --images=10000 --queries=1000
+  echo "== The pipeline on $pipeline_data: train (${train_seconds} s) -> push -> ingest train + test -> query -> eval -> report"
+  bash "$repo/deploy/run_pipeline.sh" "$build_dir" "$out" --data="$pipeline_data" \
+    --train_seconds="$train_seconds" --split=all --queries=500
 fi
 echo
 echo "Demo output in $out:"
 ls -1 "$out" | sed 's/^/  /'
+if [[ -e "$out/report/index.html" ]]; then
+  echo
+  echo "Open $out/report/index.html in a browser (samples, reconstructions, loss curves,"
+  echo "latent space maps, the eval table and query sheets)."
+fi

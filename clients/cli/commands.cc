@@ -6,11 +6,12 @@
 #include "clients/cli/eval.h"
 #include "clients/cli/ingest.h"
 #include "clients/cli/query.h"
+#include "clients/cli/report.h"
 #include "clients/cli/train.h"
 
 namespace latentsearch::cli {
 
 std::vector<Command> Commands() { return {DataInfoCommand(), TrainCommand(), WatchCommand(), StopCommand(), JobsCommand(),
-          IngestCommand(), QueryCommand(), EvalCommand(), BenchCommand(), FetchCifar10Command()}; }
+          IngestCommand(), QueryCommand(), EvalCommand(), ReportCommand(), BenchCommand(), FetchCifar10Command()}; }
 
 }  // namespace latentsearch::cli

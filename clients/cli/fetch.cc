@@ -35,9 +35,9 @@ ABSL_FLAG(std::string, url, latentsearch::cli::kCifar10Url,
           "or file://).");
 ABSL_FLAG(std::string, md5, latentsearch::cli::kCifar10Md5,
           "Expected MD5 of the tarball (32 hex digits).");
-ABSL_FLAG(std::string, out, "cifar10",
-          "Output directory (fetch-cifar10: the data set directory to create; "
-          "report: the report folder).");
+ABSL_FLAG(std::string, out, "",
+          "Output directory: fetch-cifar10: the data set directory to create "
+          "(\"\" = ./cifar10); report: the report folder (\"\" = ./report).");
 
 namespace latentsearch::cli {
 namespace {
@@ -524,6 +524,7 @@ int Run(const CommandContext& ctx) {
   options.url = absl::GetFlag(FLAGS_url);
   options.md5 = absl::GetFlag(FLAGS_md5);
   options.out_dir = absl::GetFlag(FLAGS_out);
+  if (options.out_dir.empty()) options.out_dir = "cifar10";
   absl::StatusOr<absl::Duration> timeout = TimeoutFromFlags();
   if (!timeout.ok()) return ReportError(timeout.status(), *ctx.err);
   options.timeout = *timeout;
