@@ -1,6 +1,7 @@
 #include "clients/cli/query.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/flags/flag.h"
@@ -257,16 +258,18 @@ absl::StatusOr<image::Image> RenderContactSheet(const QueryResult& result,
   std::vector<std::string> captions;
   for (const MetricHits& row : result.rows) {
     tiles.push_back(query_tile);
-    captions.push_back(absl::StrCat(MetricLabel(row.metric), " ",
-                                    IndexKindLabel(row.index_kind),
-                                    result.query_class.empty() ? "" : ": ",
-                                    result.query_class));
+    // Short: the caption is clipped at the tile's edge.
+    captions.push_back(absl::StrCat(
+        row.metric == v1::METRIC_COSINE ? "cos" : MetricLabel(row.metric),
+        row.index_kind == v1::INDEX_KIND_HNSW ? " hnsw" : "",
+        result.query_class.empty() ? "" : ": ", result.query_class));
     for (int i = 0; i < k; ++i) {
       if (i < static_cast<int>(row.hits.size())) {
         const QueryHit& h = row.hits[i];
         tiles.push_back(h.image ? ToTile(*h.image, options.tile) : GreyTile(options.tile));
         captions.push_back(absl::StrFormat(
-            "%s %.3g", h.class_name.empty() ? h.id : h.class_name, h.distance));
+            h.distance != 0 && std::abs(h.distance) < 0.01 ? "%s %.1e" : "%s %.3g",
+            h.class_name.empty() ? h.id : h.class_name, h.distance));
       } else {
         tiles.push_back(blank);
         captions.emplace_back();

@@ -5,13 +5,14 @@
 //
 // Contact sheet (RenderContactSheet): one row per metric; each row is the
 // query image followed by its top k neighbours, captioned (row's first tile:
-// "<metric> <index>: <query class>", then "<class> <distance>"). Every image is
+// "<l1|l2|cos>[ hnsw]: <query class>", then "<class> <distance>"); k is the
+// most hits any row has, shorter rows end in blank cells. Every image is
 // resized to tile × tile pixels (grey shown as grey RGB), laid out by
 // image::ComposeGrid with captions and margin m, so the PNG is exactly
 //   width  = (k + 1) * tile + (k + 2) * m
 //   height = R * (tile + image::kCaptionHeight) + (R + 1) * m
 // pixels, R = number of metric rows, kCaptionHeight = 11; with the defaults
-// (tile 80, m 2, k 10, R 3): 904 x 279.
+// (tile 80, m 2, k 10, R 3): 904 x 281.
 // Thread-safety: functions are thread-compatible (RunQuery uses `resolver`).
 #ifndef LATENTSEARCH_CLIENTS_CLI_QUERY_H_
 #define LATENTSEARCH_CLIENTS_CLI_QUERY_H_

@@ -87,7 +87,9 @@ absl::Status WaitForIndexes(const Endpoint& search, const std::string& name,
     if (tick) tick(info);
     bool ready = true;
     for (const v1::IndexStats& s : info.indexes()) {
-      if (s.kind() == v1::INDEX_KIND_HNSW && s.state() != v1::INDEX_STATE_READY) ready = false;
+      if (s.kind() == v1::INDEX_KIND_HNSW && s.state() == v1::INDEX_STATE_BUILDING) {
+        ready = false;
+      }
     }
     if (ready || absl::Now() >= end) return absl::OkStatus();
     // Polling a remote service's state: nothing to wait on locally.

@@ -32,9 +32,11 @@ absl::StatusOr<v1::CheckpointMetadata> EncoderModel(const Endpoint& encoder,
                                                     const std::string& name,
                                                     uint64_t version);
 
-// Polls GetCollection until no HNSW index is BUILDING or STALE, or until
+// Polls GetCollection until no HNSW index is BUILDING, or until
 // `max_seconds` pass (then returns OK anyway: HNSW answers stay correct,
-// partly exact). `tick` (may be empty) is told each poll.
+// partly exact). STALE is not waited for: the service rebuilds only after
+// enough changes (1,000 or 10 %), and answers the unindexed rest exactly.
+// `tick` (may be empty) is told each poll.
 absl::Status WaitForIndexes(const Endpoint& search, const std::string& name,
                             double max_seconds,
                             const std::function<void(const v1::CollectionInfo&)>& tick);
