@@ -21,6 +21,7 @@
 #include "common/rpc/status_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 
 ABSL_FLAG(uint64_t, populate, 0,
@@ -32,6 +33,13 @@ ABSL_FLAG(uint32_t, clusters, 0,
 ABSL_FLAG(uint64_t, populate_seed, 1, "Seed of the generated vectors and queries.");
 ABSL_FLAG(std::string, concurrency, "1,8,32", "Comma-separated client concurrencies.");
 ABSL_FLAG(double, duration_seconds, 5, "Measured seconds per row.");
+
+ABSL_FLAG(std::string, rpc, "search",
+          "What to load: search (Search on --collection) or encode (Encode on the encoder "
+          "at --encoder_address with random images).");
+ABSL_FLAG(std::string, image_shape, "28x28x1",
+          "encode: HEIGHTxWIDTHxCHANNELS of the random raw images sent.");
+ABSL_FLAG(int, images_per_request, 1, "encode: images per Encode request (1..1024).");
 
 namespace latentsearch::cli {
 namespace {
@@ -118,8 +126,115 @@ absl::Status WaitForHnsw(v1::Search::Stub* stub, const std::string& name, std::o
   return absl::OkStatus();
 }
 
+std::vector<int> ParseLevels(absl::Status* error);
+
+// Encode latency/QPS at each concurrency, next to the health Check no-op.
+absl::Status RunEncodeBench(const CommandContext& ctx) {
+  std::ostream& out = *ctx.out;
+  int h = 0, w = 0, c = 0;
+  std::vector<std::string> dims = absl::StrSplit(absl::GetFlag(FLAGS_image_shape), 'x');
+  if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &h) || !absl::SimpleAtoi(dims[1], &w) ||
+      !absl::SimpleAtoi(dims[2], &c) || h < 1 || w < 1 || h > 4096 || w > 4096 ||
+      (c != 1 && c != 3)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--image_shape=", absl::GetFlag(FLAGS_image_shape),
+        ": expected HxWxC with H, W in 1..4096 and C 1 or 3"));
+  }
+  const int per = absl::GetFlag(FLAGS_images_per_request);
+  if (per < 1 || per > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--images_per_request=", per, ": expected 1..1024"));
+  }
+  absl::Status level_error;
+  std::vector<int> levels = ParseLevels(&level_error);
+  LS_RETURN_IF_ERROR(level_error);
+  LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kEncoder));
+  auto stub = v1::Encoder::NewStub(endpoint.channel);
+  // 64 requests of random pixels, cycled.
+  std::mt19937_64 rng(absl::GetFlag(FLAGS_populate_seed));
+  std::vector<v1::EncodeRequest> requests(64);
+  for (v1::EncodeRequest& r : requests) {
+    r.mutable_model()->set_name(absl::GetFlag(FLAGS_model));
+    r.mutable_model()->set_version(absl::GetFlag(FLAGS_model_version));
+    for (int i = 0; i < per; ++i) {
+      v1::RawImage* raw = r.add_images()->mutable_raw();
+      raw->set_height(h);
+      raw->set_width(w);
+      raw->set_channels(c);
+      std::string px(static_cast<size_t>(h) * w * c, '\0');
+      for (char& p : px) p = static_cast<char>(rng() & 0xff);
+      raw->set_pixels(std::move(px));
+    }
+  }
+  {
+    // One call first: a missing model fails here with the encoder's message.
+    grpc::ClientContext c0;
+    SetDeadline(endpoint, &c0);
+    v1::EncodeResponse resp;
+    LS_RETURN_IF_ERROR(RpcError(endpoint, stub->Encode(&c0, requests[0], &resp)));
+    out << "encoder " << endpoint.address << ": model " << resp.model().name() << " v"
+        << resp.model().version() << ", dim " << resp.dim() << "; " << per << " image(s) of "
+        << h << "x" << w << "x" << c << " per request\n";
+  }
+  auto health = grpc::health::v1::Health::NewStub(endpoint.channel);
+  auto noop = [&](int, uint64_t) {
+    grpc::ClientContext cc;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    return RpcError(endpoint, health->Check(&cc, req, &resp));
+  };
+  std::atomic<uint64_t> queue_us{0}, compute_us{0}, calls{0};
+  auto encode = [&](int t, uint64_t i) {
+    grpc::ClientContext cc;
+    v1::EncodeResponse resp;
+    absl::Status s = RpcError(
+        endpoint, stub->Encode(&cc, requests[(i * 7 + t * 13) % requests.size()], &resp));
+    queue_us.fetch_add(resp.timing().queue_micros(), std::memory_order_relaxed);
+    compute_us.fetch_add(resp.timing().compute_micros(), std::memory_order_relaxed);
+    calls.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  };
+  absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_duration_seconds));
+  out << LoadHeader() << "  p50/no-op  queue us  compute us\n";
+  for (int conc : levels) {
+    LoadStats n = RunLoad(noop, conc, duration);
+    queue_us = 0;
+    compute_us = 0;
+    calls = 0;
+    LoadStats e = RunLoad(encode, conc, duration);
+    out << FormatLoadRow("no-op (health Check)", n) << "\n";
+    out << FormatLoadRow(absl::StrCat("Encode x", per), e)
+        << absl::StrFormat("  %9.2f  %8.1f  %10.1f", n.p50_us > 0 ? e.p50_us / n.p50_us : 0,
+                           calls > 0 ? double(queue_us) / calls : 0,
+                           calls > 0 ? double(compute_us) / calls : 0)
+        << "\n";
+    if (!e.first_error.ok()) return e.first_error;
+  }
+  return absl::OkStatus();
+}
+
+std::vector<int> ParseLevels(absl::Status* error) {
+  std::vector<int> levels;
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+    int c = 0;
+    if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
+      *error = absl::InvalidArgumentError(
+          absl::StrCat("--concurrency: '", part, "' is not a number in 1..1024"));
+      return {};
+    }
+    levels.push_back(c);
+  }
+  return levels;
+}
+
 absl::Status RunBench(const CommandContext& ctx) {
   std::ostream& out = *ctx.out;
+  const std::string rpc_kind = absl::GetFlag(FLAGS_rpc);
+  if (rpc_kind == "encode") return RunEncodeBench(ctx);
+  if (rpc_kind != "search") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rpc=", rpc_kind, ": expected search or encode"));
+  }
   const std::string metric_name =
       absl::GetFlag(FLAGS_metric).empty() ? "l2" : absl::GetFlag(FLAGS_metric);
   LS_ASSIGN_OR_RETURN(v1::Metric metric, ParseMetricFlag(metric_name));
@@ -214,18 +329,21 @@ int Run(const CommandContext& ctx) {
 }  // namespace
 
 Command BenchCommand() {
-  std::vector<std::string> flags = {"search_address", "timeout",  "collection", "populate",
+  std::vector<std::string> flags = {"rpc", "encoder_address", "model", "model_version",
+                                    "image_shape", "images_per_request",
+                                    "search_address", "timeout",  "collection", "populate",
                                     "dim",            "clusters", "populate_seed",
                                     "concurrency",    "duration_seconds", "k", "metric",
                                     "index",          "ef"};
   for (std::string& f : TransportFlagNames()) flags.push_back(std::move(f));
   return Command{
       "bench",
-      "Load-test a search service: Search latency/QPS vs a no-op RPC at several "
-      "concurrencies.",
-      "[--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
+      "Load-test the search service (Search) or the encoder (--rpc=encode): latency/QPS vs "
+      "a no-op RPC at several concurrencies.",
+      "[--rpc=search|encode] [--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
       "--clusters=C] [--concurrency=1,8,32] [--duration_seconds=5] [--metric=l2] "
-      "[--index=exact|hnsw] [--k=10] [--ef=0]",
+      "[--index=exact|hnsw] [--k=10] [--ef=0] | --rpc=encode [--encoder_address=HOST:PORT] "
+      "[--model=default] [--image_shape=28x28x1] [--images_per_request=1] [--concurrency=...]",
       flags,
       &Run};
 }
