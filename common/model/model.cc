@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -226,12 +227,143 @@ Autoencoder BuildConv(const ModelSpec& spec, Formulation requested,
   return Autoencoder(enc, dec);
 }
 
+// Kaiming (He) normal for convolutions followed by ReLU, fan-out mode (as
+// torchvision's ResNet): std = sqrt(2 / (Cout · k · k)).
+void KaimingNormal(Tensor& w, const at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double fan_out = static_cast<double>(w.size(0) * w.size(2) * w.size(3));
+  w.normal_(0, std::sqrt(2.0 / fan_out), gen);
+}
+
+torch::nn::Conv2d NoBiasConv(int64_t cin, int64_t cout, int64_t k, int64_t stride,
+                             const at::Generator& gen) {
+  torch::nn::Conv2d conv(
+      torch::nn::Conv2dOptions(cin, cout, k).stride(stride).padding(k / 2).bias(false));
+  KaimingNormal(conv->weight, gen);
+  return conv;
+}
+
+// Conv2d k3 (no bias) + BatchNorm2d + ReLU: the residual net's stem.
+class ConvBnImpl : public torch::nn::Module {
+ public:
+  ConvBnImpl(int64_t cin, int64_t cout, const at::Generator& gen)
+      : conv(register_module("conv", NoBiasConv(cin, cout, 3, 1, gen))),
+        bn(register_module("bn", torch::nn::BatchNorm2d(cout))) {}
+  Tensor forward(const Tensor& x) { return torch::relu(bn->forward(conv->forward(x))); }
+  torch::nn::Conv2d conv;
+  torch::nn::BatchNorm2d bn;
+};
+
+// ResNet's basic block: [Conv2d k3 s(stride) + BN + ReLU, Conv2d k3 + BN]
+// plus a shortcut (identity, or Conv2d 1×1 s(stride) + BN when the shape
+// changes), then ReLU.
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t cin, int64_t cout, int64_t stride, const at::Generator& gen)
+      : conv1(register_module("conv1", NoBiasConv(cin, cout, 3, stride, gen))),
+        bn1(register_module("bn1", torch::nn::BatchNorm2d(cout))),
+        conv2(register_module("conv2", NoBiasConv(cout, cout, 3, 1, gen))),
+        bn2(register_module("bn2", torch::nn::BatchNorm2d(cout))) {
+    if (stride != 1 || cin != cout) {
+      down_conv = register_module("down_conv", NoBiasConv(cin, cout, 1, stride, gen));
+      down_bn = register_module("down_bn", torch::nn::BatchNorm2d(cout));
+    }
+  }
+  Tensor forward(const Tensor& x) {
+    Tensor y = torch::relu(bn1->forward(conv1->forward(x)));
+    y = bn2->forward(conv2->forward(y));
+    Tensor s = down_conv ? down_bn->forward(down_conv->forward(x)) : x;
+    return torch::relu(y + s);
+  }
+  torch::nn::Conv2d conv1;
+  torch::nn::BatchNorm2d bn1;
+  torch::nn::Conv2d conv2;
+  torch::nn::BatchNorm2d bn2;
+  torch::nn::Conv2d down_conv{nullptr};
+  torch::nn::BatchNorm2d down_bn{nullptr};
+};
+
+// A small residual net (for the contrastive objective): stem Conv2d k3 →
+// `width` (BN, ReLU) at full resolution; three basic blocks of stride 2
+// with 2, 4 and 8 × width filters; global average pooling; Linear →
+// latent. Decoder as conv's: Linear, reshape to (8·width,
+// H/8, W/8), three "same" k3 s2 transposed convolutions (4·width, 2·width:
+// ELU; C: none), cropped to the encoder's sizes for odd inputs.
+Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested,
+                        const at::Generator& gen, int64_t width) {
+  const Formulation f =
+      requested == Formulation::kPlain ? Formulation::kPlain : Formulation::kPhaseConv;
+  const int64_t c = spec.input.channels;
+  int64_t hs[4] = {spec.input.height}, ws[4] = {spec.input.width};
+  for (int i = 1; i < 4; ++i) {
+    hs[i] = (hs[i - 1] + 1) / 2;
+    ws[i] = (ws[i - 1] + 1) / 2;
+  }
+  LayerStack enc;
+  {
+    auto stem = std::make_shared<ConvBnImpl>(c, width, gen);
+    Layer l;
+    l.name = "stem";
+    l.kind = absl::StrCat("Conv2d ", c, "→", width, " k3 s1, BN, ReLU");
+    l.module = stem;
+    l.forward = [stem](const Tensor& x) { return stem->forward(x); };
+    l.macs = Conv3x3Macs;
+    enc->Add(std::move(l));
+  }
+  int64_t cin = width;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t cout = width << (i + 1);
+    auto block = std::make_shared<BasicBlockImpl>(cin, cout, 2, gen);
+    Layer l;
+    l.name = "block" + std::to_string(i + 1);
+    l.kind = absl::StrCat("ResBlock ", cin, "→", cout, " s2 (2× Conv2d k3 + BN, 1×1 shortcut)");
+    l.module = block;
+    l.forward = [block](const Tensor& x) { return block->forward(x); };
+    l.macs = [](const Shape& in, const Shape& out) {
+      const int64_t hw = out[1] * out[2];
+      return hw * in[0] * out[0] * 9 + hw * out[0] * out[0] * 9 + hw * in[0] * out[0];
+    };
+    enc->Add(std::move(l));
+    cin = cout;
+  }
+  {
+    Layer pool;
+    pool.name = "pool";
+    pool.kind = "Global average pool";
+    pool.forward = [](const Tensor& x) { return x.mean({2, 3}); };
+    enc->Add(std::move(pool));
+  }
+  enc->Add(LinearLayer("dense", cin, spec.latent_size, gen));
+
+  LayerStack dec;
+  dec->Add(LinearLayer("dense", spec.latent_size, cin * hs[3] * ws[3], gen));
+  dec->Add(ReshapeLayer(cin, hs[3], ws[3]));
+  const int64_t dfilters[] = {4 * width, 2 * width, c};
+  for (int i = 0; i < 3; ++i) {
+    Layer l = SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, dfilters[i],
+                             /*elu=*/i < 2, f, gen, hs[2 - i], ws[2 - i]);
+    if (2 * hs[3 - i] != hs[2 - i] || 2 * ws[3 - i] != ws[2 - i]) {
+      l.kind += absl::StrCat(", cropped to ", hs[2 - i], "x", ws[2 - i]);
+    }
+    dec->Add(std::move(l));
+    cin = dfilters[i];
+  }
+  return Autoencoder(enc, dec);
+}
+
 struct ArchInfo {
   // Checks the input shape; "" when fine, else what is allowed.
   std::function<std::string(const InputShape&)> check_input;
   std::function<Autoencoder(const ModelSpec&, Formulation, const at::Generator&)>
       build;
 };
+
+std::string CheckResNetInput(const InputShape& s) {
+  if (s.height < 8 || s.width < 8 || s.height > 1024 || s.width > 1024) {
+    return "resnet needs height and width in 8..1024";
+  }
+  return "";
+}
 
 const std::map<std::string, ArchInfo>& Registry() {
   static const auto* registry = new std::map<std::string, ArchInfo>{
@@ -254,6 +386,16 @@ const std::map<std::string, ArchInfo>& Registry() {
           return "";
         },
         BuildConv}},
+      {"resnet",
+       {CheckResNetInput,
+        [](const ModelSpec& spec, Formulation f, const at::Generator& gen) {
+          return BuildResNet(spec, f, gen, 32);
+        }}},
+      {"resnet_small",
+       {CheckResNetInput,
+        [](const ModelSpec& spec, Formulation f, const at::Generator& gen) {
+          return BuildResNet(spec, f, gen, 16);
+        }}},
   };
   return *registry;
 }
@@ -761,19 +903,24 @@ std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec) 
   return rows;
 }
 
-std::string SaveWeights(torch::nn::Module& module) {
+std::string SaveWeights(torch::nn::Module& module, absl::string_view prefix) {
   c10::Dict<std::string, Tensor> dict;
   for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    if (!absl::StartsWith(p.key(), prefix)) continue;
     dict.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
   }
   for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+    if (!absl::StartsWith(b.key(), prefix)) continue;
     dict.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
   }
   std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
   return std::string(bytes.begin(), bytes.end());
 }
 
-absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes) {
+namespace {
+
+// The {name: tensor} dictionary of a weights archive.
+absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view bytes) {
   c10::IValue value;
   try {
     value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
@@ -784,9 +931,9 @@ absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes)
   if (!value.isGenericDict()) {
     return absl::DataLossError("weights archive does not hold a dictionary");
   }
-  return CatchTorch("loading weights", [&]() -> absl::Status {
+  std::map<std::string, Tensor> stored;
+  absl::Status s = CatchTorch("loading weights", [&]() -> absl::Status {
     auto dict = value.toGenericDict();
-    std::map<std::string, Tensor> stored;
     for (const auto& entry : dict) {
       if (!entry.key().isString() || !entry.value().isTensor()) {
         return absl::InvalidArgumentError(
@@ -794,6 +941,15 @@ absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes)
       }
       stored[entry.key().toStringRef()] = entry.value().toTensor();
     }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return stored;
+}
+
+absl::Status LoadStoredInto(torch::nn::Module& module,
+                            const std::map<std::string, Tensor>& stored) {
+  return CatchTorch("loading weights", [&]() -> absl::Status {
     std::vector<std::pair<std::string, Tensor>> targets;
     for (const auto& p : module.named_parameters(true)) targets.emplace_back(p.key(), p.value());
     for (const auto& b : module.named_buffers(true)) targets.emplace_back(b.key(), b.value());
@@ -819,6 +975,14 @@ absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes)
     for (auto& [name, target] : targets) target.copy_(stored.at(name));
     return absl::OkStatus();
   });
+}
+
+}  // namespace
+
+absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes) {
+  absl::StatusOr<std::map<std::string, Tensor>> stored = ReadArchive(bytes);
+  if (!stored.ok()) return stored.status();
+  return LoadStoredInto(module, *stored);
 }
 
 // ---------------------------------------------------------------------------
@@ -990,6 +1154,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec,
       impl->device = torch::Device(torch::kCUDA, 0);
       impl->net->to(impl->device);
     }
+    // Inference mode (batch-norm running statistics); training sets train().
+    impl->net->eval();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -1039,6 +1205,10 @@ absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images,
 absl::StatusOr<std::vector<float>> Model::Decode(absl::Span<const float> latents,
                                                  size_t n) {
   const int64_t latent = impl_->spec.latent_size;
+  if (decoder_parameters() == 0) {
+    return absl::FailedPreconditionError(
+        "Decode: the model has no decoder (an encoder-only checkpoint)");
+  }
   if (n == 0 || latents.size() != n * latent) {
     return absl::InvalidArgumentError(
         absl::StrCat("Decode: ", latents.size(), " floats for ", n,
@@ -1068,8 +1238,32 @@ absl::StatusOr<std::string> Model::SerializeWeights() const {
   return bytes;
 }
 
+absl::StatusOr<std::string> Model::SerializeEncoderWeights() const {
+  std::string bytes;
+  absl::Status s = CatchTorch("serializing weights", [&]() -> absl::Status {
+    bytes = SaveWeights(*impl_->net, "encoder.");
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return bytes;
+}
+
 absl::Status Model::LoadWeights(absl::string_view bytes) {
-  return LoadWeightsInto(*impl_->net, bytes);
+  absl::StatusOr<std::map<std::string, Tensor>> stored = ReadArchive(bytes);
+  if (!stored.ok()) return stored.status();
+  const bool has_decoder_weights =
+      std::any_of(stored->begin(), stored->end(),
+                  [](const auto& e) { return absl::StartsWith(e.first, "decoder."); });
+  if (!has_decoder_weights && decoder_parameters() > 0) {
+    // An encoder-only checkpoint: serve it without a decoder.
+    return CatchTorch("dropping the decoder", [&]() -> absl::Status {
+      AutoencoderImpl& net = *impl_->net;
+      LayerStack empty;
+      net.decoder = net.replace_module("decoder", empty);
+      return LoadStoredInto(net, *stored);
+    });
+  }
+  return LoadStoredInto(*impl_->net, *stored);
 }
 
 ThreadSettings SetThreads(int intra_op, int blas) {

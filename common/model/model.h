@@ -8,6 +8,11 @@
 //          filters), Flatten, Linear → latent; the decoder mirrors it with
 //          Linear, reshape and three stride-2 "same" transposed convolutions
 //          (ELU, ELU, none). ~77× fewer multiply-adds per image than seed.
+//   "resnet" — a small residual net for the contrastive objective: stem
+//          Conv2d k3 → 32 (BatchNorm, ReLU), three stride-2 basic blocks
+//          (64, 128, 256 filters; two Conv2d k3 + BatchNorm, 1×1 shortcut),
+//          global average pooling, Linear → latent; decoder as conv's.
+//   "resnet_small" — the same with half the filters (16 … 128).
 //   "seed" — the original design, reproduced exactly (parameter counts and
 //          Keras "same" alignment): encoder 4 × [ConvTranspose2d k3 s2 same +
 //          ELU → MaxPool2d 2] with 32/64/128/256 filters, Flatten, Linear →
@@ -74,7 +79,7 @@ ModelSpec WithDefaults(const ModelSpec& spec);
 // OK when WithDefaults(spec) can be built. INVALID_ARGUMENT naming the field
 // ("architecture", "latent_size", "input_shape") and what is allowed:
 // unknown architectures list the known ones; seed needs height and width
-// that are multiples of 16 (16..256); conv needs 8..1024; channels 1 or 3.
+// that are multiples of 16 (16..256); conv and resnet need 8..1024; channels 1 or 3.
 absl::Status ValidateSpec(const ModelSpec& spec);
 
 // How the seed architecture's transposed convolutions are computed. All
@@ -147,7 +152,9 @@ struct ModelOptions {
 // Thread-safety: not thread-safe (see the file comment).
 class Model {
  public:
-  // INVALID_ARGUMENT as ValidateSpec; INTERNAL if LibTorch fails.
+  // In inference mode (batch normalisation uses its running statistics;
+  // training switches impl().net to train()). INVALID_ARGUMENT as
+  // ValidateSpec; INTERNAL if LibTorch fails.
   static absl::StatusOr<std::unique_ptr<Model>> Create(
       const ModelSpec& spec, const ModelOptions& options = {});
   ~Model();
@@ -166,13 +173,21 @@ class Model {
   absl::StatusOr<std::vector<float>> Encode(absl::Span<const float> images,
                                             size_t n);
   // latents: n × latent_size floats; returns n × C × H × W floats.
+  // FAILED_PRECONDITION for an encoder-only model (see LoadWeights).
   absl::StatusOr<std::vector<float>> Decode(absl::Span<const float> latents,
                                             size_t n);
 
   // The weights as bytes (a LibTorch archive of every parameter by name),
   // the blob a checkpoint carries.
   absl::StatusOr<std::string> SerializeWeights() const;
+  // Only the encoder's parameters and buffers ("encoder.*"): a checkpoint
+  // for models whose decoder was never trained (contrastive training
+  // without a reconstruction term).
+  absl::StatusOr<std::string> SerializeEncoderWeights() const;
   // Loads bytes from SerializeWeights() of a model with the same spec.
+  // Bytes from SerializeEncoderWeights() (no "decoder.*" entries) load the
+  // encoder and drop the decoder: decoder_parameters() is then 0 and Decode
+  // answers FAILED_PRECONDITION.
   // INVALID_ARGUMENT when a parameter is missing or has another shape,
   // DATA_LOSS when the bytes are not an archive.
   absl::Status LoadWeights(absl::string_view bytes);

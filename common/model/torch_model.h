@@ -141,9 +141,10 @@ struct Model::Impl {
 // parameters and multiply-adds.
 std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec);
 
-// Flat archive of every named parameter and buffer; and back (checking
-// names and shapes; see Model::LoadWeights).
-std::string SaveWeights(torch::nn::Module& module);
+// Flat archive of every named parameter and buffer (those whose name
+// starts with `prefix`); and back (checking names and shapes; see
+// Model::LoadWeights).
+std::string SaveWeights(torch::nn::Module& module, absl::string_view prefix = "");
 absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes);
 
 }  // namespace latentsearch::model

@@ -170,13 +170,54 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
   switch (in.objective()) {
     case v1::OBJECTIVE_UNSPECIFIED:
     case v1::OBJECTIVE_RECONSTRUCTION:
+      t.objective = Objective::kReconstruction;
       e.set_objective(v1::OBJECTIVE_RECONSTRUCTION);
+      break;
+    case v1::OBJECTIVE_DENOISING:
+      t.objective = Objective::kDenoising;
+      break;
+    case v1::OBJECTIVE_CONTRASTIVE:
+      t.objective = Objective::kContrastive;
       break;
     default:
       return Field("objective",
-                   absl::StrCat(v1::Objective_Name(in.objective()),
-                                " is not implemented yet; use OBJECTIVE_RECONSTRUCTION"));
+                   absl::StrCat(in.objective(),
+                                " is not an Objective value; allowed OBJECTIVE_RECONSTRUCTION, "
+                                "OBJECTIVE_DENOISING, OBJECTIVE_CONTRASTIVE"));
   }
+  if (!std::isfinite(in.reconstruction_weight()) || in.reconstruction_weight() < 0) {
+    return Field("reconstruction_weight",
+                 absl::StrCat(in.reconstruction_weight(), " must be finite and >= 0"));
+  }
+  t.reconstruction_weight = in.reconstruction_weight();
+  if (!std::isfinite(in.temperature()) || in.temperature() < 0 || in.temperature() > 10) {
+    return Field("temperature",
+                 absl::StrCat(in.temperature(), " is outside (0, 10] (0 = 0.2)"));
+  }
+  t.temperature = in.temperature() == 0 ? 0.2 : in.temperature();
+  e.set_temperature(t.temperature);
+  switch (in.lr_schedule()) {
+    case v1::LR_SCHEDULE_UNSPECIFIED:
+    case v1::LR_SCHEDULE_CONSTANT:
+      t.lr_schedule = LrSchedule::kConstant;
+      e.set_lr_schedule(v1::LR_SCHEDULE_CONSTANT);
+      break;
+    case v1::LR_SCHEDULE_WARMUP_COSINE:
+      t.lr_schedule = LrSchedule::kWarmupCosine;
+      break;
+    default:
+      return Field("lr_schedule",
+                   absl::StrCat(in.lr_schedule(), " is not an LrSchedule value; allowed "
+                                                  "LR_SCHEDULE_CONSTANT, "
+                                                  "LR_SCHEDULE_WARMUP_COSINE"));
+  }
+  t.warmup_fraction = in.has_warmup_fraction() ? in.warmup_fraction() : 0.05;
+  if (!(t.warmup_fraction >= 0 && t.warmup_fraction <= 0.5)) {
+    return Field("warmup_fraction", absl::StrCat(t.warmup_fraction, " is outside [0, 0.5]"));
+  }
+  e.set_warmup_fraction(t.warmup_fraction);
+  t.eval_images = in.eval_images() == 0 ? 2000 : in.eval_images();
+  e.set_eval_images(static_cast<uint32_t>(t.eval_images));
   switch (in.checkpoint_policy()) {
     case v1::CHECKPOINT_POLICY_UNSPECIFIED:
     case v1::CHECKPOINT_POLICY_BEST_VALIDATION:
@@ -565,6 +606,14 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
     p->set_train_loss(ep.train_loss);
     p->set_validation_loss(ep.validation_loss);
     p->set_seconds(ep.seconds);
+    if (!std::isnan(ep.precision_at_10)) p->set_precision_at_10(ep.precision_at_10);
+    if (!std::isnan(ep.precision_at_10_cosine)) {
+      p->set_precision_at_10_cosine(ep.precision_at_10_cosine);
+    }
+    p->set_cpu_seconds(ep.cpu_seconds);
+    if (!std::isnan(ep.pixel_precision_at_10)) {
+      p->set_pixel_precision_at_10(ep.pixel_precision_at_10);
+    }
     job->log->Append(std::move(e));
   };
   cb.on_checkpoint = [&](model::Checkpoint c) -> absl::Status {

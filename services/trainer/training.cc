@@ -2,6 +2,7 @@
 #include "services/trainer/training.h"
 
 #include <ATen/autocast_mode.h>
+#include <time.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -14,24 +15,35 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/model/torch_model.h"
+#include "services/trainer/augment.h"
+#include "services/trainer/knn_eval.h"
+#include "services/trainer/losses.h"
 
 namespace latentsearch::trainer {
 namespace {
 
 using torch::Tensor;
 
-uint64_t Mix(uint64_t seed, uint64_t salt) {
-  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (salt + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+uint64_t Mix(uint64_t seed, uint64_t salt) { return MixSeed(seed, salt); }
+
+double ProcessCpuSeconds() {
+  timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
+
+// Salts of the per-image seeds (MixSeed(seed, salt + ...)).
+constexpr uint64_t kViewSalt = 1ULL << 40;
+constexpr uint64_t kValidationViewSalt = 2ULL << 40;
+constexpr uint64_t kCorruptSalt = 3ULL << 40;
+constexpr uint64_t kValidationCorruptSalt = 4ULL << 40;
 
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual void ZeroGrad() = 0;
   virtual void Step() = 0;
+  virtual void SetLearningRate(double lr) = 0;
 };
 
 // Keras' Adamax: m = b1·m + (1−b1)·g; u = max(b2·u, |g|);
@@ -51,6 +63,7 @@ class Adamax final : public Optimizer {
       if (p.grad().defined()) p.mutable_grad().zero_();
     }
   }
+  void SetLearningRate(double lr) override { lr_ = lr; }
   void Step() override {
     torch::NoGradGuard no_grad;
     ++t_;
@@ -96,12 +109,15 @@ class Adamax final : public Optimizer {
   int64_t t_ = 0;
 };
 
-template <typename O>
+template <typename O, typename Options>
 class TorchOptimizer final : public Optimizer {
  public:
   explicit TorchOptimizer(std::unique_ptr<O> o) : o_(std::move(o)) {}
   void ZeroGrad() override { o_->zero_grad(); }
   void Step() override { o_->step(); }
+  void SetLearningRate(double lr) override {
+    for (auto& group : o_->param_groups()) static_cast<Options&>(group.options()).lr(lr);
+  }
 
  private:
   std::unique_ptr<O> o_;
@@ -111,12 +127,13 @@ std::unique_ptr<Optimizer> MakeOptimizer(const TrainConfig& c,
                                          std::vector<Tensor> params) {
   switch (c.optimizer) {
     case OptimizerKind::kAdam:
-      return std::make_unique<TorchOptimizer<torch::optim::Adam>>(
+      return std::make_unique<TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
           std::make_unique<torch::optim::Adam>(
               params,
               torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay)));
     case OptimizerKind::kAdamW:
-      return std::make_unique<TorchOptimizer<torch::optim::AdamW>>(
+      return std::make_unique<
+          TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
           std::make_unique<torch::optim::AdamW>(
               params,
               torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay)));
@@ -178,6 +195,79 @@ absl::Status Gather(const data::Dataset& d, const std::vector<size_t>& indices,
   return absl::OkStatus();
 }
 
+// Makes views or corrupted copies of images indices[first..first+n) into
+// float buffers (n × C × H × W each), one image per task on LibTorch's
+// intra-op pool; each image's randomness comes from MixSeed(seed, salt +
+// its index), so results do not depend on batch composition or threads.
+void MakeViews(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
+               size_t n, const AugmentOptions& views, uint64_t seed, uint64_t salt,
+               float* out1, float* out2) {
+  const int h = d.height, w = d.width, c = d.channels;
+  const size_t per = d.image_bytes();
+  at::parallel_for(0, static_cast<int64_t>(n), 8, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> view(per);
+    for (int64_t i = begin; i < end; ++i) {
+      const size_t index = indices[first + i];
+      const uint8_t* src = d.image_data(index);
+      AugmentView(src, h, w, c, views, MixSeed(seed, salt + 2 * index), view.data());
+      ToFloatChw(view.data(), h, w, c, out1 + i * per);
+      AugmentView(src, h, w, c, views, MixSeed(seed, salt + 2 * index + 1), view.data());
+      ToFloatChw(view.data(), h, w, c, out2 + i * per);
+    }
+  });
+}
+
+// Clean images (flipped when flip_rng draws so) into `clean` and their
+// corrupted copies into `noisy`.
+void MakeCorrupted(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
+                   size_t n, const CorruptOptions& corruption, uint64_t seed, uint64_t salt,
+                   std::mt19937_64* flip_rng, float* clean, float* noisy) {
+  const int h = d.height, w = d.width, c = d.channels;
+  const size_t per = d.image_bytes();
+  std::vector<char> flips(n, 0);
+  if (flip_rng != nullptr) {
+    for (size_t i = 0; i < n; ++i) flips[i] = ((*flip_rng)() & 1) ? 1 : 0;
+  }
+  at::parallel_for(0, static_cast<int64_t>(n), 8, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> img(per), bad(per);
+    for (int64_t i = begin; i < end; ++i) {
+      const size_t index = indices[first + i];
+      std::copy(d.image_data(index), d.image_data(index) + per, img.begin());
+      if (flips[i]) FlipHorizontal(img.data(), h, w, c);
+      Corrupt(img.data(), h, w, c, corruption, MixSeed(seed, salt + index), bad.data());
+      ToFloatChw(img.data(), h, w, c, clean + i * per);
+      ToFloatChw(bad.data(), h, w, c, noisy + i * per);
+    }
+  });
+}
+
+// SimCLR's projection head: Linear, BatchNorm1d, ReLU, Linear. Exists only
+// while training (never part of a checkpoint).
+class ProjectionHeadImpl : public torch::nn::Module {
+ public:
+  ProjectionHeadImpl(int64_t in, int64_t hidden, int64_t out, uint64_t seed)
+      : fc1(register_module("fc1", torch::nn::Linear(in, hidden))),
+        bn(register_module("bn", torch::nn::BatchNorm1d(hidden))),
+        fc2(register_module("fc2", torch::nn::Linear(hidden, out))) {
+    // Seeded (LibTorch's default initialisation draws from the global
+    // generator): uniform ±1/sqrt(fan_in) as PyTorch's default.
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    torch::NoGradGuard no_grad;
+    for (torch::nn::Linear* l : {&fc1, &fc2}) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>((*l)->weight.size(1)));
+      (*l)->weight.uniform_(-bound, bound, gen);
+      (*l)->bias.uniform_(-bound, bound, gen);
+    }
+  }
+  Tensor forward(const Tensor& x) {
+    return fc2->forward(torch::relu(bn->forward(fc1->forward(x))));
+  }
+  torch::nn::Linear fc1;
+  torch::nn::BatchNorm1d bn;
+  torch::nn::Linear fc2;
+};
+TORCH_MODULE(ProjectionHead);
+
 struct Runner {
   Runner(const TrainConfig& config, const data::Dataset& dataset,
          const TrainingCallbacks& callbacks)
@@ -193,40 +283,163 @@ struct Runner {
 
   std::unique_ptr<model::Model> model;
   model::AutoencoderImpl* net = nullptr;
+  ProjectionHead head{nullptr};
   torch::Device device{torch::kCPU};
   bool bf16 = false;
-  std::vector<size_t> train, val;
-  std::vector<float> buf;
+  std::vector<size_t> train, val, eval_subset;
+  std::vector<float> buf, buf2;
   TrainingResult result;
 
-  Tensor ToTensor(size_t n) {
-    Tensor x = torch::from_blob(buf.data(), {static_cast<int64_t>(n), c.model.input.channels,
-                                             c.model.input.height, c.model.input.width});
+  bool contrastive() const { return c.objective == Objective::kContrastive; }
+  // The decoder is trained (and saved) unless contrastive without MSE.
+  bool trains_decoder() const { return !contrastive() || c.reconstruction_weight > 0; }
+
+  Tensor ToTensor(std::vector<float>& b, size_t n) {
+    Tensor x = torch::from_blob(b.data(), {static_cast<int64_t>(n), c.model.input.channels,
+                                           c.model.input.height, c.model.input.width});
     return device.is_cpu() ? x : x.to(device);
   }
+  Tensor ToTensor(size_t n) { return ToTensor(buf, n); }
 
-  // Mean squared error per pixel over the validation images (NaN if none).
+  void SetTraining(bool on) {
+    net->train(on);
+    if (head) head->train(on);
+  }
+
+  // The objective's loss on one batch already in buf (and buf2): the
+  // batch's images are x (reconstruction), the clean targets and buf2 the
+  // corrupted inputs (denoising), or the two views (contrastive).
+  Tensor Loss(size_t n) {
+    AutocastScope autocast(bf16, !device.is_cpu());
+    switch (c.objective) {
+      case Objective::kReconstruction: {
+        Tensor x = ToTensor(n);
+        return torch::mse_loss(net->forward(x).to(torch::kFloat), x);
+      }
+      case Objective::kDenoising: {
+        Tensor clean = ToTensor(n);
+        Tensor noisy = ToTensor(buf2, n);
+        return torch::mse_loss(net->forward(noisy).to(torch::kFloat), clean);
+      }
+      case Objective::kContrastive: {
+        // Both views in one pass: batch normalisation sees 2n images.
+        Tensor x = torch::cat({ToTensor(n), ToTensor(buf2, n)}, 0);
+        Tensor h = net->encode(x);
+        Tensor z = head->forward(h).to(torch::kFloat);
+        const int64_t nn = static_cast<int64_t>(n);
+        Tensor loss = NtXentLoss(z.narrow(0, 0, nn), z.narrow(0, nn, nn), c.temperature);
+        if (c.reconstruction_weight > 0) {
+          loss = loss + c.reconstruction_weight *
+                            torch::mse_loss(net->decode(h).to(torch::kFloat), x);
+        }
+        return loss;
+      }
+    }
+    return Tensor();
+  }
+
+  // Fills buf (and buf2) with batch [first, first + n) of `indices`.
+  absl::Status Fill(const std::vector<size_t>& indices, size_t first, size_t n,
+                    std::mt19937_64* flip_rng, bool validation, uint32_t epoch) {
+    const size_t per = d.image_bytes();
+    if (buf.size() < n * per) buf.resize(n * per);
+    switch (c.objective) {
+      case Objective::kReconstruction:
+        return Gather(d, indices, first, n, &buf, flip_rng);
+      case Objective::kDenoising:
+        if (buf2.size() < n * per) buf2.resize(n * per);
+        MakeCorrupted(d, indices, first, n, c.corruption, c.seed,
+                      validation ? kValidationCorruptSalt
+                                 : kCorruptSalt + (uint64_t{epoch} << 32),
+                      flip_rng, buf.data(), buf2.data());
+        return absl::OkStatus();
+      case Objective::kContrastive:
+        if (buf2.size() < n * per) buf2.resize(n * per);
+        // Validation views are the same every epoch (comparable losses).
+        MakeViews(d, indices, first, n, c.views, c.seed,
+                  validation ? kValidationViewSalt : kViewSalt + (uint64_t{epoch} << 32),
+                  buf.data(), buf2.data());
+        return absl::OkStatus();
+    }
+    return absl::OkStatus();
+  }
+
+  // The objective's loss over the validation images (NaN if none); for
+  // contrastive in batches of batch_size (the same negatives per batch as
+  // in training; a last batch of one image is left out).
   absl::StatusOr<double> Evaluate() {
     if (val.empty()) return std::numeric_limits<double>::quiet_NaN();
     torch::NoGradGuard no_grad;
-    net->eval();
-    const size_t per = d.image_bytes();
-    const size_t eb = static_cast<size_t>(c.eval_batch_size);
-    if (buf.size() < eb * per) buf.resize(eb * per);
+    SetTraining(false);
+    const size_t eb = static_cast<size_t>(contrastive() ? c.batch_size : c.eval_batch_size);
     double sum = 0;
+    size_t counted = 0;
     for (size_t first = 0; first < val.size(); first += eb) {
       const size_t n = std::min(eb, val.size() - first);
-      LS_RETURN_IF_ERROR(Gather(d, val, first, n, &buf, nullptr));
-      Tensor x = ToTensor(n);
-      Tensor y;
+      if (contrastive() && n < 2) break;
+      LS_RETURN_IF_ERROR(Fill(val, first, n, nullptr, /*validation=*/true, 0));
+      sum += Loss(n).item<double>() * static_cast<double>(n);
+      counted += n;
+    }
+    SetTraining(true);
+    if (counted == 0) return std::numeric_limits<double>::quiet_NaN();
+    return sum / static_cast<double>(counted);
+  }
+
+  // k-NN precision@10 (L2) of eval_subset's raw pixels, once.
+  absl::Status MeasurePixelPrecision() {
+    if (eval_subset.size() < 11) return absl::OkStatus();
+    const size_t per = d.image_bytes();
+    std::vector<float> pixels(eval_subset.size() * per);
+    std::vector<int32_t> labels(eval_subset.size());
+    for (size_t i = 0; i < eval_subset.size(); ++i) {
+      LS_RETURN_IF_ERROR(data::NormalizeRange(d, eval_subset[i], 1, data::Layout::kNHWC,
+                                              absl::MakeSpan(pixels.data() + i * per, per)));
+      labels[i] = d.labels[eval_subset[i]];
+    }
+    PrecisionOptions po;
+    po.threads = std::max(1, c.threads);
+    LS_ASSIGN_OR_RETURN(pixel_precision,
+                        PrecisionAtK(index::Metric::kL2, pixels, labels, pixels, labels, per,
+                                     /*queries_are_base=*/true, po));
+    return absl::OkStatus();
+  }
+  double pixel_precision = std::numeric_limits<double>::quiet_NaN();
+
+  // k-NN precision@10 (L2, cosine) of the embeddings of eval_subset.
+  absl::Status MeasurePrecision(EpochInfo* e) {
+    e->pixel_precision_at_10 = pixel_precision;
+    if (eval_subset.size() < 11) return absl::OkStatus();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    const size_t per = d.image_bytes();
+    const size_t eb = static_cast<size_t>(c.eval_batch_size);
+    const size_t dim = static_cast<size_t>(c.model.latent_size);
+    if (buf.size() < eb * per) buf.resize(eb * per);
+    std::vector<float> emb(eval_subset.size() * dim);
+    std::vector<int32_t> labels(eval_subset.size());
+    for (size_t first = 0; first < eval_subset.size(); first += eb) {
+      const size_t n = std::min(eb, eval_subset.size() - first);
+      LS_RETURN_IF_ERROR(Gather(d, eval_subset, first, n, &buf, nullptr));
+      Tensor z;
       {
         AutocastScope autocast(bf16, !device.is_cpu());
-        y = net->forward(x);
+        z = net->encode(ToTensor(n));
       }
-      sum += torch::mse_loss(y.to(torch::kFloat), x, at::Reduction::Sum).item<double>();
+      z = z.to(torch::kFloat).to(torch::kCPU).contiguous();
+      std::copy(z.data_ptr<float>(), z.data_ptr<float>() + n * dim, emb.begin() + first * dim);
     }
-    net->train();
-    return sum / (static_cast<double>(val.size()) * per);
+    SetTraining(true);
+    for (size_t i = 0; i < eval_subset.size(); ++i) labels[i] = d.labels[eval_subset[i]];
+    PrecisionOptions po;
+    po.threads = std::max(1, c.threads);
+    LS_ASSIGN_OR_RETURN(e->precision_at_10,
+                        PrecisionAtK(index::Metric::kL2, emb, labels, emb, labels, dim,
+                                     /*queries_are_base=*/true, po));
+    LS_ASSIGN_OR_RETURN(e->precision_at_10_cosine,
+                        PrecisionAtK(index::Metric::kCosine, emb, labels, emb, labels, dim,
+                                     /*queries_are_base=*/true, po));
+    return absl::OkStatus();
   }
 
   absl::Status Checkpoint(uint32_t epoch, uint64_t step, double train_loss,
@@ -236,17 +449,33 @@ struct Runner {
     m.latent_size = c.model.latent_size;
     m.input_shape = c.model.input;
     m.dataset = c.dataset_name;
+    m.objective = ObjectiveName(c.objective);
     m.epoch = epoch;
     m.step = step;
     m.train_loss = train_loss;
     m.validation_loss = val_loss;
     m.created_at = now();
     m.encoder_parameters = model->encoder_parameters();
-    m.decoder_parameters = model->decoder_parameters();
-    LS_ASSIGN_OR_RETURN(std::string weights, model->SerializeWeights());
+    m.decoder_parameters = trains_decoder() ? model->decoder_parameters() : 0;
+    std::string weights;
+    if (trains_decoder()) {
+      LS_ASSIGN_OR_RETURN(weights, model->SerializeWeights());
+    } else {
+      LS_ASSIGN_OR_RETURN(weights, model->SerializeEncoderWeights());
+    }
     ++result.checkpoints;
     if (!cb.on_checkpoint) return absl::OkStatus();
     return cb.on_checkpoint(model::MakeCheckpoint(std::move(m), std::move(weights)));
+  }
+
+  // The learning rate at `progress` in [0, 1] of the run.
+  double LearningRate(double progress) const {
+    if (c.lr_schedule == LrSchedule::kConstant) return c.learning_rate;
+    progress = std::clamp(progress, 0.0, 1.0);
+    const double wf = c.warmup_fraction;
+    if (wf > 0 && progress < wf) return c.learning_rate * progress / wf;
+    const double t = wf < 1 ? (progress - wf) / (1 - wf) : 1;
+    return c.learning_rate * 0.5 * (1 + std::cos(M_PI * t));
   }
 
   absl::StatusOr<TrainingResult> Run() {
@@ -261,14 +490,31 @@ struct Runner {
     device = model->impl().device;
     result.device = device.str();
     bf16 = c.precision == Precision::kBFloat16;
-    net->train();
+    std::vector<Tensor> params = net->parameters();
+    if (contrastive()) {
+      head = ProjectionHead(c.model.latent_size, c.projection_hidden, c.projection_dim,
+                            Mix(c.seed, 7));
+      head->to(device);
+      for (const Tensor& p : head->parameters()) params.push_back(p);
+    }
+    SetTraining(true);
 
     const TrainingPlan plan = PlanTraining(c, d.size());
     std::vector<size_t> perm = data::SampleIndices(d.size(), d.size(), Mix(c.seed, 1));
     val.assign(perm.begin(), perm.begin() + plan.validation_images);
     train.assign(perm.begin() + plan.validation_images, perm.end());
+    if (c.eval_images > 0) {
+      eval_subset.assign(val.begin(), val.begin() + std::min(c.eval_images, val.size()));
+      for (size_t i : eval_subset) {
+        if (d.labels[i] == data::kNoLabel) {
+          eval_subset.clear();  // Unlabelled: precision is not measured.
+          break;
+        }
+      }
+    }
 
-    std::unique_ptr<Optimizer> opt = MakeOptimizer(c, net->parameters());
+    LS_RETURN_IF_ERROR(MeasurePixelPrecision());
+    std::unique_ptr<Optimizer> opt = MakeOptimizer(c, params);
     const size_t per = d.image_bytes();
     const size_t batch = static_cast<size_t>(c.batch_size);
     buf.resize(batch * per);
@@ -282,10 +528,12 @@ struct Runner {
     uint64_t step_at_epoch_end = 0;
     double best = std::numeric_limits<double>::infinity();
     bool stopped = false, cut = false;
+    double lr = c.learning_rate;
 
     for (uint32_t epoch = 1; epoch <= static_cast<uint32_t>(c.epochs) && !stopped && !cut;
          ++epoch) {
       const absl::Time epoch_start = now();
+      const double epoch_cpu_start = ProcessCpuSeconds();
       std::vector<size_t> order_pos =
           data::SampleIndices(train.size(), train.size(), Mix(c.seed, 100 + epoch));
       std::vector<size_t> order(train.size());
@@ -298,22 +546,28 @@ struct Runner {
           stopped = true;
           break;
         }
+        const absl::Time before = now();
         if ((c.max_steps > 0 && step >= c.max_steps) ||
-            (c.time_budget_seconds > 0 && now() - start >= budget)) {
+            (c.time_budget_seconds > 0 && before - start >= budget)) {
           cut = true;
           break;
         }
         const size_t n = std::min(batch, order.size() - b * batch);
-        LS_RETURN_IF_ERROR(
-            Gather(d, order, b * batch, n, &buf, c.augment ? &flip_rng : nullptr));
-        Tensor x = ToTensor(n);
-        opt->ZeroGrad();
-        Tensor loss;
-        {
-          AutocastScope autocast(bf16, !device.is_cpu());
-          Tensor y = net->forward(x);
-          loss = torch::mse_loss(y.to(torch::kFloat), x);
+        // A contrastive batch of one image has no negatives: skip it.
+        if (contrastive() && n < 2) continue;
+        if (c.lr_schedule != LrSchedule::kConstant) {
+          double progress = static_cast<double>(step + 1) / static_cast<double>(plan.total_steps);
+          if (c.time_budget_seconds > 0) {
+            progress = std::max(progress, absl::ToDoubleSeconds(before - start) /
+                                              c.time_budget_seconds);
+          }
+          lr = LearningRate(progress);
+          opt->SetLearningRate(lr);
         }
+        LS_RETURN_IF_ERROR(Fill(order, b * batch, n, c.augment ? &flip_rng : nullptr,
+                                /*validation=*/false, epoch));
+        opt->ZeroGrad();
+        Tensor loss = Loss(n);
         loss.backward();
         opt->Step();
         const double l = loss.item<double>();
@@ -356,8 +610,11 @@ struct Runner {
       EpochInfo e;
       e.epoch = epoch;
       e.train_loss = sum / seen;
+      e.learning_rate = lr;
       LS_ASSIGN_OR_RETURN(e.validation_loss, Evaluate());
+      LS_RETURN_IF_ERROR(MeasurePrecision(&e));
       e.seconds = absl::ToDoubleSeconds(now() - epoch_start);
+      e.cpu_seconds = ProcessCpuSeconds() - epoch_cpu_start;
       e.cut_short = cut;
       last_epoch_train = e.train_loss;
       result.epochs_completed = epoch;
@@ -391,7 +648,6 @@ struct Runner {
     return result;
   }
 };
-
 }  // namespace
 
 absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config,

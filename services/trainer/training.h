@@ -12,6 +12,16 @@
 // shape) scaled to [0, 1]; a seeded permutation holds out
 // validation_fraction of them; the rest is reshuffled every epoch from
 // (seed, epoch). Optional augmentation: random horizontal flips.
+//
+// Objectives (Objective): the seed's reconstruction MSE; denoising (the
+// model sees Corrupt(x), augment.h, and is scored on reconstructing x); and
+// contrastive (NT-Xent, losses.h, over two AugmentView()s of each image,
+// computed on a projection head that exists only during training and is
+// never saved; optionally + reconstruction_weight × the MSE of
+// reconstructing both views). The served embedding is the encoder's output.
+// Every epoch may also measure k-NN precision@10 of the embeddings on a
+// fixed labelled subset of the validation split (knn_eval.h); labels are
+// used for nothing else.
 // Determinism: on CPU, equal configs and data give bit-identical losses and
 // weights (same thread count; oneDNN and our loops are deterministic).
 // Thread-safety: RunTraining is reentrant, but LibTorch's thread settings are
@@ -30,6 +40,7 @@
 #include "common/data/dataset.h"
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
+#include "services/trainer/augment.h"
 
 namespace latentsearch::trainer {
 
@@ -52,6 +63,21 @@ enum class Precision {
   // losses, optimiser state and weights stay float32. A measured option
   // (docs/training.md), not the default.
   kBFloat16,
+};
+
+enum class Objective {
+  kReconstruction,  // MSE(decode(encode(x)), x): the seed's.
+  kDenoising,       // MSE(decode(encode(Corrupt(x))), x).
+  kContrastive,     // NT-Xent over two augmented views (+ optional MSE).
+};
+// "reconstruction", "denoising", "contrastive" (checkpoint metadata).
+const char* ObjectiveName(Objective objective);
+
+enum class LrSchedule {
+  kConstant,      // learning_rate throughout (the seed's).
+  kWarmupCosine,  // Linear warm-up over warmup_fraction of the run, then a
+                  // cosine decay to 0. Progress = max(steps / total steps,
+                  // time used / time_budget_seconds when a budget is set).
 };
 
 struct TrainConfig {
@@ -80,13 +106,34 @@ struct TrainConfig {
   bool use_cuda_if_available = true;
   // Images per validation forward pass (no gradients).
   int eval_batch_size = 256;
+
+  Objective objective = Objective::kReconstruction;
+  // kContrastive: weight (>= 0) of an added reconstruction MSE of both
+  // views. 0 = none: the decoder is not trained and checkpoints carry only
+  // the encoder (Model::SerializeEncoderWeights; Reconstruct unavailable).
+  double reconstruction_weight = 0;
+  // kContrastive: NT-Xent temperature, (0, 10].
+  double temperature = 0.2;
+  // kContrastive: the projection head Linear(latent → hidden), BatchNorm,
+  // ReLU, Linear(hidden → dim); training only.
+  int projection_hidden = 512;
+  int projection_dim = 128;
+  AugmentOptions views = AugmentOptions::SimClr();  // kContrastive.
+  CorruptOptions corruption;                         // kDenoising.
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  double warmup_fraction = 0.05;  // [0, 0.5].
+  // Labelled validation images for the per-epoch k-NN precision@10
+  // (at most the validation split); 0 = not measured. Skipped when any of
+  // them is unlabelled.
+  size_t eval_images = 0;
   // Recorded in checkpoints.
   std::string dataset_name;
 };
 
 // INVALID_ARGUMENT naming the field ("architecture", "latent_size",
 // "input_shape", "batch_size", "epochs", "learning_rate", "weight_decay",
-// "validation_fraction", "threads", "time_budget_seconds", "dataset") when
+// "validation_fraction", "threads", "time_budget_seconds", "dataset",
+// "temperature", "reconstruction_weight", "warmup_fraction") when
 // `config` cannot train on `dataset`: e.g. latent 0, batch 0, an empty data
 // set or one whose image shape differs from the model's input shape, an
 // input shape the architecture cannot take, or a validation split that
@@ -119,6 +166,16 @@ struct EpochInfo {
   double validation_loss = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;  // Including validation.
   bool cut_short = false;  // Ended by max_steps or the time budget.
+  // Process CPU time over the epoch (all threads), seconds.
+  double cpu_seconds = 0;
+  // k-NN precision@10 on the eval subset (L2 and cosine); NaN when not
+  // measured (TrainConfig.eval_images).
+  double precision_at_10 = std::numeric_limits<double>::quiet_NaN();
+  double precision_at_10_cosine = std::numeric_limits<double>::quiet_NaN();
+  // The same subset's raw pixels (L2), measured once per run.
+  double pixel_precision_at_10 = std::numeric_limits<double>::quiet_NaN();
+  // The learning rate of the epoch's last step.
+  double learning_rate = 0;
 };
 
 struct TrainingCallbacks {
@@ -130,7 +187,8 @@ struct TrainingCallbacks {
   std::function<absl::Status(model::Checkpoint)> on_checkpoint;
   // Polled before every step; true stops the run there.
   std::function<bool()> should_stop;
-  // The clock for the time budget and rates; default absl::Now.
+  // The clock for the time budget and rates; default absl::Now. (A
+  // benchmark on a shared machine may pass process CPU time / threads.)
   std::function<absl::Time()> now;
 };
 

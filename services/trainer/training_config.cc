@@ -55,6 +55,24 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   if (c.eval_batch_size < 1) {
     return Field("eval_batch_size", absl::StrCat(c.eval_batch_size, " must be >= 1"));
   }
+  if (!(c.temperature > 0 && c.temperature <= 10)) {
+    return Field("temperature", absl::StrCat(c.temperature, " is outside (0, 10]"));
+  }
+  if (!std::isfinite(c.reconstruction_weight) || c.reconstruction_weight < 0) {
+    return Field("reconstruction_weight",
+                 absl::StrCat(c.reconstruction_weight, " must be finite and >= 0"));
+  }
+  if (!(c.warmup_fraction >= 0 && c.warmup_fraction <= 0.5)) {
+    return Field("warmup_fraction", absl::StrCat(c.warmup_fraction, " is outside [0, 0.5]"));
+  }
+  if (c.objective == Objective::kContrastive && c.batch_size < 2) {
+    return Field("batch_size",
+                 absl::StrCat(c.batch_size, ": the contrastive objective needs >= 2 images "
+                                            "per batch (other images are the negatives)"));
+  }
+  if (c.projection_hidden < 1 || c.projection_dim < 1) {
+    return Field("projection", "hidden and output sizes must be >= 1");
+  }
   if (dataset.size() == 0) {
     return Field("dataset", absl::StrCat("the data set '", dataset.source,
                                          "' holds no images"));
@@ -76,6 +94,18 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
                               " images leaves none for training"));
   }
   return absl::OkStatus();
+}
+
+const char* ObjectiveName(Objective objective) {
+  switch (objective) {
+    case Objective::kReconstruction:
+      return "reconstruction";
+    case Objective::kDenoising:
+      return "denoising";
+    case Objective::kContrastive:
+      return "contrastive";
+  }
+  return "?";
 }
 
 TrainingPlan PlanTraining(const TrainConfig& c, uint64_t n) {

@@ -151,7 +151,7 @@ TEST(CheckpointModelTest, LoadsWithoutKnowingTheArchitectureInAdvance) {
   Checkpoint unknown = c;
   unknown.metadata.architecture = "vit";
   EXPECT_THAT(LoadModel(unknown).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known: conv, seed")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known: conv, resnet, resnet_small, seed")));
   Checkpoint mismatch = c;
   mismatch.metadata.latent_size = 7;
   EXPECT_THAT(LoadModel(mismatch).status(),

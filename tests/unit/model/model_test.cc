@@ -93,7 +93,8 @@ TEST(ModelTest, OutputShapesRoundTripForEveryArchitectureAndShape) {
   for (const ModelSpec& spec :
        {Seed(3), Seed(1), ModelSpec{"conv", 10, {32, 32, 3}},
         ModelSpec{"conv", 16, {28, 28, 1}}, ModelSpec{"conv", 7, {20, 36, 3}},
-        ModelSpec{"seed", 4, {16, 48, 1}}}) {
+        ModelSpec{"seed", 4, {16, 48, 1}}, ModelSpec{"resnet", 64, {32, 32, 3}},
+        ModelSpec{"resnet_small", 16, {28, 28, 1}}, ModelSpec{"resnet", 8, {20, 36, 3}}}) {
     ASSERT_OK_AND_ASSIGN(auto m, Model::Create(spec));
     const size_t n = 2;
     const auto& in = m->spec().input;
@@ -106,6 +107,72 @@ TEST(ModelTest, OutputShapesRoundTripForEveryArchitectureAndShape) {
   }
 }
 
+TEST(ModelTest, ResNetCountsMatchAHandCount) {
+  // stem 3·32·9 + BN 2·32; block k (cin → cout = 2·cin, stride 2):
+  // cin·cout·9 + cout·cout·9 + cin·cout (1×1 shortcut) + 3 BN × 2·cout;
+  // dense 256·128 + 128.
+  auto block = [](int64_t cin, int64_t cout) {
+    return cin * cout * 9 + cout * cout * 9 + cin * cout + 6 * cout;
+  };
+  const int64_t params = 3 * 32 * 9 + 64 + block(32, 64) + block(64, 128) +
+                         block(128, 256) + 256 * 128 + 128;
+  // MACs per image: stem 32·32 positions; block k at (32 / 2^k)² positions.
+  auto block_macs = [](int64_t hw, int64_t cin, int64_t cout) {
+    return hw * (cin * cout * 9 + cout * cout * 9 + cin * cout);
+  };
+  const int64_t macs = 32 * 32 * 3 * 32 * 9 + block_macs(256, 32, 64) +
+                       block_macs(64, 64, 128) + block_macs(16, 128, 256) + 256 * 128;
+  ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe({"resnet", 128, {32, 32, 3}}));
+  EXPECT_EQ(s.encoder_parameters, params);
+  EXPECT_EQ(s.encoder_parameters, 1240736);
+  EXPECT_EQ(s.encoder_macs, macs);
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet", 128, {32, 32, 3}}));
+  EXPECT_EQ(m->encoder_parameters(), params);
+  EXPECT_GT(m->decoder_parameters(), 0);
+  EXPECT_THAT(FormatSummary(s), HasSubstr("ResBlock 128→256"));
+}
+
+TEST(ModelTest, ResNetEncodesInInferenceModeAndIsDeterministic) {
+  // Batch normalisation in inference mode: an image's embedding does not
+  // depend on the other images of the batch.
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
+  std::vector<float> a(16 * 16 * 3), b(16 * 16 * 3);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<float>(i % 7) / 7.0f;
+    b[i] = static_cast<float>(i % 5) / 5.0f;
+  }
+  std::vector<float> ab = a;
+  ab.insert(ab.end(), b.begin(), b.end());
+  ASSERT_OK_AND_ASSIGN(auto za, m->Encode(a, 1));
+  ASSERT_OK_AND_ASSIGN(auto zab, m->Encode(ab, 2));
+  for (size_t i = 0; i < za.size(); ++i) EXPECT_NEAR(za[i], zab[i], 1e-5) << i;
+  ASSERT_OK_AND_ASSIGN(auto m2, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
+  ASSERT_OK_AND_ASSIGN(auto za2, m2->Encode(a, 1));
+  EXPECT_EQ(za, za2);
+}
+
+TEST(WeightsTest, EncoderOnlyWeightsLoadWithoutADecoder) {
+  ASSERT_OK_AND_ASSIGN(auto a, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 1}));
+  ASSERT_OK_AND_ASSIGN(auto b, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 2}));
+  ASSERT_OK_AND_ASSIGN(std::string enc, a->SerializeEncoderWeights());
+  ASSERT_OK_AND_ASSIGN(std::string all, a->SerializeWeights());
+  EXPECT_LT(enc.size(), all.size());
+  ASSERT_OK(b->LoadWeights(enc));
+  EXPECT_EQ(b->decoder_parameters(), 0);
+  EXPECT_EQ(b->encoder_parameters(), a->encoder_parameters());
+  std::vector<float> x(16 * 16 * 3, 0.3f);
+  ASSERT_OK_AND_ASSIGN(auto za, a->Encode(x, 1));
+  ASSERT_OK_AND_ASSIGN(auto zb, b->Encode(x, 1));
+  EXPECT_EQ(za, zb);
+  EXPECT_THAT(b->Decode(zb, 1).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no decoder")));
+  // Full weights still carry (and need) the decoder.
+  ASSERT_OK_AND_ASSIGN(auto c, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+  ASSERT_OK(c->LoadWeights(all));
+  EXPECT_GT(c->decoder_parameters(), 0);
+  ASSERT_OK(c->Decode(za, 1).status());
+}
+
 TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
   ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"conv", 10, {32, 32, 3}}));
   std::vector<float> x(3 * 32 * 32 * 2 - 1);
@@ -116,14 +183,14 @@ TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
 }
 
 TEST(RegistryTest, ListsNamesAndRefusesUnknownOnesListingTheKnown) {
-  EXPECT_THAT(ArchitectureNames(), ElementsAre("conv", "seed"));
-  EXPECT_THAT(ValidateSpec({"resnet", 10, {32, 32, 3}}),
+  EXPECT_THAT(ArchitectureNames(), ElementsAre("conv", "resnet", "resnet_small", "seed"));
+  EXPECT_THAT(ValidateSpec({"vgg", 10, {32, 32, 3}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("architecture: unknown architecture 'resnet'; "
-                                 "known: conv, seed")));
-  EXPECT_THAT(Model::Create({"resnet", 10, {}}).status(),
+                       HasSubstr("architecture: unknown architecture 'vgg'; "
+                                 "known: conv, resnet, resnet_small, seed")));
+  EXPECT_THAT(Model::Create({"vgg", 10, {}}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known")));
-  EXPECT_THAT(Describe({"resnet", 10, {}}).status(),
+  EXPECT_THAT(Describe({"vgg", 10, {}}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known")));
 }
 

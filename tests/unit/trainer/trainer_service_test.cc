@@ -256,7 +256,8 @@ TEST_F(TrainerServiceTest, InvalidConfigsAreInvalidArgumentNamingTheField) {
   };
   v1::TrainingConfig c = Config();
   c.set_architecture("transformer");
-  refused(c, "architecture: unknown architecture 'transformer'; known: conv, seed");
+  refused(c, "architecture: unknown architecture 'transformer'; known: conv, resnet, "
+             "resnet_small, seed");
   c = Config();
   c.set_latent_size(5000);
   refused(c, "latent_size");
@@ -278,8 +279,19 @@ TEST_F(TrainerServiceTest, InvalidConfigsAreInvalidArgumentNamingTheField) {
   c.set_validation_fraction(0.7);
   refused(c, "validation_fraction");
   c = Config();
+  c.set_objective(static_cast<v1::Objective>(17));
+  refused(c, "objective: 17 is not an Objective value");
+  c = Config();
   c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
-  refused(c, "objective");
+  c.set_temperature(-0.5);
+  refused(c, "temperature");
+  c = Config();
+  c.set_reconstruction_weight(-1);
+  refused(c, "reconstruction_weight");
+  c = Config();
+  c.set_lr_schedule(v1::LR_SCHEDULE_WARMUP_COSINE);
+  c.set_warmup_fraction(0.9);
+  refused(c, "warmup_fraction");
   c = Config();
   c.set_learning_rate(-1);
   refused(c, "learning_rate");
