@@ -157,6 +157,18 @@ absl::Status DecodeConfig(Reader* r, CollectionConfig* c) {
     return r->status();
   }
   if (c->dim == 0) return r->Error("dim 0; expected >= 1");
+  // A config no collection can have (the builder would retry a failing
+  // HNSW build forever): the limits of CreateCollection / HnswIndex::Build.
+  if (c->metrics.empty()) return r->Error("no metrics; expected 1..3");
+  for (size_t i = 0; i < c->metrics.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (c->metrics[i] == c->metrics[j]) return r->Error("a metric is listed twice");
+    }
+  }
+  if (hnsw != 0 && (m < 2 || m > 128 || efc < 1 || efc > 4096)) {
+    return r->Error(absl::StrCat("HNSW m ", m, ", ef_construction ", efc,
+                                 "; expected m 2..128, ef_construction 1..4096"));
+  }
   c->hnsw = hnsw != 0;
   c->hnsw_params.m = m;
   c->hnsw_params.ef_construction = efc;
