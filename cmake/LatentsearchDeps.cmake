@@ -12,6 +12,10 @@ find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
 # The /metrics HTTP server (common/rpc/metrics_server.cc).
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# The metrics registry's storage and text format (common/rpc/metrics.cc):
+# prometheus-cpp-core only (the package's config also looks for civetweb and
+# curl, for its pull/push libraries, which we do not link).
+find_package(prometheus-cpp CONFIG REQUIRED)
 
 # hnswlib 0.6.2 has no CMake package and defines non-inline functions in its
 # headers: include it from exactly one .cc per binary.

@@ -32,6 +32,8 @@ BUILD_PACKAGES=(
   libopenblas0-pthread
   # images, compression, HTTP (metrics), TLS tooling
   libpng-dev libjpeg-dev libstb-dev zlib1g-dev libcpp-httplib-dev libssl-dev openssl
+  # the /metrics registry (only libprometheus-cpp-core is linked)
+  prometheus-cpp-dev
   # latentsearch fetch-cifar10 (tarballs)
   libarchive-dev
 )

@@ -1,13 +1,25 @@
 #include "common/rpc/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "prometheus/check_names.h"
+#include "prometheus/client_metric.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 
 namespace latentsearch::rpc {
 namespace {
@@ -18,12 +30,6 @@ namespace {
   std::abort();
 }
 
-void AtomicAdd(std::atomic<double>& target, double delta) {
-  double old = target.load(std::memory_order_relaxed);
-  while (!target.compare_exchange_weak(old, old + delta, std::memory_order_relaxed)) {
-  }
-}
-
 bool ValidMetricName(const std::string& name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -31,13 +37,14 @@ bool ValidMetricName(const std::string& name) {
     const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
     if (!(alpha || (i > 0 && c >= '0' && c <= '9'))) return false;
   }
-  return true;
+  // prometheus-cpp also reserves "__" (it would throw).
+  return prometheus::CheckMetricName(name);
 }
 
 bool ValidLabelName(const std::string& name) {
   if (name.empty() || name.find(':') != std::string::npos) return false;
   if (name.size() >= 2 && name[0] == '_' && name[1] == '_') return false;
-  return ValidMetricName(name);
+  return ValidMetricName(name) && prometheus::CheckLabelName(name);
 }
 
 void CheckBounds(const std::string& name, const std::vector<double>& bounds) {
@@ -49,72 +56,74 @@ void CheckBounds(const std::string& name, const std::vector<double>& bounds) {
   }
 }
 
-template <typename T>
-std::unique_ptr<T> MakeMetric(const std::vector<double>& bounds);
-template <>
-std::unique_ptr<Counter> MakeMetric<Counter>(const std::vector<double>&) {
-  return std::make_unique<Counter>();
+// prometheus::Family<T>::Add, which finds or creates the series. It throws
+// only on label names, which Register has validated; caught anyway so that
+// nothing throws through our API.
+prometheus::Counter* AddSeries(prometheus::Family<prometheus::Counter>* family,
+                               const prometheus::Labels& labels, const std::vector<double>&) {
+  return &family->Add(labels);
 }
-template <>
-std::unique_ptr<Gauge> MakeMetric<Gauge>(const std::vector<double>&) {
-  return std::make_unique<Gauge>();
+prometheus::Gauge* AddSeries(prometheus::Family<prometheus::Gauge>* family,
+                             const prometheus::Labels& labels, const std::vector<double>&) {
+  return &family->Add(labels);
 }
-template <>
-std::unique_ptr<Histogram> MakeMetric<Histogram>(const std::vector<double>& bounds) {
-  return std::make_unique<Histogram>(bounds);
+prometheus::Histogram* AddSeries(prometheus::Family<prometheus::Histogram>* family,
+                                 const prometheus::Labels& labels,
+                                 const std::vector<double>& bounds) {
+  return &family->Add(labels, bounds);
 }
 
-// {a="x",b="y"} (empty when there are no labels), optionally with one more
-// label appended (a histogram's "le").
-std::string LabelText(const std::vector<std::string>& names,
-                      const std::vector<std::string>& values, const std::string& extra_name = "",
-                      const std::string& extra_value = "") {
-  std::vector<std::string> parts;
-  for (size_t i = 0; i < names.size(); ++i) {
-    parts.push_back(absl::StrCat(names[i], "=\"", EscapeLabelValue(values[i]), "\""));
+// prometheus-cpp keeps labels in a std::map (sorted by name) and series in
+// an unordered_map: put each series' labels back in declaration order (the
+// serializer appends "le" after them) and sort the series by label values,
+// so that the page is stable and reads like the code that declared it.
+void OrderLikeDeclared(const std::vector<std::string>& label_names,
+                       std::vector<prometheus::ClientMetric>* metrics) {
+  for (prometheus::ClientMetric& m : *metrics) {
+    std::vector<prometheus::ClientMetric::Label> ordered;
+    ordered.reserve(m.label.size());
+    for (const std::string& name : label_names) {
+      for (prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == name) {
+          ordered.push_back(std::move(l));
+          break;
+        }
+      }
+    }
+    m.label = std::move(ordered);
   }
-  if (!extra_name.empty()) {
-    parts.push_back(absl::StrCat(extra_name, "=\"", EscapeLabelValue(extra_value), "\""));
-  }
-  if (parts.empty()) return "";
-  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+  std::sort(metrics->begin(), metrics->end(),
+            [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+              return std::lexicographical_compare(
+                  a.label.begin(), a.label.end(), b.label.begin(), b.label.end(),
+                  [](const prometheus::ClientMetric::Label& x,
+                     const prometheus::ClientMetric::Label& y) { return x.value < y.value; });
+            });
 }
 
 }  // namespace
 
 void Counter::Increment(double delta) {
-  if (!(delta >= 0)) return;
-  AtomicAdd(value_, delta);
+  if (!(delta >= 0)) return;  // Also drops NaN.
+  impl_->Increment(delta);
 }
+double Counter::value() const { return impl_->Value(); }
 
-void Gauge::Add(double delta) { AtomicAdd(value_, delta); }
+void Gauge::Set(double value) { impl_->Set(value); }
+void Gauge::Add(double delta) { impl_->Increment(delta); }
+double Gauge::value() const { return impl_->Value(); }
 
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0);
-}
-
-void Histogram::Observe(double value) {
-  size_t i = 0;
-  while (i < bounds_.size() && !(value <= bounds_[i])) ++i;
-  // Sum first, then the bucket: a concurrent snapshot may see the sum
-  // slightly ahead of the count, never a count without its sum.
-  AtomicAdd(sum_, value);
-  counts_[i].fetch_add(1, std::memory_order_relaxed);
-}
+void Histogram::Observe(double value) { impl_->Observe(value); }
 
 Histogram::Snapshot Histogram::snapshot() const {
+  const prometheus::ClientMetric m = impl_->Collect();
   Snapshot s;
-  s.bounds = bounds_;
-  s.cumulative.resize(bounds_.size() + 1);
-  uint64_t running = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    running += counts_[i].load(std::memory_order_relaxed);
-    s.cumulative[i] = running;
+  for (const prometheus::ClientMetric::Bucket& b : m.histogram.bucket) {
+    if (std::isfinite(b.upper_bound)) s.bounds.push_back(b.upper_bound);
+    s.cumulative.push_back(b.cumulative_count);
   }
-  s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  s.sum = m.histogram.sample_sum;
+  s.count = m.histogram.sample_count;
   return s;
 }
 
@@ -145,7 +154,15 @@ T* MetricFamily<T>::Get(const std::vector<std::string>& label_values) {
   }
   std::lock_guard<std::mutex> l(mu_);
   std::unique_ptr<T>& slot = metrics_[label_values];
-  if (slot == nullptr) slot = MakeMetric<T>(bounds_);
+  if (slot == nullptr) {
+    prometheus::Labels labels;
+    for (size_t i = 0; i < label_names_.size(); ++i) labels[label_names_[i]] = label_values[i];
+    try {
+      slot.reset(new T(AddSeries(family_, labels, bounds_)));
+    } catch (const std::exception& e) {
+      Misuse(absl::StrCat("'", name_, "': prometheus-cpp refused a series: ", e.what()));
+    }
+  }
   return slot.get();
 }
 
@@ -157,21 +174,36 @@ struct MetricsRegistry::Entry {
   enum class Kind { kCounter, kGauge, kHistogram, kCallbackGauge, kCallbackCounter };
   Kind kind;
   std::string name;
-  std::string help;
+  std::string help;  // Escaped for the text format.
   std::vector<std::string> label_names;
+  std::vector<double> bounds;  // Histograms only.
   std::unique_ptr<CounterFamily> counters;
   std::unique_ptr<GaugeFamily> gauges;
   std::unique_ptr<HistogramFamily> histograms;
   std::function<std::vector<GaugeSample>()> collect;
+
+  prometheus::MetricType type() const {
+    switch (kind) {
+      case Kind::kCounter:
+      case Kind::kCallbackCounter:
+        return prometheus::MetricType::Counter;
+      case Kind::kHistogram:
+        return prometheus::MetricType::Histogram;
+      case Kind::kGauge:
+      case Kind::kCallbackGauge:
+        break;
+    }
+    return prometheus::MetricType::Gauge;
+  }
 };
 
-MetricsRegistry::MetricsRegistry() = default;
+MetricsRegistry::MetricsRegistry() : registry_(std::make_unique<prometheus::Registry>()) {}
 MetricsRegistry::~MetricsRegistry() = default;
 
 void MetricsRegistry::Register(std::unique_ptr<Entry> entry) {
   if (!ValidMetricName(entry->name)) {
     Misuse(absl::StrCat("metric name '", entry->name,
-                        "' must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
+                        "' must match [a-zA-Z_:][a-zA-Z0-9_:]* and not start with '__'"));
   }
   std::set<std::string> seen;
   for (const std::string& l : entry->label_names) {
@@ -187,6 +219,35 @@ void MetricsRegistry::Register(std::unique_ptr<Entry> entry) {
       Misuse(absl::StrCat("metric '", entry->name, "' is registered twice"));
     }
   }
+  // The prometheus family is created under mu_ so that the duplicate check
+  // above covers it too.
+  try {
+    switch (entry->kind) {
+      case Entry::Kind::kCounter:
+        entry->counters.reset(new CounterFamily(
+            entry->name, entry->label_names, {},
+            &prometheus::BuildCounter().Name(entry->name).Help(entry->help).Register(
+                *registry_)));
+        break;
+      case Entry::Kind::kGauge:
+        entry->gauges.reset(new GaugeFamily(
+            entry->name, entry->label_names, {},
+            &prometheus::BuildGauge().Name(entry->name).Help(entry->help).Register(
+                *registry_)));
+        break;
+      case Entry::Kind::kHistogram:
+        entry->histograms.reset(new HistogramFamily(
+            entry->name, entry->label_names, entry->bounds,
+            &prometheus::BuildHistogram().Name(entry->name).Help(entry->help).Register(
+                *registry_)));
+        break;
+      case Entry::Kind::kCallbackGauge:
+      case Entry::Kind::kCallbackCounter:
+        break;  // Built at each Render.
+    }
+  } catch (const std::exception& e) {
+    Misuse(absl::StrCat("'", entry->name, "': prometheus-cpp refused the family: ", e.what()));
+  }
   entries_.push_back(std::move(entry));
 }
 
@@ -195,12 +256,11 @@ CounterFamily* MetricsRegistry::AddCounter(const std::string& name, const std::s
   auto e = std::make_unique<Entry>();
   e->kind = Entry::Kind::kCounter;
   e->name = name;
-  e->help = help;
+  e->help = EscapeHelp(help);
   e->label_names = label_names;
-  e->counters.reset(new CounterFamily(name, label_names, {}));
-  CounterFamily* out = e->counters.get();
+  Entry* raw = e.get();
   Register(std::move(e));
-  return out;
+  return raw->counters.get();
 }
 
 GaugeFamily* MetricsRegistry::AddGauge(const std::string& name, const std::string& help,
@@ -208,12 +268,11 @@ GaugeFamily* MetricsRegistry::AddGauge(const std::string& name, const std::strin
   auto e = std::make_unique<Entry>();
   e->kind = Entry::Kind::kGauge;
   e->name = name;
-  e->help = help;
+  e->help = EscapeHelp(help);
   e->label_names = label_names;
-  e->gauges.reset(new GaugeFamily(name, label_names, {}));
-  GaugeFamily* out = e->gauges.get();
+  Entry* raw = e.get();
   Register(std::move(e));
-  return out;
+  return raw->gauges.get();
 }
 
 HistogramFamily* MetricsRegistry::AddHistogram(const std::string& name, const std::string& help,
@@ -223,12 +282,12 @@ HistogramFamily* MetricsRegistry::AddHistogram(const std::string& name, const st
   auto e = std::make_unique<Entry>();
   e->kind = Entry::Kind::kHistogram;
   e->name = name;
-  e->help = help;
+  e->help = EscapeHelp(help);
   e->label_names = label_names;
-  e->histograms.reset(new HistogramFamily(name, label_names, std::move(bounds)));
-  HistogramFamily* out = e->histograms.get();
+  e->bounds = std::move(bounds);
+  Entry* raw = e.get();
   Register(std::move(e));
-  return out;
+  return raw->histograms.get();
 }
 
 void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::string& help,
@@ -237,7 +296,7 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
   auto e = std::make_unique<Entry>();
   e->kind = Entry::Kind::kCallbackGauge;
   e->name = name;
-  e->help = help;
+  e->help = EscapeHelp(help);
   e->label_names = label_names;
   e->collect = std::move(collect);
   Register(std::move(e));
@@ -249,105 +308,63 @@ void MetricsRegistry::AddCallbackCounter(const std::string& name, const std::str
   auto e = std::make_unique<Entry>();
   e->kind = Entry::Kind::kCallbackCounter;
   e->name = name;
-  e->help = help;
+  e->help = EscapeHelp(help);
   e->label_names = label_names;
   e->collect = std::move(collect);
   Register(std::move(e));
 }
 
-namespace {
-
-// Copies a family's (label values, metric) pairs under its lock; metrics
-// are never removed, so the pointers stay valid after the lock is dropped.
-template <typename T>
-std::vector<std::pair<std::vector<std::string>, const T*>> Members(
-    const std::map<std::vector<std::string>, std::unique_ptr<T>>& metrics, std::mutex& mu) {
-  std::lock_guard<std::mutex> l(mu);
-  std::vector<std::pair<std::vector<std::string>, const T*>> out;
-  for (const auto& [labels, metric] : metrics) out.emplace_back(labels, metric.get());
-  return out;
-}
-
-}  // namespace
-
+// Callback metrics are not stored in the prometheus::Registry: their
+// samples are turned into prometheus::MetricFamily values at each render
+// (what a prometheus::Collectable does). Copying them into registry gauges
+// instead would keep series that the callback no longer returns (deleted
+// collections) and cannot set a prometheus::Counter to a value.
 std::string MetricsRegistry::Render() const {
   std::vector<const Entry*> entries;
   {
     std::lock_guard<std::mutex> l(mu_);
+    entries.reserve(entries_.size());
     for (const auto& e : entries_) entries.push_back(e.get());
   }
-  std::string out;
-  for (const Entry* e : entries) {
-    const char* type = "gauge";
-    if (e->kind == Entry::Kind::kCounter || e->kind == Entry::Kind::kCallbackCounter) {
-      type = "counter";
-    }
-    if (e->kind == Entry::Kind::kHistogram) type = "histogram";
-    absl::StrAppend(&out, "# HELP ", e->name, " ", EscapeHelp(e->help), "\n", "# TYPE ",
-                    e->name, " ", type, "\n");
-    switch (e->kind) {
-      case Entry::Kind::kCounter:
-        for (const auto& [labels, c] : Members(e->counters->metrics_, e->counters->mu_)) {
-          absl::StrAppend(&out, e->name, LabelText(e->label_names, labels), " ",
-                          FormatMetricValue(c->value()), "\n");
-        }
-        break;
-      case Entry::Kind::kGauge:
-        for (const auto& [labels, g] : Members(e->gauges->metrics_, e->gauges->mu_)) {
-          absl::StrAppend(&out, e->name, LabelText(e->label_names, labels), " ",
-                          FormatMetricValue(g->value()), "\n");
-        }
-        break;
-      case Entry::Kind::kHistogram:
-        for (const auto& [labels, h] :
-             Members(e->histograms->metrics_, e->histograms->mu_)) {
-          const Histogram::Snapshot s = h->snapshot();
-          for (size_t i = 0; i <= s.bounds.size(); ++i) {
-            const std::string le =
-                i < s.bounds.size() ? FormatMetricValue(s.bounds[i]) : "+Inf";
-            absl::StrAppend(&out, e->name, "_bucket",
-                            LabelText(e->label_names, labels, "le", le), " ",
-                            s.cumulative[i], "\n");
-          }
-          const std::string l = LabelText(e->label_names, labels);
-          absl::StrAppend(&out, e->name, "_sum", l, " ", FormatMetricValue(s.sum), "\n",
-                          e->name, "_count", l, " ", s.count, "\n");
-        }
-        break;
-      case Entry::Kind::kCallbackGauge:
-      case Entry::Kind::kCallbackCounter: {
-        std::vector<GaugeSample> samples = e->collect();
-        for (const GaugeSample& s : samples) {
-          if (s.label_values.size() != e->label_names.size()) {
-            Misuse(absl::StrCat("callback metric '", e->name, "' returned ",
-                                s.label_values.size(), " label value(s) for ",
-                                e->label_names.size(), " label(s)"));
-          }
-          absl::StrAppend(&out, e->name, LabelText(e->label_names, s.label_values), " ",
-                          FormatMetricValue(s.value), "\n");
-        }
-        break;
-      }
-    }
-  }
-  return out;
-}
+  // Families without series are absent from Collect().
+  std::vector<prometheus::MetricFamily> stored = registry_->Collect();
+  std::unordered_map<std::string, prometheus::MetricFamily*> stored_by_name;
+  for (prometheus::MetricFamily& f : stored) stored_by_name[f.name] = &f;
 
-std::string EscapeLabelValue(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
+  std::vector<prometheus::MetricFamily> page;
+  page.reserve(entries.size());
+  for (const Entry* e : entries) {
+    prometheus::MetricFamily family;
+    family.name = e->name;
+    family.help = e->help;
+    family.type = e->type();
+    if (e->collect) {
+      std::vector<GaugeSample> samples = e->collect();
+      family.metric.reserve(samples.size());
+      for (GaugeSample& s : samples) {
+        if (s.label_values.size() != e->label_names.size()) {
+          Misuse(absl::StrCat("callback metric '", e->name, "' returned ",
+                              s.label_values.size(), " label value(s) for ",
+                              e->label_names.size(), " label(s)"));
+        }
+        prometheus::ClientMetric m;
+        for (size_t i = 0; i < s.label_values.size(); ++i) {
+          m.label.push_back({e->label_names[i], std::move(s.label_values[i])});
+        }
+        if (family.type == prometheus::MetricType::Counter) {
+          m.counter.value = s.value;
+        } else {
+          m.gauge.value = s.value;
+        }
+        family.metric.push_back(std::move(m));
+      }
+    } else if (auto it = stored_by_name.find(e->name); it != stored_by_name.end()) {
+      family.metric = std::move(it->second->metric);
+      OrderLikeDeclared(e->label_names, &family.metric);
     }
+    page.push_back(std::move(family));
   }
-  return out;
+  return prometheus::TextSerializer().Serialize(page);
 }
 
 std::string EscapeHelp(const std::string& help) {
@@ -363,21 +380,6 @@ std::string EscapeHelp(const std::string& help) {
     }
   }
   return out;
-}
-
-std::string FormatMetricValue(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  if (value == std::floor(value) && std::fabs(value) < 1e15) {
-    return absl::StrCat(static_cast<int64_t>(value));
-  }
-  // Shortest form that reads back to the same double.
-  char buf[32];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
-    if (std::strtod(buf, nullptr) == value) break;
-  }
-  return buf;
 }
 
 }  // namespace latentsearch::rpc

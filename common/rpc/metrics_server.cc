@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // Prometheus scrapes over keep-alive connections; without TCP_NODELAY the
+  // response's header and body segments meet the scraper's delayed ACK and
+  // every scrape after the first takes ~40 ms (measured).
+  impl->http.set_tcp_nodelay(true);
   impl->http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
       res.set_content(absl::StrCat("no page at ", req.path, "; metrics are at /metrics\n"),

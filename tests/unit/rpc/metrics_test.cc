@@ -39,11 +39,45 @@ TEST(MetricsTest, CounterGaugeAndHistogramRenderInTextFormat) {
   EXPECT_THAT(page, HasSubstr("ls_things_total{kind=\"b\",color=\"blue\"} 0\n"));
   EXPECT_THAT(page, HasSubstr("# TYPE ls_size_bytes gauge\nls_size_bytes 7.5\n"));
   EXPECT_THAT(page, HasSubstr("# TYPE ls_latency_seconds histogram\n"));
-  EXPECT_THAT(page, HasSubstr("ls_latency_seconds_bucket{op=\"get\",le=\"0.1\"} 2\n"
-                              "ls_latency_seconds_bucket{op=\"get\",le=\"1\"} 3\n"
-                              "ls_latency_seconds_bucket{op=\"get\",le=\"+Inf\"} 4\n"
+  // prometheus-cpp writes _count and _sum before the buckets.
+  EXPECT_THAT(page, HasSubstr("ls_latency_seconds_count{op=\"get\"} 4\n"
                               "ls_latency_seconds_sum{op=\"get\"} 7.65\n"
-                              "ls_latency_seconds_count{op=\"get\"} 4\n"));
+                              "ls_latency_seconds_bucket{op=\"get\",le=\"0.1\"} 2\n"
+                              "ls_latency_seconds_bucket{op=\"get\",le=\"1\"} 3\n"
+                              "ls_latency_seconds_bucket{op=\"get\",le=\"+Inf\"} 4\n"));
+}
+
+TEST(MetricsTest, FamiliesInRegistrationOrderLabelsAsDeclaredSeriesSorted) {
+  MetricsRegistry registry;
+  // prometheus-cpp groups families by type and sorts labels by name; the
+  // page keeps the order of the code instead.
+  registry.AddHistogram("ls_h", "H.", {}, {1});
+  GaugeFamily* gauge = registry.AddGauge("ls_g", "G.", {"zeta", "alpha"});
+  registry.AddCounter("ls_c_total", "C.", {})->Get({})->Increment();
+  gauge->Get({"b", "x"})->Set(2);
+  gauge->Get({"a", "y"})->Set(1);
+  const std::string page = registry.Render();
+  const size_t h = page.find("# TYPE ls_h histogram\n");
+  const size_t g = page.find("# TYPE ls_g gauge\n");
+  const size_t c = page.find("# TYPE ls_c_total counter\n");
+  ASSERT_NE(h, std::string::npos) << "a family without series keeps HELP/TYPE:\n" << page;
+  ASSERT_NE(g, std::string::npos) << page;
+  ASSERT_NE(c, std::string::npos) << page;
+  EXPECT_LT(h, g);
+  EXPECT_LT(g, c);
+  EXPECT_THAT(page, HasSubstr("ls_g{zeta=\"a\",alpha=\"y\"} 1\n"
+                              "ls_g{zeta=\"b\",alpha=\"x\"} 2\n"));
+}
+
+TEST(MetricsTest, CallbackSeriesThatDisappearAreNoLongerRendered) {
+  MetricsRegistry registry;
+  std::vector<GaugeSample> samples = {{{"c1"}, 1}, {{"c2"}, 2}};
+  registry.AddCallbackGauge("ls_items", "Items.", {"collection"}, [&samples] { return samples; });
+  EXPECT_THAT(registry.Render(), HasSubstr("ls_items{collection=\"c2\"} 2\n"));
+  samples.pop_back();  // Collection c2 deleted.
+  const std::string page = registry.Render();
+  EXPECT_THAT(page, HasSubstr("ls_items{collection=\"c1\"} 1\n"));
+  EXPECT_THAT(page, Not(HasSubstr("c2")));
 }
 
 TEST(MetricsTest, CallbackGaugeIsComputedAtEveryRender) {
@@ -69,26 +103,44 @@ TEST(MetricsTest, CallbackCounterRendersAsCounter) {
 }
 
 TEST(MetricsTest, EscapesLabelValuesAndHelp) {
-  EXPECT_EQ(EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   EXPECT_EQ(EscapeHelp("x\\y\nz \"q\""), "x\\\\y\\nz \"q\"");
   MetricsRegistry registry;
-  registry.AddGauge("ls_g", "Line one\nline two.", {"name"})->Get({"we\"ird"})->Set(1);
+  // prometheus-cpp 1.0.1 escapes label values but writes help verbatim: a
+  // raw newline there would end the HELP line and break the page.
+  registry.AddGauge("ls_g", "Line one\nline two \\ end.", {"name"})
+      ->Get({"a\"b\\c\nd"})
+      ->Set(1);
   const std::string page = registry.Render();
-  EXPECT_THAT(page, HasSubstr("# HELP ls_g Line one\\nline two.\n"));
-  EXPECT_THAT(page, HasSubstr("ls_g{name=\"we\\\"ird\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("# HELP ls_g Line one\\nline two \\\\ end.\n"));
+  EXPECT_THAT(page, HasSubstr("ls_g{name=\"a\\\"b\\\\c\\nd\"} 1\n"));
 }
 
 TEST(MetricsTest, FormatsValuesExactly) {
-  EXPECT_EQ(FormatMetricValue(0), "0");
-  EXPECT_EQ(FormatMetricValue(-3), "-3");
-  EXPECT_EQ(FormatMetricValue(0.25), "0.25");
-  EXPECT_EQ(FormatMetricValue(0.1), "0.1");
-  EXPECT_EQ(FormatMetricValue(1.0 / 3), "0.3333333333333333");  // Shortest that reads back.
-  EXPECT_EQ(std::stod(FormatMetricValue(1.0 / 3)), 1.0 / 3);
-  EXPECT_EQ(FormatMetricValue(1e20), "1e+20");
-  EXPECT_EQ(FormatMetricValue(std::numeric_limits<double>::infinity()), "+Inf");
-  EXPECT_EQ(FormatMetricValue(-std::numeric_limits<double>::infinity()), "-Inf");
-  EXPECT_EQ(FormatMetricValue(std::nan("")), "NaN");
+  MetricsRegistry registry;
+  GaugeFamily* g = registry.AddGauge("ls_v", "V.", {"k"});
+  g->Get({"zero"})->Set(0);
+  g->Get({"neg"})->Set(-3);
+  g->Get({"quarter"})->Set(0.25);
+  g->Get({"tenth"})->Set(0.1);
+  g->Get({"third"})->Set(1.0 / 3);
+  g->Get({"big"})->Set(1e20);
+  g->Get({"pinf"})->Set(std::numeric_limits<double>::infinity());
+  g->Get({"ninf"})->Set(-std::numeric_limits<double>::infinity());
+  g->Get({"nan"})->Set(std::nan(""));
+  const std::string page = registry.Render();
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"zero\"} 0\n"));
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"neg\"} -3\n"));
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"quarter\"} 0.25\n"));
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"tenth\"} 0.1\n"));
+  // Shortest form that reads back to the same double.
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"third\"} 0.3333333333333333\n"));
+  EXPECT_EQ(std::stod("0.3333333333333333"), 1.0 / 3);
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"big\"} 1e+20\n"));
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"pinf\"} +Inf\n"));
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"ninf\"} -Inf\n"));
+  // prometheus-cpp spells it "Nan"; Prometheus and python's float() accept
+  // any case.
+  EXPECT_THAT(page, HasSubstr("ls_v{k=\"nan\"} Nan\n"));
 }
 
 TEST(MetricsTest, BucketHelpers) {
@@ -155,6 +207,18 @@ TEST(MetricsDeathTest, MisuseAbortsWithAMessage) {
         r.AddHistogram("ls_h", "x", {}, {2, 1});
       },
       "strictly increasing");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("__ls_g", "x", {});
+      },
+      "must match");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("ls_g", "x", {"__a"});
+      },
+      "invalid");
 }
 
 }  // namespace
