@@ -23,8 +23,7 @@ namespace latentsearch::fuzz {
 // path() opens it like any file (/proc/self/fd/N).
 class MemFile {
  public:
-  MemFile(const char* name, const void* data, size_t size)
-      : fd_(memfd_create(name, MFD_CLOEXEC)) {
+  MemFile(const char* name, const void* data, size_t size) : fd_(memfd_create(name, MFD_CLOEXEC)) {
     const char* p = static_cast<const char*>(data);
     size_t done = 0;
     while (fd_ >= 0 && done < size) {
@@ -54,8 +53,8 @@ class MemFile {
 // put there.
 inline const std::string& ScratchDir() {
   static const std::string* dir = [] {
-    std::string tmpl = access("/dev/shm", W_OK) == 0 ? "/dev/shm/ls-fuzz-XXXXXX"
-                                                     : "/tmp/ls-fuzz-XXXXXX";
+    std::string tmpl =
+        access("/dev/shm", W_OK) == 0 ? "/dev/shm/ls-fuzz-XXXXXX" : "/tmp/ls-fuzz-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) {
       std::perror("mkdtemp");
       std::abort();
@@ -69,8 +68,8 @@ inline const std::string& ScratchDir() {
 // directory is ours, so a failure is a harness bug.
 inline void WriteScratchFile(const std::string& path, const std::string& bytes) {
   FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) !=
-                                             bytes.size())) {
+  if (f == nullptr ||
+      (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())) {
     std::perror(path.c_str());
     std::abort();
   }

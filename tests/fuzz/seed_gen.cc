@@ -9,7 +9,6 @@
 #include <zlib.h>
 
 #include <cmath>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -111,10 +110,9 @@ void DataSeeds() {
     records.push_back(static_cast<char>(r * 3 % 10));
     for (int i = 0; i < 3072; ++i) records.push_back(static_cast<char>((i * 7 + r) & 0xff));
   }
-  const std::string meta =
-      "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
-  const std::string sums = Md5Hex(records) + "  test_batch.bin\n" + std::string(32, '0') +
-                           "  data_batch_1.bin\n";
+  const std::string meta = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+  const std::string sums =
+      Md5Hex(records) + "  test_batch.bin\n" + std::string(32, '0') + "  data_batch_1.bin\n";
   for (uint8_t flags : {0, 1, 3, 7}) {
     std::string s(1, static_cast<char>(flags));
     AppendLengthPrefixed(&s, flags & 1 ? meta : "");
@@ -218,8 +216,8 @@ void IndexSeeds() {
         for (int k = 0; k < 3; ++k) base[i + k] *= norm;
       }
     }
-    auto graph = Must(index::HnswIndex::Build(metric, 3, base.data(), slots.data(),
-                                              slots.size(), d.config.hnsw_params, 1),
+    auto graph = Must(index::HnswIndex::Build(metric, 3, base.data(), slots.data(), slots.size(),
+                                              d.config.hnsw_params, 1),
                       "HnswIndex::Build");
     const std::string path = tmp + "/graph";
     if (!graph->Save(path).ok()) Die("HnswIndex::Save");
@@ -306,8 +304,8 @@ void EncoderSeeds() {
   raw->set_pixels(std::string(rgb.pixels.begin(), rgb.pixels.end()));
   enc.add_images()->set_encoded(Must(image::EncodePng(Pattern(5, 7, 1, 2)), "EncodePng"));
   for (int spec = 0; spec < 3; ++spec) {
-    Seed("encoder_request_fuzzer", std::string(1, static_cast<char>(spec << 1)) +
-                                       enc.SerializeAsString());
+    Seed("encoder_request_fuzzer",
+         std::string(1, static_cast<char>(spec << 1)) + enc.SerializeAsString());
   }
   // A push: metadata, then two chunks (kind 3: the harness fixes the hash).
   v1::CheckpointChunk meta;

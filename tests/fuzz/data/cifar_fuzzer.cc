@@ -59,9 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.num_threads = 1;
   absl::StatusOr<Dataset> d = ReadCifar10(CifarDir(), Split::kTest, options);
   if (d.ok()) {
-    if (d->size() * kCifar10RecordBytes != batch.size() ||
-        d->pixels.size() != d->size() * 3072 || d->class_names.size() != 10 ||
-        !Validate(*d).ok()) {
+    if (d->size() * kCifar10RecordBytes != batch.size() || d->pixels.size() != d->size() * 3072 ||
+        d->class_names.size() != 10 || !Validate(*d).ok()) {
       Violation(absl::StrCat("ReadCifar10 accepted ", batch.size(),
                              " bytes but returned an inconsistent data set"));
     }

@@ -43,8 +43,8 @@ using latentsearch::fuzz::WriteScratchFile;
 constexpr uint32_t kMaxSearchDim = 4096;
 
 uint32_t Crc(const char* p, size_t n) {
-  return static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p),
-                                     static_cast<uInt>(n)));
+  return static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
 }
 
 void FixSnapshot(std::string* s) {
@@ -150,8 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t dim = snap.ok() ? snap->config.dim : 4;
     const Metric metric = static_cast<Metric>((flags >> 5) % 3);
     MemFile graph("graph", rest);
-    absl::StatusOr<std::unique_ptr<HnswIndex>> index =
-        HnswIndex::Load(graph.path(), metric, dim);
+    absl::StatusOr<std::unique_ptr<HnswIndex>> index = HnswIndex::Load(graph.path(), metric, dim);
     ExpectDataLossOrNotFound(index.status(), "HnswIndex::Load");
     if (index.ok() && dim <= kMaxSearchDim) {
       std::vector<float> query(dim, 0.25f);
@@ -166,8 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (flags & 2) FixWal(&rest);
   {
     MemFile wal("wal", rest);
-    absl::StatusOr<WalReadResult> records =
-        ReadWal(wal.path(), snap.ok() ? snap->config.dim : 4);
+    absl::StatusOr<WalReadResult> records = ReadWal(wal.path(), snap.ok() ? snap->config.dim : 4);
     ExpectDataLossOrNotFound(records.status(), "ReadWal");
     if (records.ok() && records->valid_bytes > rest.size()) {
       Violation("ReadWal: valid_bytes beyond the file");
@@ -197,7 +195,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((*c)->ListIds().size() != items) Violation("ListIds disagrees with item_count");
     if (!(flags & 8)) return 0;
     absl::StatusOr<SnapshotInfoData> info = (*c)->Snapshot();
-    if (!info.ok()) Violation("Snapshot of a loaded collection failed: " + info.status().ToString());
+    if (!info.ok())
+      Violation("Snapshot of a loaded collection failed: " + info.status().ToString());
   }
   absl::StatusOr<std::unique_ptr<Collection>> again = Collection::Open(options);
   if (!again.ok()) Violation("reopening after a snapshot failed: " + again.status().ToString());

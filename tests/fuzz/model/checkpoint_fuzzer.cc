@@ -73,15 +73,16 @@ bool SameDouble(double a, double b) { return (std::isnan(a) && std::isnan(b)) ||
 
 void CheckRoundTrip(const model::Checkpoint& c) {
   absl::StatusOr<std::string> bytes = model::EncodeCheckpoint(c);
-  if (!bytes.ok()) Violation("a checkpoint that read cannot be written: " + bytes.status().ToString());
+  if (!bytes.ok())
+    Violation("a checkpoint that read cannot be written: " + bytes.status().ToString());
   absl::StatusOr<model::Checkpoint> back = model::DecodeCheckpoint(*bytes, "roundtrip");
   if (!back.ok()) Violation("a re-encoded checkpoint does not read: " + back.status().ToString());
   const model::CheckpointMetadata& a = c.metadata;
   const model::CheckpointMetadata& b = back->metadata;
-  if (a.model_name != b.model_name || a.version != b.version ||
-      a.architecture != b.architecture || a.latent_size != b.latent_size ||
-      a.input_shape != b.input_shape || a.dataset != b.dataset || a.objective != b.objective ||
-      a.epoch != b.epoch || a.step != b.step || !SameDouble(a.train_loss, b.train_loss) ||
+  if (a.model_name != b.model_name || a.version != b.version || a.architecture != b.architecture ||
+      a.latent_size != b.latent_size || a.input_shape != b.input_shape || a.dataset != b.dataset ||
+      a.objective != b.objective || a.epoch != b.epoch || a.step != b.step ||
+      !SameDouble(a.train_loss, b.train_loss) ||
       !SameDouble(a.validation_loss, b.validation_loss) || a.created_at != b.created_at ||
       a.sha256 != b.sha256 || a.size_bytes != b.size_bytes || a.job_id != b.job_id ||
       a.normalization.mean.size() != b.normalization.mean.size() ||

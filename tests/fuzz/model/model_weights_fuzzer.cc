@@ -37,8 +37,8 @@ model::Model& ModelFor(int which) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   model::Model& m = ModelFor(data[0] % 2);
-  absl::Status s = m.LoadWeights(
-      absl::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+  absl::Status s =
+      m.LoadWeights(absl::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   if (!s.ok() && s.code() != absl::StatusCode::kDataLoss &&
       s.code() != absl::StatusCode::kInvalidArgument) {
     Violation(absl::StrCat("LoadWeights: unexpected ", s.ToString()));

@@ -20,10 +20,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/model/checkpoint.h"
+#include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/encoder.pb.h"
 #include "services/encoder/model_registry.h"
 #include "services/encoder/preprocess.h"
-#include "google/protobuf/stubs/logging.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -133,12 +133,11 @@ void Push(uint8_t kind, const std::string& body) {
   if (!back.ok()) Violation("a stored push does not read back: " + back.status().ToString());
   model::CheckpointMetadata m2 = back->metadata;
   if (absl::Status s = encoder::ValidateMetadata(&m2); !s.ok()) {
-    Violation("a stored push's metadata fails validation after reading back: " +
-              s.ToString());
+    Violation("a stored push's metadata fails validation after reading back: " + s.ToString());
   }
   if (m2.model_name != m.model_name || m2.architecture != m.architecture ||
-      m2.latent_size != m.latent_size || m2.input_shape != m.input_shape ||
-      m2.sha256 != m.sha256 || m2.size_bytes != m.size_bytes) {
+      m2.latent_size != m.latent_size || m2.input_shape != m.input_shape || m2.sha256 != m.sha256 ||
+      m2.size_bytes != m.size_bytes) {
     Violation("a stored push reads back with different metadata");
   }
 }

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/search.pb.h"
 #include "services/search/convert.h"
 #include "services/search/search_core.h"
-#include "google/protobuf/stubs/logging.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -195,11 +195,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 5) {
-    case 0: Search(bytes); break;
-    case 1: SearchBatch(bytes); break;
-    case 2: Create(bytes); break;
-    case 3: Upsert(bytes); break;
-    case 4: Delete(bytes); break;
+    case 0:
+      Search(bytes);
+      break;
+    case 1:
+      SearchBatch(bytes);
+      break;
+    case 2:
+      Create(bytes);
+      break;
+    case 3:
+      Upsert(bytes);
+      break;
+    case 4:
+      Delete(bytes);
+      break;
   }
   return 0;
 }

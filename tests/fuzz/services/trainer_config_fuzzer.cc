@@ -10,10 +10,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/trainer.pb.h"
 #include "services/trainer/trainer_core.h"
 #include "services/trainer/training.h"
-#include "google/protobuf/stubs/logging.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -74,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const trainer::TrainingPlan plan = trainer::PlanTraining(r->train, n);
     if (plan.train_images == 0 || plan.total_steps == 0 ||
         plan.train_images + plan.validation_images != n) {
-      Violation(absl::StrCat("an accepted config plans no training: train ",
-                             plan.train_images, ", steps ", plan.total_steps));
+      Violation(absl::StrCat("an accepted config plans no training: train ", plan.train_images,
+                             ", steps ", plan.total_steps));
     }
   }
   return 0;

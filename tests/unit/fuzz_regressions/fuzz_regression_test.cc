@@ -11,8 +11,8 @@
 #include "common/base/file.h"
 #include "common/index/collection.h"
 #include "common/index/storage.h"
-#include "common/testing/test_env.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -49,8 +49,8 @@ index::SnapshotData OneItem() {
 }
 
 TEST(FuzzRegressionTest, SnapshotWithImpossibleHnswParametersIsDataLoss) {
-  for (auto [m, efc] : {std::pair<size_t, size_t>{0, 200}, {1, 200}, {129, 200}, {16, 0},
-                        {16, 4097}}) {
+  for (auto [m, efc] :
+       {std::pair<size_t, size_t>{0, 200}, {1, 200}, {129, 200}, {16, 0}, {16, 4097}}) {
     index::SnapshotData d = OneItem();
     d.config.hnsw = true;
     d.config.hnsw_params.m = m;
@@ -82,11 +82,10 @@ TEST(FuzzRegressionTest, SnapshotWithoutOrWithRepeatedMetricsIsDataLoss) {
 // leave a builder spinning (before the fix this test hung in
 // WaitForIndexes).
 TEST(FuzzRegressionTest, FoundSnapshotDoesNotOpenIntoAnEndlessRebuild) {
-  ASSERT_OK_AND_ASSIGN(
-      std::string input,
-      base::ReadFile(::latentsearch::testing::SourceDir() +
-                     "/tests/fuzz/regressions/collection_fuzzer/"
-                     "timeout-builder-retries-invalid-hnsw-params"));
+  ASSERT_OK_AND_ASSIGN(std::string input,
+                       base::ReadFile(::latentsearch::testing::SourceDir() +
+                                      "/tests/fuzz/regressions/collection_fuzzer/"
+                                      "timeout-builder-retries-invalid-hnsw-params"));
   // Layout (tests/fuzz/index/collection_fuzzer.cc): u8 flags | u32 len |
   // snapshot | log. Its flags ask the harness to fix the snapshot's CRC.
   ASSERT_GT(input.size(), 5u);
@@ -108,7 +107,7 @@ TEST(FuzzRegressionTest, FoundSnapshotDoesNotOpenIntoAnEndlessRebuild) {
   absl::StatusOr<std::unique_ptr<index::Collection>> c = index::Collection::Open(options);
   if (c.ok()) (*c)->WaitForIndexes();  // Must return.
   EXPECT_THAT(c.status(), ::latentsearch::testing::StatusIs(absl::StatusCode::kDataLoss,
-                                                                ::testing::HasSubstr("HNSW m")));
+                                                            ::testing::HasSubstr("HNSW m")));
 }
 
 }  // namespace
