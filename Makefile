@@ -46,7 +46,8 @@ tsan:
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz/fuzz/ with seeds from
 # tests/fuzz/make_corpus.sh; each runs FUZZ_SECONDS seconds or FUZZ_RUNS
 # inputs, whichever comes first, on build-fuzz/corpus/<target> (kept between
-# runs) plus build-fuzz/seeds/<target>; crashes land in build-fuzz/artifacts/.
+# runs) plus build-fuzz/seeds/<target> and tests/fuzz/regressions/<target>
+# (past crashes); new crashes land in build-fuzz/artifacts/.
 # The checkpoint, encoder and trainer targets link LibTorch; FUZZ_TORCH=OFF
 # leaves them out. Only the fuzz targets are built, not the services.
 FUZZ_SECONDS ?= 60
@@ -63,7 +64,8 @@ fuzz: deps
 	  mkdir -p build-fuzz/corpus/$$n; echo "== $$n"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
 	    -artifact_prefix=build-fuzz/artifacts/$$n- \
-	    build-fuzz/corpus/$$n build-fuzz/seeds/$$n || exit 1; done
+	    build-fuzz/corpus/$$n build-fuzz/seeds/$$n \
+	    $$(test -d tests/fuzz/regressions/$$n && echo tests/fuzz/regressions/$$n) || exit 1; done
 
 # Container images (deploy/docker/Dockerfile; compiles the project inside the
 # build stage: CPU-heavy) and the real stack in containers (podman +
