@@ -130,12 +130,15 @@ int Train() {
       return absl::UnixEpoch() + absl::Seconds((CpuSeconds() - cpu0) / threads);
     };
   }
-  std::printf("epoch\twall_s\tcpu_s\tcpu_s_per_thread\ttrain_loss\tval_loss\tp10_l2\tp10_cos\tlr\n");
+  std::printf(
+      "epoch\twall_s\tcpu_s\tcpu_s_per_thread\ttrain_loss\tval_loss\tp10_l2\tp10_cos\tp10_"
+      "pixels\tlr\n");
   cb.on_epoch = [&](const trainer::EpochInfo& e) {
     const double cpu = CpuSeconds() - cpu0;
-    std::printf("%u\t%.0f\t%.0f\t%.0f\t%.4f\t%.4f\t%.4f\t%.4f\t%.2e%s\n", e.epoch,
+    std::printf("%u\t%.0f\t%.0f\t%.0f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.2e%s\n", e.epoch,
                 absl::ToDoubleSeconds(absl::Now() - wall0), cpu, cpu / threads, e.train_loss,
-                e.validation_loss, e.precision_at_10, e.precision_at_10_cosine, e.learning_rate,
+                e.validation_loss, e.precision_at_10, e.precision_at_10_cosine,
+                e.pixel_precision_at_10, e.learning_rate,
                 e.cut_short ? "\t(cut short)" : "");
     std::fflush(stdout);
   };
