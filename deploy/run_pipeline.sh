@@ -82,21 +82,24 @@ start() {
 start encoder latentsearch-encoder
 start search latentsearch-search --encoder="$addr_encoder"
 start trainer latentsearch-trainer --push_to="$addr_encoder"
-services=(--trainer_address="$addr_trainer" --encoder_address="$addr_encoder"
-          --search_address="$addr_search")
+# Each subcommand takes only the addresses of the services it calls.
+trainer=(--trainer_address="$addr_trainer")
+search=(--search_address="$addr_search")
+encoder_search=(--encoder_address="$addr_encoder" "${search[@]}")
+services=("${trainer[@]}" "${encoder_search[@]}")
 
 echo
 echo "== train: conv, latent $latent, ${train_seconds} s on $kind:$data (train split)"
 "$cli" train --dataset="$kind" --path="$data" --split=train --model=demo --architecture=conv \
   --latent="$latent" --epochs=100 --batch_size=64 --time_budget="$train_seconds" \
-  --checkpoint=end --train_seed=1 --timeout=60 "${services[@]}" | tee "$out/train.txt"
+  --checkpoint=end --train_seed=1 --timeout=60 "${trainer[@]}" | tee "$out/train.txt"
 
 echo
 echo "== ingest: $split split(s) into collection 'demo'"
 # The push to the encoder can land just after the job ends: retry briefly.
 for attempt in $(seq 1 60); do
   if "$cli" ingest --dataset="$kind" --path="$data" --split="$split" --model=demo \
-      --collection=demo --timeout=300 "${services[@]}"; then
+      --collection=demo --timeout=300 "${encoder_search[@]}"; then
     break
   fi
   [[ $attempt -lt 60 ]] || { echo "ingest failed"; exit 1; }
@@ -108,12 +111,12 @@ echo
 echo "== query: three test images, every metric, contact sheets"
 for i in 0 1 2; do
   "$cli" query --collection=demo --id="test-$i" --metric=all --k=10 \
-    --sheet="$out/query-test-$i.png" "${services[@]}"
+    --sheet="$out/query-test-$i.png" "${search[@]}"
 done
 
 echo
 echo "== eval: $queries seeded queries, precision@10 and mAP@100 per metric and index, raw pixels"
-"$cli" eval --collection=demo --queries="$queries" --timeout=600 "${services[@]}" \
+"$cli" eval --collection=demo --queries="$queries" --timeout=600 "${search[@]}" \
   | tee "$out/eval.txt"
 
 echo
