@@ -62,6 +62,7 @@ fuzz: deps
 	bash tests/fuzz/make_corpus.sh build-fuzz
 	@mkdir -p build-fuzz/artifacts; for f in build-fuzz/fuzz/*; do n=$$(basename $$f); \
 	  mkdir -p build-fuzz/corpus/$$n; echo "== $$n"; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
 	    -artifact_prefix=build-fuzz/artifacts/$$n- \
 	    build-fuzz/corpus/$$n build-fuzz/seeds/$$n \

@@ -4,6 +4,9 @@
 #include <malloc.h>
 #include <sched.h>
 #include <ATen/OpMathType.h>
+#include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -919,11 +923,40 @@ std::string SaveWeights(torch::nn::Module& module, absl::string_view prefix) {
 
 namespace {
 
+// The archive's bytes for LibTorch's zip reader, with every read checked
+// against the end. torch::pickle_load's own VectorReader copies whatever
+// range miniz asks for: on a malformed archive (pushed by a client) that
+// read past the buffer (heap-buffer-overflow found by model_weights_fuzzer,
+// regression input in tests/fuzz/regressions/model_weights_fuzzer).
+class BoundedReadAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReadAdapter(absl::string_view bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* what) const override {
+    if (pos > bytes_.size() || n > bytes_.size() - pos) {
+      throw std::out_of_range(absl::StrCat("archive read of ", n, " bytes at offset ", pos,
+                                           " is past its end (", bytes_.size(), " bytes)",
+                                           what != nullptr && *what ? ": " : "",
+                                           what != nullptr ? what : ""));
+    }
+    if (n > 0) std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  absl::string_view bytes_;
+};
+
 // The {name: tensor} dictionary of a weights archive.
 absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view bytes) {
   c10::IValue value;
   try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    // As torch::pickle_load, through the bounds-checked reader.
+    caffe2::serialize::PyTorchStreamReader reader(
+        std::make_shared<BoundedReadAdapter>(bytes));
+    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"",
+                                              /*tensor_prefix=*/"", c10::nullopt,
+                                              c10::nullopt, c10::nullopt, reader);
   } catch (const std::exception& e) {
     return absl::DataLossError(
         absl::StrCat("weights are not a LibTorch archive: ", e.what()));

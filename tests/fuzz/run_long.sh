@@ -17,6 +17,8 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   for f in "$build"/fuzz/*; do targets+=("$(basename "$f")"); done
 fi
 mkdir -p "$build/logs" "$build/artifacts"
+# LibTorch's own small leaks on malformed archives (see lsan.supp).
+export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 for n in "${targets[@]}"; do
   mkdir -p "$build/corpus/$n"
   dirs=("$build/corpus/$n")

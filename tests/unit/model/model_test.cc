@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "common/base/file.h"
 #include "common/model/torch_model.h"
+#include "common/testing/test_env.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -399,6 +401,36 @@ TEST(ThreadsTest, SetsIntraOpThreadsOnTheCallingThread) {
   ThreadSettings d = SetThreads(0);
   EXPECT_GE(d.intra_op, 1);
   EXPECT_EQ(torch::get_num_threads(), d.intra_op);
+}
+
+}  // namespace
+}  // namespace latentsearch::model
+
+namespace latentsearch::model {
+namespace {
+
+// model_weights_fuzzer found a weights archive on which LibTorch's
+// torch::pickle_load read past the end of its buffer (ASan:
+// heap-buffer-overflow in mz_zip_reader_init). ReadArchive's bounds-checked
+// reader must turn it into an error status. The input's first byte picks
+// the model, as in the fuzzer (tests/fuzz/model/model_weights_fuzzer.cc).
+TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
+  auto bytes = base::ReadFile(testing::SourceDir() +
+                              "/tests/fuzz/regressions/model_weights_fuzzer/heap-overflow-zip-reader");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_GT(bytes->size(), 1u);
+  ModelSpec spec;
+  const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
+  spec.architecture = conv ? "conv" : "seed";
+  spec.latent_size = 4;
+  spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
+  auto m = Model::Create(spec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(s.code() == absl::StatusCode::kDataLoss ||
+              s.code() == absl::StatusCode::kInvalidArgument)
+      << s;
 }
 
 }  // namespace
