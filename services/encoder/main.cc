@@ -21,6 +21,7 @@
 #include "common/model/model.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
+#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
@@ -57,20 +58,6 @@ ABSL_FLAG(uint64_t, max_checkpoint_bytes, uint64_t{1} << 30,
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request message, bytes (1,024 raw 64x64 RGB images are 12 MiB)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
-          "free port (logged as 'metrics listening on ADDR'); empty = off");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
-ABSL_FLAG(std::string, auth_tokens_file, "",
-          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
-          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
-          "--allow_insecure_tokens");
-ABSL_FLAG(bool, allow_insecure_tokens, false,
-          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
-          "(gRPC local credentials)");
 
 namespace {
 
@@ -151,21 +138,13 @@ int main(int argc, char** argv) {
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {kServiceName};
   server_options.initially_not_serving = {kServiceName};
-  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
-      latentsearch::rpc::ServerSecurityFromFiles(
-          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
-          absl::GetFlag(FLAGS_allow_insecure_tokens));
-  if (!security.ok()) return Fail(security.status().ToString());
-  server_options.security = *security;
-  server_options.metrics = &rpc_metrics;
-  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
-                                                           &metrics);
-    if (!started.ok()) return Fail(started.status().ToString());
-    metrics_server = *std::move(started);
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
+      !s.ok()) {
+    return Fail(s.ToString());
   }
+  server_options.metrics = &rpc_metrics;
+  auto metrics_server = latentsearch::services::StartMetricsFromFlags(&metrics);
+  if (!metrics_server.ok()) return Fail(metrics_server.status().ToString());
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
@@ -178,10 +157,10 @@ int main(int argc, char** argv) {
   Log(absl::StrCat("listening on ", srv->address(), " (data_dir ", options.data_dir, ", ",
                    snapshot->models.size(), " model name(s) restored",
                    snapshot->empty() ? "; NOT_SERVING until a checkpoint is pushed" : "",
-                   ", ", latentsearch::rpc::DescribeServerSecurity(*security), ")"));
+                   ", ", latentsearch::rpc::DescribeServerSecurity(server_options.security), ")"));
   // After the gRPC line: tests take the first "listening on" as the gRPC address.
-  if (metrics_server != nullptr) {
-    Log(absl::StrCat("metrics listening on ", metrics_server->address()));
+  if (*metrics_server != nullptr) {
+    Log(absl::StrCat("metrics listening on ", (*metrics_server)->address()));
   }
 
   int sig = latentsearch::rpc::ShutdownSignal::Wait();
@@ -189,7 +168,7 @@ int main(int argc, char** argv) {
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
   (*core)->Shutdown();
   (*core)->SetReadinessListener(nullptr);
-  if (metrics_server != nullptr) metrics_server->Stop();
+  if (*metrics_server != nullptr) (*metrics_server)->Stop();
   Log("stopped");
   return 0;
 }

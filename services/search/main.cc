@@ -11,6 +11,7 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
+#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
@@ -33,20 +34,6 @@ ABSL_FLAG(int32_t, threads, 0, "Threads for index builds and scans; 0 = all core
 ABSL_FLAG(uint32_t, rebuild_min_changes, 1000,
           "Rebuild an HNSW graph after this many upserts/deletes (or 10%)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
-          "free port (logged as 'metrics listening on ADDR'); empty = off");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
-ABSL_FLAG(std::string, auth_tokens_file, "",
-          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
-          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
-          "--allow_insecure_tokens");
-ABSL_FLAG(bool, allow_insecure_tokens, false,
-          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
-          "(gRPC local credentials)");
 ABSL_FLAG(bool, encoder_tls, false, "Dial --encoder with TLS (system roots unless --encoder_tls_ca)");
 ABSL_FLAG(std::string, encoder_tls_ca, "", "PEM CA the encoder's certificate must chain to (implies TLS)");
 ABSL_FLAG(std::string, encoder_tls_cert, "", "PEM client certificate for the encoder (mutual TLS)");
@@ -111,24 +98,16 @@ int main(int argc, char** argv) {
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {"latentsearch.v1.Search"};
-  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
-      latentsearch::rpc::ServerSecurityFromFiles(
-          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
-          absl::GetFlag(FLAGS_allow_insecure_tokens));
-  if (!security.ok()) return Fail(security.status().ToString());
-  server_options.security = *security;
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
+      !s.ok()) {
+    return Fail(s.ToString());
+  }
   latentsearch::rpc::MetricsRegistry metrics;
   latentsearch::rpc::RpcMetrics rpc_metrics(&metrics);
   latentsearch::search::RegisterSearchMetrics(core->get(), &metrics);
   server_options.metrics = &rpc_metrics;
-  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
-                                                           &metrics);
-    if (!started.ok()) return Fail(started.status().ToString());
-    metrics_server = *std::move(started);
-  }
+  auto metrics_server = latentsearch::services::StartMetricsFromFlags(&metrics);
+  if (!metrics_server.ok()) return Fail(metrics_server.status().ToString());
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
@@ -138,18 +117,18 @@ int main(int argc, char** argv) {
                "latentsearch-search: listening on %s (data_dir %s, %zu collections, %s)\n",
                (*server)->address().c_str(), options.data_dir.c_str(),
                (*core)->ListCollections().size(),
-               latentsearch::rpc::DescribeServerSecurity(*security).c_str());
+               latentsearch::rpc::DescribeServerSecurity(server_options.security).c_str());
   // After the gRPC line: tests take the first "listening on" as the gRPC address.
-  if (metrics_server != nullptr) {
+  if (*metrics_server != nullptr) {
     std::fprintf(stderr, "latentsearch-search: metrics listening on %s\n",
-                 metrics_server->address().c_str());
+                 (*metrics_server)->address().c_str());
   }
   std::fflush(stderr);
 
   int sig = latentsearch::rpc::ShutdownSignal::Wait();
   std::fprintf(stderr, "latentsearch-search: signal %d, draining\n", sig);
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
-  if (metrics_server != nullptr) metrics_server->Stop();
+  if (*metrics_server != nullptr) (*metrics_server)->Stop();
   std::fprintf(stderr, "latentsearch-search: stopped\n");
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "common/model/model.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
+#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
@@ -47,20 +48,6 @@ ABSL_FLAG(int32_t, push_attempts, 6, "Attempts per checkpoint and encoder");
 ABSL_FLAG(double, push_backoff_seconds, 0.5,
           "Wait before the 2nd push attempt; doubles per attempt (max 30 s)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "HOST:PORT serving the Prometheus /metrics page over plain HTTP; port 0 picks a "
-          "free port (logged as 'metrics listening on ADDR'); empty = off");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS (with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA bundle: require and verify client certificates it signed (mutual TLS)");
-ABSL_FLAG(std::string, auth_tokens_file, "",
-          "File of accepted bearer tokens, one per line ('#' comments); every RPC but "
-          "grpc.health.v1 then needs 'authorization: Bearer TOKEN'. Needs TLS or "
-          "--allow_insecure_tokens");
-ABSL_FLAG(bool, allow_insecure_tokens, false,
-          "Accept bearer tokens without TLS from loopback and unix-socket peers only "
-          "(gRPC local credentials)");
 ABSL_FLAG(bool, push_tls, false,
           "Push to the encoders with TLS (system roots unless --push_tls_ca)");
 ABSL_FLAG(std::string, push_tls_ca, "",
@@ -151,21 +138,13 @@ int main(int argc, char** argv) {
   latentsearch::rpc::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.health_names = {"latentsearch.v1.Trainer"};
-  absl::StatusOr<latentsearch::rpc::ServerSecurityOptions> security =
-      latentsearch::rpc::ServerSecurityFromFiles(
-          absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-          absl::GetFlag(FLAGS_tls_client_ca), absl::GetFlag(FLAGS_auth_tokens_file),
-          absl::GetFlag(FLAGS_allow_insecure_tokens));
-  if (!security.ok()) return Fail(security.status().ToString());
-  server_options.security = *security;
-  server_options.metrics = &rpc_metrics;
-  std::unique_ptr<latentsearch::rpc::MetricsServer> metrics_server;
-  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
-    auto started = latentsearch::rpc::MetricsServer::Start(absl::GetFlag(FLAGS_metrics_listen),
-                                                           &metrics);
-    if (!started.ok()) return Fail(started.status().ToString());
-    metrics_server = *std::move(started);
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
+      !s.ok()) {
+    return Fail(s.ToString());
   }
+  server_options.metrics = &rpc_metrics;
+  auto metrics_server = latentsearch::services::StartMetricsFromFlags(&metrics);
+  if (!metrics_server.ok()) return Fail(metrics_server.status().ToString());
   if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
     return Fail(s.ToString());
   }
@@ -177,11 +156,11 @@ int main(int argc, char** argv) {
                (*server)->address().c_str(), options.data_dir.c_str(),
                options.push_to.size(),
                latentsearch::model::CudaAvailable() ? "available" : "not available",
-               latentsearch::rpc::DescribeServerSecurity(*security).c_str());
+               latentsearch::rpc::DescribeServerSecurity(server_options.security).c_str());
   // After the gRPC line: tests take the first "listening on" as the gRPC address.
-  if (metrics_server != nullptr) {
+  if (*metrics_server != nullptr) {
     std::fprintf(stderr, "latentsearch-trainer: metrics listening on %s\n",
-                 metrics_server->address().c_str());
+                 (*metrics_server)->address().c_str());
   }
   std::fflush(stderr);
 
@@ -189,7 +168,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "latentsearch-trainer: signal %d, stopping the running job\n", sig);
   (*core)->Shutdown();  // Stop at the next step; watch streams end.
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
-  if (metrics_server != nullptr) metrics_server->Stop();
+  if (*metrics_server != nullptr) (*metrics_server)->Stop();
   std::fprintf(stderr, "latentsearch-trainer: stopped\n");
   return 0;
 }

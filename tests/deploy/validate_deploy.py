@@ -46,9 +46,9 @@ API_VERSIONS = {
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Binary -> the source directories whose ABSL_FLAGs it links.
 BINARY_SOURCES = {
-    "latentsearch-trainer": ["services/trainer", "common"],
-    "latentsearch-encoder": ["services/encoder", "common"],
-    "latentsearch-search": ["services/search", "common"],
+    "latentsearch-trainer": ["services/trainer", "services/common", "common"],
+    "latentsearch-encoder": ["services/encoder", "services/common", "common"],
+    "latentsearch-search": ["services/search", "services/common", "common"],
     "latentsearch-probe": ["clients/probe", "common"],
     "latentsearch": ["clients/cli", "common"],
 }
