@@ -431,6 +431,9 @@ TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
   EXPECT_TRUE(s.code() == absl::StatusCode::kDataLoss ||
               s.code() == absl::StatusCode::kInvalidArgument)
       << s;
+  // The bounds check, not a later LibTorch check, is what refused it (the
+  // unchecked reader would have copied past the buffer instead).
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("past its end")) << s;
 }
 
 }  // namespace
