@@ -947,8 +947,108 @@ class BoundedReadAdapter : public caffe2::serialize::ReadAdapterInterface {
   absl::string_view bytes_;
 };
 
+// Little-endian fields of the zip structures below.
+uint64_t LoadLe(absl::string_view bytes, size_t pos, int width) {
+  uint64_t v = 0;
+  for (int i = width - 1; i >= 0; --i) {
+    v = (v << 8) | static_cast<uint8_t>(bytes[pos + static_cast<size_t>(i)]);
+  }
+  return v;
+}
+
+// Checks a weights archive's zip central directory before LibTorch reads it.
+// PyTorchStreamReader::getRecord allocates each record's declared
+// uncompressed size before it reads a byte, so an archive of a few hundred
+// kilobytes that declares a 4 GiB record made the encoder allocate 4 GiB
+// (out-of-memory found by model_weights_fuzzer; regression input in
+// tests/fuzz/regressions/model_weights_fuzzer/oom-record-size). LibTorch
+// writes weights uncompressed (method 0), so every record must be stored,
+// its two sizes equal, and its bytes inside the archive. The end record is
+// found as miniz finds it (the last signature within 64 KiB of the end);
+// when a zip64 end record is present as well (LibTorch always writes one),
+// the two must agree, so no reading of the archive sees other records.
+absl::Status CheckArchiveDirectory(absl::string_view bytes) {
+  constexpr size_t kEndSize = 22, kLocatorSize = 20, kZip64EndSize = 56;
+  constexpr size_t kCentralSize = 46, kLocalSize = 30;
+  const size_t n = bytes.size();
+  auto corrupt = [&](absl::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat("weights archive (", n, " bytes) is not a valid zip: ", what));
+  };
+  if (n < kEndSize) return corrupt("shorter than a zip end record");
+  size_t end = std::string::npos;
+  const size_t lowest = n - kEndSize > 0xFFFF ? n - kEndSize - 0xFFFF : 0;
+  for (size_t pos = n - kEndSize + 1; pos-- > lowest;) {
+    if (LoadLe(bytes, pos, 4) == 0x06054b50) {
+      end = pos;
+      break;
+    }
+  }
+  if (end == std::string::npos) return corrupt("no end-of-central-directory record");
+  uint64_t entries = LoadLe(bytes, end + 10, 2);
+  uint64_t dir_size = LoadLe(bytes, end + 12, 4);
+  uint64_t dir_offset = LoadLe(bytes, end + 16, 4);
+  if (end >= kLocatorSize && LoadLe(bytes, end - kLocatorSize, 4) == 0x07064b50) {
+    const uint64_t z64 = LoadLe(bytes, end - kLocatorSize + 8, 8);
+    if (z64 > n || n - z64 < kZip64EndSize || LoadLe(bytes, z64, 4) != 0x06064b50) {
+      return corrupt("its zip64 locator points at no zip64 end record");
+    }
+    const uint64_t entries64 = LoadLe(bytes, z64 + 32, 8);
+    const uint64_t size64 = LoadLe(bytes, z64 + 40, 8);
+    const uint64_t offset64 = LoadLe(bytes, z64 + 48, 8);
+    if ((entries != 0xFFFF && entries != entries64) ||
+        (dir_size != 0xFFFFFFFF && dir_size != size64) ||
+        (dir_offset != 0xFFFFFFFF && dir_offset != offset64)) {
+      return corrupt("its zip64 end record disagrees with its end record");
+    }
+    entries = entries64;
+    dir_size = size64;
+    dir_offset = offset64;
+  }
+  if (dir_offset > n || dir_size > n - dir_offset) {
+    return corrupt(absl::StrCat("central directory (", dir_size, " bytes at offset ",
+                                dir_offset, ") is past its end"));
+  }
+  if (entries > dir_size / kCentralSize) {
+    return corrupt(absl::StrCat(entries, " records cannot fit a central directory of ",
+                                dir_size, " bytes"));
+  }
+  const size_t dir_end = dir_offset + dir_size;
+  size_t pos = dir_offset;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (dir_end - pos < kCentralSize || LoadLe(bytes, pos, 4) != 0x02014b50) {
+      return corrupt(absl::StrCat("central directory record ", i, " is damaged"));
+    }
+    const uint64_t method = LoadLe(bytes, pos + 10, 2);
+    const uint64_t packed = LoadLe(bytes, pos + 20, 4);
+    const uint64_t size = LoadLe(bytes, pos + 24, 4);
+    const size_t name_length = LoadLe(bytes, pos + 28, 2);
+    const size_t variable = name_length + LoadLe(bytes, pos + 30, 2) + LoadLe(bytes, pos + 32, 2);
+    const uint64_t local = LoadLe(bytes, pos + 42, 4);
+    if (dir_end - pos - kCentralSize < variable) {
+      return corrupt(absl::StrCat("central directory record ", i, " is past its end"));
+    }
+    const std::string name(bytes.substr(pos + kCentralSize, name_length));
+    if (method != 0) {
+      return corrupt(absl::StrCat("record '", name, "' is compressed (method ", method,
+                                  "); LibTorch stores weights uncompressed"));
+    }
+    if (packed != size || size == 0xFFFFFFFF) {
+      return corrupt(absl::StrCat("record '", name, "' declares ", size, " bytes but stores ",
+                                  packed));
+    }
+    if (local > n || n - local < kLocalSize + size) {
+      return corrupt(absl::StrCat("record '", name, "' (", size, " bytes at offset ", local,
+                                  ") is past its end"));
+    }
+    pos += kCentralSize + variable;
+  }
+  return absl::OkStatus();
+}
+
 // The {name: tensor} dictionary of a weights archive.
 absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view bytes) {
+  if (absl::Status s = CheckArchiveDirectory(bytes); !s.ok()) return s;
   c10::IValue value;
   try {
     // As torch::pickle_load, through the bounds-checked reader.

@@ -431,9 +431,80 @@ TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
   EXPECT_TRUE(s.code() == absl::StatusCode::kDataLoss ||
               s.code() == absl::StatusCode::kInvalidArgument)
       << s;
-  // The bounds check, not a later LibTorch check, is what refused it (the
-  // unchecked reader would have copied past the buffer instead).
-  EXPECT_THAT(s.message(), ::testing::HasSubstr("past its end")) << s;
+  // One of our checks, not a later LibTorch check, is what refused it (the
+  // unchecked reader would have copied past the buffer instead): since the
+  // directory check (next test) it is refused before LibTorch sees it; the
+  // bounds-checked reader stays as the second line.
+  EXPECT_THAT(s.message(), ::testing::AnyOf(::testing::HasSubstr("past its end"),
+                                            ::testing::HasSubstr("is not a valid zip")))
+      << s;
+}
+
+// model_weights_fuzzer found a 750 KB weights archive whose central
+// directory declares a 4 GiB record: LibTorch's getRecord allocated the
+// declared size before reading (out-of-memory). The directory check must
+// refuse it before LibTorch allocates anything.
+TEST(ModelFuzzRegressionTest, ArchiveDeclaringAHugeRecordIsRefusedBeforeAllocating) {
+  auto bytes = base::ReadFile(testing::SourceDir() +
+                              "/tests/fuzz/regressions/model_weights_fuzzer/oom-record-size");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_GT(bytes->size(), 1u);
+  ModelSpec spec;
+  const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
+  spec.architecture = conv ? "conv" : "seed";
+  spec.latent_size = 4;
+  spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
+  auto m = Model::Create(spec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("declares 4294967295 bytes")) << s;
+}
+
+// Valid archives pass the directory check, and each kind of damage to the
+// directory is refused with a message naming it.
+TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
+  ModelSpec spec;
+  spec.architecture = "conv";
+  spec.latent_size = 4;
+  spec.input = InputShape{8, 8, 1};
+  auto m = Model::Create(spec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto weights = (*m)->SerializeWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ASSERT_TRUE((*m)->LoadWeights(*weights).ok());
+
+  const std::string& good = *weights;
+  const size_t end = good.rfind(std::string("PK\x05\x06", 4));
+  ASSERT_NE(end, std::string::npos);
+  const size_t dir = good.find(std::string("PK\x01\x02", 4));
+  ASSERT_NE(dir, std::string::npos);
+  auto with = [&](size_t pos, std::string patch) {
+    std::string b = good;
+    b.replace(pos, patch.size(), patch);
+    return b;
+  };
+  struct Case {
+    std::string bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {good.substr(0, 10), "shorter than a zip end record"},
+      {good.substr(0, end), "no end-of-central-directory record"},
+      // First record's method: deflate.
+      {with(dir + 10, std::string("\x08\x00", 2)), "is compressed (method 8)"},
+      // First record's uncompressed size: 4 GiB - 1.
+      {with(dir + 24, std::string("\xff\xff\xff\xff", 4)), "declares 4294967295 bytes"},
+      // First record's local header offset: far past the end.
+      {with(dir + 42, std::string("\x00\x00\x00\x7f", 4)), "is past its end"},
+      // The central directory's offset in the end record.
+      {with(end + 16, std::string("\x00\x00\x00\x7f", 4)), "disagrees"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = (*m)->LoadWeights(c.bytes);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << c.message << ": " << s;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr(c.message)) << s;
+  }
 }
 
 }  // namespace
