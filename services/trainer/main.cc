@@ -1,7 +1,8 @@
 // latentsearch-trainer: flags -> TrainerOptions -> TrainerCore::Create ->
 // serve latentsearch.v1.Trainer until SIGTERM/SIGINT, then stop the running
 // job at its next step and drain. `--describe=ARCH` prints a model summary
-// and exits. No LibTorch header is included here.
+// and exits; `--push_file=FILE` pushes a checkpoint file to --push_to and exits.
+// No LibTorch header is included here.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/model/checkpoint.h"
 #include "common/model/model.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
@@ -58,6 +60,12 @@ ABSL_FLAG(std::string, push_tls_server_name, "",
           "Name the encoders' certificates must carry, if not the host of the address");
 ABSL_FLAG(std::string, push_token_file, "",
           "File whose first token is sent to the encoders as 'authorization: Bearer TOKEN'");
+ABSL_FLAG(std::string, push_file, "",
+          "Push this checkpoint file (a trainer data dir's checkpoints/NAME/vNNNNNN.ckpt, or "
+          "one written elsewhere) to the --push_to encoders, print the outcome per encoder "
+          "and exit; exit status 1 when any push failed");
+ABSL_FLAG(std::string, push_model, "",
+          "With --push_file: the model name to push it as ('' = the name in the file)");
 
 namespace {
 
@@ -77,13 +85,50 @@ int Describe() {
   return 0;
 }
 
+// --push_file: one checkpoint file to every --push_to encoder, with the
+// trainer's own pusher (TLS/token flags apply). Each encoder stores it as its
+// next version of the name.
+int PushFile(const std::vector<std::string>& targets,
+             const latentsearch::trainer::GrpcPusherOptions& options) {
+  namespace model = latentsearch::model;
+  const std::string path = absl::GetFlag(FLAGS_push_file);
+  if (targets.empty()) {
+    return Fail("--push_file needs --push_to=HOST:PORT[,HOST:PORT...] (the encoders)");
+  }
+  absl::StatusOr<model::Checkpoint> checkpoint = model::ReadCheckpointFile(path);
+  if (!checkpoint.ok()) return Fail(checkpoint.status().ToString());
+  const std::string name = absl::GetFlag(FLAGS_push_model);
+  if (!name.empty()) {
+    if (absl::Status s = model::ValidateModelName(name); !s.ok()) {
+      return Fail("--push_model: " + s.ToString());
+    }
+    checkpoint->metadata.model_name = name;
+  }
+  latentsearch::trainer::GrpcCheckpointPusher pusher(options);
+  int failed = 0;
+  for (const std::string& target : targets) {
+    absl::Status s = pusher.Push(target, *checkpoint);
+    if (s.ok()) {
+      std::printf("pushed %s (%s, latent %d) as model '%s' to %s\n", path.c_str(),
+                  checkpoint->metadata.architecture.c_str(), checkpoint->metadata.latent_size,
+                  checkpoint->metadata.model_name.c_str(), target.c_str());
+    } else {
+      ++failed;
+      std::fprintf(stderr, "latentsearch-trainer: push of %s to %s failed: %s\n", path.c_str(),
+                   target.c_str(), s.ToString().c_str());
+    }
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "latentsearch-trainer: trains autoencoders (latentsearch.v1.Trainer), stores "
       "versioned checkpoints and pushes them to encoders.\n"
-      "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]");
+      "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]\n"
+      "  latentsearch-trainer --push_file=FILE --push_to=HOST:PORT [--push_model=NAME]");
   absl::ParseCommandLine(argc, argv);
   if (!absl::GetFlag(FLAGS_describe).empty()) return Describe();
   latentsearch::model::TuneAllocatorForTraining();
@@ -103,6 +148,7 @@ int main(int argc, char** argv) {
   if (!push_security.ok()) return Fail("push: " + push_security.status().ToString());
   trainer::GrpcPusherOptions pusher_options;
   pusher_options.security = *push_security;
+  if (!absl::GetFlag(FLAGS_push_file).empty()) return PushFile(options.push_to, pusher_options);
   options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>(pusher_options);
   // Declared before the core: its hooks refer to them.
   latentsearch::rpc::MetricsRegistry metrics;

@@ -247,5 +247,94 @@ TEST(TrainerPushTest, TrainerPushesToARealEncoderAndEmbeddingsMatch) {
   ExpectEqual(restarted, want, 10);
 }
 
+// Runs `command` through the shell; its exit status (-1 if it did not exit)
+// and stdout + stderr.
+int RunShell(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output->append(buf, n);
+  const int status = ::pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// latentsearch-trainer --push_file pushes a checkpoint file written elsewhere
+// (here: by this test, as quality_bench --out does) to a real encoder under a
+// new name; the encoder serves exactly those weights. Bad uses exit 1 with
+// a message and push nothing.
+TEST(TrainerPushFileTest, PushesACheckpointFileUnderANewName) {
+  TempDir dir;
+  model::ModelSpec spec{"conv", 10, {32, 32, 3}};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m, model::Model::Create(spec));
+  ASSERT_OK_AND_ASSIGN(std::string weights, m->SerializeWeights());
+  model::CheckpointMetadata meta;
+  meta.model_name = "elsewhere";
+  meta.architecture = spec.architecture;
+  meta.latent_size = spec.latent_size;
+  meta.input_shape = spec.input;
+  const std::string file = dir.Join("model.ckpt");
+  ASSERT_OK(model::WriteCheckpointFile(file, model::MakeCheckpoint(meta, weights)));
+
+  std::unique_ptr<Subprocess> encoder = StartEncoder(dir.Join("encoder"), dir.Join("encoder.log"));
+  ASSERT_NE(encoder, nullptr);
+  const std::string trainer = BinaryPath("latentsearch-trainer");
+  std::string out;
+  EXPECT_EQ(RunShell(trainer + " --push_file=" + file + " --push_model=" + kModel +
+                         " --push_to=" + encoder->address(),
+                     &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("as model 'integration' to " + encoder->address())) << out;
+
+  // Bad uses: no encoder named, a missing file, a bad name, an encoder that is
+  // not there.
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {" --push_file=" + file, "needs --push_to"},
+      {" --push_file=" + dir.Join("missing.ckpt") + " --push_to=" + encoder->address(),
+       "NOT_FOUND"},
+      {" --push_file=" + file + " --push_model=../x --push_to=" + encoder->address(),
+       "--push_model"},
+      {" --push_file=" + file + " --push_to=127.0.0.1:1", "UNAVAILABLE"},
+  };
+  for (const Case& c : cases) {
+    std::string err;
+    EXPECT_EQ(RunShell(trainer + c.args, &err), 1) << c.args << "\n" << err;
+    EXPECT_THAT(err, HasSubstr(c.message)) << c.args;
+  }
+
+  auto stub = v1::Encoder::NewStub(rpc::CreateChannel(encoder->address()));
+  {
+    grpc::ClientContext ctx;
+    v1::ListModelsResponse list;
+    ASSERT_TRUE(stub->ListModels(&ctx, v1::ListModelsRequest(), &list).ok());
+    ASSERT_EQ(list.models_size(), 1) << "only the good push is stored";
+    EXPECT_EQ(list.models(0).metadata().model().name(), kModel);
+    EXPECT_EQ(list.models(0).metadata().model().version(), 1u);
+    EXPECT_EQ(list.models(0).metadata().sha256(), model::Sha256Hex(weights));
+  }
+  // The served embeddings are this model's.
+  image::Image img(32, 32, 3);
+  for (int y = 0; y < 32; ++y) {
+    for (int x = 0; x < 32; ++x) {
+      for (int c = 0; c < 3; ++c) img.at(y, x)[c] = static_cast<uint8_t>(x * 7 + y * 3 + c * 50);
+    }
+  }
+  std::vector<float> x(32 * 32 * 3);
+  for (int c = 0; c < 3; ++c) {
+    for (int y = 0; y < 32; ++y) {
+      for (int xx = 0; xx < 32; ++xx) x[(c * 32 + y) * 32 + xx] = img.at(y, xx)[c] / 255.0f;
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<float> want, m->Encode(x, 1));
+  v1::EncodeResponse r;
+  grpc::Status s = Encode(stub.get(), {*image::EncodePng(img)}, &r);
+  ASSERT_TRUE(s.ok()) << rpc::FormatGrpcStatus(s);
+  ExpectEqual(r, want, 10);
+}
+
 }  // namespace
 }  // namespace latentsearch::encoder
