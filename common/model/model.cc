@@ -967,7 +967,18 @@ uint64_t LoadLe(absl::string_view bytes, size_t pos, int width) {
 // found as miniz finds it (the last signature within 64 KiB of the end);
 // when a zip64 end record is present as well (LibTorch always writes one),
 // the two must agree, so no reading of the archive sees other records.
-absl::Status CheckArchiveDirectory(absl::string_view bytes) {
+// Where a record's bytes lie in the archive.
+struct RecordSpan {
+  size_t offset = 0;
+  size_t size = 0;
+};
+
+struct ArchiveDirectory {
+  std::string first;  // the first record's name, in directory order
+  std::map<std::string, RecordSpan> records;
+};
+
+absl::StatusOr<ArchiveDirectory> ReadArchiveDirectory(absl::string_view bytes) {
   constexpr size_t kEndSize = 22, kLocatorSize = 20, kZip64EndSize = 56;
   constexpr size_t kCentralSize = 46, kLocalSize = 30;
   const size_t n = bytes.size();
@@ -1014,6 +1025,7 @@ absl::Status CheckArchiveDirectory(absl::string_view bytes) {
                                 dir_size, " bytes"));
   }
   const size_t dir_end = dir_offset + dir_size;
+  ArchiveDirectory archive;
   size_t pos = dir_offset;
   for (uint64_t i = 0; i < entries; ++i) {
     if (dir_end - pos < kCentralSize || LoadLe(bytes, pos, 4) != 0x02014b50) {
@@ -1037,18 +1049,146 @@ absl::Status CheckArchiveDirectory(absl::string_view bytes) {
       return corrupt(absl::StrCat("record '", name, "' declares ", size, " bytes but stores ",
                                   packed));
     }
-    if (local > n || n - local < kLocalSize + size) {
-      return corrupt(absl::StrCat("record '", name, "' (", size, " bytes at offset ", local,
+    if (local > n || n - local < kLocalSize || LoadLe(bytes, local, 4) != 0x04034b50) {
+      return corrupt(absl::StrCat("record '", name, "' has no local header at offset ", local));
+    }
+    const uint64_t data = local + kLocalSize + LoadLe(bytes, local + 26, 2) +
+                          LoadLe(bytes, local + 28, 2);
+    if (data > n || n - data < size) {
+      return corrupt(absl::StrCat("record '", name, "' (", size, " bytes at offset ", data,
                                   ") is past its end"));
     }
+    if (i == 0) archive.first = name;
+    if (!archive.records.emplace(name, RecordSpan{data, size}).second) {
+      return corrupt(absl::StrCat("record '", name, "' appears twice"));
+    }
     pos += kCentralSize + variable;
+  }
+  return archive;
+}
+
+// Checks the pickle program of a weights archive (its data.pkl) before
+// LibTorch's unpickler runs it. The unpickler reserves what a length prefix
+// declares before reading (a string declaring 4 GiB made it allocate 4 GiB:
+// out-of-memory found by model_weights_fuzzer, regression input
+// tests/fuzz/regressions/model_weights_fuzzer/oom-pickle-string-length) and
+// grows its memo table to twice a memo index (LONG_BINPUT). So: every opcode
+// must be one of the pickle protocol's (LibTorch's pickler writes a small
+// subset), every length must fit in what is left of the program, memo
+// indexes may not run ahead of the values stored so far, and the program
+// must end with STOP.
+absl::Status CheckPickle(absl::string_view program) {
+  size_t pos = 0, puts = 0;
+  auto bad = [&](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat("weights archive's pickle (", program.size(),
+                                            " bytes) is malformed at offset ", pos, ": ", what));
+  };
+  auto need = [&](uint64_t bytes) { return bytes <= program.size() - pos; };
+  while (pos < program.size()) {
+    const uint8_t op = static_cast<uint8_t>(program[pos++]);
+    size_t fixed = 0;    // bytes of a fixed-size argument
+    int length = 0;      // bytes of a length prefix (then that many bytes)
+    int lines = 0;       // newline-terminated text arguments
+    bool memo = false;   // a PUT: the argument is a memo index
+    switch (op) {
+      case '.':  // STOP
+        return pos == program.size() ? absl::OkStatus() : bad("bytes after STOP");
+      case '}': case ']': case ')': case '(': case 't': case 's': case 'u': case 'a':
+      case 'e': case 'N': case 'R': case 'b': case 'Q': case '0': case '1': case '2':
+      case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89: case 0x93:
+      case 0x90: case 0x91: case 0x92:
+        break;
+      case 0x94:  // MEMOIZE
+        ++puts;
+        break;
+      case 0x80: case 'K': case 'h': fixed = 1; break;
+      case 'M': fixed = 2; break;
+      case 'J': case 'j': fixed = 4; break;
+      case 'G': case 0x95: fixed = 8; break;
+      case 'q': fixed = 1; memo = true; break;
+      case 'r': fixed = 4; memo = true; break;
+      case 0x8a: case 0x8c: case 'C': case 'U': length = 1; break;
+      case 0x8b: case 'X': case 'B': case 'T': length = 4; break;
+      case 0x8d: case 0x8e: case 0x96: length = 8; break;
+      case 'c': lines = 2; break;
+      case 'I': case 'L': case 'F': case 'S': case 'V': case 'P': case 'g': case 'p':
+        lines = 1;
+        break;
+      default:
+        --pos;
+        return bad(absl::StrFormat("opcode 0x%02x is not a pickle opcode", op));
+    }
+    if (fixed > 0) {
+      if (!need(fixed)) return bad("argument past the end");
+      if (memo) {
+        const uint64_t index = LoadLe(program, pos, static_cast<int>(fixed));
+        if (index > puts) {
+          return bad(absl::StrCat("memo index ", index, " but only ", puts,
+                                  " values were stored"));
+        }
+        ++puts;
+      }
+      pos += fixed;
+    } else if (length > 0) {
+      if (!need(static_cast<uint64_t>(length))) return bad("length past the end");
+      const uint64_t declared = LoadLe(program, pos, length);
+      pos += static_cast<size_t>(length);
+      if (!need(declared)) {
+        return bad(absl::StrCat("declares ", declared, " bytes, ", program.size() - pos,
+                                " are left"));
+      }
+      pos += static_cast<size_t>(declared);
+    }
+    for (int i = 0; i < lines; ++i) {
+      const size_t end = program.find('\n', pos);
+      if (end == absl::string_view::npos) return bad("text argument without its newline");
+      pos = end + 1;
+    }
+  }
+  return bad("no STOP");
+}
+
+// Both checks above; the archive's data.pkl is the record "<dir>/data.pkl"
+// where <dir> is its first record's directory, as PyTorchStreamReader finds it.
+absl::Status CheckArchive(absl::string_view bytes) {
+  absl::StatusOr<ArchiveDirectory> archive = ReadArchiveDirectory(bytes);
+  if (!archive.ok()) return archive.status();
+  if (archive->records.empty()) return absl::DataLossError("weights archive holds no records");
+  const size_t slash = archive->first.find('/');
+  const std::string pickle =
+      (slash == std::string::npos ? archive->first : archive->first.substr(0, slash)) +
+      "/data.pkl";
+  auto it = archive->records.find(pickle);
+  if (it == archive->records.end()) {
+    return absl::DataLossError(
+        absl::StrCat("weights archive has no '", pickle, "' record"));
+  }
+  return CheckPickle(bytes.substr(it->second.offset, it->second.size));
+}
+
+// Each tensor's storage must lie inside the buffer LibTorch allocated for
+// its record: the pickle declares a storage's element count and LibTorch
+// believes it, so a count larger than the record let later copies read past
+// the allocation. The buffers come from LibTorch's CPU allocator
+// (posix_memalign), whose usable size bounds the real allocation.
+absl::Status CheckStorages(const std::map<std::string, Tensor>& stored) {
+  for (const auto& [name, tensor] : stored) {
+    const c10::Storage& storage = tensor.storage();
+    const void* data = storage.data();
+    if (storage.nbytes() == 0) continue;
+    if (data == nullptr || storage.device_type() != c10::DeviceType::CPU ||
+        ::malloc_usable_size(const_cast<void*>(data)) < storage.nbytes()) {
+      return absl::DataLossError(absl::StrCat(
+          "weights archive declares ", storage.nbytes(), " bytes of storage for '", name,
+          "' but its record holds fewer"));
+    }
   }
   return absl::OkStatus();
 }
 
 // The {name: tensor} dictionary of a weights archive.
 absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view bytes) {
-  if (absl::Status s = CheckArchiveDirectory(bytes); !s.ok()) return s;
+  if (absl::Status s = CheckArchive(bytes); !s.ok()) return s;
   c10::IValue value;
   try {
     // As torch::pickle_load, through the bounds-checked reader.
@@ -1077,6 +1217,7 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view byte
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  if (absl::Status c = CheckStorages(stored); !c.ok()) return c;
   return stored;
 }
 

@@ -461,6 +461,29 @@ TEST(ModelFuzzRegressionTest, ArchiveDeclaringAHugeRecordIsRefusedBeforeAllocati
   EXPECT_THAT(s.message(), ::testing::HasSubstr("declares 4294967295 bytes")) << s;
 }
 
+// model_weights_fuzzer found a weights archive whose pickle declares a
+// string of 4 GiB - 2 bytes: LibTorch's unpickler reserved it before
+// reading (out-of-memory). The archive checks must refuse it first.
+TEST(ModelFuzzRegressionTest, PickleDeclaringAHugeStringIsRefusedBeforeUnpickling) {
+  auto bytes = base::ReadFile(testing::SourceDir() +
+                              "/tests/fuzz/regressions/model_weights_fuzzer/oom-pickle-string-length");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_GT(bytes->size(), 1u);
+  ModelSpec spec;
+  const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
+  spec.architecture = conv ? "conv" : "seed";
+  spec.latent_size = 4;
+  spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
+  auto m = Model::Create(spec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  // The fuzzer also damaged a record's local header, which the directory
+  // check notices first; the pickle check alone is tested below with the
+  // same 4 GiB string in an otherwise valid archive.
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("is not a valid zip")) << s;
+}
+
 // Valid archives pass the directory check, and each kind of damage to the
 // directory is refused with a message naming it.
 TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
@@ -479,6 +502,20 @@ TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
   ASSERT_NE(end, std::string::npos);
   const size_t dir = good.find(std::string("PK\x01\x02", 4));
   ASSERT_NE(dir, std::string::npos);
+  // The pickle program (data.pkl): where its bytes start (after its local
+  // header) and its size (in its central directory record).
+  auto u16 = [&](size_t at) {
+    return static_cast<size_t>(static_cast<uint8_t>(good[at])) |
+           static_cast<size_t>(static_cast<uint8_t>(good[at + 1])) << 8;
+  };
+  const size_t local = good.rfind(std::string("PK\x03\x04", 4), good.find("/data.pkl"));
+  ASSERT_NE(local, std::string::npos);
+  const size_t pickle = local + 30 + u16(local + 26) + u16(local + 28);
+  ASSERT_EQ(good[pickle], '\x80') << "a LibTorch pickle starts with PROTO";
+  const size_t central = good.rfind(std::string("PK\x01\x02", 4), good.find("/data.pkl", dir));
+  ASSERT_NE(central, std::string::npos);
+  const size_t pickle_size = u16(central + 20) | u16(central + 22) << 16;
+  ASSERT_EQ(good[pickle + pickle_size - 1], '.') << "and ends with STOP";
   auto with = [&](size_t pos, std::string patch) {
     std::string b = good;
     b.replace(pos, patch.size(), patch);
@@ -496,9 +533,19 @@ TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
       // First record's uncompressed size: 4 GiB - 1.
       {with(dir + 24, std::string("\xff\xff\xff\xff", 4)), "declares 4294967295 bytes"},
       // First record's local header offset: far past the end.
-      {with(dir + 42, std::string("\x00\x00\x00\x7f", 4)), "is past its end"},
+      {with(dir + 42, std::string("\x00\x00\x00\x7f", 4)), "has no local header"},
       // The central directory's offset in the end record.
       {with(end + 16, std::string("\x00\x00\x00\x7f", 4)), "disagrees"},
+      // The pickle's first opcode (PROTO) replaced by a byte that is none.
+      {with(pickle, std::string("\xff", 1)), "opcode 0xff is not a pickle opcode"},
+      // A memo index far ahead of the stored values (LONG_BINPUT 2^31).
+      {with(pickle, std::string("r\x00\x00\x00\x80", 5)), "memo index 2147483648"},
+      // The pickle's final STOP removed (the byte before it repeated).
+      {with(pickle + pickle_size - 1, "N"), "no STOP"},
+      // The first string (BINUNICODE, a parameter name) declaring 4 GiB - 2
+      // bytes, as in the fuzzer's out-of-memory input.
+      {with(good.find('X', pickle) + 1, std::string("\xfe\xff\xff\xff", 4)),
+       "declares 4294967294 bytes"},
   };
   for (const Case& c : cases) {
     absl::Status s = (*m)->LoadWeights(c.bytes);
