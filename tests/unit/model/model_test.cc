@@ -409,24 +409,31 @@ TEST(ThreadsTest, SetsIntraOpThreadsOnTheCallingThread) {
 namespace latentsearch::model {
 namespace {
 
-// model_weights_fuzzer found a weights archive on which LibTorch's
-// torch::pickle_load read past the end of its buffer (ASan:
-// heap-buffer-overflow in mz_zip_reader_init). ReadArchive's bounds-checked
-// reader must turn it into an error status. The input's first byte picks
-// the model, as in the fuzzer (tests/fuzz/model/model_weights_fuzzer.cc).
-TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
+// Loads a model_weights_fuzzer input from tests/fuzz/regressions as the
+// fuzzer does: its first byte picks the model
+// (tests/fuzz/model/model_weights_fuzzer.cc), the rest are the weights.
+absl::Status LoadFuzzInput(const std::string& name) {
   auto bytes = base::ReadFile(testing::SourceDir() +
-                              "/tests/fuzz/regressions/model_weights_fuzzer/heap-overflow-zip-reader");
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  ASSERT_GT(bytes->size(), 1u);
+                              "/tests/fuzz/regressions/model_weights_fuzzer/" + name);
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() < 2) return absl::InternalError(name + " is too short for the fuzzer");
   ModelSpec spec;
   const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
   spec.architecture = conv ? "conv" : "seed";
   spec.latent_size = 4;
   spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
   auto m = Model::Create(spec);
-  ASSERT_TRUE(m.ok()) << m.status();
-  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  if (!m.ok()) return absl::InternalError("creating the model: " + m.status().ToString());
+  return (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+}
+
+// model_weights_fuzzer found a weights archive on which LibTorch's
+// torch::pickle_load read past the end of its buffer (ASan:
+// heap-buffer-overflow in mz_zip_reader_init). ReadArchive's bounds-checked
+// reader must turn it into an error status. The input's first byte picks
+// the model, as in the fuzzer (tests/fuzz/model/model_weights_fuzzer.cc).
+TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
+  const absl::Status s = LoadFuzzInput("heap-overflow-zip-reader");
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(s.code() == absl::StatusCode::kDataLoss ||
               s.code() == absl::StatusCode::kInvalidArgument)
@@ -445,18 +452,7 @@ TEST(ModelFuzzRegressionTest, ArchiveThatOverranLibTorchsReaderIsAnError) {
 // declared size before reading (out-of-memory). The directory check must
 // refuse it before LibTorch allocates anything.
 TEST(ModelFuzzRegressionTest, ArchiveDeclaringAHugeRecordIsRefusedBeforeAllocating) {
-  auto bytes = base::ReadFile(testing::SourceDir() +
-                              "/tests/fuzz/regressions/model_weights_fuzzer/oom-record-size");
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  ASSERT_GT(bytes->size(), 1u);
-  ModelSpec spec;
-  const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
-  spec.architecture = conv ? "conv" : "seed";
-  spec.latent_size = 4;
-  spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
-  auto m = Model::Create(spec);
-  ASSERT_TRUE(m.ok()) << m.status();
-  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  const absl::Status s = LoadFuzzInput("oom-record-size");
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_THAT(s.message(), ::testing::HasSubstr("declares 4294967295 bytes")) << s;
 }
@@ -465,18 +461,7 @@ TEST(ModelFuzzRegressionTest, ArchiveDeclaringAHugeRecordIsRefusedBeforeAllocati
 // string of 4 GiB - 2 bytes: LibTorch's unpickler reserved it before
 // reading (out-of-memory). The archive checks must refuse it first.
 TEST(ModelFuzzRegressionTest, PickleDeclaringAHugeStringIsRefusedBeforeUnpickling) {
-  auto bytes = base::ReadFile(testing::SourceDir() +
-                              "/tests/fuzz/regressions/model_weights_fuzzer/oom-pickle-string-length");
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  ASSERT_GT(bytes->size(), 1u);
-  ModelSpec spec;
-  const bool conv = static_cast<uint8_t>((*bytes)[0]) % 2 == 0;
-  spec.architecture = conv ? "conv" : "seed";
-  spec.latent_size = 4;
-  spec.input = conv ? InputShape{8, 8, 1} : InputShape{16, 16, 3};
-  auto m = Model::Create(spec);
-  ASSERT_TRUE(m.ok()) << m.status();
-  absl::Status s = (*m)->LoadWeights(absl::string_view(*bytes).substr(1));
+  const absl::Status s = LoadFuzzInput("oom-pickle-string-length");
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   // The fuzzer also damaged a record's local header, which the directory
   // check notices first; the pickle check alone is tested below with the
@@ -552,6 +537,60 @@ TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << c.message << ": " << s;
     EXPECT_THAT(s.message(), ::testing::HasSubstr(c.message)) << s;
   }
+}
+
+// A storage whose declared element count exceeds its record: LibTorch
+// believes the pickle's count, so the tensor would lie partly outside the
+// buffer read for the record. The pickle is patched to declare the most
+// elements its count's width allows for the first storage and its CRC fixed, so only the storage
+// check can notice.
+TEST(ModelFuzzRegressionTest, StorageLargerThanItsRecordIsRefused) {
+  ModelSpec spec{"conv", 4, InputShape{8, 8, 1}};
+  auto m = Model::Create(spec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto weights = (*m)->SerializeWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  std::string b = *weights;
+  // The first storage's persistent id ends with 'cpu' (memoised: BINPUT n)
+  // and its element count (BININT1 or BININT2), set here to its maximum.
+  const std::string cpu("X\x03\x00\x00\x00" "cpuq", 9);
+  const size_t at = b.find(cpu);
+  ASSERT_NE(at, std::string::npos);
+  const size_t count = at + cpu.size() + 1;
+  ASSERT_TRUE(b[count] == 'K' || b[count] == 'M') << static_cast<int>(b[count]);
+  b[count + 1] = '\xff';
+  if (b[count] == 'M') b[count + 2] = '\xff';
+  // The CRC-32 of data.pkl in its central directory record.
+  const size_t dir = b.find(std::string("PK\x01\x02", 4));
+  const size_t central = b.rfind(std::string("PK\x01\x02", 4), b.find("/data.pkl", dir));
+  const size_t local = b.rfind(std::string("PK\x03\x04", 4), b.find("/data.pkl"));
+  ASSERT_NE(central, std::string::npos);
+  ASSERT_NE(local, std::string::npos);
+  auto le = [&](size_t pos, int width) {
+    uint32_t v = 0;
+    for (int i = width - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[pos + i]);
+    return v;
+  };
+  const size_t start = local + 30 + le(local + 26, 2) + le(local + 28, 2);
+  const uint32_t size = le(central + 20, 4);
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = start; i < start + size; ++i) {
+    crc ^= static_cast<uint8_t>(b[i]);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  crc = ~crc;
+  const uint32_t old_crc = le(central + 16, 4);
+  for (int k = 0; k < 4; ++k) b[central + 16 + k] = static_cast<char>(crc >> (8 * k));
+  // The data descriptor after the bytes carries the CRC too.
+  for (size_t pos = start + size; pos + 4 <= b.size() && pos < start + size + 16; ++pos) {
+    if (le(pos, 4) == old_crc) {
+      for (int k = 0; k < 4; ++k) b[pos + k] = static_cast<char>(crc >> (8 * k));
+      break;
+    }
+  }
+  absl::Status s = (*m)->LoadWeights(b);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("but its record holds fewer")) << s;
 }
 
 }  // namespace
