@@ -21,7 +21,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
 
-ABSL_FLAG(std::string, architecture, "", "train: conv (default) or seed.");
+ABSL_FLAG(std::string, architecture, "",
+          "train: conv (default), seed, resnet or resnet_small (for --objective=contrastive).");
 ABSL_FLAG(uint32_t, latent, 0, "train: embedding length (0 = the architecture's default).");
 ABSL_FLAG(uint32_t, epochs, 0, "train: passes over the data (0 = 30).");
 ABSL_FLAG(uint32_t, batch_size, 0, "train: images per step (0 = 32).");
@@ -29,6 +30,23 @@ ABSL_FLAG(std::string, optimizer, "", "train: adamax (default), adam or adamw.")
 ABSL_FLAG(double, lr, 0, "train: learning rate (0 = 1e-3).");
 ABSL_FLAG(std::string, objective, "",
           "train: reconstruction (default), denoising or contrastive.");
+ABSL_FLAG(double, weight_decay, 0, "train: weight decay (decoupled with adamw; 0 = none).");
+ABSL_FLAG(std::string, lr_schedule, "",
+          "train: constant (default) or warmup_cosine (5% linear warm-up, then a cosine to 0).");
+ABSL_FLAG(double, temperature, 0, "train: contrastive NT-Xent temperature (0 = 0.2).");
+ABSL_FLAG(double, reconstruction_weight, 0,
+          "train: contrastive: weight of an added reconstruction loss (0 = none; then the "
+          "model cannot Reconstruct).");
+// The views of --objective=contrastive; a negative value keeps the trainer's
+// default (SimCLR's recipe).
+ABSL_FLAG(double, min_crop_scale, -1,
+          "train: contrastive views: smallest area fraction a random crop keeps, (0, 1] "
+          "(default 0.2; 1 = no crop; 0.5-0.7 for aligned images like Fashion-MNIST).");
+ABSL_FLAG(double, jitter_probability, -1,
+          "train: contrastive views: probability of colour jitter, [0, 1] (default 0.8).");
+ABSL_FLAG(double, jitter_strength, -1,
+          "train: contrastive views: brightness/contrast/saturation jitter, [0, 1) "
+          "(default 0.4).");
 ABSL_FLAG(double, time_budget, 0, "train: stop after this many seconds (0 = no limit).");
 ABSL_FLAG(uint64_t, max_train_images, 0, "train: use at most this many images (0 = all).");
 ABSL_FLAG(uint64_t, train_seed, 0, "train: seed of shuffling, split and initialisation.");
@@ -198,9 +216,7 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
   return result;
 }
 
-namespace {
-
-absl::StatusOr<v1::TrainingConfig> ConfigFromFlags() {
+absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   v1::TrainingConfig c;
   LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
   v1::DatasetSpec* d = c.mutable_dataset();
@@ -256,6 +272,28 @@ absl::StatusOr<v1::TrainingConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat(
         "--objective=", obj, ": expected reconstruction, denoising or contrastive"));
   }
+  c.set_weight_decay(absl::GetFlag(FLAGS_weight_decay));
+  const std::string schedule = absl::GetFlag(FLAGS_lr_schedule);
+  if (schedule == "constant") {
+    c.set_lr_schedule(v1::LR_SCHEDULE_CONSTANT);
+  } else if (schedule == "warmup_cosine") {
+    c.set_lr_schedule(v1::LR_SCHEDULE_WARMUP_COSINE);
+  } else if (!schedule.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--lr_schedule=", schedule, ": expected constant or warmup_cosine"));
+  }
+  c.set_temperature(absl::GetFlag(FLAGS_temperature));
+  c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
+  // Range errors come back from the trainer as INVALID_ARGUMENT naming the field.
+  if (double v = absl::GetFlag(FLAGS_min_crop_scale); v >= 0) {
+    c.mutable_views()->set_min_crop_scale(v);
+  }
+  if (double v = absl::GetFlag(FLAGS_jitter_probability); v >= 0) {
+    c.mutable_views()->set_jitter_probability(v);
+  }
+  if (double v = absl::GetFlag(FLAGS_jitter_strength); v >= 0) {
+    c.mutable_views()->set_jitter_strength(v);
+  }
   const std::string cp = absl::GetFlag(FLAGS_checkpoint);
   if (cp == "best") {
     c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_BEST_VALIDATION);
@@ -281,6 +319,8 @@ absl::StatusOr<v1::TrainingConfig> ConfigFromFlags() {
   return c;
 }
 
+namespace {
+
 absl::Status Follow(const Endpoint& trainer, const std::string& job_id,
                     const CommandContext& ctx) {
   SigintGuard guard;
@@ -304,7 +344,7 @@ absl::Status RunTrain(const CommandContext& ctx) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
   }
-  LS_ASSIGN_OR_RETURN(v1::TrainingConfig config, ConfigFromFlags());
+  LS_ASSIGN_OR_RETURN(v1::TrainingConfig config, TrainingConfigFromFlags());
   LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
   auto stub = v1::Trainer::NewStub(trainer.channel);
   grpc::ClientContext c;
@@ -401,11 +441,15 @@ Command TrainCommand() {
   c.usage =
       "--dataset=cifar10|idx|folder --path=DIR [--split=train (default here)|test|all] [--architecture=conv] "
       "[--latent=N] [--epochs=N] [--batch_size=N] [--optimizer=adamax] [--lr=X] "
-      "[--objective=reconstruction] [--time_budget=S] [--push_to=ADDR,...] [--model=NAME] "
-      "[--detach]";
+      "[--objective=reconstruction] [--weight_decay=X] [--lr_schedule=constant] "
+      "[--temperature=X] [--reconstruction_weight=X] [--min_crop_scale=X] "
+      "[--jitter_probability=X] [--jitter_strength=X] [--time_budget=S] [--push_to=ADDR,...] "
+      "[--model=NAME] [--detach]";
   c.flags = DatasetFlagNames();
   for (const char* f : {"model", "architecture", "latent", "epochs", "batch_size", "optimizer",
-                        "lr", "objective", "time_budget", "max_train_images", "train_seed",
+                        "lr", "objective", "weight_decay", "lr_schedule", "temperature",
+                        "reconstruction_weight", "min_crop_scale", "jitter_probability",
+                        "jitter_strength", "time_budget", "max_train_images", "train_seed",
                         "push_to", "checkpoint", "detach"}) {
     c.flags.emplace_back(f);
   }

@@ -36,6 +36,12 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
                                        std::ostream& out, std::ostream& err, bool live,
                                        bool json, const std::atomic<bool>* detach);
 
+// The job `latentsearch train` starts, from its flags (--dataset, --path,
+// --architecture, --objective, --min_crop_scale, ...). INVALID_ARGUMENT for
+// a flag value the CLI itself can tell is wrong (an unknown --optimizer,
+// --lr_schedule, --objective or --checkpoint); ranges are the trainer's.
+absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags();
+
 // "running", "succeeded", ...
 std::string JobStateLabel(v1::JobState state);
 

@@ -216,6 +216,27 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
     return Field("warmup_fraction", absl::StrCat(t.warmup_fraction, " is outside [0, 0.5]"));
   }
   e.set_warmup_fraction(t.warmup_fraction);
+  // Views: absent fields keep AugmentOptions::SimClr(); ranges are checked
+  // (for contrastive jobs) by ValidateTrainConfig.
+  const v1::ViewAugmentation& views = in.views();
+  AugmentOptions& v = t.views;
+  if (views.has_min_crop_scale()) v.min_scale = views.min_crop_scale();
+  if (views.has_flip_probability()) v.flip_probability = views.flip_probability();
+  if (views.has_jitter_probability()) v.jitter_probability = views.jitter_probability();
+  if (views.has_jitter_strength()) {
+    v.brightness = v.contrast = v.saturation = views.jitter_strength();
+  }
+  if (views.has_grayscale_probability()) {
+    v.grayscale_probability = views.grayscale_probability();
+  }
+  if (t.objective == Objective::kContrastive) {
+    v1::ViewAugmentation* ev = e.mutable_views();
+    ev->set_min_crop_scale(v.min_scale);
+    ev->set_flip_probability(v.flip_probability);
+    ev->set_jitter_probability(v.jitter_probability);
+    ev->set_jitter_strength(v.brightness);
+    ev->set_grayscale_probability(v.grayscale_probability);
+  }
   t.eval_images = in.eval_images() == 0 ? 2000 : in.eval_images();
   e.set_eval_images(static_cast<uint32_t>(t.eval_images));
   switch (in.checkpoint_policy()) {

@@ -138,6 +138,12 @@ struct TrainConfig {
 // set or one whose image shape differs from the model's input shape, an
 // input shape the architecture cannot take, or a validation split that
 // leaves no training images.
+// INVALID_ARGUMENT naming the field ("views.min_crop_scale",
+// "views.flip_probability", "views.jitter_probability",
+// "views.jitter_strength", "views.grayscale_probability", "views.ratio")
+// when contrastive views cannot be drawn with `views`.
+absl::Status ValidateViews(const AugmentOptions& views);
+
 absl::Status ValidateTrainConfig(const TrainConfig& config,
                                  const data::Dataset& dataset);
 

@@ -15,7 +15,33 @@ absl::Status Field(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
+// A probability field of the views: in [0, 1].
+absl::Status Probability(absl::string_view field, double p) {
+  if (p >= 0 && p <= 1) return absl::OkStatus();
+  return Field(field, absl::StrCat(p, " is outside [0, 1]"));
+}
+
 }  // namespace
+
+absl::Status ValidateViews(const AugmentOptions& v) {
+  if (!(v.min_scale > 0 && v.min_scale <= v.max_scale && v.max_scale <= 1)) {
+    return Field("views.min_crop_scale",
+                 absl::StrCat(v.min_scale, " is outside (0, ", v.max_scale, "]"));
+  }
+  if (!(v.min_ratio > 0 && v.min_ratio <= v.max_ratio && std::isfinite(v.max_ratio))) {
+    return Field("views.ratio", absl::StrCat("[", v.min_ratio, ", ", v.max_ratio,
+                                             "] is not a range of positive ratios"));
+  }
+  LS_RETURN_IF_ERROR(Probability("views.flip_probability", v.flip_probability));
+  LS_RETURN_IF_ERROR(Probability("views.jitter_probability", v.jitter_probability));
+  LS_RETURN_IF_ERROR(Probability("views.grayscale_probability", v.grayscale_probability));
+  for (double s : {v.brightness, v.contrast, v.saturation}) {
+    if (!(s >= 0 && s < 1)) {
+      return Field("views.jitter_strength", absl::StrCat(s, " is outside [0, 1)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& dataset) {
   if (c.model.latent_size == 0) {
@@ -69,6 +95,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
     return Field("batch_size",
                  absl::StrCat(c.batch_size, ": the contrastive objective needs >= 2 images "
                                             "per batch (other images are the negatives)"));
+  }
+  if (c.objective == Objective::kContrastive) {
+    LS_RETURN_IF_ERROR(ValidateViews(c.views));
   }
   if (c.projection_hidden < 1 || c.projection_dim < 1) {
     return Field("projection", "hidden and output sizes must be >= 1");

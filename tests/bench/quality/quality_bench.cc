@@ -48,6 +48,9 @@ ABSL_FLAG(double, weight_decay, 1e-4, "train: AdamW weight decay");
 ABSL_FLAG(double, temperature, 0.2, "train: NT-Xent temperature");
 ABSL_FLAG(double, reconstruction_weight, 0, "train: + weight x MSE");
 ABSL_FLAG(double, min_scale, 0.2, "train: random resized crop minimum area");
+ABSL_FLAG(double, jitter_probability, 0.8, "train: colour jitter probability");
+ABSL_FLAG(double, jitter_strength, 0.4,
+          "train: brightness, contrast and saturation jitter strength");
 ABSL_FLAG(int, eval_images, 2000, "train: held-out images for precision@10");
 ABSL_FLAG(int, threads, 2, "intra-op threads");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
@@ -111,6 +114,9 @@ int Train() {
   c.temperature = absl::GetFlag(FLAGS_temperature);
   c.reconstruction_weight = absl::GetFlag(FLAGS_reconstruction_weight);
   c.views.min_scale = absl::GetFlag(FLAGS_min_scale);
+  c.views.jitter_probability = absl::GetFlag(FLAGS_jitter_probability);
+  c.views.brightness = c.views.contrast = c.views.saturation =
+      absl::GetFlag(FLAGS_jitter_strength);
   c.eval_images = absl::GetFlag(FLAGS_eval_images);
   c.validation_fraction = 0.1;
   c.threads = absl::GetFlag(FLAGS_threads);

@@ -5,13 +5,16 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clients/cli/command.h"
 #include "clients/cli/commands.h"
+#include "clients/cli/train.h"
 #include "common/base/file.h"
 #include "common/image/image.h"
 #include "common/testing/status_matchers.h"
@@ -22,6 +25,7 @@
 namespace latentsearch::cli {
 namespace {
 
+using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -80,6 +84,52 @@ TEST(CliTest, UsageErrorsExitWithTwoAndOneLine) {
   EXPECT_THAT(RunCli({"data-info", "--bogus=1"}).err, HasSubstr("unknown flag --bogus"));
   EXPECT_THAT(RunCli({"data-info", "--dataset=mnist", "--path=/x"}).err,
               HasSubstr("expected cifar10, idx or folder"));
+}
+
+// Sets command-line flags by name (they are defined in the CLI library).
+void SetFlags(const std::vector<std::pair<std::string, std::string>>& flags) {
+  for (const auto& [name, value] : flags) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    ASSERT_NE(flag, nullptr) << name;
+    std::string error;
+    ASSERT_TRUE(flag->ParseFrom(value, &error)) << name << ": " << error;
+  }
+}
+
+TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
+  absl::FlagSaver saver;
+  SetFlags({{"dataset", "idx"}, {"path", "/data/fashion-mnist"},
+            {"architecture", "resnet_small"}, {"objective", "contrastive"},
+            {"optimizer", "adamw"}, {"weight_decay", "0.0001"},
+            {"lr_schedule", "warmup_cosine"}, {"temperature", "0.3"},
+            {"reconstruction_weight", "10"}, {"min_crop_scale", "0.7"},
+            {"jitter_probability", "0"}, {"jitter_strength", "0.2"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig c, TrainingConfigFromFlags());
+  EXPECT_EQ(c.dataset().idx_dir(), "/data/fashion-mnist");
+  EXPECT_EQ(c.objective(), v1::OBJECTIVE_CONTRASTIVE);
+  EXPECT_EQ(c.optimizer(), v1::OPTIMIZER_ADAMW);
+  EXPECT_EQ(c.weight_decay(), 0.0001);
+  EXPECT_EQ(c.lr_schedule(), v1::LR_SCHEDULE_WARMUP_COSINE);
+  EXPECT_EQ(c.temperature(), 0.3);
+  EXPECT_EQ(c.reconstruction_weight(), 10);
+  ASSERT_TRUE(c.views().has_min_crop_scale());
+  EXPECT_EQ(c.views().min_crop_scale(), 0.7);
+  ASSERT_TRUE(c.views().has_jitter_probability());  // 0 is a value, not "unset".
+  EXPECT_EQ(c.views().jitter_probability(), 0);
+  EXPECT_EQ(c.views().jitter_strength(), 0.2);
+  EXPECT_FALSE(c.views().has_flip_probability());
+}
+
+TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {
+  absl::FlagSaver saver;
+  SetFlags({{"dataset", "cifar10"}, {"path", "/data/cifar10"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig c, TrainingConfigFromFlags());
+  EXPECT_FALSE(c.has_views());
+  EXPECT_EQ(c.lr_schedule(), v1::LR_SCHEDULE_UNSPECIFIED);
+  SetFlags({{"lr_schedule", "cosine"}});
+  EXPECT_THAT(TrainingConfigFromFlags().status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--lr_schedule=cosine: expected constant or warmup_cosine")));
 }
 
 TEST(CliTest, MissingDataExitsWithOneAndNamesIt) {

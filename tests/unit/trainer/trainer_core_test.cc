@@ -45,6 +45,40 @@ TEST(ResolveConfigTest, ZeroMeansTheDocumentedDefault) {
   EXPECT_EQ(r0.train.validation_fraction, 0);
 }
 
+TEST(ResolveConfigTest, ContrastiveViewsDefaultToSimClrAndTakeWhatIsSet) {
+  v1::TrainingConfig c;
+  c.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
+  c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig r, ResolveConfig(c, 1));
+  const AugmentOptions simclr = AugmentOptions::SimClr();
+  EXPECT_EQ(r.train.views.min_scale, simclr.min_scale);
+  EXPECT_EQ(r.train.views.jitter_probability, simclr.jitter_probability);
+  // The effective config shows the defaults used.
+  EXPECT_EQ(r.effective.views().min_crop_scale(), 0.2);
+  EXPECT_EQ(r.effective.views().flip_probability(), 0.5);
+  EXPECT_EQ(r.effective.views().jitter_probability(), 0.8);
+  EXPECT_EQ(r.effective.views().jitter_strength(), 0.4);
+  EXPECT_EQ(r.effective.views().grayscale_probability(), 0.2);
+
+  v1::ViewAugmentation* v = c.mutable_views();
+  v->set_min_crop_scale(0.7);
+  v->set_flip_probability(0);  // Present: no flips (not "the default").
+  v->set_jitter_probability(0.5);
+  v->set_jitter_strength(0.2);
+  v->set_grayscale_probability(0);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig m, ResolveConfig(c, 1));
+  EXPECT_EQ(m.train.views.min_scale, 0.7);
+  EXPECT_EQ(m.train.views.max_scale, simclr.max_scale);
+  EXPECT_EQ(m.train.views.flip_probability, 0);
+  EXPECT_EQ(m.train.views.jitter_probability, 0.5);
+  EXPECT_EQ(m.train.views.brightness, 0.2);
+  EXPECT_EQ(m.train.views.contrast, 0.2);
+  EXPECT_EQ(m.train.views.saturation, 0.2);
+  EXPECT_EQ(m.train.views.grayscale_probability, 0);
+  EXPECT_EQ(m.effective.views().min_crop_scale(), 0.7);
+  EXPECT_EQ(m.effective.views().flip_probability(), 0);
+}
+
 TEST(EventLogTest, NumbersEventsAndNotifiesListenersUntilRemoved) {
   EventLog log("job-1");
   std::atomic<int> calls{0};

@@ -289,6 +289,16 @@ TEST_F(TrainerServiceTest, InvalidConfigsAreInvalidArgumentNamingTheField) {
   c.set_reconstruction_weight(-1);
   refused(c, "reconstruction_weight");
   c = Config();
+  c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
+  c.mutable_views()->set_min_crop_scale(0);
+  refused(c, "views.min_crop_scale: 0 is outside (0, 1]");
+  c.mutable_views()->set_min_crop_scale(0.5);
+  c.mutable_views()->set_jitter_strength(1);
+  refused(c, "views.jitter_strength: 1 is outside [0, 1)");
+  c.mutable_views()->set_jitter_strength(0.2);
+  c.mutable_views()->set_flip_probability(1.5);
+  refused(c, "views.flip_probability: 1.5 is outside [0, 1]");
+  c = Config();
   c.set_lr_schedule(v1::LR_SCHEDULE_WARMUP_COSINE);
   c.set_warmup_fraction(0.9);
   refused(c, "warmup_fraction");

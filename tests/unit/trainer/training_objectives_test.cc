@@ -200,6 +200,15 @@ TEST(ObjectiveConfigTest, RefusesBadValuesNamingTheField) {
   refused([](TrainConfig& c) { c.temperature = 0; }, "temperature");
   refused([](TrainConfig& c) { c.temperature = 11; }, "temperature");
   refused([](TrainConfig& c) { c.reconstruction_weight = -1; }, "reconstruction_weight");
+  refused([](TrainConfig& c) { c.views.min_scale = 0; }, "views.min_crop_scale");
+  refused([](TrainConfig& c) { c.views.min_scale = 1.5; }, "views.min_crop_scale");
+  refused([](TrainConfig& c) { c.views.min_ratio = 0; }, "views.ratio");
+  refused([](TrainConfig& c) { c.views.flip_probability = NAN; }, "views.flip_probability");
+  refused([](TrainConfig& c) { c.views.jitter_probability = -0.1; },
+          "views.jitter_probability");
+  refused([](TrainConfig& c) { c.views.contrast = 1; }, "views.jitter_strength");
+  refused([](TrainConfig& c) { c.views.grayscale_probability = 2; },
+          "views.grayscale_probability");
   refused([](TrainConfig& c) { c.warmup_fraction = 0.7; }, "warmup_fraction");
   refused([](TrainConfig& c) { c.batch_size = 1; }, "batch_size: 1: the contrastive");
 }
