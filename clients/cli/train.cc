@@ -41,7 +41,7 @@ ABSL_FLAG(double, reconstruction_weight, 0,
 // default (SimCLR's recipe).
 ABSL_FLAG(double, min_crop_scale, -1,
           "train: contrastive views: smallest area fraction a random crop keeps, (0, 1] "
-          "(default 0.2; 1 = no crop; 0.5-0.7 for aligned images like Fashion-MNIST).");
+          "(default 0.2; 1 = no crop; docs/training.md's Fashion-MNIST runs use 0.5).");
 ABSL_FLAG(double, jitter_probability, -1,
           "train: contrastive views: probability of colour jitter, [0, 1] (default 0.8).");
 ABSL_FLAG(double, jitter_strength, -1,
