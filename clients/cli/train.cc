@@ -4,13 +4,18 @@
 
 #include <atomic>
 #include <cmath>
+#include <initializer_list>
+#include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
@@ -37,8 +42,8 @@ ABSL_FLAG(double, temperature, 0, "train: contrastive NT-Xent temperature (0 = 0
 ABSL_FLAG(double, reconstruction_weight, 0,
           "train: contrastive: weight of an added reconstruction loss (0 = none; then the "
           "model cannot Reconstruct).");
-// The views of --objective=contrastive; a negative value keeps the trainer's
-// default (SimCLR's recipe).
+// The views of --objective=contrastive; sent only when given (else the
+// trainer's default, SimCLR's recipe).
 ABSL_FLAG(double, min_crop_scale, -1,
           "train: contrastive views: smallest area fraction a random crop keeps, (0, 1] "
           "(default 0.2; 1 = no crop; docs/training.md's Fashion-MNIST runs use 0.5).");
@@ -216,6 +221,34 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
   return result;
 }
 
+namespace {
+
+// The enum value `value` names among `choices` (flag value -> enum); nullopt
+// for "" (the trainer's default); INVALID_ARGUMENT listing the choices else.
+template <typename E>
+absl::StatusOr<std::optional<E>> ParseChoice(
+    absl::string_view flag, const std::string& value,
+    std::initializer_list<std::pair<absl::string_view, E>> choices) {
+  if (value.empty()) return std::nullopt;
+  std::vector<absl::string_view> names;
+  for (const auto& [name, e] : choices) {
+    if (name == value) return e;
+    names.push_back(name);
+  }
+  const std::string last(names.back());
+  names.pop_back();
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": expected ",
+                                                 absl::StrJoin(names, ", "), " or ", last));
+}
+
+// True when the flag `name` differs from its default (was given).
+bool FlagGiven(absl::string_view name) {
+  const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+  return f != nullptr && f->CurrentValue() != f->DefaultValue();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   v1::TrainingConfig c;
   LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
@@ -249,62 +282,47 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   c.set_latent_size(absl::GetFlag(FLAGS_latent));
   c.set_epochs(absl::GetFlag(FLAGS_epochs));
   c.set_batch_size(absl::GetFlag(FLAGS_batch_size));
-  const std::string opt = absl::GetFlag(FLAGS_optimizer);
-  if (opt == "adamax") {
-    c.set_optimizer(v1::OPTIMIZER_ADAMAX);
-  } else if (opt == "adam") {
-    c.set_optimizer(v1::OPTIMIZER_ADAM);
-  } else if (opt == "adamw") {
-    c.set_optimizer(v1::OPTIMIZER_ADAMW);
-  } else if (!opt.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--optimizer=", opt, ": expected adamax, adam or adamw"));
-  }
+  LS_ASSIGN_OR_RETURN(auto optimizer,
+                      ParseChoice<v1::Optimizer>("optimizer", absl::GetFlag(FLAGS_optimizer),
+                                                 {{"adamax", v1::OPTIMIZER_ADAMAX},
+                                                  {"adam", v1::OPTIMIZER_ADAM},
+                                                  {"adamw", v1::OPTIMIZER_ADAMW}}));
+  if (optimizer) c.set_optimizer(*optimizer);
   c.set_learning_rate(absl::GetFlag(FLAGS_lr));
-  const std::string obj = absl::GetFlag(FLAGS_objective);
-  if (obj == "reconstruction") {
-    c.set_objective(v1::OBJECTIVE_RECONSTRUCTION);
-  } else if (obj == "denoising") {
-    c.set_objective(v1::OBJECTIVE_DENOISING);
-  } else if (obj == "contrastive") {
-    c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
-  } else if (!obj.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--objective=", obj, ": expected reconstruction, denoising or contrastive"));
-  }
+  LS_ASSIGN_OR_RETURN(auto objective,
+                      ParseChoice<v1::Objective>(
+                          "objective", absl::GetFlag(FLAGS_objective),
+                          {{"reconstruction", v1::OBJECTIVE_RECONSTRUCTION},
+                           {"denoising", v1::OBJECTIVE_DENOISING},
+                           {"contrastive", v1::OBJECTIVE_CONTRASTIVE}}));
+  if (objective) c.set_objective(*objective);
   c.set_weight_decay(absl::GetFlag(FLAGS_weight_decay));
-  const std::string schedule = absl::GetFlag(FLAGS_lr_schedule);
-  if (schedule == "constant") {
-    c.set_lr_schedule(v1::LR_SCHEDULE_CONSTANT);
-  } else if (schedule == "warmup_cosine") {
-    c.set_lr_schedule(v1::LR_SCHEDULE_WARMUP_COSINE);
-  } else if (!schedule.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--lr_schedule=", schedule, ": expected constant or warmup_cosine"));
-  }
+  LS_ASSIGN_OR_RETURN(auto schedule,
+                      ParseChoice<v1::LrSchedule>(
+                          "lr_schedule", absl::GetFlag(FLAGS_lr_schedule),
+                          {{"constant", v1::LR_SCHEDULE_CONSTANT},
+                           {"warmup_cosine", v1::LR_SCHEDULE_WARMUP_COSINE}}));
+  if (schedule) c.set_lr_schedule(*schedule);
   c.set_temperature(absl::GetFlag(FLAGS_temperature));
   c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
-  // Range errors come back from the trainer as INVALID_ARGUMENT naming the field.
-  if (double v = absl::GetFlag(FLAGS_min_crop_scale); v >= 0) {
-    c.mutable_views()->set_min_crop_scale(v);
+  // Only the view flags given are sent (absent = the trainer's default);
+  // range errors come back from the trainer as INVALID_ARGUMENT naming the field.
+  if (FlagGiven("min_crop_scale")) {
+    c.mutable_views()->set_min_crop_scale(absl::GetFlag(FLAGS_min_crop_scale));
   }
-  if (double v = absl::GetFlag(FLAGS_jitter_probability); v >= 0) {
-    c.mutable_views()->set_jitter_probability(v);
+  if (FlagGiven("jitter_probability")) {
+    c.mutable_views()->set_jitter_probability(absl::GetFlag(FLAGS_jitter_probability));
   }
-  if (double v = absl::GetFlag(FLAGS_jitter_strength); v >= 0) {
-    c.mutable_views()->set_jitter_strength(v);
+  if (FlagGiven("jitter_strength")) {
+    c.mutable_views()->set_jitter_strength(absl::GetFlag(FLAGS_jitter_strength));
   }
-  const std::string cp = absl::GetFlag(FLAGS_checkpoint);
-  if (cp == "best") {
-    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_BEST_VALIDATION);
-  } else if (cp == "every_epoch") {
-    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_EVERY_EPOCH);
-  } else if (cp == "end") {
-    c.set_checkpoint_policy(v1::CHECKPOINT_POLICY_END);
-  } else if (!cp.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--checkpoint=", cp, ": expected best, every_epoch or end"));
-  }
+  LS_ASSIGN_OR_RETURN(auto checkpoint,
+                      ParseChoice<v1::CheckpointPolicy>(
+                          "checkpoint", absl::GetFlag(FLAGS_checkpoint),
+                          {{"best", v1::CHECKPOINT_POLICY_BEST_VALIDATION},
+                           {"every_epoch", v1::CHECKPOINT_POLICY_EVERY_EPOCH},
+                           {"end", v1::CHECKPOINT_POLICY_END}}));
+  if (checkpoint) c.set_checkpoint_policy(*checkpoint);
   const double budget = absl::GetFlag(FLAGS_time_budget);
   if (!std::isfinite(budget) || budget < 0) {
     return absl::InvalidArgumentError(

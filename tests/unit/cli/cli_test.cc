@@ -126,7 +126,16 @@ TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {
   ASSERT_OK_AND_ASSIGN(v1::TrainingConfig c, TrainingConfigFromFlags());
   EXPECT_FALSE(c.has_views());
   EXPECT_EQ(c.lr_schedule(), v1::LR_SCHEDULE_UNSPECIFIED);
-  SetFlags({{"lr_schedule", "cosine"}});
+  // A negative value is sent, so the trainer refuses it (not read as "unset").
+  SetFlags({{"min_crop_scale", "-0.5"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig negative, TrainingConfigFromFlags());
+  ASSERT_TRUE(negative.views().has_min_crop_scale());
+  EXPECT_EQ(negative.views().min_crop_scale(), -0.5);
+  SetFlags({{"checkpoint", "sometimes"}});
+  EXPECT_THAT(TrainingConfigFromFlags().status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--checkpoint=sometimes: expected best, every_epoch or end")));
+  SetFlags({{"checkpoint", ""}, {"lr_schedule", "cosine"}});
   EXPECT_THAT(TrainingConfigFromFlags().status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("--lr_schedule=cosine: expected constant or warmup_cosine")));
