@@ -52,6 +52,9 @@ ABSL_FLAG(double, jitter_probability, -1,
 ABSL_FLAG(double, jitter_strength, -1,
           "train: contrastive views: brightness/contrast/saturation jitter, [0, 1) "
           "(default 0.4).");
+ABSL_FLAG(std::string, embedding, "",
+          "train: what the model serves: latent (the encoder's output) or whitened (centred, "
+          "PCA-whitened, unit length); default whitened for contrastive, else latent.");
 ABSL_FLAG(double, time_budget, 0, "train: stop after this many seconds (0 = no limit).");
 ABSL_FLAG(uint64_t, max_train_images, 0, "train: use at most this many images (0 = all).");
 ABSL_FLAG(uint64_t, train_seed, 0, "train: seed of shuffling, split and initialisation.");
@@ -316,6 +319,11 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   if (FlagGiven("jitter_strength")) {
     c.mutable_views()->set_jitter_strength(absl::GetFlag(FLAGS_jitter_strength));
   }
+  LS_ASSIGN_OR_RETURN(auto embedding,
+                      ParseChoice<v1::EmbeddingKind>("embedding", absl::GetFlag(FLAGS_embedding),
+                                                 {{"latent", v1::EMBEDDING_KIND_LATENT},
+                                                  {"whitened", v1::EMBEDDING_KIND_WHITENED}}));
+  if (embedding) c.set_embedding(*embedding);
   LS_ASSIGN_OR_RETURN(auto checkpoint,
                       ParseChoice<v1::CheckpointPolicy>(
                           "checkpoint", absl::GetFlag(FLAGS_checkpoint),

@@ -443,6 +443,68 @@ AutoencoderImpl::AutoencoderImpl(LayerStack enc, LayerStack dec)
     : encoder(register_module("encoder", std::move(enc))),
       decoder(register_module("decoder", std::move(dec))) {}
 
+EmbeddingHeadImpl::EmbeddingHeadImpl(int64_t latent)
+    : mean(register_buffer("mean", torch::zeros({latent}))),
+      projection(register_buffer("projection", torch::eye(latent))),
+      mirror(register_buffer("mirror", torch::zeros({1}))) {}
+
+Tensor EmbeddingHeadImpl::apply(const Tensor& z) {
+  Tensor y = (z.to(mean.scalar_type()) - mean).mm(projection);
+  return torch::nn::functional::normalize(y, torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+Tensor AutoencoderImpl::pooled_latent(const Tensor& x, bool mirror, Tensor* latent) {
+  if (!mirror) {
+    Tensor z = encode(x);
+    if (latent != nullptr) *latent = z;
+    return z;
+  }
+  const int64_t n = x.size(0);
+  Tensor both = encode(torch::cat({x, x.flip({3})}, 0));
+  Tensor z = both.narrow(0, 0, n);
+  if (latent != nullptr) *latent = z;
+  return (z + both.narrow(0, n, n)) * 0.5;
+}
+
+Tensor AutoencoderImpl::embed(const Tensor& x, Tensor* latent) {
+  if (!head) return pooled_latent(x, false, latent);
+  return head->apply(pooled_latent(x, head->mirrored(), latent));
+}
+
+void AutoencoderImpl::SetEmbeddingHead(const Tensor& mean, const Tensor& projection,
+                                       bool mirror) {
+  if (!head) head = register_module("embedding", EmbeddingHead(mean.size(0)));
+  torch::NoGradGuard no_grad;
+  // set_data keeps the registered buffers' identity (as Module::to does).
+  head->mean.set_data(mean.detach().to(torch::kFloat).clone());
+  head->projection.set_data(projection.detach().to(torch::kFloat).clone());
+  head->mirror.set_data(
+      torch::full({1}, mirror ? 1.0f : 0.0f, torch::TensorOptions().device(mean.device())));
+}
+
+void AutoencoderImpl::ClearEmbeddingHead() {
+  if (!head) return;
+  unregister_module("embedding");
+  head = nullptr;
+}
+
+std::pair<Tensor, Tensor> FitWhitening(const Tensor& latents, double shrinkage) {
+  torch::NoGradGuard no_grad;
+  Tensor z = latents.to(torch::kCPU, torch::kDouble);
+  const int64_t n = z.size(0), d = z.size(1);
+  Tensor mu = z.mean(0);
+  Tensor c = z - mu;
+  Tensor cov = c.t().mm(c) / static_cast<double>(std::max<int64_t>(n - 1, 1));
+  auto [lambda, u] = torch::linalg_eigh(cov);
+  lambda = lambda.clamp_min(0);
+  const double mean_lambda = lambda.mean().item<double>();
+  Tensor p = mean_lambda > 0
+                 ? u / (lambda + shrinkage * mean_lambda).sqrt().unsqueeze(0)
+                 : torch::eye(d, torch::kDouble);
+  const auto out = torch::TensorOptions().dtype(torch::kFloat).device(latents.device());
+  return {mu.to(out), p.to(out)};
+}
+
 SameConvTranspose2dImpl::SameConvTranspose2dImpl(int64_t in, int64_t out)
     : in_channels(in), out_channels(out) {
   weight = register_parameter("weight", torch::empty({in, out, 3, 3}));
@@ -907,14 +969,17 @@ std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec) 
   return rows;
 }
 
-std::string SaveWeights(torch::nn::Module& module, absl::string_view prefix) {
+std::string SaveWeights(torch::nn::Module& module, absl::string_view exclude_prefix) {
   c10::Dict<std::string, Tensor> dict;
+  auto excluded = [&](const std::string& name) {
+    return !exclude_prefix.empty() && absl::StartsWith(name, exclude_prefix);
+  };
   for (const auto& p : module.named_parameters(/*recurse=*/true)) {
-    if (!absl::StartsWith(p.key(), prefix)) continue;
+    if (excluded(p.key())) continue;
     dict.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
   }
   for (const auto& b : module.named_buffers(/*recurse=*/true)) {
-    if (!absl::StartsWith(b.key(), prefix)) continue;
+    if (excluded(b.key())) continue;
     dict.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
   }
   std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
@@ -1468,7 +1533,8 @@ absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images,
                                 {static_cast<int64_t>(n), in.channels, in.height,
                                  in.width})
                    .to(impl_->device);
-    Tensor z = impl_->net->encode(x).to(torch::kCPU).contiguous();
+    AutoencoderImpl& net = *impl_->net;
+    Tensor z = net.embed(x).to(torch::kCPU).contiguous();
     out.assign(z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
     return absl::OkStatus();
   });
@@ -1515,16 +1581,89 @@ absl::StatusOr<std::string> Model::SerializeWeights() const {
 absl::StatusOr<std::string> Model::SerializeEncoderWeights() const {
   std::string bytes;
   absl::Status s = CatchTorch("serializing weights", [&]() -> absl::Status {
-    bytes = SaveWeights(*impl_->net, "encoder.");
+    bytes = SaveWeights(*impl_->net, /*exclude_prefix=*/"decoder.");
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return bytes;
 }
 
+bool Model::has_embedding_head() const { return static_cast<bool>(impl_->net->head); }
+
+absl::Status Model::FitEmbeddingWhitening(absl::Span<const float> images, size_t n,
+                                          double shrinkage, bool mirror) {
+  const InputShape& in = impl_->spec.input;
+  const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
+  if (n < 2 || images.size() != n * per) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "FitEmbeddingWhitening: ", images.size(), " floats for ", n, " images of ",
+        FormatInputShape(in), " (need n >= 2 and n x ", per, ")"));
+  }
+  if (!(shrinkage > 0) || !std::isfinite(shrinkage)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("whitening shrinkage: ", shrinkage, " is not > 0"));
+  }
+  return CatchTorch("FitEmbeddingWhitening", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    AutoencoderImpl& net = *impl_->net;
+    const bool was_training = net.is_training();
+    net.eval();
+    std::vector<Tensor> parts;
+    constexpr size_t kBatch = 256;
+    for (size_t first = 0; first < n; first += kBatch) {
+      const int64_t m = static_cast<int64_t>(std::min(kBatch, n - first));
+      Tensor x = torch::from_blob(const_cast<float*>(images.data() + first * per),
+                                  {m, in.channels, in.height, in.width})
+                     .to(impl_->device);
+      parts.push_back(net.pooled_latent(x, mirror).to(torch::kFloat));
+    }
+    net.train(was_training);
+    Tensor latents = torch::cat(parts, 0);
+    if (!latents.isfinite().all().item<bool>()) {
+      return absl::FailedPreconditionError(
+          "FitEmbeddingWhitening: the encoder produced non-finite latents");
+    }
+    auto [mean, projection] = FitWhitening(latents, shrinkage);
+    net.SetEmbeddingHead(mean, projection, mirror);
+    return absl::OkStatus();
+  });
+}
+
 absl::Status Model::LoadWeights(absl::string_view bytes) {
   absl::StatusOr<std::map<std::string, Tensor>> stored = ReadArchive(bytes);
   if (!stored.ok()) return stored.status();
+  // An embedding head travels as "embedding.mean" and
+  // "embedding.projection": install one of the stored shapes (checked
+  // against the latent size), or drop one the weights do not carry.
+  {
+    auto mean = stored->find("embedding.mean");
+    auto projection = stored->find("embedding.projection");
+    auto mirror = stored->find("embedding.mirror");
+    const int64_t latent = impl_->spec.latent_size;
+    const bool any = mean != stored->end() || projection != stored->end() ||
+                     mirror != stored->end();
+    if (any && (mean == stored->end() || projection == stored->end() ||
+                mirror == stored->end() ||
+                mean->second.sizes() != torch::IntArrayRef{latent} ||
+                projection->second.sizes() != torch::IntArrayRef{latent, latent} ||
+                mirror->second.sizes() != torch::IntArrayRef{1})) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "weights carry an incomplete or misshapen embedding head (need "
+          "embedding.mean [",
+          latent, "], embedding.projection [", latent, ", ", latent,
+          "] and embedding.mirror [1])"));
+    }
+    absl::Status s = CatchTorch("installing the embedding head", [&]() -> absl::Status {
+      if (any) {
+        impl_->net->SetEmbeddingHead(torch::zeros({latent}).to(impl_->device),
+                                     torch::eye(latent).to(impl_->device), false);
+      } else {
+        impl_->net->ClearEmbeddingHead();
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+  }
   const bool has_decoder_weights =
       std::any_of(stored->begin(), stored->end(),
                   [](const auto& e) { return absl::StartsWith(e.first, "decoder."); });

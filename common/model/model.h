@@ -169,25 +169,46 @@ class Model {
   std::string device() const;
 
   // images: n × C × H × W floats (the input shape, normalised); returns
-  // n × latent_size floats. INVALID_ARGUMENT for a wrongly sized span.
+  // n × latent_size floats: the served embeddings (the encoder's latents,
+  // whitened and of unit length when the model has an embedding head).
+  // INVALID_ARGUMENT for a wrongly sized span.
   absl::StatusOr<std::vector<float>> Encode(absl::Span<const float> images,
                                             size_t n);
-  // latents: n × latent_size floats; returns n × C × H × W floats.
-  // FAILED_PRECONDITION for an encoder-only model (see LoadWeights).
+  // latents: n × latent_size floats (the encoder's latents, which are
+  // Encode's output only without an embedding head); returns n × C × H × W
+  // floats. FAILED_PRECONDITION for an encoder-only model (see LoadWeights).
   absl::StatusOr<std::vector<float>> Decode(absl::Span<const float> latents,
                                             size_t n);
 
   // The weights as bytes (a LibTorch archive of every parameter by name),
   // the blob a checkpoint carries.
   absl::StatusOr<std::string> SerializeWeights() const;
-  // Only the encoder's parameters and buffers ("encoder.*"): a checkpoint
+  // All but the decoder's parameters and buffers ("encoder.*" and any
+  // "embedding.*"): a checkpoint
   // for models whose decoder was never trained (contrastive training
   // without a reconstruction term).
   absl::StatusOr<std::string> SerializeEncoderWeights() const;
+  // Embedding whitening: encodes `images` (n ≥ 2, as Encode) and installs
+  // an embedding head fitted to their latents (FitWhitening in
+  // torch_model.h): from then on Encode returns the latents centred,
+  // PCA-whitened with `shrinkage` (> 0; 0.1 is the trainer's default) and
+  // scaled to unit length. With `mirror` the latent of an image is first
+  // averaged with that of its mirror image (left-right; twice the encoder's
+  // work), for models trained to be invariant to flips. Decode is unchanged
+  // (it takes encoder latents). The head is part of the weights
+  // (SerializeWeights and SerializeEncoderWeights carry it).
+  // INVALID_ARGUMENT for bad sizes or shrinkage; FAILED_PRECONDITION when
+  // the latents are not finite.
+  absl::Status FitEmbeddingWhitening(absl::Span<const float> images, size_t n,
+                                     double shrinkage, bool mirror);
+  bool has_embedding_head() const;
+
   // Loads bytes from SerializeWeights() of a model with the same spec.
   // Bytes from SerializeEncoderWeights() (no "decoder.*" entries) load the
   // encoder and drop the decoder: decoder_parameters() is then 0 and Decode
-  // answers FAILED_PRECONDITION.
+  // answers FAILED_PRECONDITION. Bytes with "embedding.mean",
+  // "embedding.projection" and "embedding.mirror" install an embedding head
+  // (see FitEmbeddingWhitening); bytes without remove one.
   // INVALID_ARGUMENT when a parameter is missing or has another shape,
   // DATA_LOSS when the bytes are not an archive.
   absl::Status LoadWeights(absl::string_view bytes);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/model/model.h"
@@ -49,8 +50,27 @@ class LayerStackImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LayerStack);
 
-// An autoencoder: "encoder" and "decoder" submodules.
-// encode: N × C × H × W → N × latent; decode: N × latent → N × C × H × W.
+// The served embedding's head (an "embedding" submodule, present only in
+// models fitted with Model::FitEmbeddingWhitening): buffers "mean"
+// (latent), "projection" (latent × latent) and "mirror" (one value, 0 or
+// 1). apply(z) = normalize((z − mean) · projection): the latent centred,
+// PCA-whitened and scaled to unit length; with mirror = 1, z is the mean of
+// the latents of the image and of its mirror image (left-right).
+class EmbeddingHeadImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingHeadImpl(int64_t latent);
+  torch::Tensor apply(const torch::Tensor& z);
+  bool mirrored() const { return mirror.item<float>() != 0; }
+  torch::Tensor mean, projection, mirror;
+};
+TORCH_MODULE(EmbeddingHead);
+
+// An autoencoder: "encoder" and "decoder" submodules, and an optional
+// "embedding" head.
+// encode: N × C × H × W → N × latent (the decoder's input);
+// decode: N × latent → N × C × H × W;
+// embed: N × C × H × W → N × latent, the served embedding (encode(x)
+// without a head).
 class AutoencoderImpl : public torch::nn::Module {
  public:
   AutoencoderImpl(LayerStack encoder, LayerStack decoder);
@@ -58,11 +78,35 @@ class AutoencoderImpl : public torch::nn::Module {
   // Contiguous (NCHW) whatever layout the layers ran in.
   torch::Tensor decode(const torch::Tensor& z) { return decoder->forward(z).contiguous(); }
   torch::Tensor forward(const torch::Tensor& x) { return decode(encode(x)); }
+  // The served embedding of x; when `latent` is not null it receives
+  // encode(x) (for Reconstruct, without a second pass).
+  torch::Tensor embed(const torch::Tensor& x, torch::Tensor* latent = nullptr);
+  // encode(x), or with `mirror` the mean of encode(x) and encode of x
+  // mirrored (one pass over both); `latent` as in embed.
+  torch::Tensor pooled_latent(const torch::Tensor& x, bool mirror,
+                              torch::Tensor* latent = nullptr);
+
+  // Installs a head with these buffers (replacing any): mean latent,
+  // projection latent × latent, mirror as in EmbeddingHeadImpl.
+  void SetEmbeddingHead(const torch::Tensor& mean, const torch::Tensor& projection,
+                        bool mirror);
+  void ClearEmbeddingHead();
 
   LayerStack encoder;
   LayerStack decoder;
+  EmbeddingHead head{nullptr};
 };
 TORCH_MODULE(Autoencoder);
+
+// PCA whitening of latents (n × d, n ≥ 2, finite): mean and projection =
+// U · diag((λ + shrinkage · mean(λ))^(−1/2)) from the eigendecomposition
+// U diag(λ) Uᵀ of their covariance, computed in double precision and
+// returned as float on the latents' device. shrinkage > 0 bounds the gain
+// of directions the latents barely use (0.1 measured best on
+// Fashion-MNIST, docs/training.md). Latents without variance get the
+// identity projection.
+std::pair<torch::Tensor, torch::Tensor> FitWhitening(const torch::Tensor& latents,
+                                                     double shrinkage);
 
 // ConvTranspose2d(kernel 3, stride 2) with Keras padding="same" alignment:
 // the output is exactly 2H × 2W and equals PyTorch's padding-0 result with
@@ -141,10 +185,10 @@ struct Model::Impl {
 // parameters and multiply-adds.
 std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec);
 
-// Flat archive of every named parameter and buffer (those whose name
-// starts with `prefix`); and back (checking names and shapes; see
-// Model::LoadWeights).
-std::string SaveWeights(torch::nn::Module& module, absl::string_view prefix = "");
+// Flat archive of every named parameter and buffer (except those whose
+// name starts with `exclude_prefix`, when not empty); and back (checking
+// names and shapes; see Model::LoadWeights).
+std::string SaveWeights(torch::nn::Module& module, absl::string_view exclude_prefix = "");
 absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes);
 
 }  // namespace latentsearch::model

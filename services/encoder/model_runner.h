@@ -12,6 +12,7 @@
 #ifndef LATENTSEARCH_SERVICES_ENCODER_MODEL_RUNNER_H_
 #define LATENTSEARCH_SERVICES_ENCODER_MODEL_RUNNER_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -60,6 +61,21 @@ class ModelRunner {
   // latents: n × latent_size; images: n × C × H × W, written.
   virtual absl::Status Decode(absl::Span<const float> latents, size_t n,
                               absl::Span<float> images) = 0;
+  // As Encode, and also writes the encoder's latents (n × latent_size),
+  // the decoder's input: they differ from the embeddings when the model has
+  // an embedding head (model.h), so Reconstruct decodes these. One forward
+  // pass. The default (runners without heads) copies the embeddings.
+  virtual absl::Status EncodeWithLatents(absl::Span<const float> images, size_t n,
+                                         absl::Span<float> embeddings,
+                                         absl::Span<float> latents) {
+    if (latents.size() != embeddings.size()) {
+      return absl::InternalError("EncodeWithLatents: latents and embeddings differ in size");
+    }
+    absl::Status s = Encode(images, n, embeddings);
+    if (!s.ok()) return s;
+    std::copy(embeddings.begin(), embeddings.end(), latents.begin());
+    return absl::OkStatus();
+  }
 };
 
 // Builds a runner from a verified checkpoint. INVALID_ARGUMENT for an

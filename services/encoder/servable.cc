@@ -81,16 +81,14 @@ absl::Status Servable::RunBatch(const Batch& batch) {
   if (batch.slices.size() == 1) {
     const BatchSlice& s = batch.slices[0];
     auto* t = static_cast<InferenceTask*>(s.task);
-    absl::Status st = runner_->Encode(
-        absl::MakeConstSpan(t->inputs().data() + s.begin * per, n * per), n,
-        absl::MakeSpan(t->latents().data() + s.begin * latent, n * latent));
+    auto images = absl::MakeConstSpan(t->inputs().data() + s.begin * per, n * per);
+    auto embeddings = absl::MakeSpan(t->latents().data() + s.begin * latent, n * latent);
+    if (!t->reconstruct()) return runner_->Encode(images, n, embeddings);
+    std::vector<float> z(n * latent);
+    absl::Status st = runner_->EncodeWithLatents(images, n, embeddings, absl::MakeSpan(z));
     if (!st.ok()) return st;
-    if (t->reconstruct()) {
-      return runner_->Decode(
-          absl::MakeConstSpan(t->latents().data() + s.begin * latent, n * latent), n,
-          absl::MakeSpan(t->reconstructions().data() + s.begin * per, n * per));
-    }
-    return absl::OkStatus();
+    return runner_->Decode(z, n,
+                           absl::MakeSpan(t->reconstructions().data() + s.begin * per, n * per));
   }
 
   std::vector<float> images(n * per);
@@ -103,13 +101,19 @@ absl::Status Servable::RunBatch(const Batch& batch) {
     offset += s.count;
     if (t->reconstruct()) reconstruct_items += s.count;
   }
-  std::vector<float> latents(n * latent);
-  absl::Status st = runner_->Encode(images, n, absl::MakeSpan(latents));
+  // One forward pass for the whole batch; the encoder's latents are kept
+  // only when some slice is to be reconstructed.
+  std::vector<float> embeddings(n * latent);
+  std::vector<float> latents(reconstruct_items > 0 ? n * latent : 0);
+  absl::Status st = reconstruct_items > 0
+                        ? runner_->EncodeWithLatents(images, n, absl::MakeSpan(embeddings),
+                                                     absl::MakeSpan(latents))
+                        : runner_->Encode(images, n, absl::MakeSpan(embeddings));
   if (!st.ok()) return st;
   offset = 0;
   for (const BatchSlice& s : batch.slices) {
     auto* t = static_cast<InferenceTask*>(s.task);
-    std::memcpy(t->latents().data() + s.begin * latent, latents.data() + offset * latent,
+    std::memcpy(t->latents().data() + s.begin * latent, embeddings.data() + offset * latent,
                 s.count * latent * sizeof(float));
     offset += s.count;
   }
@@ -118,11 +122,14 @@ absl::Status Servable::RunBatch(const Batch& batch) {
   // Decode only the Reconstruct slices, as one batch.
   std::vector<float> z;
   z.reserve(reconstruct_items * latent);
+  offset = 0;
   for (const BatchSlice& s : batch.slices) {
     auto* t = static_cast<InferenceTask*>(s.task);
-    if (!t->reconstruct()) continue;
-    const float* src = t->latents().data() + s.begin * latent;
-    z.insert(z.end(), src, src + s.count * latent);
+    if (t->reconstruct()) {
+      const float* src = latents.data() + offset * latent;
+      z.insert(z.end(), src, src + s.count * latent);
+    }
+    offset += s.count;
   }
   images.resize(reconstruct_items * per);
   st = runner_->Decode(z, reconstruct_items, absl::MakeSpan(images));

@@ -67,7 +67,31 @@ class TorchRunner final : public ModelRunner {
       torch::InferenceMode inference;
       torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
                                           in.width});
-      torch::Tensor z = net_->encode(x);
+      CopyOut(net_->embed(x), latents);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status EncodeWithLatents(absl::Span<const float> images, size_t n,
+                                 absl::Span<float> embeddings,
+                                 absl::Span<float> latents) override {
+    const model::InputShape& in = spec().input;
+    const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
+    const size_t latent = static_cast<size_t>(spec().latent_size);
+    if (n == 0 || images.size() != n * per || embeddings.size() != n * latent ||
+        latents.size() != n * latent) {
+      return absl::InternalError(absl::StrCat("EncodeWithLatents: ", images.size(),
+                                              " input, ", embeddings.size(), " and ",
+                                              latents.size(), " output floats for ", n,
+                                              " images"));
+    }
+    return CatchTorch("Encode", [&]() -> absl::Status {
+      StreamScope stream(cuda_, device_);
+      torch::InferenceMode inference;
+      torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
+                                          in.width});
+      torch::Tensor z;
+      CopyOut(net_->embed(x, &z), embeddings);
       CopyOut(z, latents);
       return absl::OkStatus();
     });

@@ -237,6 +237,28 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
     ev->set_jitter_strength(v.brightness);
     ev->set_grayscale_probability(v.grayscale_probability);
   }
+  switch (in.embedding()) {
+    case v1::EMBEDDING_KIND_UNSPECIFIED:
+      t.embedding = t.objective == Objective::kContrastive ? Embedding::kWhitened
+                                                           : Embedding::kLatent;
+      break;
+    case v1::EMBEDDING_KIND_LATENT:
+      t.embedding = Embedding::kLatent;
+      break;
+    case v1::EMBEDDING_KIND_WHITENED:
+      t.embedding = Embedding::kWhitened;
+      break;
+    default:
+      return Field("embedding", absl::StrCat(in.embedding(),
+                                             " is not an EmbeddingKind value; allowed "
+                                             "EMBEDDING_KIND_LATENT, EMBEDDING_KIND_WHITENED"));
+  }
+  e.set_embedding(t.embedding == Embedding::kWhitened ? v1::EMBEDDING_KIND_WHITENED
+                                                      : v1::EMBEDDING_KIND_LATENT);
+  // A model trained on flipped images also averages each image's latent
+  // with its mirror image's.
+  t.whitening_mirror = t.objective == Objective::kContrastive ? t.views.flip_probability > 0
+                                                              : t.augment;
   t.eval_images = in.eval_images() == 0 ? 2000 : in.eval_images();
   e.set_eval_images(static_cast<uint32_t>(t.eval_images));
   switch (in.checkpoint_policy()) {

@@ -424,7 +424,7 @@ struct Runner {
       Tensor z;
       {
         AutocastScope autocast(bf16, !device.is_cpu());
-        z = net->encode(ToTensor(n));
+        z = net->embed(ToTensor(n));
       }
       z = z.to(torch::kFloat).to(torch::kCPU).contiguous();
       std::copy(z.data_ptr<float>(), z.data_ptr<float>() + n * dim, emb.begin() + first * dim);
@@ -439,6 +439,35 @@ struct Runner {
     LS_ASSIGN_OR_RETURN(e->precision_at_10_cosine,
                         PrecisionAtK(index::Metric::kCosine, emb, labels, emb, labels, dim,
                                      /*queries_are_base=*/true, po));
+    return absl::OkStatus();
+  }
+
+  // Embedding::kWhitened: fits the model's embedding head to the latents
+  // of the first whitening_images training images (in the split's seeded
+  // order, unaugmented).
+  absl::Status FitEmbeddingHead() {
+    if (c.embedding != Embedding::kWhitened) return absl::OkStatus();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    const size_t count = std::min(c.whitening_images, train.size());
+    const size_t per = d.image_bytes();
+    const size_t eb = static_cast<size_t>(c.eval_batch_size);
+    if (buf.size() < eb * per) buf.resize(eb * per);
+    std::vector<Tensor> parts;
+    for (size_t first = 0; first < count; first += eb) {
+      const size_t n = std::min(eb, count - first);
+      LS_RETURN_IF_ERROR(Gather(d, train, first, n, &buf, nullptr));
+      parts.push_back(net->pooled_latent(ToTensor(n), c.whitening_mirror).to(torch::kFloat));
+    }
+    SetTraining(true);
+    Tensor latents = torch::cat(parts, 0);
+    if (!latents.isfinite().all().item<bool>()) {
+      return absl::AbortedError(
+          "training diverged: the encoder's latents are not finite (try a lower "
+          "learning_rate)");
+    }
+    auto [mean, projection] = model::FitWhitening(latents, c.whitening_shrinkage);
+    net->SetEmbeddingHead(mean, projection, c.whitening_mirror);
     return absl::OkStatus();
   }
 
@@ -612,6 +641,7 @@ struct Runner {
       e.train_loss = sum / seen;
       e.learning_rate = lr;
       LS_ASSIGN_OR_RETURN(e.validation_loss, Evaluate());
+      LS_RETURN_IF_ERROR(FitEmbeddingHead());
       LS_RETURN_IF_ERROR(MeasurePrecision(&e));
       e.seconds = absl::ToDoubleSeconds(now() - epoch_start);
       e.cpu_seconds = ProcessCpuSeconds() - epoch_cpu_start;
@@ -641,6 +671,7 @@ struct Runner {
       double v = last_epoch_val;
       if (step != step_at_epoch_end) {
         LS_ASSIGN_OR_RETURN(v, Evaluate());
+        LS_RETURN_IF_ERROR(FitEmbeddingHead());
       }
       LS_RETURN_IF_ERROR(Checkpoint(result.epochs_completed, step, last_epoch_train, v));
     }

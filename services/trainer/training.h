@@ -18,10 +18,14 @@
 // contrastive (NT-Xent, losses.h, over two AugmentView()s of each image,
 // computed on a projection head that exists only during training and is
 // never saved; optionally + reconstruction_weight × the MSE of
-// reconstructing both views). The served embedding is the encoder's output.
-// Every epoch may also measure k-NN precision@10 of the embeddings on a
-// fixed labelled subset of the validation split (knn_eval.h); labels are
-// used for nothing else.
+// reconstructing both views). The served embedding is the encoder's output
+// (Embedding::kLatent) or that output centred, PCA-whitened and scaled to
+// unit length (Embedding::kWhitened: the whitening is fitted after every
+// epoch to up to whitening_images training images, no labels, and is part
+// of the checkpoint; model.h FitEmbeddingWhitening).
+// Every epoch may also measure k-NN precision@10 of the served embeddings
+// on a fixed labelled subset of the validation split (knn_eval.h); labels
+// are used for nothing else.
 // Determinism: on CPU, equal configs and data give bit-identical losses and
 // weights (same thread count; oneDNN and our loops are deterministic).
 // Thread-safety: RunTraining is reentrant, but LibTorch's thread settings are
@@ -73,6 +77,12 @@ enum class Objective {
 // "reconstruction", "denoising", "contrastive" (checkpoint metadata).
 const char* ObjectiveName(Objective objective);
 
+// The served embedding (see the file comment).
+enum class Embedding {
+  kLatent,    // The encoder's output.
+  kWhitened,  // Centred, PCA-whitened (shrinkage), unit length.
+};
+
 enum class LrSchedule {
   kConstant,      // learning_rate throughout (the seed's).
   kWarmupCosine,  // Linear warm-up over warmup_fraction of the run, then a
@@ -122,6 +132,15 @@ struct TrainConfig {
   CorruptOptions corruption;                         // kDenoising.
   LrSchedule lr_schedule = LrSchedule::kConstant;
   double warmup_fraction = 0.05;  // [0, 0.5].
+  Embedding embedding = Embedding::kLatent;
+  // kWhitened: eigenvalues are shrunk by this × their mean (> 0, finite);
+  // and the training images the whitening is fitted to (>= 2; at most the
+  // training split, taken in its seeded order).
+  double whitening_shrinkage = 0.1;
+  size_t whitening_images = 10000;
+  // kWhitened: average each image's latent with its mirror image's first
+  // (model.h FitEmbeddingWhitening; for models trained with flips).
+  bool whitening_mirror = false;
   // Labelled validation images for the per-epoch k-NN precision@10
   // (at most the validation split); 0 = not measured. Skipped when any of
   // them is unlabelled.
@@ -133,7 +152,7 @@ struct TrainConfig {
 // INVALID_ARGUMENT naming the field ("architecture", "latent_size",
 // "input_shape", "batch_size", "epochs", "learning_rate", "weight_decay",
 // "validation_fraction", "threads", "time_budget_seconds", "dataset",
-// "temperature", "reconstruction_weight", "warmup_fraction") when
+// "temperature", "reconstruction_weight", "warmup_fraction", "embedding") when
 // `config` cannot train on `dataset`: e.g. latent 0, batch 0, an empty data
 // set or one whose image shape differs from the model's input shape, an
 // input shape the architecture cannot take, or a validation split that

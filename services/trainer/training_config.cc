@@ -99,6 +99,16 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   if (c.objective == Objective::kContrastive) {
     LS_RETURN_IF_ERROR(ValidateViews(c.views));
   }
+  if (c.embedding == Embedding::kWhitened) {
+    if (!(c.whitening_shrinkage > 0) || !std::isfinite(c.whitening_shrinkage)) {
+      return Field("embedding", absl::StrCat("whitening shrinkage ", c.whitening_shrinkage,
+                                             " must be finite and > 0"));
+    }
+    if (c.whitening_images < 2) {
+      return Field("embedding", absl::StrCat("whitening needs >= 2 images, not ",
+                                             c.whitening_images));
+    }
+  }
   if (c.projection_hidden < 1 || c.projection_dim < 1) {
     return Field("projection", "hidden and output sizes must be >= 1");
   }
@@ -121,6 +131,12 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
     return Field("validation_fraction",
                  absl::StrCat(c.validation_fraction, " of ", dataset.size(),
                               " images leaves none for training"));
+  }
+  if (c.embedding == Embedding::kWhitened &&
+      PlanTraining(c, dataset.size()).train_images < 2) {
+    return Field("embedding", absl::StrCat("whitening needs >= 2 training images; ",
+                                           dataset.size(), " images with validation_fraction ",
+                                           c.validation_fraction, " leave 1"));
   }
   return absl::OkStatus();
 }

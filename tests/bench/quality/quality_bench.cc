@@ -12,7 +12,10 @@
 //     Encodes every training image and --queries seeded test images and
 //     prints precision@10 by class for L1, L2 and cosine (exact search;
 //     queries are test images, so none is in the base). --ckpt= (empty)
-//     measures raw pixels instead.
+//     measures raw pixels instead. --whiten_out=PATH first fits the
+//     embedding whitening (EMBEDDING_WHITENED) to 10,000 training images and
+//     writes the checkpoint with it to PATH; --post also prints variants
+//     (centred, standardised, whitened with several shrinkages, unit length).
 #include <time.h>
 
 #include <cstdio>
@@ -30,6 +33,7 @@
 #include "common/model/model.h"
 #include "services/trainer/knn_eval.h"
 #include "services/trainer/training.h"
+#include <torch/torch.h>
 
 ABSL_FLAG(std::string, mode, "eval", "train or eval");
 ABSL_FLAG(std::string, cifar10_dir, "", "CIFAR-10 binary directory");
@@ -52,10 +56,21 @@ ABSL_FLAG(double, jitter_probability, 0.8, "train: colour jitter probability");
 ABSL_FLAG(double, jitter_strength, 0.4,
           "train: brightness, contrast and saturation jitter strength");
 ABSL_FLAG(int, eval_images, 2000, "train: held-out images for precision@10");
+ABSL_FLAG(std::string, embedding, "latent", "train: latent or whitened (served embedding)");
+ABSL_FLAG(int, whiten_images, 10000, "eval: training images --whiten_out fits to");
+ABSL_FLAG(double, whiten_shrinkage, 0.1, "eval: --whiten_out's eigenvalue shrinkage");
+ABSL_FLAG(bool, whiten_mirror, true,
+          "train (whitened) and eval (--whiten_out): average with the mirror image's latent");
+ABSL_FLAG(std::string, whiten_out, "",
+          "eval: also fit the embedding whitening to the training images and write the "
+          "checkpoint with it here");
 ABSL_FLAG(int, threads, 2, "intra-op threads");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
 ABSL_FLAG(uint64_t, max_train_images, 0, "train: use at most this many (0 = all)");
 ABSL_FLAG(int, queries, 1000, "eval: seeded test queries");
+ABSL_FLAG(bool, post, false,
+          "eval: also measure post-processing variants of the embeddings (centring, "
+          "standardising, PCA whitening with several shrinkages, unit length)");
 
 namespace latentsearch {
 namespace {
@@ -118,6 +133,9 @@ int Train() {
   c.views.brightness = c.views.contrast = c.views.saturation =
       absl::GetFlag(FLAGS_jitter_strength);
   c.eval_images = absl::GetFlag(FLAGS_eval_images);
+  c.embedding = absl::GetFlag(FLAGS_embedding) == "whitened" ? trainer::Embedding::kWhitened
+                                                             : trainer::Embedding::kLatent;
+  c.whitening_mirror = absl::GetFlag(FLAGS_whiten_mirror);
   c.validation_fraction = 0.1;
   c.threads = absl::GetFlag(FLAGS_threads);
   c.seed = absl::GetFlag(FLAGS_seed);
@@ -204,6 +222,60 @@ absl::StatusOr<std::vector<float>> Embed(model::Model* m, const data::Dataset& d
   return out;
 }
 
+void Report(const char* name, const std::vector<float>& base, const std::vector<int32_t>& bl,
+            const std::vector<float>& q, const std::vector<int32_t>& ql, size_t dim) {
+  trainer::PrecisionOptions po;
+  po.threads = absl::GetFlag(FLAGS_threads);
+  std::printf("%-24s", name);
+  for (index::Metric metric : index::kAllMetrics) {
+    absl::StatusOr<double> p = trainer::PrecisionAtK(metric, base, bl, q, ql, dim, false, po);
+    std::printf("\t%s %.3f", std::string(index::MetricName(metric)).c_str(), p.ok() ? *p : -1.0);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void PostVariants(const std::vector<float>& base, const std::vector<int32_t>& bl,
+                  const std::vector<float>& q, const std::vector<int32_t>& ql, size_t dim) {
+  const int64_t n = base.size() / dim, nq = q.size() / dim, d = dim;
+  torch::Tensor B = torch::from_blob(const_cast<float*>(base.data()), {n, d}).to(torch::kDouble);
+  torch::Tensor Q = torch::from_blob(const_cast<float*>(q.data()), {nq, d}).to(torch::kDouble);
+  torch::Tensor mu = B.mean(0, true);
+  auto run = [&](const char* name, torch::Tensor b, torch::Tensor qq) {
+    b = b.to(torch::kFloat).contiguous();
+    qq = qq.to(torch::kFloat).contiguous();
+    std::vector<float> vb(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+    std::vector<float> vq(qq.data_ptr<float>(), qq.data_ptr<float>() + qq.numel());
+    Report(name, vb, bl, vq, ql, b.size(1));
+  };
+  run("centred", B - mu, Q - mu);
+  torch::Tensor sd = B.std(0, true, true) + 1e-8;
+  run("standardised", (B - mu) / sd, (Q - mu) / sd);
+  torch::Tensor C = (B - mu).t().mm(B - mu) / (n - 1);
+  auto [L, U] = torch::linalg_eigh(C);
+  const double mean_l = L.mean().item<double>();
+  for (double eps : {1.0, 0.3, 0.1, 0.03, 0.01}) {
+    torch::Tensor W = U / (L + eps * mean_l).sqrt().unsqueeze(0);
+    run(absl::StrCat("whitened eps ", eps).c_str(), (B - mu).mm(W), (Q - mu).mm(W));
+  }
+  for (double eps : {0.1, 0.01}) {
+    torch::Tensor W = U / (L + eps * mean_l).sqrt().unsqueeze(0);
+    auto nb = (B - mu).mm(W);
+    auto nqq = (Q - mu).mm(W);
+    nb = nb / nb.norm(2, 1, true);
+    nqq = nqq / nqq.norm(2, 1, true);
+    run(absl::StrCat("whitened+l2n eps ", eps).c_str(), nb, nqq);
+  }
+  {
+    auto nb = B / B.norm(2, 1, true);
+    auto nqq = Q / Q.norm(2, 1, true);
+    run("l2-normalised", nb, nqq);
+    auto m2 = nb.mean(0, true);
+    auto cb = nb - m2, cq = nqq - m2;
+    run("l2n, centred, l2n", cb / cb.norm(2, 1, true), cq / cq.norm(2, 1, true));
+  }
+}
+
 int Eval() {
   model::SetThreads(absl::GetFlag(FLAGS_threads));
   absl::StatusOr<data::Dataset> train = Load(data::Split::kTrain);
@@ -226,9 +298,40 @@ int Eval() {
       return 1;
     }
     m = *std::move(loaded);
-    std::printf("# %s: %s latent %d, objective %s, epoch %u\n", path.c_str(),
+    std::printf("# %s: %s latent %d, objective %s, epoch %u%s\n", path.c_str(),
                 ckpt->metadata.architecture.c_str(), ckpt->metadata.latent_size,
-                ckpt->metadata.objective.c_str(), ckpt->metadata.epoch);
+                ckpt->metadata.objective.c_str(), ckpt->metadata.epoch,
+                m->has_embedding_head() ? ", whitened embedding" : "");
+    const std::string whiten_out = absl::GetFlag(FLAGS_whiten_out);
+    if (!whiten_out.empty()) {
+      // As the trainer's Embedding::kWhitened (defaults: 10,000 training
+      // images, shrinkage 0.1).
+      const std::vector<size_t> fit = data::SampleIndices(
+          train->size(), static_cast<size_t>(absl::GetFlag(FLAGS_whiten_images)), 1);
+      const size_t per = train->image_bytes();
+      std::vector<float> images(fit.size() * per);
+      for (size_t i = 0; i < fit.size(); ++i) {
+        absl::Status s = data::NormalizeRange(*train, fit[i], 1, data::Layout::kNCHW,
+                                              absl::MakeSpan(images.data() + i * per, per));
+        if (!s.ok()) return 1;
+      }
+      absl::Status s =
+          m->FitEmbeddingWhitening(images, fit.size(), absl::GetFlag(FLAGS_whiten_shrinkage),
+                                   absl::GetFlag(FLAGS_whiten_mirror));
+      absl::StatusOr<std::string> weights =
+          m->decoder_parameters() > 0 ? m->SerializeWeights() : m->SerializeEncoderWeights();
+      if (s.ok() && weights.ok()) {
+        s = model::WriteCheckpointFile(
+            whiten_out, model::MakeCheckpoint(ckpt->metadata, *std::move(weights)));
+      }
+      if (!s.ok() || !weights.ok()) {
+        std::fprintf(stderr, "whitening: %s %s\n", s.ToString().c_str(),
+                     weights.status().ToString().c_str());
+        return 1;
+      }
+      std::printf("# fitted the embedding whitening to %zu training images; wrote %s\n",
+                  fit.size(), whiten_out.c_str());
+    }
   }
   std::vector<size_t> all(train->size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -241,6 +344,13 @@ int Eval() {
   if (!base.ok() || !q.ok()) {
     std::fprintf(stderr, "encoding failed\n");
     return 1;
+  }
+  if (absl::GetFlag(FLAGS_post)) {
+    std::vector<int32_t> ql;
+    for (size_t i : queries) ql.push_back(test->labels[i]);
+    Report("as measured", *base, train->labels, *q, ql, dim);
+    PostVariants(*base, train->labels, *q, ql, dim);
+    return 0;
   }
   std::vector<int32_t> qlabels;
   for (size_t i : queries) qlabels.push_back(test->labels[i]);

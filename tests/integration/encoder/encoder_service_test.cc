@@ -273,6 +273,45 @@ TEST_F(EncoderServiceTest, ReconstructReturnsTheDecodedImages) {
   }
 }
 
+TEST_F(EncoderServiceTest, AWhitenedModelServesItsEmbeddingAndReconstructsItsLatent) {
+  Start();
+  Made m = MakeModel(6, 1);
+  const std::vector<image::Image> fit = RandomImages(12, 11);
+  const std::vector<float> fx = TrainerInput(fit);
+  ASSERT_OK(m.model->FitEmbeddingWhitening(fx, fit.size(), 0.1, /*mirror=*/true));
+  ASSERT_OK_AND_ASSIGN(std::string weights, m.model->SerializeWeights());
+  m.checkpoint = model::MakeCheckpoint(m.checkpoint.metadata, weights);
+  ASSERT_TRUE(Push(m.checkpoint).ok());
+
+  const std::vector<image::Image> images = RandomImages(5, 12);
+  v1::EncodeResponse r;
+  ASSERT_TRUE(Encode(images, &r).ok());
+  ExpectEmbeddings(r, Reference(*m.model, images));
+  for (int i = 0; i < r.embeddings_size(); ++i) {
+    double norm = 0;
+    for (float v : r.embeddings(i).values()) norm += v * v;
+    EXPECT_NEAR(norm, 1.0, 1e-4) << i;
+  }
+  // Reconstruct decodes the encoder's latents (the model without its head).
+  v1::ReconstructRequest request;
+  for (const auto& img : images) *request.add_images() = RawProto(img);
+  v1::ReconstructResponse rr;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Reconstruct(&ctx, request, &rr).ok());
+  Made plain = MakeModel(6, 1);
+  const std::vector<float> x = TrainerInput(images);
+  const std::vector<float> y = *plain.model->Decode(*plain.model->Encode(x, 5), 5);
+  ASSERT_EQ(rr.mse_size(), 5);
+  for (int i = 0; i < 5; ++i) {
+    double mse = 0;
+    for (size_t k = 0; k < kPer; ++k) {
+      const double d = x[i * kPer + k] - y[i * kPer + k];
+      mse += d * d;
+    }
+    EXPECT_NEAR(rr.mse(i), mse / kPer, 1e-5) << i;
+  }
+}
+
 TEST_F(EncoderServiceTest, BadPushesAreRefusedAndTheCurrentVersionKeepsServing) {
   Start();
   Made v1 = MakeModel(1, 1);

@@ -118,6 +118,17 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
   EXPECT_EQ(c.views().jitter_probability(), 0);
   EXPECT_EQ(c.views().jitter_strength(), 0.2);
   EXPECT_FALSE(c.views().has_flip_probability());
+  EXPECT_EQ(c.embedding(), v1::EMBEDDING_KIND_UNSPECIFIED);  // The trainer's default.
+  SetFlags({{"embedding", "latent"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig latent, TrainingConfigFromFlags());
+  EXPECT_EQ(latent.embedding(), v1::EMBEDDING_KIND_LATENT);
+  SetFlags({{"embedding", "whitened"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig whitened, TrainingConfigFromFlags());
+  EXPECT_EQ(whitened.embedding(), v1::EMBEDDING_KIND_WHITENED);
+  SetFlags({{"embedding", "pca"}});
+  EXPECT_THAT(TrainingConfigFromFlags().status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--embedding=pca: expected latent or whitened")));
 }
 
 TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {

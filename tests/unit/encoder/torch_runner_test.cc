@@ -79,6 +79,35 @@ TEST(TorchRunnerTest, EncodesAndDecodesLikeTheModel) {
   }
 }
 
+TEST(TorchRunnerTest, AWhitenedModelServesItsEmbeddingAndReconstructsFromTheLatent) {
+  model::ModelOptions options;
+  options.seed = 9;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m,
+                       model::Model::Create({"conv", 8, {16, 16, 3}}, options));
+  const size_t n = 6, per = 16 * 16 * 3;
+  const std::vector<float> images = RandomFloats(n * per, 4);
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> latents, m->Encode(images, n));
+  ASSERT_OK(m->FitEmbeddingWhitening(images, n, 0.1, /*mirror=*/true));
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> want, m->Encode(images, n));
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> want_images, m->Decode(latents, n));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ModelRunner> runner,
+                       TorchRunnerFactory(DeviceChoice())(CheckpointOf(*m)));
+  std::vector<float> got(n * 8), got2(n * 8), got_latents(n * 8), got_images(n * per);
+  ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(got)));
+  ASSERT_OK(runner->EncodeWithLatents(images, n, absl::MakeSpan(got2),
+                                      absl::MakeSpan(got_latents)));
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+    ASSERT_NEAR(got2[i], want[i], 1e-5) << i;
+    ASSERT_NEAR(got_latents[i], latents[i], 1e-5) << i;
+  }
+  // Reconstructions decode each image's own latent, not the embedding.
+  ASSERT_OK(runner->Decode(got_latents, n, absl::MakeSpan(got_images)));
+  for (size_t i = 0; i < got_images.size(); i += 31) {
+    ASSERT_NEAR(got_images[i], want_images[i], 1e-5) << i;
+  }
+}
+
 TEST(TorchRunnerTest, WeightsOfAnotherArchitectureAreInvalidArgument) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m,
                        model::Model::Create({"conv", 10, {32, 32, 3}}));

@@ -175,6 +175,122 @@ TEST(WeightsTest, EncoderOnlyWeightsLoadWithoutADecoder) {
   ASSERT_OK(c->Decode(za, 1).status());
 }
 
+// Images that differ: n × 16 × 16 × 3, pixel values from a small hash.
+std::vector<float> VariedImages(size_t n) {
+  std::vector<float> x(n * 16 * 16 * 3);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>((i * 2654435761u + (i / 768) * 97) % 251) / 251.0f;
+  }
+  return x;
+}
+
+TEST(WhiteningTest, FitWhiteningOfAKnownCovariance) {
+  // Four latents around the mean (1, 1): ±2 on axis 0, ±1 on axis 1.
+  // Covariance (n − 1 = 3) diag(8/3, 2/3); the eigenvalues' mean is 5/3,
+  // shrinkage 0.3 adds 0.5: gains 1/sqrt(19/6) (axis 0) and 1/sqrt(7/6).
+  torch::Tensor z = torch::tensor({3.0, 1.0, -1.0, 1.0, 1.0, 2.0, 1.0, 0.0}).reshape({4, 2});
+  auto [mean, p] = FitWhitening(z, 0.3);
+  EXPECT_TRUE(torch::allclose(mean, torch::tensor({1.0f, 1.0f})));
+  // Eigenvectors are the axes (up to sign and order: eigh sorts ascending).
+  EXPECT_NEAR(std::abs(p[0][1].item<float>()), 1 / std::sqrt(19.0 / 6), 1e-5);
+  EXPECT_NEAR(std::abs(p[1][0].item<float>()), 1 / std::sqrt(7.0 / 6), 1e-5);
+  EXPECT_NEAR(p[0][0].item<float>(), 0, 1e-6);
+  EXPECT_NEAR(p[1][1].item<float>(), 0, 1e-6);
+  // Identical latents have no variance: the identity.
+  auto [m2, p2] = FitWhitening(torch::ones({3, 2}), 0.1);
+  EXPECT_TRUE(torch::equal(p2, torch::eye(2)));
+}
+
+TEST(WhiteningTest, WhitenedEmbeddingsAreUnitLengthAndTravelWithTheWeights) {
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}},
+                                             {Formulation::kPhaseSplit, 1}));
+  const std::vector<float> x = VariedImages(40);
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> raw, m->Encode(x, 40));
+  ASSERT_OK(m->FitEmbeddingWhitening(x, 40, 0.1, /*mirror=*/false));
+  EXPECT_TRUE(m->has_embedding_head());
+  ASSERT_OK_AND_ASSIGN(const std::vector<float> e, m->Encode(x, 40));
+  ASSERT_EQ(e.size(), raw.size());
+  EXPECT_NE(e, raw);
+  std::vector<double> mean(8, 0);
+  for (size_t i = 0; i < 40; ++i) {
+    double norm = 0;
+    for (size_t j = 0; j < 8; ++j) {
+      norm += e[i * 8 + j] * e[i * 8 + j];
+      mean[j] += e[i * 8 + j] / 40;
+    }
+    EXPECT_NEAR(norm, 1.0, 1e-5) << i;
+  }
+  // Centred: the fitted images' embeddings average near 0 (before unit
+  // scaling exactly 0; after it, small against the unit length).
+  for (size_t j = 0; j < 8; ++j) EXPECT_LT(std::abs(mean[j]), 0.35) << j;
+  // Decode still takes the encoder's latents.
+  ASSERT_OK_AND_ASSIGN(auto decoded, m->Decode(absl::MakeConstSpan(raw.data(), 8), 1));
+  EXPECT_EQ(decoded.size(), 16u * 16 * 3);
+
+  // Both weight blobs carry the head; a fresh model loads it and serves
+  // the same embeddings.
+  for (bool encoder_only : {false, true}) {
+    ASSERT_OK_AND_ASSIGN(std::string w,
+                         encoder_only ? m->SerializeEncoderWeights() : m->SerializeWeights());
+    ASSERT_OK_AND_ASSIGN(auto fresh, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+    ASSERT_OK(fresh->LoadWeights(w));
+    EXPECT_TRUE(fresh->has_embedding_head());
+    ASSERT_OK_AND_ASSIGN(auto e2, fresh->Encode(x, 40));
+    for (size_t i = 0; i < e.size(); ++i) ASSERT_NEAR(e2[i], e[i], 1e-5) << i;
+    // Weights without a head remove it again.
+    ASSERT_OK_AND_ASSIGN(auto plain, Model::Create({"resnet_small", 8, {16, 16, 3}},
+                                                   {Formulation::kPhaseSplit, 1}));
+    ASSERT_OK_AND_ASSIGN(std::string pw, encoder_only ? plain->SerializeEncoderWeights()
+                                                      : plain->SerializeWeights());
+    ASSERT_OK(fresh->LoadWeights(pw));
+    EXPECT_FALSE(fresh->has_embedding_head());
+    ASSERT_OK_AND_ASSIGN(auto r2, fresh->Encode(x, 40));
+    EXPECT_EQ(r2, raw);
+  }
+  EXPECT_THAT(m->FitEmbeddingWhitening(x, 1, 0.1, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("n >= 2")));
+  EXPECT_THAT(m->FitEmbeddingWhitening(x, 40, 0, false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shrinkage")));
+}
+
+TEST(WhiteningTest, MirroredEmbeddingsDoNotSeeLeftFromRight) {
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}},
+                                             {Formulation::kPhaseSplit, 4}));
+  const std::vector<float> x = VariedImages(20);
+  std::vector<float> flipped(x.size());
+  for (size_t i = 0; i < 20; ++i)  // NCHW: mirror each row of each channel.
+    for (size_t r = 0; r < 3 * 16; ++r)
+      for (size_t c = 0; c < 16; ++c)
+        flipped[(i * 48 + r) * 16 + c] = x[(i * 48 + r) * 16 + 15 - c];
+  ASSERT_OK(m->FitEmbeddingWhitening(x, 20, 0.1, /*mirror=*/false));
+  ASSERT_OK_AND_ASSIGN(auto a, m->Encode(x, 20));
+  ASSERT_OK_AND_ASSIGN(auto b, m->Encode(flipped, 20));
+  EXPECT_NE(a, b) << "an untrained net is not flip-invariant";
+  ASSERT_OK(m->FitEmbeddingWhitening(x, 20, 0.1, /*mirror=*/true));
+  ASSERT_OK_AND_ASSIGN(a, m->Encode(x, 20));
+  ASSERT_OK_AND_ASSIGN(b, m->Encode(flipped, 20));
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
+  // The mirror flag travels with the weights.
+  ASSERT_OK_AND_ASSIGN(std::string w, m->SerializeWeights());
+  ASSERT_OK_AND_ASSIGN(auto fresh, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+  ASSERT_OK(fresh->LoadWeights(w));
+  ASSERT_OK_AND_ASSIGN(auto c, fresh->Encode(flipped, 20));
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(c[i], a[i], 1e-5) << i;
+}
+
+TEST(WhiteningTest, AnIncompleteOrMisshapenHeadIsRefused) {
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+  AutoencoderImpl& net = *m->impl().net;
+  net.SetEmbeddingHead(torch::zeros({8}), torch::eye(8), false);
+  // A mean of the wrong length.
+  net.head->mean.set_data(torch::zeros({7}));
+  ASSERT_OK_AND_ASSIGN(std::string misshapen, m->SerializeWeights());
+  ASSERT_OK_AND_ASSIGN(auto fresh, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+  EXPECT_THAT(fresh->LoadWeights(misshapen),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("embedding.mean [8]")));
+  EXPECT_FALSE(fresh->has_embedding_head());
+}
+
 TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
   ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"conv", 10, {32, 32, 3}}));
   std::vector<float> x(3 * 32 * 32 * 2 - 1);

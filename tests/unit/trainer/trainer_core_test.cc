@@ -79,6 +79,37 @@ TEST(ResolveConfigTest, ContrastiveViewsDefaultToSimClrAndTakeWhatIsSet) {
   EXPECT_EQ(m.effective.views().flip_probability(), 0);
 }
 
+TEST(ResolveConfigTest, EmbeddingDefaultsToWhitenedForContrastiveOnly) {
+  v1::TrainingConfig c;
+  c.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig rec, ResolveConfig(c, 1));
+  EXPECT_EQ(rec.train.embedding, Embedding::kLatent);
+  EXPECT_EQ(rec.effective.embedding(), v1::EMBEDDING_KIND_LATENT);
+  c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig con, ResolveConfig(c, 1));
+  EXPECT_EQ(con.train.embedding, Embedding::kWhitened);
+  EXPECT_TRUE(con.train.whitening_mirror) << "SimCLR's views flip";
+  EXPECT_EQ(con.effective.embedding(), v1::EMBEDDING_KIND_WHITENED);
+  c.mutable_views()->set_flip_probability(0);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig noflip, ResolveConfig(c, 1));
+  EXPECT_FALSE(noflip.train.whitening_mirror) << "trained without flips";
+  c.set_embedding(v1::EMBEDDING_KIND_LATENT);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig latent, ResolveConfig(c, 1));
+  EXPECT_EQ(latent.train.embedding, Embedding::kLatent);
+  // Reconstruction with flips, whitened on request: mirrored.
+  v1::TrainingConfig r;
+  r.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
+  r.set_augment(true);
+  r.set_embedding(v1::EMBEDDING_KIND_WHITENED);
+  ASSERT_OK_AND_ASSIGN(ResolvedConfig rw, ResolveConfig(r, 1));
+  EXPECT_EQ(rw.train.embedding, Embedding::kWhitened);
+  EXPECT_TRUE(rw.train.whitening_mirror);
+  r.set_embedding(static_cast<v1::EmbeddingKind>(7));
+  EXPECT_THAT(ResolveConfig(r, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("embedding: 7 is not an EmbeddingKind value")));
+}
+
 TEST(EventLogTest, NumbersEventsAndNotifiesListenersUntilRemoved) {
   EventLog log("job-1");
   std::atomic<int> calls{0};

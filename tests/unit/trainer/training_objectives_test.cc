@@ -124,6 +124,53 @@ TEST(ContrastiveTest, ReconstructionWeightTrainsAndKeepsTheDecoder) {
   EXPECT_GT(m->decoder_parameters(), 0);
 }
 
+TEST(ContrastiveTest, TheWhitenedEmbeddingIsFittedEveryEpochAndSaved) {
+  const data::Dataset d = Shapes(96, 3);
+  TrainConfig c = Contrastive();
+  c.epochs = 2;
+  c.checkpoint_policy = CheckpointPolicy::kEveryEpoch;
+  c.embedding = Embedding::kWhitened;
+  c.whitening_mirror = true;
+  c.whitening_images = 50;
+  Recorder rec;
+  ASSERT_OK(RunTraining(c, d, rec.Callbacks()).status());
+  ASSERT_EQ(rec.epochs.size(), 2u);
+  ASSERT_EQ(rec.checkpoints.size(), 2u);
+  for (const EpochInfo& e : rec.epochs) {
+    EXPECT_GE(e.precision_at_10, 0.0);
+    EXPECT_LE(e.precision_at_10, 1.0);
+  }
+  // Each epoch's checkpoint carries its own fit: unit-length embeddings,
+  // the same for an image and its mirror image, differing per epoch.
+  const size_t per = 16 * 16 * 3;
+  std::vector<float> x(2 * per), mirrored(2 * per);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) / 13.0f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const size_t col = i % 16;
+    mirrored[i - col + 15 - col] = x[i];
+  }
+  std::vector<std::vector<float>> per_epoch;
+  for (const model::Checkpoint& ckpt : rec.checkpoints) {
+    ASSERT_OK_AND_ASSIGN(auto m, model::LoadModel(ckpt));
+    EXPECT_TRUE(m->has_embedding_head());
+    ASSERT_OK_AND_ASSIGN(std::vector<float> z, m->Encode(x, 2));
+    ASSERT_OK_AND_ASSIGN(std::vector<float> zm, m->Encode(mirrored, 2));
+    double norm = 0;
+    for (size_t j = 0; j < 16; ++j) norm += z[j] * z[j];
+    EXPECT_NEAR(norm, 1.0, 1e-5);
+    for (size_t j = 0; j < z.size(); ++j) EXPECT_NEAR(z[j], zm[j], 1e-5) << j;
+    per_epoch.push_back(z);
+  }
+  EXPECT_NE(per_epoch[0], per_epoch[1]);
+  // The latent embedding (the default) has no head.
+  c.embedding = Embedding::kLatent;
+  c.epochs = 1;
+  Recorder plain;
+  ASSERT_OK(RunTraining(c, d, plain.Callbacks()).status());
+  ASSERT_OK_AND_ASSIGN(auto m, model::LoadModel(plain.checkpoints.back()));
+  EXPECT_FALSE(m->has_embedding_head());
+}
+
 TEST(ContrastiveTest, SameSeedGivesIdenticalLossesAndPrecision) {
   const data::Dataset d = Shapes(96, 3);
   TrainConfig c = Contrastive();
@@ -211,6 +258,26 @@ TEST(ObjectiveConfigTest, RefusesBadValuesNamingTheField) {
           "views.grayscale_probability");
   refused([](TrainConfig& c) { c.warmup_fraction = 0.7; }, "warmup_fraction");
   refused([](TrainConfig& c) { c.batch_size = 1; }, "batch_size: 1: the contrastive");
+  refused(
+      [](TrainConfig& c) {
+        c.embedding = Embedding::kWhitened;
+        c.whitening_shrinkage = 0;
+      },
+      "embedding: whitening shrinkage 0");
+  refused(
+      [](TrainConfig& c) {
+        c.embedding = Embedding::kWhitened;
+        c.whitening_images = 1;
+      },
+      "embedding: whitening needs >= 2 images");
+  const data::Dataset two = Shapes(2, 3);
+  TrainConfig tiny = Contrastive();
+  tiny.batch_size = 2;
+  tiny.validation_fraction = 0.5;
+  tiny.embedding = Embedding::kWhitened;
+  EXPECT_THAT(ValidateTrainConfig(tiny, two),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("embedding: whitening needs >= 2 training images")));
 }
 
 }  // namespace
