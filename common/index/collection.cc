@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -567,13 +568,22 @@ void Collection::BuilderLoop() {
       }
     }
     std::vector<std::shared_ptr<const Graph>> built(3);
+    bool failed = false;
     for (Metric m : config_.metrics) {
       auto start = std::chrono::steady_clock::now();
       const float* base = m == Metric::kCosine ? normalized.data() : raw.data();
+      absl::Status pre = options_.before_build ? options_.before_build(m) : absl::OkStatus();
       absl::StatusOr<std::unique_ptr<HnswIndex>> index =
-          HnswIndex::Build(m, config_.dim, base, slots.data(), slots.size(),
-                           config_.hnsw_params, options_.num_threads);
-      if (!index.ok()) continue;  // Searches keep falling back to exact.
+          pre.ok() ? HnswIndex::Build(m, config_.dim, base, slots.data(), slots.size(),
+                                      config_.hnsw_params, options_.num_threads)
+                   : absl::StatusOr<std::unique_ptr<HnswIndex>>(pre);
+      if (!index.ok()) {  // Searches keep falling back to exact.
+        failed = true;
+        std::fprintf(stderr, "collection '%s': HNSW build (%s, %zu items) failed: %s\n",
+                     config_.name.c_str(), std::string(MetricName(m)).c_str(), slots.size(),
+                     index.status().ToString().c_str());
+        continue;
+      }
       auto g = std::make_shared<Graph>();
       g->index = std::move(*index);
       g->built_n = n;
@@ -589,8 +599,26 @@ void Collection::BuilderLoop() {
       if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
     }
     killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);
-    building_ = false;
+    build_failures_ = failed ? build_failures_ + 1 : 0;
     MaybeScheduleRebuild();
+    if (failed && !stopping_) {
+      // Back off before retrying: a build that failed (memory) would fail
+      // again at once, copying every vector each time.
+      absl::Duration delay = options_.rebuild_retry_initial;
+      for (int i = 1; i < build_failures_ && delay < options_.rebuild_retry_max; ++i) {
+        delay *= 2;
+      }
+      delay = std::min(delay, options_.rebuild_retry_max);
+      if (delay > absl::ZeroDuration()) {
+        backing_off_ = true;
+        building_ = false;
+        cv_.notify_all();
+        const auto until = absl::ToChronoTime(absl::Now() + delay);
+        cv_.wait_until(l, until, [this] { return stopping_; });
+        backing_off_ = false;
+      }
+    }
+    building_ = false;
     cv_.notify_all();
     if (stopping_) return;
   }
@@ -598,7 +626,9 @@ void Collection::BuilderLoop() {
 
 void Collection::WaitForIndexes() const {
   std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] { return stopping_ || (!rebuild_requested_ && !building_); });
+  cv_.wait(l, [this] {
+    return stopping_ || backing_off_ || (!rebuild_requested_ && !building_);
+  });
 }
 
 absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {

@@ -27,6 +27,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "absl/status/statusor.h"
 #include "common/index/bitset.h"
 #include "common/index/collection_types.h"
@@ -60,6 +62,15 @@ struct CollectionOptions {
   int num_threads = 0;
   // Snapshot automatically once the log exceeds this many bytes.
   uint64_t auto_snapshot_log_bytes = 256ull << 20;
+  // After a failed HNSW build (e.g. out of memory) the builder waits this
+  // long before the next attempt, doubling per consecutive failure up to
+  // rebuild_retry_max; searches answer exactly meanwhile. 0 = retry at
+  // once.
+  absl::Duration rebuild_retry_initial = absl::Seconds(1);
+  absl::Duration rebuild_retry_max = absl::Minutes(5);
+  // Called before each metric's graph build; an error fails that build as
+  // HnswIndex::Build's would (tests inject failures with it). Empty = none.
+  std::function<absl::Status(Metric)> before_build;
 };
 
 struct SearchParams {
@@ -167,8 +178,9 @@ class Collection {
   // Writes a compacted snapshot now and restarts the log.
   absl::StatusOr<SnapshotInfoData> Snapshot();
 
-  // Blocks until no HNSW rebuild is pending or running (for tests and
-  // benchmarks; serving never needs it).
+  // Blocks until no HNSW rebuild is pending or running, or the builder is
+  // waiting to retry a failed one (for tests and benchmarks; serving never
+  // needs it).
   void WaitForIndexes() const;
 
   // Path of the snapshot file in `dir`.
@@ -232,6 +244,10 @@ class Collection {
   bool rebuild_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool building_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Consecutive builds with a failed metric, and whether the builder is
+  // waiting (rebuild_retry_*) before the next attempt.
+  int build_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  bool backing_off_ ABSL_GUARDED_BY(mu_) = false;
   std::thread builder_;
 };
 

@@ -1,6 +1,7 @@
 #include "common/index/collection.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <string>
@@ -221,6 +222,60 @@ TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
   SearchResult empty = c->Search(q.data(), p);
   EXPECT_TRUE(empty.hits.empty());
   EXPECT_TRUE(empty.exact_fallback);
+}
+
+TEST(CollectionTest, AFailedBuildIsRetriedAfterABackOffNotAtOnce) {
+  TempDir tmp;
+  CollectionConfig config = Config();
+  config.metrics = {Metric::kL2};
+  CollectionOptions options = Options(tmp.Join("c"));
+  std::atomic<int> attempts{0};
+  options.before_build = [&](Metric) {
+    ++attempts;
+    return absl::ResourceExhaustedError("injected: out of memory");
+  };
+  options.rebuild_retry_initial = absl::Hours(1);  // Longer than the test.
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, options));
+  ItemBatch items = RandomItems(0, 200, 6);
+  ASSERT_OK(c->Upsert(items).status());
+  c->WaitForIndexes();  // Returns once the builder is backing off.
+  EXPECT_EQ(attempts.load(), 1);
+  // More changes while backing off start no build: the builder is waiting
+  // for its retry time (or the collection's end), not spinning.
+  ASSERT_OK(c->Upsert(RandomItems(200, 200, 7)).status());
+  c->WaitForIndexes();
+  EXPECT_EQ(attempts.load(), 1);
+  SearchParams p;
+  p.hnsw = true;
+  p.k = 1;
+  SearchResult r = c->Search(items.vectors.data(), p);
+  EXPECT_TRUE(r.exact_fallback);
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].id, "id0");
+}  // The destructor ends the back-off.
+
+TEST(CollectionTest, AFailedBuildWithoutBackOffIsRetriedUntilItSucceeds) {
+  TempDir tmp;
+  CollectionConfig config = Config();
+  config.metrics = {Metric::kL2};
+  CollectionOptions options = Options(tmp.Join("c"));
+  std::atomic<int> attempts{0};
+  options.before_build = [&](Metric) {
+    return ++attempts <= 2 ? absl::ResourceExhaustedError("injected") : absl::OkStatus();
+  };
+  options.rebuild_retry_initial = absl::ZeroDuration();
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, options));
+  ItemBatch items = RandomItems(0, 200, 8);
+  ASSERT_OK(c->Upsert(items).status());
+  c->WaitForIndexes();
+  EXPECT_EQ(attempts.load(), 3);
+  SearchParams p;
+  p.hnsw = true;
+  p.k = 1;
+  SearchResult r = c->Search(items.vectors.data(), p);
+  EXPECT_FALSE(r.exact_fallback);
+  ASSERT_EQ(r.hits.size(), 1u);
+  EXPECT_EQ(r.hits[0].id, "id0");
 }
 
 TEST(CollectionTest, SurvivesReopenFromLogAndFromSnapshot) {
