@@ -1632,9 +1632,12 @@ absl::Status Model::FitEmbeddingWhitening(absl::Span<const float> images, size_t
 absl::Status Model::LoadWeights(absl::string_view bytes) {
   absl::StatusOr<std::map<std::string, Tensor>> stored = ReadArchive(bytes);
   if (!stored.ok()) return stored.status();
-  // An embedding head travels as "embedding.mean" and
-  // "embedding.projection": install one of the stored shapes (checked
-  // against the latent size), or drop one the weights do not carry.
+  // An embedding head travels as "embedding.mean", "embedding.projection"
+  // and "embedding.mirror": install one (shapes checked against the latent
+  // size; LoadStoredInto then copies the values), or drop one the weights
+  // do not carry. Like dropping the decoder below, this happens before the
+  // remaining checks, so a failed load leaves the model unusable: callers
+  // load into fresh models (LoadModel).
   {
     auto mean = stored->find("embedding.mean");
     auto projection = stored->find("embedding.projection");
