@@ -54,47 +54,16 @@ class TorchRunner final : public ModelRunner {
 
   absl::Status Encode(absl::Span<const float> images, size_t n,
                       absl::Span<float> latents) override {
-    const model::InputShape& in = spec().input;
-    const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
-    const size_t latent = static_cast<size_t>(spec().latent_size);
-    if (n == 0 || images.size() != n * per || latents.size() != n * latent) {
-      return absl::InternalError(absl::StrCat("Encode: ", images.size(), " input and ",
-                                              latents.size(), " output floats for ", n,
-                                              " images"));
-    }
-    return CatchTorch("Encode", [&]() -> absl::Status {
-      StreamScope stream(cuda_, device_);
-      torch::InferenceMode inference;
-      torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
-                                          in.width});
-      CopyOut(net_->embed(x), latents);
-      return absl::OkStatus();
-    });
+    return RunEncoder(images, n, latents, {});
   }
 
   absl::Status EncodeWithLatents(absl::Span<const float> images, size_t n,
                                  absl::Span<float> embeddings,
                                  absl::Span<float> latents) override {
-    const model::InputShape& in = spec().input;
-    const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
-    const size_t latent = static_cast<size_t>(spec().latent_size);
-    if (n == 0 || images.size() != n * per || embeddings.size() != n * latent ||
-        latents.size() != n * latent) {
-      return absl::InternalError(absl::StrCat("EncodeWithLatents: ", images.size(),
-                                              " input, ", embeddings.size(), " and ",
-                                              latents.size(), " output floats for ", n,
-                                              " images"));
+    if (latents.size() != embeddings.size()) {
+      return absl::InternalError("EncodeWithLatents: latents and embeddings differ in size");
     }
-    return CatchTorch("Encode", [&]() -> absl::Status {
-      StreamScope stream(cuda_, device_);
-      torch::InferenceMode inference;
-      torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
-                                          in.width});
-      torch::Tensor z;
-      CopyOut(net_->embed(x, &z), embeddings);
-      CopyOut(z, latents);
-      return absl::OkStatus();
-    });
+    return RunEncoder(images, n, embeddings, latents);
   }
 
   absl::Status Decode(absl::Span<const float> latents, size_t n,
@@ -118,6 +87,30 @@ class TorchRunner final : public ModelRunner {
   }
 
  private:
+  // One forward pass: the served embeddings and, when `latents` is not
+  // empty (then sized as `embeddings`), the encoder's latents.
+  absl::Status RunEncoder(absl::Span<const float> images, size_t n,
+                          absl::Span<float> embeddings, absl::Span<float> latents) {
+    const model::InputShape& in = spec().input;
+    const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
+    const size_t latent = static_cast<size_t>(spec().latent_size);
+    if (n == 0 || images.size() != n * per || embeddings.size() != n * latent) {
+      return absl::InternalError(absl::StrCat("Encode: ", images.size(), " input and ",
+                                              embeddings.size(), " output floats for ", n,
+                                              " images"));
+    }
+    return CatchTorch("Encode", [&]() -> absl::Status {
+      StreamScope stream(cuda_, device_);
+      torch::InferenceMode inference;
+      torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
+                                          in.width});
+      torch::Tensor z;
+      CopyOut(net_->embed(x, latents.empty() ? nullptr : &z), embeddings);
+      if (!latents.empty()) CopyOut(z, latents);
+      return absl::OkStatus();
+    });
+  }
+
   // On CUDA: makes this thread's own stream current for the scope (one
   // stream per batcher thread, so concurrent batches overlap).
   class StreamScope {

@@ -224,18 +224,35 @@ TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
   EXPECT_TRUE(empty.exact_fallback);
 }
 
+// Options whose first `failures` HNSW builds fail (counted in *attempts),
+// retried after `retry`; one metric (L2).
+CollectionOptions FailingBuilds(const std::string& dir, std::atomic<int>* attempts,
+                                int failures, absl::Duration retry) {
+  CollectionOptions options = Options(dir);
+  options.before_build = [attempts, failures](Metric) {
+    return ++*attempts <= failures ? absl::ResourceExhaustedError("injected: out of memory")
+                                   : absl::OkStatus();
+  };
+  options.rebuild_retry_initial = retry;
+  return options;
+}
+
+// The HNSW answer for the nearest neighbour of `query`.
+SearchResult HnswNearest(const Collection& c, const float* query) {
+  SearchParams p;
+  p.hnsw = true;
+  p.k = 1;
+  return c.Search(query, p);
+}
+
 TEST(CollectionTest, AFailedBuildIsRetriedAfterABackOffNotAtOnce) {
   TempDir tmp;
   CollectionConfig config = Config();
   config.metrics = {Metric::kL2};
-  CollectionOptions options = Options(tmp.Join("c"));
   std::atomic<int> attempts{0};
-  options.before_build = [&](Metric) {
-    ++attempts;
-    return absl::ResourceExhaustedError("injected: out of memory");
-  };
-  options.rebuild_retry_initial = absl::Hours(1);  // Longer than the test.
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, options));
+  // Every build fails; the back-off is longer than the test.
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, FailingBuilds(tmp.Join("c"), &attempts,
+                                                                        1 << 30, absl::Hours(1))));
   ItemBatch items = RandomItems(0, 200, 6);
   ASSERT_OK(c->Upsert(items).status());
   c->WaitForIndexes();  // Returns once the builder is backing off.
@@ -245,10 +262,7 @@ TEST(CollectionTest, AFailedBuildIsRetriedAfterABackOffNotAtOnce) {
   ASSERT_OK(c->Upsert(RandomItems(200, 200, 7)).status());
   c->WaitForIndexes();
   EXPECT_EQ(attempts.load(), 1);
-  SearchParams p;
-  p.hnsw = true;
-  p.k = 1;
-  SearchResult r = c->Search(items.vectors.data(), p);
+  SearchResult r = HnswNearest(*c, items.vectors.data());
   EXPECT_TRUE(r.exact_fallback);
   ASSERT_EQ(r.hits.size(), 1u);
   EXPECT_EQ(r.hits[0].id, "id0");
@@ -258,21 +272,14 @@ TEST(CollectionTest, AFailedBuildWithoutBackOffIsRetriedUntilItSucceeds) {
   TempDir tmp;
   CollectionConfig config = Config();
   config.metrics = {Metric::kL2};
-  CollectionOptions options = Options(tmp.Join("c"));
   std::atomic<int> attempts{0};
-  options.before_build = [&](Metric) {
-    return ++attempts <= 2 ? absl::ResourceExhaustedError("injected") : absl::OkStatus();
-  };
-  options.rebuild_retry_initial = absl::ZeroDuration();
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, options));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, FailingBuilds(tmp.Join("c"), &attempts,
+                                                                        2, absl::ZeroDuration())));
   ItemBatch items = RandomItems(0, 200, 8);
   ASSERT_OK(c->Upsert(items).status());
   c->WaitForIndexes();
   EXPECT_EQ(attempts.load(), 3);
-  SearchParams p;
-  p.hnsw = true;
-  p.k = 1;
-  SearchResult r = c->Search(items.vectors.data(), p);
+  SearchResult r = HnswNearest(*c, items.vectors.data());
   EXPECT_FALSE(r.exact_fallback);
   ASSERT_EQ(r.hits.size(), 1u);
   EXPECT_EQ(r.hits[0].id, "id0");

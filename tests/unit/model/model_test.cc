@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -289,6 +290,24 @@ TEST(WhiteningTest, AnIncompleteOrMisshapenHeadIsRefused) {
   EXPECT_THAT(fresh->LoadWeights(misshapen),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("embedding.mean [8]")));
   EXPECT_FALSE(fresh->has_embedding_head());
+  // A head without its mirror flag (an archive edited by hand).
+  net.head->mean.set_data(torch::zeros({8}));
+  ASSERT_OK_AND_ASSIGN(std::string whole, m->SerializeWeights());
+  c10::Dict<c10::IValue, c10::IValue> dict =
+      torch::pickle_load(std::vector<char>(whole.begin(), whole.end())).toGenericDict();
+  ASSERT_EQ(dict.erase("embedding.mirror"), 1u);
+  std::vector<char> edited = torch::pickle_save(c10::IValue(dict));
+  EXPECT_THAT(fresh->LoadWeights(std::string(edited.begin(), edited.end())),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("incomplete")));
+}
+
+TEST(WhiteningTest, NonFiniteLatentsAreRefusedAndInstallNoHead) {
+  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}}));
+  std::vector<float> x = VariedImages(4);
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THAT(m->FitEmbeddingWhitening(x, 4, 0.1, false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("non-finite")));
+  EXPECT_FALSE(m->has_embedding_head());
 }
 
 TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
