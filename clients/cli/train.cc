@@ -52,6 +52,19 @@ ABSL_FLAG(double, jitter_probability, -1,
 ABSL_FLAG(double, jitter_strength, -1,
           "train: contrastive views: brightness/contrast/saturation jitter, [0, 1) "
           "(default 0.4).");
+ABSL_FLAG(double, flip_probability, -1,
+          "train: contrastive views: probability of a horizontal flip, [0, 1] (default 0.5; "
+          "0 also serves the embedding without mirror-averaging).");
+ABSL_FLAG(double, grayscale_probability, -1,
+          "train: contrastive views: probability of turning a colour view grey, [0, 1] "
+          "(default 0.2).");
+ABSL_FLAG(double, warmup_fraction, -1,
+          "train: warmup_cosine: fraction of the run the learning rate warms up over, "
+          "[0, 0.5] (default 0.05).");
+ABSL_FLAG(uint32_t, eval_images, 0,
+          "train: held-out labelled images for the per-epoch precision@10 (0 = 2,000).");
+ABSL_FLAG(uint32_t, train_threads, 0,
+          "train: the trainer's intra-op threads for this job (0 = all cores).");
 ABSL_FLAG(std::string, embedding, "",
           "train: what the model serves: latent (the encoder's output) or whitened (centred, "
           "PCA-whitened, unit length); default whitened for contrastive, else latent.");
@@ -319,6 +332,15 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   if (FlagGiven("jitter_strength")) {
     c.mutable_views()->set_jitter_strength(absl::GetFlag(FLAGS_jitter_strength));
   }
+  if (FlagGiven("flip_probability")) {
+    c.mutable_views()->set_flip_probability(absl::GetFlag(FLAGS_flip_probability));
+  }
+  if (FlagGiven("grayscale_probability")) {
+    c.mutable_views()->set_grayscale_probability(absl::GetFlag(FLAGS_grayscale_probability));
+  }
+  if (FlagGiven("warmup_fraction")) c.set_warmup_fraction(absl::GetFlag(FLAGS_warmup_fraction));
+  c.set_eval_images(absl::GetFlag(FLAGS_eval_images));
+  c.set_threads(absl::GetFlag(FLAGS_train_threads));
   LS_ASSIGN_OR_RETURN(auto embedding,
                       ParseChoice<v1::EmbeddingKind>("embedding", absl::GetFlag(FLAGS_embedding),
                                                  {{"latent", v1::EMBEDDING_KIND_LATENT},
@@ -469,13 +491,17 @@ Command TrainCommand() {
       "[--latent=N] [--epochs=N] [--batch_size=N] [--optimizer=adamax] [--lr=X] "
       "[--objective=reconstruction] [--weight_decay=X] [--lr_schedule=constant] "
       "[--temperature=X] [--reconstruction_weight=X] [--min_crop_scale=X] "
-      "[--jitter_probability=X] [--jitter_strength=X] [--time_budget=S] [--push_to=ADDR,...] "
+      "[--jitter_probability=X] [--jitter_strength=X] [--flip_probability=X] "
+      "[--grayscale_probability=X] [--warmup_fraction=X] [--eval_images=N] "
+      "[--train_threads=N] [--embedding=latent|whitened] [--time_budget=S] [--push_to=ADDR,...] "
       "[--model=NAME] [--detach]";
   c.flags = DatasetFlagNames();
   for (const char* f : {"model", "architecture", "latent", "epochs", "batch_size", "optimizer",
                         "lr", "objective", "weight_decay", "lr_schedule", "temperature",
                         "reconstruction_weight", "min_crop_scale", "jitter_probability",
-                        "jitter_strength", "time_budget", "max_train_images", "train_seed",
+                        "jitter_strength", "flip_probability", "grayscale_probability",
+                        "warmup_fraction", "eval_images", "train_threads", "embedding",
+                        "time_budget", "max_train_images", "train_seed",
                         "push_to", "checkpoint", "detach"}) {
     c.flags.emplace_back(f);
   }

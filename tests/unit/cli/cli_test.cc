@@ -118,6 +118,20 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
   EXPECT_EQ(c.views().jitter_probability(), 0);
   EXPECT_EQ(c.views().jitter_strength(), 0.2);
   EXPECT_FALSE(c.views().has_flip_probability());
+  EXPECT_FALSE(c.views().has_grayscale_probability());
+  EXPECT_FALSE(c.has_warmup_fraction());
+  EXPECT_EQ(c.eval_images(), 0u);
+  EXPECT_EQ(c.threads(), 0u);
+  SetFlags({{"flip_probability", "0"}, {"grayscale_probability", "0.5"},
+            {"warmup_fraction", "0.1"}, {"eval_images", "500"}, {"train_threads", "1"}});
+  ASSERT_OK_AND_ASSIGN(v1::TrainingConfig more, TrainingConfigFromFlags());
+  ASSERT_TRUE(more.views().has_flip_probability());  // 0: no flips, no mirror-averaging.
+  EXPECT_EQ(more.views().flip_probability(), 0);
+  EXPECT_EQ(more.views().grayscale_probability(), 0.5);
+  ASSERT_TRUE(more.has_warmup_fraction());
+  EXPECT_EQ(more.warmup_fraction(), 0.1);
+  EXPECT_EQ(more.eval_images(), 500u);
+  EXPECT_EQ(more.threads(), 1u);
   EXPECT_EQ(c.embedding(), v1::EMBEDDING_KIND_UNSPECIFIED);  // The trainer's default.
   SetFlags({{"embedding", "latent"}});
   ASSERT_OK_AND_ASSIGN(v1::TrainingConfig latent, TrainingConfigFromFlags());
@@ -129,6 +143,22 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
   EXPECT_THAT(TrainingConfigFromFlags().status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("--embedding=pca: expected latent or whitened")));
+}
+
+// Every flag TrainingConfigFromFlags reads must also be one `train` accepts
+// (a flag missing from the command's list is refused as unknown).
+TEST(CliTrainConfigTest, TrainAcceptsEveryRecipeFlag) {
+  Result help = RunCli({"train", "--help"});
+  ASSERT_EQ(help.code, kExitOk);
+  for (const char* flag :
+       {"architecture", "latent", "epochs", "batch_size", "optimizer", "lr", "objective",
+        "weight_decay", "lr_schedule", "warmup_fraction", "temperature",
+        "reconstruction_weight", "min_crop_scale", "jitter_probability", "jitter_strength",
+        "flip_probability", "grayscale_probability", "embedding", "eval_images",
+        "train_threads", "checkpoint", "time_budget", "max_train_images", "train_seed",
+        "push_to", "model", "detach"}) {
+    EXPECT_THAT(help.out, HasSubstr(absl::StrCat("--", flag, " (default:"))) << flag;
+  }
 }
 
 TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {
