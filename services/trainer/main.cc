@@ -3,6 +3,7 @@
 // job at its next step and drain. `--describe=ARCH` prints a model summary
 // and exits; `--push_file=FILE` pushes a checkpoint file to --push_to and exits.
 // No LibTorch header is included here.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/model/checkpoint.h"
@@ -49,6 +51,9 @@ ABSL_FLAG(bool, cuda, true, "Train on CUDA when LibTorch has a usable device");
 ABSL_FLAG(int32_t, push_attempts, 6, "Attempts per checkpoint and encoder");
 ABSL_FLAG(double, push_backoff_seconds, 0.5,
           "Wait before the 2nd push attempt; doubles per attempt (max 30 s)");
+ABSL_FLAG(double, push_deadline_seconds, 120,
+          "Deadline of one push attempt: streaming, verification and the encoder's load and "
+          "warm-up of the model (raise it for large models or loaded encoders)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 ABSL_FLAG(bool, push_tls, false,
           "Push to the encoders with TLS (system roots unless --push_tls_ca)");
@@ -148,6 +153,12 @@ int main(int argc, char** argv) {
   if (!push_security.ok()) return Fail("push: " + push_security.status().ToString());
   trainer::GrpcPusherOptions pusher_options;
   pusher_options.security = *push_security;
+  const double push_deadline = absl::GetFlag(FLAGS_push_deadline_seconds);
+  if (!std::isfinite(push_deadline) || push_deadline <= 0) {
+    return Fail(absl::StrCat("--push_deadline_seconds=", push_deadline,
+                             ": expected seconds > 0"));
+  }
+  pusher_options.deadline = absl::Seconds(push_deadline);
   if (!absl::GetFlag(FLAGS_push_file).empty()) return PushFile(options.push_to, pusher_options);
   options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>(pusher_options);
   // Declared before the core: its hooks refer to them.

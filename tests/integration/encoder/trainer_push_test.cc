@@ -299,6 +299,8 @@ TEST(TrainerPushFileTest, PushesACheckpointFileUnderANewName) {
       {" --push_file=" + file + " --push_model=../x --push_to=" + encoder->address(),
        "--push_model"},
       {" --push_file=" + file + " --push_to=127.0.0.1:1", "UNAVAILABLE"},
+      {" --push_file=" + file + " --push_deadline_seconds=0 --push_to=" + encoder->address(),
+       "--push_deadline_seconds=0: expected seconds > 0"},
   };
   for (const Case& c : cases) {
     std::string err;
