@@ -323,20 +323,21 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
   // Only the view flags given are sent (absent = the trainer's default);
   // range errors come back from the trainer as INVALID_ARGUMENT naming the field.
-  if (FlagGiven("min_crop_scale")) {
-    c.mutable_views()->set_min_crop_scale(absl::GetFlag(FLAGS_min_crop_scale));
-  }
-  if (FlagGiven("jitter_probability")) {
-    c.mutable_views()->set_jitter_probability(absl::GetFlag(FLAGS_jitter_probability));
-  }
-  if (FlagGiven("jitter_strength")) {
-    c.mutable_views()->set_jitter_strength(absl::GetFlag(FLAGS_jitter_strength));
-  }
-  if (FlagGiven("flip_probability")) {
-    c.mutable_views()->set_flip_probability(absl::GetFlag(FLAGS_flip_probability));
-  }
-  if (FlagGiven("grayscale_probability")) {
-    c.mutable_views()->set_grayscale_probability(absl::GetFlag(FLAGS_grayscale_probability));
+  const struct {
+    const char* name;
+    const absl::Flag<double>& flag;
+    void (v1::ViewAugmentation::*set)(double);
+  } view_flags[] = {
+      {"min_crop_scale", FLAGS_min_crop_scale, &v1::ViewAugmentation::set_min_crop_scale},
+      {"flip_probability", FLAGS_flip_probability, &v1::ViewAugmentation::set_flip_probability},
+      {"jitter_probability", FLAGS_jitter_probability,
+       &v1::ViewAugmentation::set_jitter_probability},
+      {"jitter_strength", FLAGS_jitter_strength, &v1::ViewAugmentation::set_jitter_strength},
+      {"grayscale_probability", FLAGS_grayscale_probability,
+       &v1::ViewAugmentation::set_grayscale_probability},
+  };
+  for (const auto& v : view_flags) {
+    if (FlagGiven(v.name)) (c.mutable_views()->*v.set)(absl::GetFlag(v.flag));
   }
   if (FlagGiven("warmup_fraction")) c.set_warmup_fraction(absl::GetFlag(FLAGS_warmup_fraction));
   c.set_eval_images(absl::GetFlag(FLAGS_eval_images));

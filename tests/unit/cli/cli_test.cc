@@ -10,6 +10,7 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clients/cli/command.h"
@@ -159,6 +160,15 @@ TEST(CliTrainConfigTest, TrainAcceptsEveryRecipeFlag) {
         "push_to", "model", "detach"}) {
     EXPECT_THAT(help.out, HasSubstr(absl::StrCat("--", flag, " (default:"))) << flag;
   }
+  // Also every flag defined for train (help text "train: ..."), so a new
+  // one cannot be left out of the command's list unnoticed.
+  int train_flags = 0;
+  for (const auto& [name, f] : absl::GetAllFlags()) {
+    if (!absl::StartsWith(f->Help(), "train:")) continue;
+    ++train_flags;
+    EXPECT_THAT(help.out, HasSubstr(absl::StrCat("--", name, " (default:"))) << name;
+  }
+  EXPECT_GE(train_flags, 25);
 }
 
 TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {
