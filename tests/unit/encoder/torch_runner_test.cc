@@ -101,6 +101,16 @@ TEST(TorchRunnerTest, AWhitenedModelServesItsEmbeddingAndReconstructsFromTheLate
     ASSERT_NEAR(got2[i], want[i], 1e-5) << i;
     ASSERT_NEAR(got_latents[i], latents[i], 1e-5) << i;
   }
+  // Wrongly sized buffers are refused, not written past.
+  std::vector<float> short_latents(n * 8 - 1);
+  EXPECT_THAT(runner->EncodeWithLatents(images, n, absl::MakeSpan(got2),
+                                        absl::MakeSpan(short_latents)),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("differ in size")));
+  EXPECT_THAT(runner->EncodeWithLatents(images, n, absl::MakeSpan(short_latents),
+                                        absl::MakeSpan(short_latents)),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("output floats")));
+  EXPECT_THAT(runner->Encode(images, n + 1, absl::MakeSpan(got)),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("output floats")));
   // Reconstructions decode each image's own latent, not the embedding.
   ASSERT_OK(runner->Decode(got_latents, n, absl::MakeSpan(got_images)));
   for (size_t i = 0; i < got_images.size(); i += 31) {
