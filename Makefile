@@ -1,7 +1,7 @@
 # The two commands a new user needs:
 #   make demo   install what is missing, build, run the pipeline demo
 #   make test   install what is missing, build, run every test (ctest)
-# Others: make build | bench | asan | tsan | fuzz | clean
+# Others: make build | test-fast | bench | asan | tsan | fuzz | format | clean
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEMO_OUT ?= demo-out
 DEMO_ARGS ?=
 
-.PHONY: all deps configure build test demo bench asan tsan fuzz images stack-test clean
+.PHONY: all deps configure build test test-fast demo bench asan tsan fuzz images stack-test format clean
 
 all: build
 
@@ -24,6 +24,14 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The unit tests only (label 'unit'): the quick loop while editing.
+test-fast: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit -j $(JOBS)
+
+# clang-format (.clang-format) over every tracked C++ file.
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 demo: build
 	bash deploy/demo.sh --build_dir=$(BUILD_DIR) --out=$(DEMO_OUT) $(DEMO_ARGS)
