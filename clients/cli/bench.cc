@@ -71,16 +71,16 @@ std::vector<float> RandomVectors(size_t n, uint32_t dim, uint32_t clusters, uint
   return out;
 }
 
-absl::Status Populate(v1::Search::Stub* stub, const std::string& name, uint64_t n,
-                      uint32_t dim, std::ostream& out) {
+absl::Status Populate(v1::Search::Stub* stub, const std::string& name, uint64_t n, uint32_t dim,
+                      std::ostream& out) {
   grpc::ClientContext ctx;
   v1::CreateCollectionRequest create;
   create.set_name(name);
   create.set_dim(dim);
   v1::CollectionInfo info;
   LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->CreateCollection(&ctx, create, &info)));
-  std::vector<float> vectors = RandomVectors(n, dim, absl::GetFlag(FLAGS_clusters),
-                                             absl::GetFlag(FLAGS_populate_seed));
+  std::vector<float> vectors =
+      RandomVectors(n, dim, absl::GetFlag(FLAGS_clusters), absl::GetFlag(FLAGS_populate_seed));
   const uint64_t kBatch = 1000;
   for (uint64_t first = 0; first < n; first += kBatch) {
     grpc::ClientContext uctx;
@@ -120,9 +120,9 @@ absl::Status WaitForHnsw(v1::Search::Stub* stub, const std::string& name, std::o
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  out << absl::StrFormat("HNSW indexes ready after %.1f s\n",
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                       start).count());
+  out << absl::StrFormat(
+      "HNSW indexes ready after %.1f s\n",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return absl::OkStatus();
 }
 
@@ -136,9 +136,9 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
   if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &h) || !absl::SimpleAtoi(dims[1], &w) ||
       !absl::SimpleAtoi(dims[2], &c) || h < 1 || w < 1 || h > 4096 || w > 4096 ||
       (c != 1 && c != 3)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--image_shape=", absl::GetFlag(FLAGS_image_shape),
-        ": expected HxWxC with H, W in 1..4096 and C 1 or 3"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--image_shape=", absl::GetFlag(FLAGS_image_shape),
+                     ": expected HxWxC with H, W in 1..4096 and C 1 or 3"));
   }
   const int per = absl::GetFlag(FLAGS_images_per_request);
   if (per < 1 || per > 1024) {
@@ -173,8 +173,8 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
     v1::EncodeResponse resp;
     LS_RETURN_IF_ERROR(RpcError(endpoint, stub->Encode(&c0, requests[0], &resp)));
     out << "encoder " << endpoint.address << ": model " << resp.model().name() << " v"
-        << resp.model().version() << ", dim " << resp.dim() << "; " << per << " image(s) of "
-        << h << "x" << w << "x" << c << " per request\n";
+        << resp.model().version() << ", dim " << resp.dim() << "; " << per << " image(s) of " << h
+        << "x" << w << "x" << c << " per request\n";
   }
   auto health = grpc::health::v1::Health::NewStub(endpoint.channel);
   auto noop = [&](int, uint64_t) {
@@ -187,8 +187,8 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
   auto encode = [&](int t, uint64_t i) {
     grpc::ClientContext cc;
     v1::EncodeResponse resp;
-    absl::Status s = RpcError(
-        endpoint, stub->Encode(&cc, requests[(i * 7 + t * 13) % requests.size()], &resp));
+    absl::Status s =
+        RpcError(endpoint, stub->Encode(&cc, requests[(i * 7 + t * 13) % requests.size()], &resp));
     queue_us.fetch_add(resp.timing().queue_micros(), std::memory_order_relaxed);
     compute_us.fetch_add(resp.timing().compute_micros(), std::memory_order_relaxed);
     calls.fetch_add(1, std::memory_order_relaxed);
@@ -248,8 +248,8 @@ absl::Status RunBench(const CommandContext& ctx) {
   for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
     int c = 0;
     if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--concurrency: '", part, "' is not a number in 1..1024"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--concurrency: '", part, "' is not a number in 1..1024"));
     }
     levels.push_back(c);
   }
@@ -269,14 +269,13 @@ absl::Status RunBench(const CommandContext& ctx) {
   LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->GetCollection(&gctx, get, &info)));
   if (index == "hnsw") LS_RETURN_IF_ERROR(WaitForHnsw(stub.get(), name, out));
   out << "collection '" << name << "': " << info.item_count() << " items, dim " << info.dim()
-      << "; k=" << absl::GetFlag(FLAGS_k) << ", metric " << metric_name
-      << ", index " << index << "\n";
+      << "; k=" << absl::GetFlag(FLAGS_k) << ", metric " << metric_name << ", index " << index
+      << "\n";
 
   // 1,000 query vectors from the same distribution, cycled.
   const size_t kQueries = 1000;
-  std::vector<float> queries =
-      RandomVectors(kQueries, info.dim(), absl::GetFlag(FLAGS_clusters),
-                    absl::GetFlag(FLAGS_populate_seed) + 1);
+  std::vector<float> queries = RandomVectors(kQueries, info.dim(), absl::GetFlag(FLAGS_clusters),
+                                             absl::GetFlag(FLAGS_populate_seed) + 1);
   std::vector<v1::SearchRequest> requests(kQueries);
   for (size_t q = 0; q < kQueries; ++q) {
     v1::SearchRequest& r = requests[q];
@@ -286,7 +285,7 @@ absl::Status RunBench(const CommandContext& ctx) {
     r.set_index_kind(index == "hnsw" ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
     r.set_ef(absl::GetFlag(FLAGS_ef));
     r.mutable_vector()->mutable_values()->Add(queries.begin() + q * info.dim(),
-                                             queries.begin() + (q + 1) * info.dim());
+                                              queries.begin() + (q + 1) * info.dim());
   }
   auto health = grpc::health::v1::Health::NewStub(channel);
   auto noop = [&](int, uint64_t) {
@@ -299,8 +298,8 @@ absl::Status RunBench(const CommandContext& ctx) {
   auto search = [&](int t, uint64_t i) {
     grpc::ClientContext c;
     v1::SearchResponse resp;
-    absl::Status s = rpc::FromGrpcStatus(
-        stub->Search(&c, requests[(i * 7919 + t * 131) % kQueries], &resp));
+    absl::Status s =
+        rpc::FromGrpcStatus(stub->Search(&c, requests[(i * 7919 + t * 131) % kQueries], &resp));
     server_us.fetch_add(resp.took_micros(), std::memory_order_relaxed);
     server_calls.fetch_add(1, std::memory_order_relaxed);
     return s;
@@ -322,30 +321,41 @@ absl::Status RunBench(const CommandContext& ctx) {
   return absl::OkStatus();
 }
 
-int Run(const CommandContext& ctx) {
-  return ReportError(RunBench(ctx), *ctx.err);
-}
+int Run(const CommandContext& ctx) { return ReportError(RunBench(ctx), *ctx.err); }
 
 }  // namespace
 
 Command BenchCommand() {
-  std::vector<std::string> flags = {"rpc", "encoder_address", "model", "model_version",
-                                    "image_shape", "images_per_request",
-                                    "search_address", "timeout",  "collection", "populate",
-                                    "dim",            "clusters", "populate_seed",
-                                    "concurrency",    "duration_seconds", "k", "metric",
-                                    "index",          "ef"};
+  std::vector<std::string> flags = {"rpc",
+                                    "encoder_address",
+                                    "model",
+                                    "model_version",
+                                    "image_shape",
+                                    "images_per_request",
+                                    "search_address",
+                                    "timeout",
+                                    "collection",
+                                    "populate",
+                                    "dim",
+                                    "clusters",
+                                    "populate_seed",
+                                    "concurrency",
+                                    "duration_seconds",
+                                    "k",
+                                    "metric",
+                                    "index",
+                                    "ef"};
   for (std::string& f : TransportFlagNames()) flags.push_back(std::move(f));
   return Command{
       "bench",
       "Load-test the search service (Search) or the encoder (--rpc=encode): latency/QPS vs "
       "a no-op RPC at several concurrencies.",
-      "[--rpc=search|encode] [--search_address=HOST:PORT] [--collection=NAME] [--populate=N --dim=D "
+      "[--rpc=search|encode] [--search_address=HOST:PORT] [--collection=NAME] [--populate=N "
+      "--dim=D "
       "--clusters=C] [--concurrency=1,8,32] [--duration_seconds=5] [--metric=l2] "
       "[--index=exact|hnsw] [--k=10] [--ef=0] | --rpc=encode [--encoder_address=HOST:PORT] "
       "[--model=default] [--image_shape=28x28x1] [--images_per_request=1] [--concurrency=...]",
-      flags,
-      &Run};
+      flags, &Run};
 }
 
 }  // namespace latentsearch::cli

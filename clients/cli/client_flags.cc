@@ -17,7 +17,8 @@ ABSL_FLAG(double, timeout, 30,
           "Deadline of each RPC in seconds (each upload stream counts as one); "
           "0 = none. Following a training job is never cut off.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON on stdout instead of tables.");
-ABSL_FLAG(bool, tls, false, "Dial with TLS, verifying the server against the system roots "
+ABSL_FLAG(bool, tls, false,
+          "Dial with TLS, verifying the server against the system roots "
           "(or --tls_ca).");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA bundle the server certificate must chain to (implies --tls).");
@@ -90,8 +91,8 @@ absl::StatusOr<rpc::ChannelOptions> ChannelOptionsFromFlags(const std::string& a
       rpc::ClientSecurityOptions security,
       rpc::ClientSecurityFromFiles(absl::GetFlag(FLAGS_tls), absl::GetFlag(FLAGS_tls_ca),
                                    absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
-                                   absl::GetFlag(FLAGS_tls_server_name),
-                                   absl::GetFlag(FLAGS_token), absl::GetFlag(FLAGS_token_file)));
+                                   absl::GetFlag(FLAGS_tls_server_name), absl::GetFlag(FLAGS_token),
+                                   absl::GetFlag(FLAGS_token_file)));
   LS_RETURN_IF_ERROR(rpc::ApplyClientSecurity(security, address, &options));
   return options;
 }

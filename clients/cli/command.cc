@@ -19,30 +19,27 @@ void PrintUsage(absl::Span<const Command> commands, std::ostream& os) {
   size_t width = 0;
   for (const Command& c : commands) width = std::max(width, c.name.size());
   for (const Command& c : commands) {
-    os << "  " << c.name << std::string(width - c.name.size() + 2, ' ')
-       << c.summary << "\n";
+    os << "  " << c.name << std::string(width - c.name.size() + 2, ' ') << c.summary << "\n";
   }
 }
 
 void PrintCommandHelp(const Command& c, std::ostream& os) {
-  os << "Usage: " << kProgram << " " << c.name << " " << c.usage << "\n\n"
-     << c.summary << "\n";
+  os << "Usage: " << kProgram << " " << c.name << " " << c.usage << "\n\n" << c.summary << "\n";
   if (c.flags.empty()) return;
   os << "\nFlags:\n";
   for (const std::string& name : c.flags) {
     const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
     if (f == nullptr) continue;
-    os << "  --" << name << " (default: "
-       << (f->DefaultValue().empty() ? "\"\"" : f->DefaultValue()) << ")\n      "
+    os << "  --" << name
+       << " (default: " << (f->DefaultValue().empty() ? "\"\"" : f->DefaultValue()) << ")\n      "
        << f->Help() << "\n";
   }
 }
 
 // Sets the flags in args[first..]; collects the rest as positional arguments.
 // Returns false after printing one line to `err` on a usage error.
-bool ParseFlags(const Command& c, int argc, const char* const* argv, int first,
-                bool* help, std::vector<std::string>* positional,
-                std::ostream& err) {
+bool ParseFlags(const Command& c, int argc, const char* const* argv, int first, bool* help,
+                std::vector<std::string>* positional, std::ostream& err) {
   const std::string where = absl::StrCat(kProgram, " ", c.name, ": ");
   auto allowed = [&](absl::string_view name) {
     return std::find(c.flags.begin(), c.flags.end(), name) != c.flags.end();
@@ -71,11 +68,9 @@ bool ParseFlags(const Command& c, int argc, const char* const* argv, int first,
       value = body.substr(eq + 1);
       has_value = true;
     }
-    absl::CommandLineFlag* flag =
-        allowed(name) ? absl::FindCommandLineFlag(name) : nullptr;
+    absl::CommandLineFlag* flag = allowed(name) ? absl::FindCommandLineFlag(name) : nullptr;
     std::string negated_value;
-    if (flag == nullptr && !has_value && absl::StartsWith(name, "no") &&
-        allowed(name.substr(2))) {
+    if (flag == nullptr && !has_value && absl::StartsWith(name, "no") && allowed(name.substr(2))) {
       flag = absl::FindCommandLineFlag(name.substr(2));
       if (flag != nullptr && flag->IsOfType<bool>()) {
         name = name.substr(2);
@@ -86,8 +81,8 @@ bool ParseFlags(const Command& c, int argc, const char* const* argv, int first,
       }
     }
     if (flag == nullptr) {
-      err << where << "unknown flag --" << name << "; run '" << kProgram << " "
-          << c.name << " --help' for its flags\n";
+      err << where << "unknown flag --" << name << "; run '" << kProgram << " " << c.name
+          << " --help' for its flags\n";
       return false;
     }
     if (!has_value) {
@@ -102,8 +97,7 @@ bool ParseFlags(const Command& c, int argc, const char* const* argv, int first,
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      err << where << "invalid value '" << value << "' for --" << name << ": "
-          << error << "\n";
+      err << where << "invalid value '" << value << "' for --" << name << ": " << error << "\n";
       return false;
     }
   }
@@ -117,8 +111,8 @@ int ExitCodeFor(const absl::Status& status) {
   return absl::IsInvalidArgument(status) ? kExitUsage : kExitFailure;
 }
 
-int Main(int argc, const char* const* argv, absl::Span<const Command> commands,
-         std::ostream& out, std::ostream& err) {
+int Main(int argc, const char* const* argv, absl::Span<const Command> commands, std::ostream& out,
+         std::ostream& err) {
   if (argc < 2) {
     PrintUsage(commands, err);
     return kExitUsage;

@@ -40,9 +40,9 @@ struct CommandContext {
 
 // One subcommand. A value type; Run is called from the main thread only.
 struct Command {
-  std::string name;     // e.g. "data-info".
-  std::string summary;  // One line for the subcommand list.
-  std::string usage;    // Arguments synopsis, e.g. "--dataset=KIND --path=DIR".
+  std::string name;                // e.g. "data-info".
+  std::string summary;             // One line for the subcommand list.
+  std::string usage;               // Arguments synopsis, e.g. "--dataset=KIND --path=DIR".
   std::vector<std::string> flags;  // absl flag names the subcommand accepts.
   int (*run)(const CommandContext& context);
 };
@@ -51,8 +51,8 @@ struct Command {
 // Writes results to `out`, usage and errors to `err` (help to `out`).
 // Returns the process exit code.
 // Thread-safety: sets process-wide absl flags; call from one thread.
-int Main(int argc, const char* const* argv, absl::Span<const Command> commands,
-         std::ostream& out, std::ostream& err);
+int Main(int argc, const char* const* argv, absl::Span<const Command> commands, std::ostream& out,
+         std::ostream& err);
 
 // Maps a failed status to an exit code: INVALID_ARGUMENT (a bad flag value)
 // is a usage error (2), anything else a failure (1).

@@ -2,8 +2,8 @@
 
 #include "clients/cli/bench.h"
 #include "clients/cli/data_info.h"
-#include "clients/cli/fetch.h"
 #include "clients/cli/eval.h"
+#include "clients/cli/fetch.h"
 #include "clients/cli/ingest.h"
 #include "clients/cli/query.h"
 #include "clients/cli/report.h"
@@ -11,7 +11,10 @@
 
 namespace latentsearch::cli {
 
-std::vector<Command> Commands() { return {DataInfoCommand(), TrainCommand(), WatchCommand(), StopCommand(), JobsCommand(),
-          IngestCommand(), QueryCommand(), EvalCommand(), ReportCommand(), BenchCommand(), FetchCifar10Command()}; }
+std::vector<Command> Commands() {
+  return {DataInfoCommand(), TrainCommand(),  WatchCommand(),       StopCommand(),
+          JobsCommand(),     IngestCommand(), QueryCommand(),       EvalCommand(),
+          ReportCommand(),   BenchCommand(),  FetchCifar10Command()};
+}
 
 }  // namespace latentsearch::cli

@@ -18,26 +18,22 @@
 #include "common/image/grid.h"
 #include "common/image/image.h"
 
-ABSL_FLAG(std::string, grid, "",
-          "If set, write a PNG grid of random samples to this path.");
+ABSL_FLAG(std::string, grid, "", "If set, write a PNG grid of random samples to this path.");
 ABSL_FLAG(int, grid_rows, 8, "Rows of the sample grid.");
 ABSL_FLAG(int, grid_cols, 8, "Columns of the sample grid.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed choosing the grid's samples.");
-ABSL_FLAG(int, grid_scale, 0,
-          "Integer enlargement of each sample; 0 = enough for 64-pixel tiles.");
+ABSL_FLAG(int, grid_scale, 0, "Integer enlargement of each sample; 0 = enough for 64-pixel tiles.");
 ABSL_FLAG(bool, grid_captions, true, "Caption each sample with its class name.");
 
 namespace latentsearch::cli {
 namespace {
 
-void PrintSummary(const data::Dataset& d, absl::Duration load_time,
-                  std::ostream& out) {
+void PrintSummary(const data::Dataset& d, absl::Duration load_time, std::ostream& out) {
   out << "source:   " << d.source << "\n"
       << "images:   " << d.size() << "\n"
       << "shape:    " << d.height << " x " << d.width << " x " << d.channels
       << " (height x width x channels, uint8)\n"
-      << "loaded:   " << absl::StrFormat("%.3f s", absl::ToDoubleSeconds(load_time))
-      << "\n";
+      << "loaded:   " << absl::StrFormat("%.3f s", absl::ToDoubleSeconds(load_time)) << "\n";
   if (d.class_names.empty()) {
     out << "classes:  none (unlabelled)\n";
     return;
@@ -46,22 +42,20 @@ void PrintSummary(const data::Dataset& d, absl::Duration load_time,
   size_t width = 5;
   for (const std::string& n : d.class_names) width = std::max(width, n.size());
   const std::vector<size_t> counts = data::ClassCounts(d);
-  out << absl::StrFormat("  %5s  %-*s  %8s  %6s\n", "label", width, "class",
-                         "count", "share");
+  out << absl::StrFormat("  %5s  %-*s  %8s  %6s\n", "label", width, "class", "count", "share");
   for (size_t c = 0; c < counts.size(); ++c) {
-    out << absl::StrFormat("  %5d  %-*s  %8d  %5.1f%%\n", c, width, d.class_names[c],
-                           counts[c], 100.0 * counts[c] / d.size());
+    out << absl::StrFormat("  %5d  %-*s  %8d  %5.1f%%\n", c, width, d.class_names[c], counts[c],
+                           100.0 * counts[c] / d.size());
   }
   out << absl::StrFormat("  %5s  %-*s  %8d\n", "", width, "total", d.size());
 }
 
-absl::Status WriteGrid(const data::Dataset& d, const std::string& path,
-                       std::ostream& out) {
+absl::Status WriteGrid(const data::Dataset& d, const std::string& path, std::ostream& out) {
   const int rows = absl::GetFlag(FLAGS_grid_rows);
   const int cols = absl::GetFlag(FLAGS_grid_cols);
   if (rows < 1 || cols < 1 || rows > 100 || cols > 100) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--grid_rows=", rows, " --grid_cols=", cols, ": expected 1..100 each"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grid_rows=", rows, " --grid_cols=", cols, ": expected 1..100 each"));
   }
   int scale = absl::GetFlag(FLAGS_grid_scale);
   if (scale == 0) scale = std::max(1, (64 + d.width - 1) / d.width);
@@ -84,17 +78,14 @@ absl::Status WriteGrid(const data::Dataset& d, const std::string& path,
   const bool captioned = absl::GetFlag(FLAGS_grid_captions);
   LS_ASSIGN_OR_RETURN(
       image::Image sheet,
-      image::ComposeGrid(tiles, captioned ? captions : std::vector<std::string>{},
-                         options));
+      image::ComposeGrid(tiles, captioned ? captions : std::vector<std::string>{}, options));
   LS_ASSIGN_OR_RETURN(std::string png, image::EncodePng(sheet));
-  if (const size_t slash = path.find_last_of('/');
-      slash != std::string::npos && slash > 0) {
+  if (const size_t slash = path.find_last_of('/'); slash != std::string::npos && slash > 0) {
     LS_RETURN_IF_ERROR(base::MakeDirs(path.substr(0, slash)));
   }
   LS_RETURN_IF_ERROR(base::WriteFileAtomically(path, png));
-  out << "grid:     " << path << " (" << picks.size() << " samples in " << rows
-      << " x " << cols << ", seed " << seed << ", " << sheet.width << " x "
-      << sheet.height << " px)\n";
+  out << "grid:     " << path << " (" << picks.size() << " samples in " << rows << " x " << cols
+      << ", seed " << seed << ", " << sheet.width << " x " << sheet.height << " px)\n";
   return absl::OkStatus();
 }
 
@@ -104,8 +95,8 @@ int Run(const CommandContext& ctx) {
     return ExitCodeFor(s);
   };
   if (!ctx.positional.empty()) {
-    return fail(absl::InvalidArgumentError(absl::StrCat(
-        "unexpected argument '", ctx.positional[0], "'; flags are --name=value")));
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value")));
   }
   absl::StatusOr<data::DatasetSpec> spec = DatasetSpecFromFlags();
   if (!spec.ok()) return fail(spec.status());
@@ -134,8 +125,7 @@ Command DataInfoCommand() {
       "--dataset=cifar10|idx|folder --path=DIR [--split=train|test|all] "
       "[--grid=out.png --grid_rows=8 --grid_cols=8 --seed=1]";
   c.flags = DatasetFlagNames();
-  for (const char* f : {"grid", "grid_rows", "grid_cols", "seed", "grid_scale",
-                        "grid_captions"}) {
+  for (const char* f : {"grid", "grid_rows", "grid_cols", "seed", "grid_scale", "grid_captions"}) {
     c.flags.emplace_back(f);
   }
   c.run = &Run;

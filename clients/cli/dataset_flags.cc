@@ -23,16 +23,15 @@ ABSL_FLAG(bool, verify_checksums, false,
 namespace latentsearch::cli {
 
 std::vector<std::string> DatasetFlagNames() {
-  return {"dataset",        "path",     "split",           "image_height",
-          "image_width",    "image_channels", "labelled", "verify_checksums"};
+  return {"dataset",     "path",           "split",    "image_height",
+          "image_width", "image_channels", "labelled", "verify_checksums"};
 }
 
 absl::StatusOr<data::DatasetSpec> DatasetSpecFromFlags() {
   data::DatasetSpec spec;
   const std::string kind = absl::GetFlag(FLAGS_dataset);
   if (kind.empty()) {
-    return absl::InvalidArgumentError(
-        "--dataset is required: cifar10, idx or folder");
+    return absl::InvalidArgumentError("--dataset is required: cifar10, idx or folder");
   }
   LS_ASSIGN_OR_RETURN(spec.kind, data::ParseDatasetKind(kind));
   spec.path = absl::GetFlag(FLAGS_path);

@@ -15,8 +15,8 @@ constexpr absl::string_view kRpcPayload = "type.latentsearch.io/cli.RpcError";
 
 }  // namespace
 
-Endpoint Dial(absl::string_view service, absl::string_view address,
-              absl::Duration timeout, const rpc::ChannelOptions& options) {
+Endpoint Dial(absl::string_view service, absl::string_view address, absl::Duration timeout,
+              const rpc::ChannelOptions& options) {
   Endpoint e;
   e.service = std::string(service);
   e.address = std::string(address);
@@ -26,8 +26,7 @@ Endpoint Dial(absl::string_view service, absl::string_view address,
 }
 
 void SetDeadline(const Endpoint& endpoint, grpc::ClientContext* context) {
-  if (endpoint.timeout == absl::InfiniteDuration() ||
-      endpoint.timeout <= absl::ZeroDuration()) {
+  if (endpoint.timeout == absl::InfiniteDuration() || endpoint.timeout <= absl::ZeroDuration()) {
     return;
   }
   context->set_deadline(std::chrono::system_clock::now() +
@@ -37,19 +36,17 @@ void SetDeadline(const Endpoint& endpoint, grpc::ClientContext* context) {
 absl::Status RpcError(const Endpoint& endpoint, const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   absl::Status base = rpc::FromGrpcStatus(status);
-  absl::Status out(base.code(), absl::StrCat(base.message(), " (", endpoint.service,
-                                             " at ", endpoint.address, ")"));
+  absl::Status out(base.code(), absl::StrCat(base.message(), " (", endpoint.service, " at ",
+                                             endpoint.address, ")"));
   out.SetPayload(kRpcPayload, absl::Cord(endpoint.service));
   return out;
 }
 
-bool IsRpcError(const absl::Status& status) {
-  return status.GetPayload(kRpcPayload).has_value();
-}
+bool IsRpcError(const absl::Status& status) { return status.GetPayload(kRpcPayload).has_value(); }
 
 std::string FormatError(const absl::Status& status) {
-  std::string line = absl::StrCat("error: ", absl::StatusCodeToString(status.code()),
-                                  ": ", status.message());
+  std::string line =
+      absl::StrCat("error: ", absl::StatusCodeToString(status.code()), ": ", status.message());
   for (char& c : line) {
     if (c == '\n' || c == '\r') c = ' ';
   }

@@ -44,8 +44,8 @@ struct Endpoint {
 
 // Dials `address` (lazily: errors appear on the first RPC). The single place
 // that creates the CLI's channels: TLS / token options travel in `options`.
-Endpoint Dial(absl::string_view service, absl::string_view address,
-              absl::Duration timeout, const rpc::ChannelOptions& options = {});
+Endpoint Dial(absl::string_view service, absl::string_view address, absl::Duration timeout,
+              const rpc::ChannelOptions& options = {});
 
 // Sets `context`'s deadline from endpoint.timeout (no-op when infinite).
 void SetDeadline(const Endpoint& endpoint, grpc::ClientContext* context);

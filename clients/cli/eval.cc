@@ -34,7 +34,7 @@ namespace latentsearch::cli {
 namespace {
 
 struct QueryItem {
-  std::string id;      // for item queries ("" for vector queries)
+  std::string id;  // for item queries ("" for vector queries)
   int32_t label;
   std::string uri;
   std::vector<float> vector;  // for vector queries
@@ -55,8 +55,8 @@ index::Metric ToIndexMetric(v1::Metric m) {
 struct RowAccumulator {
   double precision = 0, precision_incl = 0, ap = 0;
   int n = 0;
-  void Add(const std::vector<int32_t>& excl, const std::vector<int32_t>& incl, int32_t label,
-           int k, int depth, uint64_t relevant) {
+  void Add(const std::vector<int32_t>& excl, const std::vector<int32_t>& incl, int32_t label, int k,
+           int depth, uint64_t relevant) {
     precision += PrecisionAtK(excl, label, k);
     precision_incl += PrecisionAtK(incl, label, k);
     ap += AveragePrecision(excl, label, depth, relevant);
@@ -144,9 +144,8 @@ std::string EvalResult::ToTable() const {
   const std::string pki = absl::StrCat("P@", k, " incl. self");
   const std::string map = absl::StrCat("mAP@", map_depth);
   const std::string rec = absl::StrCat("recall@", k, " vs exact");
-  absl::StrAppend(&s, absl::StrFormat("%-10s  %-6s  %-5s  %7s  %*s  %8s  %*s\n", "source",
-                                      "metric", "index", pk, pki.size(), pki, map, rec.size(),
-                                      rec));
+  absl::StrAppend(&s, absl::StrFormat("%-10s  %-6s  %-5s  %7s  %*s  %8s  %*s\n", "source", "metric",
+                                      "index", pk, pki.size(), pki, map, rec.size(), rec));
   for (const EvalRow& r : rows) {
     const bool incl = query_collection.empty();
     absl::StrAppend(
@@ -154,10 +153,8 @@ std::string EvalResult::ToTable() const {
                 "%-10s  %-6s  %-5s  %7.3f  %*s  %8.3f  %*s%s\n", r.source, MetricLabel(r.metric),
                 IndexKindLabel(r.index_kind), r.precision_at_k, pki.size(),
                 incl ? absl::StrFormat("%.3f", r.precision_at_k_including_self) : "-", r.map,
-                rec.size(),
-                r.recall_vs_exact ? absl::StrFormat("%.4f", *r.recall_vs_exact) : "",
-                r.exact_fallbacks > 0 ? absl::StrCat("  (", r.exact_fallbacks,
-                                                     " exact fallbacks)")
+                rec.size(), r.recall_vs_exact ? absl::StrFormat("%.4f", *r.recall_vs_exact) : "",
+                r.exact_fallbacks > 0 ? absl::StrCat("  (", r.exact_fallbacks, " exact fallbacks)")
                                       : ""));
   }
   if (!baseline_note.empty()) absl::StrAppend(&s, "raw pixels: ", baseline_note, "\n");
@@ -205,9 +202,9 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
   if (options.collection.empty()) return absl::InvalidArgumentError("eval needs a collection");
   if (options.k < 1 || options.k > 999 || options.map_depth < 1 || options.map_depth > 999 ||
       options.num_queries < 1 || options.batch_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "eval options k ", options.k, ", map depth ", options.map_depth, ", queries ",
-        options.num_queries, ": expected k and depth 1..999, at least 1 query"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval options k ", options.k, ", map depth ", options.map_depth, ", queries ",
+                     options.num_queries, ": expected k and depth 1..999, at least 1 query"));
   }
   auto note = [&](const std::string& line) {
     if (options.progress) options.progress(line);
@@ -222,17 +219,16 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
   result.k = options.k;
   result.map_depth = options.map_depth;
   note("listing items");
-  LS_ASSIGN_OR_RETURN(std::vector<v1::Item> items,
-                      ListAllItems(search, options.collection, false));
+  LS_ASSIGN_OR_RETURN(std::vector<v1::Item> items, ListAllItems(search, options.collection, false));
   result.items = items.size();
   std::map<int32_t, uint64_t> class_count;
   for (const v1::Item& item : items) {
     if (item.label() >= 0) ++class_count[item.label()];
   }
   if (class_count.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "collection '", options.collection,
-        "' has no labelled items; eval measures retrieval by class label"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("collection '", options.collection,
+                     "' has no labelled items; eval measures retrieval by class label"));
   }
   // The query pool.
   const bool item_queries = options.query_collection.empty();
@@ -244,9 +240,9 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
   } else {
     LS_ASSIGN_OR_RETURN(v1::CollectionInfo qinfo, GetCollection(search, options.query_collection));
     if (qinfo.dim() != info.dim()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "query collection '", options.query_collection, "' has dim ", qinfo.dim(), ", '",
-          options.collection, "' has dim ", info.dim(), "; they must match"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("query collection '", options.query_collection, "' has dim ", qinfo.dim(),
+                       ", '", options.collection, "' has dim ", info.dim(), "; they must match"));
     }
     LS_ASSIGN_OR_RETURN(std::vector<v1::Item> qitems,
                         ListAllItems(search, options.query_collection, true));
@@ -256,8 +252,8 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
                       std::vector<float>(item.vector().begin(), item.vector().end())});
     }
     if (pool.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "query collection '", options.query_collection, "' has no labelled items"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("query collection '", options.query_collection, "' has no labelled items"));
     }
   }
   std::vector<QueryItem> queries;
@@ -284,8 +280,8 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
   if (std::find(kinds.begin(), kinds.end(), v1::INDEX_KIND_HNSW) != kinds.end() &&
       options.wait_for_index_seconds > 0) {
     note("waiting for HNSW indexes");
-    LS_RETURN_IF_ERROR(WaitForIndexes(search, options.collection,
-                                      options.wait_for_index_seconds, nullptr));
+    LS_RETURN_IF_ERROR(
+        WaitForIndexes(search, options.collection, options.wait_for_index_seconds, nullptr));
   }
   const int depth = std::max(options.k, options.map_depth);
   const uint32_t k_req = static_cast<uint32_t>(depth + (item_queries ? 1 : 0));
@@ -334,8 +330,7 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
             if (static_cast<int>(excl.size()) < depth) excl.push_back(n.label());
             if (static_cast<int>(top[q].size()) < options.k) top[q].push_back(n.id());
           }
-          acc.Add(excl, incl, queries[q].label, options.k, options.map_depth,
-                  relevant(queries[q]));
+          acc.Add(excl, incl, queries[q].label, options.k, options.map_depth, relevant(queries[q]));
         }
       }
       acc.Fill(&row);
@@ -358,9 +353,9 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
       LS_ASSIGN_OR_RETURN(image::Image img, resolver->Resolve(uri));
       if (pdim == 0) pdim = img.num_bytes();
       if (img.num_bytes() != pdim) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "images differ in size (", uri, " has ", img.num_bytes(), " bytes, expected ",
-            pdim, ")"));
+        return absl::FailedPreconditionError(absl::StrCat("images differ in size (", uri, " has ",
+                                                          img.num_bytes(), " bytes, expected ",
+                                                          pdim, ")"));
       }
       for (uint8_t p : img.pixels) out->push_back(p / 255.f);
       return absl::OkStatus();
@@ -403,8 +398,7 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
             if (n.slot == self) continue;
             if (static_cast<int>(excl.size()) < depth) excl.push_back(label);
           }
-          acc.Add(excl, incl, queries[q].label, options.k, options.map_depth,
-                  relevant(queries[q]));
+          acc.Add(excl, incl, queries[q].label, options.k, options.map_depth, relevant(queries[q]));
         }
         acc.Fill(&row);
         result.rows.push_back(row);
@@ -419,8 +413,8 @@ namespace {
 
 absl::Status RunEvalCommand(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
   }
   EvalOptions options;
   options.query_collection = absl::GetFlag(FLAGS_query_collection);
@@ -434,8 +428,8 @@ absl::Status RunEvalCommand(const CommandContext& ctx) {
   if (options.k < 1 || options.k > 999 || options.map_depth < 1 || options.map_depth > 999 ||
       options.num_queries < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--k=", options.k, " --map_depth=", options.map_depth, " --queries=",
-        options.num_queries, ": expected k and map_depth in 1..999 and queries >= 1"));
+        "--k=", options.k, " --map_depth=", options.map_depth, " --queries=", options.num_queries,
+        ": expected k and map_depth in 1..999 and queries >= 1"));
   }
   LS_ASSIGN_OR_RETURN(options.metrics, MetricsFromFlag("all"));
   LS_ASSIGN_OR_RETURN(options.index_kinds, IndexKindsFromFlag("both"));
@@ -468,8 +462,9 @@ Command EvalCommand() {
   c.usage =
       "[--collection=NAME] [--query_collection=NAME] [--queries=500] [--eval_seed=1] "
       "[--k=10] [--map_depth=100] [--metric=all] [--index=both] [--nobaseline] [--json]";
-  c.flags = {"collection", "model", "query_collection", "queries", "eval_seed", "k",
-             "map_depth", "metric", "index", "ef", "baseline", "wait_for_index"};
+  c.flags = {"collection", "model", "query_collection", "queries",
+             "eval_seed",  "k",     "map_depth",        "metric",
+             "index",      "ef",    "baseline",         "wait_for_index"};
   for (std::string& f : ClientFlagNames({Service::kSearch})) c.flags.push_back(std::move(f));
   c.run = &Run;
   return c;

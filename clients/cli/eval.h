@@ -113,8 +113,7 @@ struct EvalResult {
   //  "exact_fallbacks":..}]}
   std::string ToJson() const;
   // The row for (source, metric, kind), or nullptr.
-  const EvalRow* Find(const std::string& source, v1::Metric metric,
-                      v1::IndexKind kind) const;
+  const EvalRow* Find(const std::string& source, v1::Metric metric, v1::IndexKind kind) const;
 };
 
 // Runs the evaluation described above. Errors: a service's status
@@ -130,8 +129,8 @@ absl::StatusOr<EvalResult> RunEval(const Endpoint& search, const EvalOptions& op
 double PrecisionAtK(absl::Span<const int32_t> ranked_labels, int32_t label, int k);
 
 // AP@depth as defined above; `relevant` = R. 0 when R = 0.
-double AveragePrecision(absl::Span<const int32_t> ranked_labels, int32_t label,
-                        int depth, uint64_t relevant);
+double AveragePrecision(absl::Span<const int32_t> ranked_labels, int32_t label, int depth,
+                        uint64_t relevant);
 
 // "l1", "l2", "cosine" / "exact", "hnsw".
 std::string MetricLabel(v1::Metric metric);

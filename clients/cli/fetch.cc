@@ -123,8 +123,8 @@ class Sink {
       : fd_(fd), path_(path), max_bytes_(max_bytes) {}
   bool Write(const char* data, size_t n) {
     if (bytes_ + n > max_bytes_) {
-      status_ = absl::ResourceExhaustedError(absl::StrCat(
-          "the download is larger than the limit of ", max_bytes_, " bytes"));
+      status_ = absl::ResourceExhaustedError(
+          absl::StrCat("the download is larger than the limit of ", max_bytes_, " bytes"));
       return false;
     }
     md5_.Update(data, n);
@@ -188,16 +188,15 @@ absl::Status DownloadHttp(const FetchOptions& options, Sink* sink) {
   const size_t scheme_end = options.url.find("://");
   const size_t path_start = options.url.find('/', scheme_end + 3);
   const std::string origin = options.url.substr(0, path_start);
-  const std::string path =
-      path_start == std::string::npos ? "/" : options.url.substr(path_start);
+  const std::string path = path_start == std::string::npos ? "/" : options.url.substr(path_start);
   if (origin.size() <= scheme_end + 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("--url=", options.url, ": no host; expected e.g. ", kCifar10Url));
   }
   httplib::Client client(origin);
   if (!client.is_valid()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--url=", options.url, ": cannot make an HTTP client for '", origin, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--url=", options.url, ": cannot make an HTTP client for '", origin, "'"));
   }
   client.set_follow_location(true);
   const auto secs = absl::ToInt64Seconds(options.timeout);
@@ -232,8 +231,8 @@ absl::Status DownloadHttp(const FetchOptions& options, Sink* sink) {
         absl::StrCat("GET ", options.url, ": ", Describe(result.error(), origin)));
   }
   if (total != 0 && sink->bytes() != total) {
-    return absl::DataLossError(absl::StrCat("GET ", options.url, ": received ",
-                                            sink->bytes(), " of ", total, " bytes"));
+    return absl::DataLossError(
+        absl::StrCat("GET ", options.url, ": received ", sink->bytes(), " of ", total, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -339,8 +338,8 @@ absl::StatusOr<int> Extract(const std::string& archive_path, const std::string& 
       if (n == 0) break;
       written += static_cast<uint64_t>(n);
       if (written > max_bytes) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "the archive unpacks to more than the limit of ", max_bytes, " bytes"));
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("the archive unpacks to more than the limit of ", max_bytes, " bytes"));
         break;
       }
       for (la_ssize_t off = 0; off < n;) {
@@ -403,10 +402,10 @@ absl::StatusOr<std::string> FindDataDir(const std::string& root) {
     closedir(d);
   }
   if (found.size() != 1) {
-    return absl::DataLossError(absl::StrCat(
-        "the archive holds ", found.size(),
-        " directories with test_batch.bin; expected the CIFAR-10 binary version "
-        "(one directory with data_batch_1..5.bin, test_batch.bin, batches.meta.txt)"));
+    return absl::DataLossError(
+        absl::StrCat("the archive holds ", found.size(),
+                     " directories with test_batch.bin; expected the CIFAR-10 binary version "
+                     "(one directory with data_batch_1..5.bin, test_batch.bin, batches.meta.txt)"));
   }
   return found[0];
 }
@@ -426,8 +425,7 @@ bool IsEmptyDir(const std::string& path) {
 absl::Status CheckMd5Flag(const std::string& md5) {
   if (md5.size() != 32 ||
       !std::all_of(md5.begin(), md5.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--md5=", md5, ": expected 32 hex digits"));
+    return absl::InvalidArgumentError(absl::StrCat("--md5=", md5, ": expected 32 hex digits"));
   }
   return absl::OkStatus();
 }
@@ -443,8 +441,8 @@ absl::StatusOr<FetchResult> FetchCifar10(const FetchOptions& options) {
   const bool is_file = absl::StartsWith(options.url, "file://");
   if (!is_file && !absl::StartsWith(options.url, "http://") &&
       !absl::StartsWith(options.url, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--url=", options.url, ": expected an http://, https:// or file:// URL"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--url=", options.url, ": expected an http://, https:// or file:// URL"));
   }
   std::string out_dir = options.out_dir;
   while (out_dir.size() > 1 && out_dir.back() == '/') out_dir.pop_back();
@@ -462,9 +460,10 @@ absl::StatusOr<FetchResult> FetchCifar10(const FetchOptions& options) {
       return result;
     }
     if (!IsEmptyDir(out_dir)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          out_dir, " exists, is not empty and holds no complete CIFAR-10 data set; "
-                   "remove it or choose another --out"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(out_dir,
+                       " exists, is not empty and holds no complete CIFAR-10 data set; "
+                       "remove it or choose another --out"));
     }
   }
   const std::string parent = Dirname(out_dir);
@@ -476,8 +475,8 @@ absl::StatusOr<FetchResult> FetchCifar10(const FetchOptions& options) {
   if (fd < 0) return Errno("cannot create a temporary file in", parent);
   TempPath archive(pattern);
   Sink sink(fd, archive.path(), options.max_bytes);
-  absl::Status downloaded = is_file ? CopyLocal(options.url.substr(7), options, &sink)
-                                    : DownloadHttp(options, &sink);
+  absl::Status downloaded =
+      is_file ? CopyLocal(options.url.substr(7), options, &sink) : DownloadHttp(options, &sink);
   if (downloaded.ok() && ::fsync(fd) != 0) downloaded = Errno("cannot fsync", archive.path());
   ::close(fd);
   LS_RETURN_IF_ERROR(downloaded);
@@ -486,20 +485,18 @@ absl::StatusOr<FetchResult> FetchCifar10(const FetchOptions& options) {
 
   // 2. Verify.
   if (result.md5 != expected_md5) {
-    return absl::DataLossError(absl::StrCat(
-        "MD5 mismatch for ", options.url, ": got ", result.md5, ", expected ", expected_md5,
-        " (", result.archive_bytes, " bytes received); the download was deleted"));
+    return absl::DataLossError(absl::StrCat("MD5 mismatch for ", options.url, ": got ", result.md5,
+                                            ", expected ", expected_md5, " (", result.archive_bytes,
+                                            " bytes received); the download was deleted"));
   }
 
   // 3. Extract beside the destination.
-  std::string extract_pattern =
-      absl::StrCat(parent, "/.", Basename(out_dir), ".extract-XXXXXX");
+  std::string extract_pattern = absl::StrCat(parent, "/.", Basename(out_dir), ".extract-XXXXXX");
   if (mkdtemp(extract_pattern.data()) == nullptr) {
     return Errno("cannot create a temporary directory in", parent);
   }
   TempPath extracted(extract_pattern);
-  LS_ASSIGN_OR_RETURN(result.files,
-                      Extract(archive.path(), extracted.path(), options.max_bytes));
+  LS_ASSIGN_OR_RETURN(result.files, Extract(archive.path(), extracted.path(), options.max_bytes));
 
   // 4. Check, then publish with one rename (onto an absent or empty directory).
   LS_ASSIGN_OR_RETURN(std::string data_dir, FindDataDir(extracted.path()));
@@ -515,10 +512,10 @@ namespace {
 
 int Run(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
-    return ReportError(absl::InvalidArgumentError(absl::StrCat(
-                           "unexpected argument '", ctx.positional[0],
-                           "'; flags are --name=value")),
-                       *ctx.err);
+    return ReportError(
+        absl::InvalidArgumentError(
+            absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value")),
+        *ctx.err);
   }
   FetchOptions options;
   options.url = absl::GetFlag(FLAGS_url);
@@ -536,8 +533,8 @@ int Run(const CommandContext& ctx) {
       const int decile = static_cast<int>(received * 10 / total);
       if (decile == last_decile) return;
       last_decile = decile;
-      err << absl::StrFormat("  %3d%%  %.1f of %.1f MiB\n", decile * 10,
-                             received / 1048576.0, total / 1048576.0);
+      err << absl::StrFormat("  %3d%%  %.1f of %.1f MiB\n", decile * 10, received / 1048576.0,
+                             total / 1048576.0);
     } else if (received / (16 << 20) != last_mib) {
       last_mib = received / (16 << 20);
       err << absl::StrFormat("  %.1f MiB\n", received / 1048576.0);
@@ -552,8 +549,8 @@ int Run(const CommandContext& ctx) {
     *ctx.out << absl::StrFormat("downloaded %d bytes, MD5 %s (ok), %d files extracted\n",
                                 r->archive_bytes, r->md5, r->files);
   }
-  *ctx.out << "data set: " << r->out_dir << "  (use --dataset=cifar10 --path="
-           << r->out_dir << ")\n";
+  *ctx.out << "data set: " << r->out_dir << "  (use --dataset=cifar10 --path=" << r->out_dir
+           << ")\n";
   return kExitOk;
 }
 

@@ -38,8 +38,7 @@
 
 namespace latentsearch::cli {
 
-inline constexpr char kCifar10Url[] =
-    "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+inline constexpr char kCifar10Url[] = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 inline constexpr char kCifar10Md5[] = "c32a1d4ab5d03f1284b67883e8d87530";
 
 // What FetchCifar10 does. A value type.
@@ -61,7 +60,7 @@ struct FetchOptions {
 
 // What FetchCifar10 did.
 struct FetchResult {
-  std::string out_dir;        // The data set directory.
+  std::string out_dir;           // The data set directory.
   bool already_present = false;  // Nothing was downloaded.
   uint64_t archive_bytes = 0;    // Size of the verified tarball.
   std::string md5;               // Its MD5 (lower-case hex).

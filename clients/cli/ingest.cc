@@ -65,9 +65,9 @@ class IngestRun {
 
   absl::Status Run() {
     start_ = absl::Now();
-    const int workers = std::max(1, std::min<int>(options_.in_flight,
-                                                  (todo_.size() + options_.batch_size - 1) /
-                                                      options_.batch_size));
+    const int workers =
+        std::max(1, std::min<int>(options_.in_flight,
+                                  (todo_.size() + options_.batch_size - 1) / options_.batch_size));
     std::vector<std::thread> threads;
     for (int w = 0; w < workers; ++w) threads.emplace_back([this] { Worker(); });
     for (std::thread& t : threads) t.join();
@@ -94,9 +94,8 @@ class IngestRun {
       absl::StatusOr<v1::Image> img = source_.image(i);
       if (!img.ok()) {
         if (error_.ok()) {
-          error_ = absl::Status(img.status().code(),
-                                absl::StrCat("item ", source_.ids[i], ": ",
-                                             img.status().message()));
+          error_ = absl::Status(img.status().code(), absl::StrCat("item ", source_.ids[i], ": ",
+                                                                  img.status().message()));
         }
         stop_ = true;
         return false;
@@ -126,12 +125,11 @@ class IngestRun {
         absl::Status s = RpcError(encoder_, encoder->Encode(&ctx, req, &resp));
         if (!s.ok()) return Fail(std::move(s));
       }
-      if (static_cast<size_t>(resp.embeddings_size()) != items.size() ||
-          resp.dim() != dim_) {
-        return Fail(absl::InternalError(absl::StrCat(
-            "the encoder answered ", resp.embeddings_size(), " embeddings of dim ", resp.dim(),
-            " for ", items.size(), " images; expected dim ", dim_, " (encoder at ",
-            encoder_.address, ")")));
+      if (static_cast<size_t>(resp.embeddings_size()) != items.size() || resp.dim() != dim_) {
+        return Fail(absl::InternalError(
+            absl::StrCat("the encoder answered ", resp.embeddings_size(), " embeddings of dim ",
+                         resp.dim(), " for ", items.size(), " images; expected dim ", dim_,
+                         " (encoder at ", encoder_.address, ")")));
       }
       v1::UpsertRequest up;
       up.set_collection(options_.collection);
@@ -155,8 +153,8 @@ class IngestRun {
       done_ += items.size();
       if (options_.progress) {
         std::lock_guard<std::mutex> l(progress_mu_);
-        options_.progress({done_.load(), todo_.size(), skipped_,
-                           absl::ToDoubleSeconds(absl::Now() - start_)});
+        options_.progress(
+            {done_.load(), todo_.size(), skipped_, absl::ToDoubleSeconds(absl::Now() - start_)});
       }
     }
   }
@@ -173,9 +171,9 @@ class IngestRun {
   std::atomic<uint64_t> done_{0};
   std::mutex progress_mu_;
   std::mutex mu_;
-  size_t next_ = 0;           // guarded by mu_
-  bool stop_ = false;         // guarded by mu_
-  absl::Status error_;        // guarded by mu_
+  size_t next_ = 0;     // guarded by mu_
+  bool stop_ = false;   // guarded by mu_
+  absl::Status error_;  // guarded by mu_
 };
 
 }  // namespace
@@ -187,9 +185,9 @@ absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& sea
   }
   if (options.batch_size < 1 || options.batch_size > 1024 || options.in_flight < 1 ||
       options.in_flight > 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch ", options.batch_size, ", in flight ", options.in_flight,
-        ": expected batch 1..1024 and 1..64 requests in flight"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch ", options.batch_size, ", in flight ", options.in_flight,
+                     ": expected batch 1..1024 and 1..64 requests in flight"));
   }
   const absl::Time start = absl::Now();
   IngestResult result;
@@ -204,8 +202,7 @@ absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& sea
     const std::string have =
         existing->model().name().empty() ? "default" : existing->model().name();
     if (existing->model().version() == 0 || have != want ||
-        (options.model.version() != 0 &&
-         options.model.version() != existing->model().version())) {
+        (options.model.version() != 0 && options.model.version() != existing->model().version())) {
       return absl::FailedPreconditionError(absl::StrCat(
           "collection '", options.collection, "' holds vectors of model '", have, "' v",
           existing->model().version(), ", not '", want, "'",
@@ -266,8 +263,7 @@ absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& s
         "collection '", collection,
         "' records no model version (vectors from elsewhere); it cannot be re-encoded"));
   }
-  LS_ASSIGN_OR_RETURN(v1::CheckpointMetadata newest,
-                      EncoderModel(encoder, info.model().name(), 0));
+  LS_ASSIGN_OR_RETURN(v1::CheckpointMetadata newest, EncoderModel(encoder, info.model().name(), 0));
   if (target.empty() && newest.model().version() <= info.model().version()) {
     r.up_to_date = true;
     r.to.collection = collection;
@@ -278,8 +274,7 @@ absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& s
   IngestOptions opt = options;
   opt.collection = target;
   if (target.empty()) {
-    opt.collection = absl::StrCat(StripVersionSuffix(collection), "-v",
-                                  newest.model().version());
+    opt.collection = absl::StrCat(StripVersionSuffix(collection), "-v", newest.model().version());
   }
   opt.model = newest.model();
   LS_ASSIGN_OR_RETURN(std::vector<v1::Item> items, ListAllItems(search, collection, false));
@@ -322,8 +317,8 @@ std::string ModelText(const v1::ModelRef& m) {
 
 absl::Status RunIngest(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
   }
   LS_ASSIGN_OR_RETURN(Endpoint encoder, DialFromFlags(Service::kEncoder));
   LS_ASSIGN_OR_RETURN(Endpoint search, DialFromFlags(Service::kSearch));
@@ -345,10 +340,10 @@ absl::Status RunIngest(const CommandContext& ctx) {
   ProgressLine bar(ctx.err, IsTerminal(ctx.err));
   options.progress = [&bar](const IngestProgress& p) {
     const double rate = p.seconds > 0 ? p.done / p.seconds : 0;
-    bar.Update(absl::StrFormat(
-        "ingest %d/%d  %.0f img/s  ETA %s%s", p.done, p.todo, rate,
-        FormatEta(rate > 0 ? (p.todo - p.done) / rate : -1),
-        p.skipped > 0 ? absl::StrCat("  (", p.skipped, " already present)") : ""));
+    bar.Update(
+        absl::StrFormat("ingest %d/%d  %.0f img/s  ETA %s%s", p.done, p.todo, rate,
+                        FormatEta(rate > 0 ? (p.todo - p.done) / rate : -1),
+                        p.skipped > 0 ? absl::StrCat("  (", p.skipped, " already present)") : ""));
   };
   std::ostream& out = *ctx.out;
   if (absl::GetFlag(FLAGS_reindex)) {
@@ -364,17 +359,16 @@ absl::Status RunIngest(const CommandContext& ctx) {
           "{\"from\":\"%s\",\"from_model\":{\"name\":\"%s\",\"version\":%d},\"to\":\"%s\","
           "\"to_model\":{\"name\":\"%s\",\"version\":%d},\"up_to_date\":%s,\"upserted\":%d,"
           "\"skipped\":%d,\"item_count\":%d}\n",
-          r.from, r.from_model.name(), r.from_model.version(), r.to.collection,
-          r.to.model.name(), r.to.model.version(), r.up_to_date ? "true" : "false",
-          r.to.upserted, r.to.skipped, r.to.item_count);
+          r.from, r.from_model.name(), r.from_model.version(), r.to.collection, r.to.model.name(),
+          r.to.model.version(), r.up_to_date ? "true" : "false", r.to.upserted, r.to.skipped,
+          r.to.item_count);
     } else if (r.up_to_date) {
       out << "collection '" << r.from << "' already holds vectors of the newest version ("
           << ModelText(r.from_model) << "); nothing to re-encode\n";
     } else {
       out << absl::StrFormat(
           "re-encoded %d items of '%s' (%s) into '%s' (%s)%s in %.1f s; '%s' is unchanged\n",
-          r.to.upserted, r.from, ModelText(r.from_model), r.to.collection,
-          ModelText(r.to.model),
+          r.to.upserted, r.from, ModelText(r.from_model), r.to.collection, ModelText(r.to.model),
           r.to.skipped > 0 ? absl::StrCat(", ", r.to.skipped, " were already there") : "",
           r.to.seconds, r.from);
     }
@@ -405,14 +399,14 @@ absl::Status RunIngest(const CommandContext& ctx) {
     out << absl::StrFormat(
         "{\"collection\":\"%s\",\"model\":{\"name\":\"%s\",\"version\":%d},\"created\":%s,"
         "\"total\":%d,\"skipped\":%d,\"upserted\":%d,\"item_count\":%d,\"seconds\":%.3f}\n",
-        r.collection, r.model.name(), r.model.version(), r.created ? "true" : "false",
-        r.total, r.skipped, r.upserted, r.item_count, r.seconds);
+        r.collection, r.model.name(), r.model.version(), r.created ? "true" : "false", r.total,
+        r.skipped, r.upserted, r.item_count, r.seconds);
   } else {
     out << absl::StrFormat(
         "%s collection '%s' (%s): %d of %d items from %s encoded and upserted, %d already "
         "present; %d items now (%.1f s)\n",
-        r.created ? "created" : "resumed", r.collection, ModelText(r.model), r.upserted,
-        r.total, what, r.skipped, r.item_count, r.seconds);
+        r.created ? "created" : "resumed", r.collection, ModelText(r.model), r.upserted, r.total,
+        what, r.skipped, r.item_count, r.seconds);
   }
   return absl::OkStatus();
 }
@@ -432,8 +426,8 @@ Command IngestCommand() {
       "[--collection=NAME] [--model=default] [--batch=256] [--in_flight=2] | "
       "--reindex --collection=NAME [--to=NEW]";
   c.flags = DatasetFlagNames();
-  for (const char* f : {"files", "collection", "model", "model_version", "batch",
-                        "in_flight", "reindex", "to"}) {
+  for (const char* f :
+       {"files", "collection", "model", "model_version", "batch", "in_flight", "reindex", "to"}) {
     c.flags.emplace_back(f);
   }
   for (std::string& f : ClientFlagNames({Service::kEncoder, Service::kSearch})) {

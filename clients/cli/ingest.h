@@ -56,9 +56,9 @@ struct IngestResult {
   std::string collection;
   v1::ModelRef model;
   bool created = false;
-  uint64_t total = 0;     // items in the source
-  uint64_t skipped = 0;   // already present
-  uint64_t upserted = 0;  // this run
+  uint64_t total = 0;       // items in the source
+  uint64_t skipped = 0;     // already present
+  uint64_t upserted = 0;    // this run
   uint64_t item_count = 0;  // in the collection afterwards
   double seconds = 0;
 };

@@ -36,8 +36,7 @@ LoadStats RunLoad(const std::function<absl::Status(int, uint64_t)>& rpc, int con
           if (first_error.ok()) first_error = s;
           continue;
         }
-        latencies[t].push_back(
-            std::chrono::duration<double, std::micro>(after - before).count());
+        latencies[t].push_back(std::chrono::duration<double, std::micro>(after - before).count());
       }
     });
   }
@@ -70,13 +69,13 @@ LoadStats RunLoad(const std::function<absl::Status(int, uint64_t)>& rpc, int con
 }
 
 std::string LoadHeader() {
-  return absl::StrFormat("%-28s %5s %10s %9s %9s %9s %7s", "rpc", "conc", "qps",
-                         "p50 us", "p90 us", "p99 us", "errors");
+  return absl::StrFormat("%-28s %5s %10s %9s %9s %9s %7s", "rpc", "conc", "qps", "p50 us", "p90 us",
+                         "p99 us", "errors");
 }
 
 std::string FormatLoadRow(const std::string& name, const LoadStats& s) {
-  return absl::StrFormat("%-28s %5d %10.0f %9.1f %9.1f %9.1f %7d", name, s.concurrency,
-                         s.qps, s.p50_us, s.p90_us, s.p99_us, s.errors);
+  return absl::StrFormat("%-28s %5d %10.0f %9.1f %9.1f %9.1f %7d", name, s.concurrency, s.qps,
+                         s.p50_us, s.p90_us, s.p99_us, s.errors);
 }
 
 }  // namespace latentsearch::cli

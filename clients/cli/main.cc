@@ -6,6 +6,5 @@
 #include "clients/cli/commands.h"
 
 int main(int argc, char** argv) {
-  return latentsearch::cli::Main(argc, argv, latentsearch::cli::Commands(),
-                                 std::cout, std::cerr);
+  return latentsearch::cli::Main(argc, argv, latentsearch::cli::Commands(), std::cout, std::cerr);
 }

@@ -50,8 +50,8 @@ void SubspaceIteration(const std::vector<double>& c, size_t d, size_t k,
   for (int iter = 0; iter < 300; ++iter) {
     for (size_t i = 0; i < k; ++i) {  // z_i = C q_i
       for (size_t r = 0; r < d; ++r) {
-        z[i * d + r] = std::inner_product(c.begin() + r * d, c.begin() + (r + 1) * d,
-                                          q.begin() + i * d, 0.0);
+        z[i * d + r] =
+            std::inner_product(c.begin() + r * d, c.begin() + (r + 1) * d, q.begin() + i * d, 0.0);
       }
     }
     orthonormalise(&z);
@@ -68,15 +68,15 @@ void SubspaceIteration(const std::vector<double>& c, size_t d, size_t k,
   std::vector<double> cq(k * d);
   for (size_t i = 0; i < k; ++i) {
     for (size_t r = 0; r < d; ++r) {
-      cq[i * d + r] = std::inner_product(c.begin() + r * d, c.begin() + (r + 1) * d,
-                                         q.begin() + i * d, 0.0);
+      cq[i * d + r] =
+          std::inner_product(c.begin() + r * d, c.begin() + (r + 1) * d, q.begin() + i * d, 0.0);
     }
   }
   std::vector<double> h(k * k);
   for (size_t i = 0; i < k; ++i) {
     for (size_t j = 0; j < k; ++j) {
-      h[i * k + j] = std::inner_product(q.begin() + i * d, q.begin() + (i + 1) * d,
-                                        cq.begin() + j * d, 0.0);
+      h[i * k + j] =
+          std::inner_product(q.begin() + i * d, q.begin() + (i + 1) * d, cq.begin() + j * d, 0.0);
     }
   }
   std::vector<double> hv, hvec;
@@ -109,8 +109,8 @@ void SymmetricEigen(std::vector<double> a, size_t d, std::vector<double>* values
         if (std::fabs(apq) < 1e-300) continue;
         // The rotation that zeroes a[p][q] (Numerical Recipes' form).
         const double theta = (a[q * d + q] - a[p * d + p]) / (2 * apq);
-        const double t = (theta >= 0 ? 1.0 : -1.0) /
-                         (std::fabs(theta) + std::sqrt(theta * theta + 1));
+        const double t =
+            (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
         const double c = 1 / std::sqrt(t * t + 1);
         const double s = t * c;
         for (size_t k = 0; k < d; ++k) {  // columns p, q of A
@@ -143,8 +143,7 @@ void SymmetricEigen(std::vector<double> a, size_t d, std::vector<double>* values
   }
 }
 
-absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim,
-                           size_t components) {
+absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim, size_t components) {
   if (n < 2 || dim == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("PCA of ", n, " vectors of dim ", dim, ": need n >= 2 and dim >= 1"));
@@ -197,11 +196,10 @@ absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim,
   return pca;
 }
 
-absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const float> x,
-                                            size_t n) {
+absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const float> x, size_t n) {
   if (x.size() != n * pca.dim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "projection input has ", x.size(), " floats; expected ", n, " x ", pca.dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("projection input has ", x.size(), " floats; expected ", n, " x ", pca.dim));
   }
   const size_t k = pca.num_components();
   std::vector<double> out(n * k, 0.0);

@@ -39,13 +39,11 @@ struct Pca {
 // Fits `components` principal components of `x`, n × dim floats row-major.
 // INVALID_ARGUMENT for n < 2, dim = 0, a wrong x size, components outside
 // [1, dim], or non-finite values.
-absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim,
-                           size_t components);
+absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim, size_t components);
 
 // Projects `x` (n × dim) onto the fitted components: n × num_components()
 // doubles, row-major. INVALID_ARGUMENT for a wrong size.
-absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const float> x,
-                                            size_t n);
+absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const float> x, size_t n);
 
 // Eigen-decomposition of the symmetric `a` (d × d, row-major) by cyclic
 // Jacobi rotations: eigenvalues (descending) in `values`, unit eigenvectors

@@ -38,7 +38,8 @@ absl::StatusOr<std::vector<v1::Metric>> MetricsFromFlag(const std::string& fallb
           "--metric: '", part, "' is not a metric; use l1, l2, cosine, all or a comma list"));
     }
   }
-  if (out.empty()) return absl::InvalidArgumentError("--metric is empty; use l1, l2, cosine or all");
+  if (out.empty())
+    return absl::InvalidArgumentError("--metric is empty; use l1, l2, cosine or all");
   return out;
 }
 
@@ -54,8 +55,8 @@ absl::StatusOr<std::vector<v1::IndexKind>> IndexKindsFromFlag(const std::string&
     } else if (part == "hnsw") {
       out.push_back(v1::INDEX_KIND_HNSW);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--index: '", part, "' is not an index kind; use exact, hnsw or both"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--index: '", part, "' is not an index kind; use exact, hnsw or both"));
     }
   }
   if (out.empty()) return absl::InvalidArgumentError("--index is empty; use exact, hnsw or both");

@@ -73,19 +73,17 @@ std::string Num(double v) { return absl::StrFormat("%.9g", v); }
 
 // The common preamble: terminal, output (a temporary name), no enhanced
 // text so class names print as given.
-std::string Preamble(const std::string& out_path, int width, int height,
-                     const std::string& title) {
+std::string Preamble(const std::string& out_path, int width, int height, const std::string& title) {
   return absl::StrCat(
       "set terminal pngcairo size ", width, ",", height,
-      " noenhanced font 'DejaVu Sans,10' background rgb 'white'\n", "set output ",
-      Quote(out_path), "\n", "set encoding utf8\n",
+      " noenhanced font 'DejaVu Sans,10' background rgb 'white'\n", "set output ", Quote(out_path),
+      "\n", "set encoding utf8\n",
       title.empty() ? "" : absl::StrCat("set title ", Quote(title), " font ',12'\n"));
 }
 
 // Runs `gnuplot script` and renames the output into place.
-absl::Status Run(const std::string& script, const ScratchDir& dir,
-                 const std::string& tmp_png, const std::string& png_path,
-                 const PlotOptions& options) {
+absl::Status Run(const std::string& script, const ScratchDir& dir, const std::string& tmp_png,
+                 const std::string& png_path, const PlotOptions& options) {
   LS_ASSIGN_OR_RETURN(std::string gnuplot, FindGnuplot(options.gnuplot));
   const std::string script_path = dir.Join("chart.gp");
   const std::string log_path = dir.Join("gnuplot.log");
@@ -93,8 +91,8 @@ absl::Status Run(const std::string& script, const ScratchDir& dir,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   std::vector<std::string> args = {gnuplot, script_path};
   std::vector<char*> argv;
@@ -105,9 +103,9 @@ absl::Status Run(const std::string& script, const ScratchDir& dir,
       posix_spawn(&pid, gnuplot.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot run ", gnuplot, ": ", std::strerror(spawn_error),
-        "; install gnuplot-nox (deploy/install-deps.sh)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot run ", gnuplot, ": ", std::strerror(spawn_error),
+                     "; install gnuplot-nox (deploy/install-deps.sh)"));
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -116,14 +114,13 @@ absl::Status Run(const std::string& script, const ScratchDir& dir,
   if (log.size() > 600) log = "..." + log.substr(log.size() - 600);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     unlink(tmp_png.c_str());
-    return absl::InternalError(absl::StrCat("gnuplot failed drawing ", png_path, ": ",
-                                            log.empty() ? "no output" : log));
+    return absl::InternalError(
+        absl::StrCat("gnuplot failed drawing ", png_path, ": ", log.empty() ? "no output" : log));
   }
   absl::StatusOr<uint64_t> size = base::FileSize(tmp_png);
   if (!size.ok() || *size < 8) {
     unlink(tmp_png.c_str());
-    return absl::InternalError(
-        absl::StrCat("gnuplot wrote no PNG for ", png_path, ": ", log));
+    return absl::InternalError(absl::StrCat("gnuplot wrote no PNG for ", png_path, ": ", log));
   }
   if (rename(tmp_png.c_str(), png_path.c_str()) != 0) {
     const absl::Status s = absl::UnknownError(
@@ -140,8 +137,8 @@ std::string TmpPngFor(const std::string& png_path) {
 
 absl::Status CheckScratch(const ScratchDir& dir) {
   if (!dir.ok()) {
-    return absl::UnknownError(absl::StrCat("cannot create a temporary directory: ",
-                                           std::strerror(errno)));
+    return absl::UnknownError(
+        absl::StrCat("cannot create a temporary directory: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -149,9 +146,8 @@ absl::Status CheckScratch(const ScratchDir& dir) {
 }  // namespace
 
 std::string ClassColor(int32_t label) {
-  static const char* const kTab10[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
-                                       "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                                       "#bcbd22", "#17becf"};
+  static const char* const kTab10[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                       "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   if (label < 0) return "#888888";
   return kTab10[label % 10];
 }
@@ -171,10 +167,10 @@ absl::StatusOr<std::string> FindGnuplot(const std::string& name) {
     const std::string candidate = absl::StrCat(dir, "/", name);
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "gnuplot ('", name,
-      "') not found in PATH; the report draws its charts with it: install gnuplot-nox "
-      "(deploy/install-deps.sh)"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("gnuplot ('", name,
+                   "') not found in PATH; the report draws its charts with it: install gnuplot-nox "
+                   "(deploy/install-deps.sh)"));
 }
 
 absl::Status PlotLines(absl::Span<const Series> series, const std::string& title,
@@ -189,9 +185,8 @@ absl::Status PlotLines(absl::Span<const Series> series, const std::string& title
   for (size_t s = 0; s < series.size(); ++s) {
     const Series& ser = series[s];
     if (ser.x.size() != ser.y.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("series '", ser.title, "' has ",
-                                                     ser.x.size(), " x and ", ser.y.size(),
-                                                     " y values"));
+      return absl::InvalidArgumentError(absl::StrCat("series '", ser.title, "' has ", ser.x.size(),
+                                                     " x and ", ser.y.size(), " y values"));
     }
     if (s > 0) data += "\n\n";
     data += absl::StrCat("# ", ser.title, "\n");
@@ -218,21 +213,20 @@ absl::Status PlotLines(absl::Span<const Series> series, const std::string& title
   std::string script = Preamble(tmp, options.width, options.height, title);
   absl::StrAppend(&script, "set xlabel ", Quote(x_label), "\nset ylabel ", Quote(y_label),
                   "\nset grid\nset key top right\n", log_y ? "set logscale y\n" : "",
-                  "set xtics 1\nset autoscale xfix\nset offsets 0.3,0.3,0,0\n",
-                  "plot ", absl::StrJoin(plots, ", \\\n     "), "\n");
+                  "set xtics 1\nset autoscale xfix\nset offsets 0.3,0.3,0,0\n", "plot ",
+                  absl::StrJoin(plots, ", \\\n     "), "\n");
   return Run(script, dir, tmp, png_path, options);
 }
 
 absl::Status PlotScatterByClass(absl::Span<const double> x, absl::Span<const double> y,
                                 absl::Span<const int32_t> labels,
-                                absl::Span<const std::string> class_names,
-                                const std::string& title, const std::string& x_label,
-                                const std::string& y_label, const std::string& png_path,
-                                const PlotOptions& options) {
+                                absl::Span<const std::string> class_names, const std::string& title,
+                                const std::string& x_label, const std::string& y_label,
+                                const std::string& png_path, const PlotOptions& options) {
   if (x.size() != y.size() || x.size() != labels.size() || x.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scatter plot: ", x.size(), " x, ", y.size(), " y, ", labels.size(),
-        " labels; expected equal, non-zero counts"));
+    return absl::InvalidArgumentError(absl::StrCat("scatter plot: ", x.size(), " x, ", y.size(),
+                                                   " y, ", labels.size(),
+                                                   " labels; expected equal, non-zero counts"));
   }
   ScratchDir dir;
   LS_RETURN_IF_ERROR(CheckScratch(dir));
@@ -253,26 +247,25 @@ absl::Status PlotScatterByClass(absl::Span<const double> x, absl::Span<const dou
     const std::string name =
         l < 0 ? "unlabelled"
               : (static_cast<size_t>(l) < class_names.size() ? class_names[l]
-                                                              : absl::StrCat("class ", l));
+                                                             : absl::StrCat("class ", l));
     plots.push_back(absl::StrCat("'", dir.Join("points.dat"), "' index ", block,
-                                 " using 1:2 with points pt 7 ps 0.45 lc rgb '",
-                                 ClassColor(l), "' title ", Quote(name)));
+                                 " using 1:2 with points pt 7 ps 0.45 lc rgb '", ClassColor(l),
+                                 "' title ", Quote(name)));
     ++block;
   }
   LS_RETURN_IF_ERROR(base::WriteFileAtomically(dir.Join("points.dat"), data));
   const std::string tmp = TmpPngFor(png_path);
   std::string script = Preamble(tmp, options.width, options.height, title);
   absl::StrAppend(&script, "set xlabel ", Quote(x_label), "\nset ylabel ", Quote(y_label),
-                  "\nset grid\nset key outside right top box\nset size ratio -1\n",
-                  "plot ", absl::StrJoin(plots, ", \\\n     "), "\n");
+                  "\nset grid\nset key outside right top box\nset size ratio -1\n", "plot ",
+                  absl::StrJoin(plots, ", \\\n     "), "\n");
   return Run(script, dir, tmp, png_path, options);
 }
 
 absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t d,
                                absl::Span<const int32_t> labels,
-                               absl::Span<const std::string> dim_names,
-                               const std::string& title, const std::string& png_path,
-                               const PlotOptions& options) {
+                               absl::Span<const std::string> dim_names, const std::string& title,
+                               const std::string& png_path, const PlotOptions& options) {
   if (n == 0 || d == 0 || d > 16 || values.size() != n * d || labels.size() != n ||
       dim_names.size() != d) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -341,18 +334,17 @@ absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t 
                                                          " offset 0,1 font ',9'\n")
                                           : "unset xlabel\n");
       if (i == j) {
-        absl::StrAppend(&script, "set style fill solid 0.6 noborder\nset yrange [0:*]\n",
-                        "plot '", dir.Join("hist.dat"), "' index ", j,
-                        " using 1:2:(", Num(bin_width[j] * 0.9),
-                        ") with boxes lc rgb '#555555'\n", "set yrange [*:*]\n");
+        absl::StrAppend(&script, "set style fill solid 0.6 noborder\nset yrange [0:*]\n", "plot '",
+                        dir.Join("hist.dat"), "' index ", j, " using 1:2:(",
+                        Num(bin_width[j] * 0.9), ") with boxes lc rgb '#555555'\n",
+                        "set yrange [*:*]\n");
         continue;
       }
       std::vector<std::string> plots;
       for (const auto& [label, block] : label_blocks) {
-        plots.push_back(absl::StrCat("'", dir.Join("points.dat"), "' index ", block,
-                                     " using ", j + 1, ":", i + 1,
-                                     " with points pt 7 ps 0.35 lc rgb '", ClassColor(label),
-                                     "'"));
+        plots.push_back(absl::StrCat("'", dir.Join("points.dat"), "' index ", block, " using ",
+                                     j + 1, ":", i + 1, " with points pt 7 ps 0.35 lc rgb '",
+                                     ClassColor(label), "'"));
       }
       absl::StrAppend(&script, "plot ", absl::StrJoin(plots, ", "), "\n");
     }
@@ -389,19 +381,17 @@ absl::Status PlotBars(absl::Span<const std::string> groups,
   LS_RETURN_IF_ERROR(base::WriteFileAtomically(dir.Join("bars.dat"), data));
   std::vector<std::string> plots;
   for (size_t b = 0; b < bar_titles.size(); ++b) {
-    plots.push_back(absl::StrCat("'", dir.Join("bars.dat"), "' using ", b + 2,
-                                 b == 0 ? ":xtic(1)" : "", " lc rgb '",
-                                 ClassColor(static_cast<int32_t>(b)), "' title ",
-                                 Quote(bar_titles[b])));
+    plots.push_back(absl::StrCat(
+        "'", dir.Join("bars.dat"), "' using ", b + 2, b == 0 ? ":xtic(1)" : "", " lc rgb '",
+        ClassColor(static_cast<int32_t>(b)), "' title ", Quote(bar_titles[b])));
   }
   const std::string tmp = TmpPngFor(png_path);
   std::string script = Preamble(tmp, options.width, options.height, title);
-  absl::StrAppend(&script, "set style data histogram\nset style histogram cluster gap 1\n",
-                  "set style fill solid 0.85 border -1\nset boxwidth 0.9\n",
-                  "set ylabel ", Quote(y_label), "\n", "set yrange [0:", Num(top * 1.05),
-                  "]\nset grid ytics\nset key outside right top\n",
-                  "set xtics rotate by -25 font ',9'\n", "plot ",
-                  absl::StrJoin(plots, ", \\\n     "), "\n");
+  absl::StrAppend(
+      &script, "set style data histogram\nset style histogram cluster gap 1\n",
+      "set style fill solid 0.85 border -1\nset boxwidth 0.9\n", "set ylabel ", Quote(y_label),
+      "\n", "set yrange [0:", Num(top * 1.05), "]\nset grid ytics\nset key outside right top\n",
+      "set xtics rotate by -25 font ',9'\n", "plot ", absl::StrJoin(plots, ", \\\n     "), "\n");
   return Run(script, dir, tmp, png_path, options);
 }
 

@@ -50,17 +50,16 @@ struct Series {
 
 // A line chart with points (e.g. training and validation loss per epoch).
 absl::Status PlotLines(absl::Span<const Series> series, const std::string& title,
-                       const std::string& x_label, const std::string& y_label,
-                       bool log_y, const std::string& png_path, const PlotOptions& options);
+                       const std::string& x_label, const std::string& y_label, bool log_y,
+                       const std::string& png_path, const PlotOptions& options);
 
 // A 2-D scatter plot of n points (x, y: n values each) coloured by label,
 // with a key naming the classes (`class_names` may be empty).
 absl::Status PlotScatterByClass(absl::Span<const double> x, absl::Span<const double> y,
                                 absl::Span<const int32_t> labels,
-                                absl::Span<const std::string> class_names,
-                                const std::string& title, const std::string& x_label,
-                                const std::string& y_label, const std::string& png_path,
-                                const PlotOptions& options);
+                                absl::Span<const std::string> class_names, const std::string& title,
+                                const std::string& x_label, const std::string& y_label,
+                                const std::string& png_path, const PlotOptions& options);
 
 // A scatter-plot matrix of n points in d dimensions (`values` n × d,
 // row-major) coloured by label: panel (i, j) plots dimension j against i;
@@ -68,9 +67,8 @@ absl::Status PlotScatterByClass(absl::Span<const double> x, absl::Span<const dou
 // The PNG is square, options.width pixels (d ≤ 16).
 absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t d,
                                absl::Span<const int32_t> labels,
-                               absl::Span<const std::string> dim_names,
-                               const std::string& title, const std::string& png_path,
-                               const PlotOptions& options);
+                               absl::Span<const std::string> dim_names, const std::string& title,
+                               const std::string& png_path, const PlotOptions& options);
 
 // Grouped bars: groups.size() groups (x tick labels), each with one bar per
 // entry of `bar_titles`; values[g][b]. Values outside [0, 1] are fine; the

@@ -41,9 +41,7 @@ void ProgressLine::Finish() {
   line_.clear();
 }
 
-bool IsTerminal(const std::ostream* os) {
-  return os == &std::cerr && isatty(STDERR_FILENO) == 1;
-}
+bool IsTerminal(const std::ostream* os) { return os == &std::cerr && isatty(STDERR_FILENO) == 1; }
 
 std::string FormatEta(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";

@@ -18,8 +18,7 @@ namespace latentsearch::cli {
 
 class ProgressLine {
  public:
-  ProgressLine(std::ostream* os, bool live,
-               absl::Duration min_interval = absl::Milliseconds(100))
+  ProgressLine(std::ostream* os, bool live, absl::Duration min_interval = absl::Milliseconds(100))
       : os_(os), live_(live), min_interval_(min_interval) {}
   ~ProgressLine() { Finish(); }
 

@@ -27,14 +27,12 @@ ABSL_FLAG(int64_t, dataset_index, -1,
 ABSL_FLAG(std::string, sheet, "",
           "query: write a PNG contact sheet here (the query, then the top k per metric).");
 ABSL_FLAG(int, tile, 80, "query: edge of each contact sheet tile in pixels (8..512).");
-ABSL_FLAG(bool, include_self, false,
-          "query --id: keep the query item itself in the answer.");
+ABSL_FLAG(bool, include_self, false, "query --id: keep the query item itself in the answer.");
 
 namespace latentsearch::cli {
 namespace {
 
-std::string ClassOf(int32_t label, const std::vector<std::string>& names,
-                    const std::string& uri) {
+std::string ClassOf(int32_t label, const std::vector<std::string>& names, const std::string& uri) {
   if (label >= 0 && static_cast<size_t>(label) < names.size()) return names[label];
   if (label >= 0 && absl::StartsWith(uri, "file:")) {
     // A labelled folder: the class is the file's sub-folder.
@@ -79,8 +77,8 @@ absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& i
     LS_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile(input.image_path));
     absl::StatusOr<image::Image> img = image::Decode(bytes);
     if (!img.ok()) {
-      return absl::DataLossError(absl::StrCat("cannot decode image file ", input.image_path,
-                                              ": ", img.status().message()));
+      return absl::DataLossError(absl::StrCat("cannot decode image file ", input.image_path, ": ",
+                                              img.status().message()));
     }
     result.query_image = *std::move(img);
     result.query_name = input.image_path;
@@ -171,8 +169,7 @@ std::string QueryResult::ToTable() const {
                     query_class.empty() ? "" : absl::StrCat(", ", query_class), ")");
   }
   absl::StrAppend(&s, "  collection ", collection, " (model ",
-                  model.name().empty() ? "default" : model.name(), " v", model.version(),
-                  ")\n");
+                  model.name().empty() ? "default" : model.name(), " v", model.version(), ")\n");
   for (const MetricHits& row : rows) {
     absl::StrAppend(&s, "\n", MetricLabel(row.metric), " ", IndexKindLabel(row.index_kind),
                     row.exact_fallback ? " (answered by the exact index)" : "", ":\n");
@@ -184,10 +181,9 @@ std::string QueryResult::ToTable() const {
     absl::StrAppend(&s, absl::StrFormat("  %4s  %-*s  %5s  %-*s  %10s\n", "rank", idw, "id",
                                         "label", cw, "class", "distance"));
     for (const QueryHit& h : row.hits) {
-      absl::StrAppend(&s, absl::StrFormat("  %4d  %-*s  %5d  %-*s  %10.4f%s\n", h.rank, idw,
-                                          h.id, h.label, cw, h.class_name, h.distance,
-                                          query_label >= 0 && h.label == query_label ? "  *"
-                                                                                     : ""));
+      absl::StrAppend(&s, absl::StrFormat("  %4d  %-*s  %5d  %-*s  %10.4f%s\n", h.rank, idw, h.id,
+                                          h.label, cw, h.class_name, h.distance,
+                                          query_label >= 0 && h.label == query_label ? "  *" : ""));
     }
   }
   return s;
@@ -241,9 +237,9 @@ absl::StatusOr<image::Image> RenderContactSheet(const QueryResult& result,
     return absl::InvalidArgumentError("contact sheet of a query without results");
   }
   if (options.tile < 8 || options.tile > 512 || options.margin < 0 || options.margin > 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "contact sheet tile ", options.tile, ", margin ", options.margin,
-        ": expected tile 8..512 and margin 0..64"));
+    return absl::InvalidArgumentError(absl::StrCat("contact sheet tile ", options.tile, ", margin ",
+                                                   options.margin,
+                                                   ": expected tile 8..512 and margin 0..64"));
   }
   int k = 1;
   for (const MetricHits& row : result.rows) k = std::max<int>(k, row.hits.size());
@@ -259,17 +255,17 @@ absl::StatusOr<image::Image> RenderContactSheet(const QueryResult& result,
   for (const MetricHits& row : result.rows) {
     tiles.push_back(query_tile);
     // Short: the caption is clipped at the tile's edge.
-    captions.push_back(absl::StrCat(
-        row.metric == v1::METRIC_COSINE ? "cos" : MetricLabel(row.metric),
-        row.index_kind == v1::INDEX_KIND_HNSW ? " hnsw" : "",
-        result.query_class.empty() ? "" : ": ", result.query_class));
+    captions.push_back(
+        absl::StrCat(row.metric == v1::METRIC_COSINE ? "cos" : MetricLabel(row.metric),
+                     row.index_kind == v1::INDEX_KIND_HNSW ? " hnsw" : "",
+                     result.query_class.empty() ? "" : ": ", result.query_class));
     for (int i = 0; i < k; ++i) {
       if (i < static_cast<int>(row.hits.size())) {
         const QueryHit& h = row.hits[i];
         tiles.push_back(h.image ? ToTile(*h.image, options.tile) : GreyTile(options.tile));
-        captions.push_back(absl::StrFormat(
-            h.distance != 0 && std::abs(h.distance) < 0.01 ? "%s %.1e" : "%s %.3g",
-            h.class_name.empty() ? h.id : h.class_name, h.distance));
+        captions.push_back(
+            absl::StrFormat(h.distance != 0 && std::abs(h.distance) < 0.01 ? "%s %.1e" : "%s %.3g",
+                            h.class_name.empty() ? h.id : h.class_name, h.distance));
       } else {
         tiles.push_back(blank);
         captions.emplace_back();
@@ -313,16 +309,16 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
     LS_ASSIGN_OR_RETURN(data::Dataset d, data::LoadDataset(spec));
     if (static_cast<size_t>(index) >= d.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--dataset_index=", index, " is out of range; the data set has ", d.size(),
-          " images (0..", d.size() - 1, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("--dataset_index=", index,
+                                                     " is out of range; the data set has ",
+                                                     d.size(), " images (0..", d.size() - 1, ")"));
     }
     QueryInput in;
     LS_ASSIGN_OR_RETURN(image::Image img, d.GetImage(index));
     in.image = std::move(img);
     in.label = d.labels[index];
-    in.name = absl::StrCat(data::DatasetKindName(spec.kind), " ", data::SplitName(spec.split),
-                           " #", index);
+    in.name = absl::StrCat(data::DatasetKindName(spec.kind), " ", data::SplitName(spec.split), " #",
+                           index);
     inputs.push_back(std::move(in));
   }
   if (inputs.empty()) {
@@ -365,13 +361,12 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
       if (inputs.size() > 1) {
         // One sheet per query: out.png -> out-1.png, out-2.png, ...
         std::filesystem::path p(sheet_path);
-        path = (p.parent_path() / absl::StrCat(p.stem().string(), "-", i + 1,
-                                               p.extension().string()))
-                   .string();
+        path =
+            (p.parent_path() / absl::StrCat(p.stem().string(), "-", i + 1, p.extension().string()))
+                .string();
       }
       LS_RETURN_IF_ERROR(WriteContactSheet(r, path, sheet));
-      const SheetSize size =
-          ContactSheetSize(options.k, static_cast<int>(r.rows.size()), sheet);
+      const SheetSize size = ContactSheetSize(options.k, static_cast<int>(r.rows.size()), sheet);
       if (!json) {
         *ctx.err << "contact sheet: " << path << " (" << size.width << " x " << size.height
                  << " px)\n";
@@ -411,8 +406,8 @@ Command QueryCommand() {
       "[IMAGE.png ...] [--id=ITEM] [--dataset=KIND --path=DIR --split=S --dataset_index=N] "
       "[--collection=NAME] [--metric=all|l1|l2|cosine] [--index=exact|hnsw] [--k=10] "
       "[--sheet=out.png] [--json]";
-  c.flags = {"id", "dataset_index", "sheet", "tile", "include_self", "collection", "model",
-             "metric", "index", "k", "ef"};
+  c.flags = {"id",     "dataset_index", "sheet", "tile", "include_self", "collection", "model",
+             "metric", "index",         "k",     "ef"};
   for (std::string& f : DatasetFlagNames()) c.flags.push_back(std::move(f));
   for (std::string& f : ClientFlagNames({Service::kSearch})) c.flags.push_back(std::move(f));
   c.run = &Run;

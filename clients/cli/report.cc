@@ -59,11 +59,20 @@ std::string Html(absl::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -107,9 +116,7 @@ class ReportWriter {
     result_.notes.push_back(note);
     Progress(note);
   }
-  std::string Path(const std::string& name) const {
-    return base::JoinPath(options_.out_dir, name);
-  }
+  std::string Path(const std::string& name) const { return base::JoinPath(options_.out_dir, name); }
   absl::Status WritePng(const std::string& name, const image::Image& img) {
     LS_ASSIGN_OR_RETURN(std::string png, image::EncodePng(img));
     LS_RETURN_IF_ERROR(base::WriteFileAtomically(Path(name), png));
@@ -164,10 +171,10 @@ absl::Status ReportWriter::Resolve() {
     LS_ASSIGN_OR_RETURN(collection_, GetCollection(search_, options_.collection));
   }
   Progress(absl::StrCat("collection ", collection_.name(), ": ", collection_.item_count(),
-                        " items, dim ", collection_.dim(), ", model ",
-                        collection_.model().name(), " v", collection_.model().version()));
-  LS_ASSIGN_OR_RETURN(model_, EncoderModel(encoder_, collection_.model().name(),
-                                           collection_.model().version()));
+                        " items, dim ", collection_.dim(), ", model ", collection_.model().name(),
+                        " v", collection_.model().version()));
+  LS_ASSIGN_OR_RETURN(
+      model_, EncoderModel(encoder_, collection_.model().name(), collection_.model().version()));
   LS_ASSIGN_OR_RETURN(items_, ListAllItems(search_, collection_.name(), false));
   if (items_.empty()) {
     return absl::FailedPreconditionError(
@@ -182,10 +189,10 @@ absl::Status ReportWriter::Resolve() {
       if (found.has_value()) break;
     }
     if (!found.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the items of ", collection_.name(),
-          " name no CIFAR-10/IDX data set in their uris (e.g. '", items_[0].uri(),
-          "'); give the data set with --dataset=KIND --path=DIR"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the items of ", collection_.name(),
+                       " name no CIFAR-10/IDX data set in their uris (e.g. '", items_[0].uri(),
+                       "'); give the data set with --dataset=KIND --path=DIR"));
     }
     spec_ = *found;
   }
@@ -244,9 +251,8 @@ absl::Status ReportWriter::Samples() {
   LS_ASSIGN_OR_RETURN(image::Image sheet, image::ComposeGrid(tiles, captions, grid));
   LS_RETURN_IF_ERROR(WritePng("samples.png", sheet));
   sections_.push_back(
-      {"Samples", absl::StrCat("<p>", picks.size(), " random images of ",
-                               Html(test_.source), " (seed ", options_.seed,
-                               "), captioned with their class.</p>",
+      {"Samples", absl::StrCat("<p>", picks.size(), " random images of ", Html(test_.source),
+                               " (seed ", options_.seed, "), captioned with their class.</p>",
                                Img("samples.png", "random samples"))});
   return absl::OkStatus();
 }
@@ -268,8 +274,8 @@ absl::Status ReportWriter::Reconstructions() {
   SetDeadline(encoder_, &context);
   LS_RETURN_IF_ERROR(RpcError(encoder_, stub->Reconstruct(&context, request, &response)));
   if (static_cast<size_t>(response.images_size()) != n) {
-    return absl::InternalError(absl::StrCat("Reconstruct answered ", response.images_size(),
-                                            " images for ", n));
+    return absl::InternalError(
+        absl::StrCat("Reconstruct answered ", response.images_size(), " images for ", n));
   }
   std::vector<image::Image> originals, recons;
   std::vector<std::string> captions_top, captions_bottom;
@@ -311,8 +317,8 @@ absl::Status ReportWriter::Reconstructions() {
        absl::StrFormat("<p>The first %d test images (top) and what model %s v%d makes of "
                        "them (bottom, Encoder.Reconstruct): mean squared error per pixel in "
                        "[0, 1] units, mean %.4f.</p>%s",
-                       n, Html(model_.model().name()), model_.model().version(),
-                       mse_sum / n, Img("reconstructions.png", "reconstructions"))});
+                       n, Html(model_.model().name()), model_.model().version(), mse_sum / n,
+                       Img("reconstructions.png", "reconstructions"))});
   return absl::OkStatus();
 }
 
@@ -331,8 +337,7 @@ absl::Status ReportWriter::Loss() {
     request.set_job_id(job_id);
     LS_RETURN_IF_ERROR(RpcError(trainer_, stub->GetJob(&context, request, &job)));
   }
-  const bool running =
-      job.state() == v1::JOB_STATE_RUNNING || job.state() == v1::JOB_STATE_QUEUED;
+  const bool running = job.state() == v1::JOB_STATE_RUNNING || job.state() == v1::JOB_STATE_QUEUED;
   // A finished job's stream is its history and ends; a running job's goes
   // on, so it is read for a few seconds only (its history comes first).
   grpc::ClientContext context;
@@ -358,12 +363,12 @@ absl::Status ReportWriter::Loss() {
       knn.x.push_back(e.epoch());
       knn.y.push_back(e.precision_at_10());
     }
-    absl::StrAppendFormat(&rows, "<tr><td>%d</td><td>%.5f</td><td>%.5f</td><td>%s</td>"
-                          "<td>%.1f</td></tr>",
-                          e.epoch(), e.train_loss(), e.validation_loss(),
-                          e.has_precision_at_10() ? absl::StrFormat("%.3f", e.precision_at_10())
-                                                  : "",
-                          e.seconds());
+    absl::StrAppendFormat(
+        &rows,
+        "<tr><td>%d</td><td>%.5f</td><td>%.5f</td><td>%s</td>"
+        "<td>%.1f</td></tr>",
+        e.epoch(), e.train_loss(), e.validation_loss(),
+        e.has_precision_at_10() ? absl::StrFormat("%.3f", e.precision_at_10()) : "", e.seconds());
   }
   const grpc::Status finish = reader->Finish();
   if (!finish.ok() && !(running && finish.error_code() == grpc::DEADLINE_EXCEEDED)) {
@@ -374,8 +379,8 @@ absl::Status ReportWriter::Loss() {
         absl::StrCat("job ", job_id, " has no completed epoch yet"));
   }
   LS_RETURN_IF_ERROR(PlotLines({train, validation}, absl::StrCat("Loss per epoch, ", job_id),
-                               "epoch", "mean squared error per pixel", false,
-                               Path("loss.png"), options_.plot));
+                               "epoch", "mean squared error per pixel", false, Path("loss.png"),
+                               options_.plot));
   result_.files.push_back(Path("loss.png"));
   std::string body = absl::StrFormat(
       "<p>Job %s (%s, %s, latent %d, %d training + %d validation images)%s: loss per "
@@ -384,9 +389,9 @@ absl::Status ReportWriter::Loss() {
       job.config().latent_size(), job.train_images(), job.validation_images(),
       running ? " — still running, epochs so far" : "", Img("loss.png", "loss per epoch"));
   if (!knn.x.empty()) {
-    absl::Status s = PlotLines({knn}, "k-NN precision@10 per epoch (trainer's held-out subset)",
-                               "epoch", "precision@10", false, Path("knn_per_epoch.png"),
-                               options_.plot);
+    absl::Status s =
+        PlotLines({knn}, "k-NN precision@10 per epoch (trainer's held-out subset)", "epoch",
+                  "precision@10", false, Path("knn_per_epoch.png"), options_.plot);
     if (s.ok()) {
       result_.files.push_back(Path("knn_per_epoch.png"));
       body += Img("knn_per_epoch.png", "k-NN precision per epoch");
@@ -422,12 +427,12 @@ absl::Status ReportWriter::Maps() {
     x[i] = xy[i * k];
     if (k > 1) y[i] = xy[i * k + 1];
   }
-  LS_RETURN_IF_ERROR(PlotScatterByClass(
-      x, y, labels, class_names_,
-      absl::StrFormat("Latent space (%d-d) of %d test images, PCA", dim, n),
-      absl::StrFormat("PC1 (%.1f%% of variance)", share(pca, 0)),
-      absl::StrFormat("PC2 (%.1f%% of variance)", share(pca, 1)), Path("latent_pca.png"),
-      options_.plot));
+  LS_RETURN_IF_ERROR(
+      PlotScatterByClass(x, y, labels, class_names_,
+                         absl::StrFormat("Latent space (%d-d) of %d test images, PCA", dim, n),
+                         absl::StrFormat("PC1 (%.1f%% of variance)", share(pca, 0)),
+                         absl::StrFormat("PC2 (%.1f%% of variance)", share(pca, 1)),
+                         Path("latent_pca.png"), options_.plot));
   result_.files.push_back(Path("latent_pca.png"));
   absl::StrAppendFormat(&body,
                         "<p>The %d-d embeddings of %d random test images (Encoder.Encode), "
@@ -453,8 +458,8 @@ absl::Status ReportWriter::Maps() {
         x, y, labels, class_names_,
         absl::StrFormat("Raw pixels (%d-d) of the same images, PCA", test_.image_bytes()),
         absl::StrFormat("PC1 (%.1f%% of variance)", share(*pixel_pca, 0)),
-        absl::StrFormat("PC2 (%.1f%% of variance)", share(*pixel_pca, 1)),
-        Path("pixels_pca.png"), options_.plot));
+        absl::StrFormat("PC2 (%.1f%% of variance)", share(*pixel_pca, 1)), Path("pixels_pca.png"),
+        options_.plot));
     result_.files.push_back(Path("pixels_pca.png"));
     absl::StrAppend(&body, "<p>For comparison, the same images' raw pixels:</p>",
                     Img("pixels_pca.png", "PCA of raw pixels"));
@@ -507,8 +512,9 @@ absl::Status ReportWriter::LatentMatrix() {
        absl::StrFormat("<p>Scatter-plot matrix of %s for %d random test images "
                        "(Encoder.Encode), coloured by class; the diagonal shows each "
                        "dimension's histogram.%s</p>%s%s",
-                       d == dim ? "every latent dimension" : "the latent dimensions with "
-                                                             "the largest variance",
+                       d == dim ? "every latent dimension"
+                                : "the latent dimensions with "
+                                  "the largest variance",
                        n, d == dim ? "" : absl::StrFormat(" (%d of %d shown.)", d, dim),
                        Img("latent_matrix.png", "scatter-plot matrix"), Legend())});
   return absl::OkStatus();
@@ -535,8 +541,9 @@ absl::Status ReportWriter::Eval() {
   std::vector<std::vector<double>> values;
   for (const EvalRow& row : r.rows) {
     absl::StrAppendFormat(
-        &table, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
-                "<td>%s</td></tr>",
+        &table,
+        "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
+        "<td>%s</td></tr>",
         Html(row.source), MetricLabel(row.metric), IndexKindLabel(row.index_kind),
         row.precision_at_k, row.precision_at_k_including_self, row.map,
         row.recall_vs_exact.has_value() ? absl::StrFormat("%.4f", *row.recall_vs_exact) : "");
@@ -549,7 +556,7 @@ absl::Status ReportWriter::Eval() {
   const std::vector<std::string> bars = {absl::StrCat("precision@", r.k),
                                          absl::StrCat("mAP@", r.map_depth)};
   LS_RETURN_IF_ERROR(PlotBars(groups, bars, values,
-                              absl::StrCat("Retrieval quality, ", r.collection), "", 
+                              absl::StrCat("Retrieval quality, ", r.collection), "",
                               Path("eval.png"), options_.plot));
   result_.files.push_back(Path("eval.png"));
   sections_.push_back({"Retrieval quality", table + Img("eval.png", "eval chart")});
@@ -613,8 +620,8 @@ absl::Status ReportWriter::Page() {
       Html(collection_.name()), collection_.item_count(), collection_.dim(),
       Html(model_.model().name()), model_.model().version(), Html(model_.architecture()),
       model_.latent_size(), model_.input_shape().height(), model_.input_shape().width(),
-      model_.input_shape().channels(), Html(model_.dataset()), model_.epoch(),
-      model_.train_loss(), model_.validation_loss(), Html(test_.source),
+      model_.input_shape().channels(), Html(model_.dataset()), model_.epoch(), model_.train_loss(),
+      model_.validation_loss(), Html(test_.source),
       absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", absl::Now(), absl::LocalTimeZone()));
   for (const std::string& note : result_.notes) {
     absl::StrAppend(&html, "<p class=\"note\">", Html(note), "</p>\n");
@@ -693,8 +700,7 @@ absl::Status CheckOptions(const ReportOptions& o) {
 }  // namespace
 
 absl::StatusOr<ReportResult> WriteReport(const Endpoint& trainer, const Endpoint& encoder,
-                                         const Endpoint& search,
-                                         const ReportOptions& options) {
+                                         const Endpoint& search, const ReportOptions& options) {
   LS_RETURN_IF_ERROR(CheckOptions(options));
   ReportWriter writer(trainer, encoder, search, options);
   return writer.Write();
@@ -704,8 +710,8 @@ namespace {
 
 absl::Status RunReportCommand(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
   }
   ReportOptions options;
   options.out_dir = absl::GetFlag(FLAGS_out);
@@ -765,12 +771,11 @@ Command ReportCommand() {
   c.usage =
       "--out=DIR [--collection=NAME] [--job=ID] [--dataset=KIND --path=DIR] [--seed=1] "
       "[--map_images=2000] [--sheets=3] [--queries=500] [--noeval]";
-  c.flags = {"out",     "collection", "model",      "job",       "seed",   "map_images",
-             "sheets",  "eval",       "queries",    "eval_seed", "k",      "map_depth",
-             "ef",      "baseline",   "wait_for_index", "metric", "tile",  "gnuplot"};
+  c.flags = {"out",    "collection", "model",          "job",       "seed", "map_images",
+             "sheets", "eval",       "queries",        "eval_seed", "k",    "map_depth",
+             "ef",     "baseline",   "wait_for_index", "metric",    "tile", "gnuplot"};
   for (std::string& f : DatasetFlagNames()) c.flags.push_back(std::move(f));
-  for (std::string& f :
-       ClientFlagNames({Service::kTrainer, Service::kEncoder, Service::kSearch})) {
+  for (std::string& f : ClientFlagNames({Service::kTrainer, Service::kEncoder, Service::kSearch})) {
     c.flags.push_back(std::move(f));
   }
   c.run = &Run;

@@ -99,8 +99,7 @@ struct ReportResult {
 // collection, items, encoder; the data set reader's; INVALID_ARGUMENT for
 // options out of range; I/O errors naming the file.
 absl::StatusOr<ReportResult> WriteReport(const Endpoint& trainer, const Endpoint& encoder,
-                                         const Endpoint& search,
-                                         const ReportOptions& options);
+                                         const Endpoint& search, const ReportOptions& options);
 
 // The `report` subcommand.
 Command ReportCommand();

@@ -12,8 +12,7 @@
 
 namespace latentsearch::cli {
 
-absl::StatusOr<v1::CollectionInfo> GetCollection(const Endpoint& search,
-                                                 const std::string& name) {
+absl::StatusOr<v1::CollectionInfo> GetCollection(const Endpoint& search, const std::string& name) {
   auto stub = v1::Search::NewStub(search.channel);
   grpc::ClientContext ctx;
   SetDeadline(search, &ctx);
@@ -24,8 +23,7 @@ absl::StatusOr<v1::CollectionInfo> GetCollection(const Endpoint& search,
   return info;
 }
 
-absl::StatusOr<std::vector<v1::Item>> ListAllItems(const Endpoint& search,
-                                                   const std::string& name,
+absl::StatusOr<std::vector<v1::Item>> ListAllItems(const Endpoint& search, const std::string& name,
                                                    bool include_vectors) {
   auto stub = v1::Search::NewStub(search.channel);
   std::vector<v1::Item> items;
@@ -47,8 +45,7 @@ absl::StatusOr<std::vector<v1::Item>> ListAllItems(const Endpoint& search,
 }
 
 absl::StatusOr<v1::CheckpointMetadata> EncoderModel(const Endpoint& encoder,
-                                                    const std::string& name,
-                                                    uint64_t version) {
+                                                    const std::string& name, uint64_t version) {
   auto stub = v1::Encoder::NewStub(encoder.channel);
   grpc::ClientContext ctx;
   SetDeadline(encoder, &ctx);
@@ -62,24 +59,23 @@ absl::StatusOr<v1::CheckpointMetadata> EncoderModel(const Endpoint& encoder,
   for (const v1::ModelInfo& m : resp.models()) {
     if (m.metadata().model().name() != want) continue;
     held.push_back(absl::StrCat("v", m.metadata().model().version()));
-    if (version != 0 ? m.metadata().model().version() == version
-                     : best == nullptr ||
-                           m.metadata().model().version() > best->model().version()) {
+    if (version != 0
+            ? m.metadata().model().version() == version
+            : best == nullptr || m.metadata().model().version() > best->model().version()) {
       best = &m.metadata();
     }
   }
   if (best == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "the encoder at ", encoder.address, " holds no model '", want, "'",
-        version != 0 ? absl::StrCat(" version ", version) : "",
-        held.empty() ? "; train one first (latentsearch train) or pick --model"
-                     : absl::StrCat("; it holds ", absl::StrJoin(held, ", "))));
+    return absl::NotFoundError(
+        absl::StrCat("the encoder at ", encoder.address, " holds no model '", want, "'",
+                     version != 0 ? absl::StrCat(" version ", version) : "",
+                     held.empty() ? "; train one first (latentsearch train) or pick --model"
+                                  : absl::StrCat("; it holds ", absl::StrJoin(held, ", "))));
   }
   return *best;
 }
 
-absl::Status WaitForIndexes(const Endpoint& search, const std::string& name,
-                            double max_seconds,
+absl::Status WaitForIndexes(const Endpoint& search, const std::string& name, double max_seconds,
                             const std::function<void(const v1::CollectionInfo&)>& tick) {
   const absl::Time end = absl::Now() + absl::Seconds(max_seconds);
   while (true) {
@@ -113,9 +109,9 @@ absl::StatusOr<v1::CollectionInfo> NewestCollectionOf(const Endpoint& search,
     if (best == nullptr || c.model().version() > best->model().version()) best = &c;
   }
   if (best == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "no collection at ", search.address, " holds vectors of model '", want,
-        "'; name one with --collection or create one with latentsearch ingest"));
+    return absl::NotFoundError(
+        absl::StrCat("no collection at ", search.address, " holds vectors of model '", want,
+                     "'; name one with --collection or create one with latentsearch ingest"));
   }
   return *best;
 }

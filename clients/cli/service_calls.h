@@ -17,28 +17,24 @@
 namespace latentsearch::cli {
 
 // Search.GetCollection.
-absl::StatusOr<v1::CollectionInfo> GetCollection(const Endpoint& search,
-                                                 const std::string& name);
+absl::StatusOr<v1::CollectionInfo> GetCollection(const Endpoint& search, const std::string& name);
 
 // Every item of a collection (Search.ListItems, all pages), ascending by id.
-absl::StatusOr<std::vector<v1::Item>> ListAllItems(const Endpoint& search,
-                                                   const std::string& name,
+absl::StatusOr<std::vector<v1::Item>> ListAllItems(const Endpoint& search, const std::string& name,
                                                    bool include_vectors);
 
 // The metadata of model `name` ("" = "default") at `version` (0 = the
 // newest) as the encoder holds it. NOT_FOUND (not an RpcError: the encoder
 // answered) naming the versions held when it holds no such model.
 absl::StatusOr<v1::CheckpointMetadata> EncoderModel(const Endpoint& encoder,
-                                                    const std::string& name,
-                                                    uint64_t version);
+                                                    const std::string& name, uint64_t version);
 
 // Polls GetCollection until no HNSW index is BUILDING, or until
 // `max_seconds` pass (then returns OK anyway: HNSW answers stay correct,
 // partly exact). STALE is not waited for: the service rebuilds only after
 // enough changes (1,000 or 10 %), and answers the unindexed rest exactly.
 // `tick` (may be empty) is told each poll.
-absl::Status WaitForIndexes(const Endpoint& search, const std::string& name,
-                            double max_seconds,
+absl::Status WaitForIndexes(const Endpoint& search, const std::string& name, double max_seconds,
                             const std::function<void(const v1::CollectionInfo&)>& tick);
 
 // The newest collection holding vectors of model `model_name` (highest

@@ -63,8 +63,8 @@ ImageSource FileItems(const std::vector<fs::path>& files, const fs::path& root,
     s.ids.push_back(rel);
     s.uris.push_back("file:" + abs.string());
   }
-  s.labels = labels.empty() ? std::vector<int32_t>(files.size(), data::kNoLabel)
-                            : std::move(labels);
+  s.labels =
+      labels.empty() ? std::vector<int32_t>(files.size(), data::kNoLabel) : std::move(labels);
   s.class_names = std::move(class_names);
   s.image = [paths](size_t i) -> absl::StatusOr<v1::Image> {
     LS_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile((*paths)[i]));
@@ -77,8 +77,8 @@ ImageSource FileItems(const std::vector<fs::path>& files, const fs::path& root,
 }
 
 // Appends the items of one loaded split.
-void AppendSplit(std::shared_ptr<const data::Dataset> d, data::DatasetKind kind,
-                 data::Split split, const std::string& dir, ImageSource* s,
+void AppendSplit(std::shared_ptr<const data::Dataset> d, data::DatasetKind kind, data::Split split,
+                 const std::string& dir, ImageSource* s,
                  std::vector<std::pair<std::shared_ptr<const data::Dataset>, size_t>>* where) {
   for (size_t i = 0; i < d->size(); ++i) {
     s->ids.push_back(absl::StrCat(data::SplitName(split), "-", i));
@@ -119,17 +119,18 @@ absl::StatusOr<ParsedUri> ParseUri(const std::string& uri) {
       return p;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "item uri '", uri, "' names no image; expected file:PATH or KIND:SPLIT:INDEX:DIR "
-      "(as written by latentsearch ingest)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("item uri '", uri,
+                   "' names no image; expected file:PATH or KIND:SPLIT:INDEX:DIR "
+                   "(as written by latentsearch ingest)"));
 }
 
 }  // namespace
 
 std::string DatasetUri(data::DatasetKind kind, data::Split split, size_t index,
                        const std::string& dir) {
-  return absl::StrCat(data::DatasetKindName(kind), ":", data::SplitName(split), ":", index,
-                      ":", dir);
+  return absl::StrCat(data::DatasetKindName(kind), ":", data::SplitName(split), ":", index, ":",
+                      dir);
 }
 
 absl::StatusOr<ImageSource> FilesSource(const std::string& path) {
@@ -143,8 +144,7 @@ absl::StatusOr<ImageSource> FilesSource(const std::string& path) {
   }
   LS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ListImages(p, /*recursive=*/true));
   if (files.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat(path, " holds no .png, .jpg or .jpeg files"));
+    return absl::NotFoundError(absl::StrCat(path, " holds no .png, .jpg or .jpeg files"));
   }
   return FileItems(files, p, {}, {});
 }
@@ -166,8 +166,8 @@ absl::StatusOr<ImageSource> LoadImageSource(const data::DatasetSpec& spec) {
     }
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          spec.path, " has no class sub-folders; use --nolabelled for a flat folder"));
+      return absl::NotFoundError(
+          absl::StrCat(spec.path, " has no class sub-folders; use --nolabelled for a flat folder"));
     }
     std::vector<fs::path> files;
     std::vector<int32_t> labels;
@@ -187,16 +187,16 @@ absl::StatusOr<ImageSource> LoadImageSource(const data::DatasetSpec& spec) {
     return FileItems(files, root, std::move(labels), std::move(names));
   }
   ImageSource s;
-  auto where = std::make_shared<
-      std::vector<std::pair<std::shared_ptr<const data::Dataset>, size_t>>>();
+  auto where =
+      std::make_shared<std::vector<std::pair<std::shared_ptr<const data::Dataset>, size_t>>>();
   std::vector<data::Split> splits = {spec.split};
   if (spec.split == data::Split::kAll) splits = {data::Split::kTrain, data::Split::kTest};
   for (data::Split split : splits) {
     data::DatasetSpec one = spec;
     one.split = split;
     LS_ASSIGN_OR_RETURN(data::Dataset d, data::LoadDataset(one));
-    AppendSplit(std::make_shared<const data::Dataset>(std::move(d)), spec.kind, split,
-                spec.path, &s, where.get());
+    AppendSplit(std::make_shared<const data::Dataset>(std::move(d)), spec.kind, split, spec.path,
+                &s, where.get());
   }
   s.image = [where](size_t i) -> absl::StatusOr<v1::Image> {
     const auto& [d, j] = (*where)[i];

@@ -33,8 +33,7 @@ ABSL_FLAG(uint32_t, epochs, 0, "train: passes over the data (0 = 30).");
 ABSL_FLAG(uint32_t, batch_size, 0, "train: images per step (0 = 32).");
 ABSL_FLAG(std::string, optimizer, "", "train: adamax (default), adam or adamw.");
 ABSL_FLAG(double, lr, 0, "train: learning rate (0 = 1e-3).");
-ABSL_FLAG(std::string, objective, "",
-          "train: reconstruction (default), denoising or contrastive.");
+ABSL_FLAG(std::string, objective, "", "train: reconstruction (default), denoising or contrastive.");
 ABSL_FLAG(double, weight_decay, 0, "train: weight decay (decoupled with adamw; 0 = none).");
 ABSL_FLAG(std::string, lr_schedule, "",
           "train: constant (default) or warmup_cosine (5% linear warm-up, then a cosine to 0).");
@@ -107,8 +106,7 @@ std::string ModelText(const v1::ModelRef& m) {
 }
 
 bool Finished(v1::JobState s) {
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
-         s == v1::JOB_STATE_STOPPED;
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_STOPPED;
 }
 
 }  // namespace
@@ -131,8 +129,8 @@ std::string JobStateLabel(v1::JobState state) {
 }
 
 absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::string& job_id,
-                                       std::ostream& out, std::ostream& err, bool live,
-                                       bool json, const std::atomic<bool>* detach) {
+                                       std::ostream& out, std::ostream& err, bool live, bool json,
+                                       const std::atomic<bool>* detach) {
   auto stub = v1::Trainer::NewStub(trainer.channel);
   grpc::ClientContext ctx;  // no deadline: a job may run for hours
   v1::WatchTrainingRequest req;
@@ -169,11 +167,10 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
         const double frac =
             s.total_steps() > 0 ? static_cast<double>(s.step()) / s.total_steps() : 0;
         const int filled = static_cast<int>(std::lround(frac * width));
-        bar.Update(absl::StrFormat("epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s",
-                                   s.epoch(), std::string(filled, '#'),
-                                   std::string(width - filled, '.'), s.step(), s.total_steps(),
-                                   s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()),
-                                   epoch_note));
+        bar.Update(absl::StrFormat(
+            "epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s", s.epoch(),
+            std::string(filled, '#'), std::string(width - filled, '.'), s.step(), s.total_steps(),
+            s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()), epoch_note));
         break;
       }
       case v1::TrainingEvent::kEpoch: {
@@ -189,8 +186,7 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
           absl::StrAppend(&epoch_note, absl::StrFormat("  P@10 %.3f", e.precision_at_10()));
         }
         if (e.has_precision_at_10_cosine()) {
-          absl::StrAppend(&line,
-                          absl::StrFormat(" (cosine %.3f)", e.precision_at_10_cosine()));
+          absl::StrAppend(&line, absl::StrFormat(" (cosine %.3f)", e.precision_at_10_cosine()));
         }
         absl::StrAppend(&line, absl::StrFormat(" (%.1f s)", e.seconds()));
         if (!json) bar.Print(line);
@@ -206,8 +202,8 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
         if (!json && (p.ok() || p.final())) {
           bar.Print(p.ok() ? absl::StrCat("pushed ", ModelText(p.model()), " to ", p.target())
                            : absl::StrCat("push of ", ModelText(p.model()), " to ", p.target(),
-                                          " failed after ", p.attempt(), " attempts: ",
-                                          p.error_code(), ": ", p.message()));
+                                          " failed after ", p.attempt(),
+                                          " attempts: ", p.error_code(), ": ", p.message()));
         }
         break;
       }
@@ -288,7 +284,7 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   const absl::CommandLineFlag* split_flag = absl::FindCommandLineFlag("split");
   const bool split_default =
       split_flag != nullptr && split_flag->CurrentValue() == split_flag->DefaultValue();
-  d->set_split(split_default                     ? v1::SPLIT_TRAIN
+  d->set_split(split_default                      ? v1::SPLIT_TRAIN
                : spec.split == data::Split::kTest ? v1::SPLIT_TEST
                : spec.split == data::Split::kAll  ? v1::SPLIT_ALL
                                                   : v1::SPLIT_TRAIN);
@@ -306,18 +302,16 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   if (optimizer) c.set_optimizer(*optimizer);
   c.set_learning_rate(absl::GetFlag(FLAGS_lr));
   LS_ASSIGN_OR_RETURN(auto objective,
-                      ParseChoice<v1::Objective>(
-                          "objective", absl::GetFlag(FLAGS_objective),
-                          {{"reconstruction", v1::OBJECTIVE_RECONSTRUCTION},
-                           {"denoising", v1::OBJECTIVE_DENOISING},
-                           {"contrastive", v1::OBJECTIVE_CONTRASTIVE}}));
+                      ParseChoice<v1::Objective>("objective", absl::GetFlag(FLAGS_objective),
+                                                 {{"reconstruction", v1::OBJECTIVE_RECONSTRUCTION},
+                                                  {"denoising", v1::OBJECTIVE_DENOISING},
+                                                  {"contrastive", v1::OBJECTIVE_CONTRASTIVE}}));
   if (objective) c.set_objective(*objective);
   c.set_weight_decay(absl::GetFlag(FLAGS_weight_decay));
-  LS_ASSIGN_OR_RETURN(auto schedule,
-                      ParseChoice<v1::LrSchedule>(
-                          "lr_schedule", absl::GetFlag(FLAGS_lr_schedule),
-                          {{"constant", v1::LR_SCHEDULE_CONSTANT},
-                           {"warmup_cosine", v1::LR_SCHEDULE_WARMUP_COSINE}}));
+  LS_ASSIGN_OR_RETURN(auto schedule, ParseChoice<v1::LrSchedule>(
+                                         "lr_schedule", absl::GetFlag(FLAGS_lr_schedule),
+                                         {{"constant", v1::LR_SCHEDULE_CONSTANT},
+                                          {"warmup_cosine", v1::LR_SCHEDULE_WARMUP_COSINE}}));
   if (schedule) c.set_lr_schedule(*schedule);
   c.set_temperature(absl::GetFlag(FLAGS_temperature));
   c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
@@ -344,15 +338,14 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   c.set_threads(absl::GetFlag(FLAGS_train_threads));
   LS_ASSIGN_OR_RETURN(auto embedding,
                       ParseChoice<v1::EmbeddingKind>("embedding", absl::GetFlag(FLAGS_embedding),
-                                                 {{"latent", v1::EMBEDDING_KIND_LATENT},
-                                                  {"whitened", v1::EMBEDDING_KIND_WHITENED}}));
+                                                     {{"latent", v1::EMBEDDING_KIND_LATENT},
+                                                      {"whitened", v1::EMBEDDING_KIND_WHITENED}}));
   if (embedding) c.set_embedding(*embedding);
-  LS_ASSIGN_OR_RETURN(auto checkpoint,
-                      ParseChoice<v1::CheckpointPolicy>(
-                          "checkpoint", absl::GetFlag(FLAGS_checkpoint),
-                          {{"best", v1::CHECKPOINT_POLICY_BEST_VALIDATION},
-                           {"every_epoch", v1::CHECKPOINT_POLICY_EVERY_EPOCH},
-                           {"end", v1::CHECKPOINT_POLICY_END}}));
+  LS_ASSIGN_OR_RETURN(auto checkpoint, ParseChoice<v1::CheckpointPolicy>(
+                                           "checkpoint", absl::GetFlag(FLAGS_checkpoint),
+                                           {{"best", v1::CHECKPOINT_POLICY_BEST_VALIDATION},
+                                            {"every_epoch", v1::CHECKPOINT_POLICY_EVERY_EPOCH},
+                                            {"end", v1::CHECKPOINT_POLICY_END}}));
   if (checkpoint) c.set_checkpoint_policy(*checkpoint);
   const double budget = absl::GetFlag(FLAGS_time_budget);
   if (!std::isfinite(budget) || budget < 0) {
@@ -361,8 +354,8 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
   }
   c.set_time_budget_seconds(budget);
   c.set_seed(absl::GetFlag(FLAGS_train_seed));
-  for (absl::string_view t : absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',',
-                                            absl::SkipWhitespace())) {
+  for (absl::string_view t :
+       absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
     c.add_push_to(std::string(t));
   }
   return c;
@@ -370,16 +363,14 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
 
 namespace {
 
-absl::Status Follow(const Endpoint& trainer, const std::string& job_id,
-                    const CommandContext& ctx) {
+absl::Status Follow(const Endpoint& trainer, const std::string& job_id, const CommandContext& ctx) {
   SigintGuard guard;
-  LS_ASSIGN_OR_RETURN(FollowResult r, FollowJob(trainer, job_id, *ctx.out, *ctx.err,
-                                                IsTerminal(ctx.err), JsonFromFlags(),
-                                                &g_interrupted));
+  LS_ASSIGN_OR_RETURN(FollowResult r,
+                      FollowJob(trainer, job_id, *ctx.out, *ctx.err, IsTerminal(ctx.err),
+                                JsonFromFlags(), &g_interrupted));
   if (r.detached) {
-    *ctx.err << "detached: job " << job_id
-             << " keeps running on the trainer; 'latentsearch watch " << job_id
-             << "' re-attaches, 'latentsearch stop " << job_id << "' stops it\n";
+    *ctx.err << "detached: job " << job_id << " keeps running on the trainer; 'latentsearch watch "
+             << job_id << "' re-attaches, 'latentsearch stop " << job_id << "' stops it\n";
     return absl::OkStatus();
   }
   if (r.state == v1::JOB_STATE_FAILED) {
@@ -390,8 +381,8 @@ absl::Status Follow(const Endpoint& trainer, const std::string& job_id,
 
 absl::Status RunTrain(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
   }
   LS_ASSIGN_OR_RETURN(v1::TrainingConfig config, TrainingConfigFromFlags());
   LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
@@ -488,7 +479,8 @@ Command TrainCommand() {
       "Start a training job on the trainer and follow it (live progress; Ctrl-C detaches, "
       "the job keeps running).";
   c.usage =
-      "--dataset=cifar10|idx|folder --path=DIR [--split=train (default here)|test|all] [--architecture=conv] "
+      "--dataset=cifar10|idx|folder --path=DIR [--split=train (default here)|test|all] "
+      "[--architecture=conv] "
       "[--latent=N] [--epochs=N] [--batch_size=N] [--optimizer=adamax] [--lr=X] "
       "[--objective=reconstruction] [--weight_decay=X] [--lr_schedule=constant] "
       "[--temperature=X] [--reconstruction_weight=X] [--min_crop_scale=X] "
@@ -497,13 +489,33 @@ Command TrainCommand() {
       "[--train_threads=N] [--embedding=latent|whitened] [--time_budget=S] [--push_to=ADDR,...] "
       "[--model=NAME] [--detach]";
   c.flags = DatasetFlagNames();
-  for (const char* f : {"model", "architecture", "latent", "epochs", "batch_size", "optimizer",
-                        "lr", "objective", "weight_decay", "lr_schedule", "temperature",
-                        "reconstruction_weight", "min_crop_scale", "jitter_probability",
-                        "jitter_strength", "flip_probability", "grayscale_probability",
-                        "warmup_fraction", "eval_images", "train_threads", "embedding",
-                        "time_budget", "max_train_images", "train_seed",
-                        "push_to", "checkpoint", "detach"}) {
+  for (const char* f : {"model",
+                        "architecture",
+                        "latent",
+                        "epochs",
+                        "batch_size",
+                        "optimizer",
+                        "lr",
+                        "objective",
+                        "weight_decay",
+                        "lr_schedule",
+                        "temperature",
+                        "reconstruction_weight",
+                        "min_crop_scale",
+                        "jitter_probability",
+                        "jitter_strength",
+                        "flip_probability",
+                        "grayscale_probability",
+                        "warmup_fraction",
+                        "eval_images",
+                        "train_threads",
+                        "embedding",
+                        "time_budget",
+                        "max_train_images",
+                        "train_seed",
+                        "push_to",
+                        "checkpoint",
+                        "detach"}) {
     c.flags.emplace_back(f);
   }
   for (std::string& f : TrainerFlags()) c.flags.push_back(std::move(f));

@@ -33,8 +33,8 @@ struct FollowResult {
 // `*detach` becomes true. Progress goes to `err` (live when `live`),
 // event lines to `out` (or one JSON object per event when `json`).
 absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::string& job_id,
-                                       std::ostream& out, std::ostream& err, bool live,
-                                       bool json, const std::atomic<bool>* detach);
+                                       std::ostream& out, std::ostream& err, bool live, bool json,
+                                       const std::atomic<bool>* detach);
 
 // The job `latentsearch train` starts, from its flags (--dataset, --path,
 // --architecture, --objective, --min_crop_scale, ...). INVALID_ARGUMENT for

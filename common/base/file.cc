@@ -13,8 +13,7 @@
 namespace latentsearch::base {
 namespace {
 
-absl::Status ErrnoError(absl::string_view op, const std::string& path,
-                        int err) {
+absl::Status ErrnoError(absl::string_view op, const std::string& path, int err) {
   std::string msg = absl::StrCat(op, " '", path, "': ", std::strerror(err));
   if (err == ENOENT) return absl::NotFoundError(msg);
   if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
@@ -96,8 +95,7 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view contents) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid(), ".", rng());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -26,8 +26,7 @@ absl::StatusOr<uint64_t> FileSize(const std::string& path);
 
 // Atomically replaces `path` with `contents` (temp + fsync + rename + fsync
 // of the directory). The directory must exist.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view contents);
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
 // Creates `path` and any missing parents (like mkdir -p).
 absl::Status MakeDirs(const std::string& path);

@@ -16,21 +16,20 @@ namespace latentsearch::data {
 namespace {
 
 constexpr size_t kPlane = kCifar10Height * kCifar10Width;  // 1,024
-constexpr size_t kImageBytes = kPlane * kCifar10Channels;   // 3,072
+constexpr size_t kImageBytes = kPlane * kCifar10Channels;  // 3,072
 static_assert(kCifar10RecordBytes == kImageBytes + 1);
 
 // Converts `count` records (count × 3,073 bytes: label, R plane, G plane, B
 // plane) into HWC pixels (count × 3,072 bytes) and labels (count). DATA_LOSS
 // naming `path`, the record and its byte offset for a label outside 0–9.
-absl::Status ConvertRecords(const std::string& path, const uint8_t* records,
-                            size_t count, uint8_t* pixels, int32_t* labels) {
+absl::Status ConvertRecords(const std::string& path, const uint8_t* records, size_t count,
+                            uint8_t* pixels, int32_t* labels) {
   for (size_t i = 0; i < count; ++i) {
     const uint8_t* rec = records + i * kCifar10RecordBytes;
     if (rec[0] >= kCifar10NumClasses) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': record ", i, " at byte offset ", i * kCifar10RecordBytes,
-          " has label ", rec[0], "; expected a label in 0..",
-          kCifar10NumClasses - 1));
+      return absl::DataLossError(absl::StrCat("'", path, "': record ", i, " at byte offset ",
+                                              i * kCifar10RecordBytes, " has label ", rec[0],
+                                              "; expected a label in 0..", kCifar10NumClasses - 1));
     }
     labels[i] = rec[0];
     const uint8_t* r = rec + 1;
@@ -51,24 +50,23 @@ absl::StatusOr<size_t> CountRecords(const std::string& path) {
   absl::StatusOr<uint64_t> size = base::FileSize(path);
   if (!size.ok()) {
     if (absl::IsNotFound(size.status())) {
-      return absl::NotFoundError(absl::StrCat(
-          "CIFAR-10 file '", path, "' does not exist; expected the binary "
-          "version's data_batch_1.bin ... data_batch_5.bin and test_batch.bin"));
+      return absl::NotFoundError(
+          absl::StrCat("CIFAR-10 file '", path,
+                       "' does not exist; expected the binary "
+                       "version's data_batch_1.bin ... data_batch_5.bin and test_batch.bin"));
     }
     return size.status();
   }
   if (*size == 0) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': file is empty; expected records of ",
-        kCifar10RecordBytes, " bytes"));
+    return absl::DataLossError(absl::StrCat("'", path, "': file is empty; expected records of ",
+                                            kCifar10RecordBytes, " bytes"));
   }
   if (*size % kCifar10RecordBytes != 0) {
     const uint64_t whole = *size / kCifar10RecordBytes;
     return absl::DataLossError(absl::StrCat(
-        "'", path, "': ", *size, " bytes is not a multiple of the ",
-        kCifar10RecordBytes, "-byte record (truncated record ", whole,
-        " at byte offset ", whole * kCifar10RecordBytes, " has ",
-        *size % kCifar10RecordBytes, " of ", kCifar10RecordBytes, " bytes)"));
+        "'", path, "': ", *size, " bytes is not a multiple of the ", kCifar10RecordBytes,
+        "-byte record (truncated record ", whole, " at byte offset ", whole * kCifar10RecordBytes,
+        " has ", *size % kCifar10RecordBytes, " of ", kCifar10RecordBytes, " bytes)"));
   }
   return static_cast<size_t>(*size / kCifar10RecordBytes);
 }
@@ -85,15 +83,14 @@ absl::StatusOr<std::vector<std::string>> ReadClassNames(const std::string& dir) 
   while (!names.empty() && names.back().empty()) names.pop_back();
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i].empty()) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': line ", i + 1, " is empty; expected ",
-          kCifar10NumClasses, " class names, one per line"));
+      return absl::DataLossError(absl::StrCat("'", path, "': line ", i + 1, " is empty; expected ",
+                                              kCifar10NumClasses, " class names, one per line"));
     }
   }
   if (names.size() != static_cast<size_t>(kCifar10NumClasses)) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': holds ", names.size(), " class names; expected ",
-        kCifar10NumClasses, ", one per line"));
+    return absl::DataLossError(absl::StrCat("'", path, "': holds ", names.size(),
+                                            " class names; expected ", kCifar10NumClasses,
+                                            ", one per line"));
   }
   return names;
 }
@@ -107,8 +104,8 @@ bool IsHex32(absl::string_view s) {
 }
 
 // Checks `files` of `dir` against `dir`/MD5SUMS.
-absl::Status VerifyFiles(const std::string& dir,
-                         const std::vector<std::string>& files, int num_threads) {
+absl::Status VerifyFiles(const std::string& dir, const std::vector<std::string>& files,
+                         int num_threads) {
   const std::string sums_path = base::JoinPath(dir, "MD5SUMS");
   absl::StatusOr<std::string> sums = base::ReadFile(sums_path);
   if (!sums.ok()) return sums.status();
@@ -121,9 +118,9 @@ absl::Status VerifyFiles(const std::string& dir,
     // md5sum writes "<hex><space><space or '*'><name>".
     if (line.size() < 35 || !IsHex32(line.substr(0, 32)) || line[32] != ' ' ||
         (line[33] != ' ' && line[33] != '*')) {
-      return absl::DataLossError(absl::StrCat(
-          "'", sums_path, "': line ", line_no, " is '", line.substr(0, 80),
-          "'; expected '<32 hex digits>  <file name>'"));
+      return absl::DataLossError(absl::StrCat("'", sums_path, "': line ", line_no, " is '",
+                                              line.substr(0, 80),
+                                              "'; expected '<32 hex digits>  <file name>'"));
     }
     absl::string_view name = line.substr(34);
     absl::ConsumePrefix(&name, "./");
@@ -131,23 +128,21 @@ absl::Status VerifyFiles(const std::string& dir,
   }
   for (const std::string& f : files) {
     if (expected.find(f) == expected.end()) {
-      return absl::DataLossError(absl::StrCat("'", sums_path,
-                                              "': has no entry for ", f));
+      return absl::DataLossError(absl::StrCat("'", sums_path, "': has no entry for ", f));
     }
   }
-  return internal::ParallelFor(
-      files.size(), num_threads, [&](size_t i) -> absl::Status {
-        const std::string path = base::JoinPath(dir, files[i]);
-        absl::StatusOr<std::string> md5 = internal::Md5Hex(path);
-        if (!md5.ok()) return md5.status();
-        const std::string& want = expected.find(files[i])->second;
-        if (*md5 != want) {
-          return absl::DataLossError(absl::StrCat(
-              "'", path, "': MD5 ", *md5, " does not match ", want,
-              " listed in MD5SUMS (the file is corrupt or was replaced)"));
-        }
-        return absl::OkStatus();
-      });
+  return internal::ParallelFor(files.size(), num_threads, [&](size_t i) -> absl::Status {
+    const std::string path = base::JoinPath(dir, files[i]);
+    absl::StatusOr<std::string> md5 = internal::Md5Hex(path);
+    if (!md5.ok()) return md5.status();
+    const std::string& want = expected.find(files[i])->second;
+    if (*md5 != want) {
+      return absl::DataLossError(
+          absl::StrCat("'", path, "': MD5 ", *md5, " does not match ", want,
+                       " listed in MD5SUMS (the file is corrupt or was replaced)"));
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace
@@ -162,8 +157,7 @@ std::vector<std::string> Cifar10Files(Split split) {
 }
 
 std::vector<std::string> Cifar10DefaultClassNames() {
-  return {"airplane", "automobile", "bird",  "cat",  "deer",
-          "dog",      "frog",       "horse", "ship", "truck"};
+  return {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 }
 
 absl::StatusOr<Dataset> ReadCifar10(const std::string& dir, Split split,
@@ -181,8 +175,7 @@ absl::StatusOr<Dataset> ReadCifar10(const std::string& dir, Split split,
   }
   first_record.push_back(total);
 
-  if (options.verify_checksums &&
-      internal::PathExists(base::JoinPath(dir, "MD5SUMS"))) {
+  if (options.verify_checksums && internal::PathExists(base::JoinPath(dir, "MD5SUMS"))) {
     if (absl::Status s = VerifyFiles(dir, files, options.num_threads); !s.ok()) {
       return s;
     }
@@ -199,17 +192,16 @@ absl::StatusOr<Dataset> ReadCifar10(const std::string& dir, Split split,
   d.pixels.resize(total * kImageBytes);
   d.labels.resize(total);
 
-  absl::Status s = internal::ParallelFor(
-      files.size(), options.num_threads, [&](size_t f) -> absl::Status {
+  absl::Status s =
+      internal::ParallelFor(files.size(), options.num_threads, [&](size_t f) -> absl::Status {
         const size_t count = first_record[f + 1] - first_record[f];
         const size_t bytes = count * kCifar10RecordBytes;
         std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[bytes]);
         if (buf == nullptr) {
-          return absl::ResourceExhaustedError(absl::StrCat(
-              "'", paths[f], "': cannot allocate ", bytes, " bytes to read it"));
+          return absl::ResourceExhaustedError(
+              absl::StrCat("'", paths[f], "': cannot allocate ", bytes, " bytes to read it"));
         }
-        if (absl::Status r = internal::ReadExactly(paths[f], buf.get(), bytes);
-            !r.ok()) {
+        if (absl::Status r = internal::ReadExactly(paths[f], buf.get(), bytes); !r.ok()) {
           return r;
         }
         return ConvertRecords(paths[f], buf.get(), count,

@@ -10,8 +10,7 @@ namespace latentsearch::data {
 namespace {
 
 absl::Status Invalid(const Dataset& d, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("dataset '", d.source, "': ", what));
+  return absl::InvalidArgumentError(absl::StrCat("dataset '", d.source, "': ", what));
 }
 
 }  // namespace
@@ -38,13 +37,12 @@ absl::StatusOr<Split> ParseSplit(absl::string_view name) {
 
 absl::StatusOr<image::Image> Dataset::GetImage(size_t i) const {
   if (i >= size()) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "dataset '", source, "': image ", i, " requested; it has ", size(),
-        " images"));
+    return absl::OutOfRangeError(absl::StrCat("dataset '", source, "': image ", i,
+                                              " requested; it has ", size(), " images"));
   }
   if (pixels.size() < (i + 1) * image_bytes()) {
-    return Invalid(*this, absl::StrCat("pixels hold ", pixels.size(),
-                                       " bytes, too few for image ", i));
+    return Invalid(*this,
+                   absl::StrCat("pixels hold ", pixels.size(), " bytes, too few for image ", i));
   }
   image::Image img;
   img.height = height;
@@ -63,16 +61,14 @@ absl::Status Validate(const Dataset& d) {
                                    " is empty; expected height, width >= 1"));
   }
   if (d.channels != 1 && d.channels != 3) {
-    return Invalid(d, absl::StrCat("images have ", d.channels,
-                                   " channels; expected 1 (grey) or 3 (RGB)"));
+    return Invalid(
+        d, absl::StrCat("images have ", d.channels, " channels; expected 1 (grey) or 3 (RGB)"));
   }
   const size_t n = d.size();
-  if (d.pixels.size() / d.image_bytes() != n ||
-      d.pixels.size() % d.image_bytes() != 0) {
-    return Invalid(d, absl::StrCat(
-        "pixels hold ", d.pixels.size(), " bytes; expected N x H x W x C = ", n,
-        " x ", d.height, " x ", d.width, " x ", d.channels, " = ",
-        n * d.image_bytes()));
+  if (d.pixels.size() / d.image_bytes() != n || d.pixels.size() % d.image_bytes() != 0) {
+    return Invalid(d, absl::StrCat("pixels hold ", d.pixels.size(),
+                                   " bytes; expected N x H x W x C = ", n, " x ", d.height, " x ",
+                                   d.width, " x ", d.channels, " = ", n * d.image_bytes()));
   }
   if (!d.uris.empty() && d.uris.size() != n) {
     return Invalid(d, absl::StrCat("has ", d.uris.size(), " uris for ", n,
@@ -85,12 +81,12 @@ absl::Status Validate(const Dataset& d) {
       if (label != kNoLabel) {
         return Invalid(d, absl::StrCat("image ", i, " has label ", label,
                                        " but the data set has no classes; "
-                                       "expected ", kNoLabel, " (unlabelled)"));
+                                       "expected ",
+                                       kNoLabel, " (unlabelled)"));
       }
     } else if (label < 0 || label >= num_classes) {
       return Invalid(d, absl::StrCat("image ", i, " has label ", label,
-                                     "; expected a class in [0, ", num_classes,
-                                     ")"));
+                                     "; expected a class in [0, ", num_classes, ")"));
     }
   }
   return absl::OkStatus();
@@ -104,24 +100,22 @@ std::vector<size_t> ClassCounts(const Dataset& d) {
   return counts;
 }
 
-absl::Status NormalizeRange(const Dataset& d, size_t first, size_t count,
-                            Layout layout, absl::Span<float> out) {
+absl::Status NormalizeRange(const Dataset& d, size_t first, size_t count, Layout layout,
+                            absl::Span<float> out) {
   const size_t per_image = d.image_bytes();
   if (per_image == 0 || d.pixels.size() % per_image != 0) {
-    return Invalid(d, absl::StrCat("pixels hold ", d.pixels.size(),
-                                   " bytes, not a whole number of ", d.height,
-                                   "x", d.width, "x", d.channels, " images"));
+    return Invalid(
+        d, absl::StrCat("pixels hold ", d.pixels.size(), " bytes, not a whole number of ", d.height,
+                        "x", d.width, "x", d.channels, " images"));
   }
   const size_t n = d.pixels.size() / per_image;
   if (first > n || count > n - first) {
     return Invalid(d, absl::StrCat("images [", first, ", ", first + count,
-                                   ") requested; expected a range within [0, ",
-                                   n, ")"));
+                                   ") requested; expected a range within [0, ", n, ")"));
   }
   if (out.size() != count * per_image) {
     return Invalid(d, absl::StrCat("output holds ", out.size(),
-                                   " floats; expected count x H x W x C = ",
-                                   count * per_image));
+                                   " floats; expected count x H x W x C = ", count * per_image));
   }
   constexpr float kScale = 1.0f / 255.0f;
   const uint8_t* in = d.pixels.data() + first * per_image;
@@ -149,16 +143,14 @@ absl::Status NormalizeRange(const Dataset& d, size_t first, size_t count,
 absl::StatusOr<std::vector<float>> Normalize(const Dataset& d, Layout layout) {
   if (absl::Status s = Validate(d); !s.ok()) return s;
   std::vector<float> out(d.pixels.size());
-  if (absl::Status s = NormalizeRange(d, 0, d.size(), layout, absl::MakeSpan(out));
-      !s.ok()) {
+  if (absl::Status s = NormalizeRange(d, 0, d.size(), layout, absl::MakeSpan(out)); !s.ok()) {
     return s;
   }
   // byte / 255 cannot leave [0, 1]; the check guards the scaling code itself.
   auto [lo, hi] = std::minmax_element(out.begin(), out.end());
   if (!(*lo >= 0.0f) || !(*hi <= 1.0f)) {
-    return absl::InternalError(absl::StrCat(
-        "dataset '", d.source, "': normalised values span [", *lo, ", ", *hi,
-        "]; expected [0, 1]"));
+    return absl::InternalError(absl::StrCat("dataset '", d.source, "': normalised values span [",
+                                            *lo, ", ", *hi, "]; expected [0, 1]"));
   }
   return out;
 }

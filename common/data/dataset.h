@@ -57,13 +57,9 @@ struct Dataset {
 
   size_t size() const { return labels.size(); }
   // height × width × channels.
-  size_t image_bytes() const {
-    return static_cast<size_t>(height) * width * channels;
-  }
+  size_t image_bytes() const { return static_cast<size_t>(height) * width * channels; }
   // The image_bytes() bytes of image i (HWC); no bounds checks.
-  const uint8_t* image_data(size_t i) const {
-    return pixels.data() + i * image_bytes();
-  }
+  const uint8_t* image_data(size_t i) const { return pixels.data() + i * image_bytes(); }
   // Image i as an image::Image (a copy); OUT_OF_RANGE when i ≥ size().
   absl::StatusOr<image::Image> GetImage(size_t i) const;
 };
@@ -85,16 +81,15 @@ enum class Layout {
 // All images as float32 in [0, 1] (byte / 255) in `layout`: N × H × W × C or
 // N × C × H × W floats. Validates the data set first (INVALID_ARGUMENT) and
 // checks the scaled values (INTERNAL if any falls outside [0, 1]).
-absl::StatusOr<std::vector<float>> Normalize(const Dataset& dataset,
-                                             Layout layout = Layout::kNHWC);
+absl::StatusOr<std::vector<float>> Normalize(const Dataset& dataset, Layout layout = Layout::kNHWC);
 
 // Images [first, first + count) scaled as Normalize() does into `out`, which
 // must hold exactly count × H × W × C floats (in `layout`). Checks only the
 // shapes involved (O(1)), so a training loop can call it once per batch after
 // validating the data set once. INVALID_ARGUMENT for a range outside the data
 // set or a wrongly sized `out`.
-absl::Status NormalizeRange(const Dataset& dataset, size_t first, size_t count,
-                            Layout layout, absl::Span<float> out);
+absl::Status NormalizeRange(const Dataset& dataset, size_t first, size_t count, Layout layout,
+                            absl::Span<float> out);
 
 // `k` distinct indices in [0, n), drawn by a partial Fisher–Yates shuffle
 // from a 64-bit Mersenne Twister seeded with `seed`: the same on every

@@ -2,14 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <memory>
 #include <vector>
-
-#include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -57,9 +56,9 @@ absl::Status ReadExactly(const std::string& path, uint8_t* buf, size_t size) {
       return ErrnoError("read", path, errno);
     }
     if (n == 0) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': ended after ", got, " bytes while ", size,
-          " were expected (the file shrank while being read)"));
+      return absl::DataLossError(absl::StrCat("'", path, "': ended after ", got, " bytes while ",
+                                              size,
+                                              " were expected (the file shrank while being read)"));
     }
     got += static_cast<size_t>(n);
   }
@@ -69,8 +68,7 @@ absl::Status ReadExactly(const std::string& path, uint8_t* buf, size_t size) {
 absl::StatusOr<std::string> Md5Hex(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError("open", path, errno);
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                              &EVP_MD_CTX_free);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1) {
     return absl::InternalError("OpenSSL: cannot initialise an MD5 digest");
   }

@@ -49,8 +49,7 @@ class GzFile {
   size_t Read(uint8_t* buf, size_t n) {
     size_t got = 0;
     while (got < n) {
-      const unsigned want =
-          static_cast<unsigned>(std::min<size_t>(n - got, size_t{1} << 30));
+      const unsigned want = static_cast<unsigned>(std::min<size_t>(n - got, size_t{1} << 30));
       const int r = gzread(f_, buf + got, want);
       if (r < 0) {
         int errnum = Z_OK;
@@ -84,8 +83,7 @@ std::string Where(bool compressed) {
 }
 
 uint32_t BigEndian32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) |
-         uint32_t{p[3]};
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
 // Reads an IDX file of unsigned bytes with `magic` (whose low byte is the
@@ -97,17 +95,16 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
   }
   gzFile raw = gzopen(path.c_str(), "rb");
   if (raw == nullptr) {
-    return absl::UnknownError(absl::StrCat("open '", path, "': ",
-                                           errno != 0 ? std::strerror(errno)
-                                                      : "zlib cannot open it"));
+    return absl::UnknownError(absl::StrCat(
+        "open '", path, "': ", errno != 0 ? std::strerror(errno) : "zlib cannot open it"));
   }
   gzbuffer(raw, 1 << 18);
   GzFile gz(raw);
 
   auto corrupt_or = [&](absl::string_view otherwise) {
     if (!gz.error().empty()) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': corrupt gzip data (", gz.error(), "); ", otherwise));
+      return absl::DataLossError(
+          absl::StrCat("'", path, "': corrupt gzip data (", gz.error(), "); ", otherwise));
     }
     return absl::DataLossError(absl::StrCat("'", path, "': ", otherwise));
   };
@@ -115,18 +112,18 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
   uint8_t head[4];
   size_t got = gz.Read(head, 4);
   if (got < 4) {
-    return corrupt_or(absl::StrCat("ends after ", got,
-                                   " bytes; expected a 4-byte IDX magic number"));
+    return corrupt_or(
+        absl::StrCat("ends after ", got, " bytes; expected a 4-byte IDX magic number"));
   }
   const uint32_t found = BigEndian32(head);
   if (found != magic) {
     std::string hint;
     if (found == kIdxLabelsMagic) hint = " (this is an IDX labels file)";
     if (found == kIdxImagesMagic) hint = " (this is an IDX images file)";
-    return absl::DataLossError(absl::StrFormat(
-        "'%s': magic number 0x%08x at byte offset 0%s; expected 0x%08x (IDX "
-        "unsigned bytes, %d dimensions, holding %ss)",
-        path, found, hint, magic, magic & 0xff, std::string(what)));
+    return absl::DataLossError(
+        absl::StrFormat("'%s': magic number 0x%08x at byte offset 0%s; expected 0x%08x (IDX "
+                        "unsigned bytes, %d dimensions, holding %ss)",
+                        path, found, hint, magic, magic & 0xff, std::string(what)));
   }
   const size_t ndims = magic & 0xff;
   IdxArray out;
@@ -136,28 +133,27 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
     uint8_t b[4];
     got = gz.Read(b, 4);
     if (got < 4) {
-      return corrupt_or(absl::StrCat(
-          "header ends at ", Where(gz.compressed()), " ", 4 + 4 * i + got,
-          "; expected ", ndims, " 4-byte dimensions after the magic number"));
+      return corrupt_or(absl::StrCat("header ends at ", Where(gz.compressed()), " ",
+                                     4 + 4 * i + got, "; expected ", ndims,
+                                     " 4-byte dimensions after the magic number"));
     }
     const uint32_t dim = BigEndian32(b);
     if (dim == 0) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': dimension ", i, " at byte offset ", 4 + 4 * i,
-          " is 0; expected at least 1"));
+      return absl::DataLossError(absl::StrCat("'", path, "': dimension ", i, " at byte offset ",
+                                              4 + 4 * i, " is 0; expected at least 1"));
     }
     out.dims.push_back(dim);
     total *= dim;
     if (total > kMaxIdxDataBytes) {
-      return absl::DataLossError(absl::StrCat(
-          "'", path, "': dimensions declare more than ", kMaxIdxDataBytes,
-          " bytes of data; the header is corrupt"));
+      return absl::DataLossError(absl::StrCat("'", path, "': dimensions declare more than ",
+                                              kMaxIdxDataBytes,
+                                              " bytes of data; the header is corrupt"));
     }
   }
   if (total > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "'", path, "': header declares ", total, " bytes of ", what,
-        " data; over the limit of ", max_bytes, " bytes (IdxOptions::max_bytes)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("'", path, "': header declares ", total, " bytes of ", what,
+                     " data; over the limit of ", max_bytes, " bytes (IdxOptions::max_bytes)"));
   }
   const uint64_t header = 4 + 4 * ndims;
   const uint64_t item_bytes = total / out.dims[0];
@@ -174,25 +170,24 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
   }
   if (have < total) {
     const uint64_t item = have / item_bytes;
-    return corrupt_or(absl::StrCat(
-        "truncated: ", what, " ", item, " of ", out.dims[0], " at ",
-        Where(gz.compressed()), " ", header + item * item_bytes,
-        " is incomplete (the data ends after ", header + have, " of ",
-        header + total, " bytes)"));
+    return corrupt_or(absl::StrCat("truncated: ", what, " ", item, " of ", out.dims[0], " at ",
+                                   Where(gz.compressed()), " ", header + item * item_bytes,
+                                   " is incomplete (the data ends after ", header + have, " of ",
+                                   header + total, " bytes)"));
   }
   // Reading past the end also makes zlib check the gzip CRC and length.
   uint8_t extra[4096];
   uint64_t trailing = 0;
   while ((got = gz.Read(extra, sizeof(extra))) > 0) trailing += got;
   if (!gz.error().empty()) {
-    return corrupt_or(absl::StrCat("detected after all ", header + total,
-                                   " declared bytes were read"));
+    return corrupt_or(
+        absl::StrCat("detected after all ", header + total, " declared bytes were read"));
   }
   if (trailing > 0) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': ", trailing, " unexpected bytes after the last ", what,
-        " at ", Where(gz.compressed()), " ", header + total, "; expected exactly ",
-        header + total, " bytes for ", out.dims[0], " ", what, "s"));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "': ", trailing, " unexpected bytes after the last ", what, " at ",
+                     Where(gz.compressed()), " ", header + total, "; expected exactly ",
+                     header + total, " bytes for ", out.dims[0], " ", what, "s"));
   }
   return out;
 }
@@ -210,8 +205,8 @@ std::string BaseName(std::string path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-absl::StatusOr<std::vector<std::string>> ResolveClassNames(
-    const std::string& dir, const IdxOptions& options) {
+absl::StatusOr<std::vector<std::string>> ResolveClassNames(const std::string& dir,
+                                                           const IdxOptions& options) {
   if (!options.class_names.empty()) return options.class_names;
   const std::string classes_path = base::JoinPath(dir, "classes.txt");
   if (internal::PathExists(classes_path)) {
@@ -223,14 +218,13 @@ absl::StatusOr<std::vector<std::string>> ResolveClassNames(
     }
     while (!names.empty() && names.back().empty()) names.pop_back();
     if (names.empty()) {
-      return absl::DataLossError(absl::StrCat(
-          "'", classes_path, "': holds no class names; expected one per line"));
+      return absl::DataLossError(
+          absl::StrCat("'", classes_path, "': holds no class names; expected one per line"));
     }
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].empty()) {
-        return absl::DataLossError(absl::StrCat(
-            "'", classes_path, "': line ", i + 1,
-            " is empty; expected one class name per line"));
+        return absl::DataLossError(absl::StrCat("'", classes_path, "': line ", i + 1,
+                                                " is empty; expected one class name per line"));
       }
     }
     return names;
@@ -249,22 +243,19 @@ struct IdxPair {
 };
 
 // Reads the pairs (in parallel, one file per task) and concatenates them.
-absl::StatusOr<Dataset> ReadPairs(const std::vector<IdxPair>& pairs,
-                                  const std::string& source,
+absl::StatusOr<Dataset> ReadPairs(const std::vector<IdxPair>& pairs, const std::string& source,
                                   const IdxOptions& options) {
   absl::StatusOr<std::vector<std::string>> names =
       ResolveClassNames(DirOf(pairs[0].images_path), options);
   if (!names.ok()) return names.status();
 
   std::vector<IdxArray> arrays(2 * pairs.size());
-  absl::Status s = internal::ParallelFor(
-      arrays.size(), options.num_threads, [&](size_t i) -> absl::Status {
+  absl::Status s =
+      internal::ParallelFor(arrays.size(), options.num_threads, [&](size_t i) -> absl::Status {
         const IdxPair& p = pairs[i / 2];
         absl::StatusOr<IdxArray> a =
-            i % 2 == 0 ? ReadIdxFile(p.images_path, kIdxImagesMagic, "image",
-                                         options.max_bytes)
-                       : ReadIdxFile(p.labels_path, kIdxLabelsMagic, "label",
-                                         options.max_bytes);
+            i % 2 == 0 ? ReadIdxFile(p.images_path, kIdxImagesMagic, "image", options.max_bytes)
+                       : ReadIdxFile(p.labels_path, kIdxLabelsMagic, "label", options.max_bytes);
         if (!a.ok()) return a.status();
         arrays[i] = *std::move(a);
         return absl::OkStatus();
@@ -283,28 +274,26 @@ absl::StatusOr<Dataset> ReadPairs(const std::vector<IdxPair>& pairs,
     const IdxArray& images = arrays[2 * p];
     const IdxArray& labels = arrays[2 * p + 1];
     if (images.dims[0] != labels.dims[0]) {
-      return absl::DataLossError(absl::StrCat(
-          "'", images.path, "' holds ", images.dims[0], " images but '",
-          labels.path, "' holds ", labels.dims[0],
-          " labels; expected one label per image"));
+      return absl::DataLossError(
+          absl::StrCat("'", images.path, "' holds ", images.dims[0], " images but '", labels.path,
+                       "' holds ", labels.dims[0], " labels; expected one label per image"));
     }
     if (images.dims[1] > kMaxSide || images.dims[2] > kMaxSide) {
-      return absl::DataLossError(absl::StrCat(
-          "'", images.path, "': images of ", images.dims[1], "x", images.dims[2],
-          " pixels; expected at most ", kMaxSide, " per side"));
+      return absl::DataLossError(absl::StrCat("'", images.path, "': images of ", images.dims[1],
+                                              "x", images.dims[2], " pixels; expected at most ",
+                                              kMaxSide, " per side"));
     }
     if (images.dims[1] != first.dims[1] || images.dims[2] != first.dims[2]) {
       return absl::DataLossError(absl::StrCat(
-          "'", images.path, "' holds ", images.dims[1], "x", images.dims[2],
-          " images but '", first.path, "' holds ", first.dims[1], "x",
-          first.dims[2], "; expected one image size"));
+          "'", images.path, "' holds ", images.dims[1], "x", images.dims[2], " images but '",
+          first.path, "' holds ", first.dims[1], "x", first.dims[2], "; expected one image size"));
     }
     const size_t num_classes = d.class_names.size();
     for (size_t i = 0; i < labels.data.size(); ++i) {
       if (labels.data[i] >= num_classes) {
-        return absl::DataLossError(absl::StrCat(
-            "'", labels.path, "': label ", i, " at byte offset ", 8 + i, " is ",
-            labels.data[i], "; expected a class in [0, ", num_classes, ")"));
+        return absl::DataLossError(absl::StrCat("'", labels.path, "': label ", i,
+                                                " at byte offset ", 8 + i, " is ", labels.data[i],
+                                                "; expected a class in [0, ", num_classes, ")"));
       }
     }
     total += images.dims[0];
@@ -327,22 +316,20 @@ absl::StatusOr<Dataset> ReadPairs(const std::vector<IdxPair>& pairs,
 
 // The first existing spelling of `prefix`'s `kind` file ("images-idx3" or
 // "labels-idx1") in `dir`.
-absl::StatusOr<std::string> FindIdxFile(const std::string& dir,
-                                        absl::string_view prefix,
+absl::StatusOr<std::string> FindIdxFile(const std::string& dir, absl::string_view prefix,
                                         absl::string_view kind) {
   // "images-idx3" → also "images.idx3" (the original MNIST spelling varies).
   std::string dotted(kind);
   dotted[dotted.find('-')] = '.';
   for (const std::string& stem :
-       {absl::StrCat(prefix, "-", kind, "-ubyte"),
-        absl::StrCat(prefix, "-", dotted, "-ubyte")}) {
+       {absl::StrCat(prefix, "-", kind, "-ubyte"), absl::StrCat(prefix, "-", dotted, "-ubyte")}) {
     for (const char* suffix : {"", ".gz"}) {
       std::string path = base::JoinPath(dir, absl::StrCat(stem, suffix));
       if (internal::PathExists(path)) return path;
     }
   }
-  return absl::NotFoundError(absl::StrCat(
-      "IDX directory '", dir, "' has no ", prefix, "-", kind, "-ubyte[.gz]"));
+  return absl::NotFoundError(
+      absl::StrCat("IDX directory '", dir, "' has no ", prefix, "-", kind, "-ubyte[.gz]"));
 }
 
 }  // namespace
@@ -352,15 +339,12 @@ std::vector<std::string> FashionMnistClassNames() {
           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 }
 
-absl::StatusOr<Dataset> ReadIdx(const std::string& images_path,
-                                const std::string& labels_path,
+absl::StatusOr<Dataset> ReadIdx(const std::string& images_path, const std::string& labels_path,
                                 const IdxOptions& options) {
-  return ReadPairs({{images_path, labels_path}},
-                   absl::StrCat("idx:", images_path), options);
+  return ReadPairs({{images_path, labels_path}}, absl::StrCat("idx:", images_path), options);
 }
 
-absl::StatusOr<Dataset> ReadIdxDir(const std::string& dir, Split split,
-                                   const IdxOptions& options) {
+absl::StatusOr<Dataset> ReadIdxDir(const std::string& dir, Split split, const IdxOptions& options) {
   std::vector<IdxPair> pairs;
   std::vector<absl::string_view> prefixes;
   if (split != Split::kTest) prefixes.push_back("train");
@@ -373,8 +357,7 @@ absl::StatusOr<Dataset> ReadIdxDir(const std::string& dir, Split split,
     if (!labels.ok()) return labels.status();
     pairs.push_back({*std::move(images), *std::move(labels)});
   }
-  return ReadPairs(pairs, absl::StrCat("idx:", dir, " [", SplitName(split), "]"),
-                   options);
+  return ReadPairs(pairs, absl::StrCat("idx:", dir, " [", SplitName(split), "]"), options);
 }
 
 }  // namespace latentsearch::data

@@ -54,8 +54,7 @@ std::vector<std::string> FashionMnistClassNames();
 
 // Reads one images file and its labels file into an N × rows × cols × 1
 // Dataset.
-absl::StatusOr<Dataset> ReadIdx(const std::string& images_path,
-                                const std::string& labels_path,
+absl::StatusOr<Dataset> ReadIdx(const std::string& images_path, const std::string& labels_path,
                                 const IdxOptions& options = {});
 
 // Reads `split` from a directory holding train-images-idx3-ubyte,

@@ -30,11 +30,9 @@ absl::Status CheckFolder(const std::string& dir) {
   const fs::file_status st = fs::status(dir, ec);
   if (ec || !fs::exists(st)) {
     if (ec && ec != std::errc::no_such_file_or_directory) {
-      return absl::UnknownError(
-          absl::StrCat("stat '", dir, "': ", ec.message()));
+      return absl::UnknownError(absl::StrCat("stat '", dir, "': ", ec.message()));
     }
-    return absl::NotFoundError(
-        absl::StrCat("image folder '", dir, "' does not exist"));
+    return absl::NotFoundError(absl::StrCat("image folder '", dir, "' does not exist"));
   }
   if (!fs::is_directory(st)) {
     return absl::FailedPreconditionError(
@@ -45,8 +43,7 @@ absl::Status CheckFolder(const std::string& dir) {
 
 // Sorted names of the entries of `dir` that are folders (want_dirs) or image
 // files (!want_dirs), hidden entries skipped.
-absl::StatusOr<std::vector<std::string>> List(const std::string& dir,
-                                              bool want_dirs) {
+absl::StatusOr<std::vector<std::string>> List(const std::string& dir, bool want_dirs) {
   std::vector<std::string> names;
   std::error_code ec;
   fs::directory_iterator it(dir, ec), end;
@@ -55,7 +52,7 @@ absl::StatusOr<std::vector<std::string>> List(const std::string& dir,
     if (name.empty() || name[0] == '.') continue;
     std::error_code type_ec;
     const bool is_dir = it->is_directory(type_ec);  // Follows symlinks.
-    if (type_ec) continue;  // A dangling link: not an image, not a class.
+    if (type_ec) continue;                          // A dangling link: not an image, not a class.
     if (want_dirs ? is_dir : (!is_dir && IsImageName(name))) names.push_back(name);
   }
   if (ec) {
@@ -67,13 +64,12 @@ absl::StatusOr<std::vector<std::string>> List(const std::string& dir,
 
 }  // namespace
 
-absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir,
-                                        const ImageFolderOptions& options) {
-  if (options.height < 1 || options.height > 4096 || options.width < 1 ||
-      options.width > 4096 || (options.channels != 1 && options.channels != 3)) {
+absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir, const ImageFolderOptions& options) {
+  if (options.height < 1 || options.height > 4096 || options.width < 1 || options.width > 4096 ||
+      (options.channels != 1 && options.channels != 3)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "image folder options ", options.height, "x", options.width, "x",
-        options.channels, " are out of range; expected height and width in "
+        "image folder options ", options.height, "x", options.width, "x", options.channels,
+        " are out of range; expected height and width in "
         "[1, 4096] and 1 or 3 channels"));
   }
   if (absl::Status s = CheckFolder(dir); !s.ok()) return s;
@@ -87,18 +83,19 @@ absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir,
     absl::StatusOr<std::vector<std::string>> classes = List(dir, true);
     if (!classes.ok()) return classes.status();
     if (classes->empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          "image folder '", dir, "' has no class sub-folders; expected one "
-          "sub-folder of PNG/JPEG files per class (or read it unlabelled)"));
+      return absl::NotFoundError(
+          absl::StrCat("image folder '", dir,
+                       "' has no class sub-folders; expected one "
+                       "sub-folder of PNG/JPEG files per class (or read it unlabelled)"));
     }
     for (size_t c = 0; c < classes->size(); ++c) {
       const std::string class_dir = base::JoinPath(dir, (*classes)[c]);
       absl::StatusOr<std::vector<std::string>> files = List(class_dir, false);
       if (!files.ok()) return files.status();
       if (files->empty()) {
-        return absl::NotFoundError(absl::StrCat(
-            "class folder '", class_dir,
-            "' holds no PNG or JPEG files; expected at least one image per class"));
+        return absl::NotFoundError(
+            absl::StrCat("class folder '", class_dir,
+                         "' holds no PNG or JPEG files; expected at least one image per class"));
       }
       for (const std::string& f : *files) {
         d.uris.push_back(base::JoinPath(class_dir, f));
@@ -110,8 +107,8 @@ absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir,
     absl::StatusOr<std::vector<std::string>> files = List(dir, false);
     if (!files.ok()) return files.status();
     if (files->empty()) {
-      return absl::NotFoundError(absl::StrCat(
-          "image folder '", dir, "' holds no PNG or JPEG files (.png, .jpg, .jpeg)"));
+      return absl::NotFoundError(
+          absl::StrCat("image folder '", dir, "' holds no PNG or JPEG files (.png, .jpg, .jpeg)"));
     }
     for (const std::string& f : *files) {
       d.uris.push_back(base::JoinPath(dir, f));
@@ -121,8 +118,8 @@ absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir,
 
   const size_t image_bytes = d.image_bytes();
   d.pixels.resize(d.size() * image_bytes);
-  absl::Status s = internal::ParallelFor(
-      d.size(), options.num_threads, [&](size_t i) -> absl::Status {
+  absl::Status s =
+      internal::ParallelFor(d.size(), options.num_threads, [&](size_t i) -> absl::Status {
         const std::string& path = d.uris[i];
         absl::StatusOr<std::string> bytes = base::ReadFile(path);
         if (!bytes.ok()) return bytes.status();
@@ -130,19 +127,17 @@ absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir,
         if (!img.ok()) {
           // Bytes that do not decode are a corrupt file here; an image over
           // the size limit keeps its RESOURCE_EXHAUSTED.
-          const absl::StatusCode code =
-              absl::IsInvalidArgument(img.status()) ? absl::StatusCode::kDataLoss
-                                                    : img.status().code();
-          return absl::Status(code,
-                              absl::StrCat("'", path, "': ", img.status().message()));
+          const absl::StatusCode code = absl::IsInvalidArgument(img.status())
+                                            ? absl::StatusCode::kDataLoss
+                                            : img.status().code();
+          return absl::Status(code, absl::StrCat("'", path, "': ", img.status().message()));
         }
         absl::StatusOr<image::Image> sized = image::Resize(*img, d.height, d.width);
         if (!sized.ok()) {
           return absl::Status(sized.status().code(),
                               absl::StrCat("'", path, "': ", sized.status().message()));
         }
-        std::memcpy(d.pixels.data() + i * image_bytes, sized->pixels.data(),
-                    image_bytes);
+        std::memcpy(d.pixels.data() + i * image_bytes, sized->pixels.data(), image_bytes);
         return absl::OkStatus();
       });
   if (!s.ok()) return s;

@@ -22,8 +22,8 @@ absl::StatusOr<DatasetKind> ParseDatasetKind(absl::string_view name) {
   if (name == "cifar10") return DatasetKind::kCifar10;
   if (name == "idx") return DatasetKind::kIdx;
   if (name == "folder") return DatasetKind::kFolder;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown data set kind '", name, "'; expected cifar10, idx or folder"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown data set kind '", name, "'; expected cifar10, idx or folder"));
 }
 
 absl::StatusOr<Dataset> LoadDataset(const DatasetSpec& spec) {
@@ -38,16 +38,14 @@ absl::StatusOr<Dataset> LoadDataset(const DatasetSpec& spec) {
     case DatasetKind::kFolder:
       if (spec.split != Split::kAll) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "a folder data set has no ", SplitName(spec.split),
-            " split; expected split 'all'"));
+            "a folder data set has no ", SplitName(spec.split), " split; expected split 'all'"));
       }
       d = ReadImageFolder(spec.path, spec.folder);
       break;
   }
   if (!d.ok()) return d.status();
   if (absl::Status s = Validate(*d); !s.ok()) {
-    return absl::InternalError(absl::StrCat("reader produced an invalid data set: ",
-                                            s.message()));
+    return absl::InternalError(absl::StrCat("reader produced an invalid data set: ", s.message()));
   }
   return d;
 }

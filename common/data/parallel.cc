@@ -10,12 +10,10 @@
 
 namespace latentsearch::data::internal {
 
-absl::Status ParallelFor(size_t n, int max_threads,
-                         const std::function<absl::Status(size_t)>& fn) {
+absl::Status ParallelFor(size_t n, int max_threads, const std::function<absl::Status(size_t)>& fn) {
   if (n == 0) return absl::OkStatus();
-  size_t threads = max_threads > 0
-                       ? static_cast<size_t>(max_threads)
-                       : std::max<size_t>(1, std::thread::hardware_concurrency());
+  size_t threads = max_threads > 0 ? static_cast<size_t>(max_threads)
+                                   : std::max<size_t>(1, std::thread::hardware_concurrency());
   threads = std::min(threads, n);
 
   std::atomic<size_t> next{0};

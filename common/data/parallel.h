@@ -16,8 +16,7 @@ namespace latentsearch::data::internal {
 // the lowest failing index — the same error a sequential loop would return —
 // or OK. fn must be safe to call concurrently for distinct i.
 // Thread-safety: thread-safe; blocks until every started item has finished.
-absl::Status ParallelFor(size_t n, int max_threads,
-                         const std::function<absl::Status(size_t)>& fn);
+absl::Status ParallelFor(size_t n, int max_threads, const std::function<absl::Status(size_t)>& fn);
 
 }  // namespace latentsearch::data::internal
 

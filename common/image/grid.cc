@@ -39,16 +39,14 @@ void FillRect(Image& sheet, int x0, int y0, int x1, int y1, Rgb color) {
 
 // Draws `text` with its top-left corner at (x, y), clipped to columns
 // [x, clip_x1) and rows [y, y + kCaptionHeight).
-void DrawText(Image& sheet, int x, int y, int clip_x1, absl::string_view text,
-              Rgb color) {
+void DrawText(Image& sheet, int x, int y, int clip_x1, absl::string_view text, Rgb color) {
   std::string s = Printable(text);
   if (s.empty()) return;
   // ~270 bytes per character according to stb_easy_font; 16-byte vertices,
   // 4 per quad. Floats keep the buffer aligned for its float stores.
   std::vector<float> vbuf((s.size() * 400) / sizeof(float) + 64);
-  const int quads = stb_easy_font_print(
-      0.f, 0.f, s.data(), nullptr, vbuf.data(),
-      static_cast<int>(vbuf.size() * sizeof(float)));
+  const int quads = stb_easy_font_print(0.f, 0.f, s.data(), nullptr, vbuf.data(),
+                                        static_cast<int>(vbuf.size() * sizeof(float)));
   for (int q = 0; q < quads; ++q) {
     const float* v0 = &vbuf[static_cast<size_t>(q) * 16];      // vertex 0
     const float* v2 = &vbuf[static_cast<size_t>(q) * 16 + 8];  // vertex 2
@@ -56,8 +54,7 @@ void DrawText(Image& sheet, int x, int y, int clip_x1, absl::string_view text,
     const int qy0 = y + 1 + static_cast<int>(std::lround(v0[1]));
     const int qx1 = x + static_cast<int>(std::lround(v2[0]));
     const int qy1 = y + 1 + static_cast<int>(std::lround(v2[1]));
-    FillRect(sheet, qx0, qy0, std::min(qx1, clip_x1), std::min(qy1, y + kCaptionHeight),
-             color);
+    FillRect(sheet, qx0, qy0, std::min(qx1, clip_x1), std::min(qy1, y + kCaptionHeight), color);
   }
 }
 
@@ -81,21 +78,20 @@ absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
     if (tiles[i].height != tiles[0].height || tiles[i].width != tiles[0].width) {
       return absl::InvalidArgumentError(absl::StrCat(
           "grid tile ", i, " is ", tiles[i].height, "x", tiles[i].width,
-          "; expected every tile to be ", tiles[0].height, "x", tiles[0].width,
-          " like tile 0"));
+          "; expected every tile to be ", tiles[0].height, "x", tiles[0].width, " like tile 0"));
     }
   }
   if (!captions.empty() && captions.size() != tiles.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "grid has ", captions.size(), " captions for ", tiles.size(),
-        " tiles; expected none or one per tile"));
+    return absl::InvalidArgumentError(absl::StrCat("grid has ", captions.size(), " captions for ",
+                                                   tiles.size(),
+                                                   " tiles; expected none or one per tile"));
   }
-  if (options.margin < 0 || options.margin > 256 || options.scale < 1 ||
-      options.scale > 16 || options.rows < 0 || options.cols < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "grid options out of range (rows ", options.rows, ", cols ", options.cols,
-        ", margin ", options.margin, ", scale ", options.scale,
-        "); expected rows, cols >= 0, margin in [0, 256], scale in [1, 16]"));
+  if (options.margin < 0 || options.margin > 256 || options.scale < 1 || options.scale > 16 ||
+      options.rows < 0 || options.cols < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grid options out of range (rows ", options.rows, ", cols ", options.cols,
+                     ", margin ", options.margin, ", scale ", options.scale,
+                     "); expected rows, cols >= 0, margin in [0, 256], scale in [1, 16]"));
   }
   const int64_t n = static_cast<int64_t>(tiles.size());
   int64_t cols = options.cols;
@@ -104,9 +100,9 @@ absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
   }
   int64_t rows = options.rows != 0 ? options.rows : (n + cols - 1) / cols;
   if (rows * cols < n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "grid of ", rows, "x", cols, " cells cannot hold ", n,
-        " tiles; expected rows x cols >= tiles"));
+    return absl::InvalidArgumentError(absl::StrCat("grid of ", rows, "x", cols,
+                                                   " cells cannot hold ", n,
+                                                   " tiles; expected rows x cols >= tiles"));
   }
   const int64_t tile_h = static_cast<int64_t>(tiles[0].height) * options.scale;
   const int64_t tile_w = static_cast<int64_t>(tiles[0].width) * options.scale;
@@ -115,9 +111,9 @@ absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
   const int64_t sheet_w = cols * tile_w + (cols + 1) * m;
   const int64_t sheet_h = rows * (tile_h + caption_h) + (rows + 1) * m;
   if (sheet_w * sheet_h > kMaxDecodePixels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "grid sheet of ", sheet_h, "x", sheet_w, " pixels exceeds the limit of ",
-        kMaxDecodePixels, " pixels; use fewer tiles or a smaller scale"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("grid sheet of ", sheet_h, "x", sheet_w, " pixels exceeds the limit of ",
+                     kMaxDecodePixels, " pixels; use fewer tiles or a smaller scale"));
   }
 
   Image sheet(static_cast<int>(sheet_h), static_cast<int>(sheet_w), 3);
@@ -142,9 +138,8 @@ absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
       }
     }
     if (!captions.empty()) {
-      DrawText(sheet, x0, static_cast<int>(y0 + tile_h),
-               static_cast<int>(x0 + tile_w), captions[static_cast<size_t>(i)],
-               options.caption_color);
+      DrawText(sheet, x0, static_cast<int>(y0 + tile_h), static_cast<int>(x0 + tile_w),
+               captions[static_cast<size_t>(i)], options.caption_color);
     }
   }
   return sheet;

@@ -24,8 +24,7 @@ Format Sniff(absl::string_view bytes) {
     return Format::kPng;
   }
   if (bytes.size() >= 3 && static_cast<uint8_t>(bytes[0]) == 0xFF &&
-      static_cast<uint8_t>(bytes[1]) == 0xD8 &&
-      static_cast<uint8_t>(bytes[2]) == 0xFF) {
+      static_cast<uint8_t>(bytes[1]) == 0xD8 && static_cast<uint8_t>(bytes[2]) == 0xFF) {
     return Format::kJpeg;
   }
   return Format::kUnknown;
@@ -77,8 +76,8 @@ bool HeaderSize(absl::string_view b, Format f, uint32_t* h, uint32_t* w) {
       continue;
     }
     const uint32_t len = BigEndian(b, pos + 2, 2);
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
-                     marker != 0xC8 && marker != 0xCC;
+    const bool sof =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
       if (pos + 9 > b.size()) return false;
       *h = BigEndian(b, pos + 5, 2);
@@ -108,8 +107,7 @@ void AppendBytes(void* context, void* data, int size) {
 
 }  // namespace
 
-Image::Image(int h, int w, int c)
-    : height(h), width(w), channels(c) {
+Image::Image(int h, int w, int c) : height(h), width(w), channels(c) {
   if (h > 0 && w > 0 && c > 0) pixels.assign(num_bytes(), 0);
 }
 
@@ -120,68 +118,66 @@ absl::Status CheckImage(const Image& image) {
                      " is empty; height and width must be at least 1"));
   }
   if (image.channels != 1 && image.channels != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "image has ", image.channels, " channels; expected 1 (grey) or 3 (RGB)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image has ", image.channels, " channels; expected 1 (grey) or 3 (RGB)"));
   }
   if (image.pixels.size() != image.num_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "image holds ", image.pixels.size(), " bytes; expected ",
-        image.num_bytes(), " for ", image.height, "x", image.width, "x",
-        image.channels, " (HWC)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image holds ", image.pixels.size(), " bytes; expected ", image.num_bytes(),
+                     " for ", image.height, "x", image.width, "x", image.channels, " (HWC)"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<Image> Decode(absl::string_view bytes, int channels) {
   if (channels != 0 && channels != 1 && channels != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot decode to ", channels, " channels; expected 0 (as stored), 1 or 3"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode to ", channels, " channels; expected 0 (as stored), 1 or 3"));
   }
   if (bytes.empty()) {
     return absl::InvalidArgumentError(
         "undecodable image: input is empty (0 bytes); expected PNG or JPEG bytes");
   }
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "image input of ", bytes.size(), " bytes exceeds the 2 GiB decoder limit"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("image input of ", bytes.size(), " bytes exceeds the 2 GiB decoder limit"));
   }
   Format format = Sniff(bytes);
   if (format == Format::kUnknown) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "undecodable image: not a PNG or JPEG file (", bytes.size(),
-        " bytes starting ", FirstBytesHex(bytes), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("undecodable image: not a PNG or JPEG file (",
+                                                   bytes.size(), " bytes starting ",
+                                                   FirstBytesHex(bytes), ")"));
   }
   uint32_t header_h = 0, header_w = 0;
-  if (HeaderSize(bytes, format, &header_h, &header_w) &&
-      (header_h == 0 || header_w == 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "undecodable ", FormatName(format), " image: zero size (", header_h,
-        "x", header_w, " in its header); expected at least 1x1"));
+  if (HeaderSize(bytes, format, &header_h, &header_w) && (header_h == 0 || header_w == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("undecodable ", FormatName(format),
+                                                   " image: zero size (", header_h, "x", header_w,
+                                                   " in its header); expected at least 1x1"));
   }
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   if (stbi_info_from_memory(data, len, &w, &h, &comp) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "undecodable ", FormatName(format), " image (", bytes.size(),
-        " bytes): ", Explain(stbi_failure_reason())));
+    return absl::InvalidArgumentError(absl::StrCat("undecodable ", FormatName(format), " image (",
+                                                   bytes.size(),
+                                                   " bytes): ", Explain(stbi_failure_reason())));
   }
   if (w < 1 || h < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "undecodable ", FormatName(format), " image: zero size (", h, "x", w, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("undecodable ", FormatName(format), " image: zero size (", h, "x", w, ")"));
   }
   if (static_cast<int64_t>(w) * h > kMaxDecodePixels) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        FormatName(format), " image of ", h, "x", w, " pixels exceeds the limit of ",
-        kMaxDecodePixels, " pixels"));
+    return absl::ResourceExhaustedError(absl::StrCat(FormatName(format), " image of ", h, "x", w,
+                                                     " pixels exceeds the limit of ",
+                                                     kMaxDecodePixels, " pixels"));
   }
   const int want = channels != 0 ? channels : (comp <= 2 ? 1 : 3);
   int got_w = 0, got_h = 0, got_comp = 0;
   stbi_uc* pixels = stbi_load_from_memory(data, len, &got_w, &got_h, &got_comp, want);
   if (pixels == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "undecodable ", FormatName(format), " image (", h, "x", w, ", ",
-        bytes.size(), " bytes): ", Explain(stbi_failure_reason())));
+    return absl::InvalidArgumentError(absl::StrCat("undecodable ", FormatName(format), " image (",
+                                                   h, "x", w, ", ", bytes.size(),
+                                                   " bytes): ", Explain(stbi_failure_reason())));
   }
   Image out;
   out.height = got_h;
@@ -195,11 +191,10 @@ absl::StatusOr<Image> Decode(absl::string_view bytes, int channels) {
 absl::StatusOr<std::string> EncodePng(const Image& image) {
   if (absl::Status s = CheckImage(image); !s.ok()) return s;
   std::string out;
-  if (stbi_write_png_to_func(&AppendBytes, &out, image.width, image.height,
-                             image.channels, image.pixels.data(),
-                             image.width * image.channels) == 0) {
-    return absl::InternalError(absl::StrCat("PNG encoding of a ", image.height,
-                                            "x", image.width, " image failed"));
+  if (stbi_write_png_to_func(&AppendBytes, &out, image.width, image.height, image.channels,
+                             image.pixels.data(), image.width * image.channels) == 0) {
+    return absl::InternalError(
+        absl::StrCat("PNG encoding of a ", image.height, "x", image.width, " image failed"));
   }
   return out;
 }
@@ -211,31 +206,28 @@ absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality) {
         absl::StrCat("JPEG quality ", quality, " is outside [1, 100]"));
   }
   std::string out;
-  if (stbi_write_jpg_to_func(&AppendBytes, &out, image.width, image.height,
-                             image.channels, image.pixels.data(), quality) == 0) {
-    return absl::InternalError(absl::StrCat("JPEG encoding of a ", image.height,
-                                            "x", image.width, " image failed"));
+  if (stbi_write_jpg_to_func(&AppendBytes, &out, image.width, image.height, image.channels,
+                             image.pixels.data(), quality) == 0) {
+    return absl::InternalError(
+        absl::StrCat("JPEG encoding of a ", image.height, "x", image.width, " image failed"));
   }
   return out;
 }
 
 absl::StatusOr<Image> Resize(const Image& image, int height, int width) {
   if (absl::Status s = CheckImage(image); !s.ok()) return s;
-  if (height < 1 || width < 1 ||
-      static_cast<int64_t>(height) * width > kMaxDecodePixels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot resize to ", height, "x", width,
-        "; height and width must be at least 1 and the area at most ",
-        kMaxDecodePixels, " pixels"));
+  if (height < 1 || width < 1 || static_cast<int64_t>(height) * width > kMaxDecodePixels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resize to ", height, "x", width,
+                     "; height and width must be at least 1 and the area at most ",
+                     kMaxDecodePixels, " pixels"));
   }
   if (height == image.height && width == image.width) return image;
   Image out(height, width, image.channels);
-  if (stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0,
-                         out.pixels.data(), width, height, 0,
-                         image.channels) == 0) {
-    return absl::InternalError(absl::StrCat("resizing ", image.height, "x",
-                                            image.width, " to ", height, "x",
-                                            width, " failed"));
+  if (stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0, out.pixels.data(),
+                         width, height, 0, image.channels) == 0) {
+    return absl::InternalError(absl::StrCat("resizing ", image.height, "x", image.width, " to ",
+                                            height, "x", width, " failed"));
   }
   return out;
 }
@@ -243,8 +235,8 @@ absl::StatusOr<Image> Resize(const Image& image, int height, int width) {
 absl::StatusOr<Image> ToChannels(const Image& image, int channels) {
   if (absl::Status s = CheckImage(image); !s.ok()) return s;
   if (channels != 1 && channels != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot convert to ", channels, " channels; expected 1 (grey) or 3 (RGB)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot convert to ", channels, " channels; expected 1 (grey) or 3 (RGB)"));
   }
   if (channels == image.channels) return image;
   Image out(image.height, image.width, channels);
@@ -258,8 +250,7 @@ absl::StatusOr<Image> ToChannels(const Image& image, int channels) {
   } else {
     // Integer weights summing to 1000, so white stays 255.
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t y = 299u * in[3 * i] + 587u * in[3 * i + 1] +
-                         114u * in[3 * i + 2] + 500u;
+      const uint32_t y = 299u * in[3 * i] + 587u * in[3 * i + 1] + 114u * in[3 * i + 2] + 500u;
       o[i] = static_cast<uint8_t>(y / 1000u);
     }
   }

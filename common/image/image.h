@@ -33,9 +33,7 @@ struct Image {
   // A zero-filled (black) image of the given shape.
   Image(int height, int width, int channels);
 
-  size_t num_bytes() const {
-    return static_cast<size_t>(height) * width * channels;
-  }
+  size_t num_bytes() const { return static_cast<size_t>(height) * width * channels; }
   // Pointer to the `channels` bytes of pixel (y, x); no bounds checks.
   uint8_t* at(int y, int x) {
     return pixels.data() + (static_cast<size_t>(y) * width + x) * channels;

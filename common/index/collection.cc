@@ -22,9 +22,7 @@ constexpr char kWalFile[] = "wal.log";
 constexpr char kGraphManifest[] = "hnsw.manifest";
 constexpr char kGraphManifestMagic[8] = {'L', 'S', 'H', 'N', 'S', 'W', '0', '1'};
 
-std::string GraphFile(Metric m) {
-  return absl::StrCat("hnsw-", MetricName(m), ".bin");
-}
+std::string GraphFile(Metric m) { return absl::StrCat("hnsw-", MetricName(m), ".bin"); }
 
 uint32_t FileCrc32(const std::string& bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -51,9 +49,7 @@ struct GraphEntry {
 
 std::string EncodeManifest(uint64_t wal_seq, const std::vector<GraphEntry>& entries) {
   std::string out(kGraphManifestMagic, 8);
-  auto put = [&out](const void* p, size_t n) {
-    out.append(static_cast<const char*>(p), n);
-  };
+  auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
   put(&wal_seq, 8);
   uint32_t count = static_cast<uint32_t>(entries.size());
   put(&count, 4);
@@ -121,8 +117,8 @@ Collection::Collection(CollectionConfig config, CollectionOptions options)
   graphs_.resize(3);
 }
 
-absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(
-    const CollectionConfig& config, const CollectionOptions& options) {
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const CollectionConfig& config,
+                                                               const CollectionOptions& options) {
   LS_RETURN_IF_ERROR(base::MakeDirs(options.dir));
   std::string snap = SnapshotPath(options.dir);
   if (base::FileSize(snap).ok()) {
@@ -139,8 +135,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(
   return Open(options);
 }
 
-absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
-    const CollectionOptions& options) {
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOptions& options) {
   LS_ASSIGN_OR_RETURN(SnapshotData snap, ReadSnapshot(SnapshotPath(options.dir)));
   auto c = std::unique_ptr<Collection>(new Collection(snap.config, options));
   std::string wal_path = base::JoinPath(options.dir, kWalFile);
@@ -208,8 +203,8 @@ absl::Status Collection::Replay(const WalRecord& record) {
 
 UpsertCounts Collection::ApplyUpsert(const ItemBatch& batch) {
   const size_t dim = config_.dim;
-  const bool cosine = std::find(config_.metrics.begin(), config_.metrics.end(),
-                                Metric::kCosine) != config_.metrics.end();
+  const bool cosine = std::find(config_.metrics.begin(), config_.metrics.end(), Metric::kCosine) !=
+                      config_.metrics.end();
   UpsertCounts counts;
   size_t n = batch.metas.size();
   raw_.reserve(raw_.size() + n * dim);
@@ -327,8 +322,7 @@ Bitset Collection::Allowed(const SearchParams& params) const {
   return allowed;
 }
 
-SearchResult Collection::SearchLocked(const float* query_in,
-                                      const SearchParams& params) const {
+SearchResult Collection::SearchLocked(const float* query_in, const SearchParams& params) const {
   const size_t dim = config_.dim;
   const size_t n = metas_.size();
   std::vector<float> query(query_in, query_in + dim);
@@ -376,8 +370,8 @@ SearchResult Collection::SearchLocked(const float* query_in,
           eopts.allowed = &delta;
           eopts.num_threads = 1;
           std::vector<std::vector<Neighbor>> extra;
-          if (ExactSearch(params.metric, base + from * dim, n - from, dim,
-                          query.data(), 1, eopts, &extra)
+          if (ExactSearch(params.metric, base + from * dim, n - from, dim, query.data(), 1, eopts,
+                          &extra)
                   .ok()) {
             for (Neighbor nb : extra[0]) {
               nb.slot += static_cast<uint32_t>(from);
@@ -385,11 +379,9 @@ SearchResult Collection::SearchLocked(const float* query_in,
             }
           }
         }
-        std::sort(neighbors.begin(), neighbors.end(),
-                  [](const Neighbor& a, const Neighbor& b) {
-                    return a.distance != b.distance ? a.distance < b.distance
-                                                    : a.slot < b.slot;
-                  });
+        std::sort(neighbors.begin(), neighbors.end(), [](const Neighbor& a, const Neighbor& b) {
+          return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
+        });
         if (neighbors.size() > params.k) neighbors.resize(params.k);
       }
     }
@@ -401,8 +393,7 @@ SearchResult Collection::SearchLocked(const float* query_in,
     eopts.allowed = allowed_ptr;
     eopts.num_threads = options_.num_threads;
     std::vector<std::vector<Neighbor>> out;
-    if (n > 0 && ExactSearch(params.metric, base, n, dim, query.data(), 1, eopts, &out)
-                     .ok()) {
+    if (n > 0 && ExactSearch(params.metric, base, n, dim, query.data(), 1, eopts, &out).ok()) {
       neighbors = std::move(out[0]);
     }
   }
@@ -516,8 +507,7 @@ CollectionStats Collection::Stats() const {
     const Graph* g = graphs_[MetricIndex(m)].get();
     bool fresh = g != nullptr && g->built_n == metas_.size() && killed_since_build_ == 0;
     h.state = building_ ? IndexState::kBuilding
-                        : (fresh || live_count_ == 0 ? IndexState::kReady
-                                                     : IndexState::kStale);
+                        : (fresh || live_count_ == 0 ? IndexState::kReady : IndexState::kStale);
     if (g != nullptr && g->index != nullptr) {
       h.items = g->index->size();
       h.memory_bytes = g->index->memory_bytes();
@@ -536,9 +526,9 @@ void Collection::MaybeScheduleRebuild() {
     if (g != nullptr) built = std::max<size_t>(built, g->built_n);
   }
   size_t changes = (metas_.size() - built) + killed_since_build_;
-  size_t threshold = std::max<size_t>(
-      options_.rebuild_min_changes,
-      static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
+  size_t threshold =
+      std::max<size_t>(options_.rebuild_min_changes,
+                       static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
   if (changes >= threshold || (built == 0 && !metas_.empty())) {
     rebuild_requested_ = true;
     cv_.notify_all();
@@ -626,9 +616,7 @@ void Collection::BuilderLoop() {
 
 void Collection::WaitForIndexes() const {
   std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] {
-    return stopping_ || backing_off_ || (!rebuild_requested_ && !building_);
-  });
+  cv_.wait(l, [this] { return stopping_ || backing_off_ || (!rebuild_requested_ && !building_); });
 }
 
 absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
@@ -662,9 +650,9 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
       WalWriter::Open(wal_path, config_.dim, kWalHeaderSize);
   if (!wal.ok()) {
     wal_.reset();
-    write_error_ = absl::UnavailableError(absl::StrCat(
-        "collection '", config_.name, "' refuses writes after a log failure (",
-        wal.status().message(), "); restart the server"));
+    write_error_ = absl::UnavailableError(
+        absl::StrCat("collection '", config_.name, "' refuses writes after a log failure (",
+                     wal.status().message(), "); restart the server"));
     return wal.status();
   }
   wal_ = std::move(*wal);

@@ -39,8 +39,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/time/time.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/index/bitset.h"
 #include "common/index/collection_types.h"
 #include "common/index/exact.h"
@@ -141,12 +141,11 @@ class Collection {
  public:
   // Creates a new collection in options.dir (which must not hold one):
   // writes the initial snapshot and an empty log before returning.
-  static absl::StatusOr<std::unique_ptr<Collection>> Create(
-      const CollectionConfig& config, const CollectionOptions& options);
+  static absl::StatusOr<std::unique_ptr<Collection>> Create(const CollectionConfig& config,
+                                                            const CollectionOptions& options);
   // Opens the collection in options.dir: snapshot, then log replay (a torn
   // last log record is cut off). DATA_LOSS naming the file for corruption.
-  static absl::StatusOr<std::unique_ptr<Collection>> Open(
-      const CollectionOptions& options);
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(const CollectionOptions& options);
 
   ~Collection();  // Stops the builder thread.
   Collection(const Collection&) = delete;
@@ -192,19 +191,17 @@ class Collection {
   Collection(CollectionConfig config, CollectionOptions options);
   absl::Status Replay(const WalRecord& record);
   UpsertCounts ApplyUpsert(const ItemBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t ApplyDelete(const std::vector<std::string>& ids)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t ApplyDelete(const std::vector<std::string>& ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const float* Base(Metric metric) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   Bitset Allowed(const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   SearchResult SearchLocked(const float* query, const SearchParams& params) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Neighbours (slots) -> hits with the items' ids, labels, uris.
-  SearchResult ToResult(const std::vector<Neighbor>& neighbors,
-                        const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  SearchResult ToResult(const std::vector<Neighbor>& neighbors, const SearchParams& params) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void MaybeScheduleRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BuilderLoop();
-  absl::Status SnapshotLocked(SnapshotInfoData* info)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status SnapshotLocked(SnapshotInfoData* info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Best effort: saves the serving graphs beside a snapshot whose slots they
   // match (no dead slots), with a checksummed manifest; LoadGraphs uses them
   // at start instead of rebuilding. Any mismatch means a rebuild.

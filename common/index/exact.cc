@@ -154,9 +154,9 @@ class Collector {
   }
   void Trim() {
     const float t = tau();
-    buf_.erase(std::remove_if(buf_.begin(), buf_.end(),
-                              [t](const Candidate& c) { return c.score > t; }),
-               buf_.end());
+    buf_.erase(
+        std::remove_if(buf_.begin(), buf_.end(), [t](const Candidate& c) { return c.score > t; }),
+        buf_.end());
     // Many rows within the slack (near-ties): grow instead of trimming over
     // and over.
     if (buf_.size() * 2 > cap_) cap_ *= 2;
@@ -293,8 +293,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
     if (!lane) {
       for (size_t q = 0; q < nq; ++q) {
         Collector& col = cols[q];
-        p.kt->rows[p.kind](p.queries + (q0 + q) * dim, p.base, dim, sl, first, m,
-                           scores.data());
+        p.kt->rows[p.kind](p.queries + (q0 + q) * dim, p.base, dim, sl, first, m, scores.data());
         const size_t hits = p.kt->select_le(scores.data(), m, col.tau(), idx.data());
         for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], slot_of(idx[h]));
         col.EndBatch();
@@ -302,8 +301,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
       continue;
     }
 
-    const float magnitude =
-        p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), aux.data());
+    const float magnitude = p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), aux.data());
     const float max_bn =
         (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
     for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));
@@ -312,8 +310,7 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
     const size_t panels = (m + kPanelRows - 1) / kPanelRows;
     for (size_t pi = 0; pi < panels; ++pi) {
       const size_t valid = std::min(kPanelRows, m - pi * kPanelRows);
-      const uint64_t valid_mask =
-          valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
+      const uint64_t valid_mask = valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
       const float* pan = panel.data() + pi * kPanelRows * dim;
       const float* pan_aux = aux.data() + pi * kPanelRows;
       for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
@@ -321,8 +318,8 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
         float taus[internal::kMaxLaneQueries];
         uint64_t masks[internal::kMaxLaneQueries];
         for (int i = 0; i < mq; ++i) taus[i] = cols[t0 + i].tau();
-        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, pan_aux, taus,
-                           tile.data(), masks);
+        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, pan_aux, taus, tile.data(),
+                           masks);
         for (int i = 0; i < mq; ++i) {
           uint64_t bits = masks[i] & valid_mask;
           if (bits == 0) continue;
@@ -360,8 +357,8 @@ float CanonicalScore(const Problem& p, const float* q, uint32_t slot) {
 }
 
 // Turns one query's candidates into its sorted top k.
-void Finalize(const Problem& p, size_t q, bool rescore,
-              std::vector<Candidate>* cands, std::vector<Neighbor>* result) {
+void Finalize(const Problem& p, size_t q, bool rescore, std::vector<Candidate>* cands,
+              std::vector<Neighbor>* result) {
   if (rescore) {
     const float* qv = p.queries + q * p.dim;
     size_t w = 0;
@@ -372,8 +369,8 @@ void Finalize(const Problem& p, size_t q, bool rescore,
     cands->resize(w);
   }
   const size_t take = std::min(p.k, cands->size());
-  std::partial_sort(cands->begin(), cands->begin() + static_cast<ptrdiff_t>(take),
-                    cands->end(), Better());
+  std::partial_sort(cands->begin(), cands->begin() + static_cast<ptrdiff_t>(take), cands->end(),
+                    Better());
   result->clear();
   result->reserve(take);
   for (size_t i = 0; i < take; ++i) {
@@ -404,8 +401,7 @@ size_t CountAllowed(const Bitset& allowed, size_t n) {
 }  // namespace
 
 absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
-                         const float* queries, size_t nq,
-                         const ExactSearchOptions& options,
+                         const float* queries, size_t nq, const ExactSearchOptions& options,
                          std::vector<std::vector<Neighbor>>* results) {
   if (options.k == 0) {
     return absl::InvalidArgumentError("ExactSearch: k must be >= 1");
@@ -417,9 +413,9 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     return absl::InvalidArgumentError("ExactSearch: results must not be null");
   }
   if (options.allowed != nullptr && options.allowed->size() < n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ExactSearch: the allowed set has ", options.allowed->size(),
-                     " bits; it needs at least n = ", n));
+    return absl::InvalidArgumentError(absl::StrCat("ExactSearch: the allowed set has ",
+                                                   options.allowed->size(),
+                                                   " bits; it needs at least n = ", n));
   }
   if (n > std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError(
@@ -448,8 +444,7 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
   p.queries = queries;
   p.allowed = allowed;
   p.k = options.k;
-  p.block_rows = std::clamp<size_t>(kBlockBytes / (dim * sizeof(float)) / kPanelRows *
-                                        kPanelRows,
+  p.block_rows = std::clamp<size_t>(kBlockBytes / (dim * sizeof(float)) / kPanelRows * kPanelRows,
                                     kPanelRows, 8 * kPanelRows);
   {
     const double u = std::ldexp(1.0, -24);
@@ -459,10 +454,10 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
 
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_threads = options.num_threads > 0 ? options.num_threads : hw;
-  const double work = static_cast<double>(nq) * static_cast<double>(rows) *
-                      static_cast<double>(dim);
-  const int threads = static_cast<int>(
-      std::clamp<double>(std::floor(work / kMinWorkPerThread), 1, max_threads));
+  const double work =
+      static_cast<double>(nq) * static_cast<double>(rows) * static_cast<double>(dim);
+  const int threads =
+      static_cast<int>(std::clamp<double>(std::floor(work / kMinWorkPerThread), 1, max_threads));
 
   internal::ThreadPool& pool = internal::ThreadPool::Shared();
   if (threads == 1) {
@@ -496,8 +491,8 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
 
   // Base split: 64-aligned row ranges, all queries each (every block is
   // packed once), merged per query.
-  const size_t tasks_wanted = std::min<size_t>(
-      4 * static_cast<size_t>(threads), std::max<size_t>(1, n / kMinRowsPerTask));
+  const size_t tasks_wanted =
+      std::min<size_t>(4 * static_cast<size_t>(threads), std::max<size_t>(1, n / kMinRowsPerTask));
   size_t range = (n + tasks_wanted - 1) / tasks_wanted;
   range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
   const size_t tasks = (n + range - 1) / range;

@@ -26,9 +26,7 @@ namespace latentsearch::index {
 struct Neighbor {
   uint32_t slot = 0;
   float distance = 0;
-  bool operator==(const Neighbor& o) const {
-    return slot == o.slot && distance == o.distance;
-  }
+  bool operator==(const Neighbor& o) const { return slot == o.slot && distance == o.distance; }
 };
 
 struct ExactSearchOptions {
@@ -47,8 +45,7 @@ struct ExactSearchOptions {
 // INVALID_ARGUMENT for k = 0 or dim = 0 (library callers validate requests
 // first; this only guards programmer errors).
 absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
-                         const float* queries, size_t nq,
-                         const ExactSearchOptions& options,
+                         const float* queries, size_t nq, const ExactSearchOptions& options,
                          std::vector<std::vector<Neighbor>>* results);
 
 }  // namespace latentsearch::index

@@ -203,8 +203,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 
     if (maxlevelcopy >= 0) {
       if (curlevel < maxlevelcopy) {
-        float curdist = fstdistfunc_(data_point, getDataByInternalId(curr_obj),
-                                     dist_func_param_);
+        float curdist = fstdistfunc_(data_point, getDataByInternalId(curr_obj), dist_func_param_);
         for (int level = maxlevelcopy; level > curlevel; level--) {
           bool changed = true;
           while (changed) {
@@ -215,8 +214,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
             const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
             for (int i = 0; i < size; i++) {
               const tableint cand = datal[i];
-              const float d = fstdistfunc_(data_point, getDataByInternalId(cand),
-                                           dist_func_param_);
+              const float d = fstdistfunc_(data_point, getDataByInternalId(cand), dist_func_param_);
               if (d < curdist) {
                 curdist = d;
                 curr_obj = cand;
@@ -287,9 +285,8 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
   // searchBaseLayerST with ef as a parameter and an optional filter on the
   // result heap (the frontier still takes every row). Stops early, setting
   // *capped, once `max_computations` distances have been computed.
-  ResultHeap SearchLayer0(tableint ep, const void* query, size_t ef,
-                          const Bitset* allowed, size_t max_computations,
-                          size_t* computations, bool* capped) const {
+  ResultHeap SearchLayer0(tableint ep, const void* query, size_t ef, const Bitset* allowed,
+                          size_t max_computations, size_t* computations, bool* capped) const {
     hnswlib::VisitedList* vl = visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* visited = vl->mass;
     const hnswlib::vl_type tag = vl->curV;
@@ -363,9 +360,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       return absl::UnknownError(
           absl::StrCat("cannot open ", path, " for writing: ", std::strerror(errno)));
     }
-    auto pod = [&out](const auto& v) {
-      out.write(reinterpret_cast<const char*>(&v), sizeof(v));
-    };
+    auto pod = [&out](const auto& v) { out.write(reinterpret_cast<const char*>(&v), sizeof(v)); };
     const size_t max_elements = cur_element_count;  // what a reload needs
     pod(offsetLevel0_);
     pod(max_elements);
@@ -392,8 +387,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     }
     out.close();
     if (!out) {
-      return absl::UnknownError(
-          absl::StrCat("writing ", path, " failed: ", std::strerror(errno)));
+      return absl::UnknownError(absl::StrCat("writing ", path, " failed: ", std::strerror(errno)));
     }
     return absl::OkStatus();
   }
@@ -411,22 +405,19 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       pos += sizeof(*v);
       return true;
     };
-    size_t offset_level0 = 0, max_elements = 0, count = 0, size_per_element = 0,
-           label_offset = 0, offset_data = 0, max_m = 0, max_m0 = 0, m = 0,
-           ef_construction = 0;
+    size_t offset_level0 = 0, max_elements = 0, count = 0, size_per_element = 0, label_offset = 0,
+           offset_data = 0, max_m = 0, max_m0 = 0, m = 0, ef_construction = 0;
     int max_level = 0;
     tableint entry = 0;
     double mult = 0;
-    if (!(read(&offset_level0) && read(&max_elements) && read(&count) &&
-          read(&size_per_element) && read(&label_offset) && read(&offset_data) &&
-          read(&max_level) && read(&entry) && read(&max_m) && read(&max_m0) && read(&m) &&
-          read(&mult) && read(&ef_construction))) {
+    if (!(read(&offset_level0) && read(&max_elements) && read(&count) && read(&size_per_element) &&
+          read(&label_offset) && read(&offset_data) && read(&max_level) && read(&entry) &&
+          read(&max_m) && read(&max_m0) && read(&m) && read(&mult) && read(&ef_construction))) {
       return corrupt(absl::StrCat("truncated header (", bytes.size(), " bytes)"));
     }
     if (offset_level0 != 0) return corrupt("unsupported layout (offsetLevel0 != 0)");
     if (m < 1 || m > 10000 || max_m != m || max_m0 < m || max_m0 > 65535) {
-      return corrupt(absl::StrCat("implausible degrees M=", m, " maxM=", max_m,
-                                  " maxM0=", max_m0));
+      return corrupt(absl::StrCat("implausible degrees M=", m, " maxM=", max_m, " maxM0=", max_m0));
     }
     const size_t links0 = max_m0 * sizeof(tableint) + sizeof(linklistsizeint);
     if (offset_data != links0 || label_offset < offset_data ||
@@ -499,8 +490,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       std::memcpy(&label, element + label_offset, sizeof(label));
       if (label >= kNoId) return corrupt(absl::StrCat("bad label at element ", i));
       for (int l = 1; l <= levels[i]; ++l) {
-        if (!check_list(bytes.data() + link_pos[i] + (l - 1) * links_per_element, max_m,
-                        l)) {
+        if (!check_list(bytes.data() + link_pos[i] + (l - 1) * links_per_element, max_m, l)) {
           return corrupt(absl::StrCat("bad level-", l, " links at element ", i));
         }
       }
@@ -651,17 +641,19 @@ size_t HnswIndex::memory_bytes() const {
          impl_->sorted.capacity() * sizeof(impl_->sorted[0]);
 }
 
-absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
-    Metric metric, size_t dim, const float* base, const uint32_t* slots, size_t count,
-    const HnswParams& params, int num_threads) {
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_t dim,
+                                                            const float* base,
+                                                            const uint32_t* slots, size_t count,
+                                                            const HnswParams& params,
+                                                            int num_threads) {
   if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
   if (params.m < 2 || params.m > 128) {
     return absl::InvalidArgumentError(
         absl::StrCat("HNSW: m = ", params.m, " is outside the allowed range 2..128"));
   }
   if (params.ef_construction < 1 || params.ef_construction > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "HNSW: ef_construction = ", params.ef_construction, " is outside 1..4096"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW: ef_construction = ", params.ef_construction, " is outside 1..4096"));
   }
   if (count >= kNoId) {
     return absl::InvalidArgumentError(
@@ -676,8 +668,8 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
   impl->dim = dim;
   impl->space = std::make_unique<Space>(metric, dim);
   try {
-    impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1),
-                                          params.m, params.ef_construction, params.seed);
+    impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
+                                          params.ef_construction, params.seed);
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("HNSW: cannot allocate a graph of ", count, " rows: ", e.what()));
@@ -696,9 +688,8 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
   }
 
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const size_t threads =
-      std::min<size_t>(num_threads > 0 ? static_cast<size_t>(num_threads) : hw,
-                       std::max<size_t>(1, count / 256));
+  const size_t threads = std::min<size_t>(num_threads > 0 ? static_cast<size_t>(num_threads) : hw,
+                                          std::max<size_t>(1, count / 256));
   std::atomic<size_t> next{1};
   std::mutex error_mu;
   std::string error;  // guarded by error_mu
@@ -745,12 +736,10 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
 }
 
-absl::Status HnswIndex::Save(const std::string& path) const {
-  return impl_->graph->SaveTo(path);
-}
+absl::Status HnswIndex::Save(const std::string& path) const { return impl_->graph->SaveTo(path); }
 
-absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path,
-                                                           Metric metric, size_t dim) {
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path, Metric metric,
+                                                           size_t dim) {
   if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
   absl::StatusOr<std::string> bytes = base::ReadFile(path);
   if (!bytes.ok()) {
@@ -792,13 +781,12 @@ HnswResult HnswIndex::Search(const float* query, const HnswSearchOptions& option
   std::vector<DistId> found;
   const double m = static_cast<double>(allowed_rows);
   if (allowed != nullptr && options.allow_exact_scan &&
-      (allowed_rows <= ef || m * m <= kExactScanFactor * static_cast<double>(ef) *
-                                           static_cast<double>(n))) {
+      (allowed_rows <= ef ||
+       m * m <= kExactScanFactor * static_cast<double>(ef) * static_cast<double>(n))) {
     // Few allowed rows: score them all (canonical kernels, exact).
     found.reserve(allowed_rows);
     impl_->ForEachAllowed(*allowed, [&](tableint id) {
-      found.emplace_back(
-          g.fstdistfunc_(query, g.getDataByInternalId(id), g.dist_func_param_), id);
+      found.emplace_back(g.fstdistfunc_(query, g.getDataByInternalId(id), g.dist_func_param_), id);
     });
     result.distance_computations = found.size();
     result.exact_scan = true;

@@ -63,16 +63,17 @@ class HnswIndex {
   // kCosine the rows must be normalised. Uses `num_threads` (0 = hardware
   // concurrency) for insertion. Errors: INVALID_ARGUMENT for bad params,
   // RESOURCE_EXHAUSTED / INTERNAL for hnswlib failures (caught here).
-  static absl::StatusOr<std::unique_ptr<HnswIndex>> Build(
-      Metric metric, size_t dim, const float* base, const uint32_t* slots,
-      size_t count, const HnswParams& params, int num_threads = 0);
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> Build(Metric metric, size_t dim,
+                                                          const float* base, const uint32_t* slots,
+                                                          size_t count, const HnswParams& params,
+                                                          int num_threads = 0);
 
   // hnswlib's own file format, written to `path` as is (the caller makes it
   // atomic and checksums it) / read back for `metric` and `dim`. Load
   // errors (truncated, wrong dim) are DATA_LOSS naming the path.
   absl::Status Save(const std::string& path) const;
-  static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(
-      const std::string& path, Metric metric, size_t dim);
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(const std::string& path, Metric metric,
+                                                         size_t dim);
 
   // One query (dim floats; normalised for kCosine).
   HnswResult Search(const float* query, const HnswSearchOptions& options) const;

@@ -36,9 +36,8 @@ using PairFn = float (*)(const float* a, const float* b, size_t dim);
 // out[i] = score(query, row i) for i < m, where row i is
 // base + (slots ? slots[i] : first + i) * dim. Bit-identical to the pair
 // kernel (negated for kScoreNegDot).
-using RowsFn = void (*)(const float* query, const float* base, size_t dim,
-                        const uint32_t* slots, size_t first, size_t m,
-                        float* out);
+using RowsFn = void (*)(const float* query, const float* base, size_t dim, const uint32_t* slots,
+                        size_t first, size_t m, float* out);
 // Scores of mq (1..kMaxLaneQueries) queries (row-major, stride dim) against
 // one 64-row panel (dim × 64) with its per-row `aux` values (PackPanel):
 // out[qi * 64 + r] for r < 64,
@@ -51,17 +50,14 @@ using RowsFn = void (*)(const float* query, const float* base, size_t dim,
 // test fused into the kernel, so the caller only looks at scores that pass).
 // The per-query constants (sum q, ||q||²) are left out: they do not change
 // a query's ranking.
-using LaneFn = void (*)(const float* queries, int mq, const float* panel,
-                        size_t dim, const float* norms, const float* tau,
-                        float* out, uint64_t* masks);
+using LaneFn = void (*)(const float* queries, int mq, const float* panel, size_t dim,
+                        const float* norms, const float* tau, float* out, uint64_t* masks);
 // Writes the indices i < m with scores[i] <= tau (ascending) to idx; returns
 // how many. NaN never qualifies.
-using SelectFn = size_t (*)(const float* scores, size_t m, float tau,
-                            uint32_t* idx);
+using SelectFn = size_t (*)(const float* scores, size_t m, float tau, uint32_t* idx);
 // PackPanel (below); per ISA because a transposing pack is much faster.
-using PackFn = float (*)(const float* base, size_t dim, const uint32_t* slots,
-                         size_t first, size_t m, int kind, float* panel,
-                         float* aux);
+using PackFn = float (*)(const float* base, size_t dim, const uint32_t* slots, size_t first,
+                         size_t m, int kind, float* panel, float* aux);
 
 inline constexpr int kMaxLaneQueries = 6;
 
@@ -98,8 +94,8 @@ extern const KernelTable kAvx512Kernels;
 // padding up to the next multiple of 64. Returns the largest row magnitude
 // for the lane error bounds: max sum |b| for kScoreL1, max ||b||² otherwise.
 // This is the portable version; KernelTable::pack does the same, faster.
-float PackPanel(const float* base, size_t dim, const uint32_t* slots,
-                size_t first, size_t m, int kind, float* panel, float* aux);
+float PackPanel(const float* base, size_t dim, const uint32_t* slots, size_t first, size_t m,
+                int kind, float* panel, float* aux);
 
 }  // namespace latentsearch::index::internal
 

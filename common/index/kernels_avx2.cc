@@ -19,18 +19,15 @@ namespace latentsearch::index::internal {
 namespace {
 
 alignas(32) constexpr int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                               0,  0,  0,  0,  0,  0,  0,  0};
+                                                0,  0,  0,  0,  0,  0,  0,  0};
 
 // Lanes [0, rem) set (rem clamped to 8).
 LS_AVX2_INLINE __m256i TailMask(size_t rem) {
   const size_t r = rem >= 8 ? 8 : rem;
-  return _mm256_loadu_si256(
-      reinterpret_cast<const __m256i*>(kMaskTable + 8 - r));
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 8 - r));
 }
 
-LS_AVX2_INLINE __m256 Abs(__m256 v) {
-  return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
-}
+LS_AVX2_INLINE __m256 Abs(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 template <int kKind>
 LS_AVX2_INLINE __m256 Step(__m256 acc, __m256 q, __m256 b) {
@@ -45,8 +42,8 @@ LS_AVX2_INLINE __m256 Step(__m256 acc, __m256 q, __m256 b) {
 }
 
 template <int kKind, int R>
-LS_AVX2_INLINE void Accumulate(const float* q, const float* const* rows,
-                               size_t dim, __m256 (&acc)[R][2]) {
+LS_AVX2_INLINE void Accumulate(const float* q, const float* const* rows, size_t dim,
+                               __m256 (&acc)[R][2]) {
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   size_t j = 0;
   for (; j + 16 <= dim; j += 16) {
@@ -61,23 +58,20 @@ LS_AVX2_INLINE void Accumulate(const float* q, const float* const* rows,
     const __m256i m0 = TailMask(dim - j);
     const __m256 q0 = _mm256_maskload_ps(q + j, m0);
     for (int r = 0; r < R; ++r) {
-      acc[r][0] =
-          Step<kKind>(acc[r][0], q0, _mm256_maskload_ps(rows[r] + j, m0));
+      acc[r][0] = Step<kKind>(acc[r][0], q0, _mm256_maskload_ps(rows[r] + j, m0));
     }
     if (dim - j > 8) {
       const __m256i m1 = TailMask(dim - j - 8);
       const __m256 q1 = _mm256_maskload_ps(q + j + 8, m1);
       for (int r = 0; r < R; ++r) {
-        acc[r][1] =
-            Step<kKind>(acc[r][1], q1, _mm256_maskload_ps(rows[r] + j + 8, m1));
+        acc[r][1] = Step<kKind>(acc[r][1], q1, _mm256_maskload_ps(rows[r] + j + 8, m1));
       }
     }
   }
 }
 
 LS_AVX2_INLINE float Reduce8(__m256 v) {
-  const __m128 g =
-      _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 g = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 x = _mm_add_ps(g, _mm_permute_ps(g, 0x4E));
   const __m128 y = _mm_add_ps(x, _mm_permute_ps(x, 0xB1));
   return _mm_cvtss_f32(y);
@@ -102,9 +96,8 @@ LS_AVX2 float DotAvx2(const float* a, const float* b, size_t dim) {
 }
 
 template <int kKind>
-LS_AVX2 void RowsAvx2(const float* query, const float* base, size_t dim,
-                      const uint32_t* slots, size_t first, size_t m,
-                      float* out) {
+LS_AVX2 void RowsAvx2(const float* query, const float* base, size_t dim, const uint32_t* slots,
+                      size_t first, size_t m, float* out) {
   for (size_t i = 0; i < m; i += 4) {
     const float* rows[4];
     for (int r = 0; r < 4; ++r) {
@@ -124,9 +117,9 @@ LS_AVX2 void RowsAvx2(const float* query, const float* base, size_t dim,
 
 // MQ queries × 16 panel rows starting at column c0.
 template <int kKind, int MQ>
-LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
-                              size_t dim, const float* aux, const float* tau,
-                              float* out, uint64_t* masks, size_t c0) {
+LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel, size_t dim,
+                              const float* aux, const float* tau, float* out, uint64_t* masks,
+                              size_t c0) {
   __m256 acc[MQ][2];
   for (int qi = 0; qi < MQ; ++qi) acc[qi][0] = acc[qi][1] = _mm256_setzero_ps();
   const float* p = panel + c0;
@@ -157,8 +150,8 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
         r = _mm256_fmadd_ps(minus_two, r, _mm256_loadu_ps(aux + c0 + 8 * v));
       }
       _mm256_storeu_ps(o + 8 * v, r);
-      const uint64_t bits = static_cast<uint32_t>(
-          _mm256_movemask_ps(_mm256_cmp_ps(r, t, _CMP_LE_OQ)));
+      const uint64_t bits =
+          static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(r, t, _CMP_LE_OQ)));
       mask |= bits << (c0 + 8 * v);
     }
     masks[qi] |= mask;
@@ -166,9 +159,8 @@ LS_AVX2_INLINE void LaneBlock(const float* queries, const float* panel,
 }
 
 template <int kKind, int MQ>
-LS_AVX2 void LaneTile(const float* queries, const float* panel, size_t dim,
-                      const float* aux, const float* tau, float* out,
-                      uint64_t* masks) {
+LS_AVX2 void LaneTile(const float* queries, const float* panel, size_t dim, const float* aux,
+                      const float* tau, float* out, uint64_t* masks) {
   for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
   for (size_t c0 = 0; c0 < kPanelRows; c0 += 16) {
     LaneBlock<kKind, MQ>(queries, panel, dim, aux, tau, out, masks, c0);
@@ -176,17 +168,24 @@ LS_AVX2 void LaneTile(const float* queries, const float* panel, size_t dim,
 }
 
 template <int kKind>
-LS_AVX2 void LaneAvx2(const float* queries, int mq, const float* panel,
-                      size_t dim, const float* aux, const float* tau,
-                      float* out, uint64_t* masks) {
+LS_AVX2 void LaneAvx2(const float* queries, int mq, const float* panel, size_t dim,
+                      const float* aux, const float* tau, float* out, uint64_t* masks) {
   // At most 4 queries per pass (8 accumulators + operands fit 16 ymm).
   while (mq > 0) {
     const int now = mq >= 4 ? 4 : mq;
     switch (now) {
-      case 1: LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks); break;
-      case 2: LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks); break;
-      case 3: LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks); break;
-      default: LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks); break;
+      case 1:
+        LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks);
+        break;
+      case 2:
+        LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks);
+        break;
+      case 3:
+        LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks);
+        break;
+      default:
+        LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks);
+        break;
     }
     queries += now * dim;
     tau += now;
@@ -196,14 +195,13 @@ LS_AVX2 void LaneAvx2(const float* queries, int mq, const float* panel,
   }
 }
 
-LS_AVX2 size_t SelectLeAvx2(const float* scores, size_t m, float tau,
-                            uint32_t* idx) {
+LS_AVX2 size_t SelectLeAvx2(const float* scores, size_t m, float tau, uint32_t* idx) {
   const __m256 t = _mm256_set1_ps(tau);
   size_t n = 0;
   size_t i = 0;
   for (; i + 8 <= m; i += 8) {
-    uint32_t k = static_cast<uint32_t>(_mm256_movemask_ps(
-        _mm256_cmp_ps(_mm256_loadu_ps(scores + i), t, _CMP_LE_OQ)));
+    uint32_t k = static_cast<uint32_t>(
+        _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(scores + i), t, _CMP_LE_OQ)));
     while (k != 0) {
       idx[n++] = static_cast<uint32_t>(i + __builtin_ctz(k));
       k &= k - 1;

@@ -27,8 +27,7 @@ namespace latentsearch::index::internal {
 namespace {
 
 LS_AVX512_INLINE __mmask16 TailMask(size_t rem) {
-  return rem >= 16 ? static_cast<__mmask16>(0xFFFF)
-                   : static_cast<__mmask16>((1u << rem) - 1);
+  return rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
 }
 
 template <int kKind>
@@ -45,8 +44,8 @@ LS_AVX512_INLINE __m512 Step(__m512 acc, __m512 q, __m512 b) {
 
 // acc[r][0..1] for R rows against one query (see the file comment).
 template <int kKind, int R>
-LS_AVX512_INLINE void Accumulate(const float* q, const float* const* rows,
-                                 size_t dim, __m512 (&acc)[R][2]) {
+LS_AVX512_INLINE void Accumulate(const float* q, const float* const* rows, size_t dim,
+                                 __m512 (&acc)[R][2]) {
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   size_t j = 0;
   for (; j + 32 <= dim; j += 32) {
@@ -54,8 +53,7 @@ LS_AVX512_INLINE void Accumulate(const float* q, const float* const* rows,
     const __m512 q1 = _mm512_loadu_ps(q + j + 16);
     for (int r = 0; r < R; ++r) {
       acc[r][0] = Step<kKind>(acc[r][0], q0, _mm512_loadu_ps(rows[r] + j));
-      acc[r][1] =
-          Step<kKind>(acc[r][1], q1, _mm512_loadu_ps(rows[r] + j + 16));
+      acc[r][1] = Step<kKind>(acc[r][1], q1, _mm512_loadu_ps(rows[r] + j + 16));
     }
   }
   if (j < dim) {
@@ -65,14 +63,12 @@ LS_AVX512_INLINE void Accumulate(const float* q, const float* const* rows,
     const __mmask16 m1 = dim - j > 16 ? TailMask(dim - j - 16) : 0;
     const __m512 q0 = _mm512_maskz_loadu_ps(m0, q + j);
     for (int r = 0; r < R; ++r) {
-      acc[r][0] =
-          Step<kKind>(acc[r][0], q0, _mm512_maskz_loadu_ps(m0, rows[r] + j));
+      acc[r][0] = Step<kKind>(acc[r][0], q0, _mm512_maskz_loadu_ps(m0, rows[r] + j));
     }
     if (m1 != 0) {
       const __m512 q1 = _mm512_maskz_loadu_ps(m1, q + j + 16);
       for (int r = 0; r < R; ++r) {
-        acc[r][1] = Step<kKind>(acc[r][1], q1,
-                                _mm512_maskz_loadu_ps(m1, rows[r] + j + 16));
+        acc[r][1] = Step<kKind>(acc[r][1], q1, _mm512_maskz_loadu_ps(m1, rows[r] + j + 16));
       }
     }
   }
@@ -80,11 +76,9 @@ LS_AVX512_INLINE void Accumulate(const float* q, const float* const* rows,
 
 LS_AVX512_INLINE float Reduce16(__m512 v) {
   const __m256 lo = _mm512_castps512_ps256(v);
-  const __m256 hi =
-      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
   const __m256 h = _mm256_add_ps(lo, hi);  // [q0+q2, q1+q3]
-  const __m128 g = _mm_add_ps(_mm256_castps256_ps128(h),
-                              _mm256_extractf128_ps(h, 1));
+  const __m128 g = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   const __m128 x = _mm_add_ps(g, _mm_permute_ps(g, 0x4E));
   const __m128 y = _mm_add_ps(x, _mm_permute_ps(x, 0xB1));
   return _mm_cvtss_f32(y);
@@ -92,12 +86,12 @@ LS_AVX512_INLINE float Reduce16(__m512 v) {
 
 // The same tree as Reduce16 for four rows at once: lane r = row r.
 LS_AVX512_INLINE __m128 Reduce16x4(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
-  const __m512 t0 = _mm512_add_ps(_mm512_shuffle_f32x4(s0, s1, 0x44),
-                                  _mm512_shuffle_f32x4(s0, s1, 0xEE));
-  const __m512 t1 = _mm512_add_ps(_mm512_shuffle_f32x4(s2, s3, 0x44),
-                                  _mm512_shuffle_f32x4(s2, s3, 0xEE));
-  const __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, 0x88),
-                                 _mm512_shuffle_f32x4(t0, t1, 0xDD));
+  const __m512 t0 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(s0, s1, 0x44), _mm512_shuffle_f32x4(s0, s1, 0xEE));
+  const __m512 t1 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(s2, s3, 0x44), _mm512_shuffle_f32x4(s2, s3, 0xEE));
+  const __m512 u =
+      _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, 0x88), _mm512_shuffle_f32x4(t0, t1, 0xDD));
   const __m512 x = _mm512_add_ps(u, _mm512_permute_ps(u, 0x4E));
   const __m512 y = _mm512_add_ps(x, _mm512_permute_ps(x, 0xB1));
   // Elements 0, 4, 8, 12 (kept in registers: a compress-store to memory
@@ -125,9 +119,8 @@ LS_AVX512 float DotAvx512(const float* a, const float* b, size_t dim) {
 }
 
 template <int kKind>
-LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
-                          const uint32_t* slots, size_t first, size_t m,
-                          float* out) {
+LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim, const uint32_t* slots,
+                          size_t first, size_t m, float* out) {
   for (size_t i = 0; i < m; i += 4) {
     const float* rows[4];
     for (int r = 0; r < 4; ++r) {
@@ -140,16 +133,13 @@ LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
       for (int r = 0; r < 4; ++r) {
         const size_t ii = i + 4 + r;
         const size_t row = slots != nullptr ? slots[ii] : first + ii;
-        _mm_prefetch(reinterpret_cast<const char*>(base + row * dim),
-                     _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(base + row * dim), _MM_HINT_T0);
       }
     }
     __m512 acc[4][2];
     Accumulate<kKind, 4>(query, rows, dim, acc);
-    __m128 s = Reduce16x4(_mm512_add_ps(acc[0][0], acc[0][1]),
-                          _mm512_add_ps(acc[1][0], acc[1][1]),
-                          _mm512_add_ps(acc[2][0], acc[2][1]),
-                          _mm512_add_ps(acc[3][0], acc[3][1]));
+    __m128 s = Reduce16x4(_mm512_add_ps(acc[0][0], acc[0][1]), _mm512_add_ps(acc[1][0], acc[1][1]),
+                          _mm512_add_ps(acc[2][0], acc[2][1]), _mm512_add_ps(acc[3][0], acc[3][1]));
     if constexpr (kKind == kScoreNegDot) s = _mm_sub_ps(_mm_setzero_ps(), s);
     if (i + 4 <= m) {
       _mm_storeu_ps(out + i, s);
@@ -163,9 +153,9 @@ LS_AVX512 void RowsAvx512(const float* query, const float* base, size_t dim,
 
 // MQ queries × (NV × 16) panel rows starting at column c0.
 template <int kKind, int MQ, int NV>
-LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
-                                size_t dim, const float* aux, const float* tau,
-                                float* out, uint64_t* masks, size_t c0) {
+LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel, size_t dim,
+                                const float* aux, const float* tau, float* out, uint64_t* masks,
+                                size_t c0) {
   __m512 acc[MQ][NV];
   for (int qi = 0; qi < MQ; ++qi) {
     for (int v = 0; v < NV; ++v) acc[qi][v] = _mm512_setzero_ps();
@@ -207,29 +197,32 @@ LS_AVX512_INLINE void LaneBlock(const float* queries, const float* panel,
 }
 
 template <int kKind, int MQ>
-LS_AVX512 void LaneTile(const float* queries, const float* panel, size_t dim,
-                        const float* aux, const float* tau, float* out,
-                        uint64_t* masks) {
+LS_AVX512 void LaneTile(const float* queries, const float* panel, size_t dim, const float* aux,
+                        const float* tau, float* out, uint64_t* masks) {
   for (int qi = 0; qi < MQ; ++qi) masks[qi] = 0;
   LaneBlock<kKind, MQ, 4>(queries, panel, dim, aux, tau, out, masks, 0);
 }
 
 template <int kKind>
-LS_AVX512 void LaneAvx512(const float* queries, int mq, const float* panel,
-                          size_t dim, const float* aux, const float* tau,
-                          float* out, uint64_t* masks) {
+LS_AVX512 void LaneAvx512(const float* queries, int mq, const float* panel, size_t dim,
+                          const float* aux, const float* tau, float* out, uint64_t* masks) {
   switch (mq) {
-    case 1: return LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks);
-    case 2: return LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks);
-    case 3: return LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks);
-    case 4: return LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks);
-    case 5: return LaneTile<kKind, 5>(queries, panel, dim, aux, tau, out, masks);
-    default: return LaneTile<kKind, 6>(queries, panel, dim, aux, tau, out, masks);
+    case 1:
+      return LaneTile<kKind, 1>(queries, panel, dim, aux, tau, out, masks);
+    case 2:
+      return LaneTile<kKind, 2>(queries, panel, dim, aux, tau, out, masks);
+    case 3:
+      return LaneTile<kKind, 3>(queries, panel, dim, aux, tau, out, masks);
+    case 4:
+      return LaneTile<kKind, 4>(queries, panel, dim, aux, tau, out, masks);
+    case 5:
+      return LaneTile<kKind, 5>(queries, panel, dim, aux, tau, out, masks);
+    default:
+      return LaneTile<kKind, 6>(queries, panel, dim, aux, tau, out, masks);
   }
 }
 
-LS_AVX512 size_t SelectLeAvx512(const float* scores, size_t m, float tau,
-                                uint32_t* idx) {
+LS_AVX512 size_t SelectLeAvx512(const float* scores, size_t m, float tau, uint32_t* idx) {
   const __m512 t = _mm512_set1_ps(tau);
   size_t n = 0;
   for (size_t i = 0; i < m; i += 16) {
@@ -271,9 +264,8 @@ LS_AVX512_INLINE void Transpose16(__m512 (&r)[16]) {
 
 // PackPanel by 16 x 16 in-register transposes: 16 loads, 64 shuffles and
 // 16 sequential stores per 256 floats, aux sums on the transposed columns.
-LS_AVX512 float PackAvx512(const float* base, size_t dim, const uint32_t* slots,
-                           size_t first, size_t m, int kind, float* panel,
-                           float* aux) {
+LS_AVX512 float PackAvx512(const float* base, size_t dim, const uint32_t* slots, size_t first,
+                           size_t m, int kind, float* panel, float* aux) {
   const __m512 zero = _mm512_setzero_ps();
   __m512 max_magnitude = zero;
   const size_t padded = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
@@ -310,8 +302,7 @@ LS_AVX512 float PackAvx512(const float* base, size_t dim, const uint32_t* slots,
       }
     }
     _mm512_storeu_ps(aux + g0, sum);
-    max_magnitude =
-        _mm512_max_ps(max_magnitude, kind == kScoreL1 ? magnitude : sum);
+    max_magnitude = _mm512_max_ps(max_magnitude, kind == kScoreL1 ? magnitude : sum);
   }
   return _mm512_reduce_max_ps(max_magnitude);
 }

@@ -47,8 +47,8 @@ float DotScalar(const float* a, const float* b, size_t dim) {
 }
 
 template <int kKind>
-void RowsScalar(const float* query, const float* base, size_t dim,
-                const uint32_t* slots, size_t first, size_t m, float* out) {
+void RowsScalar(const float* query, const float* base, size_t dim, const uint32_t* slots,
+                size_t first, size_t m, float* out) {
   for (size_t i = 0; i < m; ++i) {
     const size_t row = slots != nullptr ? slots[i] : first + i;
     const float s = PairScalar<kKind>(query, base + row * dim, dim);
@@ -57,8 +57,8 @@ void RowsScalar(const float* query, const float* base, size_t dim,
 }
 
 template <int kKind>
-void LaneScalar(const float* queries, int mq, const float* panel, size_t dim,
-                const float* aux, const float* tau, float* out, uint64_t* masks) {
+void LaneScalar(const float* queries, int mq, const float* panel, size_t dim, const float* aux,
+                const float* tau, float* out, uint64_t* masks) {
   for (int qi = 0; qi < mq; ++qi) {
     const float* q = queries + static_cast<size_t>(qi) * dim;
     float acc[kPanelRows];
@@ -110,8 +110,8 @@ const KernelTable kScalarKernels = {
     &PackPanel,
 };
 
-float PackPanel(const float* base, size_t dim, const uint32_t* slots,
-                size_t first, size_t m, int kind, float* panel, float* aux) {
+float PackPanel(const float* base, size_t dim, const uint32_t* slots, size_t first, size_t m,
+                int kind, float* panel, float* aux) {
   float max_magnitude = 0;
   for (size_t p0 = 0; p0 < m; p0 += kPanelRows) {
     const size_t rows = std::min(kPanelRows, m - p0);

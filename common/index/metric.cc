@@ -42,9 +42,7 @@ std::atomic<const KernelTable*>& Active() {
 
 }  // namespace
 
-const KernelTable& Kernels() {
-  return *Active().load(std::memory_order_relaxed);
-}
+const KernelTable& Kernels() { return *Active().load(std::memory_order_relaxed); }
 
 const KernelTable* KernelsFor(Isa isa) {
   if (!CpuHas(isa)) return nullptr;
@@ -66,9 +64,7 @@ bool SetIsaForTesting(Isa isa) {
   return true;
 }
 
-void ResetIsaForTesting() {
-  Active().store(Best(), std::memory_order_relaxed);
-}
+void ResetIsaForTesting() { Active().store(Best(), std::memory_order_relaxed); }
 
 }  // namespace internal
 
@@ -89,23 +85,19 @@ absl::StatusOr<Metric> ParseMetric(absl::string_view name) {
   for (Metric m : kAllMetrics) {
     if (lower == MetricName(m)) return m;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown metric \"", name, "\"; allowed: l1, l2, cosine"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown metric \"", name, "\"; allowed: l1, l2, cosine"));
 }
 
 absl::string_view KernelIsa() { return internal::Kernels().name; }
 
-float L1(const float* a, const float* b, size_t dim) {
-  return internal::Kernels().l1(a, b, dim);
-}
+float L1(const float* a, const float* b, size_t dim) { return internal::Kernels().l1(a, b, dim); }
 
 float L2Squared(const float* a, const float* b, size_t dim) {
   return internal::Kernels().l2sq(a, b, dim);
 }
 
-float Dot(const float* a, const float* b, size_t dim) {
-  return internal::Kernels().dot(a, b, dim);
-}
+float Dot(const float* a, const float* b, size_t dim) { return internal::Kernels().dot(a, b, dim); }
 
 float Score(Metric metric, const float* a, const float* b, size_t dim) {
   const internal::KernelTable& k = internal::Kernels();
@@ -132,8 +124,8 @@ float ScoreToDistance(Metric metric, float score) {
   return score;
 }
 
-void ScoreMany(Metric metric, const float* query, const float* base, size_t n,
-               size_t dim, float* out) {
+void ScoreMany(Metric metric, const float* query, const float* base, size_t n, size_t dim,
+               float* out) {
   if (n == 0) return;
   const internal::KernelTable& k = internal::Kernels();
   const int kind = metric == Metric::kL1   ? internal::kScoreL1
@@ -142,8 +134,7 @@ void ScoreMany(Metric metric, const float* query, const float* base, size_t n,
   k.rows[kind](query, base, dim, /*slots=*/nullptr, /*first=*/0, n, out);
 }
 
-double ReferenceDistance(Metric metric, const float* a, const float* b,
-                         size_t dim) {
+double ReferenceDistance(Metric metric, const float* a, const float* b, size_t dim) {
   double s = 0;
   switch (metric) {
     case Metric::kL1:

@@ -38,8 +38,8 @@ float ScoreToDistance(Metric metric, float score);
 
 // Scores of one query against n rows of `base` (n × dim, row-major) into
 // out[0..n).
-void ScoreMany(Metric metric, const float* query, const float* base, size_t n,
-               size_t dim, float* out);
+void ScoreMany(Metric metric, const float* query, const float* base, size_t n, size_t dim,
+               float* out);
 
 // Dispatched primitives (also used by the hnswlib spaces).
 float L1(const float* a, const float* b, size_t dim);
@@ -48,8 +48,7 @@ float Dot(const float* a, const float* b, size_t dim);
 
 // Scalar references (double accumulation) returning the user-facing distance.
 // For kCosine, a and b must already be normalised (as the index stores them).
-double ReferenceDistance(Metric metric, const float* a, const float* b,
-                         size_t dim);
+double ReferenceDistance(Metric metric, const float* a, const float* b, size_t dim);
 
 // Normalises each of n rows (n × dim, in place) to unit L2 norm; zero rows
 // stay zero.

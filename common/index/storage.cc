@@ -48,9 +48,7 @@ class Writer {
     out_.append(s);
   }
   void Floats(const float* f, size_t n) { Raw(f, n * sizeof(float)); }
-  void Raw(const void* p, size_t n) {
-    out_.append(static_cast<const char*>(p), n);
-  }
+  void Raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
   std::string& out() { return out_; }
 
  private:
@@ -95,17 +93,16 @@ class Reader {
   size_t remaining() const { return n_ - pos_; }
   const absl::Status& status() const { return status_; }
   absl::Status Error(const std::string& msg) const {
-    return absl::DataLossError(absl::StrCat("'", path_, "' at byte offset ",
-                                            base_ + pos_, ": ", msg));
+    return absl::DataLossError(
+        absl::StrCat("'", path_, "' at byte offset ", base_ + pos_, ": ", msg));
   }
 
  private:
   bool Fail(const char* what, size_t wanted) {
     if (status_.ok()) {
-      status_ = absl::DataLossError(absl::StrCat(
-          "'", path_, "' is truncated at byte offset ", base_ + pos_,
-          ": expected ", wanted, " more bytes for ", what, ", ",
-          n_ - pos_, " left"));
+      status_ = absl::DataLossError(
+          absl::StrCat("'", path_, "' is truncated at byte offset ", base_ + pos_, ": expected ",
+                       wanted, " more bytes for ", what, ", ", n_ - pos_, " left"));
     }
     return false;
   }
@@ -137,8 +134,7 @@ absl::Status DecodeConfig(Reader* r, CollectionConfig* c) {
   uint8_t hnsw = 0;
   uint64_t m = 0, efc = 0, seed = 0;
   if (!r->Str(&c->name, "collection name") || !r->U32(&c->dim, "dim") ||
-      !r->Str(&c->model_name, "model name") ||
-      !r->U64(&c->model_version, "model version") ||
+      !r->Str(&c->model_name, "model name") || !r->U64(&c->model_version, "model version") ||
       !r->U32(&n_metrics, "metric count")) {
     return r->status();
   }
@@ -152,8 +148,7 @@ absl::Status DecodeConfig(Reader* r, CollectionConfig* c) {
   }
   if (!r->U8(&hnsw, "hnsw flag") || !r->U64(&m, "hnsw m") ||
       !r->U64(&efc, "hnsw ef_construction") || !r->U64(&seed, "hnsw seed") ||
-      !r->U32(&c->ef_search, "ef_search") ||
-      !r->I64(&c->created_at_us, "creation time")) {
+      !r->U32(&c->ef_search, "ef_search") || !r->I64(&c->created_at_us, "creation time")) {
     return r->status();
   }
   if (c->dim == 0) return r->Error("dim 0; expected >= 1");
@@ -188,8 +183,8 @@ void EncodeItems(const ItemBatch& b, uint32_t dim, Writer* w) {
 absl::Status DecodeItems(Reader* r, uint64_t n, uint32_t dim, ItemBatch* b) {
   // Each item needs at least 12 bytes of meta plus its vector.
   if (n > r->remaining() / (12 + uint64_t{dim} * 4)) {
-    return r->Error(absl::StrCat(n, " items of dim ", dim, " cannot fit in the ",
-                                 r->remaining(), " bytes left"));
+    return r->Error(absl::StrCat(n, " items of dim ", dim, " cannot fit in the ", r->remaining(),
+                                 " bytes left"));
   }
   b->metas.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
@@ -247,8 +242,7 @@ std::string EncodeSnapshot(const SnapshotData& data) {
   return std::move(out.out());
 }
 
-absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes,
-                                            const std::string& path) {
+absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes, const std::string& path) {
   Reader header(bytes.data(), bytes.size(), 0, path);
   char magic[8];
   uint32_t version = 0;
@@ -256,33 +250,33 @@ absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes,
   uint32_t crc = 0;
   if (!header.Raw(magic, 8, "the magic number")) return header.status();
   if (std::memcmp(magic, kSnapshotMagic, 8) != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "' is not a latentsearch snapshot: bad magic number at byte "
-        "offset 0; expected \"LSSNAP01\""));
+    return absl::DataLossError(
+        absl::StrCat("'", path,
+                     "' is not a latentsearch snapshot: bad magic number at byte "
+                     "offset 0; expected \"LSSNAP01\""));
   }
   if (!header.U32(&version, "the format version")) return header.status();
   if (version != kFormatVersion) {
-    return absl::DataLossError(absl::StrCat("'", path, "': snapshot format version ",
-                                            version, "; this build reads version ",
-                                            kFormatVersion));
+    return absl::DataLossError(absl::StrCat("'", path, "': snapshot format version ", version,
+                                            "; this build reads version ", kFormatVersion));
   }
   if (!header.U64(&payload_bytes, "the payload length") ||
       !header.U32(&crc, "the payload checksum")) {
     return header.status();
   }
   if (bytes.size() - kSnapshotHeaderBytes != payload_bytes) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "' is ", bytes.size(), " bytes; its header announces ",
-        kSnapshotHeaderBytes + payload_bytes,
-        bytes.size() < kSnapshotHeaderBytes + payload_bytes ? " (truncated)"
-                                                            : " (trailing bytes)"));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "' is ", bytes.size(), " bytes; its header announces ",
+                     kSnapshotHeaderBytes + payload_bytes,
+                     bytes.size() < kSnapshotHeaderBytes + payload_bytes ? " (truncated)"
+                                                                         : " (trailing bytes)"));
   }
   const char* payload = bytes.data() + kSnapshotHeaderBytes;
   uint32_t actual = Crc32(payload, payload_bytes);
   if (actual != crc) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': payload checksum mismatch (crc32 ", actual,
-        ", header says ", crc, "); the file is corrupt"));
+    return absl::DataLossError(absl::StrCat("'", path, "': payload checksum mismatch (crc32 ",
+                                            actual, ", header says ", crc,
+                                            "); the file is corrupt"));
   }
   Reader r(payload, payload_bytes, kSnapshotHeaderBytes, path);
   SnapshotData data;
@@ -328,17 +322,18 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
   header.U32(&version, "the format version");
   header.U32(&file_dim, "dim");
   if (std::memcmp(magic, kWalMagic, 8) != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "' is not a latentsearch log: bad magic number at byte offset 0; "
-        "expected \"LSWAL001\""));
+    return absl::DataLossError(
+        absl::StrCat("'", path,
+                     "' is not a latentsearch log: bad magic number at byte offset 0; "
+                     "expected \"LSWAL001\""));
   }
   if (version != kFormatVersion) {
     return absl::DataLossError(absl::StrCat("'", path, "': log format version ", version,
                                             "; this build reads version ", kFormatVersion));
   }
   if (file_dim != dim) {
-    return absl::DataLossError(absl::StrCat("'", path, "': log is for dim ", file_dim,
-                                            "; the collection has dim ", dim));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "': log is for dim ", file_dim, "; the collection has dim ", dim));
   }
   uint64_t pos = kWalHeaderBytes;
   uint64_t last_seq = 0;
@@ -357,8 +352,8 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
       bool is_last = !fits || pos + kRecordHeaderBytes + len == b.size();
       if (is_last) break;
       return absl::DataLossError(absl::StrCat(
-          "'", path, "': log record ", result.records.size() + 1, " at byte offset ",
-          pos, " fails its checksum and is followed by more records; the log is "
+          "'", path, "': log record ", result.records.size() + 1, " at byte offset ", pos,
+          " fails its checksum and is followed by more records; the log is "
           "corrupt"));
     }
     Reader r(payload, len, pos + kRecordHeaderBytes, path);
@@ -370,8 +365,8 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
       return r.status();
     }
     if (rec.seq <= last_seq) {
-      return r.Error(absl::StrCat("record sequence ", rec.seq,
-                                  " does not increase (previous ", last_seq, ")"));
+      return r.Error(absl::StrCat("record sequence ", rec.seq, " does not increase (previous ",
+                                  last_seq, ")"));
     }
     if (type == static_cast<uint8_t>(WalRecord::Type::kUpsert)) {
       rec.type = WalRecord::Type::kUpsert;
@@ -387,8 +382,8 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
         if (!r.Str(&rec.delete_ids[i], "deleted id")) return r.status();
       }
     } else {
-      return r.Error(absl::StrCat("unknown record type ", int{type},
-                                  "; expected 1 (upsert) or 2 (delete)"));
+      return r.Error(
+          absl::StrCat("unknown record type ", int{type}, "; expected 1 (upsert) or 2 (delete)"));
     }
     if (r.remaining() != 0) {
       return r.Error(absl::StrCat(r.remaining(), " unexpected bytes at the end of record"));
@@ -402,8 +397,7 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const std::string& path,
-                                                           uint32_t dim,
+absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const std::string& path, uint32_t dim,
                                                            uint64_t valid_bytes) {
   struct stat st;
   bool exists = ::stat(path.c_str(), &st) == 0;
@@ -432,8 +426,7 @@ absl::Status WalWriter::Append(const WalRecord& record) {
   std::string payload = EncodeWalPayload(record, dim_);
   if (payload.size() > kMaxRecordBytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "log record of ", payload.size(), " bytes exceeds the limit of ",
-        kMaxRecordBytes));
+        "log record of ", payload.size(), " bytes exceeds the limit of ", kMaxRecordBytes));
   }
   Writer w;
   w.U32(static_cast<uint32_t>(payload.size()));
@@ -443,8 +436,8 @@ absl::Status WalWriter::Append(const WalRecord& record) {
   size_t done = 0;
   absl::Status s;
   while (done < buf.size()) {
-    ssize_t n = ::pwrite(fd_, buf.data() + done, buf.size() - done,
-                         static_cast<off_t>(size_ + done));
+    ssize_t n =
+        ::pwrite(fd_, buf.data() + done, buf.size() - done, static_cast<off_t>(size_ + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       s = Errno("append to log", path_);

@@ -81,8 +81,7 @@ class WalWriter {
   // Opens `path` for appending after `valid_bytes` (from ReadWal; bytes
   // beyond are cut off), or creates it with a header when it does not exist
   // (valid_bytes ignored). The directory is fsynced after creation.
-  static absl::StatusOr<std::unique_ptr<WalWriter>> Open(const std::string& path,
-                                                         uint32_t dim,
+  static absl::StatusOr<std::unique_ptr<WalWriter>> Open(const std::string& path, uint32_t dim,
                                                          uint64_t valid_bytes);
   ~WalWriter();
 

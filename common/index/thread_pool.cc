@@ -91,12 +91,10 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-void ThreadPool::ParallelFor(size_t n, int max_threads,
-                             const std::function<void(size_t)>& fn) {
+void ThreadPool::ParallelFor(size_t n, int max_threads, const std::function<void(size_t)>& fn) {
   if (n == 0) return;
   const size_t helpers = std::min<size_t>(
-      n - 1, static_cast<size_t>(std::min(std::max(max_threads, 1) - 1,
-                                          num_workers())));
+      n - 1, static_cast<size_t>(std::min(std::max(max_threads, 1) - 1, num_workers())));
   if (helpers == 0) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;

@@ -37,8 +37,7 @@ class ThreadPool {
   // Runs fn(i) for every i in [0, n) and returns when all have finished.
   // Uses at most max_threads threads (the caller plus max_threads - 1
   // workers); max_threads <= 1 or n <= 1 runs everything inline.
-  void ParallelFor(size_t n, int max_threads,
-                   const std::function<void(size_t)>& fn);
+  void ParallelFor(size_t n, int max_threads, const std::function<void(size_t)>& fn);
 
  private:
   void Submit(std::function<void()> job);

@@ -63,9 +63,8 @@ std::string FormatDouble(double v) {
 }
 
 std::string JoinFloats(const std::vector<float>& v) {
-  return absl::StrJoin(v, ",", [](std::string* out, float f) {
-    absl::StrAppend(out, absl::StrFormat("%.9g", f));
-  });
+  return absl::StrJoin(
+      v, ",", [](std::string* out, float f) { absl::StrAppend(out, absl::StrFormat("%.9g", f)); });
 }
 
 std::string EncodeMetadata(const CheckpointMetadata& m) {
@@ -200,30 +199,29 @@ struct Header {
 // Checks the first kHeaderBytes bytes (and nothing else).
 absl::StatusOr<Header> ParseHeader(absl::string_view bytes, absl::string_view source) {
   if (bytes.size() < kHeaderBytes) {
-    return Corrupt(source, absl::StrCat(bytes.size(), " bytes, shorter than the ",
-                                        kHeaderBytes, "-byte header"));
+    return Corrupt(source, absl::StrCat(bytes.size(), " bytes, shorter than the ", kHeaderBytes,
+                                        "-byte header"));
   }
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Corrupt(source, "bad magic (not a latentsearch checkpoint)");
   }
   const uint32_t version = static_cast<uint32_t>(GetLE(bytes, 8, 4));
   if (version != kFormatVersion) {
-    return Corrupt(source, absl::StrCat("format version ", version,
-                                        "; this build reads version ", kFormatVersion));
+    return Corrupt(source, absl::StrCat("format version ", version, "; this build reads version ",
+                                        kFormatVersion));
   }
   Header h;
   h.metadata_bytes = GetLE(bytes, 16, 8);
   h.weights_bytes = GetLE(bytes, 24, 8);
   if (h.metadata_bytes > kMaxMetadataBytes) {
-    return Corrupt(source, absl::StrCat("metadata length ", h.metadata_bytes,
-                                        " exceeds ", kMaxMetadataBytes));
+    return Corrupt(
+        source, absl::StrCat("metadata length ", h.metadata_bytes, " exceeds ", kMaxMetadataBytes));
   }
   return h;
 }
 
 // Verifies the header checksum over header + metadata and decodes it.
-absl::StatusOr<CheckpointMetadata> CheckMetadata(absl::string_view head,
-                                                 absl::string_view metadata,
+absl::StatusOr<CheckpointMetadata> CheckMetadata(absl::string_view head, absl::string_view metadata,
                                                  absl::string_view source) {
   if (RawSha256(head.substr(0, 32), metadata) != head.substr(32, 32)) {
     return Corrupt(source, "header checksum mismatch");
@@ -268,19 +266,14 @@ std::string Sha256Hex(absl::string_view bytes) {
   return absl::BytesToHexString(RawSha256(bytes, ""));
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
-}
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
-void Sha256::Update(absl::string_view bytes) {
-  EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
-}
+void Sha256::Update(absl::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
 std::string Sha256::HexDigest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, md, &len);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<char*>(md), len));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(md), len));
 }
 
 Checkpoint MakeCheckpoint(CheckpointMetadata metadata, std::string weights) {
@@ -297,15 +290,14 @@ absl::Status VerifyWeights(const CheckpointMetadata& m, absl::string_view weight
   }
   std::string sha = Sha256Hex(weights);
   if (sha != m.sha256) {
-    return absl::DataLossError(absl::StrCat(source, ": weights SHA-256 ", sha,
-                                            " differs from the metadata's ", m.sha256));
+    return absl::DataLossError(
+        absl::StrCat(source, ": weights SHA-256 ", sha, " differs from the metadata's ", m.sha256));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
-  if (absl::Status s = VerifyWeights(c.metadata, c.weights, "EncodeCheckpoint");
-      !s.ok()) {
+  if (absl::Status s = VerifyWeights(c.metadata, c.weights, "EncodeCheckpoint"); !s.ok()) {
     return absl::InvalidArgumentError(s.message());
   }
   const std::string metadata = EncodeMetadata(c.metadata);
@@ -321,18 +313,16 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   return out;
 }
 
-absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes,
-                                            absl::string_view source) {
+absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes, absl::string_view source) {
   LS_ASSIGN_OR_RETURN(Header h, ParseHeader(bytes, source));
   const uint64_t want = kHeaderBytes + h.metadata_bytes + h.weights_bytes;
   if (h.weights_bytes > bytes.size() || bytes.size() != want) {
-    return Corrupt(source, absl::StrCat(bytes.size(), " bytes; the header announces ",
-                                        want));
+    return Corrupt(source, absl::StrCat(bytes.size(), " bytes; the header announces ", want));
   }
   Checkpoint c;
-  LS_ASSIGN_OR_RETURN(
-      c.metadata, CheckMetadata(bytes.substr(0, kHeaderBytes),
-                                bytes.substr(kHeaderBytes, h.metadata_bytes), source));
+  LS_ASSIGN_OR_RETURN(c.metadata,
+                      CheckMetadata(bytes.substr(0, kHeaderBytes),
+                                    bytes.substr(kHeaderBytes, h.metadata_bytes), source));
   absl::string_view weights = bytes.substr(kHeaderBytes + h.metadata_bytes);
   if (absl::Status s = VerifyWeights(c.metadata, weights, source); !s.ok()) {
     return Corrupt(source, s.message());
@@ -375,16 +365,13 @@ absl::StatusOr<CheckpointMetadata> ReadCheckpointMetadata(const std::string& pat
   return CheckMetadata(head, metadata, path);
 }
 
-absl::StatusOr<std::unique_ptr<Model>> LoadModel(const Checkpoint& c,
-                                                 const ModelOptions& options) {
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const Checkpoint& c, const ModelOptions& options) {
   LS_RETURN_IF_ERROR(VerifyWeights(c.metadata, c.weights, "checkpoint weights"));
-  LS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
-                      Model::Create(c.metadata.spec(), options));
+  LS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Create(c.metadata.spec(), options));
   absl::Status s = model->LoadWeights(c.weights);
   if (s.code() == absl::StatusCode::kDataLoss) {
     return absl::InvalidArgumentError(
-        absl::StrCat("weights do not load into '", c.metadata.architecture, "': ",
-                     s.message()));
+        absl::StrCat("weights do not load into '", c.metadata.architecture, "': ", s.message()));
   }
   LS_RETURN_IF_ERROR(s);
   return model;
@@ -393,21 +380,20 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const Checkpoint& c,
 absl::Status ValidateModelName(absl::string_view name) {
   bool ok = !name.empty() && name.size() <= 128 && name != "." && name != "..";
   for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' &&
-        c != '-') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
       ok = false;
     }
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model name '", name, "': allowed are 1..128 characters of [A-Za-z0-9_.-], "
-        "not '.' or '..'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model name '", name,
+                     "': allowed are 1..128 characters of [A-Za-z0-9_.-], "
+                     "not '.' or '..'"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
-    const std::string& root) {
+absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& root) {
   LS_RETURN_IF_ERROR(base::MakeDirs(root));
   for (const std::string& name : ListDir(root)) {
     const std::string dir = base::JoinPath(root, name);
@@ -422,8 +408,7 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
 }
 
 std::string CheckpointStore::PathFor(const std::string& name, uint64_t version) const {
-  return base::JoinPath(base::JoinPath(root_, name),
-                        absl::StrFormat("v%06d.ckpt", version));
+  return base::JoinPath(base::JoinPath(root_, name), absl::StrFormat("v%06d.ckpt", version));
 }
 
 std::vector<uint64_t> CheckpointStore::Versions(const std::string& name) const {
@@ -471,8 +456,7 @@ absl::StatusOr<std::vector<CheckpointMetadata>> CheckpointStore::List(
   return out;
 }
 
-absl::StatusOr<Checkpoint> CheckpointStore::Get(const std::string& name,
-                                                uint64_t version) const {
+absl::StatusOr<Checkpoint> CheckpointStore::Get(const std::string& name, uint64_t version) const {
   const std::string n = name.empty() ? "default" : name;
   LS_RETURN_IF_ERROR(ValidateModelName(n));
   std::vector<uint64_t> versions = Versions(n);
@@ -481,9 +465,9 @@ absl::StatusOr<Checkpoint> CheckpointStore::Get(const std::string& name,
   }
   if (version == 0) version = versions.back();
   if (!std::binary_search(versions.begin(), versions.end(), version)) {
-    return absl::NotFoundError(absl::StrCat(
-        "model '", n, "' has no version ", version, "; versions ", versions.front(),
-        "..", versions.back()));
+    return absl::NotFoundError(absl::StrCat("model '", n, "' has no version ", version,
+                                            "; versions ", versions.front(), "..",
+                                            versions.back()));
   }
   return ReadCheckpointFile(PathFor(n, version));
 }

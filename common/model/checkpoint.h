@@ -62,12 +62,12 @@ struct CheckpointMetadata {
   Normalization normalization;
   std::string dataset;  // e.g. "cifar10:/data/cifar10 [train]".
   std::string objective = "reconstruction";
-  uint32_t epoch = 0;   // Epochs completed.
-  uint64_t step = 0;    // Optimiser steps taken.
+  uint32_t epoch = 0;  // Epochs completed.
+  uint64_t step = 0;   // Optimiser steps taken.
   double train_loss = std::numeric_limits<double>::quiet_NaN();
   double validation_loss = std::numeric_limits<double>::quiet_NaN();
   absl::Time created_at = absl::UnixEpoch();
-  std::string sha256;   // Lower-case hex SHA-256 of the weights.
+  std::string sha256;       // Lower-case hex SHA-256 of the weights.
   uint64_t size_bytes = 0;  // Size of the weights.
   std::string job_id;
   uint64_t encoder_parameters = 0;
@@ -106,19 +106,17 @@ Checkpoint MakeCheckpoint(CheckpointMetadata metadata, std::string weights);
 
 // DATA_LOSS (naming `source`) when `weights` do not match metadata's
 // size_bytes and sha256.
-absl::Status VerifyWeights(const CheckpointMetadata& metadata,
-                           absl::string_view weights, absl::string_view source);
+absl::Status VerifyWeights(const CheckpointMetadata& metadata, absl::string_view weights,
+                           absl::string_view source);
 
 // The file bytes of `checkpoint` (format above). INVALID_ARGUMENT when its
 // weights do not match its size/sha256 (use MakeCheckpoint).
 absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& checkpoint);
 // Parses and fully verifies file bytes. DATA_LOSS naming `source`.
-absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes,
-                                            absl::string_view source);
+absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes, absl::string_view source);
 
 // Atomic write (temp file, fsync, rename, fsync dir) of EncodeCheckpoint.
-absl::Status WriteCheckpointFile(const std::string& path,
-                                 const Checkpoint& checkpoint);
+absl::Status WriteCheckpointFile(const std::string& path, const Checkpoint& checkpoint);
 // Reads and verifies the whole file. NOT_FOUND if missing, DATA_LOSS
 // naming the file if corrupt or truncated.
 absl::StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path);
@@ -145,8 +143,7 @@ absl::Status ValidateModelName(absl::string_view name);
 class CheckpointStore {
  public:
   // Creates `root` if needed and removes temp files a killed writer left.
-  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(
-      const std::string& root);
+  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(const std::string& root);
 
   // Stores `checkpoint` as the next version of metadata.model_name ("" =
   // "default"), filling in model_name and version; returns the metadata as
@@ -157,8 +154,7 @@ class CheckpointStore {
   // Metadata of the stored checkpoints, newest first; `name` "" = every
   // name (names in order, each newest first). Files that cannot be read are
   // left out (Get reports them).
-  absl::StatusOr<std::vector<CheckpointMetadata>> List(
-      const std::string& name = "") const;
+  absl::StatusOr<std::vector<CheckpointMetadata>> List(const std::string& name = "") const;
 
   // One checkpoint, fully verified; version 0 = the newest. NOT_FOUND for an
   // unknown name or version, DATA_LOSS naming the file when it is corrupt.

@@ -57,10 +57,8 @@ CheckpointMetadata CheckpointMetadataFromProto(const v1::CheckpointMetadata& p) 
                    static_cast<int>(p.input_shape().width()),
                    static_cast<int>(p.input_shape().channels())};
   if (p.normalization().scale() != 0) m.normalization.scale = p.normalization().scale();
-  m.normalization.mean.assign(p.normalization().mean().begin(),
-                              p.normalization().mean().end());
-  m.normalization.std.assign(p.normalization().std().begin(),
-                             p.normalization().std().end());
+  m.normalization.mean.assign(p.normalization().mean().begin(), p.normalization().mean().end());
+  m.normalization.std.assign(p.normalization().std().begin(), p.normalization().std().end());
   m.dataset = p.dataset();
   if (!p.objective().empty()) m.objective = p.objective();
   m.epoch = p.epoch();

@@ -1,11 +1,13 @@
 // Architectures, the registry, summaries and the Model handle. The only
 // translation unit of ls_model that includes LibTorch (compile cost).
-#include <dlfcn.h>
-#include <malloc.h>
-#include <sched.h>
+#include "common/model/model.h"
+
 #include <ATen/OpMathType.h>
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
+#include <dlfcn.h>
+#include <malloc.h>
+#include <sched.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
@@ -24,7 +26,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/model/model.h"
 #include "common/model/torch_model.h"
 
 namespace latentsearch::model {
@@ -35,8 +36,7 @@ using torch::Tensor;
 
 // A 4-D tensor laid out N, H, W, C (and not also plain contiguous).
 bool IsChannelsLast(const Tensor& t) {
-  return t.dim() == 4 && !t.is_contiguous() &&
-         t.is_contiguous(torch::MemoryFormat::ChannelsLast);
+  return t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
 constexpr int kDefaultLatent = 10;
@@ -48,8 +48,7 @@ Shape PerImage(const Tensor& t) {
 }
 
 // Glorot (Xavier) uniform, Keras' default kernel initialiser.
-void GlorotUniform(Tensor& w, int64_t fan_in, int64_t fan_out,
-                   const at::Generator& gen) {
+void GlorotUniform(Tensor& w, int64_t fan_in, int64_t fan_out, const at::Generator& gen) {
   torch::NoGradGuard no_grad;
   const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
   w.uniform_(-limit, limit, gen);
@@ -68,20 +67,16 @@ int64_t TransposedMacs(const Shape& in, const Shape& out) {
 int64_t Conv3x3Macs(const Shape& in, const Shape& out) {
   return out[1] * out[2] * out[0] * in[0] * 9;
 }
-int64_t LinearMacs(const Shape& in, const Shape& out) {
-  return in[0] * out[0];
-}
+int64_t LinearMacs(const Shape& in, const Shape& out) { return in[0] * out[0]; }
 
-Layer SameConvTLayer(const std::string& name, int64_t cin, int64_t cout,
-                     bool elu, Formulation f, const at::Generator& gen,
-                     int64_t crop_h = 0, int64_t crop_w = 0) {
+Layer SameConvTLayer(const std::string& name, int64_t cin, int64_t cout, bool elu, Formulation f,
+                     const at::Generator& gen, int64_t crop_h = 0, int64_t crop_w = 0) {
   SameConvTranspose2d ct(cin, cout);
   GlorotUniform(ct->weight, cout * 9, cin * 9, gen);
   ZeroBias(ct->bias);
   Layer l;
   l.name = name;
-  l.kind = absl::StrCat("ConvTranspose2d ", cin, "→", cout, " k3 s2 same",
-                        elu ? ", ELU" : "");
+  l.kind = absl::StrCat("ConvTranspose2d ", cin, "→", cout, " k3 s2 same", elu ? ", ELU" : "");
   l.module = ct.ptr();
   l.forward = [ct = ct.ptr(), elu, f, crop_h, crop_w](const Tensor& x) {
     Tensor y = ct->Upsample(x, f);
@@ -93,8 +88,7 @@ Layer SameConvTLayer(const std::string& name, int64_t cin, int64_t cout,
   return l;
 }
 
-Layer LinearLayer(const std::string& name, int64_t in, int64_t out,
-                  const at::Generator& gen) {
+Layer LinearLayer(const std::string& name, int64_t in, int64_t out, const at::Generator& gen) {
   torch::nn::Linear lin(in, out);
   GlorotUniform(lin->weight, in, out, gen);
   ZeroBias(lin->bias);
@@ -126,8 +120,7 @@ Layer ReshapeLayer(int64_t c, int64_t h, int64_t w) {
 // The seed: 4 × [ConvTranspose2d k3 s2 same + ELU → MaxPool2d 2] with
 // 32/64/128/256 filters, Flatten, Linear; decoder Linear, reshape,
 // ConvTranspose2d 128/64/32 (ELU), C (none).
-Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
-                      const at::Generator& gen) {
+Autoencoder BuildSeed(const ModelSpec& spec, Formulation f, const at::Generator& gen) {
   const int64_t c = spec.input.channels;
   const int64_t h = spec.input.height, w = spec.input.width;
   const int64_t filters[] = {32, 64, 128, 256};
@@ -150,9 +143,7 @@ Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
                                    /*elu=*/true, f, gen);
       auto ct = std::dynamic_pointer_cast<SameConvTranspose2dImpl>(fused.module);
       fused.kind += ", MaxPool2d 2 (fused)";
-      fused.forward = [ct, f](const Tensor& x) {
-        return torch::elu(ct->UpsampleMaxPool(x, f));
-      };
+      fused.forward = [ct, f](const Tensor& x) { return torch::elu(ct->UpsampleMaxPool(x, f)); };
       enc->Add(std::move(fused));
     }
     cin = filters[i];
@@ -170,8 +161,8 @@ Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
   const Formulation df = f == Formulation::kPhaseSplit ? Formulation::kPhaseConv : f;
   cin = 256;
   for (int i = 0; i < 4; ++i) {
-    dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin,
-                            dfilters[i], /*elu=*/i < 3, df, gen));
+    dec->Add(SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, dfilters[i],
+                            /*elu=*/i < 3, df, gen));
     cin = dfilters[i];
   }
   return Autoencoder(enc, dec);
@@ -180,8 +171,7 @@ Autoencoder BuildSeed(const ModelSpec& spec, Formulation f,
 // The lean default: Conv2d k3 s2 p1 (+ELU) × 3 with 32/64/128 filters,
 // Flatten, Linear; decoder Linear, reshape, 3 "same" k3 s2 transposed
 // convolutions (cropped to the encoder's sizes for odd inputs).
-Autoencoder BuildConv(const ModelSpec& spec, Formulation requested,
-                      const at::Generator& gen) {
+Autoencoder BuildConv(const ModelSpec& spec, Formulation requested, const at::Generator& gen) {
   // The decoder's small transposed convolutions run fastest as one phase
   // convolution + pixel shuffle; kPlain is kept for reference tests.
   const Formulation f =
@@ -196,17 +186,14 @@ Autoencoder BuildConv(const ModelSpec& spec, Formulation requested,
   LayerStack enc;
   int64_t cin = c;
   for (int i = 0; i < 3; ++i) {
-    torch::nn::Conv2d conv(
-        torch::nn::Conv2dOptions(cin, filters[i], 3).stride(2).padding(1));
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(cin, filters[i], 3).stride(2).padding(1));
     GlorotUniform(conv->weight, cin * 9, filters[i] * 9, gen);
     ZeroBias(conv->bias);
     Layer l;
     l.name = "conv2d_" + std::to_string(i + 1);
     l.kind = absl::StrCat("Conv2d ", cin, "→", filters[i], " k3 s2, ELU");
     l.module = conv.ptr();
-    l.forward = [conv = conv.ptr()](const Tensor& x) {
-      return torch::elu(conv->forward(x));
-    };
+    l.forward = [conv = conv.ptr()](const Tensor& x) { return torch::elu(conv->forward(x)); };
     l.macs = Conv3x3Macs;
     enc->Add(std::move(l));
     cin = filters[i];
@@ -293,8 +280,8 @@ class BasicBlockImpl : public torch::nn::Module {
 // latent. Decoder as conv's: Linear, reshape to (8·width,
 // H/8, W/8), three "same" k3 s2 transposed convolutions (4·width, 2·width:
 // ELU; C: none), cropped to the encoder's sizes for odd inputs.
-Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested,
-                        const at::Generator& gen, int64_t width) {
+Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested, const at::Generator& gen,
+                        int64_t width) {
   const Formulation f =
       requested == Formulation::kPlain ? Formulation::kPlain : Formulation::kPhaseConv;
   const int64_t c = spec.input.channels;
@@ -358,8 +345,7 @@ Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested,
 struct ArchInfo {
   // Checks the input shape; "" when fine, else what is allowed.
   std::function<std::string(const InputShape&)> check_input;
-  std::function<Autoencoder(const ModelSpec&, Formulation, const at::Generator&)>
-      build;
+  std::function<Autoencoder(const ModelSpec&, Formulation, const at::Generator&)> build;
 };
 
 std::string CheckResNetInput(const InputShape& s) {
@@ -373,8 +359,8 @@ const std::map<std::string, ArchInfo>& Registry() {
   static const auto* registry = new std::map<std::string, ArchInfo>{
       {"seed",
        {[](const InputShape& s) -> std::string {
-          if (s.height % 16 != 0 || s.width % 16 != 0 || s.height < 16 ||
-              s.width < 16 || s.height > 256 || s.width > 256) {
+          if (s.height % 16 != 0 || s.width % 16 != 0 || s.height < 16 || s.width < 16 ||
+              s.height > 256 || s.width > 256) {
             return "seed needs height and width that are multiples of 16 in "
                    "16..256 (e.g. 32x32; resize smaller images such as "
                    "Fashion-MNIST's 28x28 to 32x32)";
@@ -391,15 +377,11 @@ const std::map<std::string, ArchInfo>& Registry() {
         },
         BuildConv}},
       {"resnet",
-       {CheckResNetInput,
-        [](const ModelSpec& spec, Formulation f, const at::Generator& gen) {
-          return BuildResNet(spec, f, gen, 32);
-        }}},
+       {CheckResNetInput, [](const ModelSpec& spec, Formulation f,
+                             const at::Generator& gen) { return BuildResNet(spec, f, gen, 32); }}},
       {"resnet_small",
-       {CheckResNetInput,
-        [](const ModelSpec& spec, Formulation f, const at::Generator& gen) {
-          return BuildResNet(spec, f, gen, 16);
-        }}},
+       {CheckResNetInput, [](const ModelSpec& spec, Formulation f,
+                             const at::Generator& gen) { return BuildResNet(spec, f, gen, 16); }}},
   };
   return *registry;
 }
@@ -471,8 +453,7 @@ Tensor AutoencoderImpl::embed(const Tensor& x, Tensor* latent) {
   return head->apply(pooled_latent(x, head->mirrored(), latent));
 }
 
-void AutoencoderImpl::SetEmbeddingHead(const Tensor& mean, const Tensor& projection,
-                                       bool mirror) {
+void AutoencoderImpl::SetEmbeddingHead(const Tensor& mean, const Tensor& projection, bool mirror) {
   if (!head) head = register_module("embedding", EmbeddingHead(mean.size(0)));
   torch::NoGradGuard no_grad;
   // set_data keeps the registered buffers' identity (as Module::to does).
@@ -498,9 +479,8 @@ std::pair<Tensor, Tensor> FitWhitening(const Tensor& latents, double shrinkage) 
   auto [lambda, u] = torch::linalg_eigh(cov);
   lambda = lambda.clamp_min(0);
   const double mean_lambda = lambda.mean().item<double>();
-  Tensor p = mean_lambda > 0
-                 ? u / (lambda + shrinkage * mean_lambda).sqrt().unsqueeze(0)
-                 : torch::eye(d, torch::kDouble);
+  Tensor p = mean_lambda > 0 ? u / (lambda + shrinkage * mean_lambda).sqrt().unsqueeze(0)
+                             : torch::eye(d, torch::kDouble);
   const auto out = torch::TensorOptions().dtype(torch::kFloat).device(latents.device());
   return {mu.to(out), p.to(out)};
 }
@@ -563,8 +543,7 @@ std::vector<Tensor> SameConvTranspose2dImpl::SplitKernels() {
   return kernels;
 }
 
-Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major,
-                                          bool pad_copy) {
+Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major, bool pad_copy) {
   // pad_copy: pad one row/column at the top/left and get H × W outputs;
   // else let the convolution pad symmetrically and return (H+1) × (W+1)
   // outputs of which the top-left H × W are the phases (no input copy).
@@ -575,8 +554,8 @@ Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major,
                  .permute(phase_major ? std::vector<int64_t>{2, 4, 1, 0, 3, 5}
                                       : std::vector<int64_t>{1, 2, 4, 0, 3, 5})
                  .reshape({out_channels * 4, in_channels, 2, 2});
-  Tensor b = phase_major ? bias.repeat({4})
-                         : bias.unsqueeze(1).expand({out_channels, 4}).reshape({-1});
+  Tensor b =
+      phase_major ? bias.repeat({4}) : bias.unsqueeze(1).expand({out_channels, 4}).reshape({-1});
   if (pad_copy) return torch::conv2d(xp, k, b);
   using Pad = std::vector<int64_t>;
   return torch::conv2d(xp, k, b, Pad{1, 1}, Pad{1, 1});
@@ -596,8 +575,7 @@ std::vector<Tensor> SplitPhases(const Tensor& x_in, const std::vector<Tensor>& k
   const Pad one = {1, 1};
   return {torch::conv2d(x, kernels[0], bias, one, Pad{1, 1}),
           torch::conv2d(x, kernels[1], bias, one, Pad{1, 0}),
-          torch::conv2d(x, kernels[2], bias, one, Pad{0, 1}),
-          torch::conv2d(x, kernels[3], bias)};
+          torch::conv2d(x, kernels[2], bias, one, Pad{0, 1}), torch::conv2d(x, kernels[3], bias)};
 }
 
 Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).narrow(3, 0, w); }
@@ -606,8 +584,7 @@ Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).
 // (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
 // N × S × C.
 template <typename T>
-void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s,
-                     bool cl) {
+void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s, bool cl) {
   using acc = at::opmath_type<T>;  // float for bf16, else T itself.
   if (cl) {
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
@@ -656,8 +633,8 @@ void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int
 }
 
 template <typename T>
-void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c,
-                      int64_t s, bool cl) {
+void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c, int64_t s,
+                      bool cl) {
   if (cl) {
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
       for (int64_t px = begin; px < end; ++px) {
@@ -728,8 +705,8 @@ struct Strided4 {
 };
 
 template <typename T>
-void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out,
-                      uint8_t* arg, int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out, uint8_t* arg,
+                      int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
   using acc = at::opmath_type<T>;
   // Output and argmax are laid out like the inputs (cl: N, H, W, C).
   at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
@@ -777,8 +754,7 @@ void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* o
 
 template <typename T>
 void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& gy,
-                       const Strided4& st, int64_t n, int64_t c, int64_t h, int64_t w,
-                       bool cl) {
+                       const Strided4& st, int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
   at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t img = nh / h, row = nh % h;
@@ -812,9 +788,8 @@ void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& 
 
 class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
  public:
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y0,
-                        const Tensor& y1, const Tensor& y2, const Tensor& y3, int64_t h,
-                        int64_t w) {
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y0, const Tensor& y1,
+                        const Tensor& y2, const Tensor& y3, int64_t h, int64_t w) {
     const std::array<Tensor, 4> y = {y0, y1, y2, y3};
     const bool cl = IsChannelsLast(y0);
     const int64_t n = y0.size(0), c = y0.size(1);
@@ -831,8 +806,8 @@ class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y0.scalar_type(), "PhaseMax4", [&] {
       PhaseMax4Forward<scalar_t>({y[0].data_ptr<scalar_t>(), y[1].data_ptr<scalar_t>(),
                                   y[2].data_ptr<scalar_t>(), y[3].data_ptr<scalar_t>()},
-                                 st, out.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(), n,
-                                 c, h, w, cl);
+                                 st, out.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(), n, c, h, w,
+                                 cl);
     });
     ctx->save_for_backward({arg});
     ctx->saved_data["cl"] = cl;
@@ -865,11 +840,10 @@ class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
       out[p] = full;
     }
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, g.scalar_type(), "PhaseMax4Backward", [&] {
-      PhaseMax4Backward<scalar_t>(
-          g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
-          {out[0].data_ptr<scalar_t>(), out[1].data_ptr<scalar_t>(),
-           out[2].data_ptr<scalar_t>(), out[3].data_ptr<scalar_t>()},
-          st, n, c, h, w, cl);
+      PhaseMax4Backward<scalar_t>(g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
+                                  {out[0].data_ptr<scalar_t>(), out[1].data_ptr<scalar_t>(),
+                                   out[2].data_ptr<scalar_t>(), out[3].data_ptr<scalar_t>()},
+                                  st, n, c, h, w, cl);
     });
     return out;
   }
@@ -904,14 +878,13 @@ Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
 Tensor SameConvTranspose2dImpl::UpsampleMaxPool(const Tensor& x, Formulation f) {
   if (f == Formulation::kPlain) return torch::max_pool2d(Upsample(x, f), 2);
   if (f == Formulation::kPhaseSplit) {
-    return PhaseMax4(SplitPhases(x, SplitKernels(), bias, channels_last), x.size(2),
-                     x.size(3));
+    return PhaseMax4(SplitPhases(x, SplitKernels(), bias, channels_last), x.size(2), x.size(3));
   }
   return PhaseMax(PhaseConv(x, /*phase_major=*/true));
 }
 
-Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation,
-                             bool channels_last, uint64_t seed) {
+Autoencoder BuildAutoencoder(const ModelSpec& spec, Formulation formulation, bool channels_last,
+                             uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   Autoencoder net = Registry().at(spec.architecture).build(spec, formulation, gen);
   if (channels_last) {
@@ -947,9 +920,8 @@ std::vector<LayerInfo> TraceLayers(AutoencoderImpl& net, const ModelSpec& spec) 
   torch::NoGradGuard no_grad;
   std::vector<LayerInfo> rows;
   const auto device = net.encoder->parameters().front().device();
-  Tensor x = torch::zeros(
-      {1, spec.input.channels, spec.input.height, spec.input.width},
-      torch::TensorOptions().device(device));
+  Tensor x = torch::zeros({1, spec.input.channels, spec.input.height, spec.input.width},
+                          torch::TensorOptions().device(device));
   for (auto* part : {&net.encoder, &net.decoder}) {
     for (const Layer& l : (*part)->layers()) {
       LayerInfo info;
@@ -999,10 +971,9 @@ class BoundedReadAdapter : public caffe2::serialize::ReadAdapterInterface {
   size_t size() const override { return bytes_.size(); }
   size_t read(uint64_t pos, void* buf, size_t n, const char* what) const override {
     if (pos > bytes_.size() || n > bytes_.size() - pos) {
-      throw std::out_of_range(absl::StrCat("archive read of ", n, " bytes at offset ", pos,
-                                           " is past its end (", bytes_.size(), " bytes)",
-                                           what != nullptr && *what ? ": " : "",
-                                           what != nullptr ? what : ""));
+      throw std::out_of_range(absl::StrCat(
+          "archive read of ", n, " bytes at offset ", pos, " is past its end (", bytes_.size(),
+          " bytes)", what != nullptr && *what ? ": " : "", what != nullptr ? what : ""));
     }
     if (n > 0) std::memcpy(buf, bytes_.data() + pos, n);
     return n;
@@ -1082,12 +1053,12 @@ absl::StatusOr<ArchiveDirectory> ReadArchiveDirectory(absl::string_view bytes) {
     dir_offset = offset64;
   }
   if (dir_offset > n || dir_size > n - dir_offset) {
-    return corrupt(absl::StrCat("central directory (", dir_size, " bytes at offset ",
-                                dir_offset, ") is past its end"));
+    return corrupt(absl::StrCat("central directory (", dir_size, " bytes at offset ", dir_offset,
+                                ") is past its end"));
   }
   if (entries > dir_size / kCentralSize) {
-    return corrupt(absl::StrCat(entries, " records cannot fit a central directory of ",
-                                dir_size, " bytes"));
+    return corrupt(
+        absl::StrCat(entries, " records cannot fit a central directory of ", dir_size, " bytes"));
   }
   const size_t dir_end = dir_offset + dir_size;
   ArchiveDirectory archive;
@@ -1111,14 +1082,14 @@ absl::StatusOr<ArchiveDirectory> ReadArchiveDirectory(absl::string_view bytes) {
                                   "); LibTorch stores weights uncompressed"));
     }
     if (packed != size || size == 0xFFFFFFFF) {
-      return corrupt(absl::StrCat("record '", name, "' declares ", size, " bytes but stores ",
-                                  packed));
+      return corrupt(
+          absl::StrCat("record '", name, "' declares ", size, " bytes but stores ", packed));
     }
     if (local > n || n - local < kLocalSize || LoadLe(bytes, local, 4) != 0x04034b50) {
       return corrupt(absl::StrCat("record '", name, "' has no local header at offset ", local));
     }
-    const uint64_t data = local + kLocalSize + LoadLe(bytes, local + 26, 2) +
-                          LoadLe(bytes, local + 28, 2);
+    const uint64_t data =
+        local + kLocalSize + LoadLe(bytes, local + 26, 2) + LoadLe(bytes, local + 28, 2);
     if (data > n || n - data < size) {
       return corrupt(absl::StrCat("record '", name, "' (", size, " bytes at offset ", data,
                                   ") is past its end"));
@@ -1151,32 +1122,95 @@ absl::Status CheckPickle(absl::string_view program) {
   auto need = [&](uint64_t bytes) { return bytes <= program.size() - pos; };
   while (pos < program.size()) {
     const uint8_t op = static_cast<uint8_t>(program[pos++]);
-    size_t fixed = 0;    // bytes of a fixed-size argument
-    int length = 0;      // bytes of a length prefix (then that many bytes)
-    int lines = 0;       // newline-terminated text arguments
-    bool memo = false;   // a PUT: the argument is a memo index
+    size_t fixed = 0;   // bytes of a fixed-size argument
+    int length = 0;     // bytes of a length prefix (then that many bytes)
+    int lines = 0;      // newline-terminated text arguments
+    bool memo = false;  // a PUT: the argument is a memo index
     switch (op) {
       case '.':  // STOP
         return pos == program.size() ? absl::OkStatus() : bad("bytes after STOP");
-      case '}': case ']': case ')': case '(': case 't': case 's': case 'u': case 'a':
-      case 'e': case 'N': case 'R': case 'b': case 'Q': case '0': case '1': case '2':
-      case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89: case 0x93:
-      case 0x90: case 0x91: case 0x92:
+      case '}':
+      case ']':
+      case ')':
+      case '(':
+      case 't':
+      case 's':
+      case 'u':
+      case 'a':
+      case 'e':
+      case 'N':
+      case 'R':
+      case 'b':
+      case 'Q':
+      case '0':
+      case '1':
+      case '2':
+      case 0x81:
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 0x88:
+      case 0x89:
+      case 0x93:
+      case 0x90:
+      case 0x91:
+      case 0x92:
         break;
       case 0x94:  // MEMOIZE
         ++puts;
         break;
-      case 0x80: case 'K': case 'h': fixed = 1; break;
-      case 'M': fixed = 2; break;
-      case 'J': case 'j': fixed = 4; break;
-      case 'G': case 0x95: fixed = 8; break;
-      case 'q': fixed = 1; memo = true; break;
-      case 'r': fixed = 4; memo = true; break;
-      case 0x8a: case 0x8c: case 'C': case 'U': length = 1; break;
-      case 0x8b: case 'X': case 'B': case 'T': length = 4; break;
-      case 0x8d: case 0x8e: case 0x96: length = 8; break;
-      case 'c': lines = 2; break;
-      case 'I': case 'L': case 'F': case 'S': case 'V': case 'P': case 'g': case 'p':
+      case 0x80:
+      case 'K':
+      case 'h':
+        fixed = 1;
+        break;
+      case 'M':
+        fixed = 2;
+        break;
+      case 'J':
+      case 'j':
+        fixed = 4;
+        break;
+      case 'G':
+      case 0x95:
+        fixed = 8;
+        break;
+      case 'q':
+        fixed = 1;
+        memo = true;
+        break;
+      case 'r':
+        fixed = 4;
+        memo = true;
+        break;
+      case 0x8a:
+      case 0x8c:
+      case 'C':
+      case 'U':
+        length = 1;
+        break;
+      case 0x8b:
+      case 'X':
+      case 'B':
+      case 'T':
+        length = 4;
+        break;
+      case 0x8d:
+      case 0x8e:
+      case 0x96:
+        length = 8;
+        break;
+      case 'c':
+        lines = 2;
+        break;
+      case 'I':
+      case 'L':
+      case 'F':
+      case 'S':
+      case 'V':
+      case 'P':
+      case 'g':
+      case 'p':
         lines = 1;
         break;
       default:
@@ -1188,8 +1222,7 @@ absl::Status CheckPickle(absl::string_view program) {
       if (memo) {
         const uint64_t index = LoadLe(program, pos, static_cast<int>(fixed));
         if (index > puts) {
-          return bad(absl::StrCat("memo index ", index, " but only ", puts,
-                                  " values were stored"));
+          return bad(absl::StrCat("memo index ", index, " but only ", puts, " values were stored"));
         }
         ++puts;
       }
@@ -1199,8 +1232,8 @@ absl::Status CheckPickle(absl::string_view program) {
       const uint64_t declared = LoadLe(program, pos, length);
       pos += static_cast<size_t>(length);
       if (!need(declared)) {
-        return bad(absl::StrCat("declares ", declared, " bytes, ", program.size() - pos,
-                                " are left"));
+        return bad(
+            absl::StrCat("declares ", declared, " bytes, ", program.size() - pos, " are left"));
       }
       pos += static_cast<size_t>(declared);
     }
@@ -1221,12 +1254,10 @@ absl::Status CheckArchive(absl::string_view bytes) {
   if (archive->records.empty()) return absl::DataLossError("weights archive holds no records");
   const size_t slash = archive->first.find('/');
   const std::string pickle =
-      (slash == std::string::npos ? archive->first : archive->first.substr(0, slash)) +
-      "/data.pkl";
+      (slash == std::string::npos ? archive->first : archive->first.substr(0, slash)) + "/data.pkl";
   auto it = archive->records.find(pickle);
   if (it == archive->records.end()) {
-    return absl::DataLossError(
-        absl::StrCat("weights archive has no '", pickle, "' record"));
+    return absl::DataLossError(absl::StrCat("weights archive has no '", pickle, "' record"));
   }
   return CheckPickle(bytes.substr(it->second.offset, it->second.size));
 }
@@ -1243,9 +1274,9 @@ absl::Status CheckStorages(const std::map<std::string, Tensor>& stored) {
     if (storage.nbytes() == 0) continue;
     if (data == nullptr || storage.device_type() != c10::DeviceType::CPU ||
         ::malloc_usable_size(const_cast<void*>(data)) < storage.nbytes()) {
-      return absl::DataLossError(absl::StrCat(
-          "weights archive declares ", storage.nbytes(), " bytes of storage for '", name,
-          "' but its record holds fewer"));
+      return absl::DataLossError(absl::StrCat("weights archive declares ", storage.nbytes(),
+                                              " bytes of storage for '", name,
+                                              "' but its record holds fewer"));
     }
   }
   return absl::OkStatus();
@@ -1257,14 +1288,12 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view byte
   c10::IValue value;
   try {
     // As torch::pickle_load, through the bounds-checked reader.
-    caffe2::serialize::PyTorchStreamReader reader(
-        std::make_shared<BoundedReadAdapter>(bytes));
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReadAdapter>(bytes));
     value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"",
-                                              /*tensor_prefix=*/"", c10::nullopt,
-                                              c10::nullopt, c10::nullopt, reader);
+                                              /*tensor_prefix=*/"", c10::nullopt, c10::nullopt,
+                                              c10::nullopt, reader);
   } catch (const std::exception& e) {
-    return absl::DataLossError(
-        absl::StrCat("weights are not a LibTorch archive: ", e.what()));
+    return absl::DataLossError(absl::StrCat("weights are not a LibTorch archive: ", e.what()));
   }
   if (!value.isGenericDict()) {
     return absl::DataLossError("weights archive does not hold a dictionary");
@@ -1274,8 +1303,7 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadArchive(absl::string_view byte
     auto dict = value.toGenericDict();
     for (const auto& entry : dict) {
       if (!entry.key().isString() || !entry.value().isTensor()) {
-        return absl::InvalidArgumentError(
-            "weights archive holds a non-tensor entry");
+        return absl::InvalidArgumentError("weights archive holds a non-tensor entry");
       }
       stored[entry.key().toStringRef()] = entry.value().toTensor();
     }
@@ -1295,20 +1323,20 @@ absl::Status LoadStoredInto(torch::nn::Module& module,
     for (const auto& [name, target] : targets) {
       auto it = stored.find(name);
       if (it == stored.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "weights lack parameter '", name, "' (", stored.size(),
-            " stored): they belong to another architecture or size"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("weights lack parameter '", name, "' (", stored.size(),
+                         " stored): they belong to another architecture or size"));
       }
       if (it->second.sizes() != target.sizes()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter '", name, "' has shape ", c10::str(it->second.sizes()),
-            " in the weights but ", c10::str(target.sizes()), " in the model"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter '", name, "' has shape ", c10::str(it->second.sizes()),
+                         " in the weights but ", c10::str(target.sizes()), " in the model"));
       }
     }
     if (stored.size() != targets.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "weights hold ", stored.size(), " tensors, the model has ",
-          targets.size(), ": they belong to another architecture"));
+      return absl::InvalidArgumentError(absl::StrCat("weights hold ", stored.size(),
+                                                     " tensors, the model has ", targets.size(),
+                                                     ": they belong to another architecture"));
     }
     torch::NoGradGuard no_grad;
     for (auto& [name, target] : targets) target.copy_(stored.at(name));
@@ -1337,13 +1365,13 @@ absl::StatusOr<InputShape> ParseInputShape(absl::string_view text) {
   int* fields[] = {&s.height, &s.width, &s.channels};
   if (parts.size() == 2) s.channels = 3;
   if (parts.size() < 2 || parts.size() > 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input shape '", text, "' is not HxWxC (e.g. 32x32x3) or HxW"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input shape '", text, "' is not HxWxC (e.g. 32x32x3) or HxW"));
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!absl::SimpleAtoi(parts[i], fields[i]) || *fields[i] <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input shape '", text, "': '", parts[i], "' is not a positive integer"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input shape '", text, "': '", parts[i], "' is not a positive integer"));
     }
   }
   return s;
@@ -1369,23 +1397,23 @@ absl::Status ValidateSpec(const ModelSpec& spec_in) {
   const ModelSpec spec = WithDefaults(spec_in);
   auto it = Registry().find(spec.architecture);
   if (it == Registry().end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "architecture: unknown architecture '", spec.architecture,
-        "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture: unknown architecture '", spec.architecture,
+                     "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
   }
   if (spec.latent_size < 1 || spec.latent_size > kMaxLatentSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "latent_size: ", spec.latent_size, " is outside 1..", kMaxLatentSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("latent_size: ", spec.latent_size, " is outside 1..", kMaxLatentSize));
   }
   if (spec.input.channels != 1 && spec.input.channels != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input_shape: ", spec.input.channels, " channels; allowed: 1 or 3"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input_shape: ", spec.input.channels, " channels; allowed: 1 or 3"));
   }
   std::string why = it->second.check_input(spec.input);
   if (!why.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input_shape: ", FormatInputShape(spec.input), " does not suit '",
-        spec.architecture, "': ", why));
+    return absl::InvalidArgumentError(absl::StrCat("input_shape: ", FormatInputShape(spec.input),
+                                                   " does not suit '", spec.architecture,
+                                                   "': ", why));
   }
   return absl::OkStatus();
 }
@@ -1403,12 +1431,11 @@ absl::string_view FormulationName(Formulation f) {
 }
 
 absl::StatusOr<Formulation> ParseFormulation(absl::string_view name) {
-  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
-                        Formulation::kPhaseSplit}) {
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
     if (name == FormulationName(f)) return f;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "formulation '", name, "'; allowed: plain, phase_conv, phase_split"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("formulation '", name, "'; allowed: plain, phase_conv, phase_split"));
 }
 
 absl::StatusOr<ModelSummary> Describe(const ModelSpec& spec_in) {
@@ -1446,13 +1473,12 @@ std::string Thousands(int64_t v) {
 }  // namespace
 
 std::string FormatSummary(const ModelSummary& m) {
-  std::string out = absl::StrFormat(
-      "Model: %s  latent %d  input %s (H x W x C)\n", m.spec.architecture,
-      m.spec.latent_size, FormatInputShape(m.spec.input));
+  std::string out =
+      absl::StrFormat("Model: %s  latent %d  input %s (H x W x C)\n", m.spec.architecture,
+                      m.spec.latent_size, FormatInputShape(m.spec.input));
   const std::string rule(120, '-');
-  absl::StrAppendFormat(&out, "%s\n%-8s %-20s %-56s %-16s %12s %14s\n%s\n", rule,
-                        "Part", "Layer", "Type", "Output (C,H,W)", "Params",
-                        "MACs/image", rule);
+  absl::StrAppendFormat(&out, "%s\n%-8s %-20s %-56s %-16s %12s %14s\n%s\n", rule, "Part", "Layer",
+                        "Type", "Output (C,H,W)", "Params", "MACs/image", rule);
   for (const LayerInfo& l : m.layers) {
     std::string shape = absl::StrCat("(", absl::StrJoin(l.output_shape, ", "), ")");
     // Kind strings contain "→" (3 bytes, 1 column): pad by columns.
@@ -1460,20 +1486,18 @@ std::string FormatSummary(const ModelSummary& m) {
     for (size_t i = 0; i + 2 < l.kind.size(); ++i) {
       if (std::memcmp(l.kind.data() + i, "→", 3) == 0) extra += 2;
     }
-    absl::StrAppendFormat(&out, "%-8s %-20s %-*s %-16s %12s %14s\n", l.part,
-                          l.name, 56 + extra, l.kind, shape,
-                          Thousands(l.parameters), Thousands(l.macs));
+    absl::StrAppendFormat(&out, "%-8s %-20s %-*s %-16s %12s %14s\n", l.part, l.name, 56 + extra,
+                          l.kind, shape, Thousands(l.parameters), Thousands(l.macs));
   }
-  absl::StrAppendFormat(
-      &out,
-      "%s\nEncoder: %s parameters, %s MACs/image\nDecoder: %s parameters, %s "
-      "MACs/image\nTotal:   %s parameters, %s MACs/image forward "
-      "(~%.3g GFLOP/image for a training step: 3 x 2 x MACs)\n",
-      rule, Thousands(m.encoder_parameters), Thousands(m.encoder_macs),
-      Thousands(m.decoder_parameters), Thousands(m.decoder_macs),
-      Thousands(m.encoder_parameters + m.decoder_parameters),
-      Thousands(m.encoder_macs + m.decoder_macs),
-      6.0 * static_cast<double>(m.encoder_macs + m.decoder_macs) / 1e9);
+  absl::StrAppendFormat(&out,
+                        "%s\nEncoder: %s parameters, %s MACs/image\nDecoder: %s parameters, %s "
+                        "MACs/image\nTotal:   %s parameters, %s MACs/image forward "
+                        "(~%.3g GFLOP/image for a training step: 3 x 2 x MACs)\n",
+                        rule, Thousands(m.encoder_parameters), Thousands(m.encoder_macs),
+                        Thousands(m.decoder_parameters), Thousands(m.decoder_macs),
+                        Thousands(m.encoder_parameters + m.decoder_parameters),
+                        Thousands(m.encoder_macs + m.decoder_macs),
+                        6.0 * static_cast<double>(m.encoder_macs + m.decoder_macs) / 1e9);
   return out;
 }
 
@@ -1487,8 +1511,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec,
   impl->spec = WithDefaults(spec);
   impl->options = options;
   absl::Status s = CatchTorch("building the model", [&]() -> absl::Status {
-    impl->net = BuildAutoencoder(impl->spec, options.formulation,
-                                 options.channels_last, options.seed);
+    impl->net =
+        BuildAutoencoder(impl->spec, options.formulation, options.channels_last, options.seed);
     if (options.use_cuda_if_available && torch::cuda::is_available()) {
       impl->device = torch::Device(torch::kCUDA, 0);
       impl->net->to(impl->device);
@@ -1517,21 +1541,19 @@ int64_t Model::decoder_parameters() const {
 
 std::string Model::device() const { return impl_->device.str(); }
 
-absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images,
-                                                 size_t n) {
+absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images, size_t n) {
   const InputShape& in = impl_->spec.input;
   const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
   if (n == 0 || images.size() != n * per) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Encode: ", images.size(), " floats for ", n, " images of ",
-        FormatInputShape(in), " (need n >= 1 and n x ", per, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("Encode: ", images.size(), " floats for ", n,
+                                                   " images of ", FormatInputShape(in),
+                                                   " (need n >= 1 and n x ", per, ")"));
   }
   std::vector<float> out;
   absl::Status s = CatchTorch("Encode", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
     Tensor x = torch::from_blob(const_cast<float*>(images.data()),
-                                {static_cast<int64_t>(n), in.channels, in.height,
-                                 in.width})
+                                {static_cast<int64_t>(n), in.channels, in.height, in.width})
                    .to(impl_->device);
     AutoencoderImpl& net = *impl_->net;
     Tensor z = net.embed(x).to(torch::kCPU).contiguous();
@@ -1542,24 +1564,23 @@ absl::StatusOr<std::vector<float>> Model::Encode(absl::Span<const float> images,
   return out;
 }
 
-absl::StatusOr<std::vector<float>> Model::Decode(absl::Span<const float> latents,
-                                                 size_t n) {
+absl::StatusOr<std::vector<float>> Model::Decode(absl::Span<const float> latents, size_t n) {
   const int64_t latent = impl_->spec.latent_size;
   if (decoder_parameters() == 0) {
     return absl::FailedPreconditionError(
         "Decode: the model has no decoder (an encoder-only checkpoint)");
   }
   if (n == 0 || latents.size() != n * latent) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Decode: ", latents.size(), " floats for ", n,
-                     " latents of ", latent, " (need n >= 1 and n x ", latent, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("Decode: ", latents.size(), " floats for ", n,
+                                                   " latents of ", latent, " (need n >= 1 and n x ",
+                                                   latent, ")"));
   }
   std::vector<float> out;
   absl::Status s = CatchTorch("Decode", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    Tensor z = torch::from_blob(const_cast<float*>(latents.data()),
-                                {static_cast<int64_t>(n), latent})
-                   .to(impl_->device);
+    Tensor z =
+        torch::from_blob(const_cast<float*>(latents.data()), {static_cast<int64_t>(n), latent})
+            .to(impl_->device);
     Tensor x = impl_->net->decode(z).to(torch::kCPU).contiguous();
     out.assign(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
     return absl::OkStatus();
@@ -1595,9 +1616,9 @@ absl::Status Model::FitEmbeddingWhitening(absl::Span<const float> images, size_t
   const InputShape& in = impl_->spec.input;
   const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
   if (n < 2 || images.size() != n * per) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "FitEmbeddingWhitening: ", images.size(), " floats for ", n, " images of ",
-        FormatInputShape(in), " (need n >= 2 and n x ", per, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("FitEmbeddingWhitening: ", images.size(), " floats for ", n, " images of ",
+                     FormatInputShape(in), " (need n >= 2 and n x ", per, ")"));
   }
   if (!(shrinkage > 0) || !std::isfinite(shrinkage)) {
     return absl::InvalidArgumentError(
@@ -1643,18 +1664,17 @@ absl::Status Model::LoadWeights(absl::string_view bytes) {
     auto projection = stored->find("embedding.projection");
     auto mirror = stored->find("embedding.mirror");
     const int64_t latent = impl_->spec.latent_size;
-    const bool any = mean != stored->end() || projection != stored->end() ||
-                     mirror != stored->end();
-    if (any && (mean == stored->end() || projection == stored->end() ||
-                mirror == stored->end() ||
+    const bool any =
+        mean != stored->end() || projection != stored->end() || mirror != stored->end();
+    if (any && (mean == stored->end() || projection == stored->end() || mirror == stored->end() ||
                 mean->second.sizes() != torch::IntArrayRef{latent} ||
                 projection->second.sizes() != torch::IntArrayRef{latent, latent} ||
                 mirror->second.sizes() != torch::IntArrayRef{1})) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "weights carry an incomplete or misshapen embedding head (need "
-          "embedding.mean [",
-          latent, "], embedding.projection [", latent, ", ", latent,
-          "] and embedding.mirror [1])"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("weights carry an incomplete or misshapen embedding head (need "
+                       "embedding.mean [",
+                       latent, "], embedding.projection [", latent, ", ", latent,
+                       "] and embedding.mirror [1])"));
     }
     absl::Status s = CatchTorch("installing the embedding head", [&]() -> absl::Status {
       if (any) {
@@ -1667,9 +1687,9 @@ absl::Status Model::LoadWeights(absl::string_view bytes) {
     });
     if (!s.ok()) return s;
   }
-  const bool has_decoder_weights =
-      std::any_of(stored->begin(), stored->end(),
-                  [](const auto& e) { return absl::StartsWith(e.first, "decoder."); });
+  const bool has_decoder_weights = std::any_of(stored->begin(), stored->end(), [](const auto& e) {
+    return absl::StartsWith(e.first, "decoder.");
+  });
   if (!has_decoder_weights && decoder_parameters() > 0) {
     // An encoder-only checkpoint: serve it without a decoder.
     return CatchTorch("dropping the decoder", [&]() -> absl::Status {

@@ -155,8 +155,8 @@ class Model {
   // In inference mode (batch normalisation uses its running statistics;
   // training switches impl().net to train()). INVALID_ARGUMENT as
   // ValidateSpec; INTERNAL if LibTorch fails.
-  static absl::StatusOr<std::unique_ptr<Model>> Create(
-      const ModelSpec& spec, const ModelOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Model>> Create(const ModelSpec& spec,
+                                                       const ModelOptions& options = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -172,13 +172,11 @@ class Model {
   // n × latent_size floats: the served embeddings (the encoder's latents,
   // whitened and of unit length when the model has an embedding head).
   // INVALID_ARGUMENT for a wrongly sized span.
-  absl::StatusOr<std::vector<float>> Encode(absl::Span<const float> images,
-                                            size_t n);
+  absl::StatusOr<std::vector<float>> Encode(absl::Span<const float> images, size_t n);
   // latents: n × latent_size floats (the encoder's latents, which are
   // Encode's output only without an embedding head); returns n × C × H × W
   // floats. FAILED_PRECONDITION for an encoder-only model (see LoadWeights).
-  absl::StatusOr<std::vector<float>> Decode(absl::Span<const float> latents,
-                                            size_t n);
+  absl::StatusOr<std::vector<float>> Decode(absl::Span<const float> latents, size_t n);
 
   // The weights as bytes (a LibTorch archive of every parameter by name),
   // the blob a checkpoint carries.
@@ -199,8 +197,8 @@ class Model {
   // (SerializeWeights and SerializeEncoderWeights carry it).
   // INVALID_ARGUMENT for bad sizes or shrinkage; FAILED_PRECONDITION when
   // the latents are not finite.
-  absl::Status FitEmbeddingWhitening(absl::Span<const float> images, size_t n,
-                                     double shrinkage, bool mirror);
+  absl::Status FitEmbeddingWhitening(absl::Span<const float> images, size_t n, double shrinkage,
+                                     bool mirror);
   bool has_embedding_head() const;
 
   // Loads bytes from SerializeWeights() of a model with the same spec.

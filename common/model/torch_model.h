@@ -25,13 +25,12 @@ namespace latentsearch::model {
 // One logical layer of a LayerStack: an optional parameterised module, how
 // to run it, and how many multiply-adds it costs per image.
 struct Layer {
-  std::string name;  // Registered module name (the parameters' prefix).
-  std::string kind;  // Shown in summaries.
+  std::string name;                           // Registered module name (the parameters' prefix).
+  std::string kind;                           // Shown in summaries.
   std::shared_ptr<torch::nn::Module> module;  // nullptr for ELU, pool, ...
   std::function<torch::Tensor(const torch::Tensor&)> forward;
   // (input shape, output shape) per image → multiply-adds per image.
-  std::function<int64_t(const std::vector<int64_t>&, const std::vector<int64_t>&)>
-      macs;
+  std::function<int64_t(const std::vector<int64_t>&, const std::vector<int64_t>&)> macs;
 };
 
 // A sequence of Layers; parameters are registered under each layer's name.
@@ -83,13 +82,11 @@ class AutoencoderImpl : public torch::nn::Module {
   torch::Tensor embed(const torch::Tensor& x, torch::Tensor* latent = nullptr);
   // encode(x), or with `mirror` the mean of encode(x) and encode of x
   // mirrored (one pass over both); `latent` as in embed.
-  torch::Tensor pooled_latent(const torch::Tensor& x, bool mirror,
-                              torch::Tensor* latent = nullptr);
+  torch::Tensor pooled_latent(const torch::Tensor& x, bool mirror, torch::Tensor* latent = nullptr);
 
   // Installs a head with these buffers (replacing any): mean latent,
   // projection latent × latent, mirror as in EmbeddingHeadImpl.
-  void SetEmbeddingHead(const torch::Tensor& mean, const torch::Tensor& projection,
-                        bool mirror);
+  void SetEmbeddingHead(const torch::Tensor& mean, const torch::Tensor& projection, bool mirror);
   void ClearEmbeddingHead();
 
   LayerStack encoder;
@@ -145,7 +142,7 @@ class SameConvTranspose2dImpl : public torch::nn::Module {
   // Kernel Cin×Cout×3×3 → the 2×2 phase kernels, as a product with a fixed
   // 9 × 16 0/1 matrix (differentiable, cheap backward).
   torch::Tensor PhaseKernels();  // Cin × Cout × 2(r) × 2(t) × 2(s) × 2(u)
-  torch::Tensor select_;          // The 9 × 16 matrix, on weight's device.
+  torch::Tensor select_;         // The 9 × 16 matrix, on weight's device.
 
  public:
   // The four exact phase kernels Cout × Cin × kh × kw (2×2, 2×1, 1×2, 1×1),

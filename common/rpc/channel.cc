@@ -14,8 +14,7 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
     args.SetSslTargetNameOverride(options.ssl_target_name_override);
   }
   std::shared_ptr<grpc::ChannelCredentials> creds =
-      options.credentials ? options.credentials
-                          : grpc::InsecureChannelCredentials();
+      options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   return grpc::CreateCustomChannel(address, creds, args);
 }
 

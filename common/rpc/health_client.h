@@ -19,9 +19,9 @@ using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
 // Health of `service` ("" = the whole server). RPC errors come back as
 // their status (UNAVAILABLE when the server is down, NOT_FOUND for an
 // unknown service name, DEADLINE_EXCEEDED after `timeout`).
-absl::StatusOr<HealthStatus> CheckHealth(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const std::string& service = "", absl::Duration timeout = absl::Seconds(5));
+absl::StatusOr<HealthStatus> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
+                                         const std::string& service = "",
+                                         absl::Duration timeout = absl::Seconds(5));
 
 // "SERVING", "NOT_SERVING", ...
 std::string HealthStatusName(HealthStatus status);

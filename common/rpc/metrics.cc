@@ -226,20 +226,19 @@ void MetricsRegistry::Register(std::unique_ptr<Entry> entry) {
       case Entry::Kind::kCounter:
         entry->counters.reset(new CounterFamily(
             entry->name, entry->label_names, {},
-            &prometheus::BuildCounter().Name(entry->name).Help(entry->help).Register(
-                *registry_)));
+            &prometheus::BuildCounter().Name(entry->name).Help(entry->help).Register(*registry_)));
         break;
       case Entry::Kind::kGauge:
         entry->gauges.reset(new GaugeFamily(
             entry->name, entry->label_names, {},
-            &prometheus::BuildGauge().Name(entry->name).Help(entry->help).Register(
-                *registry_)));
+            &prometheus::BuildGauge().Name(entry->name).Help(entry->help).Register(*registry_)));
         break;
       case Entry::Kind::kHistogram:
-        entry->histograms.reset(new HistogramFamily(
-            entry->name, entry->label_names, entry->bounds,
-            &prometheus::BuildHistogram().Name(entry->name).Help(entry->help).Register(
-                *registry_)));
+        entry->histograms.reset(new HistogramFamily(entry->name, entry->label_names, entry->bounds,
+                                                    &prometheus::BuildHistogram()
+                                                         .Name(entry->name)
+                                                         .Help(entry->help)
+                                                         .Register(*registry_)));
         break;
       case Entry::Kind::kCallbackGauge:
       case Entry::Kind::kCallbackCounter:
@@ -343,9 +342,8 @@ std::string MetricsRegistry::Render() const {
       family.metric.reserve(samples.size());
       for (GaugeSample& s : samples) {
         if (s.label_values.size() != e->label_names.size()) {
-          Misuse(absl::StrCat("callback metric '", e->name, "' returned ",
-                              s.label_values.size(), " label value(s) for ",
-                              e->label_names.size(), " label(s)"));
+          Misuse(absl::StrCat("callback metric '", e->name, "' returned ", s.label_values.size(),
+                              " label value(s) for ", e->label_names.size(), " label(s)"));
         }
         prometheus::ClientMetric m;
         for (size_t i = 0; i < s.label_values.size(); ++i) {

@@ -126,8 +126,8 @@ class MetricFamily {
 
  private:
   friend class MetricsRegistry;
-  MetricFamily(std::string name, std::vector<std::string> label_names,
-               std::vector<double> bounds, prometheus::Family<typename T::Impl>* family)
+  MetricFamily(std::string name, std::vector<std::string> label_names, std::vector<double> bounds,
+               prometheus::Family<typename T::Impl>* family)
       : name_(std::move(name)),
         label_names_(std::move(label_names)),
         bounds_(std::move(bounds)),

@@ -60,9 +60,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     port = 0;
   }
   if (port == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on '", listen,
-        "': the address is in use, not local, or not permitted"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on '", listen,
+                     "': the address is in use, not local, or not permitted"));
   }
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {
@@ -76,8 +76,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   const bool v6 = host.find(':') != std::string::npos;
-  std::string address =
-      v6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+  std::string address = v6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
   return std::unique_ptr<MetricsServer>(
       new MetricsServer(std::move(impl), std::move(address), port));
 }

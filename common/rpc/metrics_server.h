@@ -26,8 +26,8 @@ class MetricsServer {
   // supported. `registry` is not owned and must outlive the server.
   // INVALID_ARGUMENT for a malformed address, UNAVAILABLE when it cannot be
   // bound.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& listen, const MetricsRegistry* registry);
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen,
+                                                              const MetricsRegistry* registry);
 
   ~MetricsServer();  // Stop().
   MetricsServer(const MetricsServer&) = delete;

@@ -17,16 +17,13 @@ namespace {
 
 namespace pb = google::protobuf;
 
-constexpr char kMethod[] =
-    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+constexpr char kMethod[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 
 absl::StatusOr<const pb::Message*> Prototype(const std::string& name) {
-  const pb::Descriptor* d =
-      pb::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
+  const pb::Descriptor* d = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
   if (d == nullptr) {
-    return absl::InternalError(absl::StrCat(
-        "message type ", name,
-        " is not registered; is libgrpc++_reflection linked?"));
+    return absl::InternalError(
+        absl::StrCat("message type ", name, " is not registered; is libgrpc++_reflection linked?"));
   }
   return pb::MessageFactory::generated_factory()->GetPrototype(d);
 }
@@ -57,12 +54,10 @@ absl::StatusOr<std::vector<std::string>> ListServicesByReflection(
 
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  grpc::internal::RpcMethod method(kMethod,
-                                   grpc::internal::RpcMethod::BIDI_STREAMING,
-                                   channel);
+  grpc::internal::RpcMethod method(kMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel);
   std::unique_ptr<grpc::ClientReaderWriter<pb::Message, pb::Message>> stream(
-      grpc::internal::ClientReaderWriterFactory<pb::Message, pb::Message>::
-          Create(channel.get(), method, &ctx));
+      grpc::internal::ClientReaderWriterFactory<pb::Message, pb::Message>::Create(channel.get(),
+                                                                                  method, &ctx));
   std::unique_ptr<pb::Message> response((*resp_proto)->New());
   bool wrote = stream->Write(*request);
   if (wrote) stream->WritesDone();
@@ -80,25 +75,21 @@ absl::StatusOr<std::vector<std::string>> ListServicesByReflection(
     const pb::Message& err = rr->GetMessage(*response, error_field);
     const pb::Reflection* er = err.GetReflection();
     int code = er->GetInt32(err, err.GetDescriptor()->FindFieldByName("error_code"));
-    std::string msg =
-        er->GetString(err, err.GetDescriptor()->FindFieldByName("error_message"));
-    return FromGrpcStatus(
-        grpc::Status(static_cast<grpc::StatusCode>(code), msg));
+    std::string msg = er->GetString(err, err.GetDescriptor()->FindFieldByName("error_message"));
+    return FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(code), msg));
   }
-  const pb::FieldDescriptor* list_resp =
-      rd->FindFieldByName("list_services_response");
+  const pb::FieldDescriptor* list_resp = rd->FindFieldByName("list_services_response");
   if (!rr->HasField(*response, list_resp)) {
     return absl::InternalError("reflection answer has no list_services_response");
   }
   const pb::Message& list = rr->GetMessage(*response, list_resp);
-  const pb::FieldDescriptor* service_field =
-      list.GetDescriptor()->FindFieldByName("service");
+  const pb::FieldDescriptor* service_field = list.GetDescriptor()->FindFieldByName("service");
   const pb::Reflection* lr = list.GetReflection();
   std::vector<std::string> names;
   for (int i = 0; i < lr->FieldSize(list, service_field); ++i) {
     const pb::Message& svc = lr->GetRepeatedMessage(list, service_field, i);
-    names.push_back(svc.GetReflection()->GetString(
-        svc, svc.GetDescriptor()->FindFieldByName("name")));
+    names.push_back(
+        svc.GetReflection()->GetString(svc, svc.GetDescriptor()->FindFieldByName("name")));
   }
   std::sort(names.begin(), names.end());
   return names;

@@ -23,8 +23,7 @@ namespace latentsearch::rpc {
 // "latentsearch.v1.Search"). UNIMPLEMENTED when the server has no
 // reflection.
 absl::StatusOr<std::vector<std::string>> ListServicesByReflection(
-    const std::shared_ptr<grpc::Channel>& channel,
-    absl::Duration timeout = absl::Seconds(5));
+    const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout = absl::Seconds(5));
 
 }  // namespace latentsearch::rpc
 

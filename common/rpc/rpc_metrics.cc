@@ -92,12 +92,11 @@ std::pair<std::string, std::string> SplitMethodName(const std::string& method) {
 }
 
 RpcMetrics::RpcMetrics(MetricsRegistry* registry)
-    : started_(registry->AddCounter("grpc_server_started_total",
-                                    "RPCs started on the server.",
+    : started_(registry->AddCounter("grpc_server_started_total", "RPCs started on the server.",
                                     {"grpc_service", "grpc_method", "grpc_type"})),
-      handled_(registry->AddCounter(
-          "grpc_server_handled_total", "RPCs completed on the server, by status code.",
-          {"grpc_service", "grpc_method", "grpc_type", "grpc_code"})),
+      handled_(registry->AddCounter("grpc_server_handled_total",
+                                    "RPCs completed on the server, by status code.",
+                                    {"grpc_service", "grpc_method", "grpc_type", "grpc_code"})),
       seconds_(registry->AddHistogram(
           "grpc_server_handling_seconds",
           "Time from the start of an RPC to its status, by method and status code.",

@@ -41,8 +41,7 @@ class RpcMetrics {
   void AuthFailure(const std::string& reason);
 
   // A factory for ServerBuilder::experimental().SetInterceptorCreators.
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-  NewInterceptorFactory();
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewInterceptorFactory();
 
  private:
   CounterFamily* const started_;

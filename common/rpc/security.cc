@@ -23,9 +23,8 @@ constexpr size_t kMaxTokenBytes = 4096;
 absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("cannot read the ", what, " '", path,
-                                     "': ", text.status().message()));
+    return absl::Status(text.status().code(), absl::StrCat("cannot read the ", what, " '", path,
+                                                           "': ", text.status().message()));
   }
   if (!absl::StrContains(*text, "-----BEGIN ")) {
     return absl::InvalidArgumentError(
@@ -58,8 +57,7 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
   bool IsBlocking() const override { return false; }
 
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext*,
-                       OutputMetadata* consumed_auth_metadata,
-                       OutputMetadata*) override {
+                       OutputMetadata* consumed_auth_metadata, OutputMetadata*) override {
     auto path = auth_metadata.find(":path");
     if (path != auth_metadata.end() && absl::StartsWith(Ref(path->second), kHealthPrefix)) {
       return grpc::Status::OK;
@@ -74,8 +72,7 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
     const std::string value = Ref(header->second);
     constexpr absl::string_view kBearer = "Bearer ";
     if (!absl::StartsWith(value, kBearer)) {
-      return Refuse("malformed",
-                    "the authorization metadata must be 'Bearer TOKEN'");
+      return Refuse("malformed", "the authorization metadata must be 'Bearer TOKEN'");
     }
     const std::string token = value.substr(kBearer.size());
     bool match = false;
@@ -101,9 +98,8 @@ class TokenAuthProcessor final : public grpc::AuthMetadataProcessor {
 absl::StatusOr<std::vector<std::string>> ReadTokensFile(const std::string& path) {
   absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(), absl::StrCat("cannot read the tokens file '",
-                                                           path, "': ",
-                                                           text.status().message()));
+    return absl::Status(text.status().code(), absl::StrCat("cannot read the tokens file '", path,
+                                                           "': ", text.status().message()));
   }
   std::vector<std::string> tokens;
   int line_no = 0;
@@ -114,10 +110,10 @@ absl::StatusOr<std::vector<std::string>> ReadTokensFile(const std::string& path)
     bool printable = true;
     for (char c : line) printable &= (c > ' ' && c < 0x7f);
     if (!printable || line.size() < kMinTokenBytes || line.size() > kMaxTokenBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokens file '", path, "' line ", line_no, ": a token must be ", kMinTokenBytes,
-          " to ", kMaxTokenBytes,
-          " printable ASCII characters without spaces (e.g. `openssl rand -hex 32`)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens file '", path, "' line ", line_no, ": a token must be ",
+                       kMinTokenBytes, " to ", kMaxTokenBytes,
+                       " printable ASCII characters without spaces (e.g. `openssl rand -hex 32`)"));
     }
     tokens.emplace_back(line);
   }
@@ -134,8 +130,7 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const ServerSecurityOptions& options, const std::string& listen,
-    RpcMetrics* metrics) {
+    const ServerSecurityOptions& options, const std::string& listen, RpcMetrics* metrics) {
   const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
   if (tls && (options.tls_cert_file.empty() || options.tls_key_file.empty())) {
     return absl::InvalidArgumentError(
@@ -161,8 +156,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     LS_ASSIGN_OR_RETURN(pair.private_key, ReadPem(options.tls_key_file, "TLS private key"));
     ssl.pem_key_cert_pairs.push_back(std::move(pair));
     if (!options.tls_client_ca_file.empty()) {
-      LS_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                          ReadPem(options.tls_client_ca_file, "TLS client CA"));
+      LS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(options.tls_client_ca_file, "TLS client CA"));
       ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
     } else {
       ssl.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
@@ -184,8 +178,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return creds;
 }
 
-absl::Status ApplyClientSecurity(const ClientSecurityOptions& security,
-                                 const std::string& address, ChannelOptions* options) {
+absl::Status ApplyClientSecurity(const ClientSecurityOptions& security, const std::string& address,
+                                 ChannelOptions* options) {
   const bool tls = security.tls || !security.tls_ca_file.empty() ||
                    !security.tls_cert_file.empty() || !security.tls_key_file.empty() ||
                    !security.tls_server_name.empty();
@@ -211,22 +205,24 @@ absl::Status ApplyClientSecurity(const ClientSecurityOptions& security,
   } else if (!security.token.empty()) {
     // gRPC sends call credentials only over secure transports; local
     // credentials count as one and connect only to loopback / unix sockets.
-    channel = grpc::experimental::LocalCredentials(
-        absl::StartsWith(address, "unix:") ? UDS : LOCAL_TCP);
+    channel =
+        grpc::experimental::LocalCredentials(absl::StartsWith(address, "unix:") ? UDS : LOCAL_TCP);
   } else {
     return absl::OkStatus();
   }
   if (!security.token.empty()) {
-    channel = grpc::CompositeChannelCredentials(
-        channel, grpc::AccessTokenCredentials(security.token));
+    channel =
+        grpc::CompositeChannelCredentials(channel, grpc::AccessTokenCredentials(security.token));
   }
   options->credentials = std::move(channel);
   return absl::OkStatus();
 }
 
-absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(
-    const std::string& tls_cert, const std::string& tls_key, const std::string& tls_client_ca,
-    const std::string& auth_tokens_file, bool allow_insecure_tokens) {
+absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(const std::string& tls_cert,
+                                                              const std::string& tls_key,
+                                                              const std::string& tls_client_ca,
+                                                              const std::string& auth_tokens_file,
+                                                              bool allow_insecure_tokens) {
   ServerSecurityOptions options;
   options.tls_cert_file = tls_cert;
   options.tls_key_file = tls_key;
@@ -239,9 +235,8 @@ absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(
 }
 
 absl::StatusOr<ClientSecurityOptions> ClientSecurityFromFiles(
-    bool tls, const std::string& tls_ca, const std::string& tls_cert,
-    const std::string& tls_key, const std::string& tls_server_name, const std::string& token,
-    const std::string& token_file) {
+    bool tls, const std::string& tls_ca, const std::string& tls_cert, const std::string& tls_key,
+    const std::string& tls_server_name, const std::string& token, const std::string& token_file) {
   if (!token.empty() && !token_file.empty()) {
     return absl::InvalidArgumentError(
         "give the bearer token once: --token or --token_file, not both");
@@ -263,9 +258,7 @@ absl::StatusOr<ClientSecurityOptions> ClientSecurityFromFiles(
 
 std::string DescribeServerSecurity(const ServerSecurityOptions& options) {
   const bool tls = !options.tls_cert_file.empty();
-  std::string out = !tls ? "plaintext"
-                    : options.tls_client_ca_file.empty() ? "TLS"
-                                                         : "mTLS";
+  std::string out = !tls ? "plaintext" : options.tls_client_ca_file.empty() ? "TLS" : "mTLS";
   if (!options.auth_tokens.empty()) {
     absl::StrAppend(&out, " + ", options.auth_tokens.size(), " bearer token(s)",
                     tls ? "" : " (local peers only)");

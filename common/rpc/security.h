@@ -61,8 +61,7 @@ struct ServerSecurityOptions {
 // without TLS, tokens without TLS or allow_insecure_tokens), NOT_FOUND /
 // PERMISSION_DENIED naming an unreadable file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const ServerSecurityOptions& options, const std::string& listen,
-    RpcMetrics* metrics = nullptr);
+    const ServerSecurityOptions& options, const std::string& listen, RpcMetrics* metrics = nullptr);
 
 // Reads a tokens file: one token per line; blank lines and lines starting
 // with '#' are skipped; surrounding whitespace is trimmed. A token is 16 to
@@ -90,8 +89,8 @@ struct ClientSecurityOptions {
 // `address`. Leaves them unset (plaintext) when nothing is configured.
 // INVALID_ARGUMENT for a cert without key (or the reverse), NOT_FOUND /
 // PERMISSION_DENIED naming an unreadable file.
-absl::Status ApplyClientSecurity(const ClientSecurityOptions& security,
-                                 const std::string& address, ChannelOptions* options);
+absl::Status ApplyClientSecurity(const ClientSecurityOptions& security, const std::string& address,
+                                 ChannelOptions* options);
 
 // The first token in a tokens file (same format as ReadTokensFile), for
 // clients' --token_file.
@@ -100,17 +99,18 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 // For the binaries' main(): the server options from the values of
 // --tls_cert, --tls_key, --tls_client_ca, --auth_tokens_file and
 // --allow_insecure_tokens (tokens read from the file; "" = unset).
-absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(
-    const std::string& tls_cert, const std::string& tls_key, const std::string& tls_client_ca,
-    const std::string& auth_tokens_file, bool allow_insecure_tokens);
+absl::StatusOr<ServerSecurityOptions> ServerSecurityFromFiles(const std::string& tls_cert,
+                                                              const std::string& tls_key,
+                                                              const std::string& tls_client_ca,
+                                                              const std::string& auth_tokens_file,
+                                                              bool allow_insecure_tokens);
 
 // For clients' main(): the client options from TLS file paths, a token or a
 // token file (not both), and a server-name override ("" = unset).
 // Validated by a dry ApplyClientSecurity, so bad files fail at start-up.
 absl::StatusOr<ClientSecurityOptions> ClientSecurityFromFiles(
-    bool tls, const std::string& tls_ca, const std::string& tls_cert,
-    const std::string& tls_key, const std::string& tls_server_name, const std::string& token,
-    const std::string& token_file);
+    bool tls, const std::string& tls_ca, const std::string& tls_cert, const std::string& tls_key,
+    const std::string& tls_server_name, const std::string& token, const std::string& token_file);
 
 // "TLS", "mTLS", "TLS + tokens", "tokens (local peers only)", "plaintext":
 // for start-up log lines.

@@ -2,9 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -34,33 +34,32 @@ absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& address) {
   std::string port_text = address.substr(colon + 1);
   if (!host.empty() && host.front() == '[') {
     if (host.back() != ']') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "listen address '", address, "': unbalanced '[' in IPv6 host"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("listen address '", address, "': unbalanced '[' in IPv6 host"));
     }
     host = host.substr(1, host.size() - 2);
   } else if (host.find(':') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", address,
-        "': an IPv6 host must be written in brackets, e.g. [::1]:50051"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", address,
+                     "': an IPv6 host must be written in brackets, e.g. [::1]:50051"));
   }
   int port = -1;
   if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address '", address, "': port '", port_text,
-                     "' is not a number in 0..65535"));
+    return absl::InvalidArgumentError(absl::StrCat("listen address '", address, "': port '",
+                                                   port_text, "' is not a number in 0..65535"));
   }
   if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address '", address,
-        "' has no host; use 127.0.0.1 (local), 0.0.0.0 (all IPv4) or [::]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", address,
+                     "' has no host; use 127.0.0.1 (local), 0.0.0.0 (all IPv4) or [::]"));
   }
   out.host = host;
   out.port = port;
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(
-    const ServerOptions& options, const std::vector<grpc::Service*>& services) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      const std::vector<grpc::Service*>& services) {
   absl::StatusOr<ListenAddress> parsed = ParseListenAddress(options.listen);
   if (!parsed.ok()) return parsed.status();
 
@@ -97,9 +96,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
     if (server != nullptr) server->Shutdown();
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on '", options.listen,
-        "': the address is in use, not local, or not permitted"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on '", options.listen,
+                     "': the address is in use, not local, or not permitted"));
   }
 
   std::string address;
@@ -112,13 +111,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     if (host == "0.0.0.0") host = "127.0.0.1";
     if (host == "::") host = "::1";
     bool v6 = host.find(':') != std::string::npos;
-    address = v6 ? absl::StrCat("[", host, "]:", port)
-                 : absl::StrCat(host, ":", port);
+    address = v6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
   }
 
   auto out = std::unique_ptr<Server>(new Server(std::move(server), address, port));
-  grpc::HealthCheckServiceInterface* health =
-      out->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health = out->server_->GetHealthCheckService();
   if (health != nullptr) {
     health->SetServingStatus(true);
     for (const std::string& name : options.health_names) {
@@ -131,8 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   return out;
 }
 
-Server::Server(std::unique_ptr<grpc::Server> server, std::string address,
-               int port)
+Server::Server(std::unique_ptr<grpc::Server> server, std::string address, int port)
     : server_(std::move(server)), address_(std::move(address)), port_(port) {}
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }

@@ -68,8 +68,8 @@ class Server {
   // or inconsistent security options, NOT_FOUND / PERMISSION_DENIED for an
   // unreadable certificate or key, UNAVAILABLE when the address cannot be
   // bound (in use, no permission).
-  static absl::StatusOr<std::unique_ptr<Server>> Start(
-      const ServerOptions& options, const std::vector<grpc::Service*>& services);
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                       const std::vector<grpc::Service*>& services);
 
   ~Server();  // Shutdown(absl::ZeroDuration()) if not done yet.
   Server(const Server&) = delete;

@@ -29,8 +29,8 @@ void OnSignal(int sig) {
 
 void CreatePipe() {
   if (::pipe2(g_pipe, O_CLOEXEC) != 0) {
-    g_install_status = absl::InternalError(
-        absl::StrCat("shutdown signal pipe: ", std::strerror(errno)));
+    g_install_status =
+        absl::InternalError(absl::StrCat("shutdown signal pipe: ", std::strerror(errno)));
   }
 }
 
@@ -46,8 +46,7 @@ absl::Status ShutdownSignal::Install() {
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGTERM, SIGINT}) {
     if (::sigaction(sig, &sa, nullptr) != 0) {
-      return absl::InternalError(
-          absl::StrCat("sigaction(", sig, "): ", std::strerror(errno)));
+      return absl::InternalError(absl::StrCat("sigaction(", sig, "): ", std::strerror(errno)));
     }
   }
   return absl::OkStatus();

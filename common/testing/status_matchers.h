@@ -32,8 +32,7 @@ MATCHER(IsOk, "is OK") {
 }
 
 MATCHER_P2(StatusIs, code, message_matcher,
-           "has code " + std::string(absl::StatusCodeToString(code)) +
-               " and a matching message") {
+           "has code " + std::string(absl::StatusCodeToString(code)) + " and a matching message") {
   const absl::Status& s = ::latentsearch::testing::GetStatus(arg);
   *result_listener << "status is " << s;
   if (s.code() != code) return false;
@@ -53,16 +52,14 @@ MATCHER_P(IsOkAndHolds, value_matcher, "is OK and holds a matching value") {
 #define LS_TESTING_CONCAT_INNER_(x, y) x##y
 #define LS_TESTING_CONCAT_(x, y) LS_TESTING_CONCAT_INNER_(x, y)
 
-#define ASSERT_OK(expr) \
-  ASSERT_THAT((expr), ::latentsearch::testing::IsOk())
-#define EXPECT_OK(expr) \
-  EXPECT_THAT((expr), ::latentsearch::testing::IsOk())
+#define ASSERT_OK(expr) ASSERT_THAT((expr), ::latentsearch::testing::IsOk())
+#define EXPECT_OK(expr) EXPECT_THAT((expr), ::latentsearch::testing::IsOk())
 
 #define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   ASSERT_OK_AND_ASSIGN_IMPL_(LS_TESTING_CONCAT_(ls_statusor_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr)   \
-  auto statusor = (rexpr);                                 \
-  ASSERT_TRUE(statusor.ok()) << statusor.status();         \
+#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                               \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();       \
   lhs = std::move(statusor).value()
 
 #endif  // LATENTSEARCH_COMMON_TESTING_STATUS_MATCHERS_H_

@@ -16,8 +16,7 @@
 namespace latentsearch::testing {
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::StartServer(
-    const std::vector<std::string>& argv, const std::string& log_path,
-    absl::Duration timeout) {
+    const std::vector<std::string>& argv, const std::string& log_path, absl::Duration timeout) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -65,8 +64,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::StartServer(
     ::close(pipefd[0]);
     ::close(log_fd);
     proc->pid_ = -1;
-    return absl::UnavailableError(absl::StrCat(
-        argv[0], " did not report 'listening on' in time; its stderr:\n", seen));
+    return absl::UnavailableError(
+        absl::StrCat(argv[0], " did not report 'listening on' in time; its stderr:\n", seen));
   }
   int read_fd = pipefd[0];
   proc->drainer_ = std::thread([read_fd, log_fd] {

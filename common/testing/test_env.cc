@@ -46,23 +46,19 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string TempDir::Join(const std::string& name) const {
-  return base::JoinPath(path_, name);
-}
+std::string TempDir::Join(const std::string& name) const { return base::JoinPath(path_, name); }
 
 std::string SourceDir() { return EnvOr("LS_SOURCE_DIR", LS_COMPILED_SOURCE_DIR); }
 std::string BinaryDir() { return EnvOr("LS_BINARY_DIR", LS_COMPILED_BINARY_DIR); }
 
 std::optional<std::string> Cifar10Dir() {
-  std::string dir =
-      EnvOr("LS_CIFAR10_DIR", base::JoinPath(SourceDir(), "../shared/data/cifar10"));
+  std::string dir = EnvOr("LS_CIFAR10_DIR", base::JoinPath(SourceDir(), "../shared/data/cifar10"));
   if (!Exists(base::JoinPath(dir, "test_batch.bin"))) return std::nullopt;
   return dir;
 }
 
 std::optional<std::string> FashionMnistDir() {
-  std::string dir =
-      EnvOr("LS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist");
+  std::string dir = EnvOr("LS_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist");
   if (!Exists(base::JoinPath(dir, "t10k-labels-idx1-ubyte.gz")) &&
       !Exists(base::JoinPath(dir, "t10k-labels-idx1-ubyte"))) {
     return std::nullopt;

@@ -39,9 +39,9 @@ absl::StatusOr<std::unique_ptr<BatchScheduler>> BatchScheduler::Create(
     return absl::InvalidArgumentError("max_batch_size must be at least 1");
   }
   if (options.max_queue_size < options.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_queue_size (", options.max_queue_size,
-        ") must be at least max_batch_size (", options.max_batch_size, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("max_queue_size (", options.max_queue_size,
+                                                   ") must be at least max_batch_size (",
+                                                   options.max_batch_size, ")"));
   }
   if (options.max_queue_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("max_queue_delay must not be negative");
@@ -61,8 +61,7 @@ BatchScheduler::BatchScheduler(const BatchSchedulerOptions& options)
 
 BatchScheduler::~BatchScheduler() { Shutdown(); }
 
-std::unique_ptr<BatchScheduler::Queue> BatchScheduler::AddQueue(std::string name,
-                                                                BatchFn run) {
+std::unique_ptr<BatchScheduler::Queue> BatchScheduler::AddQueue(std::string name, BatchFn run) {
   auto state = std::make_shared<QueueState>();
   state->name = std::move(name);
   state->run = std::move(run);
@@ -81,19 +80,19 @@ absl::Status BatchScheduler::Enqueue(const std::shared_ptr<QueueState>& q,
   }
   std::lock_guard<std::mutex> l(mu_);
   if (stopping_ || q->closed) {
-    return absl::UnavailableError(absl::StrCat(
-        "queue '", q->name, "' is shutting down; retry on another replica"));
+    return absl::UnavailableError(
+        absl::StrCat("queue '", q->name, "' is shutting down; retry on another replica"));
   }
   if (n > options_.max_queue_size) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        n, " items in one request exceed the batch queue's capacity of ",
-        options_.max_queue_size, " items; send fewer per request"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(n, " items in one request exceed the batch queue's capacity of ",
+                     options_.max_queue_size, " items; send fewer per request"));
   }
   if (q->queued_items + n > options_.max_queue_size) {
     ++stats_.rejected_full;
-    return absl::UnavailableError(absl::StrCat(
-        "queue '", q->name, "' is full (", q->queued_items, " items waiting, at most ",
-        options_.max_queue_size, "); retry with backoff"));
+    return absl::UnavailableError(absl::StrCat("queue '", q->name, "' is full (", q->queued_items,
+                                               " items waiting, at most ", options_.max_queue_size,
+                                               "); retry with backoff"));
   }
   const absl::Time now = clock_->Now();
   if (task->deadline() <= now) {
@@ -117,8 +116,7 @@ void BatchScheduler::Unqueue(QueueState& q, BatchTask* task) {
   task->queued_ = false;
 }
 
-void BatchScheduler::DropExpired(QueueState& q, absl::Time now,
-                                 std::vector<BatchTask*>* finished) {
+void BatchScheduler::DropExpired(QueueState& q, absl::Time now, std::vector<BatchTask*>* finished) {
   for (size_t i = 0; i < q.tasks.size();) {
     BatchTask* t = q.tasks[i];
     if (t->deadline_ > now) {
@@ -132,8 +130,7 @@ void BatchScheduler::DropExpired(QueueState& q, absl::Time now,
     if (t->status_.ok()) {
       t->status_ = absl::DeadlineExceededError(absl::StrCat(
           "the deadline passed after ", absl::FormatDuration(now - t->enqueued_),
-          " in the batch queue; the request was not computed",
-          t->taken_ > 0 ? " completely" : ""));
+          " in the batch queue; the request was not computed", t->taken_ > 0 ? " completely" : ""));
     }
     if (t->in_flight_ == 0) finished->push_back(t);
   }

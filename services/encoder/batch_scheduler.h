@@ -47,8 +47,8 @@
 #ifndef LATENTSEARCH_SERVICES_ENCODER_BATCH_SCHEDULER_H_
 #define LATENTSEARCH_SERVICES_ENCODER_BATCH_SCHEDULER_H_
 
-#include <cstddef>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -102,9 +102,9 @@ class BatchTask {
   const absl::Time deadline_;
   // Scheduler bookkeeping, under the scheduler's mutex.
   absl::Time enqueued_;
-  size_t taken_ = 0;    // Items handed to batches so far.
-  int in_flight_ = 0;   // Parts in batches that are running.
-  bool queued_ = false; // Still in its queue's deque (items left to take).
+  size_t taken_ = 0;     // Items handed to batches so far.
+  int in_flight_ = 0;    // Parts in batches that are running.
+  bool queued_ = false;  // Still in its queue's deque (items left to take).
   absl::Status status_;
   TaskTiming timing_;
   double batch_size_sum_ = 0;
@@ -129,7 +129,7 @@ struct BatchReport {
   absl::Duration compute;  // Time in the BatchFn.
   // Per slice: from its task's Enqueue to the batch closing (queue time).
   std::vector<absl::Duration> queue_waits;
-  bool ok = true;          // The BatchFn's status.
+  bool ok = true;  // The BatchFn's status.
 };
 
 // Runs one batch; the error (if any) becomes the status of every task in it.
@@ -207,19 +207,16 @@ class BatchScheduler {
   // Drops expired tasks (into work->finished) and forms at most one ready
   // batch. Returns true when `work` holds something; else *next_due is the
   // earliest time a batch becomes ready (InfiniteFuture if none waits).
-  bool Collect(absl::Time now, Work* work, absl::Time* next_due)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Collect(absl::Time now, Work* work, absl::Time* next_due) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropExpired(QueueState& q, absl::Time now, std::vector<BatchTask*>* finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FormBatch(QueueState& q, absl::Time now, Batch* batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FormBatch(QueueState& q, absl::Time now, Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes the untaken rest of `task` from `q`.
   void Unqueue(QueueState& q, BatchTask* task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool AnyQueued() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs the batch in `work` and delivers every finished task (no lock held).
   void Execute(Work& work);
-  absl::Status Enqueue(const std::shared_ptr<QueueState>& q,
-                       std::unique_ptr<BatchTask> task);
+  absl::Status Enqueue(const std::shared_ptr<QueueState>& q, std::unique_ptr<BatchTask> task);
   void RemoveQueue(const std::shared_ptr<QueueState>& q);
   // Done + delete, counting the outcome. No lock held.
   void Deliver(BatchTask* task);

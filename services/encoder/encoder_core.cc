@@ -30,10 +30,11 @@ absl::StatusOr<std::unique_ptr<EncoderCore>> EncoderCore::Create(
     return absl::InvalidArgumentError("max_images_per_request must be at least 1");
   }
   if (options.max_queue_size < options.max_images_per_request) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_queue_size (", options.max_queue_size, ") must be at least "
-        "max_images_per_request (", options.max_images_per_request,
-        "): a full-size request must fit in the queue"));
+    return absl::InvalidArgumentError(absl::StrCat("max_queue_size (", options.max_queue_size,
+                                                   ") must be at least "
+                                                   "max_images_per_request (",
+                                                   options.max_images_per_request,
+                                                   "): a full-size request must fit in the queue"));
   }
   if (options.batch_threads < 1) {
     return absl::InvalidArgumentError("batch_threads must be at least 1");
@@ -83,13 +84,12 @@ absl::Status EncoderCore::Submit(const v1::ModelRef& ref,
   LS_ASSIGN_OR_RETURN(std::shared_ptr<Servable> servable,
                       registry_->Resolve(ref.name(), ref.version()));
   if (reconstruct && !servable->runner().has_decoder()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model ", servable->name(), " v", servable->version(),
-        " has no decoder; Reconstruct needs an autoencoder checkpoint"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("model ", servable->name(), " v", servable->version(),
+                     " has no decoder; Reconstruct needs an autoencoder checkpoint"));
   }
   LS_ASSIGN_OR_RETURN(std::vector<float> inputs,
-                      PreprocessImages(images, servable->input(),
-                                       options_.max_images_per_request));
+                      PreprocessImages(images, servable->input(), options_.max_images_per_request));
   Servable* s = servable.get();
   return s->Submit(std::make_unique<InferenceTask>(std::move(servable), std::move(inputs), n,
                                                    reconstruct, deadline, std::move(on_done)));
@@ -99,8 +99,7 @@ void EncoderCore::Encode(const v1::EncodeRequest& request, absl::Time deadline,
                          v1::EncodeResponse* response, Done done) {
   absl::Status s = Submit(
       request.model(), request.images(), /*reconstruct=*/false, deadline,
-      [response, done](InferenceTask& task, const absl::Status& status,
-                       const TaskTiming& timing) {
+      [response, done](InferenceTask& task, const absl::Status& status, const TaskTiming& timing) {
         if (status.ok()) {
           const Servable& sv = *task.servable();
           const size_t latent = static_cast<size_t>(sv.latent_size());
@@ -123,23 +122,23 @@ void EncoderCore::Encode(const v1::EncodeRequest& request, absl::Time deadline,
 
 void EncoderCore::Reconstruct(const v1::ReconstructRequest& request, absl::Time deadline,
                               v1::ReconstructResponse* response, Done done) {
-  absl::Status s = Submit(
-      request.model(), request.images(), /*reconstruct=*/true, deadline,
-      [response, done](InferenceTask& task, const absl::Status& status, const TaskTiming&) {
-        if (status.ok()) {
-          const Servable& sv = *task.servable();
-          const InputSpec& spec = sv.input();
-          const size_t per = spec.floats_per_image();
-          SetModel(sv, response->mutable_model());
-          for (size_t i = 0; i < task.size(); ++i) {
-            absl::Span<const float> in(task.inputs().data() + i * per, per);
-            absl::Span<const float> out(task.reconstructions().data() + i * per, per);
-            ToRawImage(out, spec, response->add_images());
-            response->add_mse(PixelMse(in, out, spec));
-          }
-        }
-        done(status);
-      });
+  absl::Status s =
+      Submit(request.model(), request.images(), /*reconstruct=*/true, deadline,
+             [response, done](InferenceTask& task, const absl::Status& status, const TaskTiming&) {
+               if (status.ok()) {
+                 const Servable& sv = *task.servable();
+                 const InputSpec& spec = sv.input();
+                 const size_t per = spec.floats_per_image();
+                 SetModel(sv, response->mutable_model());
+                 for (size_t i = 0; i < task.size(); ++i) {
+                   absl::Span<const float> in(task.inputs().data() + i * per, per);
+                   absl::Span<const float> out(task.reconstructions().data() + i * per, per);
+                   ToRawImage(out, spec, response->add_images());
+                   response->add_mse(PixelMse(in, out, spec));
+                 }
+               }
+               done(status);
+             });
   if (!s.ok()) done(s);
 }
 

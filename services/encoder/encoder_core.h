@@ -84,8 +84,8 @@ class EncoderCore {
   // NOT_FOUND (model/version not loaded, listing the loaded ones),
   // UNAVAILABLE (no model yet, queue full), RESOURCE_EXHAUSTED (more images
   // than a queue holds), DEADLINE_EXCEEDED (expired while queued).
-  void Encode(const v1::EncodeRequest& request, absl::Time deadline,
-              v1::EncodeResponse* response, Done done);
+  void Encode(const v1::EncodeRequest& request, absl::Time deadline, v1::EncodeResponse* response,
+              Done done);
   // Reconstructions (encode, then decode) as RawImages of the model's input
   // shape, with the per-image MSE. Errors as Encode, plus
   // FAILED_PRECONDITION for a model without a decoder.
@@ -116,8 +116,8 @@ class EncoderCore {
   explicit EncoderCore(const EncoderCoreOptions& options) : options_(options) {}
   // Resolves the model and preprocesses; the task's DoneFn is `on_done`.
   absl::Status Submit(const v1::ModelRef& ref,
-                      const google::protobuf::RepeatedPtrField<v1::Image>& images,
-                      bool reconstruct, absl::Time deadline, InferenceTask::DoneFn on_done);
+                      const google::protobuf::RepeatedPtrField<v1::Image>& images, bool reconstruct,
+                      absl::Time deadline, InferenceTask::DoneFn on_done);
 
   const EncoderCoreOptions options_;
   // Declared before registry_: servables' queues must go before the

@@ -41,8 +41,8 @@ EncoderMetrics::EncoderMetrics(rpc::MetricsRegistry* registry)
                                           {}, rpc::LatencyBuckets())
                            ->Get({})),
       batch_size_(registry
-                      ->AddHistogram("latentsearch_encoder_batch_size", "Images per batch.",
-                                     {}, rpc::ExponentialBuckets(1, 2, 11))
+                      ->AddHistogram("latentsearch_encoder_batch_size", "Images per batch.", {},
+                                     rpc::ExponentialBuckets(1, 2, 11))
                       ->Get({})),
       batches_(registry->AddCounter("latentsearch_encoder_batches_total",
                                     "Batches computed, by outcome.", {"outcome"})),
@@ -62,8 +62,7 @@ std::function<void(const BatchReport&)> EncoderMetrics::BatchObserver() {
 
 void EncoderMetrics::ObserveCore(const BatchScheduler* scheduler, const ModelRegistry* models) {
   registry_->AddCallbackCounter(
-      "latentsearch_encoder_batched_images_total", "Images computed in batches.", {},
-      [scheduler] {
+      "latentsearch_encoder_batched_images_total", "Images computed in batches.", {}, [scheduler] {
         return std::vector<GaugeSample>{{{}, static_cast<double>(scheduler->stats().items)}};
       });
   registry_->AddCallbackCounter(
@@ -89,11 +88,9 @@ void EncoderMetrics::ObserveCore(const BatchScheduler* scheduler, const ModelReg
                               });
   registry_->AddCallbackCounter(
       "latentsearch_encoder_served_images_total",
-      "Images of requests that finished OK, per model version.", {"model", "version"},
-      [models] {
-        return PerServable(models, [](const Servable& s) {
-          return static_cast<double>(s.images_served());
-        });
+      "Images of requests that finished OK, per model version.", {"model", "version"}, [models] {
+        return PerServable(
+            models, [](const Servable& s) { return static_cast<double>(s.images_served()); });
       });
 }
 

@@ -21,11 +21,11 @@
 #include "common/model/model.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
-#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
+#include "services/common/server_flags.h"
 #include "services/encoder/encoder_core.h"
 #include "services/encoder/encoder_metrics.h"
 #include "services/encoder/encoder_service.h"
@@ -44,8 +44,7 @@ ABSL_FLAG(uint32_t, max_queue_size, 4096,
           "Most images waiting per model version; beyond it requests are UNAVAILABLE");
 ABSL_FLAG(int32_t, keep_versions, 2, "Model versions kept loaded per name");
 ABSL_FLAG(uint32_t, max_images_per_request, 1024, "Most images in one Encode/Reconstruct");
-ABSL_FLAG(int32_t, threads, 0,
-          "LibTorch intra-op threads per batcher thread; 0 = all cores");
+ABSL_FLAG(int32_t, threads, 0, "LibTorch intra-op threads per batcher thread; 0 = all cores");
 ABSL_FLAG(int32_t, batch_threads, 1, "Batcher threads (forward passes running at once)");
 ABSL_FLAG(int32_t, load_threads, 1,
           "LibTorch intra-op threads for loading and warming up pushed checkpoints "
@@ -112,8 +111,8 @@ int main(int argc, char** argv) {
   const int threads = absl::GetFlag(FLAGS_threads);
   options.on_batch_thread_start = [threads](int index) {
     latentsearch::model::ThreadSettings t = latentsearch::model::SetThreads(threads);
-    Log(absl::StrCat("batcher thread ", index, ": ", t.intra_op, " intra-op thread(s), ",
-                     t.blas, " BLAS thread(s)"));
+    Log(absl::StrCat("batcher thread ", index, ": ", t.intra_op, " intra-op thread(s), ", t.blas,
+                     " BLAS thread(s)"));
   };
   const int load_threads = absl::GetFlag(FLAGS_load_threads);
   const int load_nice = absl::GetFlag(FLAGS_load_nice);
@@ -138,8 +137,7 @@ int main(int argc, char** argv) {
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {kServiceName};
   server_options.initially_not_serving = {kServiceName};
-  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
-      !s.ok()) {
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options); !s.ok()) {
     return Fail(s.ToString());
   }
   server_options.metrics = &rpc_metrics;
@@ -151,13 +149,12 @@ int main(int argc, char** argv) {
   auto server = latentsearch::rpc::Server::Start(server_options, {&service});
   if (!server.ok()) return Fail(server.status().ToString());
   latentsearch::rpc::Server* srv = server->get();
-  (*core)->SetReadinessListener(
-      [srv](bool ready) { srv->SetServing(kServiceName, ready); });
+  (*core)->SetReadinessListener([srv](bool ready) { srv->SetServing(kServiceName, ready); });
   const auto snapshot = (*core)->registry().snapshot();
   Log(absl::StrCat("listening on ", srv->address(), " (data_dir ", options.data_dir, ", ",
                    snapshot->models.size(), " model name(s) restored",
-                   snapshot->empty() ? "; NOT_SERVING until a checkpoint is pushed" : "",
-                   ", ", latentsearch::rpc::DescribeServerSecurity(server_options.security), ")"));
+                   snapshot->empty() ? "; NOT_SERVING until a checkpoint is pushed" : "", ", ",
+                   latentsearch::rpc::DescribeServerSecurity(server_options.security), ")"));
   // After the gRPC line: tests take the first "listening on" as the gRPC address.
   if (*metrics_server != nullptr) {
     Log(absl::StrCat("metrics listening on ", (*metrics_server)->address()));

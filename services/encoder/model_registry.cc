@@ -42,8 +42,8 @@ std::string Loaded(const RegistrySnapshot& snap) {
 
 std::string Describe(const model::CheckpointMetadata& m) {
   return absl::StrCat(m.model_name, " v", m.version, " (", m.architecture, ", latent ",
-                      m.latent_size, ", ", m.input_shape.height, "x", m.input_shape.width,
-                      "x", m.input_shape.channels, ")");
+                      m.latent_size, ", ", m.input_shape.height, "x", m.input_shape.width, "x",
+                      m.input_shape.channels, ")");
 }
 
 }  // namespace
@@ -61,14 +61,13 @@ absl::Status ValidateMetadata(model::CheckpointMetadata* m) {
   m->architecture = spec.architecture;
   m->latent_size = spec.latent_size;
   m->input_shape = spec.input;
-  if (absl::Status s = ValidateNormalization(m->normalization, spec.input.channels);
-      !s.ok()) {
+  if (absl::Status s = ValidateNormalization(m->normalization, spec.input.channels); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint metadata: ", s.message()));
   }
   if (!IsLowerHex64(m->sha256)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint metadata: sha256 '", m->sha256,
-        "' is not 64 lower-case hex digits (the SHA-256 of the weights)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint metadata: sha256 '", m->sha256,
+                     "' is not 64 lower-case hex digits (the SHA-256 of the weights)"));
   }
   if (m->size_bytes == 0) {
     return absl::InvalidArgumentError(
@@ -82,16 +81,19 @@ absl::Status CheckpointReceiver::Add(const v1::CheckpointChunk& chunk) {
   switch (chunk.payload_case()) {
     case v1::CheckpointChunk::kMetadata: {
       if (have_metadata_) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "message ", messages_, " is a second metadata message; a PushCheckpoint "
-            "stream has exactly one, first"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", messages_,
+                         " is a second metadata message; a PushCheckpoint "
+                         "stream has exactly one, first"));
       }
       model::CheckpointMetadata m = model::CheckpointMetadataFromProto(chunk.metadata());
       LS_RETURN_IF_ERROR(ValidateMetadata(&m));
       if (m.size_bytes > max_bytes_) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the checkpoint's weights are ", m.size_bytes, " bytes; this encoder accepts at "
-            "most ", max_bytes_, " (--max_checkpoint_bytes)"));
+        return absl::ResourceExhaustedError(absl::StrCat("the checkpoint's weights are ",
+                                                         m.size_bytes,
+                                                         " bytes; this encoder accepts at "
+                                                         "most ",
+                                                         max_bytes_, " (--max_checkpoint_bytes)"));
       }
       checkpoint_.metadata = std::move(m);
       checkpoint_.weights.reserve(
@@ -102,9 +104,10 @@ absl::Status CheckpointReceiver::Add(const v1::CheckpointChunk& chunk) {
     }
     case v1::CheckpointChunk::kData: {
       if (!have_metadata_) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "message ", messages_, " carries data before any metadata; a PushCheckpoint "
-            "stream starts with one metadata message"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", messages_,
+                         " carries data before any metadata; a PushCheckpoint "
+                         "stream starts with one metadata message"));
       }
       const std::string& data = chunk.data();
       const uint64_t have = checkpoint_.weights.size();
@@ -164,8 +167,8 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     return absl::InvalidArgumentError("the model registry needs a factory and a scheduler");
   }
   std::unique_ptr<ModelRegistry> r(new ModelRegistry(options));
-  LS_ASSIGN_OR_RETURN(r->store_, model::CheckpointStore::Open(
-                                     base::JoinPath(options.data_dir, "models")));
+  LS_ASSIGN_OR_RETURN(r->store_,
+                      model::CheckpointStore::Open(base::JoinPath(options.data_dir, "models")));
   LS_RETURN_IF_ERROR(r->Restore());
   r->loader_ = std::thread([p = r.get()] { p->LoaderLoop(); });
   return r;
@@ -205,19 +208,17 @@ absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Resolve(absl::string_vi
   }
   std::vector<std::string> versions;
   for (const auto& s : it->second) versions.push_back(absl::StrCat(s->version()));
-  return absl::NotFoundError(absl::StrCat("model '", n, "' version ", version,
-                                          " is not loaded; loaded versions: ",
-                                          absl::StrJoin(versions, ", "),
-                                          " (0 = the newest)"));
+  return absl::NotFoundError(absl::StrCat(
+      "model '", n, "' version ", version,
+      " is not loaded; loaded versions: ", absl::StrJoin(versions, ", "), " (0 = the newest)"));
 }
 
-absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Load(
-    const model::Checkpoint& checkpoint) {
+absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Load(const model::Checkpoint& checkpoint) {
   LS_ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner, options_.factory(checkpoint));
   if (runner->spec().latent_size != checkpoint.metadata.latent_size ||
       runner->spec().input != checkpoint.metadata.input_shape) {
-    return absl::InternalError(absl::StrCat("the loaded model's spec differs from ",
-                                            Describe(checkpoint.metadata)));
+    return absl::InternalError(
+        absl::StrCat("the loaded model's spec differs from ", Describe(checkpoint.metadata)));
   }
   std::shared_ptr<Servable> servable =
       Servable::Create(checkpoint.metadata, std::move(runner), options_.scheduler);
@@ -225,13 +226,11 @@ absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Load(
   return servable;
 }
 
-std::vector<std::shared_ptr<Servable>> ModelRegistry::Publish(
-    std::shared_ptr<Servable> servable) {
+std::vector<std::shared_ptr<Servable>> ModelRegistry::Publish(std::shared_ptr<Servable> servable) {
   auto next = std::make_shared<RegistrySnapshot>(*snapshot());
   std::vector<std::shared_ptr<Servable>>& list = next->models[servable->name()];
-  auto pos = std::find_if(list.begin(), list.end(), [&](const auto& s) {
-    return s->version() < servable->version();
-  });
+  auto pos = std::find_if(list.begin(), list.end(),
+                          [&](const auto& s) { return s->version() < servable->version(); });
   list.insert(pos, std::move(servable));
   std::vector<std::shared_ptr<Servable>> evicted;
   const size_t keep = static_cast<size_t>(options_.keep_versions);
@@ -259,8 +258,8 @@ absl::Status ModelRegistry::Restore() {
   for (const std::string& name : names) {
     std::vector<uint64_t> versions = store_->Versions(name);
     int loaded = 0;
-    for (auto it = versions.rbegin();
-         it != versions.rend() && loaded < options_.keep_versions; ++it) {
+    for (auto it = versions.rbegin(); it != versions.rend() && loaded < options_.keep_versions;
+         ++it) {
       const std::string path = store_->PathFor(name, *it);
       const absl::Time start = absl::Now();
       absl::StatusOr<model::Checkpoint> c = model::ReadCheckpointFile(path);
@@ -268,8 +267,8 @@ absl::Status ModelRegistry::Restore() {
       std::shared_ptr<Servable> servable;
       if (s.ok()) s = ValidateMetadata(&c->metadata);
       if (s.ok() && (c->metadata.model_name != name || c->metadata.version != *it)) {
-        s = absl::DataLossError(absl::StrCat("'", path, "' holds ", c->metadata.model_name,
-                                             " v", c->metadata.version));
+        s = absl::DataLossError(
+            absl::StrCat("'", path, "' holds ", c->metadata.model_name, " v", c->metadata.version));
       }
       if (s.ok()) {
         absl::StatusOr<std::shared_ptr<Servable>> loaded_servable = Load(*c);
@@ -281,9 +280,8 @@ absl::Status ModelRegistry::Restore() {
         Log(absl::StrCat("not restored: ", restore_errors_.back()));
         continue;
       }
-      Log(absl::StrFormat("restored %s from '%s' in %.2f s on %s", Describe(c->metadata),
-                          path, absl::ToDoubleSeconds(absl::Now() - start),
-                          servable->device()));
+      Log(absl::StrFormat("restored %s from '%s' in %.2f s on %s", Describe(c->metadata), path,
+                          absl::ToDoubleSeconds(absl::Now() - start), servable->device()));
       Publish(std::move(servable));
       ++loaded;
     }
@@ -315,10 +313,10 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
         r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
         return r;
       }
-      return absl::AlreadyExistsError(absl::StrCat(
-          "model '", m.model_name, "' version ", m.version,
-          " is already held with different weights (SHA-256 ", s->metadata().sha256,
-          "); push it as a new version (or version 0 for the next one)"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("model '", m.model_name, "' version ", m.version,
+                       " is already held with different weights (SHA-256 ", s->metadata().sha256,
+                       "); push it as a new version (or version 0 for the next one)"));
     }
   } else {
     uint64_t highest = 0;
@@ -343,13 +341,13 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
     const std::string path = store_->PathFor(e->name(), e->version());
     std::error_code ec;
     std::filesystem::remove(path, ec);
-    Log(absl::StrCat("evicted ", e->name(), " v", e->version(),
-                     ec ? absl::StrCat(" (removing '", path, "' failed: ", ec.message(), ")")
-                        : ""));
+    Log(absl::StrCat(
+        "evicted ", e->name(), " v", e->version(),
+        ec ? absl::StrCat(" (removing '", path, "' failed: ", ec.message(), ")") : ""));
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  Log(absl::StrFormat("loaded %s in %.2f s on %s; now serving %s", Describe(m), seconds,
-                      device, Loaded(*snapshot())));
+  Log(absl::StrFormat("loaded %s in %.2f s on %s; now serving %s", Describe(m), seconds, device,
+                      Loaded(*snapshot())));
   {
     std::lock_guard<std::mutex> ll(loader_mu_);
     if (listener_) listener_(true);

@@ -117,8 +117,7 @@ class ModelRegistry {
   // fails to read or load is skipped (logged, and in restore_errors());
   // the next older one is tried. INVALID_ARGUMENT for bad options; errors
   // of the directory itself.
-  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
-      const ModelRegistryOptions& options);
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(const ModelRegistryOptions& options);
   // Shutdown().
   ~ModelRegistry();
   ModelRegistry(const ModelRegistry&) = delete;
@@ -130,8 +129,7 @@ class ModelRegistry {
   // The servable for `name` ("" = "default") and `version` (0 = newest).
   // UNAVAILABLE when no model is loaded at all; NOT_FOUND (listing what is
   // loaded) for an unknown name or version.
-  absl::StatusOr<std::shared_ptr<Servable>> Resolve(absl::string_view name,
-                                                    uint64_t version) const;
+  absl::StatusOr<std::shared_ptr<Servable>> Resolve(absl::string_view name, uint64_t version) const;
 
   // Verifies, loads, warms up, stores and publishes `checkpoint` (see the
   // file comment). Blocks for the whole load: call it off the serving path

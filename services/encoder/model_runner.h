@@ -30,7 +30,7 @@ namespace latentsearch::encoder {
 struct DeviceChoice {
   std::string requested = "auto";  // "auto", "cpu" or "cuda".
   bool use_cuda = false;
-  std::string device = "cpu";      // "cpu" or "cuda:0".
+  std::string device = "cpu";  // "cpu" or "cuda:0".
   // Why `device` is not what was requested ("" when it is), e.g.
   // "LibTorch was built without CUDA".
   std::string note;
@@ -66,8 +66,7 @@ class ModelRunner {
   // an embedding head (model.h), so Reconstruct decodes these. One forward
   // pass. The default (runners without heads) copies the embeddings.
   virtual absl::Status EncodeWithLatents(absl::Span<const float> images, size_t n,
-                                         absl::Span<float> embeddings,
-                                         absl::Span<float> latents) {
+                                         absl::Span<float> embeddings, absl::Span<float> latents) {
     if (latents.size() != embeddings.size()) {
       return absl::InternalError("EncodeWithLatents: latents and embeddings differ in size");
     }

@@ -53,31 +53,32 @@ inline float ToPixel(float x, const model::Normalization& n, int c) {
 
 absl::Status ValidateNormalization(const model::Normalization& n, int channels) {
   if (!std::isfinite(n.scale) || n.scale == 0.0f) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "normalization.scale is ", n.scale, "; expected a finite non-zero value (0 in "
-        "the proto means the default 1/255)"));
+    return absl::InvalidArgumentError(absl::StrCat("normalization.scale is ", n.scale,
+                                                   "; expected a finite non-zero value (0 in "
+                                                   "the proto means the default 1/255)"));
   }
   const size_t c = static_cast<size_t>(channels);
   if (!n.mean.empty() && n.mean.size() != c) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "normalization.mean has ", n.mean.size(), " entries; expected none or one per "
-        "channel (", channels, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("normalization.mean has ", n.mean.size(),
+                                                   " entries; expected none or one per "
+                                                   "channel (",
+                                                   channels, ")"));
   }
   if (!n.std.empty() && n.std.size() != c) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "normalization.std has ", n.std.size(), " entries; expected none or one per "
-        "channel (", channels, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("normalization.std has ", n.std.size(),
+                                                   " entries; expected none or one per "
+                                                   "channel (",
+                                                   channels, ")"));
   }
   for (size_t i = 0; i < n.mean.size(); ++i) {
     if (!std::isfinite(n.mean[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("normalization.mean[", i, "] is not finite"));
+      return absl::InvalidArgumentError(absl::StrCat("normalization.mean[", i, "] is not finite"));
     }
   }
   for (size_t i = 0; i < n.std.size(); ++i) {
     if (!std::isfinite(n.std[i]) || n.std[i] == 0.0f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "normalization.std[", i, "] is ", n.std[i], "; expected a finite non-zero value"));
+      return absl::InvalidArgumentError(absl::StrCat("normalization.std[", i, "] is ", n.std[i],
+                                                     "; expected a finite non-zero value"));
     }
   }
   return absl::OkStatus();
@@ -87,8 +88,7 @@ absl::Status PreprocessImage(const v1::Image& image, size_t index, const InputSp
                              absl::Span<float> out) {
   if (out.size() != spec.floats_per_image()) {
     return absl::InternalError(absl::StrCat("PreprocessImage: output holds ", out.size(),
-                                            " floats; the model takes ",
-                                            spec.floats_per_image()));
+                                            " floats; the model takes ", spec.floats_per_image()));
   }
   const model::InputShape& want = spec.shape;
   image::Image img;
@@ -102,20 +102,17 @@ absl::Status PreprocessImage(const v1::Image& image, size_t index, const InputSp
       if (raw.height() > static_cast<uint32_t>(kMaxImageSide) ||
           raw.width() > static_cast<uint32_t>(kMaxImageSide)) {
         return Bad(index, absl::StrCat("raw image is ", raw.height(), "x", raw.width(),
-                                       "; height and width must be at most ",
-                                       kMaxImageSide));
+                                       "; height and width must be at most ", kMaxImageSide));
       }
       if (raw.channels() != 1 && raw.channels() != 3) {
         return Bad(index, absl::StrCat("raw image has ", raw.channels(),
                                        " channels; expected 1 (grey) or 3 (RGB)"));
       }
-      const uint64_t expected =
-          uint64_t{raw.height()} * raw.width() * raw.channels();
+      const uint64_t expected = uint64_t{raw.height()} * raw.width() * raw.channels();
       if (raw.pixels().size() != expected) {
         return Bad(index, absl::StrCat("raw pixels hold ", raw.pixels().size(),
-                                       " bytes; height x width x channels = ", raw.height(),
-                                       "x", raw.width(), "x", raw.channels(), " = ",
-                                       expected));
+                                       " bytes; height x width x channels = ", raw.height(), "x",
+                                       raw.width(), "x", raw.channels(), " = ", expected));
       }
       const int h = static_cast<int>(raw.height()), w = static_cast<int>(raw.width()),
                 c = static_cast<int>(raw.channels());
@@ -157,9 +154,9 @@ absl::Status PreprocessImage(const v1::Image& image, size_t index, const InputSp
     img = std::move(*resized);
   }
   if (img.num_bytes() != static_cast<size_t>(want.height) * want.width * want.channels) {
-    return absl::InternalError(absl::StrCat("image ", index, ": conversion to ",
-                                            Shape(want), " produced ", img.height, "x",
-                                            img.width, "x", img.channels));
+    return absl::InternalError(absl::StrCat("image ", index, ": conversion to ", Shape(want),
+                                            " produced ", img.height, "x", img.width, "x",
+                                            img.channels));
   }
   Normalize(img.pixels.data(), spec, out.data());
   return absl::OkStatus();
@@ -174,9 +171,9 @@ absl::StatusOr<std::vector<float>> PreprocessImages(
         absl::StrCat("no images in the request; send 1..", max_images));
   }
   if (n > max_images) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        n, " images in one request; at most ", max_images,
-        " are allowed (--max_images_per_request): split the request"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(n, " images in one request; at most ", max_images,
+                     " are allowed (--max_images_per_request): split the request"));
   }
   const size_t per = spec.floats_per_image();
   std::vector<float> out(n * per);

@@ -29,8 +29,8 @@ inline constexpr int kMaxImageSide = 4096;
 
 // What a model takes.
 struct InputSpec {
-  model::InputShape shape;            // channels 1 or 3.
-  model::Normalization normalization; // As in the checkpoint's metadata.
+  model::InputShape shape;             // channels 1 or 3.
+  model::Normalization normalization;  // As in the checkpoint's metadata.
 
   size_t floats_per_image() const {
     return static_cast<size_t>(shape.height) * shape.width * shape.channels;

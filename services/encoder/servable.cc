@@ -58,8 +58,7 @@ absl::Status Servable::Warmup(const std::vector<size_t>& batch_sizes) {
     absl::Status s = runner_->Encode(absl::MakeConstSpan(images.data(), n * per), n,
                                      absl::MakeSpan(latents.data(), n * latent));
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("warm-up at batch size ", n, ": ",
-                                                 s.message()));
+      return absl::Status(s.code(), absl::StrCat("warm-up at batch size ", n, ": ", s.message()));
     }
   }
   if (runner_->has_decoder()) {

@@ -38,9 +38,8 @@ class InferenceTask final : public BatchTask {
  public:
   // Runs on a batcher thread once every image has been computed or the
   // task failed; the task is deleted right after.
-  using DoneFn =
-      std::function<void(InferenceTask& task, const absl::Status& status,
-                          const TaskTiming& timing)>;
+  using DoneFn = std::function<void(InferenceTask& task, const absl::Status& status,
+                                    const TaskTiming& timing)>;
 
   // inputs: n × C × H × W floats in `servable`'s input shape.
   InferenceTask(std::shared_ptr<Servable> servable, std::vector<float> inputs, size_t n,

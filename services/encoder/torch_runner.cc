@@ -58,8 +58,7 @@ class TorchRunner final : public ModelRunner {
   }
 
   absl::Status EncodeWithLatents(absl::Span<const float> images, size_t n,
-                                 absl::Span<float> embeddings,
-                                 absl::Span<float> latents) override {
+                                 absl::Span<float> embeddings, absl::Span<float> latents) override {
     if (latents.size() != embeddings.size()) {
       return absl::InternalError("EncodeWithLatents: latents and embeddings differ in size");
     }
@@ -73,8 +72,7 @@ class TorchRunner final : public ModelRunner {
     const int64_t latent = spec().latent_size;
     if (n == 0 || latents.size() != n * latent || images.size() != n * per) {
       return absl::InternalError(absl::StrCat("Decode: ", latents.size(), " input and ",
-                                              images.size(), " output floats for ", n,
-                                              " latents"));
+                                              images.size(), " output floats for ", n, " latents"));
     }
     return CatchTorch("Decode", [&]() -> absl::Status {
       StreamScope stream(cuda_, device_);
@@ -89,8 +87,8 @@ class TorchRunner final : public ModelRunner {
  private:
   // One forward pass: the served embeddings and, when `latents` is not
   // empty (then sized as `embeddings`), the encoder's latents.
-  absl::Status RunEncoder(absl::Span<const float> images, size_t n,
-                          absl::Span<float> embeddings, absl::Span<float> latents) {
+  absl::Status RunEncoder(absl::Span<const float> images, size_t n, absl::Span<float> embeddings,
+                          absl::Span<float> latents) {
     const model::InputShape& in = spec().input;
     const size_t per = static_cast<size_t>(in.height) * in.width * in.channels;
     const size_t latent = static_cast<size_t>(spec().latent_size);
@@ -102,8 +100,8 @@ class TorchRunner final : public ModelRunner {
     return CatchTorch("Encode", [&]() -> absl::Status {
       StreamScope stream(cuda_, device_);
       torch::InferenceMode inference;
-      torch::Tensor x = ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height,
-                                          in.width});
+      torch::Tensor x =
+          ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height, in.width});
       torch::Tensor z;
       CopyOut(net_->embed(x, latents.empty() ? nullptr : &z), embeddings);
       if (!latents.empty()) CopyOut(z, latents);
@@ -165,8 +163,8 @@ absl::StatusOr<DeviceChoice> ResolveDevice(absl::string_view requested) {
   DeviceChoice choice;
   choice.requested = std::string(requested);
   if (requested != "auto" && requested != "cpu" && requested != "cuda") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--device='", requested, "'; expected auto, cpu or cuda"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--device='", requested, "'; expected auto, cpu or cuda"));
   }
   if (requested == "cpu") return choice;
   std::string why;
@@ -181,16 +179,16 @@ absl::StatusOr<DeviceChoice> ResolveDevice(absl::string_view requested) {
     return choice;
   }
   if (requested == "cuda") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--device=cuda: ", why, "; use --device=auto or --device=cpu"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--device=cuda: ", why, "; use --device=auto or --device=cpu"));
   }
   choice.note = why;
   return choice;
 }
 
 RunnerFactory TorchRunnerFactory(const DeviceChoice& device) {
-  return [device](const model::Checkpoint& checkpoint)
-             -> absl::StatusOr<std::unique_ptr<ModelRunner>> {
+  return [device](
+             const model::Checkpoint& checkpoint) -> absl::StatusOr<std::unique_ptr<ModelRunner>> {
     model::ModelOptions options;
     options.use_cuda_if_available = device.use_cuda;
     absl::StatusOr<std::unique_ptr<model::Model>> m = model::LoadModel(checkpoint, options);

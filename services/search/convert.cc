@@ -15,9 +15,12 @@ void SetTime(int64_t us, google::protobuf::Timestamp* t) {
 
 v1::IndexState StateToProto(index::IndexState s) {
   switch (s) {
-    case index::IndexState::kReady: return v1::INDEX_STATE_READY;
-    case index::IndexState::kBuilding: return v1::INDEX_STATE_BUILDING;
-    case index::IndexState::kStale: return v1::INDEX_STATE_STALE;
+    case index::IndexState::kReady:
+      return v1::INDEX_STATE_READY;
+    case index::IndexState::kBuilding:
+      return v1::INDEX_STATE_BUILDING;
+    case index::IndexState::kStale:
+      return v1::INDEX_STATE_STALE;
   }
   return v1::INDEX_STATE_UNSPECIFIED;
 }
@@ -26,26 +29,32 @@ v1::IndexState StateToProto(index::IndexState s) {
 
 absl::StatusOr<index::Metric> MetricFromProto(int metric, bool allow_unspecified) {
   switch (metric) {
-    case v1::METRIC_L1: return index::Metric::kL1;
-    case v1::METRIC_L2: return index::Metric::kL2;
-    case v1::METRIC_COSINE: return index::Metric::kCosine;
+    case v1::METRIC_L1:
+      return index::Metric::kL1;
+    case v1::METRIC_L2:
+      return index::Metric::kL2;
+    case v1::METRIC_COSINE:
+      return index::Metric::kCosine;
     case v1::METRIC_UNSPECIFIED:
       if (allow_unspecified) return index::Metric::kL2;
       return absl::InvalidArgumentError(
           "METRIC_UNSPECIFIED is not a metric here; use METRIC_L1, METRIC_L2 or "
           "METRIC_COSINE");
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown metric value ", metric,
-          "; allowed METRIC_L1 (1), METRIC_L2 (2), METRIC_COSINE (3)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown metric value ", metric,
+                       "; allowed METRIC_L1 (1), METRIC_L2 (2), METRIC_COSINE (3)"));
   }
 }
 
 v1::Metric MetricToProto(index::Metric metric) {
   switch (metric) {
-    case index::Metric::kL1: return v1::METRIC_L1;
-    case index::Metric::kL2: return v1::METRIC_L2;
-    case index::Metric::kCosine: return v1::METRIC_COSINE;
+    case index::Metric::kL1:
+      return v1::METRIC_L1;
+    case index::Metric::kL2:
+      return v1::METRIC_L2;
+    case index::Metric::kCosine:
+      return v1::METRIC_COSINE;
   }
   return v1::METRIC_UNSPECIFIED;
 }
@@ -53,12 +62,14 @@ v1::Metric MetricToProto(index::Metric metric) {
 absl::StatusOr<bool> IsHnswFromProto(int kind) {
   switch (kind) {
     case v1::INDEX_KIND_UNSPECIFIED:
-    case v1::INDEX_KIND_EXACT: return false;
-    case v1::INDEX_KIND_HNSW: return true;
+    case v1::INDEX_KIND_EXACT:
+      return false;
+    case v1::INDEX_KIND_HNSW:
+      return true;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown index kind value ", kind,
-          "; allowed INDEX_KIND_EXACT (1), INDEX_KIND_HNSW (2)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown index kind value ", kind,
+                       "; allowed INDEX_KIND_EXACT (1), INDEX_KIND_HNSW (2)"));
   }
 }
 
@@ -98,8 +109,7 @@ void CollectionInfoToProto(const CollectionInfo& info, v1::CollectionInfo* out) 
   out->mutable_model()->set_name(c.model_name);
   out->mutable_model()->set_version(c.model_version);
   out->mutable_hnsw()->set_m(static_cast<uint32_t>(c.hnsw_params.m));
-  out->mutable_hnsw()->set_ef_construction(
-      static_cast<uint32_t>(c.hnsw_params.ef_construction));
+  out->mutable_hnsw()->set_ef_construction(static_cast<uint32_t>(c.hnsw_params.ef_construction));
   out->mutable_hnsw()->set_ef_search(c.ef_search);
   for (index::Metric m : c.metrics) out->add_metrics(MetricToProto(m));
   out->add_index_kinds(v1::INDEX_KIND_EXACT);
@@ -121,8 +131,7 @@ void CollectionInfoToProto(const CollectionInfo& info, v1::CollectionInfo* out) 
   }
 }
 
-absl::Status SearchFromProto(const v1::SearchRequest& r, Query* query,
-                             QueryOptions* options) {
+absl::Status SearchFromProto(const v1::SearchRequest& r, Query* query, QueryOptions* options) {
   switch (r.query_case()) {
     case v1::SearchRequest::kVector:
       query->vector.assign(r.vector().values().begin(), r.vector().values().end());
@@ -140,8 +149,7 @@ absl::Status SearchFromProto(const v1::SearchRequest& r, Query* query,
     case v1::SearchRequest::kImage:
       return absl::InvalidArgumentError("image queries are answered by Search only");
     case v1::SearchRequest::QUERY_NOT_SET:
-      return absl::InvalidArgumentError(
-          "empty query: set one of vector, image or item_id");
+      return absl::InvalidArgumentError("empty query: set one of vector, image or item_id");
   }
   return OptionsFromProto(r, options);
 }

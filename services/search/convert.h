@@ -23,8 +23,7 @@ void CollectionInfoToProto(const CollectionInfo& info, v1::CollectionInfo* out);
 // labels, include_vectors).
 absl::Status OptionsFromProto(const v1::SearchRequest& request, QueryOptions* options);
 // Query and options of one SearchRequest (not for image queries).
-absl::Status SearchFromProto(const v1::SearchRequest& request, Query* query,
-                             QueryOptions* options);
+absl::Status SearchFromProto(const v1::SearchRequest& request, Query* query, QueryOptions* options);
 void SearchAnswerToProto(const SearchAnswer& answer, const QueryOptions& options,
                          v1::SearchResponse* out);
 

@@ -11,11 +11,11 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
-#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
+#include "services/common/server_flags.h"
 #include "services/search/search_core.h"
 #include "services/search/search_metrics.h"
 #include "services/search/search_service.h"
@@ -34,8 +34,10 @@ ABSL_FLAG(int32_t, threads, 0, "Threads for index builds and scans; 0 = all core
 ABSL_FLAG(uint32_t, rebuild_min_changes, 1000,
           "Rebuild an HNSW graph after this many upserts/deletes (or 10%)");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
-ABSL_FLAG(bool, encoder_tls, false, "Dial --encoder with TLS (system roots unless --encoder_tls_ca)");
-ABSL_FLAG(std::string, encoder_tls_ca, "", "PEM CA the encoder's certificate must chain to (implies TLS)");
+ABSL_FLAG(bool, encoder_tls, false,
+          "Dial --encoder with TLS (system roots unless --encoder_tls_ca)");
+ABSL_FLAG(std::string, encoder_tls_ca, "",
+          "PEM CA the encoder's certificate must chain to (implies TLS)");
 ABSL_FLAG(std::string, encoder_tls_cert, "", "PEM client certificate for the encoder (mutual TLS)");
 ABSL_FLAG(std::string, encoder_tls_key, "", "PEM private key of --encoder_tls_cert");
 ABSL_FLAG(std::string, encoder_tls_server_name, "",
@@ -85,8 +87,8 @@ int main(int argc, char** argv) {
             absl::GetFlag(FLAGS_encoder_token_file));
     if (!encoder_security.ok()) return Fail("encoder: " + encoder_security.status().ToString());
     latentsearch::rpc::ChannelOptions channel_options;
-    if (absl::Status s = latentsearch::rpc::ApplyClientSecurity(
-            *encoder_security, encoder_address, &channel_options);
+    if (absl::Status s = latentsearch::rpc::ApplyClientSecurity(*encoder_security, encoder_address,
+                                                                &channel_options);
         !s.ok()) {
       return Fail("encoder: " + s.ToString());
     }
@@ -98,8 +100,7 @@ int main(int argc, char** argv) {
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   server_options.health_names = {"latentsearch.v1.Search"};
-  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
-      !s.ok()) {
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options); !s.ok()) {
     return Fail(s.ToString());
   }
   latentsearch::rpc::MetricsRegistry metrics;
@@ -113,8 +114,7 @@ int main(int argc, char** argv) {
   }
   auto server = latentsearch::rpc::Server::Start(server_options, {&service});
   if (!server.ok()) return Fail(server.status().ToString());
-  std::fprintf(stderr,
-               "latentsearch-search: listening on %s (data_dir %s, %zu collections, %s)\n",
+  std::fprintf(stderr, "latentsearch-search: listening on %s (data_dir %s, %zu collections, %s)\n",
                (*server)->address().c_str(), options.data_dir.c_str(),
                (*core)->ListCollections().size(),
                latentsearch::rpc::DescribeServerSecurity(server_options.security).c_str());

@@ -27,17 +27,17 @@ std::string MetricList(const std::vector<Metric>& metrics) {
   return absl::StrJoin(names, ", ");
 }
 
-absl::Status CheckVector(const float* v, size_t n, uint32_t dim,
-                         const std::string& what, const std::string& collection) {
+absl::Status CheckVector(const float* v, size_t n, uint32_t dim, const std::string& what,
+                         const std::string& collection) {
   if (n != dim) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", n, " values; collection '",
-                                                   collection, "' has dim ", dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", n, " values; collection '", collection, "' has dim ", dim));
   }
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(v[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " value ", i, " is ", std::isnan(v[i]) ? "NaN" : "infinite",
-          "; vectors must be finite"));
+      return absl::InvalidArgumentError(absl::StrCat(what, " value ", i, " is ",
+                                                     std::isnan(v[i]) ? "NaN" : "infinite",
+                                                     "; vectors must be finite"));
     }
   }
   return absl::OkStatus();
@@ -47,21 +47,21 @@ absl::Status CheckVector(const float* v, size_t n, uint32_t dim,
 
 absl::Status SearchCore::ValidateName(const std::string& name) {
   if (name.empty() || name.size() > 128) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "collection name '", name, "' has ", name.size(),
-        " characters; allowed 1..128 of [A-Za-z0-9_.-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("collection name '", name, "' has ", name.size(),
+                     " characters; allowed 1..128 of [A-Za-z0-9_.-]"));
   }
   if (name[0] == '.') {
     return absl::InvalidArgumentError(
         absl::StrCat("collection name '", name, "' may not start with '.'"));
   }
   for (char ch : name) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '.' || ch == '-';
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "collection name '", name, "' contains '", std::string(1, ch),
-          "'; allowed characters are [A-Za-z0-9_.-]"));
+      return absl::InvalidArgumentError(absl::StrCat("collection name '", name, "' contains '",
+                                                     std::string(1, ch),
+                                                     "'; allowed characters are [A-Za-z0-9_.-]"));
     }
   }
   return absl::OkStatus();
@@ -71,8 +71,7 @@ std::string SearchCore::CollectionDir(const std::string& name) const {
   return base::JoinPath(base::JoinPath(options_.data_dir, "collections"), name);
 }
 
-absl::StatusOr<std::unique_ptr<SearchCore>> SearchCore::Create(
-    const SearchCoreOptions& options) {
+absl::StatusOr<std::unique_ptr<SearchCore>> SearchCore::Create(const SearchCoreOptions& options) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("the search service needs a data directory");
   }
@@ -110,19 +109,18 @@ absl::StatusOr<std::unique_ptr<SearchCore>> SearchCore::Create(
   return core;
 }
 
-absl::StatusOr<std::shared_ptr<index::Collection>> SearchCore::Find(
-    const std::string& name) const {
+absl::StatusOr<std::shared_ptr<index::Collection>> SearchCore::Find(const std::string& name) const {
   absl::MutexLock l(&mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) {
     for (const FailedCollection& f : failed_) {
       if (f.name == name) {
-        return absl::DataLossError(absl::StrCat(
-            "collection '", name, "' failed to load: ", f.error.message()));
+        return absl::DataLossError(
+            absl::StrCat("collection '", name, "' failed to load: ", f.error.message()));
       }
     }
-    return absl::NotFoundError(absl::StrCat("no collection named '", name,
-                                            "'; ListCollections shows the existing ones"));
+    return absl::NotFoundError(
+        absl::StrCat("no collection named '", name, "'; ListCollections shows the existing ones"));
   }
   return it->second;
 }
@@ -130,16 +128,14 @@ absl::StatusOr<std::shared_ptr<index::Collection>> SearchCore::Find(
 absl::StatusOr<CollectionInfo> SearchCore::CreateCollection(const CreateSpec& spec) {
   LS_RETURN_IF_ERROR(ValidateName(spec.name));
   if (spec.dim == 0 || spec.dim > options_.max_dim) {
-    return absl::InvalidArgumentError(absl::StrCat("dim ", spec.dim,
-                                                   " is out of range; allowed 1..",
-                                                   options_.max_dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dim ", spec.dim, " is out of range; allowed 1..", options_.max_dim));
   }
   index::CollectionConfig config;
   config.name = spec.name;
   config.dim = spec.dim;
-  config.model_name = spec.model_name.empty() && spec.model_version != 0
-                          ? "default"
-                          : spec.model_name;
+  config.model_name =
+      spec.model_name.empty() && spec.model_version != 0 ? "default" : spec.model_name;
   config.model_version = spec.model_version;
   if (!spec.metrics.empty()) {
     config.metrics = spec.metrics;
@@ -157,13 +153,13 @@ absl::StatusOr<CollectionInfo> SearchCore::CreateCollection(const CreateSpec& sp
   }
   if (config.hnsw_params.ef_construction > kMaxEf ||
       config.hnsw_params.ef_construction < config.hnsw_params.m) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hnsw.ef_construction ", config.hnsw_params.ef_construction,
-        " is out of range; allowed m (", config.hnsw_params.m, ")..", kMaxEf));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hnsw.ef_construction ", config.hnsw_params.ef_construction,
+                     " is out of range; allowed m (", config.hnsw_params.m, ")..", kMaxEf));
   }
   if (config.ef_search > kMaxEf) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hnsw.ef_search ", config.ef_search, " is out of range; allowed 1..", kMaxEf));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hnsw.ef_search ", config.ef_search, " is out of range; allowed 1..", kMaxEf));
   }
   config.created_at_us = absl::ToUnixMicros(absl::Now());
 
@@ -171,20 +167,19 @@ absl::StatusOr<CollectionInfo> SearchCore::CreateCollection(const CreateSpec& sp
   auto it = collections_.find(spec.name);
   if (it != collections_.end()) {
     const index::CollectionConfig& have = it->second->config();
-    if (spec.if_not_exists && have.dim == config.dim &&
-        have.model_name == config.model_name &&
+    if (spec.if_not_exists && have.dim == config.dim && have.model_name == config.model_name &&
         have.model_version == config.model_version) {
       return CollectionInfo{have, it->second->Stats()};
     }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "collection '", spec.name, "' already exists (dim ", have.dim, ", model ",
-        have.model_name, " v", have.model_version, ")"));
+    return absl::AlreadyExistsError(absl::StrCat("collection '", spec.name,
+                                                 "' already exists (dim ", have.dim, ", model ",
+                                                 have.model_name, " v", have.model_version, ")"));
   }
   for (const FailedCollection& f : failed_) {
     if (f.name == spec.name) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "collection '", spec.name, "' exists on disk but failed to load (",
-          f.error.message(), "); drop it first"));
+      return absl::FailedPreconditionError(absl::StrCat("collection '", spec.name,
+                                                        "' exists on disk but failed to load (",
+                                                        f.error.message(), "); drop it first"));
     }
   }
   index::CollectionOptions copts = options_.collection;
@@ -216,13 +211,12 @@ absl::Status SearchCore::DropCollection(const std::string& name) {
     // Rename first (atomic): a crash during the removal cannot resurrect it.
     std::string graveyard = base::JoinPath(options_.data_dir, "dropped");
     LS_RETURN_IF_ERROR(base::MakeDirs(graveyard));
-    std::string target = base::JoinPath(
-        graveyard, absl::StrCat(name, ".", absl::ToUnixMicros(absl::Now())));
+    std::string target =
+        base::JoinPath(graveyard, absl::StrCat(name, ".", absl::ToUnixMicros(absl::Now())));
     std::error_code ec;
     std::filesystem::rename(CollectionDir(name), target, ec);
     if (ec) {
-      return absl::UnknownError(absl::StrCat("drop '", name, "': rename failed: ",
-                                             ec.message()));
+      return absl::UnknownError(absl::StrCat("drop '", name, "': rename failed: ", ec.message()));
     }
     LS_RETURN_IF_ERROR(base::SyncDir(base::JoinPath(options_.data_dir, "collections")));
     std::filesystem::remove_all(target, ec);
@@ -252,20 +246,20 @@ absl::StatusOr<index::UpsertCounts> SearchCore::Upsert(const std::string& name,
   const uint32_t dim = c->config().dim;
   if (batch.vectors.size() != batch.metas.size() * size_t{dim}) {
     // Find the first item with a wrong length for the message.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the batch has ", batch.vectors.size(), " floats for ", batch.metas.size(),
-        " items; collection '", name, "' has dim ", dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the batch has ", batch.vectors.size(), " floats for ", batch.metas.size(),
+                     " items; collection '", name, "' has dim ", dim));
   }
   for (size_t i = 0; i < batch.metas.size(); ++i) {
     const index::ItemMeta& m = batch.metas[i];
     std::string where = absl::StrCat("item ", i, " (id '", m.id.substr(0, 64), "')");
     if (m.id.empty() || m.id.size() > kMaxIdBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": id has ", m.id.size(), " bytes; allowed 1..", kMaxIdBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": id has ", m.id.size(), " bytes; allowed 1..", kMaxIdBytes));
     }
     if (m.uri.size() > kMaxUriBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": uri has ", m.uri.size(), " bytes; allowed at most ", kMaxUriBytes));
+      return absl::InvalidArgumentError(absl::StrCat(where, ": uri has ", m.uri.size(),
+                                                     " bytes; allowed at most ", kMaxUriBytes));
     }
     if (m.label < -1) {
       return absl::InvalidArgumentError(
@@ -284,15 +278,13 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> SearchCore::Delete(
   return std::make_pair(deleted, ids.size() - deleted);
 }
 
-absl::StatusOr<ItemPage> SearchCore::ListItems(const std::string& name,
-                                               uint32_t page_size,
+absl::StatusOr<ItemPage> SearchCore::ListItems(const std::string& name, uint32_t page_size,
                                                const std::string& page_token,
                                                bool include_vectors) const {
   constexpr uint32_t kMaxPageSize = 10000;
   if (page_size > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "page_size ", page_size, " is out of range; allowed 1..", kMaxPageSize,
-        " (0 = 1000)"));
+        "page_size ", page_size, " is out of range; allowed 1..", kMaxPageSize, " (0 = 1000)"));
   }
   if (page_size == 0) page_size = 1000;
   LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
@@ -300,8 +292,7 @@ absl::StatusOr<ItemPage> SearchCore::ListItems(const std::string& name,
   // (resumed ingest, re-encoding) that read a collection once.
   std::vector<std::string> ids = c->ListIds();
   std::sort(ids.begin(), ids.end());
-  auto it = page_token.empty() ? ids.begin()
-                               : std::upper_bound(ids.begin(), ids.end(), page_token);
+  auto it = page_token.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), page_token);
   ItemPage page;
   const uint32_t dim = c->config().dim;
   for (; it != ids.end() && page.metas.size() < page_size; ++it) {
@@ -333,33 +324,30 @@ absl::Status SearchCore::ValidateQuery(const index::Collection& c, const Query& 
                                    where + "query vector", config.name));
   }
   if (options.k == 0 || options.k > options_.max_k) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, "k ", options.k, " is out of range; allowed 1..",
-                     options_.max_k, " (--max_k)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, "k ", options.k, " is out of range; allowed 1..", options_.max_k, " (--max_k)"));
   }
   if (options.ef != 0 && (options.ef < options.k || options.ef > kMaxEf)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, "ef ", options.ef, " is out of range; allowed k (", options.k, ")..",
-        kMaxEf, ", or 0 for the collection's default"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "ef ", options.ef, " is out of range; allowed k (", options.k, ")..",
+                     kMaxEf, ", or 0 for the collection's default"));
   }
   if (std::find(config.metrics.begin(), config.metrics.end(), options.metric) ==
       config.metrics.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, "collection '", config.name, "' does not index metric ",
-        index::MetricName(options.metric), "; it keeps ", MetricList(config.metrics)));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, "collection '", config.name, "' does not index metric ",
+                     index::MetricName(options.metric), "; it keeps ", MetricList(config.metrics)));
   }
   if (options.hnsw && !config.hnsw) {
     return absl::FailedPreconditionError(absl::StrCat(
-        where, "collection '", config.name,
-        "' keeps no HNSW index; use the exact index"));
+        where, "collection '", config.name, "' keeps no HNSW index; use the exact index"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<SearchAnswer> SearchCore::Search(const std::string& name, const Query& query,
                                                 const QueryOptions& options) const {
-  LS_ASSIGN_OR_RETURN(std::vector<SearchAnswer> answers,
-                      SearchBatch(name, {query}, {options}));
+  LS_ASSIGN_OR_RETURN(std::vector<SearchAnswer> answers, SearchBatch(name, {query}, {options}));
   return std::move(answers[0]);
 }
 
@@ -368,9 +356,9 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
     const std::vector<QueryOptions>& options) const {
   LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
   if (queries.size() > options_.max_batch_queries) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        queries.size(), " queries in one batch; allowed at most ",
-        options_.max_batch_queries, " (--max_batch_queries)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(queries.size(), " queries in one batch; allowed at most ",
+                     options_.max_batch_queries, " (--max_batch_queries)"));
   }
   // Resolve and validate everything before searching anything.
   std::vector<std::vector<float>> vectors(queries.size());
@@ -382,8 +370,8 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
     if (!queries[i].item_id.empty()) {
       std::optional<std::vector<float>> v = c->GetVector(queries[i].item_id);
       if (!v.has_value()) {
-        return absl::NotFoundError(absl::StrCat(where, "no item '", queries[i].item_id,
-                                                "' in collection '", name, "'"));
+        return absl::NotFoundError(
+            absl::StrCat(where, "no item '", queries[i].item_id, "' in collection '", name, "'"));
       }
       vectors[i] = std::move(*v);
     } else {
@@ -408,9 +396,8 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
   for (size_t i = 0; uniform && i < queries.size(); ++i) {
     const QueryOptions& a = options[i];
     const QueryOptions& b = options[0];
-    uniform = !queries[i].exclude_self && a.metric == b.metric && a.hnsw == b.hnsw &&
-              a.k == b.k && a.ef == b.ef && a.labels == b.labels &&
-              a.include_vectors == b.include_vectors;
+    uniform = !queries[i].exclude_self && a.metric == b.metric && a.hnsw == b.hnsw && a.k == b.k &&
+              a.ef == b.ef && a.labels == b.labels && a.include_vectors == b.include_vectors;
   }
   if (uniform) {
     const size_t dim = c->config().dim;
@@ -434,8 +421,7 @@ absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
   return out;
 }
 
-absl::StatusOr<std::vector<index::SnapshotInfoData>> SearchCore::Snapshot(
-    const std::string& name) {
+absl::StatusOr<std::vector<index::SnapshotInfoData>> SearchCore::Snapshot(const std::string& name) {
   std::vector<std::shared_ptr<index::Collection>> targets;
   if (name.empty()) {
     absl::MutexLock l(&mu_);
@@ -456,9 +442,10 @@ absl::StatusOr<std::pair<std::string, uint64_t>> SearchCore::ModelOf(
     const std::string& name) const {
   LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
   if (c->config().model_version == 0 && c->config().model_name.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "collection '", name, "' was created without a model reference, so it cannot "
-        "be searched by image; search by vector or item_id"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("collection '", name,
+                     "' was created without a model reference, so it cannot "
+                     "be searched by image; search by vector or item_id"));
   }
   return std::make_pair(c->config().model_name, c->config().model_version);
 }

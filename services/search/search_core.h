@@ -68,8 +68,8 @@ struct Query {
 struct QueryOptions {
   index::Metric metric = index::Metric::kL2;
   bool hnsw = false;
-  uint32_t k = 10;   // 0 = 10
-  uint32_t ef = 0;   // 0 = the collection's ef_search
+  uint32_t k = 10;  // 0 = 10
+  uint32_t ef = 0;  // 0 = the collection's ef_search
   std::vector<int32_t> labels;
   bool include_vectors = false;
 };
@@ -95,8 +95,7 @@ struct FailedCollection {
 
 class SearchCore {
  public:
-  static absl::StatusOr<std::unique_ptr<SearchCore>> Create(
-      const SearchCoreOptions& options);
+  static absl::StatusOr<std::unique_ptr<SearchCore>> Create(const SearchCoreOptions& options);
 
   absl::StatusOr<CollectionInfo> CreateCollection(const CreateSpec& spec);
   absl::Status DropCollection(const std::string& name);
@@ -109,14 +108,13 @@ class SearchCore {
   absl::StatusOr<index::UpsertCounts> Upsert(const std::string& name,
                                              const index::ItemBatch& batch);
   // Returns (deleted, not_found).
-  absl::StatusOr<std::pair<uint64_t, uint64_t>> Delete(
-      const std::string& name, const std::vector<std::string>& ids);
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> Delete(const std::string& name,
+                                                       const std::vector<std::string>& ids);
 
   // Up to `page_size` (0 = 1,000; at most 10,000, else INVALID_ARGUMENT)
   // items with ids byte-wise greater than `page_token`, ascending.
   absl::StatusOr<ItemPage> ListItems(const std::string& name, uint32_t page_size,
-                                     const std::string& page_token,
-                                     bool include_vectors) const;
+                                     const std::string& page_token, bool include_vectors) const;
 
   absl::StatusOr<SearchAnswer> Search(const std::string& name, const Query& query,
                                       const QueryOptions& options) const;
@@ -146,8 +144,7 @@ class SearchCore {
 
   const SearchCoreOptions options_;
   mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<index::Collection>> collections_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<index::Collection>> collections_ ABSL_GUARDED_BY(mu_);
   std::vector<FailedCollection> failed_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -30,9 +30,9 @@ std::function<std::vector<GaugeSample>()> PerIndex(
     std::vector<GaugeSample> out;
     for (const CollectionInfo& c : core->ListCollections()) {
       for (const index::IndexStatsEntry& e : c.stats.indexes) {
-        out.push_back({{c.config.name, std::string(index::MetricName(e.metric)),
-                        e.hnsw ? "hnsw" : "exact"},
-                       value(e)});
+        out.push_back(
+            {{c.config.name, std::string(index::MetricName(e.metric)), e.hnsw ? "hnsw" : "exact"},
+             value(e)});
       }
     }
     return out;
@@ -42,17 +42,15 @@ std::function<std::vector<GaugeSample>()> PerIndex(
 }  // namespace
 
 void RegisterSearchMetrics(const SearchCore* core, rpc::MetricsRegistry* registry) {
-  registry->AddCallbackGauge("latentsearch_search_collections", "Collections served.", {},
-                             [core] {
+  registry->AddCallbackGauge("latentsearch_search_collections", "Collections served.", {}, [core] {
+    return std::vector<GaugeSample>{{{}, static_cast<double>(core->ListCollections().size())}};
+  });
+  registry->AddCallbackGauge("latentsearch_search_failed_collections",
+                             "Collections found on disk that failed to load and are not served.",
+                             {}, [core] {
                                return std::vector<GaugeSample>{
-                                   {{}, static_cast<double>(core->ListCollections().size())}};
+                                   {{}, static_cast<double>(core->FailedCollections().size())}};
                              });
-  registry->AddCallbackGauge(
-      "latentsearch_search_failed_collections",
-      "Collections found on disk that failed to load and are not served.", {}, [core] {
-        return std::vector<GaugeSample>{
-            {{}, static_cast<double>(core->FailedCollections().size())}};
-      });
   const std::vector<std::string> by_collection = {"collection"};
   registry->AddCallbackGauge(
       "latentsearch_search_collection_items", "Live items per collection.", by_collection,
@@ -70,8 +68,8 @@ void RegisterSearchMetrics(const SearchCore* core, rpc::MetricsRegistry* registr
       "latentsearch_search_index_items", "Items in the serving index.", by_index,
       PerIndex(core, [](const index::IndexStatsEntry& e) { return e.items; }));
   registry->AddCallbackGauge(
-      "latentsearch_search_index_memory_bytes", "Memory held by the serving index.",
-      by_index, PerIndex(core, [](const index::IndexStatsEntry& e) { return e.memory_bytes; }));
+      "latentsearch_search_index_memory_bytes", "Memory held by the serving index.", by_index,
+      PerIndex(core, [](const index::IndexStatsEntry& e) { return e.memory_bytes; }));
   registry->AddCallbackGauge(
       "latentsearch_search_index_build_seconds",
       "How long the last build of the serving index took (0 for exact indexes).", by_index,
@@ -80,11 +78,11 @@ void RegisterSearchMetrics(const SearchCore* core, rpc::MetricsRegistry* registr
       "latentsearch_search_index_built_timestamp_seconds",
       "When the serving index was built, Unix seconds (0 = never rebuilt).", by_index,
       PerIndex(core, [](const index::IndexStatsEntry& e) { return e.built_at_us / 1e6; }));
-  registry->AddCallbackGauge(
-      "latentsearch_search_index_building", "1 while a rebuild of the index runs.", by_index,
-      PerIndex(core, [](const index::IndexStatsEntry& e) {
-        return e.state == index::IndexState::kBuilding ? 1.0 : 0.0;
-      }));
+  registry->AddCallbackGauge("latentsearch_search_index_building",
+                             "1 while a rebuild of the index runs.", by_index,
+                             PerIndex(core, [](const index::IndexStatsEntry& e) {
+                               return e.state == index::IndexState::kBuilding ? 1.0 : 0.0;
+                             }));
 }
 
 }  // namespace latentsearch::search

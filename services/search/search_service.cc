@@ -14,13 +14,12 @@ namespace {
 using rpc::ToGrpcStatus;
 
 uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now() - start)
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start)
       .count();
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx,
-                                 const absl::Status& status) {
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -52,8 +51,7 @@ absl::Status RunSearch(SearchCore* core, const v1::SearchRequest& request,
 // arrives; the response counts the whole stream.
 class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
  public:
-  UpsertReactor(SearchCore* core, v1::UpsertResponse* response)
-      : core_(core), response_(response) {
+  UpsertReactor(SearchCore* core, v1::UpsertResponse* response) : core_(core), response_(response) {
     StartRead(&request_);
   }
 
@@ -84,14 +82,13 @@ class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
     ++messages_;
     if (collection_.empty()) {
       if (request_.collection().empty()) {
-        return absl::InvalidArgumentError(
-            "the first Upsert message must name the collection");
+        return absl::InvalidArgumentError("the first Upsert message must name the collection");
       }
       collection_ = request_.collection();
     } else if (!request_.collection().empty() && request_.collection() != collection_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "message ", messages_, " names collection '", request_.collection(),
-          "' but the stream upserts into '", collection_, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("message ", messages_, " names collection '", request_.collection(),
+                       "' but the stream upserts into '", collection_, "'"));
     }
     index::ItemBatch batch;
     batch.metas.reserve(request_.items_size());
@@ -104,10 +101,10 @@ class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
     if (!info.ok()) return info.status();
     for (int i = 0; i < request_.items_size(); ++i) {
       if (static_cast<uint32_t>(request_.items(i).vector_size()) != info->config.dim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "message ", messages_, ", item ", i, " (id '", request_.items(i).id(),
-            "') has ", request_.items(i).vector_size(), " values; collection '",
-            collection_, "' has dim ", info->config.dim));
+        return absl::InvalidArgumentError(
+            absl::StrCat("message ", messages_, ", item ", i, " (id '", request_.items(i).id(),
+                         "') has ", request_.items(i).vector_size(), " values; collection '",
+                         collection_, "' has dim ", info->config.dim));
       }
     }
     absl::StatusOr<index::UpsertCounts> counts = core_->Upsert(collection_, batch);
@@ -143,31 +140,31 @@ grpc::ServerUnaryReactor* SearchService::CreateCollection(
   return Finish(ctx, info.status());
 }
 
-grpc::ServerUnaryReactor* SearchService::DropCollection(
-    grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* request,
-    v1::DropCollectionResponse*) {
+grpc::ServerUnaryReactor* SearchService::DropCollection(grpc::CallbackServerContext* ctx,
+                                                        const v1::DropCollectionRequest* request,
+                                                        v1::DropCollectionResponse*) {
   return Finish(ctx, core_->DropCollection(request->name()));
 }
 
-grpc::ServerUnaryReactor* SearchService::ListCollections(
-    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
-    v1::ListCollectionsResponse* response) {
+grpc::ServerUnaryReactor* SearchService::ListCollections(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListCollectionsRequest*,
+                                                         v1::ListCollectionsResponse* response) {
   for (const CollectionInfo& info : core_->ListCollections()) {
     CollectionInfoToProto(info, response->add_collections());
   }
   return Finish(ctx, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* SearchService::GetCollection(
-    grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* request,
-    v1::CollectionInfo* response) {
+grpc::ServerUnaryReactor* SearchService::GetCollection(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetCollectionRequest* request,
+                                                       v1::CollectionInfo* response) {
   absl::StatusOr<CollectionInfo> info = core_->GetCollection(request->name());
   if (info.ok()) CollectionInfoToProto(*info, response);
   return Finish(ctx, info.status());
 }
 
-grpc::ServerReadReactor<v1::UpsertRequest>* SearchService::Upsert(
-    grpc::CallbackServerContext*, v1::UpsertResponse* response) {
+grpc::ServerReadReactor<v1::UpsertRequest>* SearchService::Upsert(grpc::CallbackServerContext*,
+                                                                  v1::UpsertResponse* response) {
   return new UpsertReactor(core_, response);
 }
 
@@ -219,8 +216,7 @@ grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx
 }
 
 void SearchService::SearchByImage(grpc::CallbackServerContext* ctx,
-                                  const v1::SearchRequest* request,
-                                  v1::SearchResponse* response,
+                                  const v1::SearchRequest* request, v1::SearchResponse* response,
                                   grpc::ServerUnaryReactor* reactor) {
   if (encoder_ == nullptr) {
     reactor->Finish(ToGrpcStatus(absl::UnavailableError(
@@ -228,8 +224,7 @@ void SearchService::SearchByImage(grpc::CallbackServerContext* ctx,
         "--encoder=HOST:PORT (or search by vector or item_id)")));
     return;
   }
-  absl::StatusOr<std::pair<std::string, uint64_t>> model =
-      core_->ModelOf(request->collection());
+  absl::StatusOr<std::pair<std::string, uint64_t>> model = core_->ModelOf(request->collection());
   if (!model.ok()) {
     reactor->Finish(ToGrpcStatus(model.status()));
     return;
@@ -261,38 +256,36 @@ void SearchService::SearchByImage(grpc::CallbackServerContext* ctx,
           absl::Status s;
           switch (status.error_code()) {
             case grpc::UNAVAILABLE:
-              s = absl::UnavailableError(absl::StrCat(
-                  "the encoder at ", encoder_address_, " is unavailable: ",
-                  status.error_message()));
+              s = absl::UnavailableError(absl::StrCat("the encoder at ", encoder_address_,
+                                                      " is unavailable: ", status.error_message()));
               break;
             case grpc::UNAUTHENTICATED:
             case grpc::PERMISSION_DENIED:
               // Our credentials towards the encoder, not the caller's: a
               // server-side misconfiguration.
-              s = absl::InternalError(absl::StrCat(
-                  "the encoder at ", encoder_address_,
-                  " refused this search service's credentials (see --encoder_tls* and "
-                  "--encoder_token_file): ",
-                  status.error_message()));
+              s = absl::InternalError(
+                  absl::StrCat("the encoder at ", encoder_address_,
+                               " refused this search service's credentials (see --encoder_tls* and "
+                               "--encoder_token_file): ",
+                               status.error_message()));
               break;
             case grpc::NOT_FOUND:
-              s = absl::FailedPreconditionError(absl::StrCat(
-                  "the encoder no longer holds model ", model->first, " v", model->second,
-                  " that collection '", request->collection(),
-                  "' was built with: ", status.error_message()));
+              s = absl::FailedPreconditionError(
+                  absl::StrCat("the encoder no longer holds model ", model->first, " v",
+                               model->second, " that collection '", request->collection(),
+                               "' was built with: ", status.error_message()));
               break;
             default:
               s = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                               absl::StrCat("encoding the query image: ",
-                                            status.error_message()));
+                               absl::StrCat("encoding the query image: ", status.error_message()));
           }
           reactor->Finish(ToGrpcStatus(s));
           return;
         }
         if (call->response.embeddings_size() != 1) {
-          reactor->Finish(ToGrpcStatus(absl::InternalError(absl::StrCat(
-              "the encoder answered ", call->response.embeddings_size(),
-              " embeddings for one image"))));
+          reactor->Finish(ToGrpcStatus(absl::InternalError(
+              absl::StrCat("the encoder answered ", call->response.embeddings_size(),
+                           " embeddings for one image"))));
           return;
         }
         const auto& values = call->response.embeddings(0).values();
@@ -309,9 +302,10 @@ grpc::ServerUnaryReactor* SearchService::SearchBatch(grpc::CallbackServerContext
   std::vector<QueryOptions> options(request->queries_size());
   for (int i = 0; i < request->queries_size(); ++i) {
     if (request->queries(i).has_image()) {
-      return Finish(ctx, absl::UnimplementedError(absl::StrCat(
-                             "query ", i, ": image queries are not supported in "
-                             "SearchBatch yet; use Search for each image")));
+      return Finish(ctx, absl::UnimplementedError(
+                             absl::StrCat("query ", i,
+                                          ": image queries are not supported in "
+                                          "SearchBatch yet; use Search for each image")));
     }
     absl::Status s = SearchFromProto(request->queries(i), &queries[i], &options[i]);
     if (!s.ok()) {

@@ -36,8 +36,8 @@ class SearchService final : public v1::Search::CallbackService {
   grpc::ServerUnaryReactor* GetCollection(grpc::CallbackServerContext* ctx,
                                           const v1::GetCollectionRequest* request,
                                           v1::CollectionInfo* response) override;
-  grpc::ServerReadReactor<v1::UpsertRequest>* Upsert(
-      grpc::CallbackServerContext* ctx, v1::UpsertResponse* response) override;
+  grpc::ServerReadReactor<v1::UpsertRequest>* Upsert(grpc::CallbackServerContext* ctx,
+                                                     v1::UpsertResponse* response) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::DeleteRequest* request,
                                    v1::DeleteResponse* response) override;

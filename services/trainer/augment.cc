@@ -83,8 +83,8 @@ CropBox SampleCropBox(int h, int w, const AugmentOptions& o, std::mt19937_64& rn
   return {std::floor((h - ch) / 2), std::floor((w - cw) / 2), ch, cw};
 }
 
-void ResizedCrop(const uint8_t* src, int sh, int sw, int c, const CropBox& box,
-                 uint8_t* dst, int dh, int dw) {
+void ResizedCrop(const uint8_t* src, int sh, int sw, int c, const CropBox& box, uint8_t* dst,
+                 int dh, int dw) {
   // Output pixel centre (i + 0.5) maps to box.y + (i + 0.5) · box.h / dh − 0.5
   // in source pixel-index coordinates; taps clamped to the image.
   const float sy = static_cast<float>(box.height / dh), sx = static_cast<float>(box.width / dw);
@@ -168,8 +168,8 @@ void ToGrayscale(uint8_t* img, int h, int w, int c) {
   }
 }
 
-void AugmentView(const uint8_t* src, int h, int w, int c, const AugmentOptions& o,
-                 uint64_t seed, uint8_t* dst) {
+void AugmentView(const uint8_t* src, int h, int w, int c, const AugmentOptions& o, uint64_t seed,
+                 uint8_t* dst) {
   std::mt19937_64 rng(seed);
   if (o.min_scale >= 1.0) {
     std::copy(src, src + static_cast<size_t>(h) * w * c, dst);

@@ -56,8 +56,8 @@ CropBox SampleCropBox(int h, int w, const AugmentOptions& options, std::mt19937_
 // Bilinear resampling of `box` of src (sh × sw × c) to dst (dh × dw × c),
 // pixel centres aligned (as OpenCV / torchvision with antialias off).
 // A box covering the whole image at the same size copies it exactly.
-void ResizedCrop(const uint8_t* src, int sh, int sw, int c, const CropBox& box,
-                 uint8_t* dst, int dh, int dw);
+void ResizedCrop(const uint8_t* src, int sh, int sw, int c, const CropBox& box, uint8_t* dst,
+                 int dh, int dw);
 
 // In place on h × w × c bytes.
 void FlipHorizontal(uint8_t* img, int h, int w, int c);
@@ -87,8 +87,8 @@ struct CorruptOptions {
 
 // src (h × w × c) with noise and masked patches into dst, from a generator
 // seeded with `seed`.
-void Corrupt(const uint8_t* src, int h, int w, int c, const CorruptOptions& options,
-             uint64_t seed, uint8_t* dst);
+void Corrupt(const uint8_t* src, int h, int w, int c, const CorruptOptions& options, uint64_t seed,
+             uint8_t* dst);
 
 // h × w × c bytes → c × h × w floats in [0, 1] (byte / 255, exactly as
 // data::NormalizeRange).

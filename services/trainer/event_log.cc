@@ -58,9 +58,8 @@ std::vector<v1::TrainingEvent> EventLog::Snapshot() const {
 
 bool EventLog::WaitForMore(size_t n, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto ready = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return events_.size() > n || closed_;
-  };
+  auto ready = [this, n]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return events_.size() > n || closed_; };
   mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   return events_.size() > n;
 }

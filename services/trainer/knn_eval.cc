@@ -14,16 +14,16 @@ absl::StatusOr<double> PrecisionAtK(index::Metric metric, absl::Span<const float
                                     bool queries_are_base, const PrecisionOptions& options) {
   const size_t n = base_labels.size(), nq = query_labels.size();
   if (dim == 0 || options.k == 0 || base.size() != n * dim || queries.size() != nq * dim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PrecisionAtK: ", base.size(), " base floats for ", n, " labels, ", queries.size(),
-        " query floats for ", nq, " labels, dim ", dim, ", k ", options.k,
-        " (need n x dim and nq x dim floats, dim >= 1, k >= 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PrecisionAtK: ", base.size(), " base floats for ", n, " labels, ",
+                     queries.size(), " query floats for ", nq, " labels, dim ", dim, ", k ",
+                     options.k, " (need n x dim and nq x dim floats, dim >= 1, k >= 1)"));
   }
   const size_t candidates = queries_are_base ? n - (n > 0 ? 1 : 0) : n;
   if (candidates < options.k || nq == 0) {
     return absl::InvalidArgumentError(absl::StrCat("PrecisionAtK: ", candidates,
-                                                   " candidate rows for k = ", options.k,
-                                                   " and ", nq, " queries"));
+                                                   " candidate rows for k = ", options.k, " and ",
+                                                   nq, " queries"));
   }
   std::vector<float> b, q;
   const float* bp = base.data();

@@ -2,8 +2,7 @@
 
 namespace latentsearch::trainer {
 
-torch::Tensor NtXentLoss(const torch::Tensor& z1, const torch::Tensor& z2,
-                         double temperature) {
+torch::Tensor NtXentLoss(const torch::Tensor& z1, const torch::Tensor& z2, double temperature) {
   const int64_t n = z1.size(0);
   torch::Tensor z = torch::cat({z1, z2}, 0).to(torch::kFloat);
   z = torch::nn::functional::normalize(
@@ -13,8 +12,7 @@ torch::Tensor NtXentLoss(const torch::Tensor& z1, const torch::Tensor& z2,
   logits = logits.masked_fill(
       torch::eye(2 * n, torch::TensorOptions().dtype(torch::kBool).device(z.device())),
       -std::numeric_limits<float>::infinity());
-  torch::Tensor targets = torch::cat({torch::arange(n, 2 * n), torch::arange(0, n)})
-                              .to(z.device());
+  torch::Tensor targets = torch::cat({torch::arange(n, 2 * n), torch::arange(0, n)}).to(z.device());
   return torch::nn::functional::cross_entropy(logits, targets);
 }
 

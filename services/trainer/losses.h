@@ -18,8 +18,7 @@ namespace latentsearch::trainer {
 //   loss = mean over the 2N rows r of
 //          −log( exp(s(r, partner)/τ) / Σ_{q ≠ r} exp(s(r, q)/τ) ),
 // s = cosine similarity, τ = temperature (> 0). Computed in float32.
-torch::Tensor NtXentLoss(const torch::Tensor& z1, const torch::Tensor& z2,
-                         double temperature);
+torch::Tensor NtXentLoss(const torch::Tensor& z1, const torch::Tensor& z2, double temperature);
 
 }  // namespace latentsearch::trainer
 

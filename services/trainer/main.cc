@@ -19,11 +19,11 @@
 #include "common/model/model.h"
 #include "common/rpc/metrics.h"
 #include "common/rpc/metrics_server.h"
-#include "services/common/server_flags.h"
 #include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
 #include "common/rpc/server.h"
 #include "common/rpc/shutdown_signal.h"
+#include "services/common/server_flags.h"
 #include "services/trainer/push_client.h"
 #include "services/trainer/trainer_core.h"
 #include "services/trainer/trainer_metrics.h"
@@ -39,8 +39,7 @@ ABSL_FLAG(std::string, describe, "",
           "Print the named architecture as a table (layers, shapes, parameters) and exit");
 ABSL_FLAG(int32_t, latent, 0, "With --describe: latent size (0 = the default, 10)");
 ABSL_FLAG(std::string, input, "32x32x3", "With --describe: input shape HxWxC");
-ABSL_FLAG(int32_t, threads, 0,
-          "Intra-op threads for jobs that ask for 0; 0 = the cores");
+ABSL_FLAG(int32_t, threads, 0, "Intra-op threads for jobs that ask for 0; 0 = the cores");
 ABSL_FLAG(std::string, precision, "fp32",
           "Training precision: fp32, or bf16 (autocast; measured option, see "
           "docs/training.md)");
@@ -155,8 +154,7 @@ int main(int argc, char** argv) {
   pusher_options.security = *push_security;
   const double push_deadline = absl::GetFlag(FLAGS_push_deadline_seconds);
   if (!std::isfinite(push_deadline) || push_deadline <= 0) {
-    return Fail(absl::StrCat("--push_deadline_seconds=", push_deadline,
-                             ": expected seconds > 0"));
+    return Fail(absl::StrCat("--push_deadline_seconds=", push_deadline, ": expected seconds > 0"));
   }
   pusher_options.deadline = absl::Seconds(push_deadline);
   if (!absl::GetFlag(FLAGS_push_file).empty()) return PushFile(options.push_to, pusher_options);
@@ -168,8 +166,7 @@ int main(int argc, char** argv) {
   options.on_step = [&trainer_metrics](const std::string& model, const trainer::StepInfo& s) {
     trainer_metrics.OnStep(model, s);
   };
-  options.on_epoch = [&trainer_metrics](const std::string& model,
-                                        const trainer::EpochInfo& e) {
+  options.on_epoch = [&trainer_metrics](const std::string& model, const trainer::EpochInfo& e) {
     trainer_metrics.OnEpoch(model, e);
   };
   options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
@@ -195,8 +192,7 @@ int main(int argc, char** argv) {
   latentsearch::rpc::ServerOptions server_options;
   server_options.listen = absl::GetFlag(FLAGS_listen);
   server_options.health_names = {"latentsearch.v1.Trainer"};
-  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options);
-      !s.ok()) {
+  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options); !s.ok()) {
     return Fail(s.ToString());
   }
   server_options.metrics = &rpc_metrics;
@@ -210,8 +206,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "latentsearch-trainer: listening on %s (data_dir %s, pushing to %zu "
                "encoder(s), CUDA %s, %s)\n",
-               (*server)->address().c_str(), options.data_dir.c_str(),
-               options.push_to.size(),
+               (*server)->address().c_str(), options.data_dir.c_str(), options.push_to.size(),
                latentsearch::model::CudaAvailable() ? "available" : "not available",
                latentsearch::rpc::DescribeServerSecurity(server_options.security).c_str());
   // After the gRPC line: tests take the first "listening on" as the gRPC address.

@@ -1,12 +1,11 @@
 #include "services/trainer/push_client.h"
 
-#include "common/model/checkpoint_proto.h"
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/checkpoint_proto.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/status_util.h"
 #include "grpcpp/client_context.h"

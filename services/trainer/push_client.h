@@ -28,11 +28,9 @@ struct GrpcPusherOptions {
 
 class GrpcCheckpointPusher final : public CheckpointPusher {
  public:
-  explicit GrpcCheckpointPusher(const GrpcPusherOptions& options = {})
-      : options_(options) {}
+  explicit GrpcCheckpointPusher(const GrpcPusherOptions& options = {}) : options_(options) {}
   // The encoder's status (UNAVAILABLE when it cannot be reached).
-  absl::Status Push(const std::string& target,
-                    const model::Checkpoint& checkpoint) override;
+  absl::Status Push(const std::string& target, const model::Checkpoint& checkpoint) override;
 
  private:
   const GrpcPusherOptions options_;

@@ -1,7 +1,5 @@
 #include "services/trainer/trainer_core.h"
 
-#include "common/model/checkpoint_proto.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,6 +13,7 @@
 #include "common/base/file.h"
 #include "common/base/status_macros.h"
 #include "common/data/load.h"
+#include "common/model/checkpoint_proto.h"
 
 namespace latentsearch::trainer {
 namespace {
@@ -26,19 +25,15 @@ absl::Status Field(absl::string_view field, absl::string_view what) {
 }
 
 bool Retryable(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable ||
-         code == absl::StatusCode::kDeadlineExceeded ||
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
          code == absl::StatusCode::kResourceExhausted;
 }
 
-std::string CodeName(absl::StatusCode code) {
-  return absl::StatusCodeToString(code);
-}
+std::string CodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
 }  // namespace
 
-absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
-                                             int default_threads) {
+absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in, int default_threads) {
   ResolvedConfig r;
   r.effective = in;
   v1::TrainingConfig& e = r.effective;
@@ -59,8 +54,9 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
       r.dataset.path = ds.image_folder();
       break;
     case v1::DatasetSpec::SOURCE_NOT_SET:
-      return Field("dataset", "no source; set dataset.cifar10_dir, dataset.idx_dir or "
-                              "dataset.image_folder");
+      return Field("dataset",
+                   "no source; set dataset.cifar10_dir, dataset.idx_dir or "
+                   "dataset.image_folder");
   }
   if (r.dataset.path.empty()) return Field("dataset", "the directory is empty");
   switch (ds.split()) {
@@ -111,9 +107,8 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
       in.architecture().empty() ? model::kDefaultArchitecture : in.architecture();
   const std::vector<std::string> names = model::ArchitectureNames();
   if (std::find(names.begin(), names.end(), t.model.architecture) == names.end()) {
-    return Field("architecture",
-                 absl::StrCat("unknown architecture '", t.model.architecture,
-                              "'; known: ", absl::StrJoin(names, ", ")));
+    return Field("architecture", absl::StrCat("unknown architecture '", t.model.architecture,
+                                              "'; known: ", absl::StrJoin(names, ", ")));
   }
   e.set_architecture(t.model.architecture);
   if (in.latent_size() > static_cast<uint32_t>(model::kMaxLatentSize)) {
@@ -191,8 +186,7 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
   }
   t.reconstruction_weight = in.reconstruction_weight();
   if (!std::isfinite(in.temperature()) || in.temperature() < 0 || in.temperature() > 10) {
-    return Field("temperature",
-                 absl::StrCat(in.temperature(), " is outside (0, 10] (0 = 0.2)"));
+    return Field("temperature", absl::StrCat(in.temperature(), " is outside (0, 10] (0 = 0.2)"));
   }
   t.temperature = in.temperature() == 0 ? 0.2 : in.temperature();
   e.set_temperature(t.temperature);
@@ -206,10 +200,10 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
       t.lr_schedule = LrSchedule::kWarmupCosine;
       break;
     default:
-      return Field("lr_schedule",
-                   absl::StrCat(in.lr_schedule(), " is not an LrSchedule value; allowed "
-                                                  "LR_SCHEDULE_CONSTANT, "
-                                                  "LR_SCHEDULE_WARMUP_COSINE"));
+      return Field("lr_schedule", absl::StrCat(in.lr_schedule(),
+                                               " is not an LrSchedule value; allowed "
+                                               "LR_SCHEDULE_CONSTANT, "
+                                               "LR_SCHEDULE_WARMUP_COSINE"));
   }
   t.warmup_fraction = in.has_warmup_fraction() ? in.warmup_fraction() : 0.05;
   if (!(t.warmup_fraction >= 0 && t.warmup_fraction <= 0.5)) {
@@ -239,8 +233,8 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
   }
   switch (in.embedding()) {
     case v1::EMBEDDING_KIND_UNSPECIFIED:
-      t.embedding = t.objective == Objective::kContrastive ? Embedding::kWhitened
-                                                           : Embedding::kLatent;
+      t.embedding =
+          t.objective == Objective::kContrastive ? Embedding::kWhitened : Embedding::kLatent;
       break;
     case v1::EMBEDDING_KIND_LATENT:
       t.embedding = Embedding::kLatent;
@@ -257,8 +251,8 @@ absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& in,
                                                       : v1::EMBEDDING_KIND_LATENT);
   // A model trained on flipped images also averages each image's latent
   // with its mirror image's.
-  t.whitening_mirror = t.objective == Objective::kContrastive ? t.views.flip_probability > 0
-                                                              : t.augment;
+  t.whitening_mirror =
+      t.objective == Objective::kContrastive ? t.views.flip_probability > 0 : t.augment;
   t.eval_images = in.eval_images() == 0 ? 2000 : in.eval_images();
   e.set_eval_images(static_cast<uint32_t>(t.eval_images));
   switch (in.checkpoint_policy()) {
@@ -337,9 +331,8 @@ class TrainerCore::PushQueue {
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](PushQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-              return q->stop_ || !q->tasks_.empty();
-            },
+            +[](PushQueue* q)
+                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->stop_ || !q->tasks_.empty(); },
             this));
         if (stop_) dropped.swap(tasks_);
         if (!stop_) {
@@ -375,14 +368,13 @@ class TrainerCore::PushQueue {
       if (!s.ok()) {
         p->set_error_code(CodeName(s.code()));
         p->set_message(last && !s.ok() && Retryable(s.code())
-                           ? absl::StrCat(s.message(), " (giving up after ", attempt,
-                                          " attempts)")
+                           ? absl::StrCat(s.message(), " (giving up after ", attempt, " attempts)")
                            : std::string(s.message()));
       }
       p->set_final(last);
       if (!last) {
-        p->set_message(absl::StrCat(p->message(), " (retrying in ",
-                                    absl::FormatDuration(delay), ")"));
+        p->set_message(
+            absl::StrCat(p->message(), " (retrying in ", absl::FormatDuration(delay), ")"));
       }
       task.job->log->Append(std::move(e));
       if (last) return;
@@ -413,8 +405,7 @@ class TrainerCore::PushQueue {
 
 TrainerCore::TrainerCore(const TrainerOptions& options) : options_(options) {}
 
-absl::StatusOr<std::unique_ptr<TrainerCore>> TrainerCore::Create(
-    const TrainerOptions& options) {
+absl::StatusOr<std::unique_ptr<TrainerCore>> TrainerCore::Create(const TrainerOptions& options) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("TrainerOptions.data_dir is required");
   }
@@ -422,8 +413,8 @@ absl::StatusOr<std::unique_ptr<TrainerCore>> TrainerCore::Create(
     return absl::InvalidArgumentError("push targets given but no CheckpointPusher");
   }
   std::unique_ptr<TrainerCore> core(new TrainerCore(options));
-  LS_ASSIGN_OR_RETURN(core->store_, model::CheckpointStore::Open(
-                                        base::JoinPath(options.data_dir, "checkpoints")));
+  LS_ASSIGN_OR_RETURN(
+      core->store_, model::CheckpointStore::Open(base::JoinPath(options.data_dir, "checkpoints")));
   core->worker_ = std::thread([c = core.get()] { c->WorkerLoop(); });
   return core;
 }
@@ -492,13 +483,12 @@ absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
   LS_ASSIGN_OR_RETURN(ResolvedConfig rc, ResolveConfig(config, options_.default_threads));
   absl::StatusOr<data::Dataset> loaded = data::LoadDataset(rc.dataset);
   if (!loaded.ok()) {
-    return Field("dataset", absl::StrCat("cannot read '", rc.dataset.path,
-                                         "': ", loaded.status().message()));
+    return Field("dataset",
+                 absl::StrCat("cannot read '", rc.dataset.path, "': ", loaded.status().message()));
   }
   data::Dataset dataset = *std::move(loaded);
   if (rc.max_images > 0 && rc.max_images < dataset.size()) {
-    std::vector<size_t> keep =
-        data::SampleIndices(dataset.size(), rc.max_images, rc.train.seed);
+    std::vector<size_t> keep = data::SampleIndices(dataset.size(), rc.max_images, rc.train.seed);
     std::sort(keep.begin(), keep.end());
     data::Dataset subset;
     subset.source = absl::StrCat(dataset.source, " (", keep.size(), " images)");
@@ -520,10 +510,9 @@ absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
   if (in.channels == 0) in.channels = dataset.channels;
   if (absl::Status s = model::ValidateSpec(rc.train.model); !s.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(s.message(), rc.explicit_input
-                                      ? ""
-                                      : " (the data set's own shape; set input_shape "
-                                        "to resize)"));
+        absl::StrCat(s.message(), rc.explicit_input ? ""
+                                                    : " (the data set's own shape; set input_shape "
+                                                      "to resize)"));
   }
   if (in != model::InputShape{dataset.height, dataset.width, dataset.channels}) {
     LS_ASSIGN_OR_RETURN(dataset, ConvertDataset(dataset, in));
@@ -573,9 +562,8 @@ void TrainerCore::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](TrainerCore* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-            return c->shutdown_ || !c->queue_.empty();
-          },
+          +[](TrainerCore* c)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return c->shutdown_ || !c->queue_.empty(); },
           this));
       if (shutdown_) return;
       job = queue_.front();
@@ -686,13 +674,12 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
              shutdown_ ? "trainer shutting down" : "stopped by request");
   } else {
     SetState(job, v1::JOB_STATE_SUCCEEDED,
-             absl::StrFormat("%d epochs, %d steps, %d checkpoints on %s",
-                             r->epochs_completed, r->steps, r->checkpoints, r->device));
+             absl::StrFormat("%d epochs, %d steps, %d checkpoints on %s", r->epochs_completed,
+                             r->steps, r->checkpoints, r->device));
   }
 }
 
-void TrainerCore::EnqueuePushes(const std::shared_ptr<JobRecord>& job,
-                                const model::Checkpoint& c) {
+void TrainerCore::EnqueuePushes(const std::shared_ptr<JobRecord>& job, const model::Checkpoint& c) {
   std::vector<std::string> targets = options_.push_to;
   for (const std::string& t : job->config.push_to) {
     if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
@@ -715,8 +702,7 @@ void TrainerCore::PushDone(const std::shared_ptr<JobRecord>& job) {
   MaybeCloseLog(job);
 }
 
-absl::StatusOr<v1::StopTrainingResponse> TrainerCore::StopTraining(
-    const std::string& job_id) {
+absl::StatusOr<v1::StopTrainingResponse> TrainerCore::StopTraining(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
@@ -757,8 +743,7 @@ v1::ListJobsResponse TrainerCore::ListJobs(const v1::ListJobsRequest& request) c
 
 absl::StatusOr<v1::ListCheckpointsResponse> TrainerCore::ListCheckpoints(
     const v1::ListCheckpointsRequest& request) const {
-  absl::StatusOr<std::vector<model::CheckpointMetadata>> list =
-      store_->List(request.model_name());
+  absl::StatusOr<std::vector<model::CheckpointMetadata>> list = store_->List(request.model_name());
   if (!list.ok()) {
     if (list.status().code() == absl::StatusCode::kInvalidArgument) {
       return Field("model_name", list.status().message());
@@ -766,8 +751,7 @@ absl::StatusOr<v1::ListCheckpointsResponse> TrainerCore::ListCheckpoints(
     return list.status();
   }
   std::sort(list->begin(), list->end(), [](const auto& a, const auto& b) {
-    return a.created_at != b.created_at ? a.created_at > b.created_at
-                                        : a.version > b.version;
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.version > b.version;
   });
   v1::ListCheckpointsResponse response;
   for (const auto& m : *list) *response.add_checkpoints() = model::CheckpointMetadataToProto(m);
@@ -782,8 +766,7 @@ absl::StatusOr<model::Checkpoint> TrainerCore::GetCheckpoint(const v1::ModelRef&
   return store_->Get(name, ref.version());
 }
 
-absl::StatusOr<std::shared_ptr<EventLog>> TrainerCore::Events(
-    const std::string& job_id) const {
+absl::StatusOr<std::shared_ptr<EventLog>> TrainerCore::Events(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
   if (job_id.empty()) {
     if (!running_) return absl::NotFoundError("no job is running (name a job_id)");

@@ -42,8 +42,7 @@ class CheckpointPusher {
   virtual ~CheckpointPusher() = default;
   // Blocks until the encoder answered. UNAVAILABLE (and DEADLINE_EXCEEDED,
   // RESOURCE_EXHAUSTED) are retried by the caller; other errors are final.
-  virtual absl::Status Push(const std::string& target,
-                            const model::Checkpoint& checkpoint) = 0;
+  virtual absl::Status Push(const std::string& target, const model::Checkpoint& checkpoint) = 0;
 };
 
 // Retries of a failed push: attempt k (k >= 2) waits
@@ -97,24 +96,20 @@ struct ResolvedConfig {
   // True when input_shape was given (else the data set's shape is used).
   bool explicit_input = false;
 };
-absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& config,
-                                             int default_threads);
-
+absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& config, int default_threads);
 
 class TrainerCore {
  public:
   // Opens the checkpoint store and starts the worker. INVALID_ARGUMENT for
   // missing data_dir or push targets without a pusher.
-  static absl::StatusOr<std::unique_ptr<TrainerCore>> Create(
-      const TrainerOptions& options);
+  static absl::StatusOr<std::unique_ptr<TrainerCore>> Create(const TrainerOptions& options);
   // Shutdown().
   ~TrainerCore();
 
   // Validates the config, reads the data set (INVALID_ARGUMENT naming the
   // field for any problem, including an unreadable or empty data set), and
   // queues the job. The data set stays in memory until the job has run.
-  absl::StatusOr<v1::StartTrainingResponse> StartTraining(
-      const v1::TrainingConfig& config);
+  absl::StatusOr<v1::StartTrainingResponse> StartTraining(const v1::TrainingConfig& config);
   // Running: stops at the next step (answers RUNNING; the job then ends
   // STOPPED). Queued: removed, STOPPED at once. Finished: no-op.
   // NOT_FOUND for an unknown id.
@@ -145,8 +140,7 @@ class TrainerCore {
   void RunJob(const std::shared_ptr<JobRecord>& job);
   void EnqueuePushes(const std::shared_ptr<JobRecord>& job, const model::Checkpoint& c);
   void PushDone(const std::shared_ptr<JobRecord>& job);
-  void MaybeCloseLog(const std::shared_ptr<JobRecord>& job)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeCloseLog(const std::shared_ptr<JobRecord>& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(const std::shared_ptr<JobRecord>& job, v1::JobState state,
                 const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Wait(absl::Duration d);

@@ -17,8 +17,8 @@ TrainerMetrics::TrainerMetrics(rpc::MetricsRegistry* registry)
       images_per_second_(registry->AddGauge("latentsearch_trainer_images_per_second",
                                             "Training throughput over the last ~20 steps.",
                                             {"model"})),
-      epochs_(registry->AddCounter("latentsearch_trainer_epochs_total", "Epochs finished.",
-                                   {"model"})),
+      epochs_(
+          registry->AddCounter("latentsearch_trainer_epochs_total", "Epochs finished.", {"model"})),
       epoch_train_loss_(registry->AddGauge("latentsearch_trainer_epoch_train_loss",
                                            "Mean training loss of the last finished epoch.",
                                            {"model"})),

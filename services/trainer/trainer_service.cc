@@ -1,7 +1,5 @@
 #include "services/trainer/trainer_service.h"
 
-#include "common/model/checkpoint_proto.h"
-
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -10,14 +8,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/model/checkpoint_proto.h"
 #include "common/rpc/status_util.h"
 
 namespace latentsearch::trainer {
 namespace {
 
 template <typename Response, typename F>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response,
-                                F&& call) {
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response, F&& call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto result = call();
   if (result.ok()) *response = *std::move(result);
@@ -38,8 +36,7 @@ class FailedWriter final : public grpc::ServerWriteReactor<T> {
 // Pump(), which starts the next write or finishes the stream.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainingEvent> {
  public:
-  WatchReactor(std::shared_ptr<EventLog> log, bool skip_history)
-      : log_(std::move(log)) {
+  WatchReactor(std::shared_ptr<EventLog> log, bool skip_history) : log_(std::move(log)) {
     listener_ = log_->AddListener([this] { Pump(); });
     if (skip_history) {
       absl::MutexLock lock(&mu_);
@@ -131,9 +128,9 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::CheckpointChun
 
 }  // namespace
 
-grpc::ServerUnaryReactor* TrainerService::StartTraining(
-    grpc::CallbackServerContext* ctx, const v1::StartTrainingRequest* request,
-    v1::StartTrainingResponse* response) {
+grpc::ServerUnaryReactor* TrainerService::StartTraining(grpc::CallbackServerContext* ctx,
+                                                        const v1::StartTrainingRequest* request,
+                                                        v1::StartTrainingResponse* response) {
   return Unary(ctx, response, [&] { return core_->StartTraining(request->config()); });
 }
 
@@ -144,9 +141,9 @@ grpc::ServerWriteReactor<v1::TrainingEvent>* TrainerService::WatchTraining(
   return new WatchReactor(*std::move(log), request->skip_history());
 }
 
-grpc::ServerUnaryReactor* TrainerService::StopTraining(
-    grpc::CallbackServerContext* ctx, const v1::StopTrainingRequest* request,
-    v1::StopTrainingResponse* response) {
+grpc::ServerUnaryReactor* TrainerService::StopTraining(grpc::CallbackServerContext* ctx,
+                                                       const v1::StopTrainingRequest* request,
+                                                       v1::StopTrainingResponse* response) {
   return Unary(ctx, response, [&] { return core_->StopTraining(request->job_id()); });
 }
 
@@ -159,14 +156,13 @@ grpc::ServerUnaryReactor* TrainerService::GetJob(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* TrainerService::ListJobs(grpc::CallbackServerContext* ctx,
                                                    const v1::ListJobsRequest* request,
                                                    v1::ListJobsResponse* response) {
-  return Unary(ctx, response, [&] {
-    return absl::StatusOr<v1::ListJobsResponse>(core_->ListJobs(*request));
-  });
+  return Unary(ctx, response,
+               [&] { return absl::StatusOr<v1::ListJobsResponse>(core_->ListJobs(*request)); });
 }
 
-grpc::ServerUnaryReactor* TrainerService::ListCheckpoints(
-    grpc::CallbackServerContext* ctx, const v1::ListCheckpointsRequest* request,
-    v1::ListCheckpointsResponse* response) {
+grpc::ServerUnaryReactor* TrainerService::ListCheckpoints(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListCheckpointsRequest* request,
+                                                          v1::ListCheckpointsResponse* response) {
   return Unary(ctx, response, [&] { return core_->ListCheckpoints(*request); });
 }
 

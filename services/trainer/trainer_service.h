@@ -24,17 +24,15 @@ class TrainerService final : public v1::Trainer::CallbackService {
                                          const v1::StopTrainingRequest* request,
                                          v1::StopTrainingResponse* response) override;
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx,
-                                   const v1::GetJobRequest* request,
-                                   v1::Job* response) override;
+                                   const v1::GetJobRequest* request, v1::Job* response) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
                                      const v1::ListJobsRequest* request,
                                      v1::ListJobsResponse* response) override;
-  grpc::ServerUnaryReactor* ListCheckpoints(
-      grpc::CallbackServerContext* ctx, const v1::ListCheckpointsRequest* request,
-      v1::ListCheckpointsResponse* response) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* ctx,
+                                            const v1::ListCheckpointsRequest* request,
+                                            v1::ListCheckpointsResponse* response) override;
   grpc::ServerWriteReactor<v1::CheckpointChunk>* DownloadCheckpoint(
-      grpc::CallbackServerContext* ctx,
-      const v1::DownloadCheckpointRequest* request) override;
+      grpc::CallbackServerContext* ctx, const v1::DownloadCheckpointRequest* request) override;
 
  private:
   TrainerCore* const core_;

@@ -123,20 +123,16 @@ class TorchOptimizer final : public Optimizer {
   std::unique_ptr<O> o_;
 };
 
-std::unique_ptr<Optimizer> MakeOptimizer(const TrainConfig& c,
-                                         std::vector<Tensor> params) {
+std::unique_ptr<Optimizer> MakeOptimizer(const TrainConfig& c, std::vector<Tensor> params) {
   switch (c.optimizer) {
     case OptimizerKind::kAdam:
       return std::make_unique<TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
           std::make_unique<torch::optim::Adam>(
-              params,
-              torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay)));
+              params, torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay)));
     case OptimizerKind::kAdamW:
-      return std::make_unique<
-          TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
+      return std::make_unique<TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
           std::make_unique<torch::optim::AdamW>(
-              params,
-              torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay)));
+              params, torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay)));
     case OptimizerKind::kAdamax:
       break;
   }
@@ -177,15 +173,13 @@ class AutocastScope {
 
 // Fills `out` (n × C × H × W floats) with images indices[first..first+n),
 // scaled to [0, 1]; flips each horizontally when `flip` says so.
-absl::Status Gather(const data::Dataset& d, const std::vector<size_t>& indices,
-                    size_t first, size_t n, std::vector<float>* out,
-                    std::mt19937_64* flip_rng) {
+absl::Status Gather(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
+                    size_t n, std::vector<float>* out, std::mt19937_64* flip_rng) {
   const size_t per = d.image_bytes();
   const size_t w = d.width;
   for (size_t i = 0; i < n; ++i) {
     absl::Span<float> dst(out->data() + i * per, per);
-    LS_RETURN_IF_ERROR(
-        data::NormalizeRange(d, indices[first + i], 1, data::Layout::kNCHW, dst));
+    LS_RETURN_IF_ERROR(data::NormalizeRange(d, indices[first + i], 1, data::Layout::kNCHW, dst));
     if (flip_rng != nullptr && ((*flip_rng)() & 1)) {
       for (size_t row = 0; row < per / w; ++row) {
         std::reverse(dst.begin() + row * w, dst.begin() + (row + 1) * w);
@@ -199,9 +193,9 @@ absl::Status Gather(const data::Dataset& d, const std::vector<size_t>& indices,
 // float buffers (n × C × H × W each), one image per task on LibTorch's
 // intra-op pool; each image's randomness comes from MixSeed(seed, salt +
 // its index), so results do not depend on batch composition or threads.
-void MakeViews(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
-               size_t n, const AugmentOptions& views, uint64_t seed, uint64_t salt,
-               float* out1, float* out2) {
+void MakeViews(const data::Dataset& d, const std::vector<size_t>& indices, size_t first, size_t n,
+               const AugmentOptions& views, uint64_t seed, uint64_t salt, float* out1,
+               float* out2) {
   const int h = d.height, w = d.width, c = d.channels;
   const size_t per = d.image_bytes();
   at::parallel_for(0, static_cast<int64_t>(n), 8, [&](int64_t begin, int64_t end) {
@@ -329,8 +323,8 @@ struct Runner {
         const int64_t nn = static_cast<int64_t>(n);
         Tensor loss = NtXentLoss(z.narrow(0, 0, nn), z.narrow(0, nn, nn), c.temperature);
         if (c.reconstruction_weight > 0) {
-          loss = loss + c.reconstruction_weight *
-                            torch::mse_loss(net->decode(h).to(torch::kFloat), x);
+          loss =
+              loss + c.reconstruction_weight * torch::mse_loss(net->decode(h).to(torch::kFloat), x);
         }
         return loss;
       }
@@ -349,8 +343,7 @@ struct Runner {
       case Objective::kDenoising:
         if (buf2.size() < n * per) buf2.resize(n * per);
         MakeCorrupted(d, indices, first, n, c.corruption, c.seed,
-                      validation ? kValidationCorruptSalt
-                                 : kCorruptSalt + (uint64_t{epoch} << 32),
+                      validation ? kValidationCorruptSalt : kCorruptSalt + (uint64_t{epoch} << 32),
                       flip_rng, buf.data(), buf2.data());
         return absl::OkStatus();
       case Objective::kContrastive:
@@ -471,8 +464,7 @@ struct Runner {
     return absl::OkStatus();
   }
 
-  absl::Status Checkpoint(uint32_t epoch, uint64_t step, double train_loss,
-                          double val_loss) {
+  absl::Status Checkpoint(uint32_t epoch, uint64_t step, double train_loss, double val_loss) {
     model::CheckpointMetadata m;
     m.architecture = c.model.architecture;
     m.latent_size = c.model.latent_size;
@@ -587,8 +579,8 @@ struct Runner {
         if (c.lr_schedule != LrSchedule::kConstant) {
           double progress = static_cast<double>(step + 1) / static_cast<double>(plan.total_steps);
           if (c.time_budget_seconds > 0) {
-            progress = std::max(progress, absl::ToDoubleSeconds(before - start) /
-                                              c.time_budget_seconds);
+            progress =
+                std::max(progress, absl::ToDoubleSeconds(before - start) / c.time_budget_seconds);
           }
           lr = LearningRate(progress);
           opt->SetLearningRate(lr);
@@ -602,9 +594,8 @@ struct Runner {
         const double l = loss.item<double>();
         ++step;
         if (!std::isfinite(l)) {
-          return absl::AbortedError(absl::StrCat(
-              "training diverged: loss is ", l, " at step ", step,
-              " (try a lower learning_rate)"));
+          return absl::AbortedError(absl::StrCat("training diverged: loss is ", l, " at step ",
+                                                 step, " (try a lower learning_rate)"));
         }
         sum += l * n;
         seen += n;
@@ -625,10 +616,11 @@ struct Runner {
           const double secs = absl::ToDoubleSeconds(t - window.front().first);
           s.images_per_second = secs > 0 ? imgs / secs : 0;
           const double steps_per_sec = secs > 0 ? (window.size() - 1) / secs : 0;
-          s.eta_seconds = steps_per_sec > 0
-                              ? static_cast<double>(plan.total_steps - std::min(step, plan.total_steps)) /
-                                    steps_per_sec
-                              : 0;
+          s.eta_seconds =
+              steps_per_sec > 0
+                  ? static_cast<double>(plan.total_steps - std::min(step, plan.total_steps)) /
+                        steps_per_sec
+                  : 0;
           s.last_of_epoch = b + 1 == plan.steps_per_epoch;
           cb.on_step(s);
         }
@@ -648,8 +640,7 @@ struct Runner {
       e.cut_short = cut;
       last_epoch_train = e.train_loss;
       result.epochs_completed = epoch;
-      if (!std::isnan(e.validation_loss) &&
-          !(e.validation_loss >= result.best_validation_loss)) {
+      if (!std::isnan(e.validation_loss) && !(e.validation_loss >= result.best_validation_loss)) {
         result.best_validation_loss = e.validation_loss;
       }
       if (cb.on_epoch) cb.on_epoch(e);
@@ -681,8 +672,7 @@ struct Runner {
 };
 }  // namespace
 
-absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config,
-                                           const data::Dataset& dataset,
+absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config, const data::Dataset& dataset,
                                            const TrainingCallbacks& callbacks) {
   LS_RETURN_IF_ERROR(ValidateTrainConfig(config, dataset));
   Runner r(config, dataset, callbacks);

@@ -51,7 +51,7 @@ namespace latentsearch::trainer {
 enum class OptimizerKind {
   kAdamax,  // Keras' Adamax (the seed's): eps 1e-7 outside the max.
   kAdam,
-  kAdamW,   // Decoupled weight decay.
+  kAdamW,  // Decoupled weight decay.
 };
 
 enum class CheckpointPolicy {
@@ -99,19 +99,19 @@ struct TrainConfig {
   // convolutions run on channels-last tensors (same function either way).
   model::Formulation formulation = model::Formulation::kPhaseSplit;
   bool channels_last = true;
-  int epochs = 30;       // 1..10000.
-  int batch_size = 32;   // 1..4096.
+  int epochs = 30;      // 1..10000.
+  int batch_size = 32;  // 1..4096.
   OptimizerKind optimizer = OptimizerKind::kAdamax;
-  double learning_rate = 1e-3;  // Finite, > 0.
-  double weight_decay = 0;      // >= 0; L2 penalty (Adamax/Adam), decoupled (AdamW).
+  double learning_rate = 1e-3;       // Finite, > 0.
+  double weight_decay = 0;           // >= 0; L2 penalty (Adamax/Adam), decoupled (AdamW).
   double validation_fraction = 0.1;  // [0, 0.5].
-  uint64_t seed = 0;  // Split, shuffles, initialisation, augmentation.
+  uint64_t seed = 0;                 // Split, shuffles, initialisation, augmentation.
   bool augment = false;
   CheckpointPolicy checkpoint_policy = CheckpointPolicy::kBestValidation;
-  uint64_t max_steps = 0;            // 0 = no limit.
-  double time_budget_seconds = 0;    // 0 = no limit; the epoch is cut short.
-  int threads = 0;       // Intra-op threads; 0 = the cores.
-  int blas_threads = 0;  // OpenBLAS threads; 0 = 1 (see model::SetThreads).
+  uint64_t max_steps = 0;          // 0 = no limit.
+  double time_budget_seconds = 0;  // 0 = no limit; the epoch is cut short.
+  int threads = 0;                 // Intra-op threads; 0 = the cores.
+  int blas_threads = 0;            // OpenBLAS threads; 0 = 1 (see model::SetThreads).
   Precision precision = Precision::kFloat32;
   bool use_cuda_if_available = true;
   // Images per validation forward pass (no gradients).
@@ -129,7 +129,7 @@ struct TrainConfig {
   int projection_hidden = 512;
   int projection_dim = 128;
   AugmentOptions views = AugmentOptions::SimClr();  // kContrastive.
-  CorruptOptions corruption;                         // kDenoising.
+  CorruptOptions corruption;                        // kDenoising.
   LrSchedule lr_schedule = LrSchedule::kConstant;
   double warmup_fraction = 0.05;  // [0, 0.5].
   Embedding embedding = Embedding::kLatent;
@@ -163,8 +163,7 @@ struct TrainConfig {
 // when contrastive views cannot be drawn with `views`.
 absl::Status ValidateViews(const AugmentOptions& views);
 
-absl::Status ValidateTrainConfig(const TrainConfig& config,
-                                 const data::Dataset& dataset);
+absl::Status ValidateTrainConfig(const TrainConfig& config, const data::Dataset& dataset);
 
 // How a config divides a data set of n images.
 struct TrainingPlan {
@@ -179,17 +178,17 @@ struct StepInfo {
   uint32_t epoch = 0;  // 1-based.
   uint64_t step = 0;   // 1-based, over the whole run.
   uint64_t total_steps = 0;
-  double loss = 0;     // Mean over this step's batch.
+  double loss = 0;               // Mean over this step's batch.
   double images_per_second = 0;  // Over the last ~20 steps.
   double eta_seconds = 0;
   bool last_of_epoch = false;
 };
 
 struct EpochInfo {
-  uint32_t epoch = 0;  // 1-based.
+  uint32_t epoch = 0;     // 1-based.
   double train_loss = 0;  // Mean over the epoch's training images.
   double validation_loss = std::numeric_limits<double>::quiet_NaN();
-  double seconds = 0;  // Including validation.
+  double seconds = 0;      // Including validation.
   bool cut_short = false;  // Ended by max_steps or the time budget.
   // Process CPU time over the epoch (all threads), seconds.
   double cpu_seconds = 0;
@@ -229,8 +228,7 @@ struct TrainingResult {
 
 // Trains a new model. Errors: INVALID_ARGUMENT as ValidateTrainConfig;
 // INTERNAL for LibTorch failures (caught here); on_checkpoint's errors.
-absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config,
-                                           const data::Dataset& dataset,
+absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config, const data::Dataset& dataset,
                                            const TrainingCallbacks& callbacks);
 
 // Converts every image of `dataset` to `shape` (resize, grey <-> RGB).

@@ -45,14 +45,13 @@ absl::Status ValidateViews(const AugmentOptions& v) {
 
 absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& dataset) {
   if (c.model.latent_size == 0) {
-    return Field("latent_size", absl::StrCat("0 is not a latent size; allowed 1..",
-                                             model::kMaxLatentSize));
+    return Field("latent_size",
+                 absl::StrCat("0 is not a latent size; allowed 1..", model::kMaxLatentSize));
   }
   const model::InputShape& in = c.model.input;
   if (in.height <= 0 || in.width <= 0 || in.channels <= 0) {
-    return Field("input_shape",
-                 absl::StrCat(model::FormatInputShape(in),
-                              " is incomplete; every dimension must be >= 1"));
+    return Field("input_shape", absl::StrCat(model::FormatInputShape(in),
+                                             " is incomplete; every dimension must be >= 1"));
   }
   LS_RETURN_IF_ERROR(model::ValidateSpec(c.model));
   if (c.batch_size < 1 || c.batch_size > 4096) {
@@ -92,8 +91,8 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
     return Field("warmup_fraction", absl::StrCat(c.warmup_fraction, " is outside [0, 0.5]"));
   }
   if (c.objective == Objective::kContrastive && c.batch_size < 2) {
-    return Field("batch_size",
-                 absl::StrCat(c.batch_size, ": the contrastive objective needs >= 2 images "
+    return Field("batch_size", absl::StrCat(c.batch_size,
+                                            ": the contrastive objective needs >= 2 images "
                                             "per batch (other images are the negatives)"));
   }
   if (c.objective == Objective::kContrastive) {
@@ -105,37 +104,33 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
                                              " must be finite and > 0"));
     }
     if (c.whitening_images < 2) {
-      return Field("embedding", absl::StrCat("whitening needs >= 2 images, not ",
-                                             c.whitening_images));
+      return Field("embedding",
+                   absl::StrCat("whitening needs >= 2 images, not ", c.whitening_images));
     }
   }
   if (c.projection_hidden < 1 || c.projection_dim < 1) {
     return Field("projection", "hidden and output sizes must be >= 1");
   }
   if (dataset.size() == 0) {
-    return Field("dataset", absl::StrCat("the data set '", dataset.source,
-                                         "' holds no images"));
+    return Field("dataset", absl::StrCat("the data set '", dataset.source, "' holds no images"));
   }
   if (absl::Status s = data::Validate(dataset); !s.ok()) {
     return Field("dataset", s.message());
   }
   const model::InputShape data_shape{dataset.height, dataset.width, dataset.channels};
   if (data_shape != in) {
-    return Field("input_shape",
-                 absl::StrCat("the model takes ", model::FormatInputShape(in),
-                              " but the data set's images are ",
-                              model::FormatInputShape(data_shape),
-                              " (convert the data set first)"));
+    return Field("input_shape", absl::StrCat("the model takes ", model::FormatInputShape(in),
+                                             " but the data set's images are ",
+                                             model::FormatInputShape(data_shape),
+                                             " (convert the data set first)"));
   }
   if (PlanTraining(c, dataset.size()).train_images == 0) {
-    return Field("validation_fraction",
-                 absl::StrCat(c.validation_fraction, " of ", dataset.size(),
-                              " images leaves none for training"));
+    return Field("validation_fraction", absl::StrCat(c.validation_fraction, " of ", dataset.size(),
+                                                     " images leaves none for training"));
   }
-  if (c.embedding == Embedding::kWhitened &&
-      PlanTraining(c, dataset.size()).train_images < 2) {
-    return Field("embedding", absl::StrCat("whitening needs >= 2 training images; ",
-                                           dataset.size(), " images with validation_fraction ",
+  if (c.embedding == Embedding::kWhitened && PlanTraining(c, dataset.size()).train_images < 2) {
+    return Field("embedding", absl::StrCat("whitening needs >= 2 training images; ", dataset.size(),
+                                           " images with validation_fraction ",
                                            c.validation_fraction, " leave 1"));
   }
   return absl::OkStatus();
@@ -157,8 +152,7 @@ TrainingPlan PlanTraining(const TrainConfig& c, uint64_t n) {
   TrainingPlan p;
   if (n == 0) return p;
   const double frac = std::clamp(c.validation_fraction, 0.0, 0.5);
-  p.validation_images =
-      std::min<uint64_t>(n - 1, static_cast<uint64_t>(std::llround(frac * n)));
+  p.validation_images = std::min<uint64_t>(n - 1, static_cast<uint64_t>(std::llround(frac * n)));
   p.train_images = n - p.validation_images;
   const uint64_t batch = std::max(1, c.batch_size);
   p.steps_per_epoch = (p.train_images + batch - 1) / batch;
@@ -176,10 +170,9 @@ absl::StatusOr<data::Dataset> ConvertDataset(const data::Dataset& in,
   out.labels = in.labels;
   out.class_names = in.class_names;
   out.uris = in.uris;
-  const bool same = in.height == shape.height && in.width == shape.width &&
-                    in.channels == shape.channels;
-  out.source = same ? in.source
-                    : absl::StrCat(in.source, " as ", model::FormatInputShape(shape));
+  const bool same =
+      in.height == shape.height && in.width == shape.width && in.channels == shape.channels;
+  out.source = same ? in.source : absl::StrCat(in.source, " as ", model::FormatInputShape(shape));
   if (same) {
     out.pixels = in.pixels;
     return out;

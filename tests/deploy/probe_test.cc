@@ -41,10 +41,10 @@ class ProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     socket_ = dir_.Join("search.sock");
-    auto server = Subprocess::StartServer(
-        {BinaryPath("latentsearch-search"), "--listen=unix:" + socket_,
-         "--data_dir=" + dir_.Join("data")},
-        dir_.Join("search.log"));
+    auto server =
+        Subprocess::StartServer({BinaryPath("latentsearch-search"), "--listen=unix:" + socket_,
+                                 "--data_dir=" + dir_.Join("data")},
+                                dir_.Join("search.log"));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
@@ -58,8 +58,7 @@ TEST_F(ProbeTest, ServingServerAndServiceExitZero) {
   std::string out;
   EXPECT_EQ(RunProbe("--address=unix:" + socket_, &out), 0) << out;
   EXPECT_THAT(out, ::testing::HasSubstr("SERVING"));
-  EXPECT_EQ(RunProbe("--address=unix:" + socket_ + " --service=latentsearch.v1.Search", &out),
-            0)
+  EXPECT_EQ(RunProbe("--address=unix:" + socket_ + " --service=latentsearch.v1.Search", &out), 0)
       << out;
   EXPECT_EQ(RunProbe("--quiet --address=unix:" + socket_, &out), 0) << out;
   EXPECT_EQ(out, "");
@@ -82,8 +81,7 @@ TEST_F(ProbeTest, StoppedServerExitsOne) {
 TEST_F(ProbeTest, UsageErrorsExitTwo) {
   std::string out;
   EXPECT_EQ(RunProbe("--address=unix:" + socket_ + " --timeout_seconds=0", &out), 2) << out;
-  EXPECT_EQ(RunProbe("--address=unix:" + socket_ + " --tls_ca=" + dir_.Join("missing.pem"),
-                     &out),
+  EXPECT_EQ(RunProbe("--address=unix:" + socket_ + " --tls_ca=" + dir_.Join("missing.pem"), &out),
             2)
       << out;
   EXPECT_THAT(out, ::testing::HasSubstr("missing.pem"));

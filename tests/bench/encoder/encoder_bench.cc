@@ -28,9 +28,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
-#include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
@@ -80,8 +80,8 @@ constexpr size_t kPer = kSide * kSide * kChannels;
 model::Checkpoint MakeCheckpoint(uint64_t seed, uint64_t version) {
   model::ModelOptions options;
   options.seed = seed;
-  auto m = *model::Model::Create(
-      {absl::GetFlag(FLAGS_arch), kLatent, {kSide, kSide, kChannels}}, options);
+  auto m = *model::Model::Create({absl::GetFlag(FLAGS_arch), kLatent, {kSide, kSide, kChannels}},
+                                 options);
   model::CheckpointMetadata meta;
   meta.model_name = "default";
   meta.version = version;
@@ -200,8 +200,8 @@ GrpcRow Load(Served& s, int clients, double seconds) {
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
         v1::EncodeResponse response;
         grpc::Status st = stub->Encode(&ctx, request, &response);
-        if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
-                                          st.error_message());
+        if (!st.ok())
+          return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
         batch_milli.fetch_add(static_cast<uint64_t>(response.timing().batch_size() * 1000));
         answered.fetch_add(1);
         return absl::OkStatus();
@@ -379,8 +379,9 @@ void RunRatios() {
   auto unbatched = Serve(1, absl::ZeroDuration(), dir + "/u");
   std::vector<double> vs_forward, vs_unbatched, vs_ceiling;
   std::printf("\n## Interleaved rounds, 64 clients (images/s or RPCs/s)\n\n");
-  std::printf("| round | in-process batch 64 | gRPC batching | gRPC unbatched | no-op RPC | "
-              "batching / in-process | batching / unbatched | batching / combined bound |\n");
+  std::printf(
+      "| round | in-process batch 64 | gRPC batching | gRPC unbatched | no-op RPC | "
+      "batching / in-process | batching / unbatched | batching / combined bound |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int r = 0; r < absl::GetFlag(FLAGS_rounds); ++r) {
     const double f = ForwardThroughput(*runner, 64, seconds);

@@ -226,9 +226,10 @@ std::string Ratio(double ours, double theirs) {
 void ExactSection(const Args& a) {
   std::printf("\n### Exact search, n = %zu, k = %zu, %d threads, QPS (ratios: ours / other)\n\n",
               a.n, a.k, a.threads);
-  std::printf("| data | dim | metric | ours 1-by-1 | FAISS 1-by-1 | ratio | ours batch | "
-              "FAISS batch | ratio | seed | ours 1-by-1 / seed | ours batch / seed | "
-              "agree |\n");
+  std::printf(
+      "| data | dim | metric | ours 1-by-1 | FAISS 1-by-1 | ratio | ours batch | "
+      "FAISS batch | ratio | seed | ours 1-by-1 / seed | ours batch / seed | "
+      "agree |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& kind : a.data) {
     for (size_t dim : a.dims) {
@@ -244,8 +245,7 @@ void ExactSection(const Args& a) {
         });
         const double t_single = BestChunked(a.nq, 50, a.repeats, [&](size_t b, size_t e) {
           for (size_t q = b; q < e; ++q) {
-            ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data() + q * dim, 1, opts,
-                        &one)
+            ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data() + q * dim, 1, opts, &one)
                 .IgnoreError();
           }
         });
@@ -288,12 +288,12 @@ void ExactSection(const Args& a) {
 #endif
         char agree_s[16] = "n/a";
         if (agree >= 0) std::snprintf(agree_s, sizeof(agree_s), "%.4f", agree);
-        std::printf("| %s | %zu | %s | %.0f | %.0f | %s | %.0f | %.0f | %s | %.1f | %s | %s | %s |\n",
-                    kind.c_str(), dim, std::string(MetricName(metric)).c_str(), qps_single,
-                    qps_fs, Ratio(qps_single, qps_fs).c_str(), qps_batch, qps_fb,
-                    Ratio(qps_batch, qps_fb).c_str(), qps_seed,
-                    Ratio(qps_single, qps_seed).c_str(), Ratio(qps_batch, qps_seed).c_str(),
-                    agree_s);
+        std::printf(
+            "| %s | %zu | %s | %.0f | %.0f | %s | %.0f | %.0f | %s | %.1f | %s | %s | %s |\n",
+            kind.c_str(), dim, std::string(MetricName(metric)).c_str(), qps_single, qps_fs,
+            Ratio(qps_single, qps_fs).c_str(), qps_batch, qps_fb, Ratio(qps_batch, qps_fb).c_str(),
+            qps_seed, Ratio(qps_single, qps_seed).c_str(), Ratio(qps_batch, qps_seed).c_str(),
+            agree_s);
         std::fflush(stdout);
       }
     }
@@ -302,11 +302,13 @@ void ExactSection(const Args& a) {
 
 void HnswSection(const Args& a) {
   const size_t efs[] = {16, 32, 64, 128, 256};
-  std::printf("\n### HNSW, n = %zu, M = 16, ef_construction = 200, k = %zu, %d threads "
-              "(recall@%zu against our exact search; QPS over %zu queries)\n\n",
-              a.n, a.k, a.threads, a.k, a.nq);
-  std::printf("| data | dim | metric | build s (ours / FAISS) | ef | recall ours | QPS ours | "
-              "recall FAISS | QPS FAISS |\n");
+  std::printf(
+      "\n### HNSW, n = %zu, M = 16, ef_construction = 200, k = %zu, %d threads "
+      "(recall@%zu against our exact search; QPS over %zu queries)\n\n",
+      a.n, a.k, a.threads, a.k, a.nq);
+  std::printf(
+      "| data | dim | metric | build s (ours / FAISS) | ef | recall ours | QPS ours | "
+      "recall FAISS | QPS FAISS |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& kind : a.data) {
     for (size_t dim : a.dims) {
@@ -334,7 +336,8 @@ void HnswSection(const Args& a) {
           fh = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim), 16,
                                                       FaissMetric(metric));
           fh->hnsw.efConstruction = 200;
-          t_fbuild = Seconds([&] { fh->add(static_cast<faiss::Index::idx_t>(a.n), d.base.data()); });
+          t_fbuild =
+              Seconds([&] { fh->add(static_cast<faiss::Index::idx_t>(a.n), d.base.data()); });
         } catch (const std::exception& e) {
           std::fprintf(stderr, "FAISS HNSW %s: %s\n", std::string(MetricName(metric)).c_str(),
                        e.what());
@@ -381,8 +384,8 @@ void HnswSection(const Args& a) {
             std::snprintf(fq, sizeof(fq), "%.0f", f_qps);
           }
           std::printf("| %s | %zu | %s | %.1f / %.1f | %zu | %.4f | %.0f | %s | %s |\n",
-                      kind.c_str(), dim, std::string(MetricName(metric)).c_str(), t_build,
-                      t_fbuild, ef, recall, a.nq / t, fr, fq);
+                      kind.c_str(), dim, std::string(MetricName(metric)).c_str(), t_build, t_fbuild,
+                      ef, recall, a.nq / t, fr, fq);
           std::fflush(stdout);
         }
       }
@@ -394,11 +397,13 @@ void HnswSection(const Args& a) {
 // allowed rows, per query on one thread, to place the switch-over.
 void FilterSection(const Args& a) {
   const size_t dim = 64;
-  std::printf("\n### Filtered HNSW, clustered, n = %zu, dim %zu, k = %zu, one thread, "
-              "microseconds per query\n\n",
-              a.n, dim, a.k);
-  std::printf("| metric | allowed | ef | walk us | walk recall | walk distances | "
-              "scan us | auto us | auto path |\n");
+  std::printf(
+      "\n### Filtered HNSW, clustered, n = %zu, dim %zu, k = %zu, one thread, "
+      "microseconds per query\n\n",
+      a.n, dim, a.k);
+  std::printf(
+      "| metric | allowed | ef | walk us | walk recall | walk distances | "
+      "scan us | auto us | auto path |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (Metric metric : {Metric::kL2, Metric::kL1}) {
     Dataset d = MakeData("clustered", a.n, a.nq, dim, metric);
@@ -452,8 +457,7 @@ void FilterSection(const Args& a) {
         std::vector<std::vector<Neighbor>> one;
         const double t_scan = Best(a.repeats, [&] {
           for (size_t q = 0; q < nq; ++q) {
-            ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data() + q * dim, 1, eopts,
-                        &one)
+            ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data() + q * dim, 1, eopts, &one)
                 .IgnoreError();
           }
         });
@@ -474,8 +478,8 @@ void FilterSection(const Args& a) {
 int main(int argc, char** argv) {
   using namespace latentsearch::index;
   const Args a = ParseArgs(argc, argv);
-  std::printf("kernels: %s; hardware threads: %u; FAISS: %s\n",
-              std::string(KernelIsa()).c_str(), std::thread::hardware_concurrency(),
+  std::printf("kernels: %s; hardware threads: %u; FAISS: %s\n", std::string(KernelIsa()).c_str(),
+              std::thread::hardware_concurrency(),
 #ifdef LS_HAVE_FAISS
               "yes"
 #else

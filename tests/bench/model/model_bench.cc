@@ -27,8 +27,8 @@
 #include "benchmark/benchmark.h"
 #include "common/data/dataset.h"
 #include "common/data/load.h"
-#include "common/testing/test_env.h"
 #include "common/model/model.h"
+#include "common/testing/test_env.h"
 #include "services/trainer/training.h"
 
 namespace latentsearch::trainer {
@@ -72,8 +72,8 @@ void BM_Train(benchmark::State& state) {
   c.checkpoint_policy = CheckpointPolicy::kEnd;
   const uint64_t warmup = 2;
   // Enough steps for ~1-3 s per run.
-  const uint64_t measured = seed ? (c.batch_size >= 256 ? 3 : 12)
-                                 : (c.batch_size >= 256 ? 30 : 150);
+  const uint64_t measured =
+      seed ? (c.batch_size >= 256 ? 3 : 12) : (c.batch_size >= 256 ? 30 : 150);
   c.max_steps = warmup + measured;
   double images_per_second = 0, images_per_cpu_second = 0, median_step = 0, best_step = 0;
   for (auto _ : state) {
@@ -97,11 +97,11 @@ void BM_Train(benchmark::State& state) {
     // LS_BENCH_PROFILE=DIR writes a Chrome trace per benchmark to DIR.
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     if (const char* dir = std::getenv("LS_BENCH_PROFILE")) {
-      std::string name = absl::StrCat("train_", state.range(0), "_", state.range(1), "_",
-                                      state.range(2), "_", state.range(3), "_",
-                                      state.range(4), "_", state.range(5));
-      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(
-          std::string(dir) + "/" + name + ".json");
+      std::string name =
+          absl::StrCat("train_", state.range(0), "_", state.range(1), "_", state.range(2), "_",
+                       state.range(3), "_", state.range(4), "_", state.range(5));
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(dir) + "/" +
+                                                                           name + ".json");
     }
     auto r = RunTraining(c, CifarShaped(), cb);
     profile.reset();
@@ -123,16 +123,15 @@ void BM_Train(benchmark::State& state) {
   state.counters["img/s_median"] = c.batch_size / median_step;
   state.counters["img/s_best"] = c.batch_size / best_step;
   state.counters["img/s_cpu"] = images_per_cpu_second * c.threads;
-  state.SetLabel(absl::StrCat(c.model.architecture, " b", c.batch_size, " ",
-                              model::FormulationName(c.formulation), " ",
-                              state.range(3) ? "bf16" : "fp32", " t", c.threads,
-                              c.channels_last ? " nhwc" : " nchw"));
+  state.SetLabel(absl::StrCat(
+      c.model.architecture, " b", c.batch_size, " ", model::FormulationName(c.formulation), " ",
+      state.range(3) ? "bf16" : "fp32", " t", c.threads, c.channels_last ? " nhwc" : " nchw"));
 }
 
 // conv on real Fashion-MNIST (28×28×1), batch 64: the integration test's
 // setting. Arg: flush denormals (1) or not (0).
 void BM_TrainFashion(benchmark::State& state) {
-  static const data::Dataset* fashion = [] () -> data::Dataset* {
+  static const data::Dataset* fashion = []() -> data::Dataset* {
     auto dir = latentsearch::testing::FashionMnistDir();
     if (!dir) return nullptr;
     data::DatasetSpec spec;
@@ -176,8 +175,12 @@ void BM_TrainFashion(benchmark::State& state) {
   state.counters["img/s"] = ips;
   at::globalContext().setFlushDenormal(false);
 }
-BENCHMARK(BM_TrainFashion)->Arg(0)->Arg(1)->Iterations(1)->UseManualTime()->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_TrainFashion)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Validation loss reached on real CIFAR-10 (train split, 10 % held out) by
 // each architecture in a fixed budget, batch 32, fp32, 2 threads (see below).
@@ -260,7 +263,7 @@ void TrainArgs(benchmark::internal::Benchmark* b) {
     b->Args({1, batch, 1, 1, 2, 1});  // seed phase_conv bf16
     b->Args({1, batch, 2, 1, 2, 1});  // seed phase_split bf16
   }
-  b->Args({1, 32, 0, 0, 2, 0});  // seed plain (ConvTranspose2d + BLAS), fp32
+  b->Args({1, 32, 0, 0, 2, 0});   // seed plain (ConvTranspose2d + BLAS), fp32
   b->Args({0, 256, 1, 0, 1, 1});  // conv, 1 thread
   b->Args({1, 32, 1, 0, 1, 1});   // seed, 1 thread
 }
@@ -277,8 +280,8 @@ void BM_Gemm(benchmark::State& state) {
   torch::Tensor a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
   torch::mm(a, b);
   for (auto _ : state) benchmark::DoNotOptimize(torch::mm(a, b).data_ptr());
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * n * n * n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(bf16 ? "bf16" : "fp32");
 }
 BENCHMARK(BM_Gemm)->Args({2048, 0})->Args({2048, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -301,8 +304,13 @@ void BM_Conv(benchmark::State& state) {
       benchmark::Counter(2 * macs * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(absl::StrCat(phase ? "phase k2 ->1024" : "k3 ->256", bf16 ? " bf16" : " fp32"));
 }
-BENCHMARK(BM_Conv)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv)
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace latentsearch::trainer

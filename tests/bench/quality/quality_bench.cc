@@ -17,6 +17,7 @@
 //     writes the checkpoint with it to PATH; --post also prints variants
 //     (centred, standardised, whitened with several shrinkages, unit length).
 #include <time.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <string>
@@ -33,7 +34,6 @@
 #include "common/model/model.h"
 #include "services/trainer/knn_eval.h"
 #include "services/trainer/training.h"
-#include <torch/torch.h>
 
 ABSL_FLAG(std::string, mode, "eval", "train or eval");
 ABSL_FLAG(std::string, cifar10_dir, "", "CIFAR-10 binary directory");
@@ -113,7 +113,8 @@ int Train() {
     *d = std::move(sub);
   }
   trainer::TrainConfig c;
-  c.model = {absl::GetFlag(FLAGS_architecture), absl::GetFlag(FLAGS_latent),
+  c.model = {absl::GetFlag(FLAGS_architecture),
+             absl::GetFlag(FLAGS_latent),
              {d->height, d->width, d->channels}};
   const std::string obj = absl::GetFlag(FLAGS_objective);
   c.objective = obj == "contrastive" ? trainer::Objective::kContrastive
@@ -130,8 +131,7 @@ int Train() {
   c.reconstruction_weight = absl::GetFlag(FLAGS_reconstruction_weight);
   c.views.min_scale = absl::GetFlag(FLAGS_min_scale);
   c.views.jitter_probability = absl::GetFlag(FLAGS_jitter_probability);
-  c.views.brightness = c.views.contrast = c.views.saturation =
-      absl::GetFlag(FLAGS_jitter_strength);
+  c.views.brightness = c.views.contrast = c.views.saturation = absl::GetFlag(FLAGS_jitter_strength);
   c.eval_images = absl::GetFlag(FLAGS_eval_images);
   c.embedding = absl::GetFlag(FLAGS_embedding) == "whitened" ? trainer::Embedding::kWhitened
                                                              : trainer::Embedding::kLatent;
@@ -162,8 +162,7 @@ int Train() {
     std::printf("%u\t%.0f\t%.0f\t%.0f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.2e%s\n", e.epoch,
                 absl::ToDoubleSeconds(absl::Now() - wall0), cpu, cpu / threads, e.train_loss,
                 e.validation_loss, e.precision_at_10, e.precision_at_10_cosine,
-                e.pixel_precision_at_10, e.learning_rate,
-                e.cut_short ? "\t(cut short)" : "");
+                e.pixel_precision_at_10, e.learning_rate, e.cut_short ? "\t(cut short)" : "");
     std::fflush(stdout);
   };
   uint64_t last_print = 0;
@@ -187,9 +186,8 @@ int Train() {
     return 1;
   }
   std::printf("# %u epochs, %llu steps on %s; wall %.0f s, CPU %.0f s; wrote %s\n",
-              r->epochs_completed, static_cast<unsigned long long>(r->steps),
-              r->device.c_str(), absl::ToDoubleSeconds(absl::Now() - wall0),
-              CpuSeconds() - cpu0, out.c_str());
+              r->epochs_completed, static_cast<unsigned long long>(r->steps), r->device.c_str(),
+              absl::ToDoubleSeconds(absl::Now() - wall0), CpuSeconds() - cpu0, out.c_str());
   return 0;
 }
 
@@ -321,16 +319,16 @@ int Eval() {
       absl::StatusOr<std::string> weights =
           m->decoder_parameters() > 0 ? m->SerializeWeights() : m->SerializeEncoderWeights();
       if (s.ok() && weights.ok()) {
-        s = model::WriteCheckpointFile(
-            whiten_out, model::MakeCheckpoint(ckpt->metadata, *std::move(weights)));
+        s = model::WriteCheckpointFile(whiten_out,
+                                       model::MakeCheckpoint(ckpt->metadata, *std::move(weights)));
       }
       if (!s.ok() || !weights.ok()) {
         std::fprintf(stderr, "whitening: %s %s\n", s.ToString().c_str(),
                      weights.status().ToString().c_str());
         return 1;
       }
-      std::printf("# fitted the embedding whitening to %zu training images; wrote %s\n",
-                  fit.size(), whiten_out.c_str());
+      std::printf("# fitted the embedding whitening to %zu training images; wrote %s\n", fit.size(),
+                  whiten_out.c_str());
     }
   }
   std::vector<size_t> all(train->size());
@@ -354,13 +352,13 @@ int Eval() {
   }
   std::vector<int32_t> qlabels;
   for (size_t i : queries) qlabels.push_back(test->labels[i]);
-  std::printf("# %zu base images, %zu test queries, dim %zu, encoded in %.0f s\n",
-              train->size(), queries.size(), dim, absl::ToDoubleSeconds(absl::Now() - t0));
+  std::printf("# %zu base images, %zu test queries, dim %zu, encoded in %.0f s\n", train->size(),
+              queries.size(), dim, absl::ToDoubleSeconds(absl::Now() - t0));
   trainer::PrecisionOptions po;
   po.threads = absl::GetFlag(FLAGS_threads);
   for (index::Metric metric : index::kAllMetrics) {
-    absl::StatusOr<double> p = trainer::PrecisionAtK(metric, *base, train->labels, *q, qlabels,
-                                                     dim, /*queries_are_base=*/false, po);
+    absl::StatusOr<double> p = trainer::PrecisionAtK(metric, *base, train->labels, *q, qlabels, dim,
+                                                     /*queries_are_base=*/false, po);
     if (!p.ok()) {
       std::fprintf(stderr, "%s\n", p.status().ToString().c_str());
       return 1;

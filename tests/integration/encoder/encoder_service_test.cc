@@ -3,6 +3,8 @@
 // PushCheckpoint stream exactly as the trainer pushes them, and embeddings
 // are compared with model::Model::Encode on the same images, normalised
 // the trainer's way (data::NormalizeRange).
+#include "services/encoder/encoder_service.h"
+
 #include <atomic>
 #include <memory>
 #include <random>
@@ -28,7 +30,6 @@
 #include "gtest/gtest.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
 #include "services/encoder/encoder_core.h"
-#include "services/encoder/encoder_service.h"
 #include "services/encoder/model_runner.h"
 
 namespace latentsearch::encoder {
@@ -97,8 +98,7 @@ std::vector<float> TrainerInput(const std::vector<image::Image>& images) {
     d.labels.push_back(data::kNoLabel);
   }
   std::vector<float> out(images.size() * kPer);
-  EXPECT_OK(data::NormalizeRange(d, 0, images.size(), data::Layout::kNCHW,
-                                 absl::MakeSpan(out)));
+  EXPECT_OK(data::NormalizeRange(d, 0, images.size(), data::Layout::kNCHW, absl::MakeSpan(out)));
   return out;
 }
 
@@ -201,9 +201,9 @@ class EncoderServiceTest : public ::testing::Test {
 
 TEST_F(EncoderServiceTest, NotServingAndUnavailableUntilAModelIsPushed) {
   Start();
-  EXPECT_THAT(rpc::CheckHealth(channel_, kService),
-              ::latentsearch::testing::IsOkAndHolds(
-                  grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  EXPECT_THAT(
+      rpc::CheckHealth(channel_, kService),
+      ::latentsearch::testing::IsOkAndHolds(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
   v1::EncodeResponse r;
   grpc::Status s = Encode(RandomImages(1, 1), &r);
   EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE) << s.error_message();
@@ -213,9 +213,9 @@ TEST_F(EncoderServiceTest, NotServingAndUnavailableUntilAModelIsPushed) {
   ASSERT_TRUE(Push(m.checkpoint, &pushed).ok());
   EXPECT_EQ(pushed.model().version(), 1u);
   EXPECT_FALSE(pushed.already_present());
-  EXPECT_THAT(rpc::CheckHealth(channel_, kService),
-              ::latentsearch::testing::IsOkAndHolds(
-                  grpc::health::v1::HealthCheckResponse::SERVING));
+  EXPECT_THAT(
+      rpc::CheckHealth(channel_, kService),
+      ::latentsearch::testing::IsOkAndHolds(grpc::health::v1::HealthCheckResponse::SERVING));
 }
 
 TEST_F(EncoderServiceTest, EncodeEqualsTheModelsEncoderOutput) {
@@ -328,19 +328,17 @@ TEST_F(EncoderServiceTest, BadPushesAreRefusedAndTheCurrentVersionKeepsServing) 
   cases.push_back({"flipped byte", v2.checkpoint,
                    [](auto* c) { (*(*c)[2].mutable_data())[10] ^= 0x40; }, grpc::DATA_LOSS,
                    "checksum mismatch"});
-  cases.push_back({"truncated", v2.checkpoint, [](auto* c) { c->pop_back(); },
-                   grpc::DATA_LOSS, "truncated"});
-  cases.push_back({"extra bytes", v2.checkpoint,
-                   [](auto* c) { c->emplace_back().set_data("xx"); }, grpc::DATA_LOSS,
-                   "more than the announced"});
-  cases.push_back({"data first", v2.checkpoint,
-                   [](auto* c) { std::swap((*c)[0], (*c)[1]); }, grpc::INVALID_ARGUMENT,
-                   "before any metadata"});
+  cases.push_back(
+      {"truncated", v2.checkpoint, [](auto* c) { c->pop_back(); }, grpc::DATA_LOSS, "truncated"});
+  cases.push_back({"extra bytes", v2.checkpoint, [](auto* c) { c->emplace_back().set_data("xx"); },
+                   grpc::DATA_LOSS, "more than the announced"});
+  cases.push_back({"data first", v2.checkpoint, [](auto* c) { std::swap((*c)[0], (*c)[1]); },
+                   grpc::INVALID_ARGUMENT, "before any metadata"});
   {
     model::Checkpoint unknown = v2.checkpoint;
     unknown.metadata.architecture = "transformer";
-    cases.push_back({"unknown architecture", unknown, nullptr, grpc::INVALID_ARGUMENT,
-                     "architecture"});
+    cases.push_back(
+        {"unknown architecture", unknown, nullptr, grpc::INVALID_ARGUMENT, "architecture"});
   }
   {
     model::Checkpoint wrong = v2.checkpoint;

@@ -95,12 +95,12 @@ void ExpectEqual(const v1::EncodeResponse& r, const std::vector<float>& want, in
   for (int i = 0; i < r.embeddings_size(); ++i) {
     ASSERT_EQ(r.embeddings(i).values_size(), latent);
     for (int j = 0; j < latent; ++j) {
-      worst = std::max(worst, static_cast<double>(std::abs(r.embeddings(i).values(j) -
-                                                          want[i * latent + j])));
+      worst = std::max(
+          worst, static_cast<double>(std::abs(r.embeddings(i).values(j) - want[i * latent + j])));
     }
   }
-  std::printf("largest |encoder - trainer-side| over %d embeddings: %g\n",
-              r.embeddings_size(), worst);
+  std::printf("largest |encoder - trainer-side| over %d embeddings: %g\n", r.embeddings_size(),
+              worst);
   EXPECT_LE(worst, 1e-5) << "largest difference from the trainer-side encoder";
 }
 
@@ -114,14 +114,14 @@ TEST(TrainerPushTest, TrainerPushesToARealEncoderAndEmbeddingsMatch) {
   ASSERT_NE(encoder, nullptr);
   auto echannel = rpc::CreateChannel(encoder->address());
   auto estub = v1::Encoder::NewStub(echannel);
-  EXPECT_THAT(rpc::CheckHealth(echannel, "latentsearch.v1.Encoder"),
-              ::latentsearch::testing::IsOkAndHolds(
-                  grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  EXPECT_THAT(
+      rpc::CheckHealth(echannel, "latentsearch.v1.Encoder"),
+      ::latentsearch::testing::IsOkAndHolds(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
 
   auto trainer = Subprocess::StartServer(
       {BinaryPath("latentsearch-trainer"), "--listen=127.0.0.1:0",
-       "--data_dir=" + dir.Join("trainer"), "--push_to=" + encoder->address(),
-       "--push_attempts=3", "--push_backoff_seconds=0.05", "--threads=1", "--cuda=false"},
+       "--data_dir=" + dir.Join("trainer"), "--push_to=" + encoder->address(), "--push_attempts=3",
+       "--push_backoff_seconds=0.05", "--threads=1", "--cuda=false"},
       dir.Join("trainer.log"));
   ASSERT_OK(trainer.status());
   auto tstub = v1::Trainer::NewStub(rpc::CreateChannel((*trainer)->address()));
@@ -169,15 +169,14 @@ TEST(TrainerPushTest, TrainerPushesToARealEncoderAndEmbeddingsMatch) {
   EXPECT_TRUE(pushes.back().ok()) << pushes.back().error_code() << ": " << pushes.back().message();
   const uint64_t version = checkpoints[0].model().version();
 
-  EXPECT_THAT(rpc::CheckHealth(echannel, "latentsearch.v1.Encoder"),
-              ::latentsearch::testing::IsOkAndHolds(
-                  grpc::health::v1::HealthCheckResponse::SERVING));
+  EXPECT_THAT(
+      rpc::CheckHealth(echannel, "latentsearch.v1.Encoder"),
+      ::latentsearch::testing::IsOkAndHolds(grpc::health::v1::HealthCheckResponse::SERVING));
 
   // The trainer side: its stored checkpoint on its own preprocessing.
-  ASSERT_OK_AND_ASSIGN(
-      model::Checkpoint stored,
-      model::ReadCheckpointFile(dir.Join(
-          absl::StrFormat("trainer/checkpoints/%s/v%06d.ckpt", kModel, version))));
+  ASSERT_OK_AND_ASSIGN(model::Checkpoint stored,
+                       model::ReadCheckpointFile(dir.Join(
+                           absl::StrFormat("trainer/checkpoints/%s/v%06d.ckpt", kModel, version))));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m, model::LoadModel(stored));
   data::ImageFolderOptions fo;
   fo.height = 32;

@@ -61,10 +61,10 @@ TEST(MetricsScrapeTest, SearchCountersMoveWithRpcsAndParseWithPrometheusClient) 
   TempDir dir;
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Subprocess> search,
-      Subprocess::StartServer({BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
-                               "--metrics_listen=127.0.0.1:0", "--threads=1",
-                               "--data_dir=" + dir.Join("data")},
-                              dir.Join("search.log")));
+      Subprocess::StartServer(
+          {BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
+           "--metrics_listen=127.0.0.1:0", "--threads=1", "--data_dir=" + dir.Join("data")},
+          dir.Join("search.log")));
   ASSERT_OK_AND_ASSIGN(std::string metrics_address,
                        latentsearch::testing::WaitForLogWord(dir.Join("search.log"), kMarker));
 
@@ -143,10 +143,10 @@ TEST(MetricsScrapeTest, MetricsPortInUseFailsStartup) {
   TempDir dir;
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Subprocess> first,
-      Subprocess::StartServer({BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
-                               "--metrics_listen=127.0.0.1:0", "--threads=1",
-                               "--data_dir=" + dir.Join("a")},
-                              dir.Join("a.log")));
+      Subprocess::StartServer(
+          {BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
+           "--metrics_listen=127.0.0.1:0", "--threads=1", "--data_dir=" + dir.Join("a")},
+          dir.Join("a.log")));
   ASSERT_OK_AND_ASSIGN(std::string taken,
                        latentsearch::testing::WaitForLogWord(dir.Join("a.log"), kMarker));
   absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::StartServer(
@@ -166,11 +166,11 @@ TEST_P(ServiceMetricsTest, ServesParsableFamiliesAndCountsHealthChecks) {
   const std::string binary = BinaryPath(GetParam());
   if (::access(binary.c_str(), X_OK) != 0) GTEST_SKIP() << binary << " is not built";
   TempDir dir;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Subprocess> service,
-                       Subprocess::StartServer({binary, "--listen=127.0.0.1:0",
-                                                "--metrics_listen=127.0.0.1:0",
-                                                "--data_dir=" + dir.Join("data")},
-                                               dir.Join("service.log")));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Subprocess> service,
+      Subprocess::StartServer({binary, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                               "--data_dir=" + dir.Join("data")},
+                              dir.Join("service.log")));
   ASSERT_OK_AND_ASSIGN(std::string metrics_address,
                        latentsearch::testing::WaitForLogWord(dir.Join("service.log"), kMarker));
   const ParsedMetrics before = Scrape(metrics_address);

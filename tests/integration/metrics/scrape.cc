@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base/file.h"
@@ -22,8 +22,7 @@
 
 namespace latentsearch::testing {
 
-absl::StatusOr<std::string> WaitForLogWord(const std::string& log_path,
-                                           const std::string& marker,
+absl::StatusOr<std::string> WaitForLogWord(const std::string& log_path, const std::string& marker,
                                            absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   std::string text;

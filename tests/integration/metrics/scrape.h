@@ -16,8 +16,7 @@ namespace latentsearch::testing {
 // Polls `log_path` until a line holds `marker` and returns the word after
 // it (e.g. marker "metrics listening on " -> "127.0.0.1:43127").
 // DEADLINE_EXCEEDED with the log when it does not show up in time.
-absl::StatusOr<std::string> WaitForLogWord(const std::string& log_path,
-                                           const std::string& marker,
+absl::StatusOr<std::string> WaitForLogWord(const std::string& log_path, const std::string& marker,
                                            absl::Duration timeout = absl::Seconds(30));
 
 // GET http://address/path; the body when the status is 200.

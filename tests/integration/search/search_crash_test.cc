@@ -29,10 +29,9 @@ constexpr int kDim = 16;
 constexpr int kItemsPerCall = 50;
 
 std::unique_ptr<Subprocess> StartSearch(const TempDir& tmp, const std::string& log) {
-  auto proc = Subprocess::StartServer(
-      {BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
-       "--data_dir=" + tmp.Join("data"), "--threads=1"},
-      tmp.Join(log));
+  auto proc = Subprocess::StartServer({BinaryPath("latentsearch-search"), "--listen=127.0.0.1:0",
+                                       "--data_dir=" + tmp.Join("data"), "--threads=1"},
+                                      tmp.Join(log));
   EXPECT_TRUE(proc.ok()) << proc.status();
   return proc.ok() ? std::move(*proc) : nullptr;
 }

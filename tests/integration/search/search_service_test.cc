@@ -40,8 +40,7 @@ class FakeEncoder final : public v1::Encoder::CallbackService {
       return reactor;
     }
     for (const v1::Image& image : request->images()) {
-      float v = image.raw().pixels().empty() ? 0.f
-                                             : static_cast<uint8_t>(image.raw().pixels()[0]);
+      float v = image.raw().pixels().empty() ? 0.f : static_cast<uint8_t>(image.raw().pixels()[0]);
       auto* e = response->add_embeddings();
       for (int d = 0; d < 2; ++d) e->add_values(v);
     }
@@ -121,9 +120,9 @@ class SearchServiceTest : public ::testing::Test {
 TEST_F(SearchServiceTest, CreateUpsertSearchByVectorAndItem) {
   StartSearch("");
   CreateAndFill();
-  EXPECT_THAT(rpc::CheckHealth(rpc::CreateChannel(server_->address()), "latentsearch.v1.Search"),
-              ::latentsearch::testing::IsOkAndHolds(
-                  grpc::health::v1::HealthCheckResponse::SERVING));
+  EXPECT_THAT(
+      rpc::CheckHealth(rpc::CreateChannel(server_->address()), "latentsearch.v1.Search"),
+      ::latentsearch::testing::IsOkAndHolds(grpc::health::v1::HealthCheckResponse::SERVING));
   v1::SearchRequest req;
   req.set_collection("c");
   req.mutable_vector()->add_values(5.1f);
@@ -303,8 +302,10 @@ TEST_F(SearchServiceTest, ConcurrentSearchesDuringUpsertsAndRebuildsNeverFail) {
         req.set_index_kind((i % 2) ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
         v1::SearchResponse resp;
         grpc::Status s = stub->Search(&ctx, req, &resp);
-        if (!s.ok()) failures.fetch_add(1);
-        else if (resp.neighbors_size() != 5) short_answers.fetch_add(1);
+        if (!s.ok())
+          failures.fetch_add(1);
+        else if (resp.neighbors_size() != 5)
+          short_answers.fetch_add(1);
         searches.fetch_add(1);
       }
     });

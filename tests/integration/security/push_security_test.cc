@@ -37,12 +37,11 @@ TEST(PushSecurityTest, PusherUsesTlsAndTokenTowardsTheEncoder) {
       latentsearch::testing::WriteTextFile(dir.Join("tokens"), absl::StrCat(kToken, "\n")).ok());
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Subprocess> encoder,
-      Subprocess::StartServer({BinaryPath("latentsearch-encoder"), "--listen=127.0.0.1:0",
-                               "--threads=1", "--data_dir=" + dir.Join("encoder"),
-                               "--tls_cert=" + certs.server_cert,
-                               "--tls_key=" + certs.server_key,
-                               "--auth_tokens_file=" + dir.Join("tokens")},
-                              dir.Join("encoder.log")));
+      Subprocess::StartServer(
+          {BinaryPath("latentsearch-encoder"), "--listen=127.0.0.1:0", "--threads=1",
+           "--data_dir=" + dir.Join("encoder"), "--tls_cert=" + certs.server_cert,
+           "--tls_key=" + certs.server_key, "--auth_tokens_file=" + dir.Join("tokens")},
+          dir.Join("encoder.log")));
 
   model::Checkpoint garbage;
   garbage.metadata.model_name = "default";
@@ -59,8 +58,8 @@ TEST(PushSecurityTest, PusherUsesTlsAndTokenTowardsTheEncoder) {
 
   rpc::ClientSecurityOptions tls_only;
   tls_only.tls_ca_file = certs.ca_cert;
-  EXPECT_THAT(push(tls_only), StatusIs(absl::StatusCode::kUnauthenticated,
-                                       HasSubstr(encoder->address())));
+  EXPECT_THAT(push(tls_only),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr(encoder->address())));
   rpc::ClientSecurityOptions wrong = tls_only;
   wrong.token = "push-token-WRONG-0123456789abcdef";
   EXPECT_THAT(push(wrong), StatusIs(absl::StatusCode::kUnauthenticated, ::testing::_));

@@ -2,6 +2,8 @@
 // (flags --tls_cert/--tls_key/--tls_client_ca/--auth_tokens_file), with
 // certificates made by openssl for each run, through rpc::ApplyClientSecurity
 // and through the `latentsearch` CLI's transport flags.
+#include "common/rpc/security.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/health_client.h"
-#include "common/rpc/security.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_env.h"
@@ -89,7 +90,8 @@ class SearchSecurityTest : public ::testing::Test {
     v1::ListCollectionsResponse response;
     grpc::Status s = v1::Search::NewStub(channel)->ListCollections(
         &ctx, v1::ListCollectionsRequest(), &response);
-    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     std::vector<std::string> names;
     for (const auto& c : response.collections()) names.push_back(c.name());
     return names;
@@ -141,8 +143,8 @@ TEST_F(SearchSecurityTest, TokensOverTlsUnauthenticatedUntilTheRightTokenHealthO
 
   // Health stays open (still over TLS) for probes without a token.
   EXPECT_THAT(rpc::CheckHealth(Channel(search->address(), Tls())),
-              ::latentsearch::testing::IsOkAndHolds(rpc::HealthStatus(
-                  grpc::health::v1::HealthCheckResponse::SERVING)));
+              ::latentsearch::testing::IsOkAndHolds(
+                  rpc::HealthStatus(grpc::health::v1::HealthCheckResponse::SERVING)));
   EXPECT_EQ(search->Stop(SIGTERM), 0);
 }
 
@@ -186,8 +188,8 @@ TEST_F(SearchSecurityTest, TokensWithoutTlsRefuseToStartUnlessAllowedForLocalPee
   token_only.token = kToken;
   EXPECT_TRUE(CreateCollection(Channel(search->address(), token_only), "local").ok());
   EXPECT_THAT(rpc::CheckHealth(rpc::CreateChannel(search->address())),
-              ::latentsearch::testing::IsOkAndHolds(rpc::HealthStatus(
-                  grpc::health::v1::HealthCheckResponse::SERVING)));
+              ::latentsearch::testing::IsOkAndHolds(
+                  rpc::HealthStatus(grpc::health::v1::HealthCheckResponse::SERVING)));
   EXPECT_EQ(search->Stop(SIGTERM), 0);
 }
 
@@ -201,9 +203,13 @@ TEST_F(SearchSecurityTest, CliWorksAgainstATlsAndTokenSearchServiceWithItsFlags)
   ASSERT_NE(search, nullptr);
   const std::string token_file = dir_.Join("client-token");
   ASSERT_TRUE(latentsearch::testing::WriteTextFile(token_file, std::string(kToken) + "\n").ok());
-  const std::vector<std::string> bench = {
-      "bench", "--search_address=" + search->address(), "--collection=cli",
-      "--populate=50", "--dim=8", "--concurrency=1", "--duration_seconds=0.2"};
+  const std::vector<std::string> bench = {"bench",
+                                          "--search_address=" + search->address(),
+                                          "--collection=cli",
+                                          "--populate=50",
+                                          "--dim=8",
+                                          "--concurrency=1",
+                                          "--duration_seconds=0.2"};
 
   std::string output;
   std::vector<std::string> no_token = bench;
@@ -232,12 +238,11 @@ TEST_F(SearchSecurityTest, SearchCallsATlsAndTokenEncoderWithItsEncoderFlags) {
   if (::access(encoder_bin.c_str(), X_OK) != 0) GTEST_SKIP() << encoder_bin << " is not built";
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Subprocess> encoder,
-      Subprocess::StartServer({encoder_bin, "--listen=127.0.0.1:0", "--threads=1",
-                               "--data_dir=" + dir_.Join("encoder"),
-                               "--tls_cert=" + certs_.server_cert,
-                               "--tls_key=" + certs_.server_key,
-                               "--auth_tokens_file=" + tokens_file_},
-                              dir_.Join("encoder.log")));
+      Subprocess::StartServer(
+          {encoder_bin, "--listen=127.0.0.1:0", "--threads=1", "--data_dir=" + dir_.Join("encoder"),
+           "--tls_cert=" + certs_.server_cert, "--tls_key=" + certs_.server_key,
+           "--auth_tokens_file=" + tokens_file_},
+          dir_.Join("encoder.log")));
   const std::string token_file = dir_.Join("encoder-token");
   ASSERT_TRUE(latentsearch::testing::WriteTextFile(token_file, std::string(kToken) + "\n").ok());
 

@@ -35,8 +35,8 @@ class TrainerProcess {
  public:
   TrainerProcess(const std::string& socket, const std::string& data_dir) {
     const std::string binary = latentsearch::testing::BinaryDir() + "/bin/latentsearch-trainer";
-    std::vector<std::string> args = {binary, "--listen=unix:" + socket,
-                                     "--data_dir=" + data_dir, "--threads=2", "--cuda=false"};
+    std::vector<std::string> args = {binary, "--listen=unix:" + socket, "--data_dir=" + data_dir,
+                                     "--threads=2", "--cuda=false"};
     pid_ = ::fork();
     if (pid_ == 0) {
       std::vector<char*> argv;
@@ -84,12 +84,12 @@ class ContrastiveIntegrationTest : public ::testing::Test {
     while (reader->Read(&e)) {
       if (e.has_epoch()) {
         epochs.push_back(e.epoch());
-        std::printf("epoch %u: train %.4f validation %.4f precision@10 L2 %.3f cosine %.3f "
-                    "(raw pixels %.3f), %.0f s wall, %.0f s CPU\n",
-                    e.epoch().epoch(), e.epoch().train_loss(), e.epoch().validation_loss(),
-                    e.epoch().precision_at_10(), e.epoch().precision_at_10_cosine(),
-                    e.epoch().pixel_precision_at_10(), e.epoch().seconds(),
-                    e.epoch().cpu_seconds());
+        std::printf(
+            "epoch %u: train %.4f validation %.4f precision@10 L2 %.3f cosine %.3f "
+            "(raw pixels %.3f), %.0f s wall, %.0f s CPU\n",
+            e.epoch().epoch(), e.epoch().train_loss(), e.epoch().validation_loss(),
+            e.epoch().precision_at_10(), e.epoch().precision_at_10_cosine(),
+            e.epoch().pixel_precision_at_10(), e.epoch().seconds(), e.epoch().cpu_seconds());
       }
       if (e.has_state()) {
         final_state = e.state().state();

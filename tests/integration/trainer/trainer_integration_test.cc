@@ -97,8 +97,7 @@ class TrainerIntegrationTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(encoder_, testing::FakeEncoder::Start());
     socket_ = dir_.Join("trainer.sock");
     trainer_ = std::make_unique<TrainerProcess>(
-        socket_, dir_.Join("data"),
-        encoder_->address() + "," + std::string(kDeadAddress));
+        socket_, dir_.Join("data"), encoder_->address() + "," + std::string(kDeadAddress));
     ASSERT_TRUE(trainer_->started());
     stub_ = v1::Trainer::NewStub(rpc::CreateChannel("unix:" + socket_));
   }
@@ -125,8 +124,7 @@ class TrainerIntegrationTest : public ::testing::Test {
       if (e.has_epoch()) {
         r.epochs.push_back(e.epoch());
         std::printf("epoch %u: train %.5f validation %.5f (%.1f s)\n", e.epoch().epoch(),
-                    e.epoch().train_loss(), e.epoch().validation_loss(),
-                    e.epoch().seconds());
+                    e.epoch().train_loss(), e.epoch().validation_loss(), e.epoch().seconds());
       }
       if (e.has_checkpoint()) r.checkpoints.push_back(e.checkpoint().metadata());
       if (e.has_push()) r.pushes.push_back(e.push());

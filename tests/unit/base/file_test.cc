@@ -3,7 +3,6 @@
 #include <dirent.h>
 
 #include <algorithm>
-
 #include <string>
 #include <vector>
 
@@ -77,8 +76,7 @@ TEST(FileTest, ReadMissingFileIsNotFound) {
 TEST(FileTest, ReadDirectoryIsFailedPrecondition) {
   TempDir tmp;
   EXPECT_THAT(ReadFile(tmp.path()),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("is a directory")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is a directory")));
 }
 
 TEST(FileTest, MakeDirsCreatesParentsAndIsIdempotent) {
@@ -89,8 +87,7 @@ TEST(FileTest, MakeDirsCreatesParentsAndIsIdempotent) {
   ASSERT_OK(WriteFileAtomically(JoinPath(deep, "f"), "x"));
   ASSERT_OK(WriteFileAtomically(tmp.Join("file"), "x"));
   EXPECT_THAT(MakeDirs(tmp.Join("file")),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("not a directory")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a directory")));
 }
 
 TEST(FileTest, JoinPathUsesExactlyOneSlash) {

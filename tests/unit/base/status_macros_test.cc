@@ -64,8 +64,7 @@ TEST(StatusMacrosTest, WorksWithMoveOnlyValuesAndExistingVariables) {
 
 TEST(StatusMatchersTest, MatchersDescribeFailures) {
   ::testing::StringMatchResultListener listener;
-  EXPECT_FALSE(::testing::ExplainMatchResult(IsOk(), absl::InternalError("boom"),
-                                             &listener));
+  EXPECT_FALSE(::testing::ExplainMatchResult(IsOk(), absl::InternalError("boom"), &listener));
   EXPECT_THAT(listener.str(), HasSubstr("boom"));
 }
 

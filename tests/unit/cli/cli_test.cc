@@ -47,9 +47,7 @@ Result RunCli(std::vector<std::string> args) {
   return {code, out.str(), err.str()};
 }
 
-int Lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
-}
+int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(CliTest, UsageAndHelp) {
   Result none = RunCli({});
@@ -65,8 +63,7 @@ TEST(CliTest, UsageAndHelp) {
 }
 
 TEST(CliTest, UsageErrorsExitWithTwoAndOneLine) {
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"frobnicate"},
            {"data-info", "--bogus=1"},
            {"data-info", "--grid_rows=abc"},
@@ -99,12 +96,18 @@ void SetFlags(const std::vector<std::pair<std::string, std::string>>& flags) {
 
 TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
   absl::FlagSaver saver;
-  SetFlags({{"dataset", "idx"}, {"path", "/data/fashion-mnist"},
-            {"architecture", "resnet_small"}, {"objective", "contrastive"},
-            {"optimizer", "adamw"}, {"weight_decay", "0.0001"},
-            {"lr_schedule", "warmup_cosine"}, {"temperature", "0.3"},
-            {"reconstruction_weight", "10"}, {"min_crop_scale", "0.7"},
-            {"jitter_probability", "0"}, {"jitter_strength", "0.2"}});
+  SetFlags({{"dataset", "idx"},
+            {"path", "/data/fashion-mnist"},
+            {"architecture", "resnet_small"},
+            {"objective", "contrastive"},
+            {"optimizer", "adamw"},
+            {"weight_decay", "0.0001"},
+            {"lr_schedule", "warmup_cosine"},
+            {"temperature", "0.3"},
+            {"reconstruction_weight", "10"},
+            {"min_crop_scale", "0.7"},
+            {"jitter_probability", "0"},
+            {"jitter_strength", "0.2"}});
   ASSERT_OK_AND_ASSIGN(v1::TrainingConfig c, TrainingConfigFromFlags());
   EXPECT_EQ(c.dataset().idx_dir(), "/data/fashion-mnist");
   EXPECT_EQ(c.objective(), v1::OBJECTIVE_CONTRASTIVE);
@@ -123,8 +126,11 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
   EXPECT_FALSE(c.has_warmup_fraction());
   EXPECT_EQ(c.eval_images(), 0u);
   EXPECT_EQ(c.threads(), 0u);
-  SetFlags({{"flip_probability", "0"}, {"grayscale_probability", "0.5"},
-            {"warmup_fraction", "0.1"}, {"eval_images", "500"}, {"train_threads", "1"}});
+  SetFlags({{"flip_probability", "0"},
+            {"grayscale_probability", "0.5"},
+            {"warmup_fraction", "0.1"},
+            {"eval_images", "500"},
+            {"train_threads", "1"}});
   ASSERT_OK_AND_ASSIGN(v1::TrainingConfig more, TrainingConfigFromFlags());
   ASSERT_TRUE(more.views().has_flip_probability());  // 0: no flips, no mirror-averaging.
   EXPECT_EQ(more.views().flip_probability(), 0);
@@ -151,13 +157,33 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
 TEST(CliTrainConfigTest, TrainAcceptsEveryRecipeFlag) {
   Result help = RunCli({"train", "--help"});
   ASSERT_EQ(help.code, kExitOk);
-  for (const char* flag :
-       {"architecture", "latent", "epochs", "batch_size", "optimizer", "lr", "objective",
-        "weight_decay", "lr_schedule", "warmup_fraction", "temperature",
-        "reconstruction_weight", "min_crop_scale", "jitter_probability", "jitter_strength",
-        "flip_probability", "grayscale_probability", "embedding", "eval_images",
-        "train_threads", "checkpoint", "time_budget", "max_train_images", "train_seed",
-        "push_to", "model", "detach"}) {
+  for (const char* flag : {"architecture",
+                           "latent",
+                           "epochs",
+                           "batch_size",
+                           "optimizer",
+                           "lr",
+                           "objective",
+                           "weight_decay",
+                           "lr_schedule",
+                           "warmup_fraction",
+                           "temperature",
+                           "reconstruction_weight",
+                           "min_crop_scale",
+                           "jitter_probability",
+                           "jitter_strength",
+                           "flip_probability",
+                           "grayscale_probability",
+                           "embedding",
+                           "eval_images",
+                           "train_threads",
+                           "checkpoint",
+                           "time_budget",
+                           "max_train_images",
+                           "train_seed",
+                           "push_to",
+                           "model",
+                           "detach"}) {
     EXPECT_THAT(help.out, HasSubstr(absl::StrCat("--", flag, " (default:"))) << flag;
   }
   // Also every flag defined for train (help text "train: ..."), so a new
@@ -218,8 +244,8 @@ class CliFolderTest : public ::testing::Test {
 TEST_F(CliFolderTest, PrintsCountsAndWritesGrid) {
   const std::string grid = tmp_.Join("out/sub/grid.png");
   Result r = RunCli({"data-info", "--dataset=folder", "--path", tmp_.Join("set"),
-                  "--image_height=8", "--image_width=8", "--grid=" + grid,
-                  "--grid_rows", "2", "--grid_cols=3", "--seed=7"});
+                     "--image_height=8", "--image_width=8", "--grid=" + grid, "--grid_rows", "2",
+                     "--grid_cols=3", "--seed=7"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_TRUE(r.err.empty());
   EXPECT_THAT(r.out, HasSubstr("images:   3\n"));
@@ -237,7 +263,7 @@ TEST_F(CliFolderTest, PrintsCountsAndWritesGrid) {
 
 TEST_F(CliFolderTest, UnlabelledFolder) {
   Result r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set/ant"),
-                  "--nolabelled", "--image_channels=1"});
+                     "--nolabelled", "--image_channels=1"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("images:   2\n"));
   EXPECT_THAT(r.out, HasSubstr("x 1 (height"));
@@ -245,12 +271,12 @@ TEST_F(CliFolderTest, UnlabelledFolder) {
 }
 
 TEST_F(CliFolderTest, BadFolderOptionIsAUsageError) {
-  Result r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"),
-                  "--image_channels=2"});
+  Result r =
+      RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"), "--image_channels=2"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("1 or 3 channels"));
-  Result split = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"),
-                      "--split=train"});
+  Result split =
+      RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"), "--split=train"});
   EXPECT_EQ(split.code, kExitUsage);
 }
 

@@ -3,14 +3,16 @@
 // directory with tiny batches. Checks success (and that the data set loads),
 // an MD5 mismatch and a 404 (clear errors, nothing left behind), hostile
 // archive entries, and the real binary's exit codes.
+#include "clients/cli/fetch.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -25,7 +27,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "clients/cli/fetch.h"
 #include "common/base/file.h"
 #include "common/data/load.h"
 #include "common/testing/status_matchers.h"
@@ -124,8 +125,7 @@ std::vector<std::pair<std::string, std::string>> FakeCifar(const std::string& to
 // An HTTP server on 127.0.0.1 (port chosen by the kernel) serving `routes`.
 class LoopbackServer {
  public:
-  explicit LoopbackServer(std::map<std::string, std::string> routes)
-      : routes_(std::move(routes)) {
+  explicit LoopbackServer(std::map<std::string, std::string> routes) : routes_(std::move(routes)) {
     for (const auto& [path, body] : routes_) {
       server_.Get(path, [body = body](const httplib::Request&, httplib::Response& res) {
         res.set_content(body, "application/gzip");
@@ -191,10 +191,10 @@ TEST_F(FetchTest, DownloadsVerifiesExtractsAndLoads) {
   EXPECT_EQ(last_progress, good_.size());
   // Only the data set directory is left: no temporary download or extract.
   EXPECT_THAT(List(tmp_.Join("data")), ElementsAre("cifar10"));
-  EXPECT_THAT(List(o.out_dir),
-              ElementsAre("batches.meta.txt", "data_batch_1.bin", "data_batch_2.bin",
-                          "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin",
-                          "readme.html", "test_batch.bin"));
+  EXPECT_THAT(
+      List(o.out_dir),
+      ElementsAre("batches.meta.txt", "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                  "data_batch_4.bin", "data_batch_5.bin", "readme.html", "test_batch.bin"));
   absl::StatusOr<std::string> test_batch = base::ReadFile(o.out_dir + "/test_batch.bin");
   ASSERT_TRUE(test_batch.ok());
   EXPECT_EQ(*test_batch, Batch(3, 0));
@@ -308,8 +308,7 @@ TEST_F(FetchTest, FileUrl) {
 
 // The real binary: one error line and the exit code reach the shell.
 TEST_F(FetchTest, BinaryExitCodes) {
-  const std::string bin =
-      base::JoinPath(::latentsearch::testing::BinaryDir(), "bin/latentsearch");
+  const std::string bin = base::JoinPath(::latentsearch::testing::BinaryDir(), "bin/latentsearch");
   if (!base::FileSize(bin).ok()) GTEST_SKIP() << bin << " not built";
   const std::string err = tmp_.Join("stderr.txt");
   auto run = [&](const std::string& args) {
@@ -327,9 +326,8 @@ TEST_F(FetchTest, BinaryExitCodes) {
   EXPECT_EQ(run("--md5=short" + out), 2);
   EXPECT_EQ(run("--bogus"), 2);
   EXPECT_THAT(List(tmp_.Join("data")), IsEmpty());
-  EXPECT_EQ(run(absl::StrCat("--url=", server_.Url("/cifar.tar.gz"), " --md5=", Md5Hex(good_),
-                             out)),
-            0);
+  EXPECT_EQ(
+      run(absl::StrCat("--url=", server_.Url("/cifar.tar.gz"), " --md5=", Md5Hex(good_), out)), 0);
   EXPECT_TRUE(base::FileSize(tmp_.Join("data/c/test_batch.bin")).ok());
 }
 

@@ -92,9 +92,7 @@ void ExpectFindsDirection(size_t dim) {
 
 TEST(PcaTest, FindsTheLongAxisWithJacobi) { ExpectFindsDirection(16); }
 
-TEST(PcaTest, FindsTheLongAxisWithSubspaceIteration) {
-  ExpectFindsDirection(kMaxJacobiDim + 44);
-}
+TEST(PcaTest, FindsTheLongAxisWithSubspaceIteration) { ExpectFindsDirection(kMaxJacobiDim + 44); }
 
 TEST(PcaTest, RejectsBadInput) {
   std::vector<float> x(10, 1.0f);

@@ -124,7 +124,8 @@ class CliPipelineTest : public ::testing::Test {
         for (size_t p = 0; p < img.pixels.size(); ++p) {
           img.pixels[p] = static_cast<uint8_t>(c * 180 + i * 3 + (p % 7));
         }
-        const std::string path = tmp_->Join(absl::StrCat("set/", c ? "bee" : "ant", "/", i, ".png"));
+        const std::string path =
+            tmp_->Join(absl::StrCat("set/", c ? "bee" : "ant", "/", i, ".png"));
         ASSERT_OK(base::MakeDirs(path.substr(0, path.find_last_of('/'))));
         ASSERT_OK_AND_ASSIGN(std::string png, image::EncodePng(img));
         ASSERT_OK(base::WriteFileAtomically(path, png));
@@ -235,8 +236,9 @@ TEST_F(CliPipelineTest, UnknownCollectionIsOneNotFoundLine) {
 
 TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
   const std::vector<std::string> ingest = {
-      "ingest", "--dataset=folder", "--path=" + tmp_->Join("set"), "--model=fake",
-      "--collection=pics", "--batch=3", "--json"};
+      "ingest",       "--dataset=folder",  "--path=" + tmp_->Join("set"),
+      "--model=fake", "--collection=pics", "--batch=3",
+      "--json"};
   Result first = RunCli(Addr(ingest));
   ASSERT_EQ(first.code, kExitOk) << first.err;
   EXPECT_THAT(first.out, HasSubstr("\"created\":true"));
@@ -255,8 +257,8 @@ TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
 
   // By id: the item itself is left out; its class comes from its folder.
   const std::string sheet = tmp_->Join("out/sheet.png");
-  Result q = RunCli(Addr({"query", "--collection=pics", "--id=ant/0.png", "--k=3",
-                          "--sheet=" + sheet}));
+  Result q =
+      RunCli(Addr({"query", "--collection=pics", "--id=ant/0.png", "--k=3", "--sheet=" + sheet}));
   ASSERT_EQ(q.code, kExitOk) << q.err;
   EXPECT_THAT(q.out, HasSubstr("query: ant/0.png (label 0, ant)"));
   EXPECT_THAT(q.out, HasSubstr("l1 exact:"));
@@ -275,8 +277,8 @@ TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
   EXPECT_THAT(qf.out, HasSubstr("\"metric\":\"l2\""));
   EXPECT_THAT(qf.out, HasSubstr("\"rank\":1,\"id\":\"bee/3.png\""));
 
-  Result e = RunCli(Addr({"eval", "--collection=pics", "--queries=6", "--k=2",
-                          "--map_depth=4", "--json"}));
+  Result e = RunCli(
+      Addr({"eval", "--collection=pics", "--queries=6", "--k=2", "--map_depth=4", "--json"}));
   ASSERT_EQ(e.code, kExitOk) << e.err;
   EXPECT_THAT(e.out, HasSubstr("\"queries\":6"));
   EXPECT_THAT(e.out, HasSubstr("\"source\":\"raw pixels\""));
@@ -285,8 +287,8 @@ TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
   EXPECT_THAT(e.out, HasSubstr("\"source\":\"model\",\"metric\":\"l2\",\"index\":\"exact\","
                                "\"precision_at_k\":1,\"precision_at_k_including_self\":1,"
                                "\"map\":1"));
-  Result et = RunCli(Addr({"eval", "--collection=pics", "--queries=6", "--k=2",
-                           "--map_depth=4", "--metric=l2", "--index=exact"}));
+  Result et = RunCli(Addr({"eval", "--collection=pics", "--queries=6", "--k=2", "--map_depth=4",
+                           "--metric=l2", "--index=exact"}));
   ASSERT_EQ(et.code, kExitOk) << et.err;
   EXPECT_THAT(et.out, ::testing::ContainsRegex("model +l2 +exact +1.000 +1.000 +1.000"));
   EXPECT_THAT(et.out, ::testing::ContainsRegex("raw pixels +l2 +exact"));

@@ -48,9 +48,9 @@ TEST_F(PlotTest, LinesScatterMatrixBars) {
   const std::vector<double> x = {0, 1, 2, 3}, y = {1, 0, 1, 0};
   const std::vector<int32_t> labels = {0, 1, 1, -1};
   const std::vector<std::string> names = {"T-shirt/top", "Trouser \"quoted\""};
-  ASSERT_TRUE(PlotScatterByClass(x, y, labels, names, "map", "PC1", "PC2",
-                                 tmp_.Join("s.png"), options_)
-                  .ok());
+  ASSERT_TRUE(
+      PlotScatterByClass(x, y, labels, names, "map", "PC1", "PC2", tmp_.Join("s.png"), options_)
+          .ok());
   EXPECT_EQ(ReadPng(tmp_.Join("s.png")).width, options_.width);
 
   const std::vector<float> values = {0, 1, 2, 1, 2, 3, 2, 3, 5, 3, 1, 0};  // 4 x 3
@@ -61,15 +61,14 @@ TEST_F(PlotTest, LinesScatterMatrixBars) {
   EXPECT_EQ(m.width, options_.width);
   EXPECT_EQ(m.height, options_.width);
 
-  ASSERT_TRUE(PlotBars({"model l2", "pixels l2"}, {"P@10", "mAP"}, {{0.7, 0.5}, {0.6, 0.4}},
-                       "eval", "", tmp_.Join("b.png"), options_)
+  ASSERT_TRUE(PlotBars({"model l2", "pixels l2"}, {"P@10", "mAP"}, {{0.7, 0.5}, {0.6, 0.4}}, "eval",
+                       "", tmp_.Join("b.png"), options_)
                   .ok());
   EXPECT_EQ(ReadPng(tmp_.Join("b.png")).height, options_.height);
 }
 
 TEST_F(PlotTest, InconsistentInputIsInvalidArgument) {
-  EXPECT_EQ(PlotLines({{"a", {1, 2}, {1}}}, "", "", "", false, tmp_.Join("x.png"), options_)
-                .code(),
+  EXPECT_EQ(PlotLines({{"a", {1, 2}, {1}}}, "", "", "", false, tmp_.Join("x.png"), options_).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(base::FileSize(tmp_.Join("x.png")).ok());
 }

@@ -64,9 +64,9 @@ double Distance(Metric m, std::vector<float> a, std::vector<float> b) {
 }
 
 // Brute force over `items` (id -> vector), the test's own oracle.
-std::vector<std::string> BruteForce(const std::vector<std::pair<std::string, std::vector<float>>>& items,
-                                    const std::vector<float>& q, Metric m, size_t k,
-                                    const std::string& exclude = "") {
+std::vector<std::string> BruteForce(
+    const std::vector<std::pair<std::string, std::vector<float>>>& items,
+    const std::vector<float>& q, Metric m, size_t k, const std::string& exclude = "") {
   std::vector<std::pair<double, std::string>> d;
   for (const auto& [id, v] : items) {
     if (id == exclude) continue;
@@ -111,10 +111,10 @@ TEST(CollectionTest, ExactSearchMatchesBruteForceForEveryMetric) {
       SearchResult r = c->Search(query.data(), p);
       EXPECT_EQ(Ids(r), BruteForce(pairs, query, m, 7)) << MetricName(m) << " q" << q;
       for (const Hit& h : r.hits) {
-        const auto& v = std::find_if(pairs.begin(), pairs.end(),
-                                     [&](const auto& p) { return p.first == h.id; })->second;
-        EXPECT_NEAR(h.distance, Distance(m, query, v),
-                    1e-4 * (1 + std::abs(h.distance)));
+        const auto& v = std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) {
+                          return p.first == h.id;
+                        })->second;
+        EXPECT_NEAR(h.distance, Distance(m, query, v), 1e-4 * (1 + std::abs(h.distance)));
       }
     }
   }
@@ -226,8 +226,8 @@ TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
 
 // Options whose first `failures` HNSW builds fail (counted in *attempts),
 // retried after `retry`; one metric (L2).
-CollectionOptions FailingBuilds(const std::string& dir, std::atomic<int>* attempts,
-                                int failures, absl::Duration retry) {
+CollectionOptions FailingBuilds(const std::string& dir, std::atomic<int>* attempts, int failures,
+                                absl::Duration retry) {
   CollectionOptions options = Options(dir);
   options.before_build = [attempts, failures](Metric) {
     return ++*attempts <= failures ? absl::ResourceExhaustedError("injected: out of memory")
@@ -273,8 +273,8 @@ TEST(CollectionTest, AFailedBuildWithoutBackOffIsRetriedUntilItSucceeds) {
   CollectionConfig config = Config();
   config.metrics = {Metric::kL2};
   std::atomic<int> attempts{0};
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, FailingBuilds(tmp.Join("c"), &attempts,
-                                                                        2, absl::ZeroDuration())));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, FailingBuilds(tmp.Join("c"), &attempts, 2,
+                                                                        absl::ZeroDuration())));
   ItemBatch items = RandomItems(0, 200, 8);
   ASSERT_OK(c->Upsert(items).status());
   c->WaitForIndexes();

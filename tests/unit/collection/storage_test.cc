@@ -173,16 +173,15 @@ TEST(WalTest, CorruptRecordFollowedByMoreIsDataLossWithOffset) {
   ASSERT_OK(base::WriteFileAtomically(path, bytes));
   EXPECT_THAT(ReadWal(path, kDim),
               StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr(path), HasSubstr("record 1"),
-                             HasSubstr("byte offset 16"), HasSubstr("checksum"))));
+                       AllOf(HasSubstr(path), HasSubstr("record 1"), HasSubstr("byte offset 16"),
+                             HasSubstr("checksum"))));
 }
 
 TEST(WalTest, WrongDimAndMagicAreDataLoss) {
   TempDir tmp;
   std::string path = tmp.Join("wal");
   ASSERT_OK(ResetWal(path, kDim));
-  EXPECT_THAT(ReadWal(path, kDim + 1),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("dim 3")));
+  EXPECT_THAT(ReadWal(path, kDim + 1), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("dim 3")));
   ASSERT_OK(base::WriteFileAtomically(path, "NOTALOG-and-more-bytes"));
   EXPECT_THAT(ReadWal(path, kDim),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("bad magic number")));

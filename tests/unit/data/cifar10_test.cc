@@ -127,8 +127,7 @@ TEST_F(Cifar10FixtureTest, MalformedMetaIsDataLoss) {
                        AllOf(HasSubstr("batches.meta.txt"), HasSubstr("line 3 is empty"))));
   Write("batches.meta.txt", "a\nb\n");
   EXPECT_THAT(ReadCifar10(tmp_.path(), Split::kTest),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("holds 2 class names; expected 10")));
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("holds 2 class names; expected 10")));
 }
 
 TEST_F(Cifar10FixtureTest, MissingFileIsNotFound) {
@@ -144,12 +143,11 @@ TEST_F(Cifar10FixtureTest, TruncatedRecordNamesFileRecordAndOffset) {
   for (int r = 0; r < kRecords; ++r) data += Record(2, r, 1);
   data.pop_back();
   Write("data_batch_3.bin", data);
-  EXPECT_THAT(
-      ReadCifar10(tmp_.path(), Split::kTrain),
-      StatusIs(absl::StatusCode::kDataLoss,
-               AllOf(HasSubstr("data_batch_3.bin"),
-                     HasSubstr("9218 bytes is not a multiple of the 3073-byte record"),
-                     HasSubstr("truncated record 2 at byte offset 6146"))));
+  EXPECT_THAT(ReadCifar10(tmp_.path(), Split::kTrain),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("data_batch_3.bin"),
+                             HasSubstr("9218 bytes is not a multiple of the 3073-byte record"),
+                             HasSubstr("truncated record 2 at byte offset 6146"))));
 }
 
 TEST_F(Cifar10FixtureTest, EmptyFileIsDataLoss) {
@@ -188,10 +186,10 @@ TEST_F(Cifar10FixtureTest, ChecksumMismatchIsDataLossNamingTheFile) {
   std::string data;
   for (int r = 0; r < kRecords; ++r) data += Record(0, r, 9 - r);  // Same size.
   Write("data_batch_1.bin", data);
-  EXPECT_THAT(VerifyCifar10Checksums(tmp_.path()),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("data_batch_1.bin"), HasSubstr("MD5"),
-                             HasSubstr("does not match"))));
+  EXPECT_THAT(
+      VerifyCifar10Checksums(tmp_.path()),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("data_batch_1.bin"), HasSubstr("MD5"),
+                                                  HasSubstr("does not match"))));
   Cifar10Options verify;
   verify.verify_checksums = true;
   EXPECT_THAT(ReadCifar10(tmp_.path(), Split::kTrain, verify),
@@ -208,9 +206,9 @@ TEST_F(Cifar10FixtureTest, ChecksumFileProblems) {
                        AllOf(HasSubstr("MD5SUMS"), HasSubstr("line 1"),
                              HasSubstr("expected '<32 hex digits>  <file name>'"))));
   Write("MD5SUMS", "00000000000000000000000000000000  data_batch_1.bin\n");
-  EXPECT_THAT(VerifyCifar10Checksums(tmp_.path()),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("has no entry for data_batch_2.bin")));
+  EXPECT_THAT(
+      VerifyCifar10Checksums(tmp_.path()),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("has no entry for data_batch_2.bin")));
   ASSERT_EQ(std::remove(tmp_.Join("MD5SUMS").c_str()), 0);
   EXPECT_THAT(VerifyCifar10Checksums(tmp_.path()),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("MD5SUMS")));
@@ -221,9 +219,9 @@ TEST_F(Cifar10FixtureTest, ChecksumFileProblems) {
 }
 
 TEST(Cifar10Test, MissingDirectoryIsNotFound) {
-  EXPECT_THAT(ReadCifar10("/nonexistent/cifar10", Split::kTest),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("/nonexistent/cifar10/test_batch.bin")));
+  EXPECT_THAT(
+      ReadCifar10("/nonexistent/cifar10", Split::kTest),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/cifar10/test_batch.bin")));
 }
 
 // The real data set, when present (../shared/data/cifar10 or $LS_CIFAR10_DIR).
@@ -245,11 +243,10 @@ TEST_F(Cifar10RealTest, TrainSplitHas5000PerClass) {
   EXPECT_EQ(d.pixels.size(), 50000u * 32 * 32 * 3);
   EXPECT_THAT(ClassCounts(d), ::testing::Each(5000u));
   EXPECT_EQ(d.class_names,
-            (std::vector<std::string>{"airplane", "automobile", "bird", "cat", "deer",
-                                      "dog", "frog", "horse", "ship", "truck"}));
+            (std::vector<std::string>{"airplane", "automobile", "bird", "cat", "deer", "dog",
+                                      "frog", "horse", "ship", "truck"}));
   // Image 0 against the raw record: label byte, then R, G, B planes.
-  ASSERT_OK_AND_ASSIGN(std::string raw,
-                       base::ReadFile(base::JoinPath(dir_, "data_batch_1.bin")));
+  ASSERT_OK_AND_ASSIGN(std::string raw, base::ReadFile(base::JoinPath(dir_, "data_batch_1.bin")));
   EXPECT_EQ(d.labels[0], static_cast<uint8_t>(raw[0]));
   const uint8_t* img = d.image_data(0);
   for (int p = 0; p < 1024; ++p) {

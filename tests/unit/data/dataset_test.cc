@@ -46,8 +46,8 @@ TEST(DatasetTest, ValidAndAccessors) {
   EXPECT_EQ(img.height, 2);
   EXPECT_EQ(img.channels, 3);
   EXPECT_EQ(img.pixels[0], 12 * 7);
-  EXPECT_THAT(d.GetImage(3), StatusIs(absl::StatusCode::kOutOfRange,
-                                      HasSubstr("image 3 requested")));
+  EXPECT_THAT(d.GetImage(3),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("image 3 requested")));
   EXPECT_THAT(ClassCounts(d), ElementsAre(1, 2));
 }
 
@@ -59,8 +59,8 @@ TEST(DatasetTest, ValidateNamesEachViolation) {
                                               "expected N x H x W x C = 3 x 2 x 2 x 3")));
   d = Small();
   d.labels.push_back(0);
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("pixels hold 36 bytes")));
+  EXPECT_THAT(Validate(d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pixels hold 36 bytes")));
   d = Small();
   d.labels[2] = 2;
   EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -68,32 +68,31 @@ TEST(DatasetTest, ValidateNamesEachViolation) {
                                               "class in [0, 2)")));
   d = Small();
   d.labels[0] = -1;
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("image 0 has label -1")));
+  EXPECT_THAT(Validate(d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image 0 has label -1")));
   d = Small();
   d.channels = 2;
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("2 channels")));
+  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 channels")));
   d = Small();
   d.height = 0;
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("image size 0x2")));
+  EXPECT_THAT(Validate(d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image size 0x2")));
   d = Small();
   d.uris = {"x"};
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("1 uris for 3 images")));
+  EXPECT_THAT(Validate(d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1 uris for 3 images")));
   Dataset empty = Small();
   empty.pixels.clear();
   empty.labels.clear();
-  EXPECT_THAT(Validate(empty), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("holds no images")));
+  EXPECT_THAT(Validate(empty),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("holds no images")));
 }
 
 TEST(DatasetTest, UnlabelledDataSets) {
   Dataset d = Small();
   d.class_names.clear();
-  EXPECT_THAT(Validate(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("no classes; expected -1")));
+  EXPECT_THAT(Validate(d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no classes; expected -1")));
   d.labels = {kNoLabel, kNoLabel, kNoLabel};
   EXPECT_OK(Validate(d));
   EXPECT_TRUE(ClassCounts(d).empty());
@@ -125,11 +124,10 @@ TEST(NormalizeTest, ExtremesMapToZeroAndOne) {
 TEST(NormalizeTest, ValidatesFirst) {
   Dataset d = Small();
   d.labels[1] = 7;
-  EXPECT_THAT(Normalize(d), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("label 7")));
+  EXPECT_THAT(Normalize(d), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("label 7")));
   Dataset empty;
-  EXPECT_THAT(Normalize(empty), StatusIs(absl::StatusCode::kInvalidArgument,
-                                         HasSubstr("no images")));
+  EXPECT_THAT(Normalize(empty),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no images")));
 }
 
 TEST(NormalizeTest, RangeChecksShapes) {
@@ -138,11 +136,10 @@ TEST(NormalizeTest, RangeChecksShapes) {
   EXPECT_OK(NormalizeRange(d, 1, 2, Layout::kNHWC, absl::MakeSpan(out)));
   EXPECT_FLOAT_EQ(out[0], d.pixels[12] / 255.0f);
   EXPECT_THAT(NormalizeRange(d, 2, 2, Layout::kNHWC, absl::MakeSpan(out)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("images [2, 4) requested")));
-  EXPECT_THAT(NormalizeRange(d, 0, 1, Layout::kNHWC, absl::MakeSpan(out)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("output holds 24 floats; expected")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("images [2, 4) requested")));
+  EXPECT_THAT(
+      NormalizeRange(d, 0, 1, Layout::kNHWC, absl::MakeSpan(out)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("output holds 24 floats; expected")));
 }
 
 TEST(SampleIndicesTest, DistinctSeededAndBounded) {

@@ -102,8 +102,8 @@ TEST_F(IdxFixtureTest, GzipAndPlainReadTheSame) {
   std::string images = Write("im.gz", Gzip(Images(3, 4, 5)));
   std::string labels = Write("lb.gz", Gzip(Labels({9, 0, 3})));
   ASSERT_OK_AND_ASSIGN(Dataset gz, ReadIdx(images, labels));
-  ASSERT_OK_AND_ASSIGN(Dataset plain, ReadIdx(Write("im", Images(3, 4, 5)),
-                                              Write("lb", Labels({9, 0, 3}))));
+  ASSERT_OK_AND_ASSIGN(Dataset plain,
+                       ReadIdx(Write("im", Images(3, 4, 5)), Write("lb", Labels({9, 0, 3}))));
   EXPECT_EQ(gz.pixels, plain.pixels);
   EXPECT_EQ(gz.labels, plain.labels);
 }
@@ -137,11 +137,11 @@ TEST_F(IdxFixtureTest, ClassNamesByPrecedence) {
 
   // Too few classes for the labels (label 9 in the training file).
   Write("classes.txt", "a\nb\nc\nd\n");
-  EXPECT_THAT(ReadIdxDir(tmp_.path(), Split::kTrain),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("train-labels-idx1-ubyte"),
-                             HasSubstr("label 0 at byte offset 8 is 9"),
-                             HasSubstr("expected a class in [0, 4)"))));
+  EXPECT_THAT(
+      ReadIdxDir(tmp_.path(), Split::kTrain),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("train-labels-idx1-ubyte"),
+                                                  HasSubstr("label 0 at byte offset 8 is 9"),
+                                                  HasSubstr("expected a class in [0, 4)"))));
   Write("classes.txt", "a\n\nc\n");
   EXPECT_THAT(ReadIdxDir(tmp_.path(), Split::kTest),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -151,45 +151,45 @@ TEST_F(IdxFixtureTest, ClassNamesByPrecedence) {
   ASSERT_OK(base::MakeDirs(fashion));
   ASSERT_OK(base::WriteFileAtomically(base::JoinPath(fashion, "t10k-images-idx3-ubyte"),
                                       Images(2, 4, 5)));
-  ASSERT_OK(base::WriteFileAtomically(base::JoinPath(fashion, "t10k-labels-idx1-ubyte"),
-                                      Labels({9, 0})));
+  ASSERT_OK(
+      base::WriteFileAtomically(base::JoinPath(fashion, "t10k-labels-idx1-ubyte"), Labels({9, 0})));
   ASSERT_OK_AND_ASSIGN(Dataset d3, ReadIdxDir(fashion + "/", Split::kTest));
   EXPECT_EQ(d3.class_names, FashionMnistClassNames());
   EXPECT_EQ(d3.class_names[9], "Ankle boot");
 }
 
 TEST_F(IdxFixtureTest, MissingFilesAreNotFound) {
-  EXPECT_THAT(ReadIdxDir(tmp_.path(), Split::kTest),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("has no t10k-images-idx3-ubyte[.gz]")));
+  EXPECT_THAT(
+      ReadIdxDir(tmp_.path(), Split::kTest),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no t10k-images-idx3-ubyte[.gz]")));
   Write("t10k-images-idx3-ubyte", Images(2, 4, 5));
-  EXPECT_THAT(ReadIdxDir(tmp_.path(), Split::kTest),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("has no t10k-labels-idx1-ubyte[.gz]")));
+  EXPECT_THAT(
+      ReadIdxDir(tmp_.path(), Split::kTest),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no t10k-labels-idx1-ubyte[.gz]")));
   EXPECT_THAT(ReadIdx(tmp_.Join("nope"), tmp_.Join("nope2")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
 }
 
 TEST_F(IdxFixtureTest, WrongMagicNamesFileAndOffset) {
   std::string labels = Write("lb", Labels({1, 2}));
-  EXPECT_THAT(ReadIdx(labels, labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("'" + labels + "'"),
-                             HasSubstr("magic number 0x00000801 at byte offset 0"),
-                             HasSubstr("this is an IDX labels file"),
-                             HasSubstr("expected 0x00000803"))));
+  EXPECT_THAT(
+      ReadIdx(labels, labels),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr("'" + labels + "'"),
+                     HasSubstr("magic number 0x00000801 at byte offset 0"),
+                     HasSubstr("this is an IDX labels file"), HasSubstr("expected 0x00000803"))));
   std::string bogus = Write("bogus", Images(2, 4, 5, 0x0D0A0D0A));
-  EXPECT_THAT(ReadIdx(bogus, labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("magic number 0x0d0a0d0a at byte offset 0")));
+  EXPECT_THAT(
+      ReadIdx(bogus, labels),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("magic number 0x0d0a0d0a at byte offset 0")));
 }
 
 TEST_F(IdxFixtureTest, TruncatedHeader) {
   std::string labels = Write("lb", Labels({1, 2}));
-  EXPECT_THAT(ReadIdx(Write("im", Images(2, 4, 5).substr(0, 10)), labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("header ends at byte offset 10"),
-                             HasSubstr("expected 3 4-byte dimensions"))));
+  EXPECT_THAT(
+      ReadIdx(Write("im", Images(2, 4, 5).substr(0, 10)), labels),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("header ends at byte offset 10"),
+                                                  HasSubstr("expected 3 4-byte dimensions"))));
   EXPECT_THAT(ReadIdx(Write("im2", std::string("\0\0", 2)), labels),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("ends after 2 bytes; expected a 4-byte IDX magic number")));
@@ -235,20 +235,20 @@ TEST_F(IdxFixtureTest, DeclaredSizeOverTheLimitIsResourceExhausted) {
   std::string labels = Write("lb", Labels({1, 2, 3}));
   IdxOptions small;
   small.max_bytes = 59;
-  EXPECT_THAT(ReadIdx(images, labels, small),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       AllOf(HasSubstr("'" + images + "'"),
-                             HasSubstr("declares 60 bytes of image data"),
-                             HasSubstr("limit of 59 bytes"))));
+  EXPECT_THAT(
+      ReadIdx(images, labels, small),
+      StatusIs(absl::StatusCode::kResourceExhausted,
+               AllOf(HasSubstr("'" + images + "'"), HasSubstr("declares 60 bytes of image data"),
+                     HasSubstr("limit of 59 bytes"))));
   small.max_bytes = 60;
   EXPECT_OK(ReadIdx(images, labels, small).status());
 }
 
 TEST_F(IdxFixtureTest, ZeroDimensionIsDataLoss) {
   std::string labels = Write("lb", Labels({1, 2}));
-  EXPECT_THAT(ReadIdx(Write("im", Images(2, 0, 5)), labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("dimension 1 at byte offset 8 is 0")));
+  EXPECT_THAT(
+      ReadIdx(Write("im", Images(2, 0, 5)), labels),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("dimension 1 at byte offset 8 is 0")));
 }
 
 TEST_F(IdxFixtureTest, ForgedHugeCountFailsWithoutHugeAllocation) {
@@ -290,20 +290,19 @@ TEST_F(IdxFixtureTest, CorruptGzipIsDataLossNotACrash) {
 TEST_F(IdxFixtureTest, CountMismatchNamesBothFiles) {
   std::string images = Write("im", Images(3, 4, 5));
   std::string labels = Write("lb", Labels({1, 2}));
-  EXPECT_THAT(ReadIdx(images, labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("'" + images + "' holds 3 images"),
-                             HasSubstr("'" + labels + "' holds 2 labels"))));
+  EXPECT_THAT(
+      ReadIdx(images, labels),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("'" + images + "' holds 3 images"),
+                                                  HasSubstr("'" + labels + "' holds 2 labels"))));
 }
 
 TEST_F(IdxFixtureTest, LabelOutOfRange) {
   std::string images = Write("im", Images(3, 4, 5));
   std::string labels = Write("lb", Labels({1, 10, 2}));
-  EXPECT_THAT(ReadIdx(images, labels),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("'" + labels + "'"),
-                             HasSubstr("label 1 at byte offset 9 is 10"),
-                             HasSubstr("expected a class in [0, 10)"))));
+  EXPECT_THAT(ReadIdx(images, labels), StatusIs(absl::StatusCode::kDataLoss,
+                                                AllOf(HasSubstr("'" + labels + "'"),
+                                                      HasSubstr("label 1 at byte offset 9 is 10"),
+                                                      HasSubstr("expected a class in [0, 10)"))));
 }
 
 TEST_F(IdxFixtureTest, TrainAndTestImageSizesMustAgree) {

@@ -123,14 +123,12 @@ TEST_F(ImageFolderTest, UndecodableImageIsDataLossNamingTheFile) {
   ASSERT_OK_AND_ASSIGN(std::string png, image::EncodePng(Flat(4, 4, 3, 0)));
   Write("pets/dog/cut.png", png.substr(0, png.size() / 2));
   EXPECT_THAT(ReadImageFolder(tmp_.Join("pets")),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("pets/dog/broken.png"),
-                             HasSubstr("undecodable PNG image"))));
+              StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("pets/dog/broken.png"),
+                                                          HasSubstr("undecodable PNG image"))));
   Write("pets/dog/broken.png", "plain text with a png name");
   EXPECT_THAT(ReadImageFolder(tmp_.Join("pets")),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("pets/dog/broken.png"),
-                             HasSubstr("not a PNG or JPEG file"))));
+              StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("pets/dog/broken.png"),
+                                                          HasSubstr("not a PNG or JPEG file"))));
   Write("pets/dog/broken.png", "");
   EXPECT_THAT(ReadImageFolder(tmp_.Join("pets")),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -148,10 +146,10 @@ TEST_F(ImageFolderTest, EmptyFoldersAreNotFound) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("holds no PNG or JPEG files")));
   WriteLabelled();
   ASSERT_OK(base::MakeDirs(tmp_.Join("pets/emu")));
-  EXPECT_THAT(ReadImageFolder(tmp_.Join("pets")),
-              StatusIs(absl::StatusCode::kNotFound,
-                       AllOf(HasSubstr("class folder"), HasSubstr("pets/emu"),
-                             HasSubstr("holds no PNG or JPEG files"))));
+  EXPECT_THAT(
+      ReadImageFolder(tmp_.Join("pets")),
+      StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr("class folder"), HasSubstr("pets/emu"),
+                                                  HasSubstr("holds no PNG or JPEG files"))));
 }
 
 TEST_F(ImageFolderTest, MissingOrNotAFolder) {

@@ -19,9 +19,8 @@ TEST(LoadTest, ParseDatasetKind) {
   EXPECT_THAT(ParseDatasetKind("idx"), IsOkAndHolds(DatasetKind::kIdx));
   EXPECT_THAT(ParseDatasetKind("folder"), IsOkAndHolds(DatasetKind::kFolder));
   EXPECT_EQ(DatasetKindName(DatasetKind::kIdx), "idx");
-  EXPECT_THAT(ParseDatasetKind("mnist"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("expected cifar10, idx or folder")));
+  EXPECT_THAT(ParseDatasetKind("mnist"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("expected cifar10, idx or folder")));
 }
 
 TEST(LoadTest, DispatchesToTheReader) {
@@ -39,14 +38,14 @@ TEST(LoadTest, DispatchesToTheReader) {
   EXPECT_EQ(d.class_names[0], "a");
 
   spec.split = Split::kTrain;
-  EXPECT_THAT(LoadDataset(spec), StatusIs(absl::StatusCode::kInvalidArgument,
-                                          HasSubstr("no train split")));
+  EXPECT_THAT(LoadDataset(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no train split")));
   spec.kind = DatasetKind::kCifar10;
-  EXPECT_THAT(LoadDataset(spec), StatusIs(absl::StatusCode::kNotFound,
-                                          HasSubstr("data_batch_1.bin")));
+  EXPECT_THAT(LoadDataset(spec),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("data_batch_1.bin")));
   spec.kind = DatasetKind::kIdx;
-  EXPECT_THAT(LoadDataset(spec), StatusIs(absl::StatusCode::kNotFound,
-                                          HasSubstr("train-images-idx3-ubyte")));
+  EXPECT_THAT(LoadDataset(spec),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("train-images-idx3-ubyte")));
 }
 
 }  // namespace

@@ -7,11 +7,10 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mutex>
 
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -160,7 +159,7 @@ class BatchSchedulerTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<std::vector<SliceLog>> batches_ ABSL_GUARDED_BY(mu_);
   absl::Duration compute_time_ = absl::ZeroDuration();
-  int fail_batch_ = -1;  // 1-based batch number that fails.
+  int fail_batch_ = -1;                               // 1-based batch number that fails.
   std::function<void(const BatchReport&)> on_batch_;  // Set before Init.
 };
 
@@ -177,8 +176,7 @@ TEST_F(BatchSchedulerTest, OnBatchReportsSizeComputeAndQueueWaits) {
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].size, 3u);
   EXPECT_EQ(reports[0].compute, absl::Microseconds(250));
-  EXPECT_THAT(reports[0].queue_waits,
-              ElementsAre(absl::Microseconds(100), absl::Microseconds(60)));
+  EXPECT_THAT(reports[0].queue_waits, ElementsAre(absl::Microseconds(100), absl::Microseconds(60)));
   EXPECT_TRUE(reports[0].ok);
   EXPECT_TRUE(rec(0).done) << "tasks are still delivered";
 
@@ -194,12 +192,12 @@ TEST_F(BatchSchedulerTest, OnBatchReportsSizeComputeAndQueueWaits) {
 TEST_F(BatchSchedulerTest, RejectsBadOptions) {
   BatchSchedulerOptions o;
   o.max_batch_size = 0;
-  EXPECT_THAT(BatchScheduler::Create(o), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                  HasSubstr("max_batch_size")));
+  EXPECT_THAT(BatchScheduler::Create(o),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_batch_size")));
   o.max_batch_size = 8;
   o.max_queue_size = 4;
-  EXPECT_THAT(BatchScheduler::Create(o), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                  HasSubstr("max_queue_size")));
+  EXPECT_THAT(BatchScheduler::Create(o),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_queue_size")));
 }
 
 TEST_F(BatchSchedulerTest, FullBatchRunsWithoutWaiting) {
@@ -209,8 +207,8 @@ TEST_F(BatchSchedulerTest, FullBatchRunsWithoutWaiting) {
   ASSERT_OK(Add(3, 1));
   EXPECT_TRUE(scheduler_->RunOnce());
   ASSERT_EQ(batches().size(), 1u);
-  EXPECT_THAT(batches()[0], ElementsAre(SliceLog{0, 0, 1}, SliceLog{1, 0, 1},
-                                        SliceLog{2, 0, 1}, SliceLog{3, 0, 1}));
+  EXPECT_THAT(batches()[0], ElementsAre(SliceLog{0, 0, 1}, SliceLog{1, 0, 1}, SliceLog{2, 0, 1},
+                                        SliceLog{3, 0, 1}));
   for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(rec(i).done);
     EXPECT_OK(rec(i).status);
@@ -250,8 +248,8 @@ TEST_F(BatchSchedulerTest, FullQueueIsRefusedAtOnce) {
   Init(/*max_batch=*/4, absl::Seconds(1), /*max_queue=*/8);
   for (int i = 0; i < 4; ++i) ASSERT_OK(Add(i, 2));
   EXPECT_THAT(Add(4, 1), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("full")));
-  EXPECT_THAT(Add(5, 9), StatusIs(absl::StatusCode::kResourceExhausted,
-                                  HasSubstr("capacity of 8")));
+  EXPECT_THAT(Add(5, 9),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("capacity of 8")));
   EXPECT_EQ(queue_->queued_items(), 8u);
   EXPECT_EQ(scheduler_->stats().rejected_full, 1u);
   // Refused tasks are never completed.
@@ -273,8 +271,8 @@ TEST_F(BatchSchedulerTest, ExpiredDeadlinesAreDroppedBeforeCompute) {
   EXPECT_TRUE(scheduler_->RunOnce());
   ASSERT_EQ(batches().size(), 1u);
   EXPECT_THAT(batches()[0], ElementsAre(SliceLog{1, 0, 1}, SliceLog{2, 0, 2}));
-  EXPECT_THAT(rec(0).status, StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                      HasSubstr("not computed")));
+  EXPECT_THAT(rec(0).status,
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("not computed")));
   EXPECT_EQ(rec(0).outputs, std::vector<int>{-1});
   EXPECT_OK(rec(1).status);
   EXPECT_OK(rec(2).status);
@@ -375,8 +373,8 @@ TEST_F(BatchSchedulerTest, DeadlineDuringASplitTaskDropsItsRest) {
   while (scheduler_->RunOnce()) {
   }
   ASSERT_EQ(batches().size(), 1u);
-  EXPECT_THAT(rec(0).status, StatusIs(absl::StatusCode::kDeadlineExceeded,
-                                      HasSubstr("completely")));
+  EXPECT_THAT(rec(0).status,
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("completely")));
 }
 
 TEST_F(BatchSchedulerTest, TimingCountsQueueAndCompute) {
@@ -463,8 +461,8 @@ TEST(BatchSchedulerThreadsTest, ManyProducersAllComplete) {
     producers.emplace_back([&, p] {
       for (int k = 0; k < kPerProducer; ++k) {
         const int id = p * kPerProducer + k;
-        EXPECT_OK(queue->Enqueue(std::make_unique<TestTask>(
-            id, 1 + id % 11, &records[id], &order, absl::InfiniteFuture(), &remaining)));
+        EXPECT_OK(queue->Enqueue(std::make_unique<TestTask>(id, 1 + id % 11, &records[id], &order,
+                                                            absl::InfiniteFuture(), &remaining)));
       }
     });
   }
@@ -496,8 +494,8 @@ TEST(BatchSchedulerThreadsTest, WorkerWaitsForTheDelayOnTheInjectedClock) {
   Record record;
   std::atomic<int> order{0};
   testing::BlockingCounter done(1);
-  ASSERT_OK(queue->Enqueue(std::make_unique<TestTask>(5, 2, &record, &order,
-                                                      absl::InfiniteFuture(), &done)));
+  ASSERT_OK(queue->Enqueue(
+      std::make_unique<TestTask>(5, 2, &record, &order, absl::InfiniteFuture(), &done)));
   clock.Advance(absl::Seconds(3600));
   s->Wake();
   done.Wait();

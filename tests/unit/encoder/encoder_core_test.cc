@@ -25,8 +25,8 @@ using ::latentsearch::testing::TempDir;
 using testing::FakeCheckpoint;
 using testing::FakeLatent;
 using testing::FakeRunnerFactory;
-using testing::RunnerLog;
 using ::testing::HasSubstr;
+using testing::RunnerLog;
 
 // Blocks every Encode of batch size `block_size` until released (warm-up
 // passes of other sizes go through).
@@ -90,8 +90,8 @@ class EncoderCoreTest : public ::testing::Test {
     o.data_dir = dir_.path();
     RunnerFactory fake = FakeRunnerFactory(log_);
     Gate* gate = &gate_;
-    o.factory = [fake, gate](const model::Checkpoint& c)
-        -> absl::StatusOr<std::unique_ptr<ModelRunner>> {
+    o.factory = [fake,
+                 gate](const model::Checkpoint& c) -> absl::StatusOr<std::unique_ptr<ModelRunner>> {
       auto inner = fake(c);
       if (!inner.ok()) return inner.status();
       return std::unique_ptr<ModelRunner>(std::make_unique<GatedRunner>(*std::move(inner), gate));
@@ -164,7 +164,7 @@ TEST_F(EncoderCoreTest, FullQueueIsUnavailableAtOnceWhileABatchRuns) {
   Encode(Request(1, 0), &running);
   gate_.entered.WaitForNotification();  // The worker is inside Encode.
   Result queued;
-  Encode(Request(4, 1), &queued);       // Fills the queue (4 images).
+  Encode(Request(4, 1), &queued);  // Fills the queue (4 images).
   Result refused;
   Encode(Request(1, 2), &refused);
   ASSERT_TRUE(refused.done.HasBeenNotified()) << "refused without waiting";

@@ -18,8 +18,8 @@ class FakeRunner final : public ModelRunner {
 
   absl::Status Encode(absl::Span<const float> images, size_t n,
                       absl::Span<float> latents) override {
-    const size_t per = static_cast<size_t>(spec_.input.height) * spec_.input.width *
-                       spec_.input.channels;
+    const size_t per =
+        static_cast<size_t>(spec_.input.height) * spec_.input.width * spec_.input.channels;
     const size_t latent = static_cast<size_t>(spec_.latent_size);
     if (images.size() != n * per || latents.size() != n * latent) {
       return absl::InternalError("FakeRunner::Encode: wrong sizes");
@@ -39,8 +39,8 @@ class FakeRunner final : public ModelRunner {
 
   absl::Status Decode(absl::Span<const float> latents, size_t n,
                       absl::Span<float> images) override {
-    const size_t per = static_cast<size_t>(spec_.input.height) * spec_.input.width *
-                       spec_.input.channels;
+    const size_t per =
+        static_cast<size_t>(spec_.input.height) * spec_.input.width * spec_.input.channels;
     const size_t latent = static_cast<size_t>(spec_.latent_size);
     if (latents.size() != n * latent || images.size() != n * per) {
       return absl::InternalError("FakeRunner::Decode: wrong sizes");

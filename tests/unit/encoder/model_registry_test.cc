@@ -29,12 +29,12 @@ namespace {
 using ::latentsearch::testing::IsOk;
 using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
+using ::testing::ElementsAre;
 using testing::FakeCheckpoint;
 using testing::FakeLatent;
 using testing::FakeRunnerFactory;
-using testing::RunnerLog;
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::RunnerLog;
 
 std::vector<uint64_t> Versions(const RegistrySnapshot& snap, const std::string& name) {
   std::vector<uint64_t> v;
@@ -145,8 +145,7 @@ TEST_F(ModelRegistryTest, UnknownNameListsWhatIsLoaded) {
   ASSERT_OK(Push(1, "A"));
   ASSERT_OK(Push(4, "B", "faces"));
   EXPECT_THAT(registry_->Resolve("cars", 0),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("loaded: default v1; faces v4")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("loaded: default v1; faces v4")));
 }
 
 TEST_F(ModelRegistryTest, RepeatedAndConflictingVersions) {
@@ -154,8 +153,8 @@ TEST_F(ModelRegistryTest, RepeatedAndConflictingVersions) {
   ASSERT_OK(Push(5, "A"));
   ASSERT_OK_AND_ASSIGN(PushResult again, Push(5, "A"));
   EXPECT_TRUE(again.already_present);
-  EXPECT_THAT(Push(5, "Z"), StatusIs(absl::StatusCode::kAlreadyExists,
-                                     HasSubstr("different weights")));
+  EXPECT_THAT(Push(5, "Z"),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("different weights")));
   ASSERT_OK_AND_ASSIGN(PushResult next, Push(0, "B"));
   EXPECT_EQ(next.metadata.version, 6u) << "version 0 = the next one";
   EXPECT_THAT(Push(4, "C"), StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -291,8 +290,8 @@ TEST(CheckpointReceiverTest, ExtraBytesAndChecksumMismatchAreDataLoss) {
     CheckpointReceiver r(1 << 20);
     ASSERT_OK(r.Add(chunks[0]));
     ASSERT_OK(r.Add(chunks[1]));
-    EXPECT_THAT(r.Add(chunks[2]), StatusIs(absl::StatusCode::kDataLoss,
-                                           HasSubstr("more than the announced 100")));
+    EXPECT_THAT(r.Add(chunks[2]),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("more than the announced 100")));
   }
   {
     std::vector<v1::CheckpointChunk> chunks = Chunks(c, 10);
@@ -308,31 +307,30 @@ TEST(CheckpointReceiverTest, StreamShapeErrors) {
   std::vector<v1::CheckpointChunk> chunks = Chunks(c, 50);
   {
     CheckpointReceiver r(1 << 20);
-    EXPECT_THAT(r.Add(chunks[1]), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("before any metadata")));
+    EXPECT_THAT(r.Add(chunks[1]),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("before any metadata")));
   }
   {
     CheckpointReceiver r(1 << 20);
     ASSERT_OK(r.Add(chunks[0]));
-    EXPECT_THAT(r.Add(chunks[0]), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("second metadata")));
+    EXPECT_THAT(r.Add(chunks[0]),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("second metadata")));
   }
   {
     CheckpointReceiver r(1 << 20);
-    EXPECT_THAT(r.Finish(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("without metadata")));
+    EXPECT_THAT(r.Finish(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("without metadata")));
   }
   {
     CheckpointReceiver r(99);
-    EXPECT_THAT(r.Add(chunks[0]), StatusIs(absl::StatusCode::kResourceExhausted,
-                                           HasSubstr("at most 99")));
+    EXPECT_THAT(r.Add(chunks[0]),
+                StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("at most 99")));
   }
   {
     v1::CheckpointChunk m = chunks[0];
     m.mutable_metadata()->set_architecture("vit");
     CheckpointReceiver r(1 << 20);
-    EXPECT_THAT(r.Add(m), StatusIs(absl::StatusCode::kInvalidArgument,
-                                   HasSubstr("architecture")));
+    EXPECT_THAT(r.Add(m), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("architecture")));
   }
   {
     v1::CheckpointChunk m = chunks[0];

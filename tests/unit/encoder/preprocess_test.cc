@@ -127,8 +127,7 @@ TEST(PreprocessTest, MeanAndStdPerChannel) {
   for (int c = 0; c < 3; ++c) {
     for (int p = 0; p < 4; ++p) {
       const float x = img.pixels[p * 3 + c] * spec.normalization.scale;
-      EXPECT_FLOAT_EQ(got[c * 4 + p],
-                      (x - spec.normalization.mean[c]) / spec.normalization.std[c]);
+      EXPECT_FLOAT_EQ(got[c * 4 + p], (x - spec.normalization.mean[c]) / spec.normalization.std[c]);
     }
   }
 }

@@ -94,8 +94,8 @@ TEST(TorchRunnerTest, AWhitenedModelServesItsEmbeddingAndReconstructsFromTheLate
                        TorchRunnerFactory(DeviceChoice())(CheckpointOf(*m)));
   std::vector<float> got(n * 8), got2(n * 8), got_latents(n * 8), got_images(n * per);
   ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(got)));
-  ASSERT_OK(runner->EncodeWithLatents(images, n, absl::MakeSpan(got2),
-                                      absl::MakeSpan(got_latents)));
+  ASSERT_OK(
+      runner->EncodeWithLatents(images, n, absl::MakeSpan(got2), absl::MakeSpan(got_latents)));
   for (size_t i = 0; i < want.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], 1e-5) << i;
     ASSERT_NEAR(got2[i], want[i], 1e-5) << i;
@@ -103,9 +103,9 @@ TEST(TorchRunnerTest, AWhitenedModelServesItsEmbeddingAndReconstructsFromTheLate
   }
   // Wrongly sized buffers are refused, not written past.
   std::vector<float> short_latents(n * 8 - 1);
-  EXPECT_THAT(runner->EncodeWithLatents(images, n, absl::MakeSpan(got2),
-                                        absl::MakeSpan(short_latents)),
-              StatusIs(absl::StatusCode::kInternal, HasSubstr("differ in size")));
+  EXPECT_THAT(
+      runner->EncodeWithLatents(images, n, absl::MakeSpan(got2), absl::MakeSpan(short_latents)),
+      StatusIs(absl::StatusCode::kInternal, HasSubstr("differ in size")));
   EXPECT_THAT(runner->EncodeWithLatents(images, n, absl::MakeSpan(short_latents),
                                         absl::MakeSpan(short_latents)),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("output floats")));

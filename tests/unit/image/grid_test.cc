@@ -53,8 +53,7 @@ TEST(GridTest, DefaultLayoutIsNearlySquare) {
 }
 
 TEST(GridTest, TilesLandInTheirCellsOnTheBackground) {
-  std::vector<Image> tiles = {Flat(2, 3, 3, 10), Flat(2, 3, 1, 20),
-                              Flat(2, 3, 3, 30)};
+  std::vector<Image> tiles = {Flat(2, 3, 3, 10), Flat(2, 3, 1, 20), Flat(2, 3, 3, 30)};
   tiles[0].at(1, 2)[0] = 99;  // Bottom-right pixel of tile 0, red channel.
   GridOptions opt;
   opt.rows = 2;
@@ -63,9 +62,9 @@ TEST(GridTest, TilesLandInTheirCellsOnTheBackground) {
   opt.scale = 2;
   opt.background = {1, 2, 3};
   ASSERT_OK_AND_ASSIGN(Image sheet, ComposeGrid(tiles, {}, opt));
-  EXPECT_TRUE(PixelIs(sheet, 0, 0, 1, 2, 3));  // Margin.
-  EXPECT_TRUE(PixelIs(sheet, 1, 1, 10, 10, 10));  // Tile 0, top-left.
-  EXPECT_TRUE(PixelIs(sheet, 4, 6, 99, 10, 10));  // Tile 0 (1, 2) scaled ×2.
+  EXPECT_TRUE(PixelIs(sheet, 0, 0, 1, 2, 3));             // Margin.
+  EXPECT_TRUE(PixelIs(sheet, 1, 1, 10, 10, 10));          // Tile 0, top-left.
+  EXPECT_TRUE(PixelIs(sheet, 4, 6, 99, 10, 10));          // Tile 0 (1, 2) scaled ×2.
   EXPECT_TRUE(PixelIs(sheet, 1, 1 + 6 + 1, 20, 20, 20));  // Tile 1 (grey).
   EXPECT_TRUE(PixelIs(sheet, 1 + 4 + 1, 1, 30, 30, 30));  // Tile 2.
   // Cell 3 is unused and stays background.
@@ -101,8 +100,7 @@ TEST(GridTest, CaptionsAreClippedToTheTile) {
   opt.margin = 3;
   opt.cols = 2;
   opt.caption_color = {0, 0, 255};
-  ASSERT_OK_AND_ASSIGN(Image sheet,
-                       ComposeGrid(tiles, {"WWWWWWWWWWWW", ""}, opt));
+  ASSERT_OK_AND_ASSIGN(Image sheet, ComposeGrid(tiles, {"WWWWWWWWWWWW", ""}, opt));
   for (int y = 0; y < sheet.height; ++y) {
     for (int x = 3 + 10; x < sheet.width; ++x) {
       EXPECT_FALSE(PixelIs(sheet, y, x, 0, 0, 255)) << y << "," << x;
@@ -120,14 +118,12 @@ TEST(GridTest, RejectsBadInput) {
                        HasSubstr("tile 1 is 2x3; expected every tile to be 2x2")));
   std::vector<Image> tiles(5, Flat(2, 2, 3, 0));
   EXPECT_THAT(ComposeGrid(tiles, {"a", "b"}, opt),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("2 captions for 5 tiles")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 captions for 5 tiles")));
   GridOptions small;
   small.rows = 2;
   small.cols = 2;
   EXPECT_THAT(ComposeGrid(tiles, {}, small),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("cannot hold 5 tiles")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot hold 5 tiles")));
   GridOptions bad_scale;
   bad_scale.scale = 0;
   EXPECT_THAT(ComposeGrid(tiles, {}, bad_scale),

@@ -50,13 +50,13 @@ TEST(ImageTest, ConstructorZeroFills) {
 TEST(ImageTest, CheckImageNamesTheProblem) {
   Image img(2, 2, 3);
   img.pixels.pop_back();
-  EXPECT_THAT(CheckImage(img), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("11 bytes; expected 12")));
+  EXPECT_THAT(CheckImage(img),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("11 bytes; expected 12")));
   Image two(2, 2, 2);
-  EXPECT_THAT(CheckImage(two), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("2 channels")));
-  EXPECT_THAT(CheckImage(Image()), StatusIs(absl::StatusCode::kInvalidArgument,
-                                            HasSubstr("empty")));
+  EXPECT_THAT(CheckImage(two),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 channels")));
+  EXPECT_THAT(CheckImage(Image()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
 }
 
 TEST(ImageTest, PngRoundTripRgbAndGrey) {
@@ -80,8 +80,8 @@ TEST(ImageTest, DecodeConvertsChannelsOnRequest) {
   EXPECT_EQ(grey.pixels.size(), 20u);
   ASSERT_OK_AND_ASSIGN(Image rgb_again, Decode(png, 3));
   EXPECT_EQ(rgb_again.pixels, rgb.pixels);
-  EXPECT_THAT(Decode(png, 2), StatusIs(absl::StatusCode::kInvalidArgument,
-                                       HasSubstr("2 channels")));
+  EXPECT_THAT(Decode(png, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 channels")));
 }
 
 TEST(ImageTest, DecodeDropsAlpha) {
@@ -103,8 +103,7 @@ TEST(ImageTest, JpegDecode) {
     img.pixels[i + 2] = 50;
   }
   std::string jpg;
-  ASSERT_NE(stbi_write_jpg_to_func(&Append, &jpg, img.width, img.height, 3,
-                                   img.pixels.data(), 95),
+  ASSERT_NE(stbi_write_jpg_to_func(&Append, &jpg, img.width, img.height, 3, img.pixels.data(), 95),
             0);
   ASSERT_EQ(static_cast<uint8_t>(jpg[0]), 0xFF);
   ASSERT_OK_AND_ASSIGN(Image back, Decode(jpg));
@@ -119,35 +118,31 @@ TEST(ImageTest, JpegDecode) {
   ASSERT_OK_AND_ASSIGN(Image grey, Decode(grey_jpg, 1));
   EXPECT_EQ(grey.channels, 1);
   for (uint8_t v : grey.pixels) EXPECT_NEAR(v, 90, 2);
-  EXPECT_THAT(EncodeJpeg(img, 0), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("quality 0")));
+  EXPECT_THAT(EncodeJpeg(img, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quality 0")));
 }
 
 TEST(ImageTest, DecodeErrorsSayWhatWasWrong) {
-  EXPECT_THAT(Decode(""), StatusIs(absl::StatusCode::kInvalidArgument,
-                                   HasSubstr("empty (0 bytes)")));
+  EXPECT_THAT(Decode(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty (0 bytes)")));
   EXPECT_THAT(Decode("GIF89a......"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("not a PNG or JPEG file")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a PNG or JPEG file")));
   ASSERT_OK_AND_ASSIGN(std::string png, EncodePng(Gradient(8, 8, 3)));
   EXPECT_THAT(Decode(png.substr(0, 40)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("undecodable PNG image")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("undecodable PNG image")));
   // Width field of the IHDR chunk (bytes 16..19) set to 0.
   std::string zero = png;
   zero[16] = zero[17] = zero[18] = zero[19] = 0;
-  EXPECT_THAT(Decode(zero), StatusIs(absl::StatusCode::kInvalidArgument,
-                                     HasSubstr("zero size")));
+  EXPECT_THAT(Decode(zero), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zero size")));
   // JPEG with a zero height in its SOF0 segment.
   ASSERT_OK_AND_ASSIGN(std::string jpg, EncodeJpeg(Gradient(8, 8, 3), 90));
   const size_t sof = jpg.find("\xFF\xC0");
   ASSERT_NE(sof, std::string::npos);
   jpg[sof + 5] = jpg[sof + 6] = 0;
-  EXPECT_THAT(Decode(jpg), StatusIs(absl::StatusCode::kInvalidArgument,
-                                    HasSubstr("zero size (0x8")));
+  EXPECT_THAT(Decode(jpg),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("zero size (0x8")));
   EXPECT_THAT(Decode("\xFF\xD8\xFF garbage"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("undecodable JPEG image")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("undecodable JPEG image")));
 }
 
 TEST(ImageTest, DecodeRejectsHugeDimensions) {
@@ -165,8 +160,8 @@ TEST(ImageTest, DecodeRejectsHugeDimensions) {
 TEST(ImageTest, EncodeRejectsMalformedImage) {
   Image img(2, 2, 3);
   img.pixels.resize(3);
-  EXPECT_THAT(EncodePng(img), StatusIs(absl::StatusCode::kInvalidArgument,
-                                       HasSubstr("expected 12")));
+  EXPECT_THAT(EncodePng(img),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected 12")));
 }
 
 TEST(ImageTest, ResizeKeepsFlatColourAndShape) {
@@ -181,8 +176,8 @@ TEST(ImageTest, ResizeKeepsFlatColourAndShape) {
   EXPECT_EQ(big.num_bytes(), 32u * 40u);
   ASSERT_OK_AND_ASSIGN(Image same, Resize(img, 10, 20));
   EXPECT_EQ(same.pixels, img.pixels);
-  EXPECT_THAT(Resize(img, 0, 5), StatusIs(absl::StatusCode::kInvalidArgument,
-                                          HasSubstr("cannot resize to 0x5")));
+  EXPECT_THAT(Resize(img, 0, 5),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot resize to 0x5")));
 }
 
 TEST(ImageTest, ResizeAveragesWhenShrinking) {
@@ -218,8 +213,8 @@ TEST(ImageTest, RgbToGreyUsesLumaWeights) {
   ASSERT_OK_AND_ASSIGN(Image grey, ToChannels(rgb, 1));
   // round(0.299 × 255) = 76, round(0.587 × 255) = 150, round(0.114 × 255) = 29.
   EXPECT_EQ(grey.pixels, (std::vector<uint8_t>{76, 150, 29, 255}));
-  EXPECT_THAT(ToChannels(rgb, 4), StatusIs(absl::StatusCode::kInvalidArgument,
-                                           HasSubstr("4 channels")));
+  EXPECT_THAT(ToChannels(rgb, 4),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 channels")));
 }
 
 }  // namespace

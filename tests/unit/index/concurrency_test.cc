@@ -76,8 +76,8 @@ TEST(IndexConcurrencyTest, ConcurrentHnswSearchesAndSaveMatchSerialResults) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 3; ++round) {
         for (size_t q = 0; q < kQueries; ++q) {
-          const size_t v = (q + static_cast<size_t>(t) * 5 + static_cast<size_t>(round)) %
-                           kVariants;
+          const size_t v =
+              (q + static_cast<size_t>(t) * 5 + static_cast<size_t>(round)) % kVariants;
           HnswResult r = index.Search(s.queries.data() + q * kDim, Options(s, v));
           const HnswResult& w = want[q * kVariants + v];
           if (r.neighbors != w.neighbors || r.complete != w.complete) ++mismatches;
@@ -106,9 +106,9 @@ TEST(IndexConcurrencyTest, ConcurrentExactSearchesShareThePool) {
     size_t nq;
     const Bitset* allowed;
   };
-  const Call calls[] = {{Metric::kL2, 1, nullptr},     {Metric::kL1, 64, nullptr},
-                        {Metric::kCosine, 7, &third},  {Metric::kL2, 64, &third},
-                        {Metric::kL1, 1, &third},      {Metric::kCosine, 32, nullptr}};
+  const Call calls[] = {{Metric::kL2, 1, nullptr},    {Metric::kL1, 64, nullptr},
+                        {Metric::kCosine, 7, &third}, {Metric::kL2, 64, &third},
+                        {Metric::kL1, 1, &third},     {Metric::kCosine, 32, nullptr}};
   const size_t num_calls = sizeof(calls) / sizeof(calls[0]);
   std::vector<std::vector<std::vector<Neighbor>>> want(num_calls);
   auto run = [&](size_t c, std::vector<std::vector<Neighbor>>* out) {
@@ -116,8 +116,8 @@ TEST(IndexConcurrencyTest, ConcurrentExactSearchesShareThePool) {
     o.k = 10;
     o.allowed = calls[c].allowed;
     o.num_threads = 2;
-    return ExactSearch(calls[c].metric, base.data(), n, kDim, s.queries.data(),
-                       calls[c].nq, o, out);
+    return ExactSearch(calls[c].metric, base.data(), n, kDim, s.queries.data(), calls[c].nq, o,
+                       out);
   };
   for (size_t c = 0; c < num_calls; ++c) ASSERT_THAT(run(c, &want[c]), IsOk());
 

@@ -34,14 +34,14 @@ struct RefHit {
 };
 
 // Every allowed row of `base` for one query, sorted by (distance, slot).
-std::vector<RefHit> BruteForce(Metric metric, const std::vector<float>& base,
-                               size_t dim, const float* q, const Bitset* allowed) {
+std::vector<RefHit> BruteForce(Metric metric, const std::vector<float>& base, size_t dim,
+                               const float* q, const Bitset* allowed) {
   const size_t n = base.size() / dim;
   std::vector<RefHit> all;
   for (size_t i = 0; i < n; ++i) {
     if (allowed != nullptr && !allowed->Test(i)) continue;
-    all.push_back({ReferenceDistance(metric, q, base.data() + i * dim, dim),
-                   static_cast<uint32_t>(i)});
+    all.push_back(
+        {ReferenceDistance(metric, q, base.data() + i * dim, dim), static_cast<uint32_t>(i)});
   }
   std::sort(all.begin(), all.end(), [](const RefHit& a, const RefHit& b) {
     return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
@@ -61,8 +61,7 @@ double Tolerance(Metric metric, double ref) {
 // distance of our id must tie with the expected one. Also: sorted, unique,
 // allowed.
 void ExpectMatchesReference(Metric metric, const std::vector<Neighbor>& got,
-                            const std::vector<RefHit>& ref, size_t k,
-                            const std::string& where) {
+                            const std::vector<RefHit>& ref, size_t k, const std::string& where) {
   ASSERT_EQ(got.size(), std::min(k, ref.size())) << where;
   // Reference distance by slot (NaN: not allowed). Only slots up to the
   // largest one in `ref` can be looked up.
@@ -73,19 +72,17 @@ void ExpectMatchesReference(Metric metric, const std::vector<Neighbor>& got,
   std::vector<uint32_t> seen;
   for (size_t i = 0; i < got.size(); ++i) {
     const double want = ref[i].distance;
-    ASSERT_NEAR(got[i].distance, want, Tolerance(metric, want))
-        << where << " rank " << i;
+    ASSERT_NEAR(got[i].distance, want, Tolerance(metric, want)) << where << " rank " << i;
     ASSERT_TRUE(got[i].slot < ref_dist.size() && !std::isnan(ref_dist[got[i].slot]))
         << where << ": slot " << got[i].slot << " is not allowed";
     if (got[i].slot != ref[i].slot) {
       ASSERT_NEAR(ref_dist[got[i].slot], want, 2 * Tolerance(metric, want))
-          << where << " rank " << i << ": slot " << got[i].slot << " vs "
-          << ref[i].slot << " is not a near-tie";
+          << where << " rank " << i << ": slot " << got[i].slot << " vs " << ref[i].slot
+          << " is not a near-tie";
     }
     if (i > 0) {
       ASSERT_TRUE(got[i - 1].distance < got[i].distance ||
-                  (got[i - 1].distance == got[i].distance &&
-                   got[i - 1].slot < got[i].slot))
+                  (got[i - 1].distance == got[i].distance && got[i - 1].slot < got[i].slot))
           << where << " rank " << i << " out of order";
     }
     seen.push_back(got[i].slot);
@@ -118,13 +115,13 @@ Bitset MakeFilter(Filter f, size_t n, std::mt19937& rng) {
 constexpr size_t kRows = 1500;
 constexpr size_t kQueries = 1000;
 
-class ExactVsBruteForceTest
-    : public ::testing::TestWithParam<std::tuple<Metric, size_t, Filter>> {};
+class ExactVsBruteForceTest : public ::testing::TestWithParam<std::tuple<Metric, size_t, Filter>> {
+};
 
 TEST_P(ExactVsBruteForceTest, EqualsBruteForceForAllKBatchesAndThreads) {
   const auto [metric, dim, filter] = GetParam();
-  std::mt19937 rng(static_cast<unsigned>(dim * 31 + static_cast<int>(metric) * 7 +
-                                         static_cast<int>(filter)));
+  std::mt19937 rng(
+      static_cast<unsigned>(dim * 31 + static_cast<int>(metric) * 7 + static_cast<int>(filter)));
   std::vector<float> base = RandomRows(rng, kRows, dim);
   std::vector<float> queries = RandomRows(rng, kQueries, dim);
   // Duplicates: every 10th row repeats an earlier one (exact ties).
@@ -157,25 +154,23 @@ TEST_P(ExactVsBruteForceTest, EqualsBruteForceForAllKBatchesAndThreads) {
         options.k = k;
         options.allowed = allowed_ptr;
         options.num_threads = threads;
-        const std::string where =
-            absl::StrCat(MetricName(metric), " dim ", dim, " k ", k, " batch ",
-                         batch, " threads ", threads);
+        const std::string where = absl::StrCat(MetricName(metric), " dim ", dim, " k ", k,
+                                               " batch ", batch, " threads ", threads);
         // Batches of 1 and 7 cover a spread of queries.
         const size_t step = batch == 1000 ? 0 : 97;
         for (size_t start = 0; start + batch <= kQueries;
              start += (step == 0 ? kQueries : step * batch)) {
           std::vector<std::vector<Neighbor>> got;
-          ASSERT_THAT(ExactSearch(metric, base.data(), kRows, dim,
-                                  queries.data() + start * dim, batch, options, &got),
+          ASSERT_THAT(ExactSearch(metric, base.data(), kRows, dim, queries.data() + start * dim,
+                                  batch, options, &got),
                       IsOk());
           ASSERT_EQ(got.size(), batch);
           for (size_t i = 0; i < batch; ++i) {
             const size_t q = start + i;
-            ExpectMatchesReference(metric, got[i], ref[q], k,
-                                   absl::StrCat(where, " query ", q));
+            ExpectMatchesReference(metric, got[i], ref[q], k, absl::StrCat(where, " query ", q));
             if (canonical.empty()) continue;
-            ASSERT_EQ(got[i], canonical[q]) << where << " query " << q
-                                            << " differs from batch 1000 / 1 thread";
+            ASSERT_EQ(got[i], canonical[q])
+                << where << " query " << q << " differs from batch 1000 / 1 thread";
           }
           if (canonical.empty()) canonical = std::move(got);
         }
@@ -184,22 +179,17 @@ TEST_P(ExactVsBruteForceTest, EqualsBruteForceForAllKBatchesAndThreads) {
   }
 }
 
-std::string ParamName(
-    const ::testing::TestParamInfo<std::tuple<Metric, size_t, Filter>>& info) {
+std::string ParamName(const ::testing::TestParamInfo<std::tuple<Metric, size_t, Filter>>& info) {
   const auto [metric, dim, filter] = info.param;
-  const char* f = filter == Filter::kNone   ? "all"
-                  : filter == Filter::kHalf ? "half"
-                                            : "onepercent";
+  const char* f = filter == Filter::kNone ? "all" : filter == Filter::kHalf ? "half" : "onepercent";
   return absl::StrCat(MetricName(metric), "_d", dim, "_", f);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     AllMetrics, ExactVsBruteForceTest,
     ::testing::Combine(::testing::Values(Metric::kL1, Metric::kL2, Metric::kCosine),
-                       ::testing::Values(size_t{1}, size_t{3}, size_t{10}, size_t{64},
-                                         size_t{256}),
-                       ::testing::Values(Filter::kNone, Filter::kHalf,
-                                         Filter::kOnePercent)),
+                       ::testing::Values(size_t{1}, size_t{3}, size_t{10}, size_t{64}, size_t{256}),
+                       ::testing::Values(Filter::kNone, Filter::kHalf, Filter::kOnePercent)),
     ParamName);
 
 // Integer-valued vectors: every distance is exact in float, so the result
@@ -220,12 +210,12 @@ TEST(ExactTiesTest, IntegerVectorsGiveExactTiesInSlotOrder) {
           options.num_threads = threads;
           for (size_t start = 0; start < nq; start += batch) {
             std::vector<std::vector<Neighbor>> got;
-            ASSERT_THAT(ExactSearch(metric, base.data(), n, dim,
-                                    queries.data() + start * dim, batch, options, &got),
+            ASSERT_THAT(ExactSearch(metric, base.data(), n, dim, queries.data() + start * dim,
+                                    batch, options, &got),
                         IsOk());
             for (size_t i = 0; i < batch; ++i) {
-              std::vector<RefHit> ref = BruteForce(
-                  metric, base, dim, queries.data() + (start + i) * dim, nullptr);
+              std::vector<RefHit> ref =
+                  BruteForce(metric, base, dim, queries.data() + (start + i) * dim, nullptr);
               ASSERT_EQ(got[i].size(), 50u);
               for (size_t r = 0; r < 50; ++r) {
                 ASSERT_EQ(got[i][r].slot, ref[r].slot)
@@ -260,12 +250,12 @@ TEST(ExactTiesTest, CosineOneHotTiesInSlotOrder) {
       options.num_threads = 2;
       for (size_t start = 0; start < 6; start += batch) {
         std::vector<std::vector<Neighbor>> got;
-        ASSERT_THAT(ExactSearch(Metric::kCosine, base.data(), n, dim,
-                                queries.data() + start * dim, batch, options, &got),
+        ASSERT_THAT(ExactSearch(Metric::kCosine, base.data(), n, dim, queries.data() + start * dim,
+                                batch, options, &got),
                     IsOk());
         for (size_t i = 0; i < batch; ++i) {
-          std::vector<RefHit> ref = BruteForce(Metric::kCosine, base, dim,
-                                               queries.data() + (start + i) * dim, filter);
+          std::vector<RefHit> ref =
+              BruteForce(Metric::kCosine, base, dim, queries.data() + (start + i) * dim, filter);
           ASSERT_EQ(got[i].size(), 300u);
           for (size_t r = 0; r < 300; ++r) {
             ASSERT_EQ(got[i][r].slot, ref[r].slot) << "rank " << r;
@@ -292,17 +282,15 @@ TEST(ExactPrecisionTest, LargeCommonOffsetStaysExact) {
   options.num_threads = 2;
   for (Metric metric : {Metric::kL2, Metric::kL1}) {
     std::vector<std::vector<Neighbor>> batch, single;
-    ASSERT_THAT(
-        ExactSearch(metric, base.data(), n, dim, queries.data(), nq, options, &batch),
-        IsOk());
+    ASSERT_THAT(ExactSearch(metric, base.data(), n, dim, queries.data(), nq, options, &batch),
+                IsOk());
     for (size_t q = 0; q < nq; ++q) {
-      std::vector<RefHit> ref =
-          BruteForce(metric, base, dim, queries.data() + q * dim, nullptr);
+      std::vector<RefHit> ref = BruteForce(metric, base, dim, queries.data() + q * dim, nullptr);
       ExpectMatchesReference(metric, batch[q], ref, 10,
                              absl::StrCat(MetricName(metric), " query ", q));
-      ASSERT_THAT(ExactSearch(metric, base.data(), n, dim, queries.data() + q * dim, 1,
-                              options, &single),
-                  IsOk());
+      ASSERT_THAT(
+          ExactSearch(metric, base.data(), n, dim, queries.data() + q * dim, 1, options, &single),
+          IsOk());
       EXPECT_EQ(single[0], batch[q]) << MetricName(metric) << " query " << q;
     }
   }
@@ -336,14 +324,13 @@ TEST(ExactLargeTest, BaseSplitAndEveryIsaAgree) {
         options.num_threads = 2;
         for (size_t start = 0; start < nq; start += batch) {
           std::vector<std::vector<Neighbor>> got;
-          ASSERT_THAT(ExactSearch(metric, base.data(), n, dim,
-                                  queries.data() + start * dim,
+          ASSERT_THAT(ExactSearch(metric, base.data(), n, dim, queries.data() + start * dim,
                                   std::min(batch, nq - start), options, &got),
                       IsOk());
           for (size_t i = 0; i < got.size(); ++i) {
-            ExpectMatchesReference(metric, got[i], ref[start + i], 25,
-                                   absl::StrCat(MetricName(metric), " isa ",
-                                                KernelIsa(), " batch ", batch));
+            ExpectMatchesReference(
+                metric, got[i], ref[start + i], 25,
+                absl::StrCat(MetricName(metric), " isa ", KernelIsa(), " batch ", batch));
           }
         }
       }
@@ -365,24 +352,20 @@ TEST(ExactEdgeTest, BadArgumentsAndEmptyInputs) {
   Bitset small(5, true);
   options.allowed = &small;
   EXPECT_THAT(ExactSearch(Metric::kL2, base.data(), 10, 4, q.data(), 1, options, &out),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("allowed")));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("allowed")));
   options.allowed = nullptr;
   // n = 0: every query gets an empty list.
-  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 0, 4, q.data(), 1, options, &out),
-              IsOk());
+  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 0, 4, q.data(), 1, options, &out), IsOk());
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].empty());
   // Nothing allowed.
   Bitset none(10);
   options.allowed = &none;
-  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 10, 4, q.data(), 1, options, &out),
-              IsOk());
+  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 10, 4, q.data(), 1, options, &out), IsOk());
   EXPECT_TRUE(out[0].empty());
   // nq = 0.
   options.allowed = nullptr;
-  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 10, 4, q.data(), 0, options, &out),
-              IsOk());
+  ASSERT_THAT(ExactSearch(Metric::kL2, base.data(), 10, 4, q.data(), 0, options, &out), IsOk());
   EXPECT_TRUE(out.empty());
 }
 

@@ -93,9 +93,9 @@ const Fixture& Shared(Metric metric) {
   ExactSearchOptions eopts;
   eopts.k = kK;
   eopts.num_threads = 2;
-  EXPECT_THAT(ExactSearch(metric, f->base.data(), kN, kDim, f->queries.data(), kQueries,
-                          eopts, &f->truth),
-              IsOk());
+  EXPECT_THAT(
+      ExactSearch(metric, f->base.data(), kN, kDim, f->queries.data(), kQueries, eopts, &f->truth),
+      IsOk());
   return *f;
 }
 
@@ -118,20 +118,20 @@ void CheckRecall(Metric metric, const Fixture& f) {
     // Distances are the user-facing ones, same kernels as the exact index.
     for (const Neighbor& nb : r.neighbors) {
       const float want = ScoreToDistance(
-          metric, Score(metric, f.queries.data() + q * kDim,
-                            f.base.data() + size_t{nb.slot} * kDim, kDim));
+          metric,
+          Score(metric, f.queries.data() + q * kDim, f.base.data() + size_t{nb.slot} * kDim, kDim));
       ASSERT_EQ(nb.distance, want);
     }
     recall += Recall(r.neighbors, f.truth[q]);
     options.ef = 16;
-    recall_ef16 += Recall(f.index->Search(f.queries.data() + q * kDim, options).neighbors,
-                          f.truth[q]);
+    recall_ef16 +=
+        Recall(f.index->Search(f.queries.data() + q * kDim, options).neighbors, f.truth[q]);
   }
   recall /= kQueries;
   recall_ef16 /= kQueries;
   ::testing::Test::RecordProperty("recall_at_10_ef128", absl::StrCat(recall));
-  std::cout << MetricName(metric) << ": recall@10 " << recall << " at ef 128, "
-            << recall_ef16 << " at ef 16\n";
+  std::cout << MetricName(metric) << ": recall@10 " << recall << " at ef 128, " << recall_ef16
+            << " at ef 16\n";
   EXPECT_GE(recall, 0.99) << MetricName(metric);
   // ef is per search: a smaller one gives (usually) lower recall, and never
   // changes what the next search sees.
@@ -152,8 +152,7 @@ void CheckFiltered(Metric metric, const Fixture& f) {
     eopts.num_threads = 2;
     const size_t nq = 50;
     std::vector<std::vector<Neighbor>> truth;
-    ASSERT_THAT(ExactSearch(metric, f.base.data(), kN, kDim, f.queries.data(), nq,
-                            eopts, &truth),
+    ASSERT_THAT(ExactSearch(metric, f.base.data(), kN, kDim, f.queries.data(), nq, eopts, &truth),
                 IsOk());
     double recall = 0;
     size_t incomplete = 0, scans = 0, computations = 0;
@@ -248,8 +247,8 @@ TEST(HnswPersistenceTest, SaveLoadRoundTripGivesIdenticalResults) {
     Bitset half(s.n);
     for (size_t i = 0; i < s.n; i += 2) half.Set(i);
     for (size_t q = 0; q < 40; ++q) {
-      for (const Bitset* filter : {static_cast<const Bitset*>(nullptr),
-                                   static_cast<const Bitset*>(&half)}) {
+      for (const Bitset* filter :
+           {static_cast<const Bitset*>(nullptr), static_cast<const Bitset*>(&half)}) {
         HnswSearchOptions options;
         options.k = 7;
         options.ef = 40;
@@ -303,10 +302,10 @@ TEST(HnswPersistenceTest, WrongDimIsDataLoss) {
   ASSERT_NE(index, nullptr);
   const std::string path = dir.Join("g.hnsw");
   ASSERT_THAT(index->Save(path), IsOk());
-  EXPECT_THAT(HnswIndex::Load(path, Metric::kL1, s.dim + 1),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr(path), HasSubstr("dimension mismatch"),
-                             HasSubstr("24 floats, expected 25"))));
+  EXPECT_THAT(
+      HnswIndex::Load(path, Metric::kL1, s.dim + 1),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr(path), HasSubstr("dimension mismatch"),
+                                                  HasSubstr("24 floats, expected 25"))));
   EXPECT_THAT(HnswIndex::Load(path, Metric::kL1, 8),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("dimension mismatch")));
 }
@@ -372,16 +371,15 @@ TEST(HnswBuildTest, SubsetOfSlotsIsLabelledBySlot) {
     eopts.k = 10;
     eopts.allowed = &in_graph;
     std::vector<std::vector<Neighbor>> truth;
-    ASSERT_THAT(ExactSearch(Metric::kL2, s.base.data(), s.n, s.dim,
-                            s.queries.data() + q * s.dim, 1, eopts, &truth),
+    ASSERT_THAT(ExactSearch(Metric::kL2, s.base.data(), s.n, s.dim, s.queries.data() + q * s.dim, 1,
+                            eopts, &truth),
                 IsOk());
     for (const Neighbor& nb : r.neighbors) ASSERT_EQ(nb.slot % 3, 1u);
     EXPECT_GE(Recall(r.neighbors, truth[0]), 0.9);
     // A filter that allows everything in the graph changes nothing.
     Bitset everything(s.n, true);
     options.allowed = &everything;
-    EXPECT_EQ((*index)->Search(s.queries.data() + q * s.dim, options).neighbors,
-              r.neighbors);
+    EXPECT_EQ((*index)->Search(s.queries.data() + q * s.dim, options).neighbors, r.neighbors);
   }
 }
 
@@ -396,8 +394,8 @@ TEST(HnswBuildTest, SparseSlotsAcrossAHugeRange) {
     base[size_t{slot} * dim] = static_cast<float>(i);
     base[size_t{slot} * dim + 1] = 1.0f;
   }
-  absl::StatusOr<std::unique_ptr<HnswIndex>> index = HnswIndex::Build(
-      Metric::kL1, dim, base.data(), slots.data(), slots.size(), HnswParams{}, 1);
+  absl::StatusOr<std::unique_ptr<HnswIndex>> index =
+      HnswIndex::Build(Metric::kL1, dim, base.data(), slots.data(), slots.size(), HnswParams{}, 1);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_LT((*index)->memory_bytes(), size_t{4} << 20);
   const float q[2] = {10.2f, 1.0f};
@@ -435,8 +433,7 @@ TEST(HnswBuildTest, SingleThreadedBuildIsDeterministic) {
 TEST(HnswBuildTest, WorksWithEveryIsa) {
   Small s;
   s.n = 1000;
-  for (internal::Isa isa :
-       {internal::Isa::kScalar, internal::Isa::kAvx2, internal::Isa::kAvx512}) {
+  for (internal::Isa isa : {internal::Isa::kScalar, internal::Isa::kAvx2, internal::Isa::kAvx512}) {
     if (!internal::SetIsaForTesting(isa)) continue;
     for (Metric metric : kAllMetrics) {
       std::unique_ptr<HnswIndex> index = BuildSmall(s, metric);
@@ -444,16 +441,15 @@ TEST(HnswBuildTest, WorksWithEveryIsa) {
       ExactSearchOptions eopts;
       eopts.k = 10;
       std::vector<std::vector<Neighbor>> truth;
-      ASSERT_THAT(ExactSearch(metric, s.base.data(), s.n, s.dim, s.queries.data(), 10,
-                              eopts, &truth),
-                  IsOk());
+      ASSERT_THAT(
+          ExactSearch(metric, s.base.data(), s.n, s.dim, s.queries.data(), 10, eopts, &truth),
+          IsOk());
       double recall = 0;
       for (size_t q = 0; q < 10; ++q) {
         HnswSearchOptions options;
         options.k = 10;
         options.ef = 100;
-        recall += Recall(index->Search(s.queries.data() + q * s.dim, options).neighbors,
-                         truth[q]);
+        recall += Recall(index->Search(s.queries.data() + q * s.dim, options).neighbors, truth[q]);
       }
       EXPECT_GE(recall / 10, 0.95) << KernelIsa() << " " << MetricName(metric);
     }

@@ -25,8 +25,7 @@ using ::testing::HasSubstr;
 
 constexpr size_t kMaxDim = 300;
 
-std::vector<float> RandomVector(std::mt19937& rng, size_t n, float lo = -2.0f,
-                                float hi = 2.0f) {
+std::vector<float> RandomVector(std::mt19937& rng, size_t n, float lo = -2.0f, float hi = 2.0f) {
   std::uniform_real_distribution<float> u(lo, hi);
   std::vector<float> v(n);
   for (float& x : v) x = u(rng);
@@ -113,8 +112,7 @@ TEST_P(KernelTest, KernelsAreSymmetric) {
   for (size_t dim = 1; dim <= 70; ++dim) {
     std::vector<float> a = RandomVector(rng, dim), b = RandomVector(rng, dim);
     EXPECT_EQ(table_->l1(a.data(), b.data(), dim), table_->l1(b.data(), a.data(), dim));
-    EXPECT_EQ(table_->l2sq(a.data(), b.data(), dim),
-              table_->l2sq(b.data(), a.data(), dim));
+    EXPECT_EQ(table_->l2sq(a.data(), b.data(), dim), table_->l2sq(b.data(), a.data(), dim));
     EXPECT_EQ(table_->dot(a.data(), b.data(), dim), table_->dot(b.data(), a.data(), dim));
   }
 }
@@ -133,8 +131,7 @@ TEST_P(KernelTest, RowKernelsAreBitIdenticalToPairKernel) {
       for (int kind = 0; kind < 3; ++kind) {
         std::vector<float> out(n), out_idx(n);
         table_->rows[kind](q.data(), base.data(), dim, nullptr, 0, n, out.data());
-        table_->rows[kind](q.data(), base.data(), dim, slots.data(), 0, n,
-                           out_idx.data());
+        table_->rows[kind](q.data(), base.data(), dim, slots.data(), 0, n, out_idx.data());
         for (size_t i = 0; i < n; ++i) {
           const float* row = base.data() + i * dim;
           const float pair = kind == internal::kScoreL1   ? table_->l1(q.data(), row, dim)
@@ -213,8 +210,7 @@ TEST_P(KernelTest, LaneKernelsMatchReference) {
               double mag = Magnitude(kind, q, row, dim);
               if (kind == internal::kScoreL2) {
                 ref -= qnorm2;  // lane L2 scores omit ||q||²
-                mag = qnorm2 + 3 * norms[i] +
-                      2 * Magnitude(internal::kScoreNegDot, q, row, dim);
+                mag = qnorm2 + 3 * norms[i] + 2 * Magnitude(internal::kScoreNegDot, q, row, dim);
               } else if (kind == internal::kScoreL1) {
                 ref -= qsum;  // lane L1 scores omit sum q
                 double babs = 0;
@@ -258,8 +254,8 @@ TEST_P(KernelTest, PackMatchesPortablePack) {
       for (size_t i = 0; i < m; ++i) slots[i] = static_cast<uint32_t>((i * 7) % (m + 3));
       const size_t padded = (m + 63) / 64 * 64;
       for (int kind = 0; kind < 3; ++kind) {
-        for (const uint32_t* sl : {static_cast<const uint32_t*>(nullptr),
-                                   static_cast<const uint32_t*>(slots.data())}) {
+        for (const uint32_t* sl :
+             {static_cast<const uint32_t*>(nullptr), static_cast<const uint32_t*>(slots.data())}) {
           std::vector<float> p1(padded * dim, 7.0f), p2(padded * dim, 8.0f);
           std::vector<float> a1(padded, 7.0f), a2(padded, 8.0f);
           const float m1 =
@@ -277,8 +273,7 @@ TEST_P(KernelTest, PackMatchesPortablePack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, KernelTest,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
-                         IsaName);
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512), IsaName);
 
 TEST(PackPanelTest, LayoutIsDimMajorWithinPanelsOf64) {
   const size_t dim = 3, m = 70;
@@ -326,8 +321,7 @@ TEST(DispatchTest, PublicFunctionsUseTheActiveIsa) {
     EXPECT_EQ(L1(a.data(), b.data(), dim), t->l1(a.data(), b.data(), dim));
     EXPECT_EQ(L2Squared(a.data(), b.data(), dim), t->l2sq(a.data(), b.data(), dim));
     EXPECT_EQ(Dot(a.data(), b.data(), dim), t->dot(a.data(), b.data(), dim));
-    EXPECT_EQ(Score(Metric::kCosine, a.data(), b.data(), dim),
-              -t->dot(a.data(), b.data(), dim));
+    EXPECT_EQ(Score(Metric::kCosine, a.data(), b.data(), dim), -t->dot(a.data(), b.data(), dim));
     std::vector<float> out(1);
     ScoreMany(Metric::kL2, a.data(), b.data(), 1, dim, out.data());
     EXPECT_EQ(out[0], t->l2sq(a.data(), b.data(), dim));
@@ -342,8 +336,7 @@ TEST(MetricTest, NamesRoundTripCaseInsensitively) {
   EXPECT_THAT(ParseMetric("COSINE"), IsOkAndHolds(Metric::kCosine));
   EXPECT_THAT(ParseMetric("L2"), IsOkAndHolds(Metric::kL2));
   EXPECT_THAT(ParseMetric("hamming"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("allowed: l1, l2, cosine")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("allowed: l1, l2, cosine")));
   EXPECT_THAT(ParseMetric(""), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"\"")));
 }
 

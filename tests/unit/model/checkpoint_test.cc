@@ -72,8 +72,7 @@ TEST(CheckpointFormatTest, RoundTripsEveryField) {
 }
 
 TEST(CheckpointFormatTest, Sha256MatchesKnownVectorsAndStreams) {
-  EXPECT_EQ(Sha256Hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   Sha256 h;
   h.Update("a");
   h.Update("bc");
@@ -92,8 +91,7 @@ TEST(CheckpointFormatTest, EveryTruncationAndCorruptionIsDataLossNamingTheSource
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("announces")));
   // A flipped bit anywhere: magic, version, lengths, header checksum,
   // metadata, weights.
-  for (size_t pos : {size_t{0}, size_t{9}, size_t{17}, size_t{40}, size_t{70},
-                     bytes.size() - 1}) {
+  for (size_t pos : {size_t{0}, size_t{9}, size_t{17}, size_t{40}, size_t{70}, bytes.size() - 1}) {
     std::string bad = bytes;
     bad[pos] ^= 0x04;
     EXPECT_THAT(DecodeCheckpoint(bad, "ckpt-x").status(),
@@ -151,11 +149,11 @@ TEST(CheckpointModelTest, LoadsWithoutKnowingTheArchitectureInAdvance) {
   Checkpoint unknown = c;
   unknown.metadata.architecture = "vit";
   EXPECT_THAT(LoadModel(unknown).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known: conv, resnet, resnet_small, seed")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("known: conv, resnet, resnet_small, seed")));
   Checkpoint mismatch = c;
   mismatch.metadata.latent_size = 7;
-  EXPECT_THAT(LoadModel(mismatch).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_THAT(LoadModel(mismatch).status(), StatusIs(absl::StatusCode::kInvalidArgument, _));
   Checkpoint garbage = MakeCheckpoint(m, "garbage");
   EXPECT_THAT(LoadModel(garbage).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not load")));
@@ -195,8 +193,7 @@ TEST(CheckpointStoreTest, VersionsPerNameNewestFirst) {
   EXPECT_THAT(store->Get("fashion", 9).status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("1..3")));
   EXPECT_THAT(store->Get("nobody", 0).status(), StatusIs(absl::StatusCode::kNotFound, _));
-  EXPECT_THAT(store->Get("../etc", 0).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_THAT(store->Get("../etc", 0).status(), StatusIs(absl::StatusCode::kInvalidArgument, _));
   CheckpointMetadata bad = SampleMetadata();
   bad.model_name = "a/b";
   EXPECT_THAT(store->Add(MakeCheckpoint(bad, "x")).status(),

@@ -10,8 +10,8 @@
 
 #include "common/base/file.h"
 #include "common/model/torch_model.h"
-#include "common/testing/test_env.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -29,8 +29,7 @@ TEST(ModelTest, SeedParameterCountsMatchTheOriginalForThreeChannels) {
   ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe(Seed(3)));
   EXPECT_EQ(s.encoder_parameters, 3009866);
   EXPECT_EQ(s.decoder_parameters, 399427);
-  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
-                        Formulation::kPhaseSplit}) {
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
     ModelOptions o;
     o.formulation = f;
     ASSERT_OK_AND_ASSIGN(auto m, Model::Create(Seed(3), o));
@@ -52,15 +51,14 @@ TEST(ModelTest, SeedSummaryShowsKerasLayerShapes) {
   ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe(Seed(3)));
   std::vector<std::string> names;
   for (const LayerInfo& l : s.layers) names.push_back(l.part + "/" + l.name);
-  EXPECT_THAT(names,
-              ElementsAre("encoder/conv_transpose2d_1", "encoder/max_pooling2d_1",
-                          "encoder/conv_transpose2d_2", "encoder/max_pooling2d_2",
-                          "encoder/conv_transpose2d_3", "encoder/max_pooling2d_3",
-                          "encoder/conv_transpose2d_4", "encoder/max_pooling2d_4",
-                          "encoder/flatten", "encoder/dense", "decoder/dense",
-                          "decoder/reshape", "decoder/conv_transpose2d_1",
-                          "decoder/conv_transpose2d_2", "decoder/conv_transpose2d_3",
-                          "decoder/conv_transpose2d_4"));
+  EXPECT_THAT(
+      names, ElementsAre("encoder/conv_transpose2d_1", "encoder/max_pooling2d_1",
+                         "encoder/conv_transpose2d_2", "encoder/max_pooling2d_2",
+                         "encoder/conv_transpose2d_3", "encoder/max_pooling2d_3",
+                         "encoder/conv_transpose2d_4", "encoder/max_pooling2d_4", "encoder/flatten",
+                         "encoder/dense", "decoder/dense", "decoder/reshape",
+                         "decoder/conv_transpose2d_1", "decoder/conv_transpose2d_2",
+                         "decoder/conv_transpose2d_3", "decoder/conv_transpose2d_4"));
   EXPECT_THAT(s.layers[0].output_shape, ElementsAre(32, 64, 64));
   EXPECT_EQ(s.layers[0].parameters, 896);
   EXPECT_THAT(s.layers[1].output_shape, ElementsAre(32, 32, 32));
@@ -94,10 +92,10 @@ TEST(ModelTest, OutputShapesRoundTripForEveryArchitectureAndShape) {
     ModelSpec spec;
   };
   for (const ModelSpec& spec :
-       {Seed(3), Seed(1), ModelSpec{"conv", 10, {32, 32, 3}},
-        ModelSpec{"conv", 16, {28, 28, 1}}, ModelSpec{"conv", 7, {20, 36, 3}},
-        ModelSpec{"seed", 4, {16, 48, 1}}, ModelSpec{"resnet", 64, {32, 32, 3}},
-        ModelSpec{"resnet_small", 16, {28, 28, 1}}, ModelSpec{"resnet", 8, {20, 36, 3}}}) {
+       {Seed(3), Seed(1), ModelSpec{"conv", 10, {32, 32, 3}}, ModelSpec{"conv", 16, {28, 28, 1}},
+        ModelSpec{"conv", 7, {20, 36, 3}}, ModelSpec{"seed", 4, {16, 48, 1}},
+        ModelSpec{"resnet", 64, {32, 32, 3}}, ModelSpec{"resnet_small", 16, {28, 28, 1}},
+        ModelSpec{"resnet", 8, {20, 36, 3}}}) {
     ASSERT_OK_AND_ASSIGN(auto m, Model::Create(spec));
     const size_t n = 2;
     const auto& in = m->spec().input;
@@ -105,8 +103,7 @@ TEST(ModelTest, OutputShapesRoundTripForEveryArchitectureAndShape) {
     ASSERT_OK_AND_ASSIGN(std::vector<float> z, m->Encode(x, n));
     EXPECT_EQ(z.size(), n * spec.latent_size) << spec.architecture;
     ASSERT_OK_AND_ASSIGN(std::vector<float> y, m->Decode(z, n));
-    EXPECT_EQ(y.size(), x.size()) << spec.architecture << " "
-                                  << FormatInputShape(spec.input);
+    EXPECT_EQ(y.size(), x.size()) << spec.architecture << " " << FormatInputShape(spec.input);
   }
 }
 
@@ -117,14 +114,14 @@ TEST(ModelTest, ResNetCountsMatchAHandCount) {
   auto block = [](int64_t cin, int64_t cout) {
     return cin * cout * 9 + cout * cout * 9 + cin * cout + 6 * cout;
   };
-  const int64_t params = 3 * 32 * 9 + 64 + block(32, 64) + block(64, 128) +
-                         block(128, 256) + 256 * 128 + 128;
+  const int64_t params =
+      3 * 32 * 9 + 64 + block(32, 64) + block(64, 128) + block(128, 256) + 256 * 128 + 128;
   // MACs per image: stem 32·32 positions; block k at (32 / 2^k)² positions.
   auto block_macs = [](int64_t hw, int64_t cin, int64_t cout) {
     return hw * (cin * cout * 9 + cout * cout * 9 + cin * cout);
   };
-  const int64_t macs = 32 * 32 * 3 * 32 * 9 + block_macs(256, 32, 64) +
-                       block_macs(64, 64, 128) + block_macs(16, 128, 256) + 256 * 128;
+  const int64_t macs = 32 * 32 * 3 * 32 * 9 + block_macs(256, 32, 64) + block_macs(64, 64, 128) +
+                       block_macs(16, 128, 256) + 256 * 128;
   ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe({"resnet", 128, {32, 32, 3}}));
   EXPECT_EQ(s.encoder_parameters, params);
   EXPECT_EQ(s.encoder_parameters, 1240736);
@@ -138,7 +135,8 @@ TEST(ModelTest, ResNetCountsMatchAHandCount) {
 TEST(ModelTest, ResNetEncodesInInferenceModeAndIsDeterministic) {
   // Batch normalisation in inference mode: an image's embedding does not
   // depend on the other images of the batch.
-  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
+  ASSERT_OK_AND_ASSIGN(
+      auto m, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
   std::vector<float> a(16 * 16 * 3), b(16 * 16 * 3);
   for (size_t i = 0; i < a.size(); ++i) {
     a[i] = static_cast<float>(i % 7) / 7.0f;
@@ -149,14 +147,17 @@ TEST(ModelTest, ResNetEncodesInInferenceModeAndIsDeterministic) {
   ASSERT_OK_AND_ASSIGN(auto za, m->Encode(a, 1));
   ASSERT_OK_AND_ASSIGN(auto zab, m->Encode(ab, 2));
   for (size_t i = 0; i < za.size(); ++i) EXPECT_NEAR(za[i], zab[i], 1e-5) << i;
-  ASSERT_OK_AND_ASSIGN(auto m2, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
+  ASSERT_OK_AND_ASSIGN(
+      auto m2, Model::Create({"resnet_small", 16, {16, 16, 3}}, {Formulation::kPhaseSplit, 3}));
   ASSERT_OK_AND_ASSIGN(auto za2, m2->Encode(a, 1));
   EXPECT_EQ(za, za2);
 }
 
 TEST(WeightsTest, EncoderOnlyWeightsLoadWithoutADecoder) {
-  ASSERT_OK_AND_ASSIGN(auto a, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 1}));
-  ASSERT_OK_AND_ASSIGN(auto b, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 2}));
+  ASSERT_OK_AND_ASSIGN(
+      auto a, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 1}));
+  ASSERT_OK_AND_ASSIGN(
+      auto b, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 2}));
   ASSERT_OK_AND_ASSIGN(std::string enc, a->SerializeEncoderWeights());
   ASSERT_OK_AND_ASSIGN(std::string all, a->SerializeWeights());
   EXPECT_LT(enc.size(), all.size());
@@ -203,8 +204,8 @@ TEST(WhiteningTest, FitWhiteningOfAKnownCovariance) {
 }
 
 TEST(WhiteningTest, WhitenedEmbeddingsAreUnitLengthAndTravelWithTheWeights) {
-  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}},
-                                             {Formulation::kPhaseSplit, 1}));
+  ASSERT_OK_AND_ASSIGN(
+      auto m, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 1}));
   const std::vector<float> x = VariedImages(40);
   ASSERT_OK_AND_ASSIGN(const std::vector<float> raw, m->Encode(x, 40));
   ASSERT_OK(m->FitEmbeddingWhitening(x, 40, 0.1, /*mirror=*/false));
@@ -239,8 +240,8 @@ TEST(WhiteningTest, WhitenedEmbeddingsAreUnitLengthAndTravelWithTheWeights) {
     ASSERT_OK_AND_ASSIGN(auto e2, fresh->Encode(x, 40));
     for (size_t i = 0; i < e.size(); ++i) ASSERT_NEAR(e2[i], e[i], 1e-5) << i;
     // Weights without a head remove it again.
-    ASSERT_OK_AND_ASSIGN(auto plain, Model::Create({"resnet_small", 8, {16, 16, 3}},
-                                                   {Formulation::kPhaseSplit, 1}));
+    ASSERT_OK_AND_ASSIGN(
+        auto plain, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 1}));
     ASSERT_OK_AND_ASSIGN(std::string pw, encoder_only ? plain->SerializeEncoderWeights()
                                                       : plain->SerializeWeights());
     ASSERT_OK(fresh->LoadWeights(pw));
@@ -255,8 +256,8 @@ TEST(WhiteningTest, WhitenedEmbeddingsAreUnitLengthAndTravelWithTheWeights) {
 }
 
 TEST(WhiteningTest, MirroredEmbeddingsDoNotSeeLeftFromRight) {
-  ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"resnet_small", 8, {16, 16, 3}},
-                                             {Formulation::kPhaseSplit, 4}));
+  ASSERT_OK_AND_ASSIGN(
+      auto m, Model::Create({"resnet_small", 8, {16, 16, 3}}, {Formulation::kPhaseSplit, 4}));
   const std::vector<float> x = VariedImages(20);
   std::vector<float> flipped(x.size());
   for (size_t i = 0; i < 20; ++i)  // NCHW: mirror each row of each channel.
@@ -313,8 +314,8 @@ TEST(WhiteningTest, NonFiniteLatentsAreRefusedAndInstallNoHead) {
 TEST(ModelTest, EncodeRejectsAWronglySizedBatch) {
   ASSERT_OK_AND_ASSIGN(auto m, Model::Create({"conv", 10, {32, 32, 3}}));
   std::vector<float> x(3 * 32 * 32 * 2 - 1);
-  EXPECT_THAT(m->Encode(x, 2), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("6143 floats for 2 images")));
+  EXPECT_THAT(m->Encode(x, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("6143 floats for 2 images")));
   EXPECT_THAT(m->Decode(std::vector<float>(10), 2),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Decode")));
 }
@@ -376,16 +377,14 @@ TEST(SameConvTransposeTest, MatchesKerasAlignmentComputedByHand) {
     ct->bias.zero_();
   }
   torch::Tensor x = torch::tensor({1.f, 2.f, 3.f, 4.f}).view({1, 1, 2, 2});
-  torch::Tensor want = torch::tensor({1.f, 2.f, 5.f, 4.f,    //
-                                      4.f, 5.f, 14.f, 10.f,  //
-                                      10.f, 14.f, 36.f, 24.f, //
+  torch::Tensor want = torch::tensor({1.f, 2.f, 5.f, 4.f,      //
+                                      4.f, 5.f, 14.f, 10.f,    //
+                                      10.f, 14.f, 36.f, 24.f,  //
                                       12.f, 15.f, 34.f, 20.f})
                            .view({1, 1, 4, 4});
-  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv,
-                        Formulation::kPhaseSplit}) {
+  for (Formulation f : {Formulation::kPlain, Formulation::kPhaseConv, Formulation::kPhaseSplit}) {
     torch::NoGradGuard g;
-    EXPECT_TRUE(torch::equal(ct->Upsample(x, f), want)) << FormulationName(f)
-                                                        << ct->Upsample(x, f);
+    EXPECT_TRUE(torch::equal(ct->Upsample(x, f), want)) << FormulationName(f) << ct->Upsample(x, f);
   }
   // PyTorch's own "same-size" choice (padding 1, output_padding 1) is the
   // bottom-right 4×4 instead: a different alignment.
@@ -425,10 +424,9 @@ TEST(SameConvTransposeTest, FormulationsHaveEqualOutputsAndGradients) {
     ct->channels_last = false;
     Result ref = run(Formulation::kPlain);
     EXPECT_THAT(ref.y.sizes(), pool ? ElementsAre(2, 6, 6, 7) : ElementsAre(2, 6, 12, 14));
-    for (auto [f, cl] : {std::pair{Formulation::kPhaseConv, false},
-                         std::pair{Formulation::kPhaseConv, true},
-                         std::pair{Formulation::kPhaseSplit, false},
-                         std::pair{Formulation::kPhaseSplit, true}}) {
+    for (auto [f, cl] :
+         {std::pair{Formulation::kPhaseConv, false}, std::pair{Formulation::kPhaseConv, true},
+          std::pair{Formulation::kPhaseSplit, false}, std::pair{Formulation::kPhaseSplit, true}}) {
       ct->channels_last = cl;
       Result r = run(f);
       SCOPED_TRACE(std::string(FormulationName(f)) + (pool ? " pooled" : "") +
@@ -448,8 +446,8 @@ TEST(PhaseMaxTest, MatchesMaxOverPhasesWithGradientToTheArgmax) {
   torch::Tensor y0 = torch::randn({2, 4 * 5, 3, 4});
   torch::Tensor want = std::get<0>(y0.view({2, 4, 5, 3, 4}).max(1));
   for (bool cl : {false, true}) {
-    torch::Tensor y = (cl ? y0.contiguous(torch::MemoryFormat::ChannelsLast) : y0.clone())
-                          .requires_grad_(true);
+    torch::Tensor y =
+        (cl ? y0.contiguous(torch::MemoryFormat::ChannelsLast) : y0.clone()).requires_grad_(true);
     torch::Tensor out = PhaseMax(y);
     EXPECT_TRUE(torch::equal(out.contiguous(), want)) << cl;
     EXPECT_EQ(out.is_contiguous(torch::MemoryFormat::ChannelsLast) && !out.is_contiguous(), cl);
@@ -504,8 +502,10 @@ TEST(SeedModelTest, FastFormulationsMatchThePlainModel) {
 }
 
 TEST(WeightsTest, RoundTripAndRefusals) {
-  ASSERT_OK_AND_ASSIGN(auto a, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
-  ASSERT_OK_AND_ASSIGN(auto b, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 2}));
+  ASSERT_OK_AND_ASSIGN(auto a,
+                       Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
+  ASSERT_OK_AND_ASSIGN(auto b,
+                       Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 2}));
   std::vector<float> x(32 * 32 * 3, 0.25f);
   ASSERT_OK_AND_ASSIGN(auto za, a->Encode(x, 1));
   ASSERT_OK_AND_ASSIGN(auto zb, b->Encode(x, 1));
@@ -515,7 +515,8 @@ TEST(WeightsTest, RoundTripAndRefusals) {
   ASSERT_OK_AND_ASSIGN(auto zb2, b->Encode(x, 1));
   EXPECT_EQ(za, zb2);
   // Same seed, same weights, same bytes.
-  ASSERT_OK_AND_ASSIGN(auto a2, Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
+  ASSERT_OK_AND_ASSIGN(auto a2,
+                       Model::Create({"conv", 10, {32, 32, 3}}, {Formulation::kPhaseConv, 1}));
   ASSERT_OK_AND_ASSIGN(std::string w2, a2->SerializeWeights());
   EXPECT_EQ(w, w2);
 
@@ -548,8 +549,8 @@ namespace {
 // fuzzer does: its first byte picks the model
 // (tests/fuzz/model/model_weights_fuzzer.cc), the rest are the weights.
 absl::Status LoadFuzzInput(const std::string& name) {
-  auto bytes = base::ReadFile(testing::SourceDir() +
-                              "/tests/fuzz/regressions/model_weights_fuzzer/" + name);
+  auto bytes =
+      base::ReadFile(testing::SourceDir() + "/tests/fuzz/regressions/model_weights_fuzzer/" + name);
   if (!bytes.ok()) return bytes.status();
   if (bytes->size() < 2) return absl::InternalError(name + " is too short for the fuzzer");
   ModelSpec spec;
@@ -688,7 +689,10 @@ TEST(ModelFuzzRegressionTest, StorageLargerThanItsRecordIsRefused) {
   std::string b = *weights;
   // The first storage's persistent id ends with 'cpu' (memoised: BINPUT n)
   // and its element count (BININT1 or BININT2), set here to its maximum.
-  const std::string cpu("X\x03\x00\x00\x00" "cpuq", 9);
+  const std::string cpu(
+      "X\x03\x00\x00\x00"
+      "cpuq",
+      9);
   const size_t at = b.find(cpu);
   ASSERT_NE(at, std::string::npos);
   const size_t count = at + cpu.size() + 1;

@@ -17,8 +17,7 @@ using ::testing::Not;
 
 TEST(MetricsTest, CounterGaugeAndHistogramRenderInTextFormat) {
   MetricsRegistry registry;
-  CounterFamily* things =
-      registry.AddCounter("ls_things_total", "Things done.", {"kind", "color"});
+  CounterFamily* things = registry.AddCounter("ls_things_total", "Things done.", {"kind", "color"});
   things->Get({"a", "red"})->Increment();
   things->Get({"a", "red"})->Increment(2);
   things->Get({"b", "blue"})->Increment(-5);  // Ignored: counters never go down.
@@ -107,9 +106,7 @@ TEST(MetricsTest, EscapesLabelValuesAndHelp) {
   MetricsRegistry registry;
   // prometheus-cpp 1.0.1 escapes label values but writes help verbatim: a
   // raw newline there would end the HELP line and break the page.
-  registry.AddGauge("ls_g", "Line one\nline two \\ end.", {"name"})
-      ->Get({"a\"b\\c\nd"})
-      ->Set(1);
+  registry.AddGauge("ls_g", "Line one\nline two \\ end.", {"name"})->Get({"a\"b\\c\nd"})->Set(1);
   const std::string page = registry.Render();
   EXPECT_THAT(page, HasSubstr("# HELP ls_g Line one\\nline two \\\\ end.\n"));
   EXPECT_THAT(page, HasSubstr("ls_g{name=\"a\\\"b\\\\c\\nd\"} 1\n"));

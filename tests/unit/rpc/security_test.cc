@@ -169,8 +169,7 @@ TEST_F(SecurityTest, TokensWithoutTlsAreRefusedUnlessAllowedForLocalPeers) {
   ServerOptions options;
   options.security.auth_tokens = {kToken};
   EXPECT_THAT(Server::Start(options, {}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("--allow_insecure_tokens")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--allow_insecure_tokens")));
 }
 
 TEST_F(SecurityTest, InsecureTokensOnLoopbackAndUnixSocket) {
@@ -264,9 +263,8 @@ TEST(TokensFileTest, OneTokenPerLineWithCommentsAndBlankLines) {
   ASSERT_TRUE(latentsearch::testing::WriteTextFile(
                   path, "# ops team\n  0123456789abcdef0123  \n\nsecond-token-0123456789\n")
                   .ok());
-  EXPECT_THAT(ReadTokensFile(path),
-              IsOkAndHolds(std::vector<std::string>{"0123456789abcdef0123",
-                                                    "second-token-0123456789"}));
+  EXPECT_THAT(ReadTokensFile(path), IsOkAndHolds(std::vector<std::string>{
+                                        "0123456789abcdef0123", "second-token-0123456789"}));
   EXPECT_THAT(ReadTokenFile(path), IsOkAndHolds(std::string("0123456789abcdef0123")));
 
   ASSERT_TRUE(latentsearch::testing::WriteTextFile(path, "# nothing\n\n").ok());
@@ -275,8 +273,7 @@ TEST(TokensFileTest, OneTokenPerLineWithCommentsAndBlankLines) {
   ASSERT_TRUE(latentsearch::testing::WriteTextFile(path, "0123456789abcdef0123\nshort\n").ok());
   EXPECT_THAT(ReadTokensFile(path),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 2")));
-  ASSERT_TRUE(
-      latentsearch::testing::WriteTextFile(path, "has a space 0123456789abcdef\n").ok());
+  ASSERT_TRUE(latentsearch::testing::WriteTextFile(path, "has a space 0123456789abcdef\n").ok());
   EXPECT_THAT(ReadTokensFile(path),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("without spaces")));
   EXPECT_THAT(ReadTokensFile(dir.Join("absent")),

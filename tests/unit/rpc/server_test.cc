@@ -32,9 +32,9 @@ using HealthResponse = grpc::health::v1::HealthCheckResponse;
 // finishes it, so a test controls when an RPC is in flight.
 class ParkingSearchService final : public v1::Search::CallbackService {
  public:
-  grpc::ServerUnaryReactor* ListCollections(
-      grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
-      v1::ListCollectionsResponse* response) override {
+  grpc::ServerUnaryReactor* ListCollections(grpc::CallbackServerContext* ctx,
+                                            const v1::ListCollectionsRequest*,
+                                            v1::ListCollectionsResponse* response) override {
     response->add_collections()->set_name("parked");
     reactor_ = ctx->DefaultReactor();
     entered_.Notify();
@@ -81,8 +81,7 @@ TEST(ServerTest, PortZeroHealthReflectionAndCleanShutdown) {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.health_names = {"latentsearch.v1.Search"};
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server,
-                       Server::Start(options, {&service}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options, {&service}));
   EXPECT_GT(server->port(), 0);
   EXPECT_EQ(server->address(), "127.0.0.1:" + std::to_string(server->port()));
 
@@ -93,8 +92,7 @@ TEST(ServerTest, PortZeroHealthReflectionAndCleanShutdown) {
   EXPECT_THAT(CheckHealth(channel, "no.such.Service"),
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 
-  ASSERT_OK_AND_ASSIGN(std::vector<std::string> services,
-                       ListServicesByReflection(channel));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> services, ListServicesByReflection(channel));
   EXPECT_THAT(services, Contains("latentsearch.v1.Search"));
   EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
   EXPECT_THAT(services, Contains("grpc.reflection.v1alpha.ServerReflection"));
@@ -112,8 +110,7 @@ TEST(ServerTest, ListensOnUnixSocket) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options, {}));
   EXPECT_EQ(server->address(), options.listen);
   EXPECT_EQ(server->port(), 0);
-  EXPECT_THAT(CheckHealth(CreateChannel(server->address())),
-              IsOkAndHolds(HealthResponse::SERVING));
+  EXPECT_THAT(CheckHealth(CreateChannel(server->address())), IsOkAndHolds(HealthResponse::SERVING));
 }
 
 TEST(ServerTest, AddressInUseIsUnavailableAndNamesTheAddress) {
@@ -148,8 +145,7 @@ TEST(ServerTest, OversizedRequestIsRefusedWithResourceExhausted) {
   ParkingSearchService service;
   ServerOptions options;
   options.max_receive_message_bytes = 1024;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server,
-                       Server::Start(options, {&service}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options, {&service}));
   auto stub = v1::Search::NewStub(CreateChannel(server->address()));
   grpc::ClientContext ctx;
   v1::SearchRequest request;
@@ -163,8 +159,7 @@ TEST(ServerTest, OversizedRequestIsRefusedWithResourceExhausted) {
 // the server stops.
 TEST(ServerTest, SigtermDrainsInFlightRpcsAfterGoingNotServing) {
   ParkingSearchService service;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server,
-                       Server::Start({}, {&service}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start({}, {&service}));
   auto channel = CreateChannel(server->address());
 
   // A health watcher, to observe the NOT_SERVING transition.
@@ -183,11 +178,10 @@ TEST(ServerTest, SigtermDrainsInFlightRpcsAfterGoingNotServing) {
   v1::ListCollectionsResponse call_resp;
   grpc::Status call_status;
   absl::Notification call_done;
-  stub->async()->ListCollections(&call_ctx, &call_req, &call_resp,
-                                 [&](grpc::Status s) {
-                                   call_status = s;
-                                   call_done.Notify();
-                                 });
+  stub->async()->ListCollections(&call_ctx, &call_req, &call_resp, [&](grpc::Status s) {
+    call_status = s;
+    call_done.Notify();
+  });
   service.WaitEntered();
 
   ASSERT_OK(ShutdownSignal::Install());

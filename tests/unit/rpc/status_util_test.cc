@@ -24,8 +24,7 @@ TEST(StatusUtilTest, OkMapsToOk) {
 TEST(StatusUtilTest, NonCanonicalCodeBecomesUnknownAndSaysSo) {
   // A peer may send any number as grpc-status; 20 is within the enum's
   // value range (so no undefined behaviour) but not a canonical code.
-  absl::Status s =
-      FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(20), "custom"));
+  absl::Status s = FromGrpcStatus(grpc::Status(static_cast<grpc::StatusCode>(20), "custom"));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
   EXPECT_THAT(s.message(), ::testing::HasSubstr("20"));
   EXPECT_THAT(s.message(), ::testing::HasSubstr("custom"));

@@ -28,8 +28,8 @@ absl::Status Run(const std::string& command) {
 constexpr char kEcKey[] = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
 
 absl::Status MakeCa(const std::string& dir, const std::string& name) {
-  return Run(absl::StrCat("openssl req -x509 ", kEcKey, " -days 2 -subj /CN=", name,
-                          " -keyout ", dir, "/", name, ".key -out ", dir, "/", name,
+  return Run(absl::StrCat("openssl req -x509 ", kEcKey, " -days 2 -subj /CN=", name, " -keyout ",
+                          dir, "/", name, ".key -out ", dir, "/", name,
                           ".crt -addext basicConstraints=critical,CA:TRUE"
                           " -addext keyUsage=critical,keyCertSign,cRLSign"));
 }
@@ -39,13 +39,11 @@ absl::Status MakeLeaf(const std::string& dir, const std::string& ca, const std::
                       const std::string& cn, const std::string& extensions) {
   const std::string ext_file = absl::StrCat(dir, "/", name, ".ext");
   LS_RETURN_IF_ERROR(WriteTextFile(ext_file, extensions));
-  LS_RETURN_IF_ERROR(Run(absl::StrCat("openssl req ", kEcKey, " -subj /CN=", cn,
-                                      " -keyout ", dir, "/", name, ".key -out ", dir, "/",
-                                      name, ".csr")));
-  return Run(absl::StrCat("openssl x509 -req -days 2 -in ", dir, "/", name, ".csr -CA ",
-                          dir, "/", ca, ".crt -CAkey ", dir, "/", ca,
-                          ".key -CAcreateserial -out ", dir, "/", name,
-                          ".crt -extfile ", ext_file));
+  LS_RETURN_IF_ERROR(Run(absl::StrCat("openssl req ", kEcKey, " -subj /CN=", cn, " -keyout ", dir,
+                                      "/", name, ".key -out ", dir, "/", name, ".csr")));
+  return Run(absl::StrCat("openssl x509 -req -days 2 -in ", dir, "/", name, ".csr -CA ", dir, "/",
+                          ca, ".crt -CAkey ", dir, "/", ca, ".key -CAcreateserial -out ", dir, "/",
+                          name, ".crt -extfile ", ext_file));
 }
 
 }  // namespace
@@ -64,10 +62,9 @@ absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
   LS_RETURN_IF_ERROR(MakeLeaf(dir, "ca", "server", "localhost",
                               "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
                               "extendedKeyUsage=serverAuth\n"));
+  LS_RETURN_IF_ERROR(MakeLeaf(dir, "ca", "client", "test-client", "extendedKeyUsage=clientAuth\n"));
   LS_RETURN_IF_ERROR(
-      MakeLeaf(dir, "ca", "client", "test-client", "extendedKeyUsage=clientAuth\n"));
-  LS_RETURN_IF_ERROR(MakeLeaf(dir, "rogue-ca", "rogue-client", "rogue-client",
-                              "extendedKeyUsage=clientAuth\n"));
+      MakeLeaf(dir, "rogue-ca", "rogue-client", "rogue-client", "extendedKeyUsage=clientAuth\n"));
   TestCerts c;
   auto f = [&dir](const char* name) { return absl::StrCat(dir, "/", name); };
   c.ca_cert = f("ca.crt");

@@ -14,12 +14,12 @@
 namespace latentsearch::testing {
 
 struct TestCerts {
-  std::string ca_cert;           // CA certificate (PEM file path).
-  std::string server_cert;       // SAN IP:127.0.0.1, DNS:localhost.
+  std::string ca_cert;      // CA certificate (PEM file path).
+  std::string server_cert;  // SAN IP:127.0.0.1, DNS:localhost.
   std::string server_key;
-  std::string client_cert;       // Signed by ca_cert.
+  std::string client_cert;  // Signed by ca_cert.
   std::string client_key;
-  std::string rogue_client_cert; // Signed by another CA.
+  std::string rogue_client_cert;  // Signed by another CA.
   std::string rogue_client_key;
   std::string rogue_ca_cert;
 };

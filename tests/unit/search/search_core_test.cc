@@ -62,7 +62,8 @@ TEST_F(SearchCoreTest, CreateValidatesNameDimAndParameters) {
   EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kInvalidArgument, HasSubstr("1..128")));
   spec.name = "ok";
   spec.dim = 0;
-  EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kInvalidArgument, HasSubstr("1..4096")));
+  EXPECT_THAT(core_->CreateCollection(spec),
+              StatusIs(Code::kInvalidArgument, HasSubstr("1..4096")));
   spec.dim = 4;
   spec.m = 1;
   EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kInvalidArgument, HasSubstr("hnsw.m")));
@@ -187,7 +188,8 @@ TEST_F(SearchCoreTest, CorruptCollectionIsReportedAndOthersStillLoad) {
   EXPECT_EQ(core_->FailedCollections()[0].name, "broken");
   EXPECT_THAT(core_->FailedCollections()[0].error,
               StatusIs(Code::kDataLoss, AllOf(HasSubstr("snapshot.lss"), HasSubstr("truncated"))));
-  EXPECT_THAT(core_->GetCollection("broken"), StatusIs(Code::kDataLoss, HasSubstr("failed to load")));
+  EXPECT_THAT(core_->GetCollection("broken"),
+              StatusIs(Code::kDataLoss, HasSubstr("failed to load")));
   ASSERT_OK_AND_ASSIGN(CollectionInfo c, core_->GetCollection("c"));
   EXPECT_EQ(c.stats.item_count, 4u);
   // Dropping the broken one clears it.
@@ -224,4 +226,3 @@ TEST_F(SearchCoreTest, ListItemsPagesInIdOrder) {
 
 }  // namespace
 }  // namespace latentsearch::search
-

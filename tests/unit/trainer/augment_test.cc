@@ -54,7 +54,7 @@ TEST(AugmentTest, CropUpsamplesBilinearlyAsComputedByHand) {
 }
 
 TEST(AugmentTest, FlipReversesEachRowKeepingChannelsTogether) {
-  std::vector<uint8_t> img = {1, 2, 3, 4, 5, 6,     // row 0: two RGB pixels
+  std::vector<uint8_t> img = {1, 2, 3, 4,  5,  6,    // row 0: two RGB pixels
                               7, 8, 9, 10, 11, 12};  // row 1
   FlipHorizontal(img.data(), 2, 2, 3);
   EXPECT_THAT(img, ElementsAre(4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9));
@@ -139,7 +139,7 @@ TEST(AugmentTest, ViewsKeepStatisticsOfAPlausibleRange) {
     grey_views += grey ? 1 : 0;
     values.insert(v.begin(), v.end());
   }
-  EXPECT_GT(grey_views, 20);   // ~40 expected.
+  EXPECT_GT(grey_views, 20);  // ~40 expected.
   EXPECT_LT(grey_views, 70);
   EXPECT_GT(values.size(), 200u);
 }

@@ -1,11 +1,10 @@
 #include "tests/unit/trainer/fake_encoder.h"
 
-#include "common/model/checkpoint_proto.h"
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/checkpoint.h"
+#include "common/model/checkpoint_proto.h"
 #include "services/trainer/trainer_core.h"
 
 namespace latentsearch::trainer::testing {

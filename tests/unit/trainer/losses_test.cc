@@ -31,8 +31,8 @@ TEST(NtXentTest, TwoOrthogonalPairsComputedByHand) {
   EXPECT_NEAR(NtXentLoss(z, z, 1.0).item<double>(), std::log(1 + 2 / std::exp(1.0)), 1e-6);
   EXPECT_NEAR(NtXentLoss(z, z, 0.5).item<double>(), std::log(1 + 2 / std::exp(2.0)), 1e-6);
   // Scale does not matter (rows are normalised).
-  EXPECT_NEAR(NtXentLoss(3 * z, 0.5 * z, 1.0).item<double>(),
-              std::log(1 + 2 / std::exp(1.0)), 1e-6);
+  EXPECT_NEAR(NtXentLoss(3 * z, 0.5 * z, 1.0).item<double>(), std::log(1 + 2 / std::exp(1.0)),
+              1e-6);
 }
 
 TEST(NtXentTest, SwappedPartnersComputedByHand) {

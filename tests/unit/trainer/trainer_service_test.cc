@@ -154,8 +154,8 @@ TEST_F(TrainerServiceTest, TrainsWatchesAndPushesWithRetriesToADeadEncoder) {
       (e.push().target() == kDeadAddress ? dead_pushes : live_pushes).push_back(e.push());
     }
   }
-  EXPECT_THAT(states, ElementsAre(v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING,
-                                  v1::JOB_STATE_SUCCEEDED));
+  EXPECT_THAT(states,
+              ElementsAre(v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED));
   EXPECT_EQ(epochs, 2);
   EXPECT_GE(steps, 2);  // At least the last step of each epoch.
   ASSERT_EQ(checkpoints.size(), 2u);
@@ -250,14 +250,14 @@ TEST_F(TrainerServiceTest, SecondJobQueuesAndStopRemovesItOrStopsTheRunningOne) 
 
 TEST_F(TrainerServiceTest, InvalidConfigsAreInvalidArgumentNamingTheField) {
   auto refused = [&](v1::TrainingConfig c, const std::string& field) {
-    EXPECT_THAT(Start(c).status(),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(field)))
+    EXPECT_THAT(Start(c).status(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(field)))
         << field;
   };
   v1::TrainingConfig c = Config();
   c.set_architecture("transformer");
-  refused(c, "architecture: unknown architecture 'transformer'; known: conv, resnet, "
-             "resnet_small, seed");
+  refused(c,
+          "architecture: unknown architecture 'transformer'; known: conv, resnet, "
+          "resnet_small, seed");
   c = Config();
   c.set_latent_size(5000);
   refused(c, "latent_size");
@@ -365,19 +365,19 @@ TEST_F(TrainerServiceTest, ListAndDownloadCheckpointsInChunks) {
   };
   EXPECT_THAT(download_status("blobs", 100),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("chunk_size_bytes")));
-  EXPECT_THAT(download_status("nobody", 0), StatusIs(absl::StatusCode::kNotFound,
-                                                     HasSubstr("nobody")));
+  EXPECT_THAT(download_status("nobody", 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nobody")));
 }
 
 TEST_F(TrainerServiceTest, UnknownJobsAreNotFound) {
-  EXPECT_THAT(GetJob("job-999999").status(), StatusIs(absl::StatusCode::kNotFound,
-                                                      HasSubstr("job-999999")));
-  EXPECT_THAT(Watch("job-999999").status(), StatusIs(absl::StatusCode::kNotFound,
-                                                     HasSubstr("job-999999")));
+  EXPECT_THAT(GetJob("job-999999").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("job-999999")));
+  EXPECT_THAT(Watch("job-999999").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("job-999999")));
   EXPECT_THAT(Watch("").status(),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no job is running")));
-  EXPECT_THAT(Stop("job-999999").status(), StatusIs(absl::StatusCode::kNotFound,
-                                                    HasSubstr("job-999999")));
+  EXPECT_THAT(Stop("job-999999").status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("job-999999")));
 }
 
 }  // namespace

@@ -106,7 +106,8 @@ TEST(ContrastiveTest, TrainsMeasuresPrecisionAndSavesOnlyTheEncoder) {
   std::vector<float> x(16 * 16 * 3, 0.5f);
   ASSERT_OK_AND_ASSIGN(std::vector<float> z, m->Encode(x, 1));
   EXPECT_EQ(z.size(), 16u);
-  EXPECT_THAT(m->Decode(z, 1).status(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no decoder")));
+  EXPECT_THAT(m->Decode(z, 1).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no decoder")));
 }
 
 TEST(ContrastiveTest, ReconstructionWeightTrainsAndKeepsTheDecoder) {
@@ -251,11 +252,9 @@ TEST(ObjectiveConfigTest, RefusesBadValuesNamingTheField) {
   refused([](TrainConfig& c) { c.views.min_scale = 1.5; }, "views.min_crop_scale");
   refused([](TrainConfig& c) { c.views.min_ratio = 0; }, "views.ratio");
   refused([](TrainConfig& c) { c.views.flip_probability = NAN; }, "views.flip_probability");
-  refused([](TrainConfig& c) { c.views.jitter_probability = -0.1; },
-          "views.jitter_probability");
+  refused([](TrainConfig& c) { c.views.jitter_probability = -0.1; }, "views.jitter_probability");
   refused([](TrainConfig& c) { c.views.contrast = 1; }, "views.jitter_strength");
-  refused([](TrainConfig& c) { c.views.grayscale_probability = 2; },
-          "views.grayscale_probability");
+  refused([](TrainConfig& c) { c.views.grayscale_probability = 2; }, "views.grayscale_probability");
   refused([](TrainConfig& c) { c.warmup_fraction = 0.7; }, "warmup_fraction");
   refused([](TrainConfig& c) { c.batch_size = 1; }, "batch_size: 1: the contrastive");
   refused(

@@ -83,8 +83,7 @@ TEST(ValidateTrainConfigTest, RefusesBadConfigsNamingTheField) {
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(field + ":")))
         << field;
   };
-  refused([](TrainConfig& c, data::Dataset&) { c.model.architecture = "vgg"; },
-          "architecture");
+  refused([](TrainConfig& c, data::Dataset&) { c.model.architecture = "vgg"; }, "architecture");
   refused([](TrainConfig& c, data::Dataset&) { c.model.latent_size = 0; }, "latent_size");
   refused([](TrainConfig& c, data::Dataset&) { c.model.latent_size = 5000; }, "latent_size");
   refused([](TrainConfig& c, data::Dataset&) { c.batch_size = 0; }, "batch_size");
@@ -94,20 +93,21 @@ TEST(ValidateTrainConfigTest, RefusesBadConfigsNamingTheField) {
           "validation_fraction");
   refused([](TrainConfig& c, data::Dataset&) { c.time_budget_seconds = -1; },
           "time_budget_seconds");
-  refused([](TrainConfig&, data::Dataset& data) {
-            data.pixels.clear();
-            data.labels.clear();
-          },
-          "dataset");
+  refused(
+      [](TrainConfig&, data::Dataset& data) {
+        data.pixels.clear();
+        data.labels.clear();
+      },
+      "dataset");
   // seed cannot take 16x16? It can (multiple of 16); 20x20 it cannot.
-  refused([](TrainConfig& c, data::Dataset& data) {
-            c.model = {"seed", 10, {20, 20, 1}};
-            data = Blobs(4, 20, 20, 1);
-          },
-          "input_shape");
+  refused(
+      [](TrainConfig& c, data::Dataset& data) {
+        c.model = {"seed", 10, {20, 20, 1}};
+        data = Blobs(4, 20, 20, 1);
+      },
+      "input_shape");
   // Data of another shape than the model's input.
-  refused([](TrainConfig& c, data::Dataset&) { c.model.input = {32, 32, 1}; },
-          "input_shape");
+  refused([](TrainConfig& c, data::Dataset&) { c.model.input = {32, 32, 1}; }, "input_shape");
 }
 
 TEST(ValidateTrainConfigTest, SingleImageKeepsOneForTraining) {
