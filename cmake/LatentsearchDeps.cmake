@@ -16,6 +16,11 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 # prometheus-cpp-core only (the package's config also looks for civetweb and
 # curl, for its pull/push libraries, which we do not link).
 find_package(prometheus-cpp CONFIG REQUIRED)
+# Logging (common/base/logging.h): the glog LibTorch itself links.
+find_package(glog CONFIG REQUIRED)
+# JSON (CLI output) and linear algebra (the CLI's PCA), header-only.
+find_package(nlohmann_json CONFIG REQUIRED)
+find_package(Eigen3 CONFIG REQUIRED)
 
 # hnswlib 0.6.2 has no CMake package and defines non-inline functions in its
 # headers: include it from exactly one .cc per binary.

@@ -36,6 +36,10 @@ BUILD_PACKAGES=(
   prometheus-cpp-dev
   # latentsearch fetch-cifar10 (tarballs)
   libarchive-dev
+  # logging (common/base/logging.h; LibTorch links the same glog)
+  libgoogle-glog-dev libgflags-dev
+  # the CLI's JSON output, and its PCA
+  nlohmann-json3-dev libeigen3-dev
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}"
