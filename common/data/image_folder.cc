@@ -62,6 +62,73 @@ absl::StatusOr<std::vector<std::string>> List(const std::string& dir, bool want_
   return names;
 }
 
+// Lists the files of a labelled folder (one sub-folder per class, classes
+// numbered in name order) into d.uris / d.labels / d.class_names.
+absl::Status ListLabelled(const std::string& dir, Dataset& d) {
+  absl::StatusOr<std::vector<std::string>> classes = List(dir, true);
+  if (!classes.ok()) return classes.status();
+  if (classes->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("image folder '", dir,
+                     "' has no class sub-folders; expected one "
+                     "sub-folder of PNG/JPEG files per class (or read it unlabelled)"));
+  }
+  for (size_t c = 0; c < classes->size(); ++c) {
+    const std::string class_dir = base::JoinPath(dir, (*classes)[c]);
+    absl::StatusOr<std::vector<std::string>> files = List(class_dir, false);
+    if (!files.ok()) return files.status();
+    if (files->empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("class folder '", class_dir,
+                       "' holds no PNG or JPEG files; expected at least one image per class"));
+    }
+    for (const std::string& f : *files) {
+      d.uris.push_back(base::JoinPath(class_dir, f));
+      d.labels.push_back(static_cast<int32_t>(c));
+    }
+  }
+  d.class_names = *std::move(classes);
+  return absl::OkStatus();
+}
+
+// Lists the image files directly in `dir`, unlabelled.
+absl::Status ListUnlabelled(const std::string& dir, Dataset& d) {
+  absl::StatusOr<std::vector<std::string>> files = List(dir, false);
+  if (!files.ok()) return files.status();
+  if (files->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("image folder '", dir, "' holds no PNG or JPEG files (.png, .jpg, .jpeg)"));
+  }
+  for (const std::string& f : *files) {
+    d.uris.push_back(base::JoinPath(dir, f));
+    d.labels.push_back(kNoLabel);
+  }
+  return absl::OkStatus();
+}
+
+// Reads, decodes and resizes image `i` of `d` (d.uris[i]) into its pixel slot.
+absl::Status LoadImageInto(Dataset& d, size_t i) {
+  const size_t image_bytes = d.image_bytes();
+  const std::string& path = d.uris[i];
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<image::Image> img = image::Decode(*bytes, d.channels);
+  if (!img.ok()) {
+    // Bytes that do not decode are a corrupt file here; an image over the
+    // size limit keeps its RESOURCE_EXHAUSTED.
+    const absl::StatusCode code =
+        absl::IsInvalidArgument(img.status()) ? absl::StatusCode::kDataLoss : img.status().code();
+    return absl::Status(code, absl::StrCat("'", path, "': ", img.status().message()));
+  }
+  absl::StatusOr<image::Image> sized = image::Resize(*img, d.height, d.width);
+  if (!sized.ok()) {
+    return absl::Status(sized.status().code(),
+                        absl::StrCat("'", path, "': ", sized.status().message()));
+  }
+  std::memcpy(d.pixels.data() + i * image_bytes, sized->pixels.data(), image_bytes);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir, const ImageFolderOptions& options) {
@@ -79,67 +146,12 @@ absl::StatusOr<Dataset> ReadImageFolder(const std::string& dir, const ImageFolde
   d.height = options.height;
   d.width = options.width;
   d.channels = options.channels;
-  if (options.labelled) {
-    absl::StatusOr<std::vector<std::string>> classes = List(dir, true);
-    if (!classes.ok()) return classes.status();
-    if (classes->empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("image folder '", dir,
-                       "' has no class sub-folders; expected one "
-                       "sub-folder of PNG/JPEG files per class (or read it unlabelled)"));
-    }
-    for (size_t c = 0; c < classes->size(); ++c) {
-      const std::string class_dir = base::JoinPath(dir, (*classes)[c]);
-      absl::StatusOr<std::vector<std::string>> files = List(class_dir, false);
-      if (!files.ok()) return files.status();
-      if (files->empty()) {
-        return absl::NotFoundError(
-            absl::StrCat("class folder '", class_dir,
-                         "' holds no PNG or JPEG files; expected at least one image per class"));
-      }
-      for (const std::string& f : *files) {
-        d.uris.push_back(base::JoinPath(class_dir, f));
-        d.labels.push_back(static_cast<int32_t>(c));
-      }
-    }
-    d.class_names = *std::move(classes);
-  } else {
-    absl::StatusOr<std::vector<std::string>> files = List(dir, false);
-    if (!files.ok()) return files.status();
-    if (files->empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("image folder '", dir, "' holds no PNG or JPEG files (.png, .jpg, .jpeg)"));
-    }
-    for (const std::string& f : *files) {
-      d.uris.push_back(base::JoinPath(dir, f));
-      d.labels.push_back(kNoLabel);
-    }
-  }
+  absl::Status listed = options.labelled ? ListLabelled(dir, d) : ListUnlabelled(dir, d);
+  if (!listed.ok()) return listed;
 
-  const size_t image_bytes = d.image_bytes();
-  d.pixels.resize(d.size() * image_bytes);
-  absl::Status s =
-      internal::ParallelFor(d.size(), options.num_threads, [&](size_t i) -> absl::Status {
-        const std::string& path = d.uris[i];
-        absl::StatusOr<std::string> bytes = base::ReadFile(path);
-        if (!bytes.ok()) return bytes.status();
-        absl::StatusOr<image::Image> img = image::Decode(*bytes, d.channels);
-        if (!img.ok()) {
-          // Bytes that do not decode are a corrupt file here; an image over
-          // the size limit keeps its RESOURCE_EXHAUSTED.
-          const absl::StatusCode code = absl::IsInvalidArgument(img.status())
-                                            ? absl::StatusCode::kDataLoss
-                                            : img.status().code();
-          return absl::Status(code, absl::StrCat("'", path, "': ", img.status().message()));
-        }
-        absl::StatusOr<image::Image> sized = image::Resize(*img, d.height, d.width);
-        if (!sized.ok()) {
-          return absl::Status(sized.status().code(),
-                              absl::StrCat("'", path, "': ", sized.status().message()));
-        }
-        std::memcpy(d.pixels.data() + i * image_bytes, sized->pixels.data(), image_bytes);
-        return absl::OkStatus();
-      });
+  d.pixels.resize(d.size() * d.image_bytes());
+  absl::Status s = internal::ParallelFor(d.size(), options.num_threads,
+                                         [&](size_t i) { return LoadImageInto(d, i); });
   if (!s.ok()) return s;
   return d;
 }

@@ -65,9 +65,11 @@ int CaptionWidth(absl::string_view text) {
   return stb_easy_font_width(s.data());
 }
 
-absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
-                                  absl::Span<const std::string> captions,
-                                  const GridOptions& options) {
+namespace {
+
+// Tiles all of one size, captions none or one per tile, options in range.
+absl::Status CheckGridInputs(absl::Span<const Image> tiles, absl::Span<const std::string> captions,
+                             const GridOptions& options) {
   if (tiles.empty()) {
     return absl::InvalidArgumentError("grid has no tiles; expected at least 1");
   }
@@ -93,52 +95,82 @@ absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
                      ", margin ", options.margin, ", scale ", options.scale,
                      "); expected rows, cols >= 0, margin in [0, 256], scale in [1, 16]"));
   }
-  const int64_t n = static_cast<int64_t>(tiles.size());
-  int64_t cols = options.cols;
-  if (cols == 0) {
-    cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
-  }
-  int64_t rows = options.rows != 0 ? options.rows : (n + cols - 1) / cols;
-  if (rows * cols < n) {
-    return absl::InvalidArgumentError(absl::StrCat("grid of ", rows, "x", cols,
+  return absl::OkStatus();
+}
+
+// Where the cells of a grid sheet lie, in sheet pixels.
+struct GridLayout {
+  int64_t rows = 0, cols = 0;
+  int64_t tile_h = 0, tile_w = 0;  // a tile's size after scaling
+  int64_t caption_h = 0;           // 0 without captions
+  int64_t margin = 0;
+  int64_t sheet_h = 0, sheet_w = 0;
+};
+
+absl::StatusOr<GridLayout> LayOutGrid(int64_t n, const Image& first, bool captions,
+                                      const GridOptions& options) {
+  GridLayout g;
+  g.cols = options.cols;
+  if (g.cols == 0) g.cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
+  g.rows = options.rows != 0 ? options.rows : (n + g.cols - 1) / g.cols;
+  if (g.rows * g.cols < n) {
+    return absl::InvalidArgumentError(absl::StrCat("grid of ", g.rows, "x", g.cols,
                                                    " cells cannot hold ", n,
                                                    " tiles; expected rows x cols >= tiles"));
   }
-  const int64_t tile_h = static_cast<int64_t>(tiles[0].height) * options.scale;
-  const int64_t tile_w = static_cast<int64_t>(tiles[0].width) * options.scale;
-  const int64_t caption_h = captions.empty() ? 0 : kCaptionHeight;
-  const int64_t m = options.margin;
-  const int64_t sheet_w = cols * tile_w + (cols + 1) * m;
-  const int64_t sheet_h = rows * (tile_h + caption_h) + (rows + 1) * m;
-  if (sheet_w * sheet_h > kMaxDecodePixels) {
+  g.tile_h = static_cast<int64_t>(first.height) * options.scale;
+  g.tile_w = static_cast<int64_t>(first.width) * options.scale;
+  g.caption_h = captions ? kCaptionHeight : 0;
+  g.margin = options.margin;
+  g.sheet_w = g.cols * g.tile_w + (g.cols + 1) * g.margin;
+  g.sheet_h = g.rows * (g.tile_h + g.caption_h) + (g.rows + 1) * g.margin;
+  if (g.sheet_w * g.sheet_h > kMaxDecodePixels) {
     return absl::InvalidArgumentError(
-        absl::StrCat("grid sheet of ", sheet_h, "x", sheet_w, " pixels exceeds the limit of ",
+        absl::StrCat("grid sheet of ", g.sheet_h, "x", g.sheet_w, " pixels exceeds the limit of ",
                      kMaxDecodePixels, " pixels; use fewer tiles or a smaller scale"));
   }
+  return g;
+}
 
-  Image sheet(static_cast<int>(sheet_h), static_cast<int>(sheet_w), 3);
-  FillRect(sheet, 0, 0, sheet.width, sheet.height, options.background);
-  const int scale = options.scale;
-  for (int64_t i = 0; i < n; ++i) {
-    const Image& tile = tiles[static_cast<size_t>(i)];
-    const int x0 = static_cast<int>(m + (i % cols) * (tile_w + m));
-    const int y0 = static_cast<int>(m + (i / cols) * (tile_h + caption_h + m));
-    for (int y = 0; y < tile_h; ++y) {
-      const int sy = y / scale;
-      uint8_t* out = sheet.at(y0 + y, x0);
-      for (int x = 0; x < tile_w; ++x, out += 3) {
-        const uint8_t* p = tile.at(sy, x / scale);
-        if (tile.channels == 1) {
-          out[0] = out[1] = out[2] = p[0];
-        } else {
-          out[0] = p[0];
-          out[1] = p[1];
-          out[2] = p[2];
-        }
+// Copies `tile`, scaled up by `scale` (nearest neighbour), to (x0, y0) of the
+// RGB `sheet`; grey tiles are repeated into the three channels.
+void BlitTile(const Image& tile, int scale, int64_t tile_h, int64_t tile_w, int x0, int y0,
+              Image& sheet) {
+  for (int y = 0; y < tile_h; ++y) {
+    const int sy = y / scale;
+    uint8_t* out = sheet.at(y0 + y, x0);
+    for (int x = 0; x < tile_w; ++x, out += 3) {
+      const uint8_t* p = tile.at(sy, x / scale);
+      if (tile.channels == 1) {
+        out[0] = out[1] = out[2] = p[0];
+      } else {
+        out[0] = p[0];
+        out[1] = p[1];
+        out[2] = p[2];
       }
     }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Image> ComposeGrid(absl::Span<const Image> tiles,
+                                  absl::Span<const std::string> captions,
+                                  const GridOptions& options) {
+  if (absl::Status s = CheckGridInputs(tiles, captions, options); !s.ok()) return s;
+  const int64_t n = static_cast<int64_t>(tiles.size());
+  absl::StatusOr<GridLayout> layout = LayOutGrid(n, tiles[0], !captions.empty(), options);
+  if (!layout.ok()) return layout.status();
+  const GridLayout& g = *layout;
+
+  Image sheet(static_cast<int>(g.sheet_h), static_cast<int>(g.sheet_w), 3);
+  FillRect(sheet, 0, 0, sheet.width, sheet.height, options.background);
+  for (int64_t i = 0; i < n; ++i) {
+    const int x0 = static_cast<int>(g.margin + (i % g.cols) * (g.tile_w + g.margin));
+    const int y0 = static_cast<int>(g.margin + (i / g.cols) * (g.tile_h + g.caption_h + g.margin));
+    BlitTile(tiles[static_cast<size_t>(i)], options.scale, g.tile_h, g.tile_w, x0, y0, sheet);
     if (!captions.empty()) {
-      DrawText(sheet, x0, static_cast<int>(y0 + tile_h), static_cast<int>(x0 + tile_w),
+      DrawText(sheet, x0, static_cast<int>(y0 + g.tile_h), static_cast<int>(x0 + g.tile_w),
                captions[static_cast<size_t>(i)], options.caption_color);
     }
   }
