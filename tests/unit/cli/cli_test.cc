@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "clients/cli/command.h"
-#include "clients/cli/commands.h"
 #include "clients/cli/train.h"
 #include "common/base/file.h"
 #include "common/image/image.h"
@@ -22,6 +20,7 @@
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/cli/cli_runner.h"
 
 namespace latentsearch::cli {
 namespace {
@@ -30,33 +29,14 @@ using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-// Runs the CLI in-process; flags are restored afterwards.
-Result RunCli(std::vector<std::string> args) {
-  absl::FlagSaver saver;
-  args.insert(args.begin(), "latentsearch");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  const int code = Main(static_cast<int>(argv.size()), argv.data(), Commands(), out, err);
-  return {code, out.str(), err.str()};
-}
-
-int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-
 TEST(CliTest, UsageAndHelp) {
-  Result none = RunCli({});
+  CliResult none = RunCli({});
   EXPECT_EQ(none.code, kExitUsage);
   EXPECT_THAT(none.err, HasSubstr("Usage: latentsearch <subcommand>"));
-  Result help = RunCli({"--help"});
+  CliResult help = RunCli({"--help"});
   EXPECT_EQ(help.code, kExitOk);
   EXPECT_THAT(help.out, HasSubstr("data-info"));
-  Result sub = RunCli({"data-info", "--help"});
+  CliResult sub = RunCli({"data-info", "--help"});
   EXPECT_EQ(sub.code, kExitOk);
   EXPECT_THAT(sub.out, HasSubstr("--grid_rows (default: 8)"));
   EXPECT_THAT(sub.out, HasSubstr("--dataset"));
@@ -74,7 +54,7 @@ TEST(CliTest, UsageErrorsExitWithTwoAndOneLine) {
            {"data-info", "--dataset=idx", "--path=/x", "stray"},
            {"data-info", "--nogrid_rows"},
        }) {
-    Result r = RunCli(args);
+    CliResult r = RunCli(args);
     EXPECT_EQ(r.code, kExitUsage) << absl::StrJoin(args, " ") << ": " << r.err;
     EXPECT_EQ(Lines(r.err), 1) << r.err;
     EXPECT_TRUE(r.out.empty());
@@ -155,7 +135,7 @@ TEST(CliTrainConfigTest, ContrastiveRecipeFlagsReachTheJob) {
 // Every flag TrainingConfigFromFlags reads must also be one `train` accepts
 // (a flag missing from the command's list is refused as unknown).
 TEST(CliTrainConfigTest, TrainAcceptsEveryRecipeFlag) {
-  Result help = RunCli({"train", "--help"});
+  CliResult help = RunCli({"train", "--help"});
   ASSERT_EQ(help.code, kExitOk);
   for (const char* flag : {"architecture",
                            "latent",
@@ -219,7 +199,7 @@ TEST(CliTrainConfigTest, UnsetViewFlagsLeaveTheTrainersDefaults) {
 }
 
 TEST(CliTest, MissingDataExitsWithOneAndNamesIt) {
-  Result r = RunCli({"data-info", "--dataset=cifar10", "--path=/nonexistent/cifar"});
+  CliResult r = RunCli({"data-info", "--dataset=cifar10", "--path=/nonexistent/cifar"});
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_EQ(Lines(r.err), 1);
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/cifar/data_batch_1.bin"));
@@ -243,9 +223,9 @@ class CliFolderTest : public ::testing::Test {
 
 TEST_F(CliFolderTest, PrintsCountsAndWritesGrid) {
   const std::string grid = tmp_.Join("out/sub/grid.png");
-  Result r = RunCli({"data-info", "--dataset=folder", "--path", tmp_.Join("set"),
-                     "--image_height=8", "--image_width=8", "--grid=" + grid, "--grid_rows", "2",
-                     "--grid_cols=3", "--seed=7"});
+  CliResult r = RunCli({"data-info", "--dataset=folder", "--path", tmp_.Join("set"),
+                        "--image_height=8", "--image_width=8", "--grid=" + grid, "--grid_rows", "2",
+                        "--grid_cols=3", "--seed=7"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_TRUE(r.err.empty());
   EXPECT_THAT(r.out, HasSubstr("images:   3\n"));
@@ -262,8 +242,8 @@ TEST_F(CliFolderTest, PrintsCountsAndWritesGrid) {
 }
 
 TEST_F(CliFolderTest, UnlabelledFolder) {
-  Result r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set/ant"),
-                     "--nolabelled", "--image_channels=1"});
+  CliResult r = RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set/ant"),
+                        "--nolabelled", "--image_channels=1"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("images:   2\n"));
   EXPECT_THAT(r.out, HasSubstr("x 1 (height"));
@@ -271,11 +251,11 @@ TEST_F(CliFolderTest, UnlabelledFolder) {
 }
 
 TEST_F(CliFolderTest, BadFolderOptionIsAUsageError) {
-  Result r =
+  CliResult r =
       RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"), "--image_channels=2"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("1 or 3 channels"));
-  Result split =
+  CliResult split =
       RunCli({"data-info", "--dataset=folder", "--path=" + tmp_.Join("set"), "--split=train"});
   EXPECT_EQ(split.code, kExitUsage);
 }
@@ -283,7 +263,7 @@ TEST_F(CliFolderTest, BadFolderOptionIsAUsageError) {
 TEST(CliRealDataTest, FashionMnist) {
   std::optional<std::string> dir = ::latentsearch::testing::FashionMnistDir();
   if (!dir) GTEST_SKIP() << "Fashion-MNIST not found";
-  Result r = RunCli({"data-info", "--dataset=idx", "--path=" + *dir, "--split=test"});
+  CliResult r = RunCli({"data-info", "--dataset=idx", "--path=" + *dir, "--split=test"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("images:   10000\n"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("9  Ankle boot +1000"));
