@@ -60,8 +60,16 @@ function(ls_cc_binary)
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endfunction()
 
-# Tests are discovered per gtest case. LABELS lets ctest select layers
-# (unit, integration, e2e, tsan). (No per-test environment: in PRE_TEST
+# Tests are discovered per gtest case. LABELS (one label) selects the
+# layer, tests/README.md: unit (the default), service, integration, e2e,
+# plus tsan and deploy.
+#
+# TIMEOUT (seconds, per gtest case) defaults by layer: unit 120 (a hung unit
+# test costs two minutes, not ten), service 300, the others 600; under
+# LS_SANITIZE these defaults are ×3 (sanitized code runs several times
+# slower). An explicit TIMEOUT is used as given (its author sized it for the
+# slowest build); for a unit test it may not exceed the unit default.
+# (No per-test environment: in PRE_TEST
 # discovery CMake 3.25 flattens an ENVIRONMENT list to its first entry, so
 # tests find the source/build trees through compiled-in paths, see
 # common/testing/test_env.h, and ThreadSanitizer suppressions are compiled
@@ -81,8 +89,22 @@ function(ls_cc_test)
   if(NOT A_LABELS)
     set(A_LABELS unit)
   endif()
+  set(_scale 1)
+  if(LS_SANITIZE)
+    set(_scale 3)
+  endif()
+  if(A_LABELS STREQUAL "unit")
+    math(EXPR _default "120 * ${_scale}")
+  elseif(A_LABELS STREQUAL "service")
+    math(EXPR _default "300 * ${_scale}")
+  else()
+    math(EXPR _default "600 * ${_scale}")
+  endif()
   if(NOT A_TIMEOUT)
-    set(A_TIMEOUT 600)
+    set(A_TIMEOUT ${_default})
+  elseif(A_LABELS STREQUAL "unit" AND A_TIMEOUT GREATER _default)
+    message(FATAL_ERROR "${A_NAME}: unit tests time out at ${_default} s at most; "
+                        "a longer test belongs to another layer (tests/README.md)")
   endif()
   gtest_discover_tests(${A_NAME}
     DISCOVERY_TIMEOUT 60
