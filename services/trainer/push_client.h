@@ -11,7 +11,7 @@
 
 #include "absl/time/time.h"
 #include "common/rpc/security.h"
-#include "services/trainer/trainer_core.h"
+#include "services/trainer/push_queue.h"
 
 namespace latentsearch::trainer {
 

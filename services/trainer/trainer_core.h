@@ -1,7 +1,9 @@
 // The trainer's logic without gRPC: a FIFO job queue run by one worker
 // thread (one job at a time; later jobs wait as QUEUED, as trainer.proto
 // says), a per-job event log, the checkpoint store, and pushes of every
-// stored checkpoint to the encoders with retries and exponential backoff.
+// stored checkpoint to the encoders with retries and exponential backoff
+// (push_queue.h). The proto → TrainConfig mapping is
+// training_config_proto.h.
 //
 // Speaks the v1 protobuf *messages* (TrainingConfig, Job, TrainingEvent,
 // CheckpointMetadata) as its data types; no gRPC. Pushing goes through the
@@ -31,28 +33,11 @@
 #include "common/model/checkpoint.h"
 #include "latentsearch/v1/trainer.pb.h"
 #include "services/trainer/event_log.h"
+#include "services/trainer/push_queue.h"
 #include "services/trainer/training.h"
+#include "services/trainer/training_config_proto.h"
 
 namespace latentsearch::trainer {
-
-// Sends one checkpoint to one encoder. Implementations must be thread-safe
-// (targets are pushed to concurrently).
-class CheckpointPusher {
- public:
-  virtual ~CheckpointPusher() = default;
-  // Blocks until the encoder answered. UNAVAILABLE (and DEADLINE_EXCEEDED,
-  // RESOURCE_EXHAUSTED) are retried by the caller; other errors are final.
-  virtual absl::Status Push(const std::string& target, const model::Checkpoint& checkpoint) = 0;
-};
-
-// Retries of a failed push: attempt k (k >= 2) waits
-// min(initial × multiplier^(k−2), max) before it starts.
-struct BackoffPolicy {
-  int max_attempts = 6;
-  absl::Duration initial = absl::Milliseconds(500);
-  double multiplier = 2.0;
-  absl::Duration max = absl::Seconds(30);
-};
 
 struct TrainerOptions {
   // Checkpoints live under <data_dir>/checkpoints/<model name>/. Required.
@@ -82,21 +67,6 @@ struct TrainerOptions {
   std::function<void(const std::string& model_name, const StepInfo&)> on_step;
   std::function<void(const std::string& model_name, const EpochInfo&)> on_epoch;
 };
-
-// Maps TrainingConfig (proto; zero = documented default) to TrainConfig and
-// the data set to read. INVALID_ARGUMENT naming the field.
-struct ResolvedConfig {
-  TrainConfig train;
-  data::DatasetSpec dataset;
-  uint64_t max_images = 0;
-  std::string model_name;
-  std::vector<std::string> push_to;
-  // The request with every default filled in (Job.config).
-  v1::TrainingConfig effective;
-  // True when input_shape was given (else the data set's shape is used).
-  bool explicit_input = false;
-};
-absl::StatusOr<ResolvedConfig> ResolveConfig(const v1::TrainingConfig& config, int default_threads);
 
 class TrainerCore {
  public:
@@ -132,12 +102,18 @@ class TrainerCore {
 
  private:
   struct JobRecord;
-  struct PushTask;
-  class PushQueue;
 
   explicit TrainerCore(const TrainerOptions& options);
   void WorkerLoop();
   void RunJob(const std::shared_ptr<JobRecord>& job);
+  // RunJob's training callbacks: progress into the job record and its log.
+  void OnStep(JobRecord& job, const StepInfo& step);
+  void OnEpoch(JobRecord& job, const EpochInfo& epoch);
+  absl::Status OnCheckpoint(const std::shared_ptr<JobRecord>& job, model::Checkpoint c);
+  // The job's final state from RunTraining's result.
+  void FinishJob(const std::shared_ptr<JobRecord>& job, const absl::StatusOr<TrainingResult>& r);
+  // Forgets the oldest finished jobs beyond options_.max_finished_jobs.
+  void DropOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EnqueuePushes(const std::shared_ptr<JobRecord>& job, const model::Checkpoint& c);
   void PushDone(const std::shared_ptr<JobRecord>& job);
   void MaybeCloseLog(const std::shared_ptr<JobRecord>& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

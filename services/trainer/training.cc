@@ -1,4 +1,6 @@
-// The LibTorch half of training.h: the loop, the optimisers, evaluation.
+// The LibTorch half of training.h: the loop (Runner), the objectives'
+// losses, evaluation and checkpoints. The optimisers are optimizers.h, the
+// batch fillers batch_fill.h.
 #include "services/trainer/training.h"
 
 #include <ATen/autocast_mode.h>
@@ -16,8 +18,10 @@
 #include "common/base/status_macros.h"
 #include "common/model/torch_model.h"
 #include "services/trainer/augment.h"
+#include "services/trainer/batch_fill.h"
 #include "services/trainer/knn_eval.h"
 #include "services/trainer/losses.h"
+#include "services/trainer/optimizers.h"
 
 namespace latentsearch::trainer {
 namespace {
@@ -37,107 +41,6 @@ constexpr uint64_t kViewSalt = 1ULL << 40;
 constexpr uint64_t kValidationViewSalt = 2ULL << 40;
 constexpr uint64_t kCorruptSalt = 3ULL << 40;
 constexpr uint64_t kValidationCorruptSalt = 4ULL << 40;
-
-class Optimizer {
- public:
-  virtual ~Optimizer() = default;
-  virtual void ZeroGrad() = 0;
-  virtual void Step() = 0;
-  virtual void SetLearningRate(double lr) = 0;
-};
-
-// Keras' Adamax: m = b1·m + (1−b1)·g; u = max(b2·u, |g|);
-// p −= lr / (1 − b1^t) · m / (u + eps), eps = 1e-7. (PyTorch's variant puts
-// eps inside the max.) Weight decay as an L2 term added to g.
-class Adamax final : public Optimizer {
- public:
-  Adamax(std::vector<Tensor> params, double lr, double weight_decay)
-      : params_(std::move(params)), lr_(lr), wd_(weight_decay) {
-    for (const Tensor& p : params_) {
-      m_.push_back(torch::zeros_like(p));
-      u_.push_back(torch::zeros_like(p));
-    }
-  }
-  void ZeroGrad() override {
-    for (Tensor& p : params_) {
-      if (p.grad().defined()) p.mutable_grad().zero_();
-    }
-  }
-  void SetLearningRate(double lr) override { lr_ = lr; }
-  void Step() override {
-    torch::NoGradGuard no_grad;
-    ++t_;
-    const double lr_t = lr_ / (1.0 - std::pow(kB1, static_cast<double>(t_)));
-    for (size_t i = 0; i < params_.size(); ++i) {
-      Tensor& p = params_[i];
-      Tensor g = p.grad();
-      if (!g.defined()) continue;
-      if (p.is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
-          g.is_contiguous() && g.scalar_type() == torch::kFloat) {
-        FusedStep(p.data_ptr<float>(), g.data_ptr<float>(), m_[i].data_ptr<float>(),
-                  u_[i].data_ptr<float>(), p.numel(), static_cast<float>(lr_t));
-        continue;
-      }
-      if (wd_ != 0) g = g + wd_ * p;
-      m_[i].mul_(kB1).add_(g, 1.0 - kB1);
-      u_[i].mul_(kB2);
-      torch::maximum_out(u_[i], u_[i], g.abs());
-      p.addcdiv_(m_[i], u_[i] + kEps, -lr_t);
-    }
-  }
-
- private:
-  // One pass over p, g, m, u instead of ~8 tensor operations (which cost
-  // more than the arithmetic for small tensors).
-  void FusedStep(float* p, const float* g, float* m, float* u, int64_t n, float lr_t) const {
-    const float b1 = kB1, b2 = kB2, eps = kEps, wd = static_cast<float>(wd_);
-    at::parallel_for(0, n, 1 << 15, [&](int64_t begin, int64_t end) {
-      for (int64_t j = begin; j < end; ++j) {
-        const float gj = g[j] + wd * p[j];
-        const float mj = b1 * m[j] + (1.0f - b1) * gj;
-        const float uj = std::max(b2 * u[j], std::abs(gj));
-        m[j] = mj;
-        u[j] = uj;
-        p[j] -= lr_t * mj / (uj + eps);
-      }
-    });
-  }
-
-  static constexpr double kB1 = 0.9, kB2 = 0.999, kEps = 1e-7;
-  std::vector<Tensor> params_, m_, u_;
-  double lr_, wd_;
-  int64_t t_ = 0;
-};
-
-template <typename O, typename Options>
-class TorchOptimizer final : public Optimizer {
- public:
-  explicit TorchOptimizer(std::unique_ptr<O> o) : o_(std::move(o)) {}
-  void ZeroGrad() override { o_->zero_grad(); }
-  void Step() override { o_->step(); }
-  void SetLearningRate(double lr) override {
-    for (auto& group : o_->param_groups()) static_cast<Options&>(group.options()).lr(lr);
-  }
-
- private:
-  std::unique_ptr<O> o_;
-};
-
-std::unique_ptr<Optimizer> MakeOptimizer(const TrainConfig& c, std::vector<Tensor> params) {
-  switch (c.optimizer) {
-    case OptimizerKind::kAdam:
-      return std::make_unique<TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
-          std::make_unique<torch::optim::Adam>(
-              params, torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay)));
-    case OptimizerKind::kAdamW:
-      return std::make_unique<TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
-          std::make_unique<torch::optim::AdamW>(
-              params, torch::optim::AdamWOptions(c.learning_rate).weight_decay(c.weight_decay)));
-    case OptimizerKind::kAdamax:
-      break;
-  }
-  return std::make_unique<Adamax>(std::move(params), c.learning_rate, c.weight_decay);
-}
 
 // bf16 autocast for the forward pass (the backward runs outside, as in
 // PyTorch's recipe). Clears the cast-weight cache on exit: the optimiser
@@ -170,70 +73,6 @@ class AutocastScope {
  private:
   bool enable_, cuda_, prev_ = false;
 };
-
-// Fills `out` (n × C × H × W floats) with images indices[first..first+n),
-// scaled to [0, 1]; flips each horizontally when `flip` says so.
-absl::Status Gather(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
-                    size_t n, std::vector<float>* out, std::mt19937_64* flip_rng) {
-  const size_t per = d.image_bytes();
-  const size_t w = d.width;
-  for (size_t i = 0; i < n; ++i) {
-    absl::Span<float> dst(out->data() + i * per, per);
-    LS_RETURN_IF_ERROR(data::NormalizeRange(d, indices[first + i], 1, data::Layout::kNCHW, dst));
-    if (flip_rng != nullptr && ((*flip_rng)() & 1)) {
-      for (size_t row = 0; row < per / w; ++row) {
-        std::reverse(dst.begin() + row * w, dst.begin() + (row + 1) * w);
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Makes views or corrupted copies of images indices[first..first+n) into
-// float buffers (n × C × H × W each), one image per task on LibTorch's
-// intra-op pool; each image's randomness comes from MixSeed(seed, salt +
-// its index), so results do not depend on batch composition or threads.
-void MakeViews(const data::Dataset& d, const std::vector<size_t>& indices, size_t first, size_t n,
-               const AugmentOptions& views, uint64_t seed, uint64_t salt, float* out1,
-               float* out2) {
-  const int h = d.height, w = d.width, c = d.channels;
-  const size_t per = d.image_bytes();
-  at::parallel_for(0, static_cast<int64_t>(n), 8, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> view(per);
-    for (int64_t i = begin; i < end; ++i) {
-      const size_t index = indices[first + i];
-      const uint8_t* src = d.image_data(index);
-      AugmentView(src, h, w, c, views, MixSeed(seed, salt + 2 * index), view.data());
-      ToFloatChw(view.data(), h, w, c, out1 + i * per);
-      AugmentView(src, h, w, c, views, MixSeed(seed, salt + 2 * index + 1), view.data());
-      ToFloatChw(view.data(), h, w, c, out2 + i * per);
-    }
-  });
-}
-
-// Clean images (flipped when flip_rng draws so) into `clean` and their
-// corrupted copies into `noisy`.
-void MakeCorrupted(const data::Dataset& d, const std::vector<size_t>& indices, size_t first,
-                   size_t n, const CorruptOptions& corruption, uint64_t seed, uint64_t salt,
-                   std::mt19937_64* flip_rng, float* clean, float* noisy) {
-  const int h = d.height, w = d.width, c = d.channels;
-  const size_t per = d.image_bytes();
-  std::vector<char> flips(n, 0);
-  if (flip_rng != nullptr) {
-    for (size_t i = 0; i < n; ++i) flips[i] = ((*flip_rng)() & 1) ? 1 : 0;
-  }
-  at::parallel_for(0, static_cast<int64_t>(n), 8, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> img(per), bad(per);
-    for (int64_t i = begin; i < end; ++i) {
-      const size_t index = indices[first + i];
-      std::copy(d.image_data(index), d.image_data(index) + per, img.begin());
-      if (flips[i]) FlipHorizontal(img.data(), h, w, c);
-      Corrupt(img.data(), h, w, c, corruption, MixSeed(seed, salt + index), bad.data());
-      ToFloatChw(img.data(), h, w, c, clean + i * per);
-      ToFloatChw(bad.data(), h, w, c, noisy + i * per);
-    }
-  });
-}
 
 // SimCLR's projection head: Linear, BatchNorm1d, ReLU, Linear. Exists only
 // while training (never part of a checkpoint).
@@ -499,7 +338,43 @@ struct Runner {
     return c.learning_rate * 0.5 * (1 + std::cos(M_PI * t));
   }
 
+  // Run-wide progress, shared by Run's steps.
+  TrainingPlan plan;
+  std::unique_ptr<Optimizer> opt;
+  absl::Time start;
+  std::deque<std::pair<absl::Time, size_t>> window;  // (time, images) per step.
+  uint64_t step = 0;
+  double lr = 0;
+  bool stopped = false;                                   // By should_stop.
+  bool cut = false;                                       // By max_steps or the time budget.
+  double best = std::numeric_limits<double>::infinity();  // The policy's metric.
+  double last_epoch_train = std::numeric_limits<double>::quiet_NaN();
+  double last_epoch_val = std::numeric_limits<double>::quiet_NaN();
+  uint64_t step_at_epoch_end = 0;
+
   absl::StatusOr<TrainingResult> Run() {
+    LS_ASSIGN_OR_RETURN(std::vector<Tensor> params, BuildModel());
+    plan = PlanTraining(c, d.size());
+    SplitData();
+    LS_RETURN_IF_ERROR(MeasurePixelPrecision());
+    opt = MakeOptimizer(c.optimizer, params, c.learning_rate, c.weight_decay);
+    buf.resize(static_cast<size_t>(c.batch_size) * d.image_bytes());
+    start = now();
+    window.emplace_back(start, 0);
+    lr = c.learning_rate;
+    for (uint32_t epoch = 1; epoch <= static_cast<uint32_t>(c.epochs) && !stopped && !cut;
+         ++epoch) {
+      LS_ASSIGN_OR_RETURN(const bool ended, RunEpoch(epoch));
+      if (!ended) break;
+    }
+    LS_RETURN_IF_ERROR(FinalCheckpoint());
+    result.stopped = stopped;
+    return result;
+  }
+
+  // The model (and the projection head of contrastive training) on its
+  // device, in training mode; returns the parameters to optimise.
+  absl::StatusOr<std::vector<Tensor>> BuildModel() {
     model::SetThreads(c.threads, c.blas_threads);
     model::ModelOptions mo;
     mo.formulation = c.formulation;
@@ -519,155 +394,167 @@ struct Runner {
       for (const Tensor& p : head->parameters()) params.push_back(p);
     }
     SetTraining(true);
+    return params;
+  }
 
-    const TrainingPlan plan = PlanTraining(c, d.size());
+  // The seeded validation / training split, and the labelled validation
+  // subset precision@10 is measured on.
+  void SplitData() {
     std::vector<size_t> perm = data::SampleIndices(d.size(), d.size(), Mix(c.seed, 1));
     val.assign(perm.begin(), perm.begin() + plan.validation_images);
     train.assign(perm.begin() + plan.validation_images, perm.end());
-    if (c.eval_images > 0) {
-      eval_subset.assign(val.begin(), val.begin() + std::min(c.eval_images, val.size()));
-      for (size_t i : eval_subset) {
-        if (d.labels[i] == data::kNoLabel) {
-          eval_subset.clear();  // Unlabelled: precision is not measured.
-          break;
-        }
+    if (c.eval_images == 0) return;
+    eval_subset.assign(val.begin(), val.begin() + std::min(c.eval_images, val.size()));
+    for (size_t i : eval_subset) {
+      if (d.labels[i] == data::kNoLabel) {
+        eval_subset.clear();  // Unlabelled: precision is not measured.
+        return;
       }
     }
+  }
 
-    LS_RETURN_IF_ERROR(MeasurePixelPrecision());
-    std::unique_ptr<Optimizer> opt = MakeOptimizer(c, params);
-    const size_t per = d.image_bytes();
+  // One epoch's steps over the reshuffled training split, then EndEpoch.
+  // False when no epoch ended (stopped, or no step ran): the run is over.
+  absl::StatusOr<bool> RunEpoch(uint32_t epoch) {
+    const absl::Time epoch_start = now();
+    const double epoch_cpu_start = ProcessCpuSeconds();
+    std::vector<size_t> order_pos =
+        data::SampleIndices(train.size(), train.size(), Mix(c.seed, 100 + epoch));
+    std::vector<size_t> order(train.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = train[order_pos[i]];
+    std::mt19937_64 flip_rng(Mix(c.seed, 1000000 + epoch));
     const size_t batch = static_cast<size_t>(c.batch_size);
-    buf.resize(batch * per);
-    const absl::Time start = now();
-    const absl::Duration budget = absl::Seconds(c.time_budget_seconds);
-    std::deque<std::pair<absl::Time, size_t>> window;  // (time, images) per step.
-    window.emplace_back(start, 0);
-    uint64_t step = 0;
-    double last_epoch_train = std::numeric_limits<double>::quiet_NaN();
-    double last_epoch_val = std::numeric_limits<double>::quiet_NaN();
-    uint64_t step_at_epoch_end = 0;
-    double best = std::numeric_limits<double>::infinity();
-    bool stopped = false, cut = false;
-    double lr = c.learning_rate;
-
-    for (uint32_t epoch = 1; epoch <= static_cast<uint32_t>(c.epochs) && !stopped && !cut;
-         ++epoch) {
-      const absl::Time epoch_start = now();
-      const double epoch_cpu_start = ProcessCpuSeconds();
-      std::vector<size_t> order_pos =
-          data::SampleIndices(train.size(), train.size(), Mix(c.seed, 100 + epoch));
-      std::vector<size_t> order(train.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = train[order_pos[i]];
-      std::mt19937_64 flip_rng(Mix(c.seed, 1000000 + epoch));
-      double sum = 0;
-      size_t seen = 0;
-      for (uint64_t b = 0; b < plan.steps_per_epoch; ++b) {
-        if (cb.should_stop && cb.should_stop()) {
-          stopped = true;
-          break;
-        }
-        const absl::Time before = now();
-        if ((c.max_steps > 0 && step >= c.max_steps) ||
-            (c.time_budget_seconds > 0 && before - start >= budget)) {
-          cut = true;
-          break;
-        }
-        const size_t n = std::min(batch, order.size() - b * batch);
-        // A contrastive batch of one image has no negatives: skip it.
-        if (contrastive() && n < 2) continue;
-        if (c.lr_schedule != LrSchedule::kConstant) {
-          double progress = static_cast<double>(step + 1) / static_cast<double>(plan.total_steps);
-          if (c.time_budget_seconds > 0) {
-            progress =
-                std::max(progress, absl::ToDoubleSeconds(before - start) / c.time_budget_seconds);
-          }
-          lr = LearningRate(progress);
-          opt->SetLearningRate(lr);
-        }
-        LS_RETURN_IF_ERROR(Fill(order, b * batch, n, c.augment ? &flip_rng : nullptr,
-                                /*validation=*/false, epoch));
-        opt->ZeroGrad();
-        Tensor loss = Loss(n);
-        loss.backward();
-        opt->Step();
-        const double l = loss.item<double>();
-        ++step;
-        if (!std::isfinite(l)) {
-          return absl::AbortedError(absl::StrCat("training diverged: loss is ", l, " at step ",
-                                                 step, " (try a lower learning_rate)"));
-        }
-        sum += l * n;
-        seen += n;
-        result.steps = step;
-        result.last_train_loss = l;
-
-        const absl::Time t = now();
-        window.emplace_back(t, n);
-        while (window.size() > 21) window.pop_front();
-        if (cb.on_step) {
-          StepInfo s;
-          s.epoch = epoch;
-          s.step = step;
-          s.total_steps = plan.total_steps;
-          s.loss = l;
-          size_t imgs = 0;
-          for (size_t i = 1; i < window.size(); ++i) imgs += window[i].second;
-          const double secs = absl::ToDoubleSeconds(t - window.front().first);
-          s.images_per_second = secs > 0 ? imgs / secs : 0;
-          const double steps_per_sec = secs > 0 ? (window.size() - 1) / secs : 0;
-          s.eta_seconds =
-              steps_per_sec > 0
-                  ? static_cast<double>(plan.total_steps - std::min(step, plan.total_steps)) /
-                        steps_per_sec
-                  : 0;
-          s.last_of_epoch = b + 1 == plan.steps_per_epoch;
-          cb.on_step(s);
-        }
+    double sum = 0;
+    size_t seen = 0;
+    for (uint64_t b = 0; b < plan.steps_per_epoch; ++b) {
+      if (cb.should_stop && cb.should_stop()) {
+        stopped = true;
+        break;
       }
-      if (stopped || seen == 0) break;
+      const absl::Time before = now();
+      if ((c.max_steps > 0 && step >= c.max_steps) ||
+          (c.time_budget_seconds > 0 && before - start >= absl::Seconds(c.time_budget_seconds))) {
+        cut = true;
+        break;
+      }
+      const size_t n = std::min(batch, order.size() - b * batch);
+      // A contrastive batch of one image has no negatives: skip it.
+      if (contrastive() && n < 2) continue;
+      UpdateLearningRate(before);
+      LS_ASSIGN_OR_RETURN(const double l,
+                          TrainStep(order, b * batch, n, c.augment ? &flip_rng : nullptr, epoch));
+      sum += l * n;
+      seen += n;
+      ReportStep(epoch, l, n, b + 1 == plan.steps_per_epoch);
+    }
+    if (stopped || seen == 0) return false;
+    LS_RETURN_IF_ERROR(EndEpoch(epoch, sum / seen, epoch_start, epoch_cpu_start));
+    return true;
+  }
 
-      // An epoch ended (completely, or cut short by max_steps / the budget).
-      EpochInfo e;
-      e.epoch = epoch;
-      e.train_loss = sum / seen;
-      e.learning_rate = lr;
-      LS_ASSIGN_OR_RETURN(e.validation_loss, Evaluate());
+  // LrSchedule::kWarmupCosine: the rate of the next step, which starts at
+  // `before`.
+  void UpdateLearningRate(absl::Time before) {
+    if (c.lr_schedule == LrSchedule::kConstant) return;
+    double progress = static_cast<double>(step + 1) / static_cast<double>(plan.total_steps);
+    if (c.time_budget_seconds > 0) {
+      progress = std::max(progress, absl::ToDoubleSeconds(before - start) / c.time_budget_seconds);
+    }
+    lr = LearningRate(progress);
+    opt->SetLearningRate(lr);
+  }
+
+  // One optimiser step on batch [first, first + n) of `order`; its loss.
+  // ABORTED when the loss is not finite.
+  absl::StatusOr<double> TrainStep(const std::vector<size_t>& order, size_t first, size_t n,
+                                   std::mt19937_64* flip_rng, uint32_t epoch) {
+    LS_RETURN_IF_ERROR(Fill(order, first, n, flip_rng, /*validation=*/false, epoch));
+    opt->ZeroGrad();
+    Tensor loss = Loss(n);
+    loss.backward();
+    opt->Step();
+    const double l = loss.item<double>();
+    ++step;
+    if (!std::isfinite(l)) {
+      return absl::AbortedError(absl::StrCat("training diverged: loss is ", l, " at step ", step,
+                                             " (try a lower learning_rate)"));
+    }
+    result.steps = step;
+    result.last_train_loss = l;
+    return l;
+  }
+
+  // Records the step's time and images (the rate window) and calls on_step.
+  void ReportStep(uint32_t epoch, double loss, size_t n, bool last_of_epoch) {
+    const absl::Time t = now();
+    window.emplace_back(t, n);
+    while (window.size() > 21) window.pop_front();
+    if (!cb.on_step) return;
+    StepInfo s;
+    s.epoch = epoch;
+    s.step = step;
+    s.total_steps = plan.total_steps;
+    s.loss = loss;
+    size_t imgs = 0;
+    for (size_t i = 1; i < window.size(); ++i) imgs += window[i].second;
+    const double secs = absl::ToDoubleSeconds(t - window.front().first);
+    s.images_per_second = secs > 0 ? imgs / secs : 0;
+    const double steps_per_sec = secs > 0 ? (window.size() - 1) / secs : 0;
+    s.eta_seconds = steps_per_sec > 0
+                        ? static_cast<double>(plan.total_steps - std::min(step, plan.total_steps)) /
+                              steps_per_sec
+                        : 0;
+    s.last_of_epoch = last_of_epoch;
+    cb.on_step(s);
+  }
+
+  // An epoch ended (completely, or cut short by max_steps / the budget):
+  // validation, the embedding head, precision, on_epoch, the checkpoint
+  // policy.
+  absl::Status EndEpoch(uint32_t epoch, double train_loss, absl::Time epoch_start,
+                        double epoch_cpu_start) {
+    EpochInfo e;
+    e.epoch = epoch;
+    e.train_loss = train_loss;
+    e.learning_rate = lr;
+    LS_ASSIGN_OR_RETURN(e.validation_loss, Evaluate());
+    LS_RETURN_IF_ERROR(FitEmbeddingHead());
+    LS_RETURN_IF_ERROR(MeasurePrecision(&e));
+    e.seconds = absl::ToDoubleSeconds(now() - epoch_start);
+    e.cpu_seconds = ProcessCpuSeconds() - epoch_cpu_start;
+    e.cut_short = cut;
+    last_epoch_train = e.train_loss;
+    result.epochs_completed = epoch;
+    if (!std::isnan(e.validation_loss) && !(e.validation_loss >= result.best_validation_loss)) {
+      result.best_validation_loss = e.validation_loss;
+    }
+    if (cb.on_epoch) cb.on_epoch(e);
+    const double metric = std::isnan(e.validation_loss) ? e.train_loss : e.validation_loss;
+    const bool is_best = metric < best;
+    if (is_best) best = metric;
+    if (c.checkpoint_policy == CheckpointPolicy::kEveryEpoch ||
+        (c.checkpoint_policy == CheckpointPolicy::kBestValidation && is_best)) {
+      LS_RETURN_IF_ERROR(Checkpoint(epoch, step, e.train_loss, e.validation_loss));
+    }
+    last_epoch_val = e.validation_loss;
+    step_at_epoch_end = step;
+    if (c.max_steps > 0 && step >= c.max_steps) cut = true;
+    return absl::OkStatus();
+  }
+
+  // kEnd: the final weights, when at least one epoch ended. If a stop
+  // request interrupted a later epoch, the weights moved since that
+  // epoch's evaluation: evaluate them again.
+  absl::Status FinalCheckpoint() {
+    if (c.checkpoint_policy != CheckpointPolicy::kEnd || result.epochs_completed < 1) {
+      return absl::OkStatus();
+    }
+    double v = last_epoch_val;
+    if (step != step_at_epoch_end) {
+      LS_ASSIGN_OR_RETURN(v, Evaluate());
       LS_RETURN_IF_ERROR(FitEmbeddingHead());
-      LS_RETURN_IF_ERROR(MeasurePrecision(&e));
-      e.seconds = absl::ToDoubleSeconds(now() - epoch_start);
-      e.cpu_seconds = ProcessCpuSeconds() - epoch_cpu_start;
-      e.cut_short = cut;
-      last_epoch_train = e.train_loss;
-      result.epochs_completed = epoch;
-      if (!std::isnan(e.validation_loss) && !(e.validation_loss >= result.best_validation_loss)) {
-        result.best_validation_loss = e.validation_loss;
-      }
-      if (cb.on_epoch) cb.on_epoch(e);
-      const double metric = std::isnan(e.validation_loss) ? e.train_loss : e.validation_loss;
-      const bool is_best = metric < best;
-      if (is_best) best = metric;
-      if (c.checkpoint_policy == CheckpointPolicy::kEveryEpoch ||
-          (c.checkpoint_policy == CheckpointPolicy::kBestValidation && is_best)) {
-        LS_RETURN_IF_ERROR(Checkpoint(epoch, step, e.train_loss, e.validation_loss));
-      }
-      last_epoch_val = e.validation_loss;
-      step_at_epoch_end = step;
-      if (c.max_steps > 0 && step >= c.max_steps) cut = true;
     }
-    // kEnd: the final weights, when at least one epoch ended. If a stop
-    // request interrupted a later epoch, the weights moved since that
-    // epoch's evaluation: evaluate them again.
-    if (c.checkpoint_policy == CheckpointPolicy::kEnd && result.epochs_completed >= 1) {
-      double v = last_epoch_val;
-      if (step != step_at_epoch_end) {
-        LS_ASSIGN_OR_RETURN(v, Evaluate());
-        LS_RETURN_IF_ERROR(FitEmbeddingHead());
-      }
-      LS_RETURN_IF_ERROR(Checkpoint(result.epochs_completed, step, last_epoch_train, v));
-    }
-    result.stopped = stopped;
-    return result;
+    return Checkpoint(result.epochs_completed, step, last_epoch_train, v);
   }
 };
 }  // namespace

@@ -45,6 +45,7 @@
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
 #include "services/trainer/augment.h"
+#include "services/trainer/training_defaults.h"
 
 namespace latentsearch::trainer {
 
@@ -94,18 +95,18 @@ struct TrainConfig {
   // Architecture, latent size, input shape (must equal the data's shape).
   // Must be explicit: latent_size 0 is refused here (the gRPC adapter maps
   // the proto's 0 to the architecture default before).
-  model::ModelSpec model{"conv", 10, {32, 32, 3}};
+  model::ModelSpec model{model::kDefaultArchitecture, 10, {32, 32, 3}};
   // How seed's transposed convolutions are computed, and whether
   // convolutions run on channels-last tensors (same function either way).
   model::Formulation formulation = model::Formulation::kPhaseSplit;
   bool channels_last = true;
-  int epochs = 30;      // 1..10000.
-  int batch_size = 32;  // 1..4096.
+  int epochs = kDefaultEpochs;         // 1..kMaxEpochs.
+  int batch_size = kDefaultBatchSize;  // 1..kMaxBatchSize.
   OptimizerKind optimizer = OptimizerKind::kAdamax;
-  double learning_rate = 1e-3;       // Finite, > 0.
-  double weight_decay = 0;           // >= 0; L2 penalty (Adamax/Adam), decoupled (AdamW).
-  double validation_fraction = 0.1;  // [0, 0.5].
-  uint64_t seed = 0;                 // Split, shuffles, initialisation, augmentation.
+  double learning_rate = kDefaultLearningRate;  // Finite, > 0.
+  double weight_decay = 0;  // >= 0; L2 penalty (Adamax/Adam), decoupled (AdamW).
+  double validation_fraction = kDefaultValidationFraction;  // [0, 0.5].
+  uint64_t seed = 0;  // Split, shuffles, initialisation, augmentation.
   bool augment = false;
   CheckpointPolicy checkpoint_policy = CheckpointPolicy::kBestValidation;
   uint64_t max_steps = 0;          // 0 = no limit.
@@ -123,7 +124,7 @@ struct TrainConfig {
   // the encoder (Model::SerializeEncoderWeights; Reconstruct unavailable).
   double reconstruction_weight = 0;
   // kContrastive: NT-Xent temperature, (0, 10].
-  double temperature = 0.2;
+  double temperature = kDefaultTemperature;
   // kContrastive: the projection head Linear(latent → hidden), BatchNorm,
   // ReLU, Linear(hidden → dim); training only.
   int projection_hidden = 512;
@@ -131,7 +132,7 @@ struct TrainConfig {
   AugmentOptions views = AugmentOptions::SimClr();  // kContrastive.
   CorruptOptions corruption;                        // kDenoising.
   LrSchedule lr_schedule = LrSchedule::kConstant;
-  double warmup_fraction = 0.05;  // [0, 0.5].
+  double warmup_fraction = kDefaultWarmupFraction;  // [0, 0.5].
   Embedding embedding = Embedding::kLatent;
   // kWhitened: eigenvalues are shrunk by this × their mean (> 0, finite);
   // and the training images the whitening is fitted to (>= 2; at most the

@@ -7,6 +7,7 @@
 #include "common/base/status_macros.h"
 #include "common/image/image.h"
 #include "services/trainer/training.h"
+#include "services/trainer/training_defaults.h"
 
 namespace latentsearch::trainer {
 namespace {
@@ -43,7 +44,10 @@ absl::Status ValidateViews(const AugmentOptions& v) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& dataset) {
+namespace {
+
+// The fields that need no data set: model, optimisation, run limits.
+absl::Status ValidateTraining(const TrainConfig& c) {
   if (c.model.latent_size == 0) {
     return Field("latent_size",
                  absl::StrCat("0 is not a latent size; allowed 1..", model::kMaxLatentSize));
@@ -54,11 +58,11 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
                                              " is incomplete; every dimension must be >= 1"));
   }
   LS_RETURN_IF_ERROR(model::ValidateSpec(c.model));
-  if (c.batch_size < 1 || c.batch_size > 4096) {
-    return Field("batch_size", absl::StrCat(c.batch_size, " is outside 1..4096"));
+  if (c.batch_size < 1 || c.batch_size > kMaxBatchSize) {
+    return Field("batch_size", absl::StrCat(c.batch_size, " is outside 1..", kMaxBatchSize));
   }
-  if (c.epochs < 1 || c.epochs > 10000) {
-    return Field("epochs", absl::StrCat(c.epochs, " is outside 1..10000"));
+  if (c.epochs < 1 || c.epochs > kMaxEpochs) {
+    return Field("epochs", absl::StrCat(c.epochs, " is outside 1..", kMaxEpochs));
   }
   if (!std::isfinite(c.learning_rate) || c.learning_rate <= 0) {
     return Field("learning_rate", absl::StrCat(c.learning_rate, " must be finite and > 0"));
@@ -66,12 +70,14 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   if (!std::isfinite(c.weight_decay) || c.weight_decay < 0) {
     return Field("weight_decay", absl::StrCat(c.weight_decay, " must be finite and >= 0"));
   }
-  if (!(c.validation_fraction >= 0 && c.validation_fraction <= 0.5)) {
-    return Field("validation_fraction",
-                 absl::StrCat(c.validation_fraction, " is outside [0, 0.5]"));
+  if (!(c.validation_fraction >= 0 && c.validation_fraction <= kMaxValidationFraction)) {
+    return Field("validation_fraction", absl::StrCat(c.validation_fraction, " is outside [0, ",
+                                                     kMaxValidationFraction, "]"));
   }
-  if (c.threads < 0 || c.threads > 1024 || c.blas_threads < 0 || c.blas_threads > 1024) {
-    return Field("threads", absl::StrCat(c.threads, " is outside 0..1024 (0 = the cores)"));
+  if (c.threads < 0 || c.threads > kMaxThreads || c.blas_threads < 0 ||
+      c.blas_threads > kMaxThreads) {
+    return Field("threads",
+                 absl::StrCat(c.threads, " is outside 0..", kMaxThreads, " (0 = the cores)"));
   }
   if (!std::isfinite(c.time_budget_seconds) || c.time_budget_seconds < 0) {
     return Field("time_budget_seconds",
@@ -80,15 +86,22 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   if (c.eval_batch_size < 1) {
     return Field("eval_batch_size", absl::StrCat(c.eval_batch_size, " must be >= 1"));
   }
-  if (!(c.temperature > 0 && c.temperature <= 10)) {
-    return Field("temperature", absl::StrCat(c.temperature, " is outside (0, 10]"));
+  return absl::OkStatus();
+}
+
+// The objective's and the embedding's fields.
+absl::Status ValidateObjective(const TrainConfig& c) {
+  if (!(c.temperature > 0 && c.temperature <= kMaxTemperature)) {
+    return Field("temperature",
+                 absl::StrCat(c.temperature, " is outside (0, ", kMaxTemperature, "]"));
   }
   if (!std::isfinite(c.reconstruction_weight) || c.reconstruction_weight < 0) {
     return Field("reconstruction_weight",
                  absl::StrCat(c.reconstruction_weight, " must be finite and >= 0"));
   }
-  if (!(c.warmup_fraction >= 0 && c.warmup_fraction <= 0.5)) {
-    return Field("warmup_fraction", absl::StrCat(c.warmup_fraction, " is outside [0, 0.5]"));
+  if (!(c.warmup_fraction >= 0 && c.warmup_fraction <= kMaxWarmupFraction)) {
+    return Field("warmup_fraction",
+                 absl::StrCat(c.warmup_fraction, " is outside [0, ", kMaxWarmupFraction, "]"));
   }
   if (c.objective == Objective::kContrastive && c.batch_size < 2) {
     return Field("batch_size", absl::StrCat(c.batch_size,
@@ -111,12 +124,19 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   if (c.projection_hidden < 1 || c.projection_dim < 1) {
     return Field("projection", "hidden and output sizes must be >= 1");
   }
+  return absl::OkStatus();
+}
+
+// `dataset` against the config: not empty, well-formed, in the model's
+// input shape, and large enough for the split.
+absl::Status ValidateData(const TrainConfig& c, const data::Dataset& dataset) {
   if (dataset.size() == 0) {
     return Field("dataset", absl::StrCat("the data set '", dataset.source, "' holds no images"));
   }
   if (absl::Status s = data::Validate(dataset); !s.ok()) {
     return Field("dataset", s.message());
   }
+  const model::InputShape& in = c.model.input;
   const model::InputShape data_shape{dataset.height, dataset.width, dataset.channels};
   if (data_shape != in) {
     return Field("input_shape", absl::StrCat("the model takes ", model::FormatInputShape(in),
@@ -136,6 +156,14 @@ absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& data
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status ValidateTrainConfig(const TrainConfig& c, const data::Dataset& dataset) {
+  LS_RETURN_IF_ERROR(ValidateTraining(c));
+  LS_RETURN_IF_ERROR(ValidateObjective(c));
+  return ValidateData(c, dataset);
+}
+
 const char* ObjectiveName(Objective objective) {
   switch (objective) {
     case Objective::kReconstruction:
@@ -151,7 +179,7 @@ const char* ObjectiveName(Objective objective) {
 TrainingPlan PlanTraining(const TrainConfig& c, uint64_t n) {
   TrainingPlan p;
   if (n == 0) return p;
-  const double frac = std::clamp(c.validation_fraction, 0.0, 0.5);
+  const double frac = std::clamp(c.validation_fraction, 0.0, kMaxValidationFraction);
   p.validation_images = std::min<uint64_t>(n - 1, static_cast<uint64_t>(std::llround(frac * n)));
   p.train_images = n - p.validation_images;
   const uint64_t batch = std::max(1, c.batch_size);

@@ -1,5 +1,6 @@
-// TrainerCore without gRPC: config defaults, the event log, push retry
-// rules with a fake pusher, and shutdown.
+// TrainerCore without gRPC: the event log, push retry rules with a fake
+// pusher, and shutdown. (ResolveConfig: training_config_proto_test.cc;
+// PushQueue on its own: push_queue_test.cc.)
 #include "services/trainer/trainer_core.h"
 
 #include <atomic>
@@ -22,93 +23,6 @@ using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-TEST(ResolveConfigTest, ZeroMeansTheDocumentedDefault) {
-  v1::TrainingConfig c;
-  c.mutable_dataset()->set_cifar10_dir("/data/cifar10");
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig r, ResolveConfig(c, 2));
-  EXPECT_EQ(r.train.model.architecture, "conv");
-  EXPECT_EQ(r.train.model.latent_size, 10);
-  EXPECT_EQ(r.train.epochs, 30);
-  EXPECT_EQ(r.train.batch_size, 32);
-  EXPECT_EQ(r.train.optimizer, OptimizerKind::kAdamax);
-  EXPECT_EQ(r.train.learning_rate, 1e-3);
-  EXPECT_EQ(r.train.validation_fraction, 0.1);
-  EXPECT_EQ(r.train.checkpoint_policy, CheckpointPolicy::kBestValidation);
-  EXPECT_EQ(r.train.threads, 2);
-  EXPECT_EQ(r.model_name, "default");
-  EXPECT_EQ(r.dataset.split, data::Split::kTrain);
-  EXPECT_EQ(r.effective.epochs(), 30u);
-  EXPECT_EQ(r.effective.validation_fraction(), 0.1);
-  c.set_validation_fraction(0);  // Present: no validation split.
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig r0, ResolveConfig(c, 0));
-  EXPECT_EQ(r0.train.validation_fraction, 0);
-}
-
-TEST(ResolveConfigTest, ContrastiveViewsDefaultToSimClrAndTakeWhatIsSet) {
-  v1::TrainingConfig c;
-  c.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
-  c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig r, ResolveConfig(c, 1));
-  const AugmentOptions simclr = AugmentOptions::SimClr();
-  EXPECT_EQ(r.train.views.min_scale, simclr.min_scale);
-  EXPECT_EQ(r.train.views.jitter_probability, simclr.jitter_probability);
-  // The effective config shows the defaults used.
-  EXPECT_EQ(r.effective.views().min_crop_scale(), 0.2);
-  EXPECT_EQ(r.effective.views().flip_probability(), 0.5);
-  EXPECT_EQ(r.effective.views().jitter_probability(), 0.8);
-  EXPECT_EQ(r.effective.views().jitter_strength(), 0.4);
-  EXPECT_EQ(r.effective.views().grayscale_probability(), 0.2);
-
-  v1::ViewAugmentation* v = c.mutable_views();
-  v->set_min_crop_scale(0.7);
-  v->set_flip_probability(0);  // Present: no flips (not "the default").
-  v->set_jitter_probability(0.5);
-  v->set_jitter_strength(0.2);
-  v->set_grayscale_probability(0);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig m, ResolveConfig(c, 1));
-  EXPECT_EQ(m.train.views.min_scale, 0.7);
-  EXPECT_EQ(m.train.views.max_scale, simclr.max_scale);
-  EXPECT_EQ(m.train.views.flip_probability, 0);
-  EXPECT_EQ(m.train.views.jitter_probability, 0.5);
-  EXPECT_EQ(m.train.views.brightness, 0.2);
-  EXPECT_EQ(m.train.views.contrast, 0.2);
-  EXPECT_EQ(m.train.views.saturation, 0.2);
-  EXPECT_EQ(m.train.views.grayscale_probability, 0);
-  EXPECT_EQ(m.effective.views().min_crop_scale(), 0.7);
-  EXPECT_EQ(m.effective.views().flip_probability(), 0);
-}
-
-TEST(ResolveConfigTest, EmbeddingDefaultsToWhitenedForContrastiveOnly) {
-  v1::TrainingConfig c;
-  c.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig rec, ResolveConfig(c, 1));
-  EXPECT_EQ(rec.train.embedding, Embedding::kLatent);
-  EXPECT_EQ(rec.effective.embedding(), v1::EMBEDDING_KIND_LATENT);
-  c.set_objective(v1::OBJECTIVE_CONTRASTIVE);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig con, ResolveConfig(c, 1));
-  EXPECT_EQ(con.train.embedding, Embedding::kWhitened);
-  EXPECT_TRUE(con.train.whitening_mirror) << "SimCLR's views flip";
-  EXPECT_EQ(con.effective.embedding(), v1::EMBEDDING_KIND_WHITENED);
-  c.mutable_views()->set_flip_probability(0);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig noflip, ResolveConfig(c, 1));
-  EXPECT_FALSE(noflip.train.whitening_mirror) << "trained without flips";
-  c.set_embedding(v1::EMBEDDING_KIND_LATENT);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig latent, ResolveConfig(c, 1));
-  EXPECT_EQ(latent.train.embedding, Embedding::kLatent);
-  // Reconstruction with flips, whitened on request: mirrored.
-  v1::TrainingConfig r;
-  r.mutable_dataset()->set_idx_dir("/data/fashion-mnist");
-  r.set_augment(true);
-  r.set_embedding(v1::EMBEDDING_KIND_WHITENED);
-  ASSERT_OK_AND_ASSIGN(ResolvedConfig rw, ResolveConfig(r, 1));
-  EXPECT_EQ(rw.train.embedding, Embedding::kWhitened);
-  EXPECT_TRUE(rw.train.whitening_mirror);
-  r.set_embedding(static_cast<v1::EmbeddingKind>(7));
-  EXPECT_THAT(ResolveConfig(r, 1),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("embedding: 7 is not an EmbeddingKind value")));
-}
 
 TEST(EventLogTest, NumbersEventsAndNotifiesListenersUntilRemoved) {
   EventLog log("job-1");

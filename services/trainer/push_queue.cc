@@ -1,0 +1,151 @@
+#include "services/trainer/push_queue.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
+#include "latentsearch/v1/trainer.pb.h"
+
+namespace latentsearch::trainer {
+namespace {
+
+std::string CodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
+
+std::string DescribeCheckpoint(const model::CheckpointMetadata& m) {
+  return absl::StrCat(m.model_name, " v", m.version);
+}
+
+// The PushEvent of attempt `attempt` that ended with `s`; `last` = no
+// attempt follows, else the next one starts after `delay`.
+v1::TrainingEvent AttemptEvent(const std::string& target, const model::CheckpointMetadata& m,
+                               int attempt, const absl::Status& s, bool last,
+                               absl::Duration delay) {
+  v1::TrainingEvent e;
+  v1::PushEvent* p = e.mutable_push();
+  p->set_target(target);
+  p->mutable_model()->set_name(m.model_name);
+  p->mutable_model()->set_version(m.version);
+  p->set_attempt(attempt);
+  p->set_ok(s.ok());
+  if (!s.ok()) {
+    p->set_error_code(CodeName(s.code()));
+    p->set_message(last && IsRetryablePushError(s.code())
+                       ? absl::StrCat(s.message(), " (giving up after ", attempt, " attempts)")
+                       : std::string(s.message()));
+  }
+  p->set_final(last);
+  if (!last) {
+    p->set_message(absl::StrCat(p->message(), " (retrying in ", absl::FormatDuration(delay), ")"));
+  }
+  return e;
+}
+
+// The final PushEvent of a push whose backoff wait was cut short.
+v1::TrainingEvent AbandonedEvent(const std::string& target, const model::CheckpointMetadata& m,
+                                 int attempt) {
+  v1::TrainingEvent c;
+  v1::PushEvent* cp = c.mutable_push();
+  cp->set_target(target);
+  cp->mutable_model()->set_name(m.model_name);
+  cp->mutable_model()->set_version(m.version);
+  cp->set_attempt(attempt);
+  cp->set_ok(false);
+  cp->set_error_code(CodeName(absl::StatusCode::kCancelled));
+  cp->set_message("trainer shutting down; push abandoned");
+  cp->set_final(true);
+  return c;
+}
+
+// One glog line per attempt: INFO when it succeeded, WARNING when it is
+// retried, ERROR when the push failed for good.
+void LogAttempt(const std::string& target, const model::CheckpointMetadata& m, int attempt,
+                int max_attempts, const absl::Status& s, bool last, absl::Duration delay) {
+  const std::string what = absl::StrCat("push of ", DescribeCheckpoint(m), " to ", target);
+  if (s.ok()) {
+    LOG(INFO) << what << " succeeded (attempt " << attempt << ")";
+  } else if (!last) {
+    LOG(WARNING) << what << " failed (attempt " << attempt << " of " << max_attempts << "): " << s
+                 << "; retrying in " << absl::FormatDuration(delay);
+  } else {
+    LOG(ERROR) << what << " failed (attempt " << attempt << " of " << max_attempts << "): " << s
+               << (IsRetryablePushError(s.code()) ? "; giving up" : "; not retryable");
+  }
+}
+
+}  // namespace
+
+bool IsRetryablePushError(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kResourceExhausted;
+}
+
+PushQueue::PushQueue(Options options) : options_(std::move(options)), thread_([this] { Loop(); }) {}
+
+PushQueue::~PushQueue() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void PushQueue::Add(Task task) {
+  absl::MutexLock lock(&mu_);
+  tasks_.push_back(std::move(task));
+}
+
+void PushQueue::Loop() {
+  while (true) {
+    Task task;
+    std::deque<Task> dropped;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](PushQueue* q)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->stop_ || !q->tasks_.empty(); },
+          this));
+      if (stop_) {
+        dropped.swap(tasks_);
+      } else {
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+    }
+    if (!task.checkpoint) {
+      // Shutting down: pushes not yet started are abandoned (the
+      // checkpoints stay in the store).
+      if (!dropped.empty()) {
+        LOG(WARNING) << "shutting down: " << dropped.size() << " push(es) to " << options_.target
+                     << " not started, dropped";
+      }
+      for (Task& t : dropped) t.done();
+      return;
+    }
+    Run(task);
+    task.done();
+  }
+}
+
+void PushQueue::Run(const Task& task) {
+  const BackoffPolicy& b = options_.backoff;
+  const model::CheckpointMetadata& m = task.checkpoint->metadata;
+  absl::Duration delay = b.initial;
+  for (int attempt = 1;; ++attempt) {
+    absl::Status s = options_.pusher->Push(options_.target, *task.checkpoint);
+    const bool last = s.ok() || !IsRetryablePushError(s.code()) || attempt >= b.max_attempts;
+    LogAttempt(options_.target, m, attempt, b.max_attempts, s, last, delay);
+    task.log->Append(AttemptEvent(options_.target, m, attempt, s, last, delay));
+    if (last) return;
+    if (!options_.wait(delay)) {
+      LOG(WARNING) << "push of " << DescribeCheckpoint(m) << " to " << options_.target
+                   << " abandoned after attempt " << attempt << ": the trainer is shutting down";
+      task.log->Append(AbandonedEvent(options_.target, m, attempt));
+      return;
+    }
+    delay = std::min(b.max, delay * b.multiplier);
+  }
+}
+
+}  // namespace latentsearch::trainer
