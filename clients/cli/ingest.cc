@@ -51,7 +51,7 @@ std::string StripVersionSuffix(const std::string& name) {
 // Encodes and upserts the items at `todo` (indices into `source`).
 class IngestRun {
  public:
-  IngestRun(const Endpoint& encoder, const Endpoint& search, const ImageSource& source,
+  IngestRun(const Endpoint& encoder, const Endpoint& search, const items::ImageSource& source,
             const IngestOptions& options, v1::ModelRef model, uint32_t dim,
             std::vector<size_t> todo, uint64_t skipped)
       : encoder_(encoder),
@@ -161,7 +161,7 @@ class IngestRun {
 
   const Endpoint& encoder_;
   const Endpoint& search_;
-  const ImageSource& source_;
+  const items::ImageSource& source_;
   const IngestOptions& options_;
   const v1::ModelRef model_;
   const uint32_t dim_;
@@ -179,7 +179,8 @@ class IngestRun {
 }  // namespace
 
 absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& search,
-                                    const ImageSource& source, const IngestOptions& options) {
+                                    const items::ImageSource& source,
+                                    const IngestOptions& options) {
   if (options.collection.empty()) {
     return absl::InvalidArgumentError("ingest needs a collection name");
   }
@@ -253,7 +254,8 @@ absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& sea
 
 absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& search,
                                       const std::string& collection, const std::string& target,
-                                      const IngestOptions& options, ImageResolver* resolver) {
+                                      const IngestOptions& options,
+                                      items::ImageResolver* resolver) {
   ReindexResult r;
   r.from = collection;
   LS_ASSIGN_OR_RETURN(v1::CollectionInfo info, GetCollection(search, collection));
@@ -278,7 +280,7 @@ absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& s
   }
   opt.model = newest.model();
   LS_ASSIGN_OR_RETURN(std::vector<v1::Item> items, ListAllItems(search, collection, false));
-  ImageSource source;
+  items::ImageSource source;
   auto uris = std::make_shared<std::vector<std::string>>();
   for (const v1::Item& item : items) {
     source.ids.push_back(item.id());
@@ -350,7 +352,7 @@ absl::Status RunIngest(const CommandContext& ctx) {
     if (options.collection.empty()) {
       return absl::InvalidArgumentError("--reindex needs --collection=NAME (the one to re-encode)");
     }
-    ImageResolver resolver;
+    items::ImageResolver resolver;
     LS_ASSIGN_OR_RETURN(ReindexResult r, Reindex(encoder, search, options.collection,
                                                  absl::GetFlag(FLAGS_to), options, &resolver));
     bar.Finish();
@@ -375,14 +377,14 @@ absl::Status RunIngest(const CommandContext& ctx) {
     return absl::OkStatus();
   }
 
-  ImageSource source;
+  items::ImageSource source;
   std::string what;
   if (!absl::GetFlag(FLAGS_files).empty()) {
-    LS_ASSIGN_OR_RETURN(source, FilesSource(absl::GetFlag(FLAGS_files)));
+    LS_ASSIGN_OR_RETURN(source, items::FilesSource(absl::GetFlag(FLAGS_files)));
     what = absl::GetFlag(FLAGS_files);
   } else {
     LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
-    LS_ASSIGN_OR_RETURN(source, LoadImageSource(spec));
+    LS_ASSIGN_OR_RETURN(source, items::LoadImageSource(spec));
     what = absl::StrCat(data::DatasetKindName(spec.kind), ":", spec.path, " [",
                         data::SplitName(spec.split), "]");
   }

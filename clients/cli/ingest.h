@@ -12,7 +12,7 @@
 // upserting overlap (≥ 2 Encode calls in flight by default).
 //
 // Reindex(): re-encodes every item of a collection (images found again
-// through the item uris, sources.h) with the newest version of its model
+// through the item uris, common/items/item_uri.h) with the newest version of its model
 // into a new collection, by default "<base>-v<new version>" where <base> is
 // the old name without a trailing "-v<digits>"; the old one is kept.
 // Flag-free; the command lives in ingest.cc too.
@@ -28,7 +28,8 @@
 #include "absl/status/statusor.h"
 #include "clients/cli/command.h"
 #include "clients/cli/endpoint.h"
-#include "clients/cli/sources.h"
+#include "common/items/image_resolver.h"
+#include "common/items/image_source.h"
 #include "latentsearch/v1/common.pb.h"
 
 namespace latentsearch::cli {
@@ -64,7 +65,7 @@ struct IngestResult {
 };
 
 absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& search,
-                                    const ImageSource& source, const IngestOptions& options);
+                                    const items::ImageSource& source, const IngestOptions& options);
 
 struct ReindexResult {
   std::string from;
@@ -76,7 +77,7 @@ struct ReindexResult {
 // `target` "" = the default name described above.
 absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& search,
                                       const std::string& collection, const std::string& target,
-                                      const IngestOptions& options, ImageResolver* resolver);
+                                      const IngestOptions& options, items::ImageResolver* resolver);
 
 Command IngestCommand();
 

@@ -74,6 +74,16 @@ JsonWriter& JsonWriter::Double(double value) {
   return *this;
 }
 
+JsonWriter& JsonWriter::Fixed(double value, int decimals) {
+  BeforeValue();
+  if (std::isfinite(value)) {
+    absl::StrAppend(&out_, absl::StrFormat("%.*f", decimals, value));
+  } else {
+    out_ += "null";
+  }
+  return *this;
+}
+
 JsonWriter& JsonWriter::Bool(bool value) {
   BeforeValue();
   out_ += value ? "true" : "false";

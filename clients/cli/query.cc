@@ -12,12 +12,12 @@
 #include "clients/cli/client_flags.h"
 #include "clients/cli/command.h"
 #include "clients/cli/dataset_flags.h"
-#include "clients/cli/eval.h"
 #include "clients/cli/json.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/service_calls.h"
 #include "common/base/file.h"
 #include "common/base/status_macros.h"
+#include "common/eval/eval_result.h"
 #include "common/image/grid.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 
@@ -57,7 +57,7 @@ image::Image GreyTile(int tile) {
 }  // namespace
 
 absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& input,
-                                     const QueryOptions& options, ImageResolver* resolver) {
+                                     const QueryOptions& options, items::ImageResolver* resolver) {
   const int given = !input.image_path.empty() + !input.item_id.empty() + input.image.has_value();
   if (given != 1) {
     return absl::InvalidArgumentError(
@@ -171,7 +171,8 @@ std::string QueryResult::ToTable() const {
   absl::StrAppend(&s, "  collection ", collection, " (model ",
                   model.name().empty() ? "default" : model.name(), " v", model.version(), ")\n");
   for (const MetricHits& row : rows) {
-    absl::StrAppend(&s, "\n", MetricLabel(row.metric), " ", IndexKindLabel(row.index_kind),
+    absl::StrAppend(&s, "\n", eval::MetricLabel(row.metric), " ",
+                    eval::IndexKindLabel(row.index_kind),
                     row.exact_fallback ? " (answered by the exact index)" : "", ":\n");
     size_t idw = 2, cw = 5;
     for (const QueryHit& h : row.hits) {
@@ -203,8 +204,8 @@ std::string QueryResult::ToJson() const {
   w.Key("results").BeginArray();
   for (const MetricHits& row : rows) {
     w.BeginObject();
-    w.Key("metric").String(MetricLabel(row.metric));
-    w.Key("index").String(IndexKindLabel(row.index_kind));
+    w.Key("metric").String(eval::MetricLabel(row.metric));
+    w.Key("index").String(eval::IndexKindLabel(row.index_kind));
     w.Key("exact_fallback").Bool(row.exact_fallback);
     w.Key("took_micros").Int(row.took_micros);
     w.Key("neighbors").BeginArray();
@@ -256,7 +257,7 @@ absl::StatusOr<image::Image> RenderContactSheet(const QueryResult& result,
     tiles.push_back(query_tile);
     // Short: the caption is clipped at the tile's edge.
     captions.push_back(
-        absl::StrCat(row.metric == v1::METRIC_COSINE ? "cos" : MetricLabel(row.metric),
+        absl::StrCat(row.metric == v1::METRIC_COSINE ? "cos" : eval::MetricLabel(row.metric),
                      row.index_kind == v1::INDEX_KIND_HNSW ? " hnsw" : "",
                      result.query_class.empty() ? "" : ": ", result.query_class));
     for (int i = 0; i < k; ++i) {
@@ -304,7 +305,7 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     in.item_id = id;
     inputs.push_back(std::move(in));
   }
-  ImageResolver resolver;
+  items::ImageResolver resolver;
   if (index >= 0) {
     LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
     LS_ASSIGN_OR_RETURN(data::Dataset d, data::LoadDataset(spec));

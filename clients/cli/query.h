@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "clients/cli/command.h"
 #include "clients/cli/endpoint.h"
-#include "clients/cli/sources.h"
 #include "common/image/image.h"
+#include "common/items/image_resolver.h"
 #include "latentsearch/v1/common.pb.h"
 
 namespace latentsearch::cli {
@@ -99,7 +99,7 @@ struct QueryResult {
 // the image file's read/decode error (DATA_LOSS / NOT_FOUND naming it);
 // INVALID_ARGUMENT for not exactly one input or options out of range.
 absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& input,
-                                     const QueryOptions& options, ImageResolver* resolver);
+                                     const QueryOptions& options, items::ImageResolver* resolver);
 
 struct SheetOptions {
   int tile = 80;   // tile edge in pixels, 8..512

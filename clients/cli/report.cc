@@ -21,12 +21,12 @@
 #include "clients/cli/pca.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/service_calls.h"
-#include "clients/cli/sources.h"
 #include "common/base/file.h"
 #include "common/base/status_macros.h"
 #include "common/data/dataset.h"
 #include "common/image/grid.h"
 #include "common/image/image.h"
+#include "common/items/image_resolver.h"
 #include "grpcpp/client_context.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
@@ -78,7 +78,7 @@ std::string Html(absl::string_view s) {
   return out;
 }
 
-// "<kind>:<split>:<index>:<dir>" (sources.h) → the data set spec of its
+// "<kind>:<split>:<index>:<dir>" (common/items/item_uri.h) → the data set spec of its
 // split; nullopt for other uris.
 std::optional<data::DatasetSpec> SpecFromUri(const std::string& uri) {
   std::vector<std::string> parts = absl::StrSplit(uri, absl::MaxSplits(':', 3));
@@ -521,11 +521,11 @@ absl::Status ReportWriter::LatentMatrix() {
 }
 
 absl::Status ReportWriter::Eval() {
-  EvalOptions eval = options_.eval;
+  eval::EvalOptions eval = options_.eval;
   eval.collection = collection_.name();
   if (!eval.progress && options_.progress) eval.progress = options_.progress;
-  ImageResolver resolver;
-  LS_ASSIGN_OR_RETURN(EvalResult r, RunEval(search_, eval, &resolver));
+  items::ImageResolver resolver;
+  LS_ASSIGN_OR_RETURN(eval::EvalResult r, RunEval(search_, eval, &resolver));
   std::string table = absl::StrFormat(
       "<p>%d seeded queries (seed %d) drawn from the %d items of %s; precision@%d and "
       "mAP@%d by class label, the query itself left out (\"incl. self\" keeps it, as the "
@@ -539,16 +539,17 @@ absl::Status ReportWriter::Eval() {
                         r.k, r.k, r.map_depth, r.k);
   std::vector<std::string> groups;
   std::vector<std::vector<double>> values;
-  for (const EvalRow& row : r.rows) {
+  for (const eval::EvalRow& row : r.rows) {
     absl::StrAppendFormat(
         &table,
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
         "<td>%s</td></tr>",
-        Html(row.source), MetricLabel(row.metric), IndexKindLabel(row.index_kind),
+        Html(row.source), eval::MetricLabel(row.metric), eval::IndexKindLabel(row.index_kind),
         row.precision_at_k, row.precision_at_k_including_self, row.map,
         row.recall_vs_exact.has_value() ? absl::StrFormat("%.4f", *row.recall_vs_exact) : "");
     groups.push_back(absl::StrCat(row.source == "model" ? "model" : "pixels", " ",
-                                  MetricLabel(row.metric), " ", IndexKindLabel(row.index_kind)));
+                                  eval::MetricLabel(row.metric), " ",
+                                  eval::IndexKindLabel(row.index_kind)));
     values.push_back({row.precision_at_k, row.map});
   }
   table += "</table>";
@@ -570,12 +571,12 @@ absl::Status ReportWriter::Queries() {
   query.fetch_images = true;
   const std::vector<size_t> picks = data::SampleIndices(
       items_.size(), static_cast<size_t>(options_.query_sheets), options_.seed + 3);
-  ImageResolver resolver;
+  items::ImageResolver resolver;
   std::string body = absl::StrFormat(
       "<p>Seeded items of the collection as queries (left), then their %d nearest "
       "neighbours per metric (%s index, the query itself left out), captioned with class "
       "and distance.</p>",
-      query.k, IndexKindLabel(query.index_kind));
+      query.k, eval::IndexKindLabel(query.index_kind));
   for (size_t q = 0; q < picks.size(); ++q) {
     QueryInput input;
     input.item_id = items_[picks[q]].id();

@@ -78,7 +78,7 @@ struct ReportOptions {
   int query_sheets = 3;
   // Run the evaluation (eval.h) and show it.
   bool run_eval = true;
-  EvalOptions eval;
+  eval::EvalOptions eval;
   // For the query sheets (collection is filled in).
   QueryOptions query;
   SheetOptions sheet;
@@ -89,10 +89,10 @@ struct ReportOptions {
 
 // What WriteReport wrote.
 struct ReportResult {
-  std::string index_html;          // Path of the page.
-  std::vector<std::string> files;  // Every file written (page included).
-  std::vector<std::string> notes;  // Sections left out, and why.
-  std::optional<EvalResult> eval;  // When run.
+  std::string index_html;                // Path of the page.
+  std::vector<std::string> files;        // Every file written (page included).
+  std::vector<std::string> notes;        // Sections left out, and why.
+  std::optional<eval::EvalResult> eval;  // When run.
 };
 
 // Writes the report. Errors: the services' statuses (RpcError) for the

@@ -1,4 +1,6 @@
-// The CLI's measures and the contact sheet geometry on hand-computed cases.
+// The eval table and JSON, the JSON writer and the contact sheet geometry on
+// hand-computed cases (the measures: tests/unit/eval).
+#include <cmath>
 #include <vector>
 
 #include "clients/cli/eval.h"
@@ -12,58 +14,29 @@
 namespace latentsearch::cli {
 namespace {
 
-TEST(EvalMathTest, PrecisionAtK) {
-  const std::vector<int32_t> ranked = {1, 0, 1, 1, 2};
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 1), 1.0);
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 2), 0.5);
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 4), 0.75);
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 5), 0.6);
-  // Fewer neighbours than k still divide by k.
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 10), 0.3);
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 7, 5), 0.0);
-  EXPECT_DOUBLE_EQ(PrecisionAtK(ranked, 1, 0), 0.0);
-}
-
-TEST(EvalMathTest, AveragePrecision) {
-  // Relevant at ranks 1, 3, 4 of 5; R = 3:
-  // AP = (1/1 + 2/3 + 3/4) / 3 = 0.80555...
-  const std::vector<int32_t> ranked = {1, 0, 1, 1, 2};
-  EXPECT_NEAR(AveragePrecision(ranked, 1, 100, 3), (1.0 + 2.0 / 3 + 3.0 / 4) / 3, 1e-12);
-  // Five relevant items in the collection, three found: divide by min(R, depth) = 5.
-  EXPECT_NEAR(AveragePrecision(ranked, 1, 100, 5), (1.0 + 2.0 / 3 + 3.0 / 4) / 5, 1e-12);
-  // Depth 2 cuts the list: (1/1) / min(3, 2).
-  EXPECT_NEAR(AveragePrecision(ranked, 1, 2, 3), 0.5, 1e-12);
-  // Perfect ranking.
-  EXPECT_DOUBLE_EQ(AveragePrecision(std::vector<int32_t>{4, 4, 4}, 4, 100, 3), 1.0);
-  // Nothing relevant in the collection.
-  EXPECT_DOUBLE_EQ(AveragePrecision(ranked, 9, 100, 0), 0.0);
-  // A relevant item found only at rank 2: 1/2.
-  EXPECT_DOUBLE_EQ(AveragePrecision(std::vector<int32_t>{0, 3}, 3, 100, 1), 0.5);
-}
-
 TEST(EvalMathTest, ResultTableAndJson) {
-  EvalResult r;
+  eval::EvalResult r;
   r.collection = "c";
   r.model.set_name("m");
   r.model.set_version(2);
   r.num_queries = 3;
   r.k = 10;
   r.map_depth = 100;
-  EvalRow exact;
+  eval::EvalRow exact;
   exact.source = "model";
   exact.metric = v1::METRIC_COSINE;
   exact.precision_at_k = 0.5;
   exact.precision_at_k_including_self = 0.55;
   exact.map = 0.25;
-  EvalRow hnsw = exact;
+  eval::EvalRow hnsw = exact;
   hnsw.index_kind = v1::INDEX_KIND_HNSW;
   hnsw.recall_vs_exact = 0.99;
   r.rows = {exact, hnsw};
-  const std::string table = r.ToTable();
+  const std::string table = EvalTable(r);
   EXPECT_THAT(table, ::testing::HasSubstr("P@10 incl. self"));
   EXPECT_THAT(table, ::testing::HasSubstr("mAP@100"));
   EXPECT_THAT(table, ::testing::ContainsRegex("model +cosine +hnsw +0.500 +0.550 +0.250 +0.9900"));
-  const std::string json = r.ToJson();
+  const std::string json = EvalJson(r);
   EXPECT_THAT(json, ::testing::HasSubstr("\"metric\":\"cosine\",\"index\":\"hnsw\""));
   EXPECT_THAT(json, ::testing::HasSubstr("\"recall_vs_exact\":0.99"));
   ASSERT_NE(r.Find("model", v1::METRIC_COSINE, v1::INDEX_KIND_HNSW), nullptr);
@@ -73,8 +46,8 @@ TEST(EvalMathTest, ResultTableAndJson) {
 TEST(JsonWriterTest, EscapesAndCommas) {
   JsonWriter w;
   w.BeginObject().Key("a\"b").String("x\ny").Key("n").BeginArray().Int(1).Double(0.5).Null();
-  w.EndArray().EndObject();
-  EXPECT_EQ(w.str(), "{\"a\\\"b\":\"x\\ny\",\"n\":[1,0.5,null]}");
+  w.Double(1.0).Double(0.1f).Double(NAN).Fixed(1.5, 3).EndArray().EndObject();
+  EXPECT_EQ(w.str(), "{\"a\\\"b\":\"x\\ny\",\"n\":[1,0.5,null,1,0.1,null,1.500]}");
 }
 
 QueryResult FakeResult(int rows, int hits) {

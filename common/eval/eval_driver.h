@@ -1,0 +1,83 @@
+// Retrieval quality of a labelled collection, measured through a search
+// backend (search_backend.h): what `latentsearch eval` prints and `report`
+// shows. Flag-free, gRPC-free.
+//
+// Queries: `num_queries` items drawn with data::SampleIndices(seed) from the
+// collection's items in id order (ListItems), each searched by item id; or,
+// with `query_collection` set, items of that other collection (e.g. a
+// held-out test split) searched by their vectors against `collection`.
+// For every metric and index kind, each query asks for
+// max(k, map_depth) + 1 neighbours, self included, and:
+//   precision@k            share of the first k neighbours, the query item
+//                          itself left out, whose label equals the query's;
+//   precision@k (incl.)    the same over the first k neighbours with the query
+//                          itself kept (it is always its own nearest, so this
+//                          is the seed's more flattering figure);
+//   mAP@depth              mean over queries of
+//                          AP = (1 / min(R, depth)) * sum_{i <= depth} P(i) rel(i),
+//                          self left out, R = items of the query's class in
+//                          the collection other than the query;
+//   recall@k vs exact      (HNSW rows) |HNSW top k ∩ exact top k| / k, self left
+//                          out, averaged.
+// (The measures: retrieval_quality.h.) Queries whose label is kNoLabel are
+// skipped (an unlabelled collection is FAILED_PRECONDITION). With
+// `baseline` the same queries are answered in process by exact search over
+// the items' raw pixels (scaled to [0, 1], read back through their uris,
+// common/index ExactSearch): rows with source "raw pixels".
+// Thread-safety: RunEval is thread-compatible (it uses `backend` and
+// `resolver`).
+#ifndef LATENTSEARCH_COMMON_EVAL_EVAL_DRIVER_H_
+#define LATENTSEARCH_COMMON_EVAL_EVAL_DRIVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/eval/eval_result.h"
+#include "common/eval/search_backend.h"
+#include "common/items/image_resolver.h"
+#include "latentsearch/v1/common.pb.h"
+
+namespace latentsearch::eval {
+
+struct EvalOptions {
+  // The collection searched (required).
+  std::string collection;
+  // "" = queries are items of `collection`; else queries are items of this
+  // collection (same dim), searched by vector.
+  std::string query_collection;
+  // Queries drawn (at most the items there are).
+  int num_queries = 500;
+  uint64_t seed = 1;
+  // The k of precision@k and recall@k, 1..999.
+  int k = 10;
+  // The depth of mAP, 1..999 (mAP@100 by default).
+  int map_depth = 100;
+  // Empty = L1, L2 and cosine.
+  std::vector<v1::Metric> metrics;
+  // Empty = exact and HNSW (HNSW only where the collection keeps it).
+  std::vector<v1::IndexKind> index_kinds;
+  // HNSW candidate list; 0 = max(128, depth + 1).
+  uint32_t ef = 0;
+  // Add the raw-pixel baseline rows.
+  bool baseline = true;
+  // Queries per SearchBatch call.
+  int batch_size = 100;
+  // Wait (backend.WaitForIndexes) until HNSW indexes are built before
+  // measuring, up to this many seconds (0 = do not wait).
+  double wait_for_index_seconds = 600;
+  // Called with a line of progress now and then; may be empty.
+  std::function<void(const std::string&)> progress;
+};
+
+// Runs the evaluation described above. Errors: the backend's statuses,
+// FAILED_PRECONDITION for an unlabelled collection or one without labelled
+// items, INVALID_ARGUMENT for options out of range.
+absl::StatusOr<EvalResult> RunEval(SearchBackend& backend, const EvalOptions& options,
+                                   items::ImageResolver* resolver);
+
+}  // namespace latentsearch::eval
+
+#endif  // LATENTSEARCH_COMMON_EVAL_EVAL_DRIVER_H_
