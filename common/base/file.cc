@@ -5,45 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
-#include <random>
-
 #include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
+#include "common/base/file_ops.h"
 
 namespace latentsearch::base {
-namespace {
-
-absl::Status ErrnoError(absl::string_view op, const std::string& path, int err) {
-  std::string msg = absl::StrCat(op, " '", path, "': ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  return absl::UnknownError(msg);
-}
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
-  const char* p = data.data();
-  size_t left = data.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write", path, errno);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -85,32 +51,11 @@ absl::StatusOr<uint64_t> FileSize(const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open directory", dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError("fsync directory", dir, err);
-  return absl::OkStatus();
-}
+absl::Status SyncDir(const std::string& dir) { return DefaultFileOps().SyncDir(dir); }
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = absl::StrCat(path, ".tmp.", ::getpid(), ".", rng());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("create", tmp, errno);
-  absl::Status s = WriteAll(fd, contents, tmp);
-  if (s.ok() && ::fsync(fd) != 0) s = ErrnoError("fsync", tmp, errno);
-  if (::close(fd) != 0 && s.ok()) s = ErrnoError("close", tmp, errno);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = ErrnoError(absl::StrCat("rename to '", path, "' from"), tmp, errno);
-  }
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return SyncDir(DirName(path));
+  return PublishFile(DefaultFileOps(), path,
+                     [contents](WritableFile& file) { return file.Append(contents); });
 }
 
 absl::Status MakeDirs(const std::string& path) {
