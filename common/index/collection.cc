@@ -1,112 +1,28 @@
 #include "common/index/collection.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/file.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "common/index/collection_persistence.h"
 
 namespace latentsearch::index {
 namespace {
 
 constexpr char kSnapshotFile[] = "snapshot.lss";
 constexpr char kWalFile[] = "wal.log";
-constexpr char kGraphManifest[] = "hnsw.manifest";
-constexpr char kGraphManifestMagic[8] = {'L', 'S', 'H', 'N', 'S', 'W', '0', '1'};
-
-std::string GraphFile(Metric m) { return absl::StrCat("hnsw-", MetricName(m), ".bin"); }
-
-uint32_t FileCrc32(const std::string& bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const char* p = bytes.data();
-  size_t n = bytes.size();
-  while (n > 0) {
-    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
-// The manifest says which snapshot the saved graphs belong to and how to
-// check them: magic | u64 wal_seq | u32 count | count × (u8 metric,
-// u32 built_n, u64 bytes, u32 crc32).
-struct GraphEntry {
-  Metric metric;
-  uint32_t built_n;
-  uint64_t bytes;
-  uint32_t crc;
-};
-
-std::string EncodeManifest(uint64_t wal_seq, const std::vector<GraphEntry>& entries) {
-  std::string out(kGraphManifestMagic, 8);
-  auto put = [&out](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
-  put(&wal_seq, 8);
-  uint32_t count = static_cast<uint32_t>(entries.size());
-  put(&count, 4);
-  for (const GraphEntry& e : entries) {
-    uint8_t m = static_cast<uint8_t>(e.metric);
-    put(&m, 1);
-    put(&e.built_n, 4);
-    put(&e.bytes, 8);
-    put(&e.crc, 4);
-  }
-  uint32_t crc = FileCrc32(out);
-  put(&crc, 4);
-  return out;
-}
-
-bool DecodeManifest(const std::string& b, uint64_t* wal_seq, std::vector<GraphEntry>* entries) {
-  if (b.size() < 8 + 8 + 4 + 4 || std::memcmp(b.data(), kGraphManifestMagic, 8) != 0) {
-    return false;
-  }
-  uint32_t crc;
-  std::memcpy(&crc, b.data() + b.size() - 4, 4);
-  if (FileCrc32(b.substr(0, b.size() - 4)) != crc) return false;
-  size_t pos = 8;
-  std::memcpy(wal_seq, b.data() + pos, 8);
-  pos += 8;
-  uint32_t count;
-  std::memcpy(&count, b.data() + pos, 4);
-  pos += 4;
-  if (count > 3 || b.size() != pos + count * 17u + 4) return false;
-  for (uint32_t i = 0; i < count; ++i) {
-    GraphEntry e;
-    uint8_t m = static_cast<uint8_t>(b[pos]);
-    if (m > 2) return false;
-    e.metric = static_cast<Metric>(m);
-    std::memcpy(&e.built_n, b.data() + pos + 1, 4);
-    std::memcpy(&e.bytes, b.data() + pos + 5, 8);
-    std::memcpy(&e.crc, b.data() + pos + 13, 4);
-    pos += 17;
-    entries->push_back(e);
-  }
-  return true;
-}
-
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
 size_t MetricIndex(Metric m) { return static_cast<size_t>(m); }
 
 }  // namespace
-
-struct Collection::Graph {
-  std::shared_ptr<const HnswIndex> index;
-  // The graph holds (some of the) slots < built_n; later slots are searched
-  // exactly.
-  uint32_t built_n = 0;
-  double build_seconds = 0;
-  int64_t built_at_us = 0;
-};
 
 std::string Collection::SnapshotPath(const std::string& dir) {
   return base::JoinPath(dir, kSnapshotFile);
@@ -162,7 +78,10 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
     std::lock_guard<std::mutex> wl(c->write_mu_);
     LS_ASSIGN_OR_RETURN(c->wal_, WalWriter::Open(wal_path, snap.config.dim, valid_bytes));
   }
-  c->LoadGraphs(snap.wal_seq);
+  if (absl::Status s = c->LoadGraphs(snap.wal_seq); !s.ok()) {
+    LOG(WARNING) << "collection '" << c->config_.name
+                 << "': saved HNSW graphs not used, rebuilding the missing ones: " << s;
+  }
   {
     std::unique_lock<std::shared_mutex> l(c->mu_);
     bool missing = false;
@@ -275,7 +194,10 @@ absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
     if (snapshot_due) {
       SnapshotInfoData info;
       // A failed automatic snapshot loses nothing: the log still holds it all.
-      (void)SnapshotLocked(&info);
+      if (absl::Status s = SnapshotLocked(&info); !s.ok()) {
+        LOG(WARNING) << "collection '" << config_.name
+                     << "': automatic snapshot failed, the log keeps growing: " << s;
+      }
     }
   }
   return counts;
@@ -333,58 +255,15 @@ SearchResult Collection::SearchLocked(const float* query_in, const SearchParams&
                         (!params.exclude_id.empty() && slot_of_.contains(params.exclude_id));
   Bitset allowed = filtered ? Allowed(params) : Bitset();
   const Bitset* allowed_ptr = filtered ? &allowed : nullptr;
-  const float* base = Base(params.metric);
 
   SearchResult result;
   std::vector<Neighbor> neighbors;
-  const Graph* graph = nullptr;
+  bool exact_all = !params.hnsw;
   if (params.hnsw) {
-    graph = graphs_[MetricIndex(params.metric)].get();
-    if (graph == nullptr || graph->index == nullptr) result.exact_fallback = true;
-  }
-  bool exact_all = !params.hnsw || result.exact_fallback;
-  if (!exact_all) {
-    size_t ef = params.ef != 0 ? params.ef : config_.ef_search;
-    ef = std::max(ef, params.k);
-    result.ef = ef;
-    HnswSearchOptions hopts;
-    hopts.k = params.k;
-    hopts.ef = ef;
-    hopts.allowed = allowed_ptr;
-    HnswResult h = graph->index->Search(query.data(), hopts);
-    if (!h.complete) {
-      result.exact_fallback = true;
-      exact_all = true;
-    } else {
-      neighbors = std::move(h.neighbors);
-      // Slots added since the graph was built: searched exactly, merged.
-      size_t from = graph->built_n;
-      if (from < n) {
-        Bitset delta(n - from, !filtered);
-        for (size_t s = from; filtered && s < n; ++s) {
-          if (allowed.Test(s)) delta.Set(s - from);
-        }
-        if (delta.Count() > 0) {
-          ExactSearchOptions eopts;
-          eopts.k = params.k;
-          eopts.allowed = &delta;
-          eopts.num_threads = 1;
-          std::vector<std::vector<Neighbor>> extra;
-          if (ExactSearch(params.metric, base + from * dim, n - from, dim, query.data(), 1, eopts,
-                          &extra)
-                  .ok()) {
-            for (Neighbor nb : extra[0]) {
-              nb.slot += static_cast<uint32_t>(from);
-              neighbors.push_back(nb);
-            }
-          }
-        }
-        std::sort(neighbors.begin(), neighbors.end(), [](const Neighbor& a, const Neighbor& b) {
-          return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
-        });
-        if (neighbors.size() > params.k) neighbors.resize(params.k);
-      }
-    }
+    const Graph* graph = graphs_[MetricIndex(params.metric)].get();
+    exact_all = graph == nullptr || graph->index == nullptr ||
+                !SearchGraph(*graph, query.data(), params, allowed_ptr, &result, &neighbors);
+    result.exact_fallback = exact_all;
   }
   if (exact_all) {
     result.ef = 0;
@@ -393,13 +272,59 @@ SearchResult Collection::SearchLocked(const float* query_in, const SearchParams&
     eopts.allowed = allowed_ptr;
     eopts.num_threads = options_.num_threads;
     std::vector<std::vector<Neighbor>> out;
-    if (n > 0 && ExactSearch(params.metric, base, n, dim, query.data(), 1, eopts, &out).ok()) {
+    if (n > 0 &&
+        ExactSearch(params.metric, Base(params.metric), n, dim, query.data(), 1, eopts, &out)
+            .ok()) {
       neighbors = std::move(out[0]);
     }
   }
   SearchResult hits = ToResult(neighbors, params);
   result.hits = std::move(hits.hits);
   return result;
+}
+
+bool Collection::SearchGraph(const Graph& graph, const float* query, const SearchParams& params,
+                             const Bitset* allowed, SearchResult* result,
+                             std::vector<Neighbor>* neighbors) const {
+  const size_t dim = config_.dim;
+  const size_t n = metas_.size();
+  size_t ef = params.ef != 0 ? params.ef : config_.ef_search;
+  ef = std::max(ef, params.k);
+  result->ef = ef;
+  HnswSearchOptions hopts;
+  hopts.k = params.k;
+  hopts.ef = ef;
+  hopts.allowed = allowed;
+  HnswResult h = graph.index->Search(query, hopts);
+  if (!h.complete) return false;
+  *neighbors = std::move(h.neighbors);
+  // Slots added since the graph was built: searched exactly, merged.
+  const size_t from = graph.built_n;
+  if (from >= n) return true;
+  Bitset delta(n - from, allowed == nullptr);
+  for (size_t s = from; allowed != nullptr && s < n; ++s) {
+    if (allowed->Test(s)) delta.Set(s - from);
+  }
+  if (delta.Count() > 0) {
+    ExactSearchOptions eopts;
+    eopts.k = params.k;
+    eopts.allowed = &delta;
+    eopts.num_threads = 1;
+    std::vector<std::vector<Neighbor>> extra;
+    if (ExactSearch(params.metric, Base(params.metric) + from * dim, n - from, dim, query, 1, eopts,
+                    &extra)
+            .ok()) {
+      for (Neighbor nb : extra[0]) {
+        nb.slot += static_cast<uint32_t>(from);
+        neighbors->push_back(nb);
+      }
+    }
+  }
+  std::sort(neighbors->begin(), neighbors->end(), [](const Neighbor& a, const Neighbor& b) {
+    return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
+  });
+  if (neighbors->size() > params.k) neighbors->resize(params.k);
+  return true;
 }
 
 SearchResult Collection::ToResult(const std::vector<Neighbor>& neighbors,
@@ -519,106 +444,6 @@ CollectionStats Collection::Stats() const {
   return stats;
 }
 
-void Collection::MaybeScheduleRebuild() {
-  if (!config_.hnsw) return;
-  size_t built = 0;
-  for (const auto& g : graphs_) {
-    if (g != nullptr) built = std::max<size_t>(built, g->built_n);
-  }
-  size_t changes = (metas_.size() - built) + killed_since_build_;
-  size_t threshold =
-      std::max<size_t>(options_.rebuild_min_changes,
-                       static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
-  if (changes >= threshold || (built == 0 && !metas_.empty())) {
-    rebuild_requested_ = true;
-    cv_.notify_all();
-  }
-}
-
-void Collection::BuilderLoop() {
-  while (true) {
-    // Wait for work; copy what the build needs under the reader lock.
-    std::vector<float> raw, normalized;
-    std::vector<uint32_t> slots;
-    uint32_t n = 0;
-    uint64_t killed_at_copy = 0;
-    {
-      std::unique_lock<std::shared_mutex> l(mu_);
-      cv_.wait(l, [this] { return stopping_ || rebuild_requested_; });
-      if (stopping_) return;
-      rebuild_requested_ = false;
-      building_ = true;
-      raw = raw_;
-      normalized = normalized_;
-      n = static_cast<uint32_t>(metas_.size());
-      killed_at_copy = killed_since_build_;
-      slots.reserve(live_count_);
-      for (uint32_t s = 0; s < n; ++s) {
-        if (live_.Test(s)) slots.push_back(s);
-      }
-    }
-    std::vector<std::shared_ptr<const Graph>> built(3);
-    bool failed = false;
-    for (Metric m : config_.metrics) {
-      auto start = std::chrono::steady_clock::now();
-      const float* base = m == Metric::kCosine ? normalized.data() : raw.data();
-      absl::Status pre = options_.before_build ? options_.before_build(m) : absl::OkStatus();
-      absl::StatusOr<std::unique_ptr<HnswIndex>> index =
-          pre.ok() ? HnswIndex::Build(m, config_.dim, base, slots.data(), slots.size(),
-                                      config_.hnsw_params, options_.num_threads)
-                   : absl::StatusOr<std::unique_ptr<HnswIndex>>(pre);
-      if (!index.ok()) {  // Searches keep falling back to exact.
-        failed = true;
-        std::fprintf(stderr, "collection '%s': HNSW build (%s, %zu items) failed: %s\n",
-                     config_.name.c_str(), std::string(MetricName(m)).c_str(), slots.size(),
-                     index.status().ToString().c_str());
-        continue;
-      }
-      auto g = std::make_shared<Graph>();
-      g->index = std::move(*index);
-      g->built_n = n;
-      g->build_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      g->built_at_us = NowMicros();
-      built[MetricIndex(m)] = std::move(g);
-      std::shared_lock<std::shared_mutex> l(mu_);
-      if (stopping_) break;
-    }
-    std::unique_lock<std::shared_mutex> l(mu_);
-    for (size_t i = 0; i < 3; ++i) {
-      if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
-    }
-    killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);
-    build_failures_ = failed ? build_failures_ + 1 : 0;
-    MaybeScheduleRebuild();
-    if (failed && !stopping_) {
-      // Back off before retrying: a build that failed (memory) would fail
-      // again at once, copying every vector each time.
-      absl::Duration delay = options_.rebuild_retry_initial;
-      for (int i = 1; i < build_failures_ && delay < options_.rebuild_retry_max; ++i) {
-        delay *= 2;
-      }
-      delay = std::min(delay, options_.rebuild_retry_max);
-      if (delay > absl::ZeroDuration()) {
-        backing_off_ = true;
-        building_ = false;
-        cv_.notify_all();
-        const auto until = absl::ToChronoTime(absl::Now() + delay);
-        cv_.wait_until(l, until, [this] { return stopping_; });
-        backing_off_ = false;
-      }
-    }
-    building_ = false;
-    cv_.notify_all();
-    if (stopping_) return;
-  }
-}
-
-void Collection::WaitForIndexes() const {
-  std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] { return stopping_ || backing_off_ || (!rebuild_requested_ && !building_); });
-}
-
 absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
   SnapshotData data;
   data.config = config_;
@@ -656,69 +481,18 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
     return wal.status();
   }
   wal_ = std::move(*wal);
-  SaveGraphs(data.wal_seq);
+  if (absl::Status s = SaveGraphs(data.wal_seq); !s.ok()) {
+    // The snapshot itself is complete; only the restart is slower.
+    LOG(WARNING) << "collection '" << config_.name
+                 << "': snapshot written, but its HNSW graphs will be rebuilt at the next "
+                 << "start: " << s;
+  }
   info->collection = config_.name;
   info->path = path;
   info->bytes = bytes.size();
   info->items = data.items.metas.size();
   info->written_at_us = NowMicros();
   return absl::OkStatus();
-}
-
-void Collection::SaveGraphs(uint64_t wal_seq) {
-  const std::string manifest = base::JoinPath(options_.dir, kGraphManifest);
-  std::vector<std::pair<Metric, std::shared_ptr<const Graph>>> graphs;
-  {
-    std::shared_lock<std::shared_mutex> l(mu_);
-    // Graphs label items by slot; the snapshot renumbers slots unless none
-    // is dead. Only then do saved graphs match the snapshot.
-    if (!config_.hnsw || metas_.size() != live_count_ || killed_since_build_ != 0) {
-      graphs.clear();
-    } else {
-      for (Metric m : config_.metrics) {
-        if (graphs_[MetricIndex(m)] != nullptr) graphs.emplace_back(m, graphs_[MetricIndex(m)]);
-      }
-    }
-  }
-  std::vector<GraphEntry> entries;
-  for (const auto& [metric, graph] : graphs) {
-    std::string path = base::JoinPath(options_.dir, GraphFile(metric));
-    std::string tmp = path + ".tmp";
-    if (!graph->index->Save(tmp).ok()) continue;
-    absl::StatusOr<std::string> bytes = base::ReadFile(tmp);
-    if (!bytes.ok() || std::rename(tmp.c_str(), path.c_str()) != 0) continue;
-    entries.push_back({metric, graph->built_n, bytes->size(), FileCrc32(*bytes)});
-  }
-  // The manifest is published last; without a valid one, graphs are rebuilt.
-  (void)base::SyncDir(options_.dir);
-  (void)base::WriteFileAtomically(manifest, EncodeManifest(wal_seq, entries));
-}
-
-void Collection::LoadGraphs(uint64_t snapshot_seq) {
-  if (!config_.hnsw) return;
-  absl::StatusOr<std::string> manifest =
-      base::ReadFile(base::JoinPath(options_.dir, kGraphManifest));
-  uint64_t seq = 0;
-  std::vector<GraphEntry> entries;
-  if (!manifest.ok() || !DecodeManifest(*manifest, &seq, &entries) || seq != snapshot_seq) {
-    return;
-  }
-  for (const GraphEntry& e : entries) {
-    std::string path = base::JoinPath(options_.dir, GraphFile(e.metric));
-    absl::StatusOr<std::string> bytes = base::ReadFile(path);
-    if (!bytes.ok() || bytes->size() != e.bytes || FileCrc32(*bytes) != e.crc) continue;
-    auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<std::unique_ptr<HnswIndex>> index = HnswIndex::Load(path, e.metric, config_.dim);
-    if (!index.ok()) continue;
-    auto g = std::make_shared<Graph>();
-    g->index = std::move(*index);
-    g->built_n = e.built_n;
-    g->build_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    g->built_at_us = NowMicros();
-    std::unique_lock<std::shared_mutex> l(mu_);
-    if (e.built_n <= metas_.size()) graphs_[MetricIndex(e.metric)] = std::move(g);
-  }
 }
 
 absl::StatusOr<SnapshotInfoData> Collection::Snapshot() {

@@ -18,6 +18,14 @@
 // restart loads them; otherwise graphs are rebuilt in the background after
 // a restart (searches answer exactly until then, flagged `exact_fallback`).
 //
+// Code layout: collection.cc (items, writes, searches, snapshots),
+// collection_rebuild.cc (the background builder and its back-off),
+// collection_persistence.cc (saving / loading the graphs).
+//
+// Failures the collection recovers from (a graph that cannot be saved or
+// loaded, a failed build, a failed automatic snapshot) are logged at
+// WARNING with their cause (common/base/logging.h).
+//
 // Error codes: the Collection trusts its inputs (services/search validates
 // requests first and emits INVALID_ARGUMENT / NOT_FOUND); it returns DATA_LOSS
 // for corrupt files and UNKNOWN/RESOURCE_EXHAUSTED for I/O failures.
@@ -48,6 +56,10 @@
 #include "common/index/metric.h"
 #include "common/index/storage.h"
 
+namespace latentsearch::base {
+class FileOps;
+}  // namespace latentsearch::base
+
 namespace latentsearch::index {
 
 struct CollectionOptions {
@@ -71,6 +83,9 @@ struct CollectionOptions {
   // Called before each metric's graph build; an error fails that build as
   // HnswIndex::Build's would (tests inject failures with it). Empty = none.
   std::function<absl::Status(Metric)> before_build;
+  // File operations for saving HNSW graphs (tests record or fail them);
+  // nullptr = the real file system. Not owned; must outlive the collection.
+  base::FileOps* file_ops = nullptr;
 };
 
 struct SearchParams {
@@ -186,7 +201,22 @@ class Collection {
   static std::string SnapshotPath(const std::string& dir);
 
  private:
-  struct Graph;  // One metric's HNSW graph and what it covers.
+  // One metric's HNSW graph and what it covers. Immutable once published.
+  struct Graph {
+    std::shared_ptr<const HnswIndex> index;
+    // The graph holds (some of the) slots < built_n; later slots are
+    // searched exactly.
+    uint32_t built_n = 0;
+    double build_seconds = 0;  // or load time, for a graph read from disk
+    int64_t built_at_us = 0;
+  };
+  // What one rebuild works on: a copy of the vectors and the live slots.
+  struct BuildInput {
+    std::vector<float> raw, normalized;
+    std::vector<uint32_t> slots;  // live slots, ascending
+    uint32_t n = 0;               // slots at the copy
+    uint64_t killed_at_copy = 0;  // killed_since_build_ at the copy
+  };
 
   Collection(CollectionConfig config, CollectionOptions options);
   absl::Status Replay(const WalRecord& record);
@@ -196,17 +226,37 @@ class Collection {
   Bitset Allowed(const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   SearchResult SearchLocked(const float* query, const SearchParams& params) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // HNSW part of SearchLocked: the graph's answer merged with an exact scan
+  // of the slots added since it was built. False when the graph could not
+  // vouch for its answer (the caller then answers exactly).
+  bool SearchGraph(const Graph& graph, const float* query, const SearchParams& params,
+                   const Bitset* allowed, SearchResult* result,
+                   std::vector<Neighbor>* neighbors) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Neighbours (slots) -> hits with the items' ids, labels, uris.
   SearchResult ToResult(const std::vector<Neighbor>& neighbors, const SearchParams& params) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // collection_rebuild.cc
   void MaybeScheduleRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BuilderLoop();
+  // Waits for a rebuild request and copies what the build needs; false when
+  // the collection is stopping.
+  bool WaitAndCopy(BuildInput* in);
+  // Builds one graph per metric (nullptr where the build failed, which is
+  // logged and sets *failed).
+  std::vector<std::shared_ptr<const Graph>> BuildGraphs(const BuildInput& in, bool* failed);
+  // Publishes `built`, then after a failed build waits out the back-off.
+  void Publish(std::vector<std::shared_ptr<const Graph>> built, uint64_t killed_at_copy,
+               bool failed, std::unique_lock<std::shared_mutex>& l)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SnapshotLocked(SnapshotInfoData* info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Best effort: saves the serving graphs beside a snapshot whose slots they
-  // match (no dead slots), with a checksummed manifest; LoadGraphs uses them
-  // at start instead of rebuilding. Any mismatch means a rebuild.
-  void SaveGraphs(uint64_t wal_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  void LoadGraphs(uint64_t snapshot_seq);
+  // collection_persistence.cc. SaveGraphs saves the serving graphs beside a
+  // snapshot whose slots they match (no dead slots), with a checksummed
+  // manifest; an error names every graph that could not be saved (those
+  // are rebuilt at the next start). LoadGraphs installs the saved graphs at
+  // start instead of rebuilding; an error names every graph it could not
+  // use (the caller logs it; missing graphs are rebuilt).
+  absl::Status SaveGraphs(uint64_t wal_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status LoadGraphs(uint64_t snapshot_seq);
 
   const CollectionConfig config_;
   const CollectionOptions options_;

@@ -11,8 +11,10 @@
 //    optional filter, and a work cap;
 //  * load / save (LoadFrom / SaveTo): hnswlib's loadIndex trusts the file
 //    (a truncated or corrupt file means out-of-bounds reads or a throw that
-//    leaves the object half-built) and its saveIndex ignores write errors.
-//    We parse the same format from memory with every size and link checked.
+//    leaves the object half-built) and its saveIndex ignores write errors
+//    and never fsyncs. We parse the same format from memory with every size
+//    and link checked (hnsw_format.cc), and publish it atomically through a
+//    base::FileOps (temp file, fsync, rename, directory fsync).
 //
 // Filtered search: rows outside the filter are still traversed (they keep the
 // graph connected) but only allowed rows enter the result heap, so the
@@ -27,13 +29,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -43,6 +43,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -50,7 +51,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/file.h"
+#include "common/base/file_ops.h"
+#include "common/base/little_endian.h"
+#include "common/base/status_macros.h"
 #include "common/index/bitset.h"
+#include "common/index/hnsw_format.h"
 #include "common/index/kernels.h"
 #include "common/index/metric.h"
 
@@ -65,7 +70,13 @@ using internal::KernelTable;
 // Exact scan of the allowed rows when m² <= kExactScanFactor · ef · size
 // (see the file comment; measured in tests/bench/index).
 constexpr double kExactScanFactor = 16.0;
-constexpr tableint kNoId = std::numeric_limits<tableint>::max();
+constexpr tableint kNoId = hnsw_format::kNoId;
+// Graph files are written in appends of about this many bytes.
+constexpr size_t kWriteChunk = size_t{1} << 20;
+
+static_assert(std::is_same_v<tableint, hnsw_format::Id>);
+static_assert(std::is_same_v<linklistsizeint, hnsw_format::LinkCount>);
+static_assert(std::is_same_v<labeltype, hnsw_format::Label>);
 
 // --- Spaces ----------------------------------------------------------------
 // hnswlib distance functions are plain function pointers
@@ -352,189 +363,106 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     return top;
   }
 
-  // --- Persistence (hnswlib 0.6.2 format) ---------------------------------
+  // --- Persistence (hnswlib 0.6.2 format, hnsw_format.h) ------------------
 
-  absl::Status SaveTo(const std::string& path) const {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out.is_open()) {
-      return absl::UnknownError(
-          absl::StrCat("cannot open ", path, " for writing: ", std::strerror(errno)));
-    }
-    auto pod = [&out](const auto& v) { out.write(reinterpret_cast<const char*>(&v), sizeof(v)); };
-    const size_t max_elements = cur_element_count;  // what a reload needs
-    pod(offsetLevel0_);
-    pod(max_elements);
-    pod(cur_element_count);
-    pod(size_data_per_element_);
-    pod(label_offset_);
-    pod(offsetData_);
-    pod(maxlevel_);
-    pod(enterpoint_node_);
-    pod(maxM_);
-    pod(maxM0_);
-    pod(M_);
-    pod(mult_);
-    pod(ef_construction_);
-    out.write(data_level0_memory_,
-              static_cast<std::streamsize>(cur_element_count * size_data_per_element_));
+  // Publishes the graph at `path` through `ops`: temp file, fsync, rename,
+  // directory fsync (base::PublishFile), so a crash never leaves a renamed
+  // but unflushed graph.
+  absl::Status SaveTo(const std::string& path, base::FileOps& ops) const {
+    return base::PublishFile(ops, path, [this](base::WritableFile& file) { return WriteTo(file); });
+  }
+
+  // hnswlib's saveIndex byte for byte (max_elements = the element count,
+  // which is what a reload needs), in buffered appends.
+  absl::Status WriteTo(base::WritableFile& file) const {
+    hnsw_format::Header h;
+    h.offset_level0 = offsetLevel0_;
+    h.max_elements = cur_element_count;
+    h.count = cur_element_count;
+    h.size_per_element = size_data_per_element_;
+    h.label_offset = label_offset_;
+    h.offset_data = offsetData_;
+    h.max_level = maxlevel_;
+    h.entry = enterpoint_node_;
+    h.max_m = maxM_;
+    h.max_m0 = maxM0_;
+    h.m = M_;
+    h.mult = mult_;
+    h.ef_construction = ef_construction_;
+    std::string buf;
+    hnsw_format::AppendHeader(h, &buf);
+    LS_RETURN_IF_ERROR(file.Append(buf));
+    LS_RETURN_IF_ERROR(file.Append(
+        absl::string_view(data_level0_memory_, cur_element_count * size_data_per_element_)));
+    buf.clear();
     for (size_t i = 0; i < cur_element_count; i++) {
-      const unsigned int bytes =
+      const uint32_t bytes =
           element_levels_[i] > 0
-              ? static_cast<unsigned int>(size_links_per_element_ * element_levels_[i])
+              ? static_cast<uint32_t>(size_links_per_element_ * element_levels_[i])
               : 0;
-      pod(bytes);
-      if (bytes != 0) out.write(linkLists_[i], bytes);
+      base::AppendLittleEndian(bytes, &buf);
+      if (bytes != 0) buf.append(linkLists_[i], bytes);
+      if (buf.size() >= kWriteChunk) {
+        LS_RETURN_IF_ERROR(file.Append(buf));
+        buf.clear();
+      }
     }
-    out.close();
-    if (!out) {
-      return absl::UnknownError(absl::StrCat("writing ", path, " failed: ", std::strerror(errno)));
-    }
-    return absl::OkStatus();
+    return file.Append(buf);
   }
 
   // Parses hnswlib's format from `bytes` for vectors of `dim` floats. Every
   // error is DATA_LOSS naming `path`. On error the object stays destructible.
   absl::Status LoadFrom(const std::string& path, const std::string& bytes, size_t dim) {
-    auto corrupt = [&path](const std::string& what) {
-      return absl::DataLossError(absl::StrCat("HNSW index ", path, ": ", what));
-    };
-    size_t pos = 0;
-    auto read = [&](auto* v) {
-      if (bytes.size() - pos < sizeof(*v)) return false;
-      std::memcpy(v, bytes.data() + pos, sizeof(*v));
-      pos += sizeof(*v);
-      return true;
-    };
-    size_t offset_level0 = 0, max_elements = 0, count = 0, size_per_element = 0, label_offset = 0,
-           offset_data = 0, max_m = 0, max_m0 = 0, m = 0, ef_construction = 0;
-    int max_level = 0;
-    tableint entry = 0;
-    double mult = 0;
-    if (!(read(&offset_level0) && read(&max_elements) && read(&count) && read(&size_per_element) &&
-          read(&label_offset) && read(&offset_data) && read(&max_level) && read(&entry) &&
-          read(&max_m) && read(&max_m0) && read(&m) && read(&mult) && read(&ef_construction))) {
-      return corrupt(absl::StrCat("truncated header (", bytes.size(), " bytes)"));
-    }
-    if (offset_level0 != 0) return corrupt("unsupported layout (offsetLevel0 != 0)");
-    if (m < 1 || m > 10000 || max_m != m || max_m0 < m || max_m0 > 65535) {
-      return corrupt(absl::StrCat("implausible degrees M=", m, " maxM=", max_m, " maxM0=", max_m0));
-    }
-    const size_t links0 = max_m0 * sizeof(tableint) + sizeof(linklistsizeint);
-    if (offset_data != links0 || label_offset < offset_data ||
-        size_per_element != label_offset + sizeof(labeltype)) {
-      return corrupt("inconsistent element layout");
-    }
-    const size_t data_bytes = label_offset - offset_data;
-    if (data_bytes != dim * sizeof(float)) {
-      if (data_bytes % sizeof(float) != 0) return corrupt("inconsistent element layout");
-      return corrupt(absl::StrCat("dimension mismatch: the file holds vectors of ",
-                                  data_bytes / sizeof(float), " floats, expected ", dim));
-    }
-    if (count >= kNoId || count > max_elements) {
-      return corrupt(absl::StrCat("implausible element count ", count));
-    }
-    if (!(mult > 0) || !std::isfinite(mult)) return corrupt("implausible level multiplier");
-    if (count > 0 && (entry >= count || max_level < 0 || max_level > 255)) {
-      return corrupt("entry point or top level out of range");
-    }
-    if ((bytes.size() - pos) / size_per_element < count) {
-      return corrupt(absl::StrCat("truncated: ", bytes.size(), " bytes cannot hold ", count,
-                                  " elements of ", size_per_element, " bytes"));
-    }
-    const size_t level0_pos = pos;
-    pos += count * size_per_element;
-    const size_t links_per_element = max_m * sizeof(tableint) + sizeof(linklistsizeint);
+    absl::StatusOr<hnsw_format::Layout> layout = hnsw_format::Parse(path, bytes, dim);
+    if (!layout.ok()) return layout.status();
+    Install(*layout, bytes);
+    return absl::OkStatus();
+  }
 
-    // Link lists of the upper levels: sizes first, all within the file.
-    std::vector<int> levels(count, 0);
-    std::vector<size_t> link_pos(count, 0);
-    for (size_t i = 0; i < count; ++i) {
-      unsigned int link_bytes = 0;
-      if (!read(&link_bytes)) return corrupt(absl::StrCat("truncated at element ", i));
-      if (link_bytes % links_per_element != 0 ||
-          link_bytes / links_per_element > static_cast<size_t>(max_level)) {
-        return corrupt(absl::StrCat("bad link list size at element ", i));
-      }
-      if (bytes.size() - pos < link_bytes) {
-        return corrupt(absl::StrCat("truncated at element ", i));
-      }
-      levels[i] = static_cast<int>(link_bytes / links_per_element);
-      link_pos[i] = pos;
-      pos += link_bytes;
-    }
-    if (pos != bytes.size()) {
-      return corrupt(absl::StrCat(bytes.size() - pos, " unexpected trailing bytes"));
-    }
-    if (count > 0 && levels[entry] != max_level) {
-      return corrupt("entry point is not on the top level");
-    }
-    // Every link points at an element that exists on that level, so a
-    // search never reads outside the graph.
-    auto check_list = [&](const char* list, size_t cap, int level) {
-      unsigned short n = 0;
-      std::memcpy(&n, list, sizeof(n));
-      if (n > cap) return false;
-      for (size_t j = 0; j < n; ++j) {
-        tableint id = 0;
-        std::memcpy(&id, list + sizeof(linklistsizeint) + j * sizeof(tableint), sizeof(id));
-        if (id >= count || levels[id] < level) return false;
-      }
-      return true;
-    };
-    for (size_t i = 0; i < count; ++i) {
-      const char* element = bytes.data() + level0_pos + i * size_per_element;
-      if (!check_list(element, max_m0, 0)) {
-        return corrupt(absl::StrCat("bad level-0 links at element ", i));
-      }
-      labeltype label = 0;
-      std::memcpy(&label, element + label_offset, sizeof(label));
-      if (label >= kNoId) return corrupt(absl::StrCat("bad label at element ", i));
-      for (int l = 1; l <= levels[i]; ++l) {
-        if (!check_list(bytes.data() + link_pos[i] + (l - 1) * links_per_element, max_m, l)) {
-          return corrupt(absl::StrCat("bad level-", l, " links at element ", i));
-        }
-      }
-    }
-
-    // Valid: install. Allocation failures throw std::bad_alloc (caller).
+  // Copies a checked file into the (empty) graph. Allocation failures throw
+  // std::bad_alloc (the caller catches it).
+  void Install(const hnsw_format::Layout& layout, const std::string& bytes) {
+    const hnsw_format::Header& h = layout.header;
+    const size_t count = h.count;
     const size_t capacity = std::max<size_t>(count, 1);
-    M_ = m;
-    maxM_ = max_m;
-    maxM0_ = max_m0;
-    ef_construction_ = ef_construction;
-    mult_ = mult;
-    revSize_ = 1.0 / mult;
+    M_ = h.m;
+    maxM_ = h.max_m;
+    maxM0_ = h.max_m0;
+    ef_construction_ = h.ef_construction;
+    mult_ = h.mult;
+    revSize_ = 1.0 / h.mult;
     offsetLevel0_ = 0;
-    offsetData_ = offset_data;
-    label_offset_ = label_offset;
-    size_data_per_element_ = size_per_element;
-    size_links_level0_ = links0;
-    size_links_per_element_ = links_per_element;
+    offsetData_ = h.offset_data;
+    label_offset_ = h.label_offset;
+    size_data_per_element_ = h.size_per_element;
+    size_links_level0_ = layout.links0;
+    size_links_per_element_ = layout.links_per_element;
     max_elements_ = capacity;
-    data_level0_memory_ = static_cast<char*>(std::malloc(capacity * size_per_element));
+    data_level0_memory_ = static_cast<char*>(std::malloc(capacity * h.size_per_element));
     if (data_level0_memory_ == nullptr) throw std::bad_alloc();
     if (count > 0) {
-      std::memcpy(data_level0_memory_, bytes.data() + level0_pos, count * size_per_element);
+      std::memcpy(data_level0_memory_, bytes.data() + layout.level0_pos,
+                  count * h.size_per_element);
     }
     linkLists_ = static_cast<char**>(std::calloc(capacity, sizeof(char*)));
     if (linkLists_ == nullptr) throw std::bad_alloc();
     element_levels_ = std::vector<int>(capacity, 0);
     visited_list_pool_ = new hnswlib::VisitedListPool(1, static_cast<int>(capacity));
     for (size_t i = 0; i < count; ++i) {
-      if (levels[i] > 0) {
-        const size_t n = links_per_element * static_cast<size_t>(levels[i]);
-        linkLists_[i] = static_cast<char*>(std::calloc(UpperLinksBytes(levels[i]), 1));
+      const int level = layout.levels[i];
+      if (level > 0) {
+        const size_t n = layout.links_per_element * static_cast<size_t>(level);
+        linkLists_[i] = static_cast<char*>(std::calloc(UpperLinksBytes(level), 1));
         if (linkLists_[i] == nullptr) throw std::bad_alloc();
-        std::memcpy(linkLists_[i], bytes.data() + link_pos[i], n);
+        std::memcpy(linkLists_[i], bytes.data() + layout.link_pos[i], n);
       }
-      element_levels_[i] = levels[i];
+      element_levels_[i] = level;
       cur_element_count = i + 1;  // the destructor frees exactly these
     }
-    enterpoint_node_ = count > 0 ? entry : kNoId;
-    maxlevel_ = count > 0 ? max_level : -1;
+    enterpoint_node_ = count > 0 ? h.entry : kNoId;
+    maxlevel_ = count > 0 ? h.max_level : -1;
     num_deleted_ = 0;
     ef_ = 10;
-    return absl::OkStatus();
   }
 
   size_t MemoryBytes() const {
@@ -641,11 +569,10 @@ size_t HnswIndex::memory_bytes() const {
          impl_->sorted.capacity() * sizeof(impl_->sorted[0]);
 }
 
-absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_t dim,
-                                                            const float* base,
-                                                            const uint32_t* slots, size_t count,
-                                                            const HnswParams& params,
-                                                            int num_threads) {
+namespace {
+
+absl::Status CheckBuildArgs(size_t dim, const float* base, const uint32_t* slots, size_t count,
+                            const HnswParams& params) {
   if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
   if (params.m < 2 || params.m > 128) {
     return absl::InvalidArgumentError(
@@ -662,38 +589,35 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
   if (count > 0 && (base == nullptr || slots == nullptr)) {
     return absl::InvalidArgumentError("HNSW: base and slots must not be null");
   }
+  return absl::OkStatus();
+}
 
-  auto impl = std::make_unique<Impl>();
-  impl->metric = metric;
-  impl->dim = dim;
-  impl->space = std::make_unique<Space>(metric, dim);
-  try {
-    impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
-                                          params.ef_construction, params.seed);
-  } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("HNSW: cannot allocate a graph of ", count, " rows: ", e.what()));
-  }
-  Graph& g = *impl->graph;
-
-  // Levels drawn serially from the seed, exactly as hnswlib would for
-  // serial inserts (-ln U * 1/ln M), capped against U = 0.
+// Levels drawn serially from the seed, exactly as hnswlib would for serial
+// inserts (-ln U * 1/ln M), capped against U = 0.
+std::vector<int> DrawLevels(size_t count, uint64_t seed, double mult) {
   std::vector<int> levels(count);
-  {
-    std::default_random_engine gen(params.seed);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    for (size_t i = 0; i < count; ++i) {
-      levels[i] = static_cast<int>(std::min(-std::log(u(gen)) * g.mult_, 64.0));
-    }
+  std::default_random_engine gen(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (size_t i = 0; i < count; ++i) {
+    levels[i] = static_cast<int>(std::min(-std::log(u(gen)) * mult, 64.0));
   }
+  return levels;
+}
 
+// Inserts rows slots[0..count) of `base` into `g` on up to `num_threads`
+// threads (0 = hardware concurrency): the first alone (it becomes the entry
+// point), then the rest from a shared counter. hnswlib's exceptions become
+// RESOURCE_EXHAUSTED (allocation) or INTERNAL.
+absl::Status InsertAll(Graph& g, const float* base, const uint32_t* slots, size_t count, size_t dim,
+                       const std::vector<int>& levels, int num_threads) {
+  if (count == 0) return absl::OkStatus();
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const size_t threads = std::min<size_t>(num_threads > 0 ? static_cast<size_t>(num_threads) : hw,
                                           std::max<size_t>(1, count / 256));
   std::atomic<size_t> next{1};
   std::mutex error_mu;
-  std::string error;  // guarded by error_mu
-  bool out_of_memory = false;
+  std::string error;           // guarded by error_mu
+  bool out_of_memory = false;  // guarded by error_mu
   auto insert_range = [&](size_t first_only) {
     try {
       if (first_only != 0) {
@@ -713,30 +637,53 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
       next = count;
     }
   };
-  if (count > 0) {
-    insert_range(1);  // the first element alone: it becomes the entry point
-    std::vector<std::thread> workers;
-    try {
-      for (size_t t = 1; t < threads; ++t) workers.emplace_back(insert_range, 0);
-    } catch (const std::system_error&) {
-      // No more threads: the ones started (and this one) insert the rest.
-    }
-    insert_range(0);
-    for (std::thread& t : workers) t.join();
+  insert_range(1);
+  std::vector<std::thread> workers;
+  try {
+    for (size_t t = 1; t < threads; ++t) workers.emplace_back(insert_range, 0);
+  } catch (const std::system_error&) {
+    // No more threads: the ones started (and this one) insert the rest.
   }
+  insert_range(0);
+  for (std::thread& t : workers) t.join();
   if (out_of_memory) {
     return absl::ResourceExhaustedError(
         absl::StrCat("HNSW: out of memory building a graph of ", count, " rows"));
   }
-  if (!error.empty()) {
-    return absl::InternalError(absl::StrCat("HNSW build failed: ", error));
+  if (!error.empty()) return absl::InternalError(absl::StrCat("HNSW build failed: ", error));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_t dim,
+                                                            const float* base,
+                                                            const uint32_t* slots, size_t count,
+                                                            const HnswParams& params,
+                                                            int num_threads) {
+  LS_RETURN_IF_ERROR(CheckBuildArgs(dim, base, slots, count, params));
+  auto impl = std::make_unique<Impl>();
+  impl->metric = metric;
+  impl->dim = dim;
+  impl->space = std::make_unique<Space>(metric, dim);
+  try {
+    impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
+                                          params.ef_construction, params.seed);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("HNSW: cannot allocate a graph of ", count, " rows: ", e.what()));
   }
+  Graph& g = *impl->graph;
+  const std::vector<int> levels = DrawLevels(count, params.seed, g.mult_);
+  LS_RETURN_IF_ERROR(InsertAll(g, base, slots, count, dim, levels, num_threads));
   g.FreeBuildState();
   impl->IndexLabels();
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
 }
 
-absl::Status HnswIndex::Save(const std::string& path) const { return impl_->graph->SaveTo(path); }
+absl::Status HnswIndex::Save(const std::string& path, base::FileOps* ops) const {
+  return impl_->graph->SaveTo(path, ops != nullptr ? *ops : base::DefaultFileOps());
+}
 
 absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path, Metric metric,
                                                            size_t dim) {

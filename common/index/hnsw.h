@@ -7,7 +7,7 @@
 // An index is built once from a set of rows and then only searched: the
 // Collection builds a new one aside and swaps it in (STYLE.md point 10).
 // Thread-safety: Build/Load produce a new object; Search and Save are safe
-// concurrently on a built index.
+// concurrently on a built index (Save to distinct paths).
 #ifndef LATENTSEARCH_COMMON_INDEX_HNSW_H_
 #define LATENTSEARCH_COMMON_INDEX_HNSW_H_
 
@@ -22,6 +22,10 @@
 #include "common/index/bitset.h"
 #include "common/index/exact.h"
 #include "common/index/metric.h"
+
+namespace latentsearch::base {
+class FileOps;
+}  // namespace latentsearch::base
 
 namespace latentsearch::index {
 
@@ -68,10 +72,12 @@ class HnswIndex {
                                                           size_t count, const HnswParams& params,
                                                           int num_threads = 0);
 
-  // hnswlib's own file format, written to `path` as is (the caller makes it
-  // atomic and checksums it) / read back for `metric` and `dim`. Load
-  // errors (truncated, wrong dim) are DATA_LOSS naming the path.
-  absl::Status Save(const std::string& path) const;
+  // hnswlib's own file format (hnsw_format.h), published at `path`
+  // atomically through `ops` (nullptr = base::DefaultFileOps()): temp file,
+  // fsync, rename, directory fsync; the caller checksums it. / Read back
+  // for `metric` and `dim`. Load errors (truncated, wrong dim) are
+  // DATA_LOSS naming the path.
+  absl::Status Save(const std::string& path, base::FileOps* ops = nullptr) const;
   static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(const std::string& path, Metric metric,
                                                          size_t dim);
 

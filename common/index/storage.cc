@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/crc32.h"
+#include "common/base/errno_status.h"
 #include "common/base/file.h"
+#include "common/base/little_endian.h"
+#include "common/base/logging.h"
 
 namespace latentsearch::index {
 namespace {
@@ -24,25 +27,15 @@ constexpr size_t kRecordHeaderBytes = 4 + 4;
 // Upper bound on one log record, against garbage lengths.
 constexpr uint32_t kMaxRecordBytes = 1u << 30;
 
-uint32_t Crc32(const char* data, size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib takes uInt lengths; feed in chunks.
-  while (n > 0) {
-    uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
+uint32_t Crc32(const char* data, size_t n) { return base::Crc32(data, n); }
 
 class Writer {
  public:
   void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void U32(uint32_t v) { Raw(&v, 4); }
-  void I32(int32_t v) { Raw(&v, 4); }
-  void U64(uint64_t v) { Raw(&v, 8); }
-  void I64(int64_t v) { Raw(&v, 8); }
+  void U32(uint32_t v) { base::AppendLittleEndian(v, &out_); }
+  void I32(int32_t v) { base::AppendLittleEndian(v, &out_); }
+  void U64(uint64_t v) { base::AppendLittleEndian(v, &out_); }
+  void I64(int64_t v) { base::AppendLittleEndian(v, &out_); }
   void Str(const std::string& s) {
     U32(static_cast<uint32_t>(s.size()));
     out_.append(s);
@@ -62,11 +55,11 @@ class Reader {
   Reader(const char* p, size_t n, uint64_t base, const std::string& path)
       : p_(p), n_(n), base_(base), path_(path) {}
 
-  bool U8(uint8_t* v, const char* what) { return Raw(v, 1, what); }
-  bool U32(uint32_t* v, const char* what) { return Raw(v, 4, what); }
-  bool I32(int32_t* v, const char* what) { return Raw(v, 4, what); }
-  bool U64(uint64_t* v, const char* what) { return Raw(v, 8, what); }
-  bool I64(int64_t* v, const char* what) { return Raw(v, 8, what); }
+  bool U8(uint8_t* v, const char* what) { return Le(v, what); }
+  bool U32(uint32_t* v, const char* what) { return Le(v, what); }
+  bool I32(int32_t* v, const char* what) { return Le(v, what); }
+  bool U64(uint64_t* v, const char* what) { return Le(v, what); }
+  bool I64(int64_t* v, const char* what) { return Le(v, what); }
   bool Str(std::string* s, const char* what) {
     uint32_t len = 0;
     if (!U32(&len, what)) return false;
@@ -82,6 +75,13 @@ class Reader {
     v->resize(old + count);
     std::memcpy(v->data() + old, p_ + pos_, count * sizeof(float));
     pos_ += count * sizeof(float);
+    return true;
+  }
+  template <typename T>
+  bool Le(T* v, const char* what) {
+    if (sizeof(T) > n_ - pos_) return Fail(what, sizeof(T));
+    *v = base::LoadLittleEndian<T>(p_ + pos_);
+    pos_ += sizeof(T);
     return true;
   }
   bool Raw(void* out, size_t n, const char* what) {
@@ -200,7 +200,7 @@ absl::Status DecodeItems(Reader* r, uint64_t n, uint32_t dim, ItemBatch* b) {
 }
 
 absl::Status Errno(const std::string& op, const std::string& path) {
-  return absl::UnknownError(absl::StrCat(op, " '", path, "': ", std::strerror(errno)));
+  return base::ErrnoError(op, path, errno);
 }
 
 std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
@@ -304,17 +304,11 @@ absl::StatusOr<SnapshotData> ReadSnapshot(const std::string& path) {
   return DecodeSnapshot(*bytes, path);
 }
 
-absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
-  absl::StatusOr<std::string> bytes = base::ReadFile(path);
-  if (!bytes.ok()) return bytes.status();
-  const std::string& b = *bytes;
-  WalReadResult result;
-  if (b.size() < kWalHeaderBytes) {
-    // A crash while creating the log: nothing in it was ever acknowledged.
-    result.torn_tail = !b.empty();
-    result.valid_bytes = 0;
-    return result;
-  }
+namespace {
+
+// The log's header: magic, format version and dim (the caller checked that
+// `b` holds kWalHeaderBytes).
+absl::Status CheckWalHeader(const std::string& b, const std::string& path, uint32_t dim) {
   Reader header(b.data(), kWalHeaderBytes, 0, path);
   char magic[8];
   uint32_t version = 0, file_dim = 0;
@@ -335,14 +329,66 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
     return absl::DataLossError(
         absl::StrCat("'", path, "': log is for dim ", file_dim, "; the collection has dim ", dim));
   }
+  return absl::OkStatus();
+}
+
+// Decodes one intact record's payload; its sequence must exceed `last_seq`.
+absl::Status DecodeWalRecord(Reader* r, uint32_t dim, uint64_t last_seq, WalRecord* rec) {
+  uint8_t type = 0;
+  uint32_t count = 0;
+  if (!r->U64(&rec->seq, "record sequence") || !r->U8(&type, "record type") ||
+      !r->U32(&count, "record item count")) {
+    return r->status();
+  }
+  if (rec->seq <= last_seq) {
+    return r->Error(
+        absl::StrCat("record sequence ", rec->seq, " does not increase (previous ", last_seq, ")"));
+  }
+  if (type == static_cast<uint8_t>(WalRecord::Type::kUpsert)) {
+    rec->type = WalRecord::Type::kUpsert;
+    absl::Status s = DecodeItems(r, count, dim, &rec->upserts);
+    if (!s.ok()) return s;
+  } else if (type == static_cast<uint8_t>(WalRecord::Type::kDelete)) {
+    rec->type = WalRecord::Type::kDelete;
+    if (count > r->remaining() / 4) {
+      return r->Error(absl::StrCat(count, " ids cannot fit in the record"));
+    }
+    rec->delete_ids.resize(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      if (!r->Str(&rec->delete_ids[i], "deleted id")) return r->status();
+    }
+  } else {
+    return r->Error(
+        absl::StrCat("unknown record type ", int{type}, "; expected 1 (upsert) or 2 (delete)"));
+  }
+  if (r->remaining() != 0) {
+    return r->Error(absl::StrCat(r->remaining(), " unexpected bytes at the end of record"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
+  absl::StatusOr<std::string> bytes = base::ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  const std::string& b = *bytes;
+  WalReadResult result;
+  if (b.size() < kWalHeaderBytes) {
+    // A crash while creating the log: nothing in it was ever acknowledged.
+    result.torn_tail = !b.empty();
+    result.valid_bytes = 0;
+    return result;
+  }
+  absl::Status s = CheckWalHeader(b, path, dim);
+  if (!s.ok()) return s;
   uint64_t pos = kWalHeaderBytes;
   uint64_t last_seq = 0;
   while (pos < b.size()) {
     uint64_t left = b.size() - pos;
-    uint32_t len = 0, crc = 0;
     if (left < kRecordHeaderBytes) break;  // Torn record header.
-    std::memcpy(&len, b.data() + pos, 4);
-    std::memcpy(&crc, b.data() + pos + 4, 4);
+    const uint32_t len = base::LoadLittleEndian<uint32_t>(b.data() + pos);
+    const uint32_t crc = base::LoadLittleEndian<uint32_t>(b.data() + pos + 4);
     bool fits = len <= kMaxRecordBytes && len <= left - kRecordHeaderBytes;
     const char* payload = b.data() + pos + kRecordHeaderBytes;
     bool intact = fits && Crc32(payload, len) == crc;
@@ -358,36 +404,8 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
     }
     Reader r(payload, len, pos + kRecordHeaderBytes, path);
     WalRecord rec;
-    uint8_t type = 0;
-    uint32_t count = 0;
-    if (!r.U64(&rec.seq, "record sequence") || !r.U8(&type, "record type") ||
-        !r.U32(&count, "record item count")) {
-      return r.status();
-    }
-    if (rec.seq <= last_seq) {
-      return r.Error(absl::StrCat("record sequence ", rec.seq, " does not increase (previous ",
-                                  last_seq, ")"));
-    }
-    if (type == static_cast<uint8_t>(WalRecord::Type::kUpsert)) {
-      rec.type = WalRecord::Type::kUpsert;
-      absl::Status s = DecodeItems(&r, count, dim, &rec.upserts);
-      if (!s.ok()) return s;
-    } else if (type == static_cast<uint8_t>(WalRecord::Type::kDelete)) {
-      rec.type = WalRecord::Type::kDelete;
-      if (count > r.remaining() / 4) {
-        return r.Error(absl::StrCat(count, " ids cannot fit in the record"));
-      }
-      rec.delete_ids.resize(count);
-      for (uint32_t i = 0; i < count; ++i) {
-        if (!r.Str(&rec.delete_ids[i], "deleted id")) return r.status();
-      }
-    } else {
-      return r.Error(
-          absl::StrCat("unknown record type ", int{type}, "; expected 1 (upsert) or 2 (delete)"));
-    }
-    if (r.remaining() != 0) {
-      return r.Error(absl::StrCat(r.remaining(), " unexpected bytes at the end of record"));
-    }
+    s = DecodeWalRecord(&r, dim, last_seq, &rec);
+    if (!s.ok()) return s;
     last_seq = rec.seq;
     result.records.push_back(std::move(rec));
     pos += kRecordHeaderBytes + len;
@@ -448,7 +466,10 @@ absl::Status WalWriter::Append(const WalRecord& record) {
   if (s.ok() && ::fdatasync(fd_) != 0) s = Errno("fsync log", path_);
   if (!s.ok()) {
     // Leave no partial record behind.
-    [[maybe_unused]] int rc = ::ftruncate(fd_, static_cast<off_t>(size_));
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+      LOG(WARNING) << "cannot cut a failed append off the log: "
+                   << base::ErrnoError("truncate", path_, errno);
+    }
     return s;
   }
   size_ += buf.size();
