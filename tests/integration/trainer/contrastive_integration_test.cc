@@ -8,7 +8,6 @@
 // a subset — see docs/training.md.)
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -19,6 +18,7 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/status_util.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -28,51 +28,30 @@
 namespace latentsearch::trainer {
 namespace {
 
+using ::latentsearch::testing::Subprocess;
 using ::latentsearch::testing::TempDir;
-
-// The trainer binary as a child process on a unix socket (no push targets).
-class TrainerProcess {
- public:
-  TrainerProcess(const std::string& socket, const std::string& data_dir) {
-    const std::string binary = latentsearch::testing::BinaryDir() + "/bin/latentsearch-trainer";
-    std::vector<std::string> args = {binary, "--listen=unix:" + socket, "--data_dir=" + data_dir,
-                                     "--threads=2", "--cuda=false"};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~TrainerProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool started() const { return pid_ > 0; }
-
- private:
-  pid_t pid_ = -1;
-};
 
 class ContrastiveIntegrationTest : public ::testing::Test {
  protected:
   // Trains and returns the job's epoch events (empty on failure).
   std::vector<v1::EpochEvent> Train(v1::TrainingConfig config) {
-    TrainerProcess trainer(dir_.Join("trainer.sock"), dir_.Join("data"));
-    EXPECT_TRUE(trainer.started());
-    auto stub = v1::Trainer::NewStub(rpc::CreateChannel("unix:" + dir_.Join("trainer.sock")));
+    std::vector<v1::EpochEvent> epochs;
+    // The trainer binary on a unix socket, no push targets; its stderr goes
+    // to dir_/trainer.log.
+    absl::StatusOr<std::unique_ptr<Subprocess>> trainer =
+        Subprocess::StartServer({latentsearch::testing::BinaryPath("latentsearch-trainer"),
+                                 "--listen=unix:" + dir_.Join("trainer.sock"),
+                                 "--data_dir=" + dir_.Join("data"), "--threads=2", "--cuda=false"},
+                                dir_.Join("trainer.log"));
+    EXPECT_OK(trainer.status());
+    if (!trainer.ok()) return epochs;
+    auto stub = v1::Trainer::NewStub(rpc::CreateChannel((*trainer)->address()));
     grpc::ClientContext ctx;
-    ctx.set_wait_for_ready(true);  // The binary may still be starting.
     v1::StartTrainingRequest req;
     *req.mutable_config() = config;
     v1::StartTrainingResponse started;
     grpc::Status s = stub->StartTraining(&ctx, req, &started);
     EXPECT_TRUE(s.ok()) << rpc::FormatGrpcStatus(s);
-    std::vector<v1::EpochEvent> epochs;
     if (!s.ok()) return epochs;
     grpc::ClientContext wctx;
     v1::WatchTrainingRequest wreq;
@@ -98,6 +77,8 @@ class ContrastiveIntegrationTest : public ::testing::Test {
     }
     EXPECT_TRUE(reader->Finish().ok());
     EXPECT_EQ(final_state, v1::JOB_STATE_SUCCEEDED) << message;
+    const int status = (*trainer)->Stop(SIGTERM);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     return epochs;
   }
 

@@ -9,7 +9,6 @@
 // seeded and deterministic for a fixed thread count.
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <memory>
@@ -20,6 +19,7 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/status_util.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -30,6 +30,7 @@
 namespace latentsearch::trainer {
 namespace {
 
+using ::latentsearch::testing::Subprocess;
 using ::latentsearch::testing::TempDir;
 
 constexpr char kDeadAddress[] = "127.0.0.1:1";
@@ -40,48 +41,19 @@ constexpr char kDeadAddress[] = "127.0.0.1:1";
 constexpr double kFashionBound = 0.037;
 constexpr double kCifarBound = 0.035;
 
-// The trainer binary as a child process, serving on a unix socket.
-class TrainerProcess {
- public:
-  TrainerProcess(const std::string& socket, const std::string& data_dir,
-                 const std::string& push_to) {
-    const std::string binary = latentsearch::testing::BinaryDir() + "/bin/latentsearch-trainer";
-    std::vector<std::string> args = {binary,
-                                     "--listen=unix:" + socket,
-                                     "--data_dir=" + data_dir,
-                                     "--push_to=" + push_to,
-                                     "--push_attempts=2",
-                                     "--push_backoff_seconds=0.05",
-                                     "--threads=2",
-                                     "--cuda=false"};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~TrainerProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // SIGTERM, then the exit status.
-  int Terminate() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  bool started() const { return pid_ > 0; }
-
- private:
-  pid_t pid_ = -1;
-};
+// The trainer binary's flags: a unix socket, pushes to `push_to` with
+// quick retries.
+std::vector<std::string> TrainerArgs(const std::string& socket, const std::string& data_dir,
+                                     const std::string& push_to) {
+  return {latentsearch::testing::BinaryPath("latentsearch-trainer"),
+          "--listen=unix:" + socket,
+          "--data_dir=" + data_dir,
+          "--push_to=" + push_to,
+          "--push_attempts=2",
+          "--push_backoff_seconds=0.05",
+          "--threads=2",
+          "--cuda=false"};
+}
 
 struct RunResult {
   v1::Job job;
@@ -95,19 +67,18 @@ class TrainerIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(encoder_, testing::FakeEncoder::Start());
-    socket_ = dir_.Join("trainer.sock");
-    trainer_ = std::make_unique<TrainerProcess>(
-        socket_, dir_.Join("data"), encoder_->address() + "," + std::string(kDeadAddress));
-    ASSERT_TRUE(trainer_->started());
-    stub_ = v1::Trainer::NewStub(rpc::CreateChannel("unix:" + socket_));
+    ASSERT_OK_AND_ASSIGN(
+        trainer_,
+        Subprocess::StartServer(TrainerArgs(dir_.Join("trainer.sock"), dir_.Join("data"),
+                                            encoder_->address() + "," + std::string(kDeadAddress)),
+                                dir_.Join("trainer.log")));
+    stub_ = v1::Trainer::NewStub(rpc::CreateChannel(trainer_->address()));
   }
 
-  // Starts the job (waiting for the server to come up) and follows it to
-  // the end of its event stream.
+  // Starts the job and follows it to the end of its event stream.
   RunResult Train(const v1::TrainingConfig& config) {
     RunResult r;
     grpc::ClientContext ctx;
-    ctx.set_wait_for_ready(true);  // The binary may still be starting.
     v1::StartTrainingRequest req;
     *req.mutable_config() = config;
     v1::StartTrainingResponse started;
@@ -163,16 +134,15 @@ class TrainerIntegrationTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (trainer_ && trainer_->started()) {
-      const int status = trainer_->Terminate();
+    if (trainer_) {
+      const int status = trainer_->Stop(SIGTERM);
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     }
   }
 
   TempDir dir_;
-  std::string socket_;
   std::unique_ptr<testing::FakeEncoder> encoder_;
-  std::unique_ptr<TrainerProcess> trainer_;
+  std::unique_ptr<Subprocess> trainer_;  // Its stderr: dir_/trainer.log.
   std::unique_ptr<v1::Trainer::Stub> stub_;
 };
 
