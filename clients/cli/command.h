@@ -3,7 +3,7 @@
 // Each subcommand is a Command: a name, one line of summary, a usage line,
 // the names of the absl flags it accepts (defined in its own .cc, or shared
 // ones such as dataset_flags.h) and a Run function. Adding a subcommand =
-// one .cc with its flags and Run, one entry in Commands() (commands.cc).
+// one .cc with its flags and Run, one entry in Commands() (command_table.cc).
 //
 // Flags are parsed here rather than by absl::ParseCommandLine so that each
 // subcommand accepts only its own flags and a usage error exits with 2 (absl

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "clients/cli/command.h"
-#include "clients/cli/commands.h"
+#include "clients/cli/command_table.h"
 
 int main(int argc, char** argv) {
   return latentsearch::cli::Main(argc, argv, latentsearch::cli::Commands(), std::cout, std::cerr);

@@ -18,7 +18,6 @@
 #include "absl/time/time.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
-#include "clients/cli/pca.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/service_calls.h"
 #include "common/base/file.h"
@@ -27,6 +26,7 @@
 #include "common/image/grid.h"
 #include "common/image/image.h"
 #include "common/items/image_resolver.h"
+#include "common/stats/pca.h"
 #include "grpcpp/client_context.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
@@ -414,9 +414,10 @@ absl::Status ReportWriter::Maps() {
   std::vector<int32_t> labels;
   for (size_t i : map_indices_) labels.push_back(test_.labels[i]);
   std::string body;
-  LS_ASSIGN_OR_RETURN(Pca pca, FitPca(map_latents_, n, dim, std::min<size_t>(2, dim)));
-  LS_ASSIGN_OR_RETURN(std::vector<double> xy, Project(pca, map_latents_, n));
-  auto share = [](const Pca& p, size_t c) {
+  LS_ASSIGN_OR_RETURN(stats::Pca pca,
+                      stats::FitPca(map_latents_, n, dim, std::min<size_t>(2, dim)));
+  LS_ASSIGN_OR_RETURN(std::vector<double> xy, stats::Project(pca, map_latents_, n));
+  auto share = [](const stats::Pca& p, size_t c) {
     return c < p.num_components() && p.total_variance > 0
                ? 100.0 * p.variances[c] / p.total_variance
                : 0.0;
@@ -447,9 +448,9 @@ absl::Status ReportWriter::Maps() {
     const uint8_t* p = test_.image_data(i);
     for (size_t b = 0; b < test_.image_bytes(); ++b) pixels.push_back(p[b] / 255.0f);
   }
-  absl::StatusOr<Pca> pixel_pca = FitPca(pixels, n, test_.image_bytes(), 2);
+  absl::StatusOr<stats::Pca> pixel_pca = stats::FitPca(pixels, n, test_.image_bytes(), 2);
   if (pixel_pca.ok()) {
-    LS_ASSIGN_OR_RETURN(std::vector<double> pxy, Project(*pixel_pca, pixels, n));
+    LS_ASSIGN_OR_RETURN(std::vector<double> pxy, stats::Project(*pixel_pca, pixels, n));
     for (size_t i = 0; i < n; ++i) {
       x[i] = pxy[i * 2];
       y[i] = pxy[i * 2 + 1];

@@ -211,6 +211,9 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
         result.state = ev.state().state();
         result.message = ev.state().message();
         if (!json) {
+          // A finished job's last progress line (its ETA now stale) is
+          // ended first, so the output ends on the job's outcome.
+          if (Finished(result.state)) bar.Finish();
           bar.Print(absl::StrCat("job ", job_id, " ", JobStateLabel(result.state),
                                  result.message.empty() ? "" : ": ", result.message));
         }

@@ -5,7 +5,7 @@
 
 #include "absl/flags/reflection.h"
 #include "clients/cli/command.h"
-#include "clients/cli/commands.h"
+#include "clients/cli/command_table.h"
 
 namespace latentsearch::cli {
 

@@ -1,7 +1,7 @@
-// PCA for the report's latent map: Jacobi eigenvectors against known
-// matrices, the subspace iteration (large dims) against Jacobi, and the
+// PCA for the report's latent map: eigenvectors against known matrices and
+// the residual A v = λ v of random ones (small and large), and the
 // projection of data with a known principal direction.
-#include "clients/cli/pca.h"
+#include "common/stats/pca.h"
 
 #include <cmath>
 #include <random>
@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace latentsearch::cli {
+namespace latentsearch::stats {
 namespace {
 
 TEST(SymmetricEigenTest, DiagonalAndTwoByTwo) {
@@ -26,8 +26,7 @@ TEST(SymmetricEigenTest, DiagonalAndTwoByTwo) {
   EXPECT_NEAR(vectors[0] * vectors[1], 0.5, 1e-12);
 }
 
-TEST(SymmetricEigenTest, RandomMatrixResidual) {
-  constexpr size_t d = 12;
+void ExpectEigenPairs(size_t d) {
   std::mt19937_64 rng(3);
   std::normal_distribution<double> normal;
   std::vector<double> a(d * d);
@@ -37,7 +36,9 @@ TEST(SymmetricEigenTest, RandomMatrixResidual) {
   std::vector<double> values, vectors;
   SymmetricEigen(a, d, &values, &vectors);
   for (size_t r = 0; r < d; ++r) {
-    if (r > 0) EXPECT_GE(values[r - 1], values[r]);
+    if (r > 0) {
+      EXPECT_GE(values[r - 1], values[r]);
+    }
     double norm = 0;
     for (size_t i = 0; i < d; ++i) {
       double av = 0;
@@ -47,6 +48,11 @@ TEST(SymmetricEigenTest, RandomMatrixResidual) {
     }
     EXPECT_NEAR(norm, 1, 1e-12);
   }
+}
+
+TEST(SymmetricEigenTest, RandomMatrixResidual) {
+  ExpectEigenPairs(12);
+  ExpectEigenPairs(300);  // the report maps latents of up to a few hundred dims
 }
 
 // n points spread along `direction` (std 5) plus small isotropic noise.
@@ -90,9 +96,14 @@ void ExpectFindsDirection(size_t dim) {
   EXPECT_NEAR(mean, 0, 1e-6);
 }
 
-TEST(PcaTest, FindsTheLongAxisWithJacobi) { ExpectFindsDirection(16); }
+TEST(PcaTest, FindsTheLongAxisInFewDims) { ExpectFindsDirection(16); }
 
-TEST(PcaTest, FindsTheLongAxisWithSubspaceIteration) { ExpectFindsDirection(kMaxJacobiDim + 44); }
+TEST(PcaTest, FindsTheLongAxisInManyDims) { ExpectFindsDirection(300); }
+
+// Above kFullSolverMaxDim: the subspace iteration.
+TEST(PcaTest, FindsTheLongAxisWithSubspaceIteration) {
+  ExpectFindsDirection(kFullSolverMaxDim + 88);
+}
 
 TEST(PcaTest, RejectsBadInput) {
   std::vector<float> x(10, 1.0f);
@@ -104,4 +115,4 @@ TEST(PcaTest, RejectsBadInput) {
 }
 
 }  // namespace
-}  // namespace latentsearch::cli
+}  // namespace latentsearch::stats

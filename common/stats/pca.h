@@ -1,11 +1,12 @@
-// Principal component analysis of a few thousand short vectors, in plain
-// C++ (no LibTorch, no LAPACK): the covariance matrix, then all of its
-// eigenvectors by the cyclic Jacobi method (dim ≤ kMaxJacobiDim), or the
-// leading ones by orthogonal (subspace) iteration for larger dims. Used by
-// `latentsearch report` for the 2-D map of the latent space.
+// Principal component analysis of a few thousand vectors: the covariance
+// matrix, then all its eigenvectors by Eigen's SelfAdjointEigenSolver
+// (dim <= kFullSolverMaxDim), or only the leading ones by orthogonal
+// (subspace) iteration on Eigen matrices for larger dims (raw pixels).
+// Used by `latentsearch report` for the 2-D map of the latent space, and
+// meant for the HTTP gateway's too. No LibTorch.
 // Thread-safety: pure functions.
-#ifndef LATENTSEARCH_CLIENTS_CLI_PCA_H_
-#define LATENTSEARCH_CLIENTS_CLI_PCA_H_
+#ifndef LATENTSEARCH_COMMON_STATS_PCA_H_
+#define LATENTSEARCH_COMMON_STATS_PCA_H_
 
 #include <cstddef>
 #include <vector>
@@ -13,10 +14,11 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
-namespace latentsearch::cli {
+namespace latentsearch::stats {
 
-// Above this dimension the subspace iteration is used instead of Jacobi.
-inline constexpr size_t kMaxJacobiDim = 256;
+// Above this dimension (and for few components) the subspace iteration is
+// used instead of the full solver.
+inline constexpr size_t kFullSolverMaxDim = 512;
 
 // A fitted projection. A value type.
 struct Pca {
@@ -45,12 +47,12 @@ absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim, size
 // doubles, row-major. INVALID_ARGUMENT for a wrong size.
 absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const float> x, size_t n);
 
-// Eigen-decomposition of the symmetric `a` (d × d, row-major) by cyclic
-// Jacobi rotations: eigenvalues (descending) in `values`, unit eigenvectors
-// as the rows of `vectors` (d × d) in the same order. Exposed for tests.
-void SymmetricEigen(std::vector<double> a, size_t d, std::vector<double>* values,
+// Eigen-decomposition of the symmetric `a` (d × d, row-major): eigenvalues
+// (descending) in `values`, unit eigenvectors as the rows of `vectors`
+// (d × d) in the same order. Exposed for tests.
+void SymmetricEigen(const std::vector<double>& a, size_t d, std::vector<double>* values,
                     std::vector<double>* vectors);
 
-}  // namespace latentsearch::cli
+}  // namespace latentsearch::stats
 
-#endif  // LATENTSEARCH_CLIENTS_CLI_PCA_H_
+#endif  // LATENTSEARCH_COMMON_STATS_PCA_H_

@@ -1,4 +1,4 @@
-#include "clients/cli/commands.h"
+#include "clients/cli/command_table.h"
 
 #include "clients/cli/bench.h"
 #include "clients/cli/data_info.h"
