@@ -1,5 +1,5 @@
 // Trainer request validation on arbitrary proto bytes: TrainingConfig ->
-// ResolveConfig (services/trainer/trainer_core.h) -> the model spec and
+// ResolveConfig (services/trainer/training_config_proto.h) -> the model spec and
 // ValidateTrainConfig against a small in-memory data set of the resolved
 // shape, as StartTraining runs them (without reading a data set from the
 // path the request names).
@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/trainer.pb.h"
-#include "services/trainer/trainer_core.h"
+#include "services/trainer/training_config_proto.h"
 #include "services/trainer/training.h"
 #include "tests/fuzz/fuzz_util.h"
 
