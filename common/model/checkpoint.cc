@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/file.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
 
 namespace latentsearch::model {
@@ -43,18 +45,6 @@ uint64_t GetLE(absl::string_view s, size_t offset, int bytes) {
     v = (v << 8) | static_cast<uint8_t>(s[offset + i]);
   }
   return v;
-}
-
-std::string RawSha256(absl::string_view a, absl::string_view b) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, a.data(), a.size());
-  EVP_DigestUpdate(ctx, b.data(), b.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<char*>(md), len);
 }
 
 std::string FormatDouble(double v) {
@@ -262,6 +252,18 @@ bool IsDir(const std::string& path) {
 
 }  // namespace
 
+std::string RawSha256(absl::string_view a, absl::string_view b) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, a.data(), a.size());
+  EVP_DigestUpdate(ctx, b.data(), b.size());
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
 std::string Sha256Hex(absl::string_view bytes) {
   return absl::BytesToHexString(RawSha256(bytes, ""));
 }
@@ -399,8 +401,12 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std
     const std::string dir = base::JoinPath(root, name);
     if (!IsDir(dir)) continue;
     for (const std::string& file : ListDir(dir)) {
-      if (absl::StrContains(file, ".ckpt.tmp.")) {
-        ::unlink(base::JoinPath(dir, file).c_str());
+      if (!absl::StrContains(file, ".ckpt.tmp.")) continue;
+      // A write that never finished (the process died before its rename).
+      const std::string path = base::JoinPath(dir, file);
+      if (::unlink(path.c_str()) != 0) {
+        LOG(WARNING) << "checkpoint store: cannot remove the unfinished write " << path << ": "
+                     << std::strerror(errno);
       }
     }
   }
@@ -450,7 +456,11 @@ absl::StatusOr<std::vector<CheckpointMetadata>> CheckpointStore::List(
     std::vector<uint64_t> versions = Versions(n);
     for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
       absl::StatusOr<CheckpointMetadata> m = ReadCheckpointMetadata(PathFor(n, *it));
-      if (m.ok()) out.push_back(*std::move(m));
+      if (!m.ok()) {
+        LOG(WARNING) << "checkpoint store: leaving out of the list: " << m.status();
+        continue;
+      }
+      out.push_back(*std::move(m));
     }
   }
   return out;

@@ -85,6 +85,10 @@ struct Checkpoint {
 // Lower-case hex SHA-256 (OpenSSL EVP).
 std::string Sha256Hex(absl::string_view bytes);
 
+// The 32-byte SHA-256 of `a` followed by `b`: the header checksum of the
+// file format above (a = header bytes [0, 32), b = the metadata).
+std::string RawSha256(absl::string_view a, absl::string_view b);
+
 // Incremental SHA-256, for receivers that hash chunks as they arrive.
 // Thread-safety: one thread at a time.
 class Sha256 {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/torch_errors.h"
 #include "common/model/torch_model.h"
 #include "services/encoder/model_runner.h"
 
@@ -20,14 +21,7 @@
 namespace latentsearch::encoder {
 namespace {
 
-template <typename F>
-absl::Status CatchTorch(absl::string_view what, F&& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": LibTorch: ", e.what()));
-  }
-}
+using model::CatchTorch;
 
 bool BuiltWithCuda() {
 #if defined(LS_TORCH_CUDA)

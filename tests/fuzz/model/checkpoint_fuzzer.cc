@@ -14,8 +14,6 @@
 //               so a full read can succeed.
 // Nothing may crash; damage is DATA_LOSS; what reads must re-encode to a
 // file that reads back to the same metadata.
-#include <openssl/evp.h>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -38,18 +36,6 @@ void PutLE(std::string* out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-std::string RawSha256(const std::string& a, const std::string& b) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, a.data(), a.size());
-  EVP_DigestUpdate(ctx, b.data(), b.size());
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<char*>(md), len);
-}
-
 // The file format of checkpoint.h around `metadata` and `weights`.
 std::string Frame(const std::string& metadata, const std::string& weights) {
   std::string out("\x89LSCKPT\n", 8);
@@ -57,7 +43,7 @@ std::string Frame(const std::string& metadata, const std::string& weights) {
   PutLE(&out, 0, 4);
   PutLE(&out, metadata.size(), 8);
   PutLE(&out, weights.size(), 8);
-  out += RawSha256(out, metadata);
+  out += model::RawSha256(out, metadata);
   out += metadata;
   out += weights;
   return out;

@@ -332,34 +332,13 @@ TEST(RegistryTest, ListsNamesAndRefusesUnknownOnesListingTheKnown) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("known")));
 }
 
-TEST(RegistryTest, DefaultsAndFieldNamedErrors) {
-  ModelSpec d = WithDefaults({});
-  EXPECT_EQ(d.architecture, "conv");
-  EXPECT_EQ(d.latent_size, 10);
-  EXPECT_EQ(d.input, (InputShape{32, 32, 3}));
-  EXPECT_OK(ValidateSpec({}));
-  EXPECT_THAT(ValidateSpec({"conv", 5000, {}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("latent_size")));
-  EXPECT_THAT(ValidateSpec({"conv", -1, {}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("latent_size")));
-  EXPECT_THAT(ValidateSpec({"seed", 10, {28, 28, 1}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("input_shape: 28x28x1 does not suit 'seed'")));
-  EXPECT_THAT(ValidateSpec({"conv", 10, {4, 4, 3}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("8..1024")));
-  EXPECT_THAT(ValidateSpec({"conv", 10, {32, 32, 2}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1 or 3")));
-}
-
-TEST(RegistryTest, ParsesInputShapes) {
-  ASSERT_OK_AND_ASSIGN(InputShape s, ParseInputShape("28x28x1"));
-  EXPECT_EQ(s, (InputShape{28, 28, 1}));
-  ASSERT_OK_AND_ASSIGN(InputShape t, ParseInputShape("32x16"));
-  EXPECT_EQ(t, (InputShape{32, 16, 3}));
-  EXPECT_THAT(ParseInputShape("32").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("HxWxC")));
-  EXPECT_THAT(ParseInputShape("32xax3").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a'")));
+// Every name the torch-free spec table lists has a builder here.
+TEST(RegistryTest, EveryNamedArchitectureBuilds) {
+  for (const std::string& name : ArchitectureNames()) {
+    ASSERT_OK_AND_ASSIGN(ModelSummary s, Describe({name, 4, {32, 32, 3}}));
+    EXPECT_GT(s.encoder_parameters, 0) << name;
+    EXPECT_GT(s.decoder_parameters, 0) << name;
+  }
 }
 
 // Keras Conv2DTranspose(k3, s2, "same") is the adjoint of a "same" Conv2D,

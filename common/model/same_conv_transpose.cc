@@ -1,0 +1,416 @@
+// SameConvTranspose2d's formulations and the PhaseMax autograd functions
+// (same_conv_transpose.h). The phase kernels are templates over the element
+// type and stay in this one translation unit with the autograd functions
+// that call them, so they inline as before the split; they are the seed
+// model's hot loops (docs/training.md).
+#include "common/model/same_conv_transpose.h"
+
+#include <ATen/OpMathType.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace latentsearch::model {
+
+using torch::Tensor;
+
+SameConvTranspose2dImpl::SameConvTranspose2dImpl(int64_t in, int64_t out)
+    : in_channels(in), out_channels(out) {
+  weight = register_parameter("weight", torch::empty({in, out, 3, 3}));
+  bias = register_parameter("bias", torch::zeros({out}));
+}
+
+Tensor SameConvTranspose2dImpl::PhaseKernels() {
+  // Along one axis the transposed convolution gives out[2a] = x[a]·w[0] +
+  // x[a−1]·w[2] and out[2a+1] = x[a]·w[1]. With x padded by one at the
+  // start, tap 0 of a 2-tap kernel reads x[a−1] and tap 1 reads x[a]: phase
+  // 0 has taps {w[2], w[0]}, phase 1 {0, w[1]}. kTap[2r + t] is the kernel
+  // index of tap t of phase r (−1 = zero).
+  static constexpr int kTap[4] = {2, 0, -1, 1};
+  if (!select_.defined() || select_.device() != weight.device()) {
+    Tensor m = torch::zeros({9, 16});
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) {
+        if (kTap[a] >= 0 && kTap[b] >= 0) m[kTap[a] * 3 + kTap[b]][a * 4 + b] = 1.0f;
+      }
+    }
+    select_ = m.to(weight.device());
+  }
+  return weight.reshape({in_channels * out_channels, 9})
+      .mm(select_.to(weight.scalar_type()))
+      .view({in_channels, out_channels, 2, 2, 2, 2});
+}
+
+std::vector<Tensor> SameConvTranspose2dImpl::SplitKernels() {
+  // Phase r along an axis uses kernel rows {2, 0} (r = 0) or {1} (r = 1).
+  static const std::vector<int> kRows[2] = {{2, 0}, {1}};
+  if (split_select_.empty() || split_select_[0].device() != weight.device()) {
+    split_select_.clear();
+    for (int r = 0; r < 2; ++r) {
+      for (int s = 0; s < 2; ++s) {
+        const auto& rows = kRows[r];
+        const auto& cols = kRows[s];
+        Tensor m = torch::zeros({9, static_cast<int64_t>(rows.size() * cols.size())});
+        for (size_t i = 0; i < rows.size(); ++i) {
+          for (size_t j = 0; j < cols.size(); ++j) {
+            m[rows[i] * 3 + cols[j]][i * cols.size() + j] = 1.0f;
+          }
+        }
+        split_select_.push_back(m.to(weight.device()));
+      }
+    }
+  }
+  const Tensor w = weight.reshape({in_channels * out_channels, 9});
+  std::vector<Tensor> kernels;
+  for (int p = 0; p < 4; ++p) {
+    const int64_t kh = p / 2 == 0 ? 2 : 1, kw = p % 2 == 0 ? 2 : 1;
+    kernels.push_back(w.mm(split_select_[p].to(weight.scalar_type()))
+                          .view({in_channels, out_channels, kh, kw})
+                          .transpose(0, 1)
+                          .contiguous());
+  }
+  return kernels;
+}
+
+Tensor SameConvTranspose2dImpl::PhaseConv(const Tensor& x, bool phase_major, bool pad_copy) {
+  // pad_copy: pad one row/column at the top/left and get H × W outputs;
+  // else let the convolution pad symmetrically and return (H+1) × (W+1)
+  // outputs of which the top-left H × W are the phases (no input copy).
+  Tensor xp = pad_copy ? torch::constant_pad_nd(x, {1, 0, 1, 0}) : x;
+  if (channels_last) xp = xp.contiguous(torch::MemoryFormat::ChannelsLast);
+  // [Cin, Cout, r, t, s, u] → [phase, Cout] or [Cout, phase] × [Cin, t, u].
+  Tensor k = PhaseKernels()
+                 .permute(phase_major ? std::vector<int64_t>{2, 4, 1, 0, 3, 5}
+                                      : std::vector<int64_t>{1, 2, 4, 0, 3, 5})
+                 .reshape({out_channels * 4, in_channels, 2, 2});
+  Tensor b =
+      phase_major ? bias.repeat({4}) : bias.unsqueeze(1).expand({out_channels, 4}).reshape({-1});
+  if (pad_copy) return torch::conv2d(xp, k, b);
+  using Pad = std::vector<int64_t>;
+  return torch::conv2d(xp, k, b, Pad{1, 1}, Pad{1, 1});
+}
+
+namespace {
+
+// The four exact phase convolutions (2×2, 2×1, 1×2, 1×1 kernels) in phase
+// order (0,0), (0,1), (1,0), (1,1), without padding copies: PyTorch pads
+// symmetrically, so (0,0) is computed (H+1) × (W+1), (0,1) (H+1) × W and
+// (1,0) H × (W+1); the top-left H × W of each is the phase. Callers take
+// that region (Region()) or let PhaseMax4 read it in place.
+std::vector<Tensor> SplitPhases(const Tensor& x_in, const std::vector<Tensor>& kernels,
+                                const Tensor& bias, bool channels_last) {
+  const Tensor x = channels_last ? x_in.contiguous(torch::MemoryFormat::ChannelsLast) : x_in;
+  using Pad = std::vector<int64_t>;
+  const Pad one = {1, 1};
+  return {torch::conv2d(x, kernels[0], bias, one, Pad{1, 1}),
+          torch::conv2d(x, kernels[1], bias, one, Pad{1, 0}),
+          torch::conv2d(x, kernels[2], bias, one, Pad{0, 1}), torch::conv2d(x, kernels[3], bias)};
+}
+
+Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).narrow(3, 0, w); }
+
+// PhaseMax's kernels: `four` is N × 4C × S (contiguous) or N × S × 4C
+// (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
+// N × S × C.
+template <typename T>
+void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s, bool cl) {
+  using acc = at::opmath_type<T>;  // float for bf16, else T itself.
+  if (cl) {
+    at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t px = begin; px < end; ++px) {
+        const T* yp = y + px * 4 * c;
+        T* op = out + px * c;
+        uint8_t* ap = arg + px * c;
+        for (int64_t i = 0; i < c; ++i) {
+          acc m = static_cast<acc>(yp[i]);
+          uint8_t a = 0;
+          for (int p = 1; p < 4; ++p) {
+            const acc v = static_cast<acc>(yp[p * c + i]);
+            if (v > m) {
+              m = v;
+              a = static_cast<uint8_t>(p);
+            }
+          }
+          op[i] = static_cast<T>(m);
+          ap[i] = a;
+        }
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t img = nc / c, ch = nc % c;
+      const T* y0 = y + (img * 4 * c + ch) * s;
+      T* op = out + nc * s;
+      uint8_t* ap = arg + nc * s;
+      for (int64_t j = 0; j < s; ++j) {
+        acc m = static_cast<acc>(y0[j]);
+        uint8_t a = 0;
+        for (int p = 1; p < 4; ++p) {
+          const acc v = static_cast<acc>(y0[p * c * s + j]);
+          if (v > m) {
+            m = v;
+            a = static_cast<uint8_t>(p);
+          }
+        }
+        op[j] = static_cast<T>(m);
+        ap[j] = a;
+      }
+    }
+  });
+}
+
+template <typename T>
+void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c, int64_t s,
+                      bool cl) {
+  if (cl) {
+    at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t px = begin; px < end; ++px) {
+        const T* gp = g + px * c;
+        const uint8_t* ap = arg + px * c;
+        T* yp = gy + px * 4 * c;
+        for (int p = 0; p < 4; ++p) {
+          for (int64_t i = 0; i < c; ++i) {
+            yp[p * c + i] = ap[i] == p ? gp[i] : static_cast<T>(0);
+          }
+        }
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, n * c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t img = nc / c, ch = nc % c;
+      const T* gp = g + nc * s;
+      const uint8_t* ap = arg + nc * s;
+      for (int p = 0; p < 4; ++p) {
+        T* yp = gy + ((img * 4 + p) * c + ch) * s;
+        for (int64_t j = 0; j < s; ++j) yp[j] = ap[j] == p ? gp[j] : static_cast<T>(0);
+      }
+    }
+  });
+}
+
+class PhaseMaxFn : public torch::autograd::Function<PhaseMaxFn> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y_in) {
+    const bool cl = IsChannelsLast(y_in);
+    const Tensor y = cl ? y_in : y_in.contiguous();
+    const int64_t n = y.size(0), c = y.size(1) / 4, h = y.size(2), w = y.size(3);
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    Tensor out = torch::empty({n, c, h, w}, y.options().memory_format(fmt));
+    Tensor arg = torch::empty({n, c, h, w}, y.options().dtype(torch::kUInt8).memory_format(fmt));
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "PhaseMax", [&] {
+      PhaseMaxForward<scalar_t>(y.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                                arg.data_ptr<uint8_t>(), n, c, h * w, cl);
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["cl"] = cl;
+    ctx->mark_non_differentiable({arg});
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const Tensor arg = ctx->get_saved_variables()[0];
+    const bool cl = ctx->saved_data["cl"].toBool();
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const Tensor g = grads[0].contiguous(fmt);
+    const int64_t n = arg.size(0), c = arg.size(1), h = arg.size(2), w = arg.size(3);
+    Tensor gy = torch::empty({n, 4 * c, h, w}, g.options().memory_format(fmt));
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, g.scalar_type(), "PhaseMaxBackward", [&] {
+      PhaseMaxBackward<scalar_t>(g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
+                                 gy.data_ptr<scalar_t>(), n, c, h * w, cl);
+    });
+    return {gy};
+  }
+};
+
+// PhaseMax4's kernels over four separately computed phases, each read (and
+// its gradient written) in place through its strides; only the top-left
+// h × w of each is used (gradients of the extra row/column are zero).
+struct Strided4 {
+  int64_t sn[4], sc[4], sh[4], sw[4];
+};
+
+template <typename T>
+void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out, uint8_t* arg,
+                      int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+  using acc = at::opmath_type<T>;
+  // Output and argmax are laid out like the inputs (cl: N, H, W, C).
+  at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nh = begin; nh < end; ++nh) {
+      const int64_t img = nh / h, row = nh % h;
+      for (int64_t col = 0; col < w; ++col) {
+        const T* yp[4];
+        for (int p = 0; p < 4; ++p) {
+          yp[p] = y[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
+        }
+        if (cl) {  // Channels contiguous in every input (stride 1).
+          T* op = out + ((img * h + row) * w + col) * c;
+          uint8_t* ap = arg + ((img * h + row) * w + col) * c;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            acc m = static_cast<acc>(yp[0][ch]);
+            uint8_t a = 0;
+            for (int p = 1; p < 4; ++p) {
+              const acc v = static_cast<acc>(yp[p][ch]);
+              a = v > m ? static_cast<uint8_t>(p) : a;
+              m = v > m ? v : m;
+            }
+            op[ch] = static_cast<T>(m);
+            ap[ch] = a;
+          }
+          continue;
+        }
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t o = ((img * c + ch) * h + row) * w + col;
+          acc m = static_cast<acc>(yp[0][ch * st.sc[0]]);
+          uint8_t a = 0;
+          for (int p = 1; p < 4; ++p) {
+            const acc v = static_cast<acc>(yp[p][ch * st.sc[p]]);
+            if (v > m) {
+              m = v;
+              a = static_cast<uint8_t>(p);
+            }
+          }
+          out[o] = static_cast<T>(m);
+          arg[o] = a;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& gy,
+                       const Strided4& st, int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+  at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nh = begin; nh < end; ++nh) {
+      const int64_t img = nh / h, row = nh % h;
+      for (int64_t col = 0; col < w; ++col) {
+        T* yp[4];
+        for (int p = 0; p < 4; ++p) {
+          yp[p] = gy[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
+        }
+        if (cl) {
+          const T* gp = g + ((img * h + row) * w + col) * c;
+          const uint8_t* ap = arg + ((img * h + row) * w + col) * c;
+          for (int p = 0; p < 4; ++p) {
+            T* __restrict dst = yp[p];
+            const T* __restrict src = gp;
+            const uint8_t* __restrict as = ap;
+            const T zero = static_cast<T>(0);
+            for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
+          }
+          continue;
+        }
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t o = ((img * c + ch) * h + row) * w + col;
+          for (int p = 0; p < 4; ++p) {
+            yp[p][ch * st.sc[p]] = arg[o] == p ? g[o] : static_cast<T>(0);
+          }
+        }
+      }
+    }
+  });
+}
+
+class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y0, const Tensor& y1,
+                        const Tensor& y2, const Tensor& y3, int64_t h, int64_t w) {
+    const std::array<Tensor, 4> y = {y0, y1, y2, y3};
+    const bool cl = IsChannelsLast(y0);
+    const int64_t n = y0.size(0), c = y0.size(1);
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    Tensor out = torch::empty({n, c, h, w}, y0.options().memory_format(fmt));
+    Tensor arg = torch::empty({n, c, h, w}, y0.options().dtype(torch::kUInt8).memory_format(fmt));
+    Strided4 st;
+    for (int p = 0; p < 4; ++p) {
+      st.sn[p] = y[p].stride(0);
+      st.sc[p] = y[p].stride(1);
+      st.sh[p] = y[p].stride(2);
+      st.sw[p] = y[p].stride(3);
+    }
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y0.scalar_type(), "PhaseMax4", [&] {
+      PhaseMax4Forward<scalar_t>({y[0].data_ptr<scalar_t>(), y[1].data_ptr<scalar_t>(),
+                                  y[2].data_ptr<scalar_t>(), y[3].data_ptr<scalar_t>()},
+                                 st, out.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(), n, c, h, w,
+                                 cl);
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["cl"] = cl;
+    for (int p = 0; p < 4; ++p) {
+      ctx->saved_data["h" + std::to_string(p)] = y[p].size(2);
+      ctx->saved_data["w" + std::to_string(p)] = y[p].size(3);
+    }
+    ctx->mark_non_differentiable({arg});
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const Tensor arg = ctx->get_saved_variables()[0];
+    const bool cl = ctx->saved_data["cl"].toBool();
+    const auto fmt = cl ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const Tensor g = grads[0].contiguous(fmt);
+    const int64_t n = arg.size(0), c = arg.size(1), h = arg.size(2), w = arg.size(3);
+    torch::autograd::tensor_list out(6);
+    Strided4 st;
+    for (int p = 0; p < 4; ++p) {
+      const int64_t hp = ctx->saved_data["h" + std::to_string(p)].toInt();
+      const int64_t wp = ctx->saved_data["w" + std::to_string(p)].toInt();
+      Tensor full = torch::empty({n, c, hp, wp}, g.options().memory_format(fmt));
+      if (hp > h) full.narrow(2, h, hp - h).zero_();
+      if (wp > w) full.narrow(3, w, wp - w).zero_();
+      st.sn[p] = full.stride(0);
+      st.sc[p] = full.stride(1);
+      st.sh[p] = full.stride(2);
+      st.sw[p] = full.stride(3);
+      out[p] = full;
+    }
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, g.scalar_type(), "PhaseMax4Backward", [&] {
+      PhaseMax4Backward<scalar_t>(g.data_ptr<scalar_t>(), arg.data_ptr<uint8_t>(),
+                                  {out[0].data_ptr<scalar_t>(), out[1].data_ptr<scalar_t>(),
+                                   out[2].data_ptr<scalar_t>(), out[3].data_ptr<scalar_t>()},
+                                  st, n, c, h, w, cl);
+    });
+    return out;
+  }
+};
+
+}  // namespace
+
+Tensor PhaseMax(const Tensor& y) { return PhaseMaxFn::apply(y); }
+
+Tensor PhaseMax4(const std::vector<Tensor>& phases, int64_t h, int64_t w) {
+  return PhaseMax4Fn::apply(phases[0], phases[1], phases[2], phases[3], h, w);
+}
+
+Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  if (f == Formulation::kPlain) {
+    Tensor y = torch::conv_transpose2d(x, weight, bias, /*stride=*/2);
+    return y.narrow(2, 0, 2 * h).narrow(3, 0, 2 * w);
+  }
+  // Channel c·4 + 2r + s → output (c, 2a + r, 2b + s).
+  Tensor phases;
+  if (f == Formulation::kPhaseSplit) {
+    std::vector<Tensor> p = SplitPhases(x, SplitKernels(), bias, channels_last);
+    for (Tensor& t : p) t = Region(t, h, w);
+    phases = torch::stack(p, 2).reshape({n, out_channels * 4, h, w});
+  } else {
+    phases = Region(PhaseConv(x, /*phase_major=*/false, /*pad_copy=*/false), h, w);
+  }
+  return torch::pixel_shuffle(phases, 2);
+}
+
+Tensor SameConvTranspose2dImpl::UpsampleMaxPool(const Tensor& x, Formulation f) {
+  if (f == Formulation::kPlain) return torch::max_pool2d(Upsample(x, f), 2);
+  if (f == Formulation::kPhaseSplit) {
+    return PhaseMax4(SplitPhases(x, SplitKernels(), bias, channels_last), x.size(2), x.size(3));
+  }
+  return PhaseMax(PhaseConv(x, /*phase_major=*/true));
+}
+
+}  // namespace latentsearch::model
