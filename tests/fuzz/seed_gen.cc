@@ -358,6 +358,11 @@ void TrainerSeeds() {
   Seed("trainer_config_fuzzer", c.SerializeAsString());
 }
 
+// weights_archive_fuzzer (u8 ignored, bytes): a bare pickle program
+// (PROTO 2, EMPTY_DICT, BINPUT 0, STOP); with LibTorch, ModelSeeds adds a
+// real archive.
+void ArchiveSeeds() { Seed("weights_archive_fuzzer", std::string("\0\x80\x02}q\0.", 7)); }
+
 #ifdef LS_FUZZ_WITH_TORCH
 void ModelSeeds() {
   for (int which = 0; which < 1; ++which) {
@@ -370,6 +375,7 @@ void ModelSeeds() {
     // Only the small model's blob seeds the fuzzer (seed's is 4 MB: slow).
     if (which != 0) continue;
     Seed("model_weights_fuzzer", std::string(1, static_cast<char>(which)) + weights);
+    Seed("weights_archive_fuzzer", std::string(1, static_cast<char>(which)) + weights);
     model::CheckpointMetadata md;
     md.model_name = "seed-model";
     md.version = 3;
@@ -410,6 +416,7 @@ int main(int argc, char** argv) {
   SearchSeeds();
   TrainerSeeds();
   EncoderSeeds();
+  ArchiveSeeds();
 #ifdef LS_FUZZ_WITH_TORCH
   ModelSeeds();
 #endif
