@@ -65,7 +65,8 @@ endfunction()
 # plus tsan and deploy.
 #
 # TIMEOUT (seconds, per gtest case) defaults by layer: unit 120 (a hung unit
-# test costs two minutes, not ten), service 300, the others 600; under
+# test costs two minutes, not ten; also 'tsan', unit tests that `make tsan`
+# runs), service 300, the others 600; under
 # LS_SANITIZE these defaults are ×3 (sanitized code runs several times
 # slower). An explicit TIMEOUT is used as given (its author sized it for the
 # slowest build); for a unit test it may not exceed the unit default.
@@ -93,7 +94,7 @@ function(ls_cc_test)
   if(LS_SANITIZE)
     set(_scale 3)
   endif()
-  if(A_LABELS STREQUAL "unit")
+  if(A_LABELS STREQUAL "unit" OR A_LABELS STREQUAL "tsan")
     math(EXPR _default "120 * ${_scale}")
   elseif(A_LABELS STREQUAL "service")
     math(EXPR _default "300 * ${_scale}")
@@ -102,7 +103,7 @@ function(ls_cc_test)
   endif()
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT ${_default})
-  elseif(A_LABELS STREQUAL "unit" AND A_TIMEOUT GREATER _default)
+  elseif((A_LABELS STREQUAL "unit" OR A_LABELS STREQUAL "tsan") AND A_TIMEOUT GREATER _default)
     message(FATAL_ERROR "${A_NAME}: unit tests time out at ${_default} s at most; "
                         "a longer test belongs to another layer (tests/README.md)")
   endif()
