@@ -4,7 +4,6 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +25,9 @@
 #include "absl/strings/str_split.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/endpoint.h"
+#include "common/base/errno_status.h"
 #include "common/base/file.h"
+#include "common/base/md5.h"
 #include "common/base/status_macros.h"
 #include "httplib.h"
 
@@ -45,7 +46,8 @@ namespace {
 constexpr int kRecordBytes = 3073;  // 1 label byte + 32 × 32 × 3 pixels.
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::UnknownError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  const int err = errno;
+  return base::ErrnoToStatus(err, absl::StrCat(what, " ", path));
 }
 
 std::string Dirname(const std::string& path) {
@@ -95,27 +97,6 @@ class TempPath {
   std::string path_;
 };
 
-// Streaming MD5 (OpenSSL EVP).
-class Md5 {
- public:
-  Md5() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr); }
-  ~Md5() { EVP_MD_CTX_free(ctx_); }
-  Md5(const Md5&) = delete;
-  Md5& operator=(const Md5&) = delete;
-  void Update(const char* data, size_t n) { EVP_DigestUpdate(ctx_, data, n); }
-  std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, digest, &len);
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
-    return hex;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
 // Writes to a file descriptor, hashing and counting.
 class Sink {
  public:
@@ -150,7 +131,7 @@ class Sink {
   std::string path_;
   uint64_t max_bytes_;
   uint64_t bytes_ = 0;
-  Md5 md5_;
+  base::Md5 md5_;
   absl::Status status_;
 };
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/base/errno_status.h"
 #include "common/base/file.h"
 #include "common/base/status_macros.h"
 
@@ -123,8 +124,9 @@ absl::Status Run(const std::string& script, const ScratchDir& dir, const std::st
     return absl::InternalError(absl::StrCat("gnuplot wrote no PNG for ", png_path, ": ", log));
   }
   if (rename(tmp_png.c_str(), png_path.c_str()) != 0) {
-    const absl::Status s = absl::UnknownError(
-        absl::StrCat("cannot rename ", tmp_png, " to ", png_path, ": ", std::strerror(errno)));
+    const int err = errno;
+    const absl::Status s =
+        base::ErrnoToStatus(err, absl::StrCat("cannot rename ", tmp_png, " to ", png_path));
     unlink(tmp_png.c_str());
     return s;
   }
@@ -137,8 +139,7 @@ std::string TmpPngFor(const std::string& png_path) {
 
 absl::Status CheckScratch(const ScratchDir& dir) {
   if (!dir.ok()) {
-    return absl::UnknownError(
-        absl::StrCat("cannot create a temporary directory: ", std::strerror(errno)));
+    return base::ErrnoToStatus(errno, "cannot create a temporary directory");
   }
   return absl::OkStatus();
 }

@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstddef>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/crc32.h"
 #include "common/index/collection.h"
 #include "common/index/hnsw.h"
 #include "common/index/storage.h"
@@ -42,10 +42,7 @@ using latentsearch::fuzz::WriteScratchFile;
 
 constexpr uint32_t kMaxSearchDim = 4096;
 
-uint32_t Crc(const char* p, size_t n) {
-  return static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
-}
+uint32_t Crc(const char* p, size_t n) { return latentsearch::base::Crc32(p, n); }
 
 void FixSnapshot(std::string* s) {
   if (s->size() < 24) return;
