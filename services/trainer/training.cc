@@ -16,10 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/eval/knn_precision.h"
 #include "common/model/torch_model.h"
 #include "services/trainer/augment.h"
 #include "services/trainer/batch_fill.h"
-#include "services/trainer/knn_eval.h"
 #include "services/trainer/losses.h"
 #include "services/trainer/optimizers.h"
 
@@ -229,11 +229,11 @@ struct Runner {
                                               absl::MakeSpan(pixels.data() + i * per, per)));
       labels[i] = d.labels[eval_subset[i]];
     }
-    PrecisionOptions po;
+    eval::KnnPrecisionOptions po;
     po.threads = std::max(1, c.threads);
-    LS_ASSIGN_OR_RETURN(pixel_precision,
-                        PrecisionAtK(index::Metric::kL2, pixels, labels, pixels, labels, per,
-                                     /*queries_are_base=*/true, po));
+    LS_ASSIGN_OR_RETURN(pixel_precision, eval::KnnPrecisionAtK(index::Metric::kL2, pixels, labels,
+                                                               pixels, labels, per,
+                                                               /*queries_are_base=*/true, po));
     return absl::OkStatus();
   }
   double pixel_precision = std::numeric_limits<double>::quiet_NaN();
@@ -263,14 +263,14 @@ struct Runner {
     }
     SetTraining(true);
     for (size_t i = 0; i < eval_subset.size(); ++i) labels[i] = d.labels[eval_subset[i]];
-    PrecisionOptions po;
+    eval::KnnPrecisionOptions po;
     po.threads = std::max(1, c.threads);
     LS_ASSIGN_OR_RETURN(e->precision_at_10,
-                        PrecisionAtK(index::Metric::kL2, emb, labels, emb, labels, dim,
-                                     /*queries_are_base=*/true, po));
+                        eval::KnnPrecisionAtK(index::Metric::kL2, emb, labels, emb, labels, dim,
+                                              /*queries_are_base=*/true, po));
     LS_ASSIGN_OR_RETURN(e->precision_at_10_cosine,
-                        PrecisionAtK(index::Metric::kCosine, emb, labels, emb, labels, dim,
-                                     /*queries_are_base=*/true, po));
+                        eval::KnnPrecisionAtK(index::Metric::kCosine, emb, labels, emb, labels, dim,
+                                              /*queries_are_base=*/true, po));
     return absl::OkStatus();
   }
 

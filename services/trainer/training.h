@@ -24,7 +24,7 @@
 // epoch to up to whitening_images training images, no labels, and is part
 // of the checkpoint; model.h FitEmbeddingWhitening).
 // Every epoch may also measure k-NN precision@10 of the served embeddings
-// on a fixed labelled subset of the validation split (knn_eval.h); labels
+// on a fixed labelled subset of the validation split (common/eval/knn_precision.h); labels
 // are used for nothing else.
 // Determinism: on CPU, equal configs and data give bit-identical losses and
 // weights (same thread count; oneDNN and our loops are deterministic).

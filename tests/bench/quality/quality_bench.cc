@@ -29,10 +29,10 @@
 #include "absl/time/clock.h"
 #include "common/data/dataset.h"
 #include "common/data/load.h"
+#include "common/eval/knn_precision.h"
 #include "common/index/metric.h"
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
-#include "services/trainer/knn_eval.h"
 #include "services/trainer/training.h"
 
 ABSL_FLAG(std::string, mode, "eval", "train or eval");
@@ -222,11 +222,11 @@ absl::StatusOr<std::vector<float>> Embed(model::Model* m, const data::Dataset& d
 
 void Report(const char* name, const std::vector<float>& base, const std::vector<int32_t>& bl,
             const std::vector<float>& q, const std::vector<int32_t>& ql, size_t dim) {
-  trainer::PrecisionOptions po;
+  eval::KnnPrecisionOptions po;
   po.threads = absl::GetFlag(FLAGS_threads);
   std::printf("%-24s", name);
   for (index::Metric metric : index::kAllMetrics) {
-    absl::StatusOr<double> p = trainer::PrecisionAtK(metric, base, bl, q, ql, dim, false, po);
+    absl::StatusOr<double> p = eval::KnnPrecisionAtK(metric, base, bl, q, ql, dim, false, po);
     std::printf("\t%s %.3f", std::string(index::MetricName(metric)).c_str(), p.ok() ? *p : -1.0);
   }
   std::printf("\n");
@@ -354,10 +354,10 @@ int Eval() {
   for (size_t i : queries) qlabels.push_back(test->labels[i]);
   std::printf("# %zu base images, %zu test queries, dim %zu, encoded in %.0f s\n", train->size(),
               queries.size(), dim, absl::ToDoubleSeconds(absl::Now() - t0));
-  trainer::PrecisionOptions po;
+  eval::KnnPrecisionOptions po;
   po.threads = absl::GetFlag(FLAGS_threads);
   for (index::Metric metric : index::kAllMetrics) {
-    absl::StatusOr<double> p = trainer::PrecisionAtK(metric, *base, train->labels, *q, qlabels, dim,
+    absl::StatusOr<double> p = eval::KnnPrecisionAtK(metric, *base, train->labels, *q, qlabels, dim,
                                                      /*queries_are_base=*/false, po);
     if (!p.ok()) {
       std::fprintf(stderr, "%s\n", p.status().ToString().c_str());

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#include "common/eval/knn_precision.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/trainer/knn_eval.h"
 
 namespace latentsearch::trainer {
 namespace {
@@ -65,23 +65,23 @@ TEST(PrecisionAtKTest, CountsSameLabelNeighboursExcludingTheQuery) {
   // 1-D points: class 0 at 0, 1, 2; class 1 at 10, 11, 12.5.
   const std::vector<float> x = {0, 1, 2, 10, 11, 12.5f};
   const std::vector<int32_t> y = {0, 0, 0, 1, 1, 1};
-  PrecisionOptions o;
+  eval::KnnPrecisionOptions o;
   o.k = 2;
   // Every point's 2 nearest others are its own class.
-  ASSERT_OK_AND_ASSIGN(double p, PrecisionAtK(index::Metric::kL2, x, y, x, y, 1, true, o));
+  ASSERT_OK_AND_ASSIGN(double p, eval::KnnPrecisionAtK(index::Metric::kL2, x, y, x, y, 1, true, o));
   EXPECT_DOUBLE_EQ(p, 1.0);
   // k = 3: the third neighbour is always of the other class: 2/3.
   o.k = 3;
-  ASSERT_OK_AND_ASSIGN(p, PrecisionAtK(index::Metric::kL1, x, y, x, y, 1, true, o));
+  ASSERT_OK_AND_ASSIGN(p, eval::KnnPrecisionAtK(index::Metric::kL1, x, y, x, y, 1, true, o));
   EXPECT_NEAR(p, 2.0 / 3.0, 1e-12);
   // Separate queries (not excluded): query 0.4 (class 1) sees 0, 1 → 0.
   o.k = 2;
   const std::vector<float> q = {0.4f, 11.6f};
   const std::vector<int32_t> qy = {1, 1};
-  ASSERT_OK_AND_ASSIGN(p, PrecisionAtK(index::Metric::kL2, x, y, q, qy, 1, false, o));
+  ASSERT_OK_AND_ASSIGN(p, eval::KnnPrecisionAtK(index::Metric::kL2, x, y, q, qy, 1, false, o));
   EXPECT_DOUBLE_EQ(p, 0.5);
   o.k = 6;
-  EXPECT_THAT(PrecisionAtK(index::Metric::kL2, x, y, x, y, 1, true, o).status(),
+  EXPECT_THAT(eval::KnnPrecisionAtK(index::Metric::kL2, x, y, x, y, 1, true, o).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("k = 6")));
 }
 
@@ -89,12 +89,13 @@ TEST(PrecisionAtKTest, CosineIgnoresLength) {
   // Directions: class 0 along (1, 0), class 1 along (0, 1), various lengths.
   const std::vector<float> x = {1, 0.1f, 9, 0.5f, 0.1f, 1, 0.3f, 7};
   const std::vector<int32_t> y = {0, 0, 1, 1};
-  PrecisionOptions o;
+  eval::KnnPrecisionOptions o;
   o.k = 1;
-  ASSERT_OK_AND_ASSIGN(double p, PrecisionAtK(index::Metric::kCosine, x, y, x, y, 2, true, o));
+  ASSERT_OK_AND_ASSIGN(double p,
+                       eval::KnnPrecisionAtK(index::Metric::kCosine, x, y, x, y, 2, true, o));
   EXPECT_DOUBLE_EQ(p, 1.0);
   // L2 is fooled by length: (1, .1)'s nearest is (.1, 1), not (9, .5).
-  ASSERT_OK_AND_ASSIGN(p, PrecisionAtK(index::Metric::kL2, x, y, x, y, 2, true, o));
+  ASSERT_OK_AND_ASSIGN(p, eval::KnnPrecisionAtK(index::Metric::kL2, x, y, x, y, 2, true, o));
   EXPECT_LT(p, 1.0);
 }
 
