@@ -20,6 +20,7 @@ ABSL_FLAG(std::string, auth_tokens_file, "",
 ABSL_FLAG(bool, allow_insecure_tokens, false,
           "Accept bearer tokens without TLS from loopback and unix-socket peers only "
           "(gRPC local credentials)");
+ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 
 namespace latentsearch::services {
 
@@ -32,6 +33,8 @@ absl::Status ApplySecurityFlags(rpc::ServerOptions* options) {
   options->security = *std::move(security);
   return absl::OkStatus();
 }
+
+absl::Duration DrainFromFlags() { return absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)); }
 
 absl::StatusOr<std::unique_ptr<rpc::MetricsServer>> StartMetricsFromFlags(
     const rpc::MetricsRegistry* registry) {

@@ -182,4 +182,46 @@ void SearchAnswerToProto(const SearchAnswer& answer, const QueryOptions& options
   out->set_exact_fallback(answer.result.exact_fallback);
 }
 
+absl::StatusOr<index::ItemBatch> ItemBatchFromProto(const v1::UpsertRequest& request, uint32_t dim,
+                                                    int message, const std::string& collection) {
+  index::ItemBatch batch;
+  batch.metas.reserve(request.items_size());
+  batch.vectors.reserve(size_t{dim} * request.items_size());
+  for (int i = 0; i < request.items_size(); ++i) {
+    const v1::Item& item = request.items(i);
+    if (static_cast<uint32_t>(item.vector_size()) != dim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("message ", message, ", item ", i, " (id '", item.id(), "') has ",
+                       item.vector_size(), " values; collection '", collection, "' has dim ", dim));
+    }
+    batch.metas.push_back({item.id(), item.label(), item.uri()});
+    batch.vectors.insert(batch.vectors.end(), item.vector().begin(), item.vector().end());
+  }
+  return batch;
+}
+
+void ItemPageToProto(const ItemPage& page, v1::ListItemsResponse* out) {
+  const size_t dim = page.metas.empty() ? 0 : page.vectors.size() / page.metas.size();
+  for (size_t i = 0; i < page.metas.size(); ++i) {
+    v1::Item* item = out->add_items();
+    item->set_id(page.metas[i].id);
+    item->set_label(page.metas[i].label);
+    item->set_uri(page.metas[i].uri);
+    if (dim > 0) {
+      item->mutable_vector()->Add(page.vectors.begin() + i * dim,
+                                  page.vectors.begin() + (i + 1) * dim);
+    }
+  }
+  out->set_next_page_token(page.next_page_token);
+  out->set_item_count(page.item_count);
+}
+
+void SnapshotInfoToProto(const index::SnapshotInfoData& info, v1::SnapshotInfo* out) {
+  out->set_collection(info.collection);
+  out->set_path(info.path);
+  out->set_bytes(info.bytes);
+  out->set_items(info.items);
+  *out->mutable_written_at() = TimeUtil::MicrosecondsToTimestamp(info.written_at_us);
+}
+
 }  // namespace latentsearch::search

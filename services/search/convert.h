@@ -1,12 +1,16 @@
-// proto <-> core conversions for the search service. Enum values a client
-// may send that this server does not know are INVALID_ARGUMENT here.
+// v1 proto <-> library type conversions for the search service (the only
+// place they happen; see docs/architecture.md). Enum values a client may
+// send that this server does not know are INVALID_ARGUMENT here.
 // Thread-safety: pure functions.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_CONVERT_H_
 #define LATENTSEARCH_SERVICES_SEARCH_CONVERT_H_
 
+#include <cstdint>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "latentsearch/v1/search.pb.h"
-#include "services/search/search_core.h"
+#include "services/search/collection_manager.h"
 
 namespace latentsearch::search {
 
@@ -26,6 +30,15 @@ absl::Status OptionsFromProto(const v1::SearchRequest& request, QueryOptions* op
 absl::Status SearchFromProto(const v1::SearchRequest& request, Query* query, QueryOptions* options);
 void SearchAnswerToProto(const SearchAnswer& answer, const QueryOptions& options,
                          v1::SearchResponse* out);
+
+// The items of one Upsert message for a collection of `dim`. Each item's
+// vector length is checked here (INVALID_ARGUMENT naming message number
+// `message`, the item's index and id), before the values are flattened.
+absl::StatusOr<index::ItemBatch> ItemBatchFromProto(const v1::UpsertRequest& request, uint32_t dim,
+                                                    int message, const std::string& collection);
+
+void ItemPageToProto(const ItemPage& page, v1::ListItemsResponse* out);
+void SnapshotInfoToProto(const index::SnapshotInfoData& info, v1::SnapshotInfo* out);
 
 }  // namespace latentsearch::search
 

@@ -1,458 +1,236 @@
 #include "services/search/search_core.h"
 
-#include <dirent.h>
-
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
+#include <chrono>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
-#include "common/base/file.h"
 #include "common/base/status_macros.h"
+#include "services/search/convert.h"
 
 namespace latentsearch::search {
 namespace {
 
-using index::Metric;
-
-constexpr size_t kMaxIdBytes = 256;
-constexpr size_t kMaxUriBytes = 2048;
-constexpr uint32_t kMaxEf = 4096;
-
-std::string MetricList(const std::vector<Metric>& metrics) {
-  std::vector<std::string> names;
-  for (Metric m : metrics) names.emplace_back(index::MetricName(m));
-  return absl::StrJoin(names, ", ");
+uint64_t MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
 }
 
-absl::Status CheckVector(const float* v, size_t n, uint32_t dim, const std::string& what,
-                         const std::string& collection) {
-  if (n != dim) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " has ", n, " values; collection '", collection, "' has dim ", dim));
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(v[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " value ", i, " is ",
-                                                     std::isnan(v[i]) ? "NaN" : "infinite",
-                                                     "; vectors must be finite"));
-    }
-  }
+// Runs one query on the collections into *response.
+absl::Status RunSearch(const CollectionManager& collections, const std::string& collection,
+                       const Query& query, const QueryOptions& options,
+                       v1::SearchResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  LS_ASSIGN_OR_RETURN(SearchAnswer answer, collections.Search(collection, query, options));
+  SearchAnswerToProto(answer, options, response);
+  response->set_took_micros(MicrosSince(start));
   return absl::OkStatus();
+}
+
+// The encoder's answer for one image, as the query vector.
+absl::StatusOr<std::vector<float>> QueryVector(absl::StatusOr<v1::EncodeResponse> encoded,
+                                               const v1::ModelRef& model,
+                                               const std::string& collection) {
+  if (absl::IsNotFound(encoded.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the encoder no longer holds model ", model.name(), " v", model.version(),
+        " that collection '", collection, "' was built with: ", encoded.status().message()));
+  }
+  if (!encoded.ok()) {
+    return absl::Status(encoded.status().code(),
+                        absl::StrCat("encoding the query image: ", encoded.status().message()));
+  }
+  if (encoded->embeddings_size() != 1) {
+    return absl::InternalError(absl::StrCat("the encoder answered ", encoded->embeddings_size(),
+                                            " embeddings for one image"));
+  }
+  const auto& values = encoded->embeddings(0).values();
+  return std::vector<float>(values.begin(), values.end());
 }
 
 }  // namespace
 
-absl::Status SearchCore::ValidateName(const std::string& name) {
-  if (name.empty() || name.size() > 128) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("collection name '", name, "' has ", name.size(),
-                     " characters; allowed 1..128 of [A-Za-z0-9_.-]"));
-  }
-  if (name[0] == '.') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("collection name '", name, "' may not start with '.'"));
-  }
-  for (char ch : name) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '.' || ch == '-';
-    if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat("collection name '", name, "' contains '",
-                                                     std::string(1, ch),
-                                                     "'; allowed characters are [A-Za-z0-9_.-]"));
+absl::Status UpsertStream::Add(const v1::UpsertRequest& request) {
+  ++messages_;
+  if (collection_.empty()) {
+    if (request.collection().empty()) {
+      return absl::InvalidArgumentError("the first Upsert message must name the collection");
     }
+    collection_ = request.collection();
+  } else if (!request.collection().empty() && request.collection() != collection_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message ", messages_, " names collection '", request.collection(),
+                     "' but the stream upserts into '", collection_, "'"));
   }
+  LS_ASSIGN_OR_RETURN(CollectionInfo info, collections_->GetCollection(collection_));
+  LS_ASSIGN_OR_RETURN(index::ItemBatch batch,
+                      ItemBatchFromProto(request, info.config.dim, messages_, collection_));
+  LS_ASSIGN_OR_RETURN(index::UpsertCounts counts, collections_->Upsert(collection_, batch));
+  response_.set_upserted(response_.upserted() + batch.metas.size());
+  response_.set_inserted(response_.inserted() + counts.inserted);
+  response_.set_replaced(response_.replaced() + counts.replaced);
   return absl::OkStatus();
 }
 
-std::string SearchCore::CollectionDir(const std::string& name) const {
-  return base::JoinPath(base::JoinPath(options_.data_dir, "collections"), name);
-}
-
-absl::StatusOr<std::unique_ptr<SearchCore>> SearchCore::Create(const SearchCoreOptions& options) {
-  if (options.data_dir.empty()) {
-    return absl::InvalidArgumentError("the search service needs a data directory");
-  }
-  auto core = std::unique_ptr<SearchCore>(new SearchCore(options));
-  std::string root = base::JoinPath(options.data_dir, "collections");
-  LS_RETURN_IF_ERROR(base::MakeDirs(root));
-  // Leftovers of drops interrupted by a crash.
-  std::error_code ec;
-  std::filesystem::remove_all(base::JoinPath(options.data_dir, "dropped"), ec);
-
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
-    if (entry.is_directory()) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  absl::MutexLock l(&core->mu_);
-  for (const std::string& name : names) {
-    index::CollectionOptions copts = options.collection;
-    copts.dir = core->CollectionDir(name);
-    copts.num_threads = options.num_threads;
-    absl::StatusOr<std::unique_ptr<index::Collection>> c = index::Collection::Open(copts);
-    if (absl::IsNotFound(c.status()) &&
-        !base::FileSize(index::Collection::SnapshotPath(copts.dir)).ok()) {
-      // A create that crashed before its first snapshot was published: the
-      // collection never existed.
-      std::filesystem::remove_all(copts.dir, ec);
-      continue;
-    }
-    if (!c.ok()) {
-      core->failed_.push_back({name, c.status()});
-      continue;
-    }
-    core->collections_[name] = std::move(*c);
-  }
-  return core;
-}
-
-absl::StatusOr<std::shared_ptr<index::Collection>> SearchCore::Find(const std::string& name) const {
-  absl::MutexLock l(&mu_);
-  auto it = collections_.find(name);
-  if (it == collections_.end()) {
-    for (const FailedCollection& f : failed_) {
-      if (f.name == name) {
-        return absl::DataLossError(
-            absl::StrCat("collection '", name, "' failed to load: ", f.error.message()));
-      }
-    }
-    return absl::NotFoundError(
-        absl::StrCat("no collection named '", name, "'; ListCollections shows the existing ones"));
-  }
-  return it->second;
-}
-
-absl::StatusOr<CollectionInfo> SearchCore::CreateCollection(const CreateSpec& spec) {
-  LS_RETURN_IF_ERROR(ValidateName(spec.name));
-  if (spec.dim == 0 || spec.dim > options_.max_dim) {
+absl::StatusOr<v1::UpsertResponse> UpsertStream::Finish() {
+  if (collection_.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dim ", spec.dim, " is out of range; allowed 1..", options_.max_dim));
+        "empty Upsert stream: the first message must name the collection");
   }
-  index::CollectionConfig config;
-  config.name = spec.name;
-  config.dim = spec.dim;
-  config.model_name =
-      spec.model_name.empty() && spec.model_version != 0 ? "default" : spec.model_name;
-  config.model_version = spec.model_version;
-  if (!spec.metrics.empty()) {
-    config.metrics = spec.metrics;
-    std::sort(config.metrics.begin(), config.metrics.end());
-    config.metrics.erase(std::unique(config.metrics.begin(), config.metrics.end()),
-                         config.metrics.end());
-  }
-  config.hnsw = spec.hnsw;
-  config.hnsw_params.m = spec.m == 0 ? 16 : spec.m;
-  config.hnsw_params.ef_construction = spec.ef_construction == 0 ? 200 : spec.ef_construction;
-  config.ef_search = spec.ef_search == 0 ? 64 : spec.ef_search;
-  if (config.hnsw_params.m < 2 || config.hnsw_params.m > 128) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hnsw.m ", config.hnsw_params.m, " is out of range; allowed 2..128"));
-  }
-  if (config.hnsw_params.ef_construction > kMaxEf ||
-      config.hnsw_params.ef_construction < config.hnsw_params.m) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hnsw.ef_construction ", config.hnsw_params.ef_construction,
-                     " is out of range; allowed m (", config.hnsw_params.m, ")..", kMaxEf));
-  }
-  if (config.ef_search > kMaxEf) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("hnsw.ef_search ", config.ef_search, " is out of range; allowed 1..", kMaxEf));
-  }
-  config.created_at_us = absl::ToUnixMicros(absl::Now());
-
-  absl::MutexLock l(&mu_);
-  auto it = collections_.find(spec.name);
-  if (it != collections_.end()) {
-    const index::CollectionConfig& have = it->second->config();
-    if (spec.if_not_exists && have.dim == config.dim && have.model_name == config.model_name &&
-        have.model_version == config.model_version) {
-      return CollectionInfo{have, it->second->Stats()};
-    }
-    return absl::AlreadyExistsError(absl::StrCat("collection '", spec.name,
-                                                 "' already exists (dim ", have.dim, ", model ",
-                                                 have.model_name, " v", have.model_version, ")"));
-  }
-  for (const FailedCollection& f : failed_) {
-    if (f.name == spec.name) {
-      return absl::FailedPreconditionError(absl::StrCat("collection '", spec.name,
-                                                        "' exists on disk but failed to load (",
-                                                        f.error.message(), "); drop it first"));
-    }
-  }
-  index::CollectionOptions copts = options_.collection;
-  copts.dir = CollectionDir(spec.name);
-  copts.num_threads = options_.num_threads;
-  LS_ASSIGN_OR_RETURN(std::unique_ptr<index::Collection> c,
-                      index::Collection::Create(config, copts));
-  CollectionInfo info{c->config(), c->Stats()};
-  collections_[spec.name] = std::move(c);
-  return info;
+  absl::StatusOr<CollectionInfo> info = collections_->GetCollection(collection_);
+  if (info.ok()) response_.set_item_count(info->stats.item_count);
+  return response_;
 }
 
-absl::Status SearchCore::DropCollection(const std::string& name) {
-  LS_RETURN_IF_ERROR(ValidateName(name));
-  std::shared_ptr<index::Collection> dropped;
-  {
-    absl::MutexLock l(&mu_);
-    auto it = collections_.find(name);
-    auto failed = std::find_if(failed_.begin(), failed_.end(),
-                               [&](const FailedCollection& f) { return f.name == name; });
-    if (it == collections_.end() && failed == failed_.end()) {
-      return absl::NotFoundError(absl::StrCat("no collection named '", name, "'"));
-    }
-    if (it != collections_.end()) {
-      dropped = std::move(it->second);
-      collections_.erase(it);
-    }
-    if (failed != failed_.end()) failed_.erase(failed);
-    // Rename first (atomic): a crash during the removal cannot resurrect it.
-    std::string graveyard = base::JoinPath(options_.data_dir, "dropped");
-    LS_RETURN_IF_ERROR(base::MakeDirs(graveyard));
-    std::string target =
-        base::JoinPath(graveyard, absl::StrCat(name, ".", absl::ToUnixMicros(absl::Now())));
-    std::error_code ec;
-    std::filesystem::rename(CollectionDir(name), target, ec);
-    if (ec) {
-      return absl::UnknownError(absl::StrCat("drop '", name, "': rename failed: ", ec.message()));
-    }
-    LS_RETURN_IF_ERROR(base::SyncDir(base::JoinPath(options_.data_dir, "collections")));
-    std::filesystem::remove_all(target, ec);
-  }
-  return absl::OkStatus();
+absl::StatusOr<std::unique_ptr<SearchCore>> SearchCore::Create(SearchCoreOptions options) {
+  LS_ASSIGN_OR_RETURN(std::unique_ptr<CollectionManager> collections,
+                      CollectionManager::Create(options.collections));
+  return std::unique_ptr<SearchCore>(
+      new SearchCore(std::move(collections), std::move(options.encoder)));
 }
 
-std::vector<CollectionInfo> SearchCore::ListCollections() const {
-  std::vector<std::shared_ptr<index::Collection>> all;
-  {
-    absl::MutexLock l(&mu_);
-    for (const auto& [name, c] : collections_) all.push_back(c);
-  }
-  std::vector<CollectionInfo> out;
-  for (const auto& c : all) out.push_back({c->config(), c->Stats()});
+absl::StatusOr<v1::CollectionInfo> SearchCore::CreateCollection(
+    const v1::CreateCollectionRequest& request) {
+  LS_ASSIGN_OR_RETURN(CreateSpec spec, CreateSpecFromProto(request));
+  LS_ASSIGN_OR_RETURN(CollectionInfo info, collections_->CreateCollection(spec));
+  v1::CollectionInfo out;
+  CollectionInfoToProto(info, &out);
   return out;
 }
 
-absl::StatusOr<CollectionInfo> SearchCore::GetCollection(const std::string& name) const {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  return CollectionInfo{c->config(), c->Stats()};
+absl::StatusOr<v1::DropCollectionResponse> SearchCore::DropCollection(
+    const v1::DropCollectionRequest& request) {
+  LS_RETURN_IF_ERROR(collections_->DropCollection(request.name()));
+  return v1::DropCollectionResponse();
 }
 
-absl::StatusOr<index::UpsertCounts> SearchCore::Upsert(const std::string& name,
-                                                       const index::ItemBatch& batch) {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  const uint32_t dim = c->config().dim;
-  if (batch.vectors.size() != batch.metas.size() * size_t{dim}) {
-    // Find the first item with a wrong length for the message.
-    return absl::InvalidArgumentError(
-        absl::StrCat("the batch has ", batch.vectors.size(), " floats for ", batch.metas.size(),
-                     " items; collection '", name, "' has dim ", dim));
-  }
-  for (size_t i = 0; i < batch.metas.size(); ++i) {
-    const index::ItemMeta& m = batch.metas[i];
-    std::string where = absl::StrCat("item ", i, " (id '", m.id.substr(0, 64), "')");
-    if (m.id.empty() || m.id.size() > kMaxIdBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": id has ", m.id.size(), " bytes; allowed 1..", kMaxIdBytes));
-    }
-    if (m.uri.size() > kMaxUriBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": uri has ", m.uri.size(),
-                                                     " bytes; allowed at most ", kMaxUriBytes));
-    }
-    if (m.label < -1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": label ", m.label, "; allowed -1 (none) or >= 0"));
-    }
-    LS_RETURN_IF_ERROR(
-        CheckVector(batch.vectors.data() + i * dim, dim, dim, where + " vector", name));
-  }
-  return c->Upsert(batch);
-}
-
-absl::StatusOr<std::pair<uint64_t, uint64_t>> SearchCore::Delete(
-    const std::string& name, const std::vector<std::string>& ids) {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  LS_ASSIGN_OR_RETURN(uint64_t deleted, c->Delete(ids));
-  return std::make_pair(deleted, ids.size() - deleted);
-}
-
-absl::StatusOr<ItemPage> SearchCore::ListItems(const std::string& name, uint32_t page_size,
-                                               const std::string& page_token,
-                                               bool include_vectors) const {
-  constexpr uint32_t kMaxPageSize = 10000;
-  if (page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_size ", page_size, " is out of range; allowed 1..", kMaxPageSize, " (0 = 1000)"));
-  }
-  if (page_size == 0) page_size = 1000;
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  // Sorting every id per page is O(n log n); fine for the paging clients
-  // (resumed ingest, re-encoding) that read a collection once.
-  std::vector<std::string> ids = c->ListIds();
-  std::sort(ids.begin(), ids.end());
-  auto it = page_token.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), page_token);
-  ItemPage page;
-  const uint32_t dim = c->config().dim;
-  for (; it != ids.end() && page.metas.size() < page_size; ++it) {
-    // An item deleted between ListIds and here is skipped.
-    std::optional<index::ItemMeta> meta = c->GetMeta(*it);
-    if (!meta) continue;
-    if (include_vectors) {
-      std::optional<std::vector<float>> v = c->GetVector(*it);
-      if (!v || v->size() != dim) continue;
-      page.vectors.insert(page.vectors.end(), v->begin(), v->end());
-    }
-    page.metas.push_back(std::move(*meta));
-  }
-  if (it != ids.end()) page.next_page_token = *std::prev(it);
-  page.item_count = c->Stats().item_count;
-  return page;
-}
-
-absl::Status SearchCore::ValidateQuery(const index::Collection& c, const Query& query,
-                                       const QueryOptions& options,
-                                       const std::string& where) const {
-  const index::CollectionConfig& config = c.config();
-  if (query.item_id.empty() && query.vector.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, "empty query: set a vector, an image or an item_id"));
-  }
-  if (query.item_id.empty()) {
-    LS_RETURN_IF_ERROR(CheckVector(query.vector.data(), query.vector.size(), config.dim,
-                                   where + "query vector", config.name));
-  }
-  if (options.k == 0 || options.k > options_.max_k) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, "k ", options.k, " is out of range; allowed 1..", options_.max_k, " (--max_k)"));
-  }
-  if (options.ef != 0 && (options.ef < options.k || options.ef > kMaxEf)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, "ef ", options.ef, " is out of range; allowed k (", options.k, ")..",
-                     kMaxEf, ", or 0 for the collection's default"));
-  }
-  if (std::find(config.metrics.begin(), config.metrics.end(), options.metric) ==
-      config.metrics.end()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, "collection '", config.name, "' does not index metric ",
-                     index::MetricName(options.metric), "; it keeps ", MetricList(config.metrics)));
-  }
-  if (options.hnsw && !config.hnsw) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, "collection '", config.name, "' keeps no HNSW index; use the exact index"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<SearchAnswer> SearchCore::Search(const std::string& name, const Query& query,
-                                                const QueryOptions& options) const {
-  LS_ASSIGN_OR_RETURN(std::vector<SearchAnswer> answers, SearchBatch(name, {query}, {options}));
-  return std::move(answers[0]);
-}
-
-absl::StatusOr<std::vector<SearchAnswer>> SearchCore::SearchBatch(
-    const std::string& name, const std::vector<Query>& queries,
-    const std::vector<QueryOptions>& options) const {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  if (queries.size() > options_.max_batch_queries) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(queries.size(), " queries in one batch; allowed at most ",
-                     options_.max_batch_queries, " (--max_batch_queries)"));
-  }
-  // Resolve and validate everything before searching anything.
-  std::vector<std::vector<float>> vectors(queries.size());
-  for (size_t i = 0; i < queries.size(); ++i) {
-    QueryOptions o = options[i];
-    if (o.k == 0) o.k = 10;
-    std::string where = queries.size() > 1 ? absl::StrCat("query ", i, ": ") : "";
-    LS_RETURN_IF_ERROR(ValidateQuery(*c, queries[i], o, where));
-    if (!queries[i].item_id.empty()) {
-      std::optional<std::vector<float>> v = c->GetVector(queries[i].item_id);
-      if (!v.has_value()) {
-        return absl::NotFoundError(
-            absl::StrCat(where, "no item '", queries[i].item_id, "' in collection '", name, "'"));
-      }
-      vectors[i] = std::move(*v);
-    } else {
-      vectors[i] = queries[i].vector;
-    }
-  }
-  std::vector<SearchAnswer> out(queries.size());
-  // The common batch — same knobs for every query, no exclusions — goes
-  // through the collection's batched scan.
-  auto to_params = [&](size_t i) {
-    index::SearchParams p;
-    p.metric = options[i].metric;
-    p.hnsw = options[i].hnsw;
-    p.k = options[i].k == 0 ? 10 : options[i].k;
-    p.ef = options[i].ef;
-    p.labels = options[i].labels;
-    p.include_vectors = options[i].include_vectors;
-    if (queries[i].exclude_self) p.exclude_id = queries[i].item_id;
-    return p;
-  };
-  bool uniform = queries.size() > 1;
-  for (size_t i = 0; uniform && i < queries.size(); ++i) {
-    const QueryOptions& a = options[i];
-    const QueryOptions& b = options[0];
-    uniform = !queries[i].exclude_self && a.metric == b.metric && a.hnsw == b.hnsw && a.k == b.k &&
-              a.ef == b.ef && a.labels == b.labels && a.include_vectors == b.include_vectors;
-  }
-  if (uniform) {
-    const size_t dim = c->config().dim;
-    std::vector<float> flat;
-    flat.reserve(queries.size() * dim);
-    for (const auto& v : vectors) flat.insert(flat.end(), v.begin(), v.end());
-    std::vector<index::SearchResult> results =
-        c->SearchBatch(flat.data(), queries.size(), to_params(0));
-    for (size_t i = 0; i < queries.size(); ++i) {
-      out[i].result = std::move(results[i]);
-      out[i].model_name = c->config().model_name;
-      out[i].model_version = c->config().model_version;
-    }
-    return out;
-  }
-  for (size_t i = 0; i < queries.size(); ++i) {
-    out[i].result = c->Search(vectors[i].data(), to_params(i));
-    out[i].model_name = c->config().model_name;
-    out[i].model_version = c->config().model_version;
+v1::ListCollectionsResponse SearchCore::ListCollections(const v1::ListCollectionsRequest&) const {
+  v1::ListCollectionsResponse out;
+  for (const CollectionInfo& info : collections_->ListCollections()) {
+    CollectionInfoToProto(info, out.add_collections());
   }
   return out;
 }
 
-absl::StatusOr<std::vector<index::SnapshotInfoData>> SearchCore::Snapshot(const std::string& name) {
-  std::vector<std::shared_ptr<index::Collection>> targets;
-  if (name.empty()) {
-    absl::MutexLock l(&mu_);
-    for (const auto& [n, c] : collections_) targets.push_back(c);
-  } else {
-    LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-    targets.push_back(std::move(c));
+absl::StatusOr<v1::CollectionInfo> SearchCore::GetCollection(
+    const v1::GetCollectionRequest& request) const {
+  LS_ASSIGN_OR_RETURN(CollectionInfo info, collections_->GetCollection(request.name()));
+  v1::CollectionInfo out;
+  CollectionInfoToProto(info, &out);
+  return out;
+}
+
+std::unique_ptr<UpsertStream> SearchCore::NewUpsertStream() {
+  return std::unique_ptr<UpsertStream>(new UpsertStream(collections_.get()));
+}
+
+absl::StatusOr<v1::DeleteResponse> SearchCore::Delete(const v1::DeleteRequest& request) {
+  std::vector<std::string> ids(request.ids().begin(), request.ids().end());
+  LS_ASSIGN_OR_RETURN(auto counts, collections_->Delete(request.collection(), ids));
+  v1::DeleteResponse out;
+  out.set_deleted(counts.first);
+  out.set_not_found(counts.second);
+  return out;
+}
+
+absl::StatusOr<v1::ListItemsResponse> SearchCore::ListItems(
+    const v1::ListItemsRequest& request) const {
+  LS_ASSIGN_OR_RETURN(ItemPage page,
+                      collections_->ListItems(request.collection(), request.page_size(),
+                                              request.page_token(), request.include_vectors()));
+  v1::ListItemsResponse out;
+  ItemPageToProto(page, &out);
+  return out;
+}
+
+void SearchCore::Search(const v1::SearchRequest& request, absl::Time deadline,
+                        v1::SearchResponse* response, Done done) const {
+  if (request.has_image()) {
+    SearchByImage(request, deadline, response, std::move(done));
+    return;
   }
-  std::vector<index::SnapshotInfoData> out;
-  for (const auto& c : targets) {
-    LS_ASSIGN_OR_RETURN(index::SnapshotInfoData info, c->Snapshot());
-    out.push_back(std::move(info));
+  Query query;
+  QueryOptions options;
+  absl::Status s = SearchFromProto(request, &query, &options);
+  if (s.ok()) s = RunSearch(*collections_, request.collection(), query, options, response);
+  done(s);
+}
+
+void SearchCore::SearchByImage(const v1::SearchRequest& request, absl::Time deadline,
+                               v1::SearchResponse* response, Done done) const {
+  if (encoder_ == nullptr) {
+    done(absl::UnavailableError(
+        "search by image needs the encoder service: start latentsearch-search with "
+        "--encoder=HOST:PORT (or search by vector or item_id)"));
+    return;
+  }
+  QueryOptions options;
+  if (absl::Status s = OptionsFromProto(request, &options); !s.ok()) {
+    done(s);
+    return;
+  }
+  absl::StatusOr<std::pair<std::string, uint64_t>> model =
+      collections_->ModelOf(request.collection());
+  if (!model.ok()) {
+    done(model.status());
+    return;
+  }
+  v1::EncodeRequest encode;
+  encode.mutable_model()->set_name(model->first);
+  encode.mutable_model()->set_version(model->second);
+  *encode.add_images() = request.image();
+  encoder_->Encode(encode, deadline,
+                   [this, collection = request.collection(), model = encode.model(),
+                    options = std::move(options), response,
+                    done = std::move(done)](absl::StatusOr<v1::EncodeResponse> encoded) {
+                     Query query;
+                     absl::StatusOr<std::vector<float>> vector =
+                         QueryVector(std::move(encoded), model, collection);
+                     if (!vector.ok()) {
+                       done(vector.status());
+                       return;
+                     }
+                     query.vector = *std::move(vector);
+                     done(RunSearch(*collections_, collection, query, options, response));
+                   });
+}
+
+absl::StatusOr<v1::SearchBatchResponse> SearchCore::SearchBatch(
+    const v1::SearchBatchRequest& request) const {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Query> queries(request.queries_size());
+  std::vector<QueryOptions> options(request.queries_size());
+  for (int i = 0; i < request.queries_size(); ++i) {
+    if (request.queries(i).has_image()) {
+      return absl::UnimplementedError(
+          absl::StrCat("query ", i,
+                       ": image queries are not supported in SearchBatch yet; use Search for "
+                       "each image"));
+    }
+    absl::Status s = SearchFromProto(request.queries(i), &queries[i], &options[i]);
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("query ", i, ": ", s.message()));
+  }
+  LS_ASSIGN_OR_RETURN(std::vector<SearchAnswer> answers,
+                      collections_->SearchBatch(request.collection(), queries, options));
+  const uint64_t took = MicrosSince(start);
+  v1::SearchBatchResponse out;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    v1::SearchResponse* r = out.add_results();
+    SearchAnswerToProto(answers[i], options[i], r);
+    r->set_took_micros(took);
   }
   return out;
 }
 
-absl::StatusOr<std::pair<std::string, uint64_t>> SearchCore::ModelOf(
-    const std::string& name) const {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  if (c->config().model_version == 0 && c->config().model_name.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("collection '", name,
-                     "' was created without a model reference, so it cannot "
-                     "be searched by image; search by vector or item_id"));
+absl::StatusOr<v1::SnapshotResponse> SearchCore::Snapshot(const v1::SnapshotRequest& request) {
+  LS_ASSIGN_OR_RETURN(std::vector<index::SnapshotInfoData> infos,
+                      collections_->Snapshot(request.collection()));
+  v1::SnapshotResponse out;
+  for (const index::SnapshotInfoData& info : infos) {
+    SnapshotInfoToProto(info, out.add_snapshots());
   }
-  return std::make_pair(c->config().model_name, c->config().model_version);
-}
-
-std::vector<FailedCollection> SearchCore::FailedCollections() const {
-  absl::MutexLock l(&mu_);
-  return failed_;
+  return out;
 }
 
 }  // namespace latentsearch::search

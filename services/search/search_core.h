@@ -1,151 +1,99 @@
-// The search service's logic, without gRPC: named collections under a data
-// directory, request validation (the only place that emits INVALID_ARGUMENT,
-// NOT_FOUND, ALREADY_EXISTS and FAILED_PRECONDITION), and search.
+// The search service's logic behind its gRPC adapter: takes and returns
+// latentsearch.v1 messages (docs/architecture.md), converts them to library
+// types in convert.cc, and runs them on the CollectionManager. Image queries
+// are encoded through an EncoderClient pinned to the model version the
+// collection was built with; no gRPC here.
 //
-// Layout on disk: <data_dir>/collections/<name>/{snapshot.lss,wal.log}.
-// At start every collection directory is opened; one that fails to load
-// (corrupt file) is reported by FailedCollections() and in the log, and the
-// others are served.
-// Thread-safety: all methods are thread-safe.
+// Search never blocks the caller on the encoder: `done` runs once, inline
+// for vector and item queries and for refused requests, otherwise from the
+// encoder client's completion.
+//
+// Thread-safety: every method is thread-safe; an UpsertStream is used by
+// one stream at a time.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_SEARCH_CORE_H_
 #define LATENTSEARCH_SERVICES_SEARCH_SEARCH_CORE_H_
 
-#include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "common/index/collection.h"
+#include "absl/time/time.h"
+#include "latentsearch/v1/search.pb.h"
+#include "services/search/collection_manager.h"
+#include "services/search/encoder_client.h"
 
 namespace latentsearch::search {
 
 struct SearchCoreOptions {
-  // Where collections live (created if missing).
-  std::string data_dir;
-  // Largest k a search may ask for.
-  uint32_t max_k = 1000;
-  // Most queries in one SearchBatch.
-  uint32_t max_batch_queries = 1000;
-  // Largest vector dimension a collection may have.
-  uint32_t max_dim = 4096;
-  // Threads for HNSW builds and exact scans (0 = hardware concurrency).
-  int num_threads = 0;
-  // Passed to each collection (dir is filled in per collection).
-  index::CollectionOptions collection;
+  // The collections (data directory, limits, threads).
+  CollectionManagerOptions collections;
+  // Encodes image queries; nullptr = image queries answer UNAVAILABLE
+  // (no --encoder).
+  std::shared_ptr<EncoderClient> encoder;
 };
 
-// What CreateCollection asks for (0 / empty = defaults, as in search.proto).
-struct CreateSpec {
-  std::string name;
-  uint32_t dim = 0;
-  std::string model_name;
-  uint64_t model_version = 0;
-  std::vector<index::Metric> metrics;  // empty = all
-  bool hnsw = true;
-  uint32_t m = 0;
-  uint32_t ef_construction = 0;
-  uint32_t ef_search = 0;
-  bool if_not_exists = false;
-};
+class SearchCore;
 
-struct CollectionInfo {
-  index::CollectionConfig config;
-  index::CollectionStats stats;
-};
+// One Upsert stream: every message is validated and made durable as it
+// arrives; Finish() counts the whole stream.
+class UpsertStream {
+ public:
+  // The first message must name the collection; later ones may repeat it.
+  absl::Status Add(const v1::UpsertRequest& request);
+  // INVALID_ARGUMENT for a stream without messages.
+  absl::StatusOr<v1::UpsertResponse> Finish();
 
-// One query: a vector or the id of an item already in the collection.
-struct Query {
-  std::vector<float> vector;  // used when item_id is empty
-  std::string item_id;
-  bool exclude_self = false;  // item_id queries only
-};
+ private:
+  friend class SearchCore;
+  explicit UpsertStream(CollectionManager* collections) : collections_(collections) {}
 
-struct QueryOptions {
-  index::Metric metric = index::Metric::kL2;
-  bool hnsw = false;
-  uint32_t k = 10;  // 0 = 10
-  uint32_t ef = 0;  // 0 = the collection's ef_search
-  std::vector<int32_t> labels;
-  bool include_vectors = false;
-};
-
-struct SearchAnswer {
-  index::SearchResult result;
-  std::string model_name;
-  uint64_t model_version = 0;
-};
-
-// One page of ListItems.
-struct ItemPage {
-  std::vector<index::ItemMeta> metas;  // ascending by id
-  std::vector<float> vectors;          // metas.size() × dim, when asked for
-  std::string next_page_token;         // "" after the last page
-  uint64_t item_count = 0;             // live items in the collection
-};
-
-struct FailedCollection {
-  std::string name;
-  absl::Status error;
+  CollectionManager* const collections_;
+  std::string collection_;
+  int messages_ = 0;
+  v1::UpsertResponse response_;
 };
 
 class SearchCore {
  public:
-  static absl::StatusOr<std::unique_ptr<SearchCore>> Create(const SearchCoreOptions& options);
+  using Done = std::function<void(const absl::Status&)>;
 
-  absl::StatusOr<CollectionInfo> CreateCollection(const CreateSpec& spec);
-  absl::Status DropCollection(const std::string& name);
-  std::vector<CollectionInfo> ListCollections() const;
-  absl::StatusOr<CollectionInfo> GetCollection(const std::string& name) const;
+  // Opens every collection under options.collections.data_dir (see
+  // CollectionManager::Create).
+  static absl::StatusOr<std::unique_ptr<SearchCore>> Create(SearchCoreOptions options);
 
-  // Validates every item (id 1..256 bytes, uri <= 2 KiB, dim floats, all
-  // finite) before writing any: INVALID_ARGUMENT names the item's index and
-  // id. Durable when OK.
-  absl::StatusOr<index::UpsertCounts> Upsert(const std::string& name,
-                                             const index::ItemBatch& batch);
-  // Returns (deleted, not_found).
-  absl::StatusOr<std::pair<uint64_t, uint64_t>> Delete(const std::string& name,
-                                                       const std::vector<std::string>& ids);
+  absl::StatusOr<v1::CollectionInfo> CreateCollection(const v1::CreateCollectionRequest& request);
+  absl::StatusOr<v1::DropCollectionResponse> DropCollection(
+      const v1::DropCollectionRequest& request);
+  v1::ListCollectionsResponse ListCollections(const v1::ListCollectionsRequest& request) const;
+  absl::StatusOr<v1::CollectionInfo> GetCollection(const v1::GetCollectionRequest& request) const;
+  std::unique_ptr<UpsertStream> NewUpsertStream();
+  absl::StatusOr<v1::DeleteResponse> Delete(const v1::DeleteRequest& request);
+  absl::StatusOr<v1::ListItemsResponse> ListItems(const v1::ListItemsRequest& request) const;
 
-  // Up to `page_size` (0 = 1,000; at most 10,000, else INVALID_ARGUMENT)
-  // items with ids byte-wise greater than `page_token`, ascending.
-  absl::StatusOr<ItemPage> ListItems(const std::string& name, uint32_t page_size,
-                                     const std::string& page_token, bool include_vectors) const;
+  // Answers `request` into *response; both must stay valid until `done`
+  // ran. Image queries: UNAVAILABLE without an encoder client,
+  // FAILED_PRECONDITION when the collection has no model reference or the
+  // encoder no longer holds its version, the encoder's errors otherwise.
+  // `deadline` bounds the encoder call (InfiniteFuture() = none).
+  void Search(const v1::SearchRequest& request, absl::Time deadline, v1::SearchResponse* response,
+              Done done) const;
+  // Vector and item queries only (UNIMPLEMENTED names an image query).
+  absl::StatusOr<v1::SearchBatchResponse> SearchBatch(const v1::SearchBatchRequest& request) const;
+  absl::StatusOr<v1::SnapshotResponse> Snapshot(const v1::SnapshotRequest& request);
 
-  absl::StatusOr<SearchAnswer> Search(const std::string& name, const Query& query,
-                                      const QueryOptions& options) const;
-  // Every query is validated first; the first invalid one fails the call
-  // naming its index.
-  absl::StatusOr<std::vector<SearchAnswer>> SearchBatch(
-      const std::string& name, const std::vector<Query>& queries,
-      const std::vector<QueryOptions>& options) const;
-
-  // One collection ("" = all).
-  absl::StatusOr<std::vector<index::SnapshotInfoData>> Snapshot(const std::string& name);
-
-  // The model a collection's vectors came from (for image queries).
-  absl::StatusOr<std::pair<std::string, uint64_t>> ModelOf(const std::string& name) const;
-
-  std::vector<FailedCollection> FailedCollections() const;
-
-  // 1..128 characters of [A-Za-z0-9_.-], not starting with '.'.
-  static absl::Status ValidateName(const std::string& name);
+  // The collections in library types (metrics, start-up logging).
+  const CollectionManager& collections() const { return *collections_; }
 
  private:
-  explicit SearchCore(SearchCoreOptions options) : options_(std::move(options)) {}
-  absl::StatusOr<std::shared_ptr<index::Collection>> Find(const std::string& name) const;
-  absl::Status ValidateQuery(const index::Collection& c, const Query& query,
-                             const QueryOptions& options, const std::string& where) const;
-  std::string CollectionDir(const std::string& name) const;
+  SearchCore(std::unique_ptr<CollectionManager> collections, std::shared_ptr<EncoderClient> encoder)
+      : collections_(std::move(collections)), encoder_(std::move(encoder)) {}
+  void SearchByImage(const v1::SearchRequest& request, absl::Time deadline,
+                     v1::SearchResponse* response, Done done) const;
 
-  const SearchCoreOptions options_;
-  mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<index::Collection>> collections_ ABSL_GUARDED_BY(mu_);
-  std::vector<FailedCollection> failed_ ABSL_GUARDED_BY(mu_);
+  const std::unique_ptr<CollectionManager> collections_;
+  const std::shared_ptr<EncoderClient> encoder_;
 };
 
 }  // namespace latentsearch::search

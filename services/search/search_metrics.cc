@@ -13,10 +13,10 @@ using rpc::GaugeSample;
 
 // One sample per collection.
 std::function<std::vector<GaugeSample>()> PerCollection(
-    const SearchCore* core, std::function<double(const CollectionInfo&)> value) {
-  return [core, value] {
+    const CollectionManager* collections, std::function<double(const CollectionInfo&)> value) {
+  return [collections, value] {
     std::vector<GaugeSample> out;
-    for (const CollectionInfo& c : core->ListCollections()) {
+    for (const CollectionInfo& c : collections->ListCollections()) {
       out.push_back({{c.config.name}, value(c)});
     }
     return out;
@@ -25,10 +25,11 @@ std::function<std::vector<GaugeSample>()> PerCollection(
 
 // One sample per index of every collection.
 std::function<std::vector<GaugeSample>()> PerIndex(
-    const SearchCore* core, std::function<double(const index::IndexStatsEntry&)> value) {
-  return [core, value] {
+    const CollectionManager* collections,
+    std::function<double(const index::IndexStatsEntry&)> value) {
+  return [collections, value] {
     std::vector<GaugeSample> out;
-    for (const CollectionInfo& c : core->ListCollections()) {
+    for (const CollectionInfo& c : collections->ListCollections()) {
       for (const index::IndexStatsEntry& e : c.stats.indexes) {
         out.push_back(
             {{c.config.name, std::string(index::MetricName(e.metric)), e.hnsw ? "hnsw" : "exact"},
@@ -41,46 +42,48 @@ std::function<std::vector<GaugeSample>()> PerIndex(
 
 }  // namespace
 
-void RegisterSearchMetrics(const SearchCore* core, rpc::MetricsRegistry* registry) {
-  registry->AddCallbackGauge("latentsearch_search_collections", "Collections served.", {}, [core] {
-    return std::vector<GaugeSample>{{{}, static_cast<double>(core->ListCollections().size())}};
-  });
-  registry->AddCallbackGauge("latentsearch_search_failed_collections",
-                             "Collections found on disk that failed to load and are not served.",
-                             {}, [core] {
-                               return std::vector<GaugeSample>{
-                                   {{}, static_cast<double>(core->FailedCollections().size())}};
-                             });
+void RegisterSearchMetrics(const CollectionManager* collections, rpc::MetricsRegistry* registry) {
+  registry->AddCallbackGauge(
+      "latentsearch_search_collections", "Collections served.", {}, [collections] {
+        return std::vector<GaugeSample>{
+            {{}, static_cast<double>(collections->ListCollections().size())}};
+      });
+  registry->AddCallbackGauge(
+      "latentsearch_search_failed_collections",
+      "Collections found on disk that failed to load and are not served.", {}, [collections] {
+        return std::vector<GaugeSample>{
+            {{}, static_cast<double>(collections->FailedCollections().size())}};
+      });
   const std::vector<std::string> by_collection = {"collection"};
   registry->AddCallbackGauge(
       "latentsearch_search_collection_items", "Live items per collection.", by_collection,
-      PerCollection(core, [](const CollectionInfo& c) { return c.stats.item_count; }));
+      PerCollection(collections, [](const CollectionInfo& c) { return c.stats.item_count; }));
   registry->AddCallbackGauge(
       "latentsearch_search_collection_deleted_items",
       "Deleted slots per collection not yet compacted away.", by_collection,
-      PerCollection(core, [](const CollectionInfo& c) { return c.stats.deleted_count; }));
+      PerCollection(collections, [](const CollectionInfo& c) { return c.stats.deleted_count; }));
   registry->AddCallbackGauge(
       "latentsearch_search_collection_disk_bytes",
       "Bytes on disk per collection (snapshot and log).", by_collection,
-      PerCollection(core, [](const CollectionInfo& c) { return c.stats.disk_bytes; }));
+      PerCollection(collections, [](const CollectionInfo& c) { return c.stats.disk_bytes; }));
   const std::vector<std::string> by_index = {"collection", "metric", "index"};
   registry->AddCallbackGauge(
       "latentsearch_search_index_items", "Items in the serving index.", by_index,
-      PerIndex(core, [](const index::IndexStatsEntry& e) { return e.items; }));
+      PerIndex(collections, [](const index::IndexStatsEntry& e) { return e.items; }));
   registry->AddCallbackGauge(
       "latentsearch_search_index_memory_bytes", "Memory held by the serving index.", by_index,
-      PerIndex(core, [](const index::IndexStatsEntry& e) { return e.memory_bytes; }));
+      PerIndex(collections, [](const index::IndexStatsEntry& e) { return e.memory_bytes; }));
   registry->AddCallbackGauge(
       "latentsearch_search_index_build_seconds",
       "How long the last build of the serving index took (0 for exact indexes).", by_index,
-      PerIndex(core, [](const index::IndexStatsEntry& e) { return e.last_build_seconds; }));
+      PerIndex(collections, [](const index::IndexStatsEntry& e) { return e.last_build_seconds; }));
   registry->AddCallbackGauge(
       "latentsearch_search_index_built_timestamp_seconds",
       "When the serving index was built, Unix seconds (0 = never rebuilt).", by_index,
-      PerIndex(core, [](const index::IndexStatsEntry& e) { return e.built_at_us / 1e6; }));
+      PerIndex(collections, [](const index::IndexStatsEntry& e) { return e.built_at_us / 1e6; }));
   registry->AddCallbackGauge("latentsearch_search_index_building",
                              "1 while a rebuild of the index runs.", by_index,
-                             PerIndex(core, [](const index::IndexStatsEntry& e) {
+                             PerIndex(collections, [](const index::IndexStatsEntry& e) {
                                return e.state == index::IndexState::kBuilding ? 1.0 : 0.0;
                              }));
 }

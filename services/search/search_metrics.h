@@ -15,17 +15,18 @@
 //
 // Requests per RPC and status come from the common server interceptor
 // (common/rpc/rpc_metrics.h).
-// Thread-safety: the gauges call SearchCore's thread-safe ListCollections.
+// Thread-safety: the gauges call CollectionManager's thread-safe ListCollections.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_SEARCH_METRICS_H_
 #define LATENTSEARCH_SERVICES_SEARCH_SEARCH_METRICS_H_
 
 #include "common/rpc/metrics.h"
-#include "services/search/search_core.h"
+#include "services/search/collection_manager.h"
 
 namespace latentsearch::search {
 
-// `core` and `registry` are not owned; `core` must outlive every Render().
-void RegisterSearchMetrics(const SearchCore* core, rpc::MetricsRegistry* registry);
+// `collections` and `registry` are not owned; `collections` must outlive every
+// Render().
+void RegisterSearchMetrics(const CollectionManager* collections, rpc::MetricsRegistry* registry);
 
 }  // namespace latentsearch::search
 

@@ -1,17 +1,12 @@
 // The Search gRPC service: a thin callback-API adapter over SearchCore
-// (STYLE.md point 1). Converts protos to core types, calls the core, maps
-// the status. Image queries are encoded by the Encoder service at the
-// configured address, pinned to the collection's model version, without
-// blocking a gRPC thread (the reactor finishes from the Encode callback).
+// (docs/architecture.md): each handler passes the v1 messages to the core
+// and finishes the reactor with the core's status mapped by
+// rpc::ToGrpcStatus. Image queries finish from the encoder client's
+// completion, so no gRPC thread waits for the encoder.
 // Thread-safety: thread-safe, as gRPC requires.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_SEARCH_SERVICE_H_
 #define LATENTSEARCH_SERVICES_SEARCH_SEARCH_SERVICE_H_
 
-#include <memory>
-#include <string>
-
-#include "grpcpp/channel.h"
-#include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 #include "services/search/search_core.h"
 
@@ -19,10 +14,8 @@ namespace latentsearch::search {
 
 class SearchService final : public v1::Search::CallbackService {
  public:
-  // `core` must outlive the service. `encoder` may be null (image queries
-  // then answer UNAVAILABLE); `encoder_address` is for messages.
-  SearchService(SearchCore* core, std::shared_ptr<grpc::Channel> encoder,
-                std::string encoder_address);
+  // `core` must outlive the service.
+  explicit SearchService(SearchCore* core) : core_(core) {}
 
   grpc::ServerUnaryReactor* CreateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::CreateCollectionRequest* request,
@@ -55,12 +48,7 @@ class SearchService final : public v1::Search::CallbackService {
                                      v1::SnapshotResponse* response) override;
 
  private:
-  void SearchByImage(grpc::CallbackServerContext* ctx, const v1::SearchRequest* request,
-                     v1::SearchResponse* response, grpc::ServerUnaryReactor* reactor);
-
   SearchCore* const core_;
-  std::unique_ptr<v1::Encoder::Stub> encoder_;
-  const std::string encoder_address_;
 };
 
 }  // namespace latentsearch::search

@@ -1,8 +1,9 @@
 // latentsearch-trainer: flags -> TrainerOptions -> TrainerCore::Create ->
-// serve latentsearch.v1.Trainer until SIGTERM/SIGINT, then stop the running
-// job at its next step and drain. `--describe=ARCH` prints a model summary
-// and exits; `--push_file=FILE` pushes a checkpoint file to --push_to and exits.
-// No LibTorch header is included here.
+// serve latentsearch.v1.Trainer through the shared bootstrap
+// (services/common/service_main.h) until SIGTERM/SIGINT, then stop the
+// running job at its next step and drain. `--describe=ARCH` prints a model
+// summary and exits; `--push_file=FILE` pushes a checkpoint file to
+// --push_to and exits. No LibTorch header is included here.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -10,20 +11,15 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
-#include "common/rpc/metrics.h"
-#include "common/rpc/metrics_server.h"
-#include "common/rpc/rpc_metrics.h"
 #include "common/rpc/security.h"
-#include "common/rpc/server.h"
-#include "common/rpc/shutdown_signal.h"
-#include "services/common/server_flags.h"
+#include "services/common/service_main.h"
 #include "services/trainer/push_client.h"
 #include "services/trainer/trainer_core.h"
 #include "services/trainer/trainer_metrics.h"
@@ -53,7 +49,6 @@ ABSL_FLAG(double, push_backoff_seconds, 0.5,
 ABSL_FLAG(double, push_deadline_seconds, 120,
           "Deadline of one push attempt: streaming, verification and the encoder's load and "
           "warm-up of the model (raise it for large models or loaded encoders)");
-ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight RPCs may finish");
 ABSL_FLAG(bool, push_tls, false,
           "Push to the encoders with TLS (system roots unless --push_tls_ca)");
 ABSL_FLAG(std::string, push_tls_ca, "",
@@ -71,156 +66,150 @@ ABSL_FLAG(std::string, push_file, "",
 ABSL_FLAG(std::string, push_model, "",
           "With --push_file: the model name to push it as ('' = the name in the file)");
 
+namespace latentsearch::trainer {
 namespace {
 
-int Fail(const std::string& what) {
-  std::fprintf(stderr, "latentsearch-trainer: %s\n", what.c_str());
-  return 1;
-}
+constexpr char kUsage[] =
+    "latentsearch-trainer: trains autoencoders (latentsearch.v1.Trainer), stores "
+    "versioned checkpoints and pushes them to encoders.\n"
+    "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]\n"
+    "  latentsearch-trainer --push_file=FILE --push_to=HOST:PORT [--push_model=NAME]";
 
-int Describe() {
-  namespace model = latentsearch::model;
-  absl::StatusOr<model::InputShape> input = model::ParseInputShape(absl::GetFlag(FLAGS_input));
-  if (!input.ok()) return Fail(input.status().ToString());
-  model::ModelSpec spec{absl::GetFlag(FLAGS_describe), absl::GetFlag(FLAGS_latent), *input};
-  absl::StatusOr<model::ModelSummary> summary = model::Describe(spec);
-  if (!summary.ok()) return Fail(summary.status().ToString());
-  std::fputs(model::FormatSummary(*summary).c_str(), stdout);
-  return 0;
+// --describe: the architecture's table on stdout.
+absl::Status Describe() {
+  LS_ASSIGN_OR_RETURN(model::InputShape input, model::ParseInputShape(absl::GetFlag(FLAGS_input)));
+  model::ModelSpec spec{absl::GetFlag(FLAGS_describe), absl::GetFlag(FLAGS_latent), input};
+  LS_ASSIGN_OR_RETURN(model::ModelSummary summary, model::Describe(spec));
+  std::fputs(model::FormatSummary(summary).c_str(), stdout);
+  return absl::OkStatus();
 }
 
 // --push_file: one checkpoint file to every --push_to encoder, with the
 // trainer's own pusher (TLS/token flags apply). Each encoder stores it as its
-// next version of the name.
-int PushFile(const std::vector<std::string>& targets,
-             const latentsearch::trainer::GrpcPusherOptions& options) {
-  namespace model = latentsearch::model;
+// next version of the name. FAILED_PRECONDITION when any push failed.
+absl::Status PushFile(const std::vector<std::string>& targets, const GrpcPusherOptions& options) {
   const std::string path = absl::GetFlag(FLAGS_push_file);
   if (targets.empty()) {
-    return Fail("--push_file needs --push_to=HOST:PORT[,HOST:PORT...] (the encoders)");
+    return absl::InvalidArgumentError(
+        "--push_file needs --push_to=HOST:PORT[,HOST:PORT...] (the encoders)");
   }
-  absl::StatusOr<model::Checkpoint> checkpoint = model::ReadCheckpointFile(path);
-  if (!checkpoint.ok()) return Fail(checkpoint.status().ToString());
+  LS_ASSIGN_OR_RETURN(model::Checkpoint checkpoint, model::ReadCheckpointFile(path));
   const std::string name = absl::GetFlag(FLAGS_push_model);
   if (!name.empty()) {
     if (absl::Status s = model::ValidateModelName(name); !s.ok()) {
-      return Fail("--push_model: " + s.ToString());
+      return absl::Status(s.code(), absl::StrCat("--push_model: ", s.message()));
     }
-    checkpoint->metadata.model_name = name;
+    checkpoint.metadata.model_name = name;
   }
-  latentsearch::trainer::GrpcCheckpointPusher pusher(options);
+  GrpcCheckpointPusher pusher(options);
   int failed = 0;
   for (const std::string& target : targets) {
-    absl::Status s = pusher.Push(target, *checkpoint);
+    absl::Status s = pusher.Push(target, checkpoint);
     if (s.ok()) {
       std::printf("pushed %s (%s, latent %d) as model '%s' to %s\n", path.c_str(),
-                  checkpoint->metadata.architecture.c_str(), checkpoint->metadata.latent_size,
-                  checkpoint->metadata.model_name.c_str(), target.c_str());
+                  checkpoint.metadata.architecture.c_str(), checkpoint.metadata.latent_size,
+                  checkpoint.metadata.model_name.c_str(), target.c_str());
     } else {
       ++failed;
-      std::fprintf(stderr, "latentsearch-trainer: push of %s to %s failed: %s\n", path.c_str(),
-                   target.c_str(), s.ToString().c_str());
+      LOG(ERROR) << "push of " << path << " to " << target << " failed: " << s;
     }
   }
-  return failed == 0 ? 0 : 1;
+  if (failed == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(failed, " of ", targets.size(), " push(es) of ", path, " failed"));
 }
 
-}  // namespace
+// The pusher's TLS/token and deadline flags.
+absl::StatusOr<GrpcPusherOptions> PusherOptionsFromFlags() {
+  absl::StatusOr<rpc::ClientSecurityOptions> security = rpc::ClientSecurityFromFiles(
+      absl::GetFlag(FLAGS_push_tls), absl::GetFlag(FLAGS_push_tls_ca),
+      absl::GetFlag(FLAGS_push_tls_cert), absl::GetFlag(FLAGS_push_tls_key),
+      absl::GetFlag(FLAGS_push_tls_server_name), "", absl::GetFlag(FLAGS_push_token_file));
+  if (!security.ok()) {
+    return absl::Status(security.status().code(),
+                        absl::StrCat("push: ", security.status().message()));
+  }
+  GrpcPusherOptions options;
+  options.security = *security;
+  const double deadline = absl::GetFlag(FLAGS_push_deadline_seconds);
+  if (!std::isfinite(deadline) || deadline <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--push_deadline_seconds=", deadline, ": expected seconds > 0"));
+  }
+  options.deadline = absl::Seconds(deadline);
+  return options;
+}
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "latentsearch-trainer: trains autoencoders (latentsearch.v1.Trainer), stores "
-      "versioned checkpoints and pushes them to encoders.\n"
-      "  latentsearch-trainer --describe=seed [--latent=10] [--input=32x32x3]\n"
-      "  latentsearch-trainer --push_file=FILE --push_to=HOST:PORT [--push_model=NAME]");
-  absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_describe).empty()) return Describe();
-  latentsearch::model::TuneAllocatorForTraining();
-  namespace trainer = latentsearch::trainer;
-
-  trainer::TrainerOptions options;
+// Everything but the pusher and the metrics hooks.
+absl::StatusOr<TrainerOptions> OptionsFromFlags() {
+  TrainerOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   for (absl::string_view t :
        absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
     options.push_to.emplace_back(t);
   }
-  absl::StatusOr<latentsearch::rpc::ClientSecurityOptions> push_security =
-      latentsearch::rpc::ClientSecurityFromFiles(
-          absl::GetFlag(FLAGS_push_tls), absl::GetFlag(FLAGS_push_tls_ca),
-          absl::GetFlag(FLAGS_push_tls_cert), absl::GetFlag(FLAGS_push_tls_key),
-          absl::GetFlag(FLAGS_push_tls_server_name), "", absl::GetFlag(FLAGS_push_token_file));
-  if (!push_security.ok()) return Fail("push: " + push_security.status().ToString());
-  trainer::GrpcPusherOptions pusher_options;
-  pusher_options.security = *push_security;
-  const double push_deadline = absl::GetFlag(FLAGS_push_deadline_seconds);
-  if (!std::isfinite(push_deadline) || push_deadline <= 0) {
-    return Fail(absl::StrCat("--push_deadline_seconds=", push_deadline, ": expected seconds > 0"));
-  }
-  pusher_options.deadline = absl::Seconds(push_deadline);
-  if (!absl::GetFlag(FLAGS_push_file).empty()) return PushFile(options.push_to, pusher_options);
-  options.pusher = std::make_shared<trainer::GrpcCheckpointPusher>(pusher_options);
-  // Declared before the core: its hooks refer to them.
-  latentsearch::rpc::MetricsRegistry metrics;
-  latentsearch::rpc::RpcMetrics rpc_metrics(&metrics);
-  trainer::TrainerMetrics trainer_metrics(&metrics);
-  options.on_step = [&trainer_metrics](const std::string& model, const trainer::StepInfo& s) {
-    trainer_metrics.OnStep(model, s);
-  };
-  options.on_epoch = [&trainer_metrics](const std::string& model, const trainer::EpochInfo& e) {
-    trainer_metrics.OnEpoch(model, e);
-  };
   options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
   options.backoff.initial = absl::Seconds(absl::GetFlag(FLAGS_push_backoff_seconds));
   options.default_threads = absl::GetFlag(FLAGS_threads);
   options.use_cuda_if_available = absl::GetFlag(FLAGS_cuda);
   const std::string precision = absl::GetFlag(FLAGS_precision);
   if (precision == "bf16") {
-    options.precision = trainer::Precision::kBFloat16;
+    options.precision = Precision::kBFloat16;
   } else if (precision != "fp32") {
-    return Fail("--precision must be fp32 or bf16, not '" + precision + "'");
+    return absl::InvalidArgumentError("--precision must be fp32 or bf16, not '" + precision + "'");
   }
-  absl::StatusOr<latentsearch::model::Formulation> formulation =
-      latentsearch::model::ParseFormulation(absl::GetFlag(FLAGS_formulation));
-  if (!formulation.ok()) return Fail(formulation.status().ToString());
-  options.formulation = *formulation;
-
-  absl::StatusOr<std::unique_ptr<trainer::TrainerCore>> core =
-      trainer::TrainerCore::Create(options);
-  if (!core.ok()) return Fail(core.status().ToString());
-  trainer::TrainerService service(core->get());
-
-  latentsearch::rpc::ServerOptions server_options;
-  server_options.listen = absl::GetFlag(FLAGS_listen);
-  server_options.health_names = {"latentsearch.v1.Trainer"};
-  if (absl::Status s = latentsearch::services::ApplySecurityFlags(&server_options); !s.ok()) {
-    return Fail(s.ToString());
-  }
-  server_options.metrics = &rpc_metrics;
-  auto metrics_server = latentsearch::services::StartMetricsFromFlags(&metrics);
-  if (!metrics_server.ok()) return Fail(metrics_server.status().ToString());
-  if (absl::Status s = latentsearch::rpc::ShutdownSignal::Install(); !s.ok()) {
-    return Fail(s.ToString());
-  }
-  auto server = latentsearch::rpc::Server::Start(server_options, {&service});
-  if (!server.ok()) return Fail(server.status().ToString());
-  std::fprintf(stderr,
-               "latentsearch-trainer: listening on %s (data_dir %s, pushing to %zu "
-               "encoder(s), CUDA %s, %s)\n",
-               (*server)->address().c_str(), options.data_dir.c_str(), options.push_to.size(),
-               latentsearch::model::CudaAvailable() ? "available" : "not available",
-               latentsearch::rpc::DescribeServerSecurity(server_options.security).c_str());
-  // After the gRPC line: tests take the first "listening on" as the gRPC address.
-  if (*metrics_server != nullptr) {
-    std::fprintf(stderr, "latentsearch-trainer: metrics listening on %s\n",
-                 (*metrics_server)->address().c_str());
-  }
-  std::fflush(stderr);
-
-  const int sig = latentsearch::rpc::ShutdownSignal::Wait();
-  std::fprintf(stderr, "latentsearch-trainer: signal %d, stopping the running job\n", sig);
-  (*core)->Shutdown();  // Stop at the next step; watch streams end.
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_drain_seconds)));
-  if (*metrics_server != nullptr) (*metrics_server)->Stop();
-  std::fprintf(stderr, "latentsearch-trainer: stopped\n");
-  return 0;
+  LS_ASSIGN_OR_RETURN(options.formulation,
+                      model::ParseFormulation(absl::GetFlag(FLAGS_formulation)));
+  return options;
 }
+
+// Serves until SIGTERM/SIGINT.
+int Serve(services::ServiceMain& m, TrainerOptions options) {
+  TrainerMetrics trainer_metrics(m.metrics());  // Before the core: its hooks refer to it.
+  options.on_step = [&trainer_metrics](const std::string& model, const StepInfo& s) {
+    trainer_metrics.OnStep(model, s);
+  };
+  options.on_epoch = [&trainer_metrics](const std::string& model, const EpochInfo& e) {
+    trainer_metrics.OnEpoch(model, e);
+  };
+  absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(options);
+  if (!core.ok()) return m.Fail(core.status());
+  TrainerService service(core->get());
+  services::ServeOptions serve;
+  serve.listen = absl::GetFlag(FLAGS_listen);
+  serve.health_names = {"latentsearch.v1.Trainer"};
+  if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);
+  m.Announce(absl::StrCat("data_dir ", options.data_dir, ", pushing to ", options.push_to.size(),
+                          " encoder(s), CUDA ",
+                          model::CudaAvailable() ? "available" : "not available"));
+  // Stop the running job at its next step first, so watch streams end.
+  return m.WaitAndDrain([&core] {
+    LOG(INFO) << "stopping the running job";
+    (*core)->Shutdown();
+  });
+}
+
+int Main(int argc, char** argv) {
+  services::ServiceMain m("latentsearch-trainer");
+  if (absl::Status s = m.Init(argc, argv, kUsage); !s.ok()) return m.Fail(s);
+  if (!absl::GetFlag(FLAGS_describe).empty()) {
+    absl::Status s = Describe();
+    return s.ok() ? 0 : m.Fail(s);
+  }
+  model::TuneAllocatorForTraining();
+  absl::StatusOr<TrainerOptions> options = OptionsFromFlags();
+  if (!options.ok()) return m.Fail(options.status());
+  absl::StatusOr<GrpcPusherOptions> pusher = PusherOptionsFromFlags();
+  if (!pusher.ok()) return m.Fail(pusher.status());
+  if (!absl::GetFlag(FLAGS_push_file).empty()) {
+    absl::Status s = PushFile(options->push_to, *pusher);
+    return s.ok() ? 0 : m.Fail(s);
+  }
+  options->pusher = std::make_shared<GrpcCheckpointPusher>(*pusher);
+  return Serve(m, *std::move(options));
+}
+
+}  // namespace
+}  // namespace latentsearch::trainer
+
+int main(int argc, char** argv) { return latentsearch::trainer::Main(argc, argv); }

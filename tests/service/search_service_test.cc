@@ -1,5 +1,6 @@
 // The Search service through its gRPC stub, served by the common bootstrap
-// on a loopback port, with a fake encoder for image queries.
+// on a loopback port, with a fake gRPC encoder for image queries (through
+// the real GrpcEncoderClient).
 #include "services/search/search_service.h"
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/search.grpc.pb.h"
+#include "services/search/grpc_encoder_client.h"
 
 namespace latentsearch::search {
 namespace {
@@ -57,13 +59,14 @@ class SearchServiceTest : public ::testing::Test {
  protected:
   void StartSearch(const std::string& encoder_address) {
     SearchCoreOptions options;
-    options.data_dir = tmp_.path();
-    options.num_threads = 1;
-    options.collection.rebuild_min_changes = 100;  // Rebuild often.
+    options.collections.data_dir = tmp_.path();
+    options.collections.num_threads = 1;
+    options.collections.collection.rebuild_min_changes = 100;  // Rebuild often.
+    if (!encoder_address.empty()) {
+      ASSERT_OK_AND_ASSIGN(options.encoder, GrpcEncoderClient::Create(encoder_address));
+    }
     ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options));
-    std::shared_ptr<grpc::Channel> enc;
-    if (!encoder_address.empty()) enc = rpc::CreateChannel(encoder_address);
-    service_ = std::make_unique<SearchService>(core_.get(), enc, encoder_address);
+    service_ = std::make_unique<SearchService>(core_.get());
     rpc::ServerOptions so;
     so.health_names = {"latentsearch.v1.Search"};
     ASSERT_OK_AND_ASSIGN(server_, rpc::Server::Start(so, {service_.get()}));

@@ -1,6 +1,6 @@
 // Search service request handling on arbitrary proto bytes: the same steps
-// as services/search/search_service.cc (proto -> convert -> SearchCore ->
-// proto) against an in-process core holding small collections.
+// as services/search/search_core.cc (proto -> convert -> CollectionManager
+// -> proto) against an in-process manager holding small collections.
 //
 // Input: u8 kind | serialized request.
 //   kind % 5: 0 SearchRequest, 1 SearchBatchRequest,
@@ -20,7 +20,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/search.pb.h"
 #include "services/search/convert.h"
-#include "services/search/search_core.h"
+#include "services/search/collection_manager.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -46,17 +46,17 @@ void Must(const absl::Status& s, const char* what) {
   if (!s.ok()) Violation(absl::StrCat("harness setup: ", what, ": ", s.ToString()));
 }
 
-search::SearchCore& Core() {
-  static search::SearchCore* core = [] {
-    search::SearchCoreOptions options;
+search::CollectionManager& Core() {
+  static search::CollectionManager* core = [] {
+    search::CollectionManagerOptions options;
     options.data_dir = ScratchDir() + "/search";
     options.num_threads = 1;
     options.max_k = 100;
     options.max_batch_queries = 16;
     options.collection.auto_snapshot_log_bytes = 1 << 20;
-    auto c = search::SearchCore::Create(options);
-    Must(c.status(), "SearchCore::Create");
-    search::SearchCore* core = c->release();
+    auto c = search::CollectionManager::Create(options);
+    Must(c.status(), "CollectionManager::Create");
+    search::CollectionManager* core = c->release();
     for (const char* name : {"c", "u"}) {
       search::CreateSpec spec;
       spec.name = name;

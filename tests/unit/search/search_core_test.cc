@@ -1,10 +1,16 @@
+// SearchCore, the search service's v1 face, without gRPC: search by image
+// through a fake EncoderClient (the pinned model version, the encoder's
+// errors, asynchronous completion), the Upsert stream and the v1
+// conversions of ListItems and Snapshot.
 #include "services/search/search_core.h"
 
-#include <cmath>
-#include <limits>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "common/base/file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
@@ -16,212 +22,251 @@ namespace {
 using ::latentsearch::testing::IsOk;
 using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
-using ::testing::AllOf;
 using ::testing::HasSubstr;
 using Code = absl::StatusCode;
 
+// Records every Encode call and answers only when the test says so, so the
+// tests see that SearchCore never waits for the encoder.
+class FakeEncoderClient final : public EncoderClient {
+ public:
+  void Encode(const v1::EncodeRequest& request, absl::Time deadline, EncodeDone done) override {
+    requests.push_back(request);
+    deadlines.push_back(deadline);
+    pending.push_back(std::move(done));
+  }
+
+  // Answers the oldest pending call.
+  void Answer(absl::StatusOr<v1::EncodeResponse> response) {
+    ASSERT_FALSE(pending.empty());
+    EncodeDone done = std::move(pending.front());
+    pending.pop_front();
+    done(std::move(response));
+  }
+
+  // One embedding per value list.
+  static v1::EncodeResponse Embeddings(const std::vector<std::vector<float>>& values) {
+    v1::EncodeResponse r;
+    for (const auto& v : values) r.add_embeddings()->mutable_values()->Add(v.begin(), v.end());
+    return r;
+  }
+
+  std::vector<v1::EncodeRequest> requests;
+  std::vector<absl::Time> deadlines;
+  std::deque<EncodeDone> pending;
+};
+
 class SearchCoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    options_.data_dir = tmp_.path();
-    options_.max_k = 100;
-    options_.num_threads = 1;
-    ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options_));
-    CreateSpec spec;
-    spec.name = "c";
-    spec.dim = 2;
-    spec.model_name = "default";
-    spec.model_version = 3;
-    spec.metrics = {index::Metric::kL2, index::Metric::kL2};
-    spec.hnsw = false;
-    ASSERT_OK(core_->CreateCollection(spec).status());
-    index::ItemBatch b;
-    for (int i = 0; i < 4; ++i) {
-      b.metas.push_back({"i" + std::to_string(i), i, ""});
-      b.vectors.push_back(static_cast<float>(i));
-      b.vectors.push_back(0);
+  void SetUp() override { Start(encoder_); }
+
+  void Start(std::shared_ptr<EncoderClient> encoder) {
+    core_.reset();
+    SearchCoreOptions options;
+    options.collections.data_dir = tmp_.path();
+    options.collections.num_threads = 1;
+    options.encoder = std::move(encoder);
+    ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options));
+  }
+
+  // Collection `name` of dim 2 pinned to model "m" v`version` (0 and "" =
+  // no model), with items idN = (N, N) for N in 0..9.
+  void CreateAndFill(const std::string& name, const std::string& model, uint64_t version) {
+    v1::CreateCollectionRequest create;
+    create.set_name(name);
+    create.set_dim(2);
+    create.mutable_model()->set_name(model);
+    create.mutable_model()->set_version(version);
+    ASSERT_OK(core_->CreateCollection(create).status());
+    std::unique_ptr<UpsertStream> stream = core_->NewUpsertStream();
+    v1::UpsertRequest upsert;
+    upsert.set_collection(name);
+    for (int n = 0; n < 10; ++n) {
+      v1::Item* item = upsert.add_items();
+      item->set_id("id" + std::to_string(n));
+      item->add_vector(static_cast<float>(n));
+      item->add_vector(static_cast<float>(n));
+      item->set_label(n % 2);
     }
-    ASSERT_OK(core_->Upsert("c", b).status());
+    ASSERT_OK(stream->Add(upsert));
+    ASSERT_OK_AND_ASSIGN(v1::UpsertResponse response, stream->Finish());
+    ASSERT_EQ(response.item_count(), 10u);
+  }
+
+  static v1::SearchRequest ImageQuery(const std::string& collection) {
+    v1::SearchRequest request;
+    request.set_collection(collection);
+    request.set_k(1);
+    v1::RawImage* raw = request.mutable_image()->mutable_raw();
+    raw->set_height(1);
+    raw->set_width(1);
+    raw->set_channels(1);
+    raw->set_pixels(std::string(1, '\x07'));
+    return request;
+  }
+
+  // Runs Search; the status once `done` ran, nullopt while it has not.
+  struct Call {
+    v1::SearchRequest request;
+    v1::SearchResponse response;
+    std::optional<absl::Status> status;
+  };
+  std::unique_ptr<Call> StartSearch(const v1::SearchRequest& request,
+                                    absl::Time deadline = absl::InfiniteFuture()) {
+    auto call = std::make_unique<Call>();
+    call->request = request;
+    Call* c = call.get();
+    core_->Search(c->request, deadline, &c->response,
+                  [c](const absl::Status& s) { c->status = s; });
+    return call;
   }
 
   TempDir tmp_;
-  SearchCoreOptions options_;
+  std::shared_ptr<FakeEncoderClient> encoder_ = std::make_shared<FakeEncoderClient>();
   std::unique_ptr<SearchCore> core_;
 };
 
-TEST_F(SearchCoreTest, CreateValidatesNameDimAndParameters) {
-  CreateSpec spec;
-  spec.dim = 4;
-  for (const char* bad : {"", ".hidden", "has space", "slash/no"}) {
-    spec.name = bad;
-    EXPECT_THAT(core_->CreateCollection(spec),
-                StatusIs(Code::kInvalidArgument, HasSubstr("collection name")))
-        << bad;
+TEST_F(SearchCoreTest, ImageQueryIsEncodedWithThePinnedModelVersionThenSearched) {
+  CreateAndFill("c", "m", 7);
+  const absl::Time deadline = absl::FromUnixSeconds(4102444800);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("c"), deadline);
+  // The core returned without an answer: the encoder has not answered yet.
+  ASSERT_FALSE(call->status.has_value());
+  ASSERT_EQ(encoder_->requests.size(), 1u);
+  const v1::EncodeRequest& sent = encoder_->requests[0];
+  EXPECT_EQ(sent.model().name(), "m");
+  EXPECT_EQ(sent.model().version(), 7u);
+  ASSERT_EQ(sent.images_size(), 1);
+  EXPECT_EQ(sent.images(0).raw().pixels(), std::string(1, '\x07'));
+  EXPECT_EQ(encoder_->deadlines[0], deadline);
+
+  encoder_->Answer(FakeEncoderClient::Embeddings({{6.9f, 7.2f}}));
+  ASSERT_TRUE(call->status.has_value());
+  ASSERT_OK(*call->status);
+  ASSERT_EQ(call->response.neighbors_size(), 1);
+  EXPECT_EQ(call->response.neighbors(0).id(), "id7");
+  EXPECT_EQ(call->response.model().name(), "m");
+  EXPECT_EQ(call->response.model().version(), 7u);
+  EXPECT_EQ(call->response.metric(), v1::METRIC_L2);
+}
+
+TEST_F(SearchCoreTest, EncoderWithoutTheModelVersionIsFailedPreconditionNamingIt) {
+  CreateAndFill("c", "m", 7);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("c"));
+  encoder_->Answer(absl::NotFoundError("the encoder at E: model m v7 is not loaded"));
+  ASSERT_TRUE(call->status.has_value());
+  EXPECT_THAT(*call->status, StatusIs(Code::kFailedPrecondition,
+                                      HasSubstr("no longer holds model m v7 that collection 'c'")));
+}
+
+TEST_F(SearchCoreTest, EncoderErrorsKeepTheirCodeAndMessage) {
+  CreateAndFill("c", "m", 7);
+  for (const absl::Status& error :
+       {absl::UnavailableError("the encoder at 127.0.0.1:1 is unavailable: refused"),
+        absl::DeadlineExceededError("the encoder at E: deadline"),
+        absl::InvalidArgumentError("the encoder at E: image 0 is not a PNG")}) {
+    std::unique_ptr<Call> call = StartSearch(ImageQuery("c"));
+    encoder_->Answer(error);
+    ASSERT_TRUE(call->status.has_value());
+    EXPECT_THAT(*call->status, StatusIs(error.code(), HasSubstr(std::string(error.message()))));
   }
-  spec.name = std::string(129, 'a');
-  EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kInvalidArgument, HasSubstr("1..128")));
-  spec.name = "ok";
-  spec.dim = 0;
-  EXPECT_THAT(core_->CreateCollection(spec),
-              StatusIs(Code::kInvalidArgument, HasSubstr("1..4096")));
-  spec.dim = 4;
-  spec.m = 1;
-  EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kInvalidArgument, HasSubstr("hnsw.m")));
-  spec.m = 16;
-  spec.ef_construction = 8;
-  EXPECT_THAT(core_->CreateCollection(spec),
-              StatusIs(Code::kInvalidArgument, HasSubstr("ef_construction")));
 }
 
-TEST_F(SearchCoreTest, DuplicateIsAlreadyExistsUnlessIfNotExistsMatches) {
-  CreateSpec spec;
-  spec.name = "c";
-  spec.dim = 2;
-  spec.model_name = "default";
-  spec.model_version = 3;
-  EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kAlreadyExists, HasSubstr("'c'")));
-  spec.if_not_exists = true;
-  EXPECT_THAT(core_->CreateCollection(spec), IsOk());
-  spec.dim = 3;
-  EXPECT_THAT(core_->CreateCollection(spec), StatusIs(Code::kAlreadyExists, HasSubstr("dim 2")));
+TEST_F(SearchCoreTest, WrongEmbeddingCountOrDimensionIsRefused) {
+  CreateAndFill("c", "m", 7);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("c"));
+  encoder_->Answer(FakeEncoderClient::Embeddings({{1, 1}, {2, 2}}));
+  EXPECT_THAT(*call->status, StatusIs(Code::kInternal, HasSubstr("2 embeddings for one image")));
+  // A model whose embedding does not fit the collection.
+  call = StartSearch(ImageQuery("c"));
+  encoder_->Answer(FakeEncoderClient::Embeddings({{1, 1, 1}}));
+  EXPECT_THAT(*call->status, StatusIs(Code::kInvalidArgument, HasSubstr("has dim 2")));
 }
 
-TEST_F(SearchCoreTest, UpsertRejectsBadItemsBeforeWritingAny) {
-  index::ItemBatch b;
-  b.metas = {{"ok", 0, ""}, {"nan", 0, ""}};
-  b.vectors = {1, 1, std::nanf(""), 1};
-  EXPECT_THAT(core_->Upsert("c", b),
-              StatusIs(Code::kInvalidArgument, AllOf(HasSubstr("item 1"), HasSubstr("NaN"))));
-  b.vectors = {1, 1, std::numeric_limits<float>::infinity(), 1};
-  EXPECT_THAT(core_->Upsert("c", b), StatusIs(Code::kInvalidArgument, HasSubstr("infinite")));
-  b.metas = {{"", 0, ""}};
-  b.vectors = {1, 1};
-  EXPECT_THAT(core_->Upsert("c", b), StatusIs(Code::kInvalidArgument, HasSubstr("id has 0 bytes")));
-  b.metas = {{"x", 0, ""}};
-  b.vectors = {1, 1, 1};
-  EXPECT_THAT(core_->Upsert("c", b), StatusIs(Code::kInvalidArgument, HasSubstr("dim 2")));
-  EXPECT_THAT(core_->Upsert("nope", b), StatusIs(Code::kNotFound, HasSubstr("'nope'")));
-  ASSERT_OK_AND_ASSIGN(CollectionInfo info, core_->GetCollection("c"));
-  EXPECT_EQ(info.stats.item_count, 4u);  // Nothing of the bad batches landed.
+TEST_F(SearchCoreTest, ImageQueriesThatCannotBeEncodedFailWithoutCallingTheEncoder) {
+  CreateAndFill("c", "m", 7);
+  CreateAndFill("no_model", "", 0);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("no_model"));
+  EXPECT_THAT(*call->status, StatusIs(Code::kFailedPrecondition, HasSubstr("without a model")));
+  call = StartSearch(ImageQuery("missing"));
+  EXPECT_THAT(*call->status, StatusIs(Code::kNotFound, HasSubstr("missing")));
+  v1::SearchRequest bad_metric = ImageQuery("c");
+  bad_metric.set_metric(static_cast<v1::Metric>(99));
+  call = StartSearch(bad_metric);
+  EXPECT_THAT(*call->status, StatusIs(Code::kInvalidArgument, HasSubstr("metric")));
+  EXPECT_TRUE(encoder_->requests.empty());
 }
 
-TEST_F(SearchCoreTest, SearchValidation) {
-  QueryOptions o;
-  Query q;
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kInvalidArgument, HasSubstr("empty query")));
-  q.vector = {1, 2, 3};
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kInvalidArgument, HasSubstr("has dim 2")));
-  q.vector = {1, std::nanf("")};
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kInvalidArgument, HasSubstr("NaN")));
-  q.vector = {1, 0};
-  o.k = 101;
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kInvalidArgument, HasSubstr("1..100")));
-  o.k = 10;
-  o.ef = 5;
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kInvalidArgument, HasSubstr("ef 5")));
-  o.ef = 0;
-  o.metric = index::Metric::kCosine;
-  EXPECT_THAT(core_->Search("c", q, o),
-              StatusIs(Code::kFailedPrecondition, AllOf(HasSubstr("cosine"), HasSubstr("l2"))));
-  o.metric = index::Metric::kL2;
-  o.hnsw = true;
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kFailedPrecondition, HasSubstr("no HNSW")));
-  o.hnsw = false;
-  q = Query{};
-  q.item_id = "ghost";
-  EXPECT_THAT(core_->Search("c", q, o), StatusIs(Code::kNotFound, HasSubstr("ghost")));
-  EXPECT_THAT(core_->Search("missing", q, o), StatusIs(Code::kNotFound, HasSubstr("missing")));
+TEST_F(SearchCoreTest, NoEncoderClientMeansUnavailableWithAHint) {
+  Start(nullptr);
+  CreateAndFill("c", "m", 7);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("c"));
+  EXPECT_THAT(*call->status, StatusIs(Code::kUnavailable, HasSubstr("--encoder")));
 }
 
-TEST_F(SearchCoreTest, SearchByItemExcludesSelfAndKLargerThanCollection) {
-  Query q;
-  q.item_id = "i1";
-  QueryOptions o;
-  o.k = 50;
-  ASSERT_OK_AND_ASSIGN(SearchAnswer a, core_->Search("c", q, o));
-  ASSERT_EQ(a.result.hits.size(), 4u);
-  EXPECT_EQ(a.result.hits[0].id, "i1");
-  EXPECT_EQ(a.model_version, 3u);
-  q.exclude_self = true;
-  ASSERT_OK_AND_ASSIGN(a, core_->Search("c", q, o));
-  ASSERT_EQ(a.result.hits.size(), 3u);
-  // i0 and i2 are both at distance 1: ties resolve by slot (insertion) order.
-  EXPECT_EQ(a.result.hits[0].id, "i0");
-  EXPECT_EQ(a.result.hits[1].id, "i2");
-  EXPECT_FLOAT_EQ(a.result.hits[0].distance, 1.0f);
+TEST_F(SearchCoreTest, VectorQueriesAnswerInlineWithoutTheEncoder) {
+  CreateAndFill("c", "m", 7);
+  v1::SearchRequest request;
+  request.set_collection("c");
+  request.set_k(2);
+  request.mutable_vector()->add_values(3);
+  request.mutable_vector()->add_values(3);
+  std::unique_ptr<Call> call = StartSearch(request);
+  ASSERT_TRUE(call->status.has_value());
+  ASSERT_OK(*call->status);
+  ASSERT_EQ(call->response.neighbors_size(), 2);
+  EXPECT_EQ(call->response.neighbors(0).id(), "id3");
+  EXPECT_TRUE(encoder_->requests.empty());
 }
 
-TEST_F(SearchCoreTest, BatchNamesTheBadQuery) {
-  std::vector<Query> qs(2);
-  qs[0].vector = {0, 0};
-  qs[1].vector = {0};
-  EXPECT_THAT(core_->SearchBatch("c", qs, std::vector<QueryOptions>(2)),
-              StatusIs(Code::kInvalidArgument, HasSubstr("query 1")));
+TEST_F(SearchCoreTest, UpsertStreamChecksTheCollectionAndEachItemsDimension) {
+  CreateAndFill("c", "m", 7);
+  EXPECT_THAT(core_->NewUpsertStream()->Finish(),
+              StatusIs(Code::kInvalidArgument, HasSubstr("empty Upsert stream")));
+  std::unique_ptr<UpsertStream> stream = core_->NewUpsertStream();
+  v1::UpsertRequest first;
+  EXPECT_THAT(stream->Add(first), StatusIs(Code::kInvalidArgument, HasSubstr("must name")));
+  first.set_collection("c");
+  v1::Item* item = first.add_items();
+  item->set_id("new");
+  item->add_vector(1);
+  item->add_vector(2);
+  ASSERT_OK(stream->Add(first));
+  v1::UpsertRequest other;
+  other.set_collection("d");
+  EXPECT_THAT(stream->Add(other), StatusIs(Code::kInvalidArgument, HasSubstr("upserts into 'c'")));
+  v1::UpsertRequest short_item;
+  short_item.add_items()->set_id("short");
+  short_item.mutable_items(0)->add_vector(1);
+  EXPECT_THAT(stream->Add(short_item),
+              StatusIs(Code::kInvalidArgument, HasSubstr("item 0 (id 'short') has 1 values")));
+  ASSERT_OK_AND_ASSIGN(v1::UpsertResponse response, stream->Finish());
+  EXPECT_EQ(response.upserted(), 1u);
+  EXPECT_EQ(response.inserted(), 1u);
+  EXPECT_EQ(response.item_count(), 11u);
 }
 
-TEST_F(SearchCoreTest, DropRemovesFilesAndRestartKeepsTheRest) {
-  CreateSpec spec;
-  spec.name = "other";
-  spec.dim = 2;
-  ASSERT_OK(core_->CreateCollection(spec).status());
-  ASSERT_OK(core_->DropCollection("other"));
-  EXPECT_THAT(core_->DropCollection("other"), StatusIs(Code::kNotFound, HasSubstr("other")));
-  EXPECT_FALSE(base::FileSize(tmp_.Join("collections/other/snapshot.lss")).ok());
-  core_.reset();
-  ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options_));
-  ASSERT_EQ(core_->ListCollections().size(), 1u);
-  EXPECT_EQ(core_->ListCollections()[0].stats.item_count, 4u);
-}
+TEST_F(SearchCoreTest, ListItemsAndSnapshotAnswerV1Messages) {
+  CreateAndFill("c", "m", 7);
+  v1::ListItemsRequest list;
+  list.set_collection("c");
+  list.set_page_size(3);
+  list.set_include_vectors(true);
+  ASSERT_OK_AND_ASSIGN(v1::ListItemsResponse page, core_->ListItems(list));
+  ASSERT_EQ(page.items_size(), 3);
+  EXPECT_EQ(page.items(1).id(), "id1");
+  EXPECT_EQ(page.items(1).label(), 1);
+  EXPECT_THAT(page.items(2).vector(), ::testing::ElementsAre(2.f, 2.f));
+  EXPECT_EQ(page.next_page_token(), "id2");
+  EXPECT_EQ(page.item_count(), 10u);
 
-TEST_F(SearchCoreTest, CorruptCollectionIsReportedAndOthersStillLoad) {
-  CreateSpec spec;
-  spec.name = "broken";
-  spec.dim = 2;
-  ASSERT_OK(core_->CreateCollection(spec).status());
-  core_.reset();
-  ASSERT_OK_AND_ASSIGN(std::string snap,
-                       base::ReadFile(tmp_.Join("collections/broken/snapshot.lss")));
-  ASSERT_OK(base::WriteFileAtomically(tmp_.Join("collections/broken/snapshot.lss"),
-                                      snap.substr(0, snap.size() - 3)));
-  ASSERT_OK_AND_ASSIGN(core_, SearchCore::Create(options_));
-  ASSERT_EQ(core_->FailedCollections().size(), 1u);
-  EXPECT_EQ(core_->FailedCollections()[0].name, "broken");
-  EXPECT_THAT(core_->FailedCollections()[0].error,
-              StatusIs(Code::kDataLoss, AllOf(HasSubstr("snapshot.lss"), HasSubstr("truncated"))));
-  EXPECT_THAT(core_->GetCollection("broken"),
-              StatusIs(Code::kDataLoss, HasSubstr("failed to load")));
-  ASSERT_OK_AND_ASSIGN(CollectionInfo c, core_->GetCollection("c"));
-  EXPECT_EQ(c.stats.item_count, 4u);
-  // Dropping the broken one clears it.
-  ASSERT_OK(core_->DropCollection("broken"));
-  EXPECT_TRUE(core_->FailedCollections().empty());
-}
-
-TEST_F(SearchCoreTest, ListItemsPagesInIdOrder) {
-  ASSERT_OK(core_->Delete("c", {"i1"}).status());
-  std::vector<std::string> seen;
-  std::string token;
-  int pages = 0;
-  do {
-    ASSERT_OK_AND_ASSIGN(ItemPage page, core_->ListItems("c", 2, token, true));
-    EXPECT_EQ(page.item_count, 3u);
-    ASSERT_EQ(page.vectors.size(), page.metas.size() * 2);
-    for (size_t i = 0; i < page.metas.size(); ++i) {
-      seen.push_back(page.metas[i].id);
-      EXPECT_EQ(page.vectors[i * 2], static_cast<float>(page.metas[i].label));
-    }
-    token = page.next_page_token;
-    ++pages;
-  } while (!token.empty() && pages < 10);
-  EXPECT_EQ(seen, (std::vector<std::string>{"i0", "i2", "i3"}));
-  EXPECT_EQ(pages, 2);
-  ASSERT_OK_AND_ASSIGN(ItemPage all, core_->ListItems("c", 0, "", false));
-  EXPECT_EQ(all.metas.size(), 3u);
-  EXPECT_TRUE(all.vectors.empty());
-  EXPECT_TRUE(all.next_page_token.empty());
-  EXPECT_THAT(core_->ListItems("nope", 0, "", false), StatusIs(Code::kNotFound, HasSubstr("nope")));
-  EXPECT_THAT(core_->ListItems("c", 10001, "", false),
-              StatusIs(Code::kInvalidArgument, HasSubstr("page_size")));
+  v1::SnapshotRequest snapshot;
+  snapshot.set_collection("c");
+  ASSERT_OK_AND_ASSIGN(v1::SnapshotResponse written, core_->Snapshot(snapshot));
+  ASSERT_EQ(written.snapshots_size(), 1);
+  EXPECT_EQ(written.snapshots(0).collection(), "c");
+  EXPECT_EQ(written.snapshots(0).items(), 10u);
+  EXPECT_GT(written.snapshots(0).bytes(), 0u);
+  EXPECT_GT(written.snapshots(0).written_at().seconds(), 0);
 }
 
 }  // namespace

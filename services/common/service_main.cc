@@ -1,0 +1,96 @@
+#include "services/common/service_main.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/security.h"
+#include "common/rpc/shutdown_signal.h"
+#include "services/common/log_flags.h"
+#include "services/common/server_flags.h"
+
+namespace latentsearch::services {
+namespace {
+
+// A line that scripts wait for: logged at INFO, and written to stderr
+// as-is when --log_level hides INFO, so a quieter level never hangs them.
+void LogReadiness(const std::string& line) {
+  if (FLAGS_minloglevel > google::GLOG_INFO) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+    return;
+  }
+  LOG(INFO) << line;
+}
+
+}  // namespace
+
+ServiceMain::ServiceMain(std::string program)
+    : program_(std::move(program)), rpc_metrics_(&metrics_) {}
+
+ServiceMain::~ServiceMain() {
+  if (metrics_server_ != nullptr) metrics_server_->Stop();
+}
+
+absl::Status ServiceMain::Init(int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::ParseCommandLine(argc, argv);
+  const LogFlags flags = GetLogFlags();
+  absl::StatusOr<base::LogLevel> level = base::ParseLogLevel(flags.level);
+  // A bad level still gets logging going, so the error can be reported.
+  base::InitLogging(program_.c_str(), level.ok() ? *level : base::LogLevel::kInfo, flags.verbosity);
+  if (!level.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--log_level: ", level.status().message()));
+  return absl::OkStatus();
+}
+
+int ServiceMain::Fail(const absl::Status& status) {
+  LOG(ERROR) << program_ << ": " << status.ToString();
+  if (metrics_server_ != nullptr) metrics_server_->Stop();
+  return 1;
+}
+
+absl::Status ServiceMain::Start(const ServeOptions& options,
+                                const std::vector<grpc::Service*>& services) {
+  rpc::ServerOptions server_options;
+  server_options.listen = options.listen;
+  server_options.max_receive_message_bytes = options.max_receive_message_bytes;
+  server_options.health_names = options.health_names;
+  server_options.initially_not_serving = options.initially_not_serving;
+  server_options.metrics = &rpc_metrics_;
+  LS_RETURN_IF_ERROR(ApplySecurityFlags(&server_options));
+  security_ = server_options.security;
+  LS_ASSIGN_OR_RETURN(metrics_server_, StartMetricsFromFlags(&metrics_));
+  LS_RETURN_IF_ERROR(rpc::ShutdownSignal::Install());
+  LS_ASSIGN_OR_RETURN(server_, rpc::Server::Start(server_options, services));
+  return absl::OkStatus();
+}
+
+void ServiceMain::Announce(const std::string& details) {
+  LogReadiness(absl::StrCat(program_, ": listening on ", server_->address(), " (", details, ", ",
+                            rpc::DescribeServerSecurity(security_), ")"));
+  // After the gRPC line: tests take the first "listening on" as the gRPC
+  // address.
+  if (metrics_server_ != nullptr) {
+    LogReadiness(absl::StrCat(program_, ": metrics listening on ", metrics_server_->address()));
+  }
+}
+
+int ServiceMain::WaitAndDrain(const std::function<void()>& before_drain,
+                              const std::function<void()>& after_drain) {
+  const int sig = rpc::ShutdownSignal::Wait();
+  LOG(INFO) << program_ << ": signal " << sig << ", draining";
+  if (before_drain) before_drain();
+  server_->Shutdown(DrainFromFlags());
+  if (after_drain) after_drain();
+  if (metrics_server_ != nullptr) metrics_server_->Stop();
+  server_.reset();  // Before main's services and cores go.
+  LOG(INFO) << program_ << ": stopped";
+  return 0;
+}
+
+}  // namespace latentsearch::services
