@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/file.h"
+#include "common/base/little_endian.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
 
@@ -32,20 +33,6 @@ constexpr char kMagic[8] = {'\x89', 'L', 'S', 'C', 'K', 'P', 'T', '\n'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderBytes = 64;
 constexpr uint64_t kMaxMetadataBytes = 1 << 20;
-
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetLE(absl::string_view s, size_t offset, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) {
-    v = (v << 8) | static_cast<uint8_t>(s[offset + i]);
-  }
-  return v;
-}
 
 std::string FormatDouble(double v) {
   if (std::isnan(v)) return "nan";
@@ -195,14 +182,14 @@ absl::StatusOr<Header> ParseHeader(absl::string_view bytes, absl::string_view so
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Corrupt(source, "bad magic (not a latentsearch checkpoint)");
   }
-  const uint32_t version = static_cast<uint32_t>(GetLE(bytes, 8, 4));
+  const uint32_t version = base::LoadLittleEndian<uint32_t>(bytes.data() + 8);
   if (version != kFormatVersion) {
     return Corrupt(source, absl::StrCat("format version ", version, "; this build reads version ",
                                         kFormatVersion));
   }
   Header h;
-  h.metadata_bytes = GetLE(bytes, 16, 8);
-  h.weights_bytes = GetLE(bytes, 24, 8);
+  h.metadata_bytes = base::LoadLittleEndian<uint64_t>(bytes.data() + 16);
+  h.weights_bytes = base::LoadLittleEndian<uint64_t>(bytes.data() + 24);
   if (h.metadata_bytes > kMaxMetadataBytes) {
     return Corrupt(
         source, absl::StrCat("metadata length ", h.metadata_bytes, " exceeds ", kMaxMetadataBytes));
@@ -304,10 +291,10 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   }
   const std::string metadata = EncodeMetadata(c.metadata);
   std::string out(kMagic, sizeof(kMagic));
-  PutU32(&out, kFormatVersion);
-  PutU32(&out, 0);
-  PutU64(&out, metadata.size());
-  PutU64(&out, c.weights.size());
+  base::AppendLittleEndian<uint32_t>(kFormatVersion, &out);
+  base::AppendLittleEndian<uint32_t>(0, &out);  // flags
+  base::AppendLittleEndian<uint64_t>(metadata.size(), &out);
+  base::AppendLittleEndian<uint64_t>(c.weights.size(), &out);
   out += RawSha256(out, metadata);
   out.reserve(out.size() + metadata.size() + c.weights.size());
   out += metadata;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/little_endian.h"
 
 namespace latentsearch::model {
 namespace {
@@ -20,12 +21,28 @@ constexpr uint64_t kZip64EndSignature = 0x06064b50, kCentralSignature = 0x02014b
 constexpr uint64_t kLocalSignature = 0x04034b50;
 
 // Little-endian fields of the zip structures (callers check the bounds).
-uint64_t LoadLe(absl::string_view bytes, size_t pos, int width) {
-  uint64_t v = 0;
-  for (int i = width - 1; i >= 0; --i) {
-    v = (v << 8) | static_cast<uint8_t>(bytes[pos + static_cast<size_t>(i)]);
+uint64_t U16(absl::string_view bytes, size_t pos) {
+  return base::LoadLittleEndian<uint16_t>(bytes.data() + pos);
+}
+uint64_t U32(absl::string_view bytes, size_t pos) {
+  return base::LoadLittleEndian<uint32_t>(bytes.data() + pos);
+}
+uint64_t U64(absl::string_view bytes, size_t pos) {
+  return base::LoadLittleEndian<uint64_t>(bytes.data() + pos);
+}
+
+// A pickle argument of `width` bytes (1, 2, 4 or 8), little-endian.
+uint64_t LoadUnsigned(absl::string_view bytes, size_t pos, int width) {
+  switch (width) {
+    case 1:
+      return static_cast<uint8_t>(bytes[pos]);
+    case 2:
+      return U16(bytes, pos);
+    case 4:
+      return U32(bytes, pos);
+    default:
+      return U64(bytes, pos);
   }
-  return v;
 }
 
 absl::Status NotAZip(absl::string_view bytes, absl::string_view what) {
@@ -45,15 +62,14 @@ struct CentralDirectory {
 // replaces its fields.
 absl::Status ApplyZip64(absl::string_view bytes, size_t end, CentralDirectory* dir) {
   const size_t n = bytes.size();
-  if (end < kLocatorSize || LoadLe(bytes, end - kLocatorSize, 4) != kLocatorSignature) {
+  if (end < kLocatorSize || U32(bytes, end - kLocatorSize) != kLocatorSignature) {
     return absl::OkStatus();
   }
-  const uint64_t z64 = LoadLe(bytes, end - kLocatorSize + 8, 8);
-  if (z64 > n || n - z64 < kZip64EndSize || LoadLe(bytes, z64, 4) != kZip64EndSignature) {
+  const uint64_t z64 = U64(bytes, end - kLocatorSize + 8);
+  if (z64 > n || n - z64 < kZip64EndSize || U32(bytes, z64) != kZip64EndSignature) {
     return NotAZip(bytes, "its zip64 locator points at no zip64 end record");
   }
-  const CentralDirectory dir64 = {LoadLe(bytes, z64 + 32, 8), LoadLe(bytes, z64 + 40, 8),
-                                  LoadLe(bytes, z64 + 48, 8)};
+  const CentralDirectory dir64 = {U64(bytes, z64 + 32), U64(bytes, z64 + 40), U64(bytes, z64 + 48)};
   if ((dir->entries != 0xFFFF && dir->entries != dir64.entries) ||
       (dir->size != 0xFFFFFFFF && dir->size != dir64.size) ||
       (dir->offset != 0xFFFFFFFF && dir->offset != dir64.offset)) {
@@ -71,14 +87,13 @@ absl::StatusOr<CentralDirectory> FindCentralDirectory(absl::string_view bytes) {
   size_t end = std::string::npos;
   const size_t lowest = n - kEndSize > 0xFFFF ? n - kEndSize - 0xFFFF : 0;
   for (size_t pos = n - kEndSize + 1; pos-- > lowest;) {
-    if (LoadLe(bytes, pos, 4) == kEndSignature) {
+    if (U32(bytes, pos) == kEndSignature) {
       end = pos;
       break;
     }
   }
   if (end == std::string::npos) return NotAZip(bytes, "no end-of-central-directory record");
-  CentralDirectory dir = {LoadLe(bytes, end + 10, 2), LoadLe(bytes, end + 12, 4),
-                          LoadLe(bytes, end + 16, 4)};
+  CentralDirectory dir = {U16(bytes, end + 10), U32(bytes, end + 12), U32(bytes, end + 16)};
   if (absl::Status s = ApplyZip64(bytes, end, &dir); !s.ok()) return s;
   if (dir.offset > n || dir.size > n - dir.offset) {
     return NotAZip(bytes, absl::StrCat("central directory (", dir.size, " bytes at offset ",
@@ -97,15 +112,15 @@ absl::StatusOr<CentralDirectory> FindCentralDirectory(absl::string_view bytes) {
 absl::Status ReadCentralRecord(absl::string_view bytes, uint64_t i, size_t dir_end, size_t* pos,
                                ArchiveDirectory* archive) {
   const size_t n = bytes.size(), p = *pos;
-  if (dir_end - p < kCentralSize || LoadLe(bytes, p, 4) != kCentralSignature) {
+  if (dir_end - p < kCentralSize || U32(bytes, p) != kCentralSignature) {
     return NotAZip(bytes, absl::StrCat("central directory record ", i, " is damaged"));
   }
-  const uint64_t method = LoadLe(bytes, p + 10, 2);
-  const uint64_t packed = LoadLe(bytes, p + 20, 4);
-  const uint64_t size = LoadLe(bytes, p + 24, 4);
-  const size_t name_length = LoadLe(bytes, p + 28, 2);
-  const size_t variable = name_length + LoadLe(bytes, p + 30, 2) + LoadLe(bytes, p + 32, 2);
-  const uint64_t local = LoadLe(bytes, p + 42, 4);
+  const uint64_t method = U16(bytes, p + 10);
+  const uint64_t packed = U32(bytes, p + 20);
+  const uint64_t size = U32(bytes, p + 24);
+  const size_t name_length = U16(bytes, p + 28);
+  const size_t variable = name_length + U16(bytes, p + 30) + U16(bytes, p + 32);
+  const uint64_t local = U32(bytes, p + 42);
   if (dir_end - p - kCentralSize < variable) {
     return NotAZip(bytes, absl::StrCat("central directory record ", i, " is past its end"));
   }
@@ -118,12 +133,11 @@ absl::Status ReadCentralRecord(absl::string_view bytes, uint64_t i, size_t dir_e
     return NotAZip(
         bytes, absl::StrCat("record '", name, "' declares ", size, " bytes but stores ", packed));
   }
-  if (local > n || n - local < kLocalSize || LoadLe(bytes, local, 4) != kLocalSignature) {
+  if (local > n || n - local < kLocalSize || U32(bytes, local) != kLocalSignature) {
     return NotAZip(bytes,
                    absl::StrCat("record '", name, "' has no local header at offset ", local));
   }
-  const uint64_t data =
-      local + kLocalSize + LoadLe(bytes, local + 26, 2) + LoadLe(bytes, local + 28, 2);
+  const uint64_t data = local + kLocalSize + U16(bytes, local + 26) + U16(bytes, local + 28);
   if (data > n || n - data < size) {
     return NotAZip(bytes, absl::StrCat("record '", name, "' (", size, " bytes at offset ", data,
                                        ") is past its end"));
@@ -229,7 +243,7 @@ class PickleChecker {
   absl::Status SkipFixed(int width, bool memo) {
     if (!Need(static_cast<uint64_t>(width))) return Bad("argument past the end");
     if (memo) {
-      const uint64_t index = LoadLe(program_, pos_, width);
+      const uint64_t index = LoadUnsigned(program_, pos_, width);
       if (index > puts_) {
         return Bad(absl::StrCat("memo index ", index, " but only ", puts_, " values were stored"));
       }
@@ -241,7 +255,7 @@ class PickleChecker {
 
   absl::Status SkipCounted(int width) {
     if (!Need(static_cast<uint64_t>(width))) return Bad("length past the end");
-    const uint64_t declared = LoadLe(program_, pos_, width);
+    const uint64_t declared = LoadUnsigned(program_, pos_, width);
     pos_ += static_cast<size_t>(width);
     if (!Need(declared)) {
       return Bad(
