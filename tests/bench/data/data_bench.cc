@@ -19,18 +19,13 @@ void ReportImages(benchmark::State& state, size_t images, size_t bytes) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
 }
 
-void BM_ReadCifar10(benchmark::State& state) {
-  std::optional<std::string> dir = testing::Cifar10Dir();
-  if (!dir) {
-    state.SkipWithError("CIFAR-10 not found (set LS_CIFAR10_DIR)");
-    return;
-  }
-  const Split split = static_cast<Split>(state.range(0));
-  Cifar10Options options;
-  options.num_threads = static_cast<int>(state.range(1));
+// Times `read()` (returning StatusOr<Dataset>) once per iteration and reports
+// images and bytes per second, labelled with the split.
+template <typename Read>
+void TimeReads(benchmark::State& state, Split split, Read read) {
   size_t images = 0, bytes = 0;
   for (auto _ : state) {
-    absl::StatusOr<Dataset> d = ReadCifar10(*dir, split, options);
+    absl::StatusOr<Dataset> d = read();
     if (!d.ok()) {
       state.SkipWithError(std::string(d.status().message()).c_str());
       return;
@@ -41,6 +36,18 @@ void BM_ReadCifar10(benchmark::State& state) {
   }
   ReportImages(state, images, bytes);
   state.SetLabel(std::string(SplitName(split)));
+}
+
+void BM_ReadCifar10(benchmark::State& state) {
+  std::optional<std::string> dir = testing::Cifar10Dir();
+  if (!dir) {
+    state.SkipWithError("CIFAR-10 not found (set LS_CIFAR10_DIR)");
+    return;
+  }
+  const Split split = static_cast<Split>(state.range(0));
+  Cifar10Options options;
+  options.num_threads = static_cast<int>(state.range(1));
+  TimeReads(state, split, [&] { return ReadCifar10(*dir, split, options); });
 }
 // (split, threads): threads 0 = hardware concurrency.
 BENCHMARK(BM_ReadCifar10)
@@ -73,19 +80,7 @@ void BM_ReadFashionMnist(benchmark::State& state) {
     return;
   }
   const Split split = static_cast<Split>(state.range(0));
-  size_t images = 0, bytes = 0;
-  for (auto _ : state) {
-    absl::StatusOr<Dataset> d = ReadIdxDir(*dir, split);
-    if (!d.ok()) {
-      state.SkipWithError(std::string(d.status().message()).c_str());
-      return;
-    }
-    images = d->size();
-    bytes = d->pixels.size();
-    benchmark::DoNotOptimize(d->pixels.data());
-  }
-  ReportImages(state, images, bytes);
-  state.SetLabel(std::string(SplitName(split)));
+  TimeReads(state, split, [&] { return ReadIdxDir(*dir, split); });
 }
 BENCHMARK(BM_ReadFashionMnist)
     ->Arg(static_cast<int>(Split::kAll))
