@@ -86,34 +86,25 @@ uint32_t BigEndian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Reads an IDX file of unsigned bytes with `magic` (whose low byte is the
-// number of dimensions). `what` names one item ("image", "label").
-absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
-                                     absl::string_view what, uint64_t max_bytes) {
-  if (!internal::PathExists(path)) {
-    return absl::NotFoundError(absl::StrCat("IDX file '", path, "' does not exist"));
+// DATA_LOSS for `path`, naming zlib's error first when there is one (a
+// corrupt stream shows up as a short read).
+absl::Status CorruptOr(const GzFile& gz, const std::string& path, absl::string_view otherwise) {
+  if (!gz.error().empty()) {
+    return absl::DataLossError(
+        absl::StrCat("'", path, "': corrupt gzip data (", gz.error(), "); ", otherwise));
   }
-  gzFile raw = gzopen(path.c_str(), "rb");
-  if (raw == nullptr) {
-    return absl::UnknownError(absl::StrCat(
-        "open '", path, "': ", errno != 0 ? std::strerror(errno) : "zlib cannot open it"));
-  }
-  gzbuffer(raw, 1 << 18);
-  GzFile gz(raw);
+  return absl::DataLossError(absl::StrCat("'", path, "': ", otherwise));
+}
 
-  auto corrupt_or = [&](absl::string_view otherwise) {
-    if (!gz.error().empty()) {
-      return absl::DataLossError(
-          absl::StrCat("'", path, "': corrupt gzip data (", gz.error(), "); ", otherwise));
-    }
-    return absl::DataLossError(absl::StrCat("'", path, "': ", otherwise));
-  };
-
+// Reads and checks the magic number and the dimensions into out.dims;
+// returns the number of data bytes they declare (at most `max_bytes`).
+absl::StatusOr<uint64_t> ReadIdxHeader(GzFile& gz, const std::string& path, uint32_t magic,
+                                       absl::string_view what, uint64_t max_bytes, IdxArray& out) {
   uint8_t head[4];
   size_t got = gz.Read(head, 4);
   if (got < 4) {
-    return corrupt_or(
-        absl::StrCat("ends after ", got, " bytes; expected a 4-byte IDX magic number"));
+    return CorruptOr(
+        gz, path, absl::StrCat("ends after ", got, " bytes; expected a 4-byte IDX magic number"));
   }
   const uint32_t found = BigEndian32(head);
   if (found != magic) {
@@ -126,16 +117,15 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
                         path, found, hint, magic, magic & 0xff, std::string(what)));
   }
   const size_t ndims = magic & 0xff;
-  IdxArray out;
-  out.path = path;
   uint64_t total = 1;
   for (size_t i = 0; i < ndims; ++i) {
     uint8_t b[4];
     got = gz.Read(b, 4);
     if (got < 4) {
-      return corrupt_or(absl::StrCat("header ends at ", Where(gz.compressed()), " ",
-                                     4 + 4 * i + got, "; expected ", ndims,
-                                     " 4-byte dimensions after the magic number"));
+      return CorruptOr(
+          gz, path,
+          absl::StrCat("header ends at ", Where(gz.compressed()), " ", 4 + 4 * i + got,
+                       "; expected ", ndims, " 4-byte dimensions after the magic number"));
     }
     const uint32_t dim = BigEndian32(b);
     if (dim == 0) {
@@ -155,33 +145,40 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
         absl::StrCat("'", path, "': header declares ", total, " bytes of ", what,
                      " data; over the limit of ", max_bytes, " bytes (IdxOptions::max_bytes)"));
   }
-  const uint64_t header = 4 + 4 * ndims;
-  const uint64_t item_bytes = total / out.dims[0];
+  return total;
+}
 
+// Reads the `total` data bytes after a header of `header` bytes into
+// out.data, then checks that nothing follows them (which also makes zlib
+// check the gzip CRC and length).
+absl::Status ReadIdxData(GzFile& gz, const std::string& path, absl::string_view what,
+                         uint64_t header, uint64_t total, IdxArray& out) {
+  const uint64_t item_bytes = total / out.dims[0];
   // Grow as data arrives, so a forged header cannot make us allocate more
   // than the file actually holds.
   size_t have = 0;
   while (have < total) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, total - have));
     out.data.resize(have + want);
-    got = gz.Read(out.data.data() + have, want);
+    const size_t got = gz.Read(out.data.data() + have, want);
     have += got;
     if (got < want) break;
   }
   if (have < total) {
     const uint64_t item = have / item_bytes;
-    return corrupt_or(absl::StrCat("truncated: ", what, " ", item, " of ", out.dims[0], " at ",
-                                   Where(gz.compressed()), " ", header + item * item_bytes,
-                                   " is incomplete (the data ends after ", header + have, " of ",
-                                   header + total, " bytes)"));
+    return CorruptOr(gz, path,
+                     absl::StrCat("truncated: ", what, " ", item, " of ", out.dims[0], " at ",
+                                  Where(gz.compressed()), " ", header + item * item_bytes,
+                                  " is incomplete (the data ends after ", header + have, " of ",
+                                  header + total, " bytes)"));
   }
-  // Reading past the end also makes zlib check the gzip CRC and length.
   uint8_t extra[4096];
   uint64_t trailing = 0;
+  size_t got;
   while ((got = gz.Read(extra, sizeof(extra))) > 0) trailing += got;
   if (!gz.error().empty()) {
-    return corrupt_or(
-        absl::StrCat("detected after all ", header + total, " declared bytes were read"));
+    return CorruptOr(
+        gz, path, absl::StrCat("detected after all ", header + total, " declared bytes were read"));
   }
   if (trailing > 0) {
     return absl::DataLossError(
@@ -189,6 +186,29 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
                      Where(gz.compressed()), " ", header + total, "; expected exactly ",
                      header + total, " bytes for ", out.dims[0], " ", what, "s"));
   }
+  return absl::OkStatus();
+}
+
+// Reads an IDX file of unsigned bytes with `magic` (whose low byte is the
+// number of dimensions). `what` names one item ("image", "label").
+absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
+                                     absl::string_view what, uint64_t max_bytes) {
+  if (!internal::PathExists(path)) {
+    return absl::NotFoundError(absl::StrCat("IDX file '", path, "' does not exist"));
+  }
+  gzFile raw = gzopen(path.c_str(), "rb");
+  if (raw == nullptr) {
+    return absl::UnknownError(absl::StrCat(
+        "open '", path, "': ", errno != 0 ? std::strerror(errno) : "zlib cannot open it"));
+  }
+  gzbuffer(raw, 1 << 18);
+  GzFile gz(raw);
+  IdxArray out;
+  out.path = path;
+  absl::StatusOr<uint64_t> total = ReadIdxHeader(gz, path, magic, what, max_bytes, out);
+  if (!total.ok()) return total.status();
+  const uint64_t header = 4 + 4 * out.dims.size();
+  if (absl::Status s = ReadIdxData(gz, path, what, header, *total, out); !s.ok()) return s;
   return out;
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
 
 namespace latentsearch::fault {
 namespace {
@@ -42,9 +43,7 @@ bool WriteAll(int fd, const char* p, size_t n) {
   return true;
 }
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
+absl::Status Errno(const std::string& what) { return base::ErrnoToStatus(errno, what); }
 
 sockaddr_un UnixAddress(const std::string& path) {
   sockaddr_un a{};
