@@ -126,31 +126,42 @@ absl::Status WaitForHnsw(v1::Search::Stub* stub, const std::string& name, std::o
   return absl::OkStatus();
 }
 
-std::vector<int> ParseLevels(absl::Status* error);
+// --concurrency as numbers in 1..1024.
+absl::StatusOr<std::vector<int>> ParseLevels() {
+  std::vector<int> levels;
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+    int c = 0;
+    if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--concurrency: '", part, "' is not a number in 1..1024"));
+    }
+    levels.push_back(c);
+  }
+  return levels;
+}
 
-// Encode latency/QPS at each concurrency, next to the health Check no-op.
-absl::Status RunEncodeBench(const CommandContext& ctx) {
-  std::ostream& out = *ctx.out;
-  int h = 0, w = 0, c = 0;
+struct ImageShape {
+  int height = 0, width = 0, channels = 0;
+};
+
+// --image_shape=HxWxC.
+absl::StatusOr<ImageShape> ImageShapeFromFlag() {
+  ImageShape s;
   std::vector<std::string> dims = absl::StrSplit(absl::GetFlag(FLAGS_image_shape), 'x');
-  if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &h) || !absl::SimpleAtoi(dims[1], &w) ||
-      !absl::SimpleAtoi(dims[2], &c) || h < 1 || w < 1 || h > 4096 || w > 4096 ||
-      (c != 1 && c != 3)) {
+  if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &s.height) ||
+      !absl::SimpleAtoi(dims[1], &s.width) || !absl::SimpleAtoi(dims[2], &s.channels) ||
+      s.height < 1 || s.width < 1 || s.height > 4096 || s.width > 4096 ||
+      (s.channels != 1 && s.channels != 3)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--image_shape=", absl::GetFlag(FLAGS_image_shape),
                      ": expected HxWxC with H, W in 1..4096 and C 1 or 3"));
   }
-  const int per = absl::GetFlag(FLAGS_images_per_request);
-  if (per < 1 || per > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--images_per_request=", per, ": expected 1..1024"));
-  }
-  absl::Status level_error;
-  std::vector<int> levels = ParseLevels(&level_error);
-  LS_RETURN_IF_ERROR(level_error);
-  LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kEncoder));
-  auto stub = v1::Encoder::NewStub(endpoint.channel);
-  // 64 requests of random pixels, cycled.
+  return s;
+}
+
+// 64 Encode requests of `per` images of random pixels each (seeded by
+// --populate_seed), for --model/--model_version.
+std::vector<v1::EncodeRequest> RandomEncodeRequests(const ImageShape& shape, int per) {
   std::mt19937_64 rng(absl::GetFlag(FLAGS_populate_seed));
   std::vector<v1::EncodeRequest> requests(64);
   for (v1::EncodeRequest& r : requests) {
@@ -158,14 +169,31 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
     r.mutable_model()->set_version(absl::GetFlag(FLAGS_model_version));
     for (int i = 0; i < per; ++i) {
       v1::RawImage* raw = r.add_images()->mutable_raw();
-      raw->set_height(h);
-      raw->set_width(w);
-      raw->set_channels(c);
-      std::string px(static_cast<size_t>(h) * w * c, '\0');
+      raw->set_height(shape.height);
+      raw->set_width(shape.width);
+      raw->set_channels(shape.channels);
+      std::string px(static_cast<size_t>(shape.height) * shape.width * shape.channels, '\0');
       for (char& p : px) p = static_cast<char>(rng() & 0xff);
       raw->set_pixels(std::move(px));
     }
   }
+  return requests;
+}
+
+// Encode latency/QPS at each concurrency, next to the health Check no-op.
+absl::Status RunEncodeBench(const CommandContext& ctx) {
+  std::ostream& out = *ctx.out;
+  LS_ASSIGN_OR_RETURN(ImageShape shape, ImageShapeFromFlag());
+  const int per = absl::GetFlag(FLAGS_images_per_request);
+  if (per < 1 || per > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--images_per_request=", per, ": expected 1..1024"));
+  }
+  LS_ASSIGN_OR_RETURN(std::vector<int> levels, ParseLevels());
+  LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kEncoder));
+  auto stub = v1::Encoder::NewStub(endpoint.channel);
+  // 64 requests of random pixels, cycled.
+  const std::vector<v1::EncodeRequest> requests = RandomEncodeRequests(shape, per);
   {
     // One call first: a missing model fails here with the encoder's message.
     grpc::ClientContext c0;
@@ -173,8 +201,8 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
     v1::EncodeResponse resp;
     LS_RETURN_IF_ERROR(RpcError(endpoint, stub->Encode(&c0, requests[0], &resp)));
     out << "encoder " << endpoint.address << ": model " << resp.model().name() << " v"
-        << resp.model().version() << ", dim " << resp.dim() << "; " << per << " image(s) of " << h
-        << "x" << w << "x" << c << " per request\n";
+        << resp.model().version() << ", dim " << resp.dim() << "; " << per << " image(s) of "
+        << shape.height << "x" << shape.width << "x" << shape.channels << " per request\n";
   }
   auto health = grpc::health::v1::Health::NewStub(endpoint.channel);
   auto noop = [&](int, uint64_t) {
@@ -213,18 +241,25 @@ absl::Status RunEncodeBench(const CommandContext& ctx) {
   return absl::OkStatus();
 }
 
-std::vector<int> ParseLevels(absl::Status* error) {
-  std::vector<int> levels;
-  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
-    int c = 0;
-    if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
-      *error = absl::InvalidArgumentError(
-          absl::StrCat("--concurrency: '", part, "' is not a number in 1..1024"));
-      return {};
-    }
-    levels.push_back(c);
+// 1,000 Search requests of query vectors from the distribution of
+// --clusters (seeded by --populate_seed + 1), for RunBench to cycle through.
+std::vector<v1::SearchRequest> RandomSearchRequests(const std::string& name, uint32_t dim,
+                                                    v1::Metric metric, const std::string& index) {
+  const size_t kQueries = 1000;
+  std::vector<float> queries = RandomVectors(kQueries, dim, absl::GetFlag(FLAGS_clusters),
+                                             absl::GetFlag(FLAGS_populate_seed) + 1);
+  std::vector<v1::SearchRequest> requests(kQueries);
+  for (size_t q = 0; q < kQueries; ++q) {
+    v1::SearchRequest& r = requests[q];
+    r.set_collection(name);
+    r.set_k(absl::GetFlag(FLAGS_k));
+    r.set_metric(metric);
+    r.set_index_kind(index == "hnsw" ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
+    r.set_ef(absl::GetFlag(FLAGS_ef));
+    r.mutable_vector()->mutable_values()->Add(queries.begin() + q * dim,
+                                              queries.begin() + (q + 1) * dim);
   }
-  return levels;
+  return requests;
 }
 
 absl::Status RunBench(const CommandContext& ctx) {
@@ -244,15 +279,7 @@ absl::Status RunBench(const CommandContext& ctx) {
     return absl::InvalidArgumentError(
         absl::StrCat("--index=", index, " is not an index kind; use exact or hnsw"));
   }
-  std::vector<int> levels;
-  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
-    int c = 0;
-    if (!absl::SimpleAtoi(part, &c) || c < 1 || c > 1024) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--concurrency: '", part, "' is not a number in 1..1024"));
-    }
-    levels.push_back(c);
-  }
+  LS_ASSIGN_OR_RETURN(std::vector<int> levels, ParseLevels());
   LS_ASSIGN_OR_RETURN(Endpoint endpoint, DialFromFlags(Service::kSearch));
   auto channel = endpoint.channel;
   auto stub = v1::Search::NewStub(channel);
@@ -273,20 +300,8 @@ absl::Status RunBench(const CommandContext& ctx) {
       << "\n";
 
   // 1,000 query vectors from the same distribution, cycled.
-  const size_t kQueries = 1000;
-  std::vector<float> queries = RandomVectors(kQueries, info.dim(), absl::GetFlag(FLAGS_clusters),
-                                             absl::GetFlag(FLAGS_populate_seed) + 1);
-  std::vector<v1::SearchRequest> requests(kQueries);
-  for (size_t q = 0; q < kQueries; ++q) {
-    v1::SearchRequest& r = requests[q];
-    r.set_collection(name);
-    r.set_k(absl::GetFlag(FLAGS_k));
-    r.set_metric(metric);
-    r.set_index_kind(index == "hnsw" ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT);
-    r.set_ef(absl::GetFlag(FLAGS_ef));
-    r.mutable_vector()->mutable_values()->Add(queries.begin() + q * info.dim(),
-                                              queries.begin() + (q + 1) * info.dim());
-  }
+  const std::vector<v1::SearchRequest> requests =
+      RandomSearchRequests(name, info.dim(), metric, index);
   auto health = grpc::health::v1::Health::NewStub(channel);
   auto noop = [&](int, uint64_t) {
     grpc::ClientContext c;
@@ -298,8 +313,8 @@ absl::Status RunBench(const CommandContext& ctx) {
   auto search = [&](int t, uint64_t i) {
     grpc::ClientContext c;
     v1::SearchResponse resp;
-    absl::Status s =
-        rpc::FromGrpcStatus(stub->Search(&c, requests[(i * 7919 + t * 131) % kQueries], &resp));
+    absl::Status s = rpc::FromGrpcStatus(
+        stub->Search(&c, requests[(i * 7919 + t * 131) % requests.size()], &resp));
     server_us.fetch_add(resp.took_micros(), std::memory_order_relaxed);
     server_calls.fetch_add(1, std::memory_order_relaxed);
     return s;

@@ -263,23 +263,16 @@ absl::Status PlotScatterByClass(absl::Span<const double> x, absl::Span<const dou
   return Run(script, dir, tmp, png_path, options);
 }
 
-absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t d,
-                               absl::Span<const int32_t> labels,
-                               absl::Span<const std::string> dim_names, const std::string& title,
-                               const std::string& png_path, const PlotOptions& options) {
-  if (n == 0 || d == 0 || d > 16 || values.size() != n * d || labels.size() != n ||
-      dim_names.size() != d) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scatter matrix: ", values.size(), " values for n = ", n, ", d = ", d, " (1..16), ",
-        labels.size(), " labels, ", dim_names.size(), " dimension names"));
-  }
-  ScratchDir dir;
-  LS_RETURN_IF_ERROR(CheckScratch(dir));
+namespace {
+
+// The scatter matrix's points.dat: one block per label value present
+// (-1 = unlabelled first), each row the d values of one point. Returns
+// (label, block index) per block.
+std::vector<std::pair<int32_t, int>> PointBlocks(absl::Span<const float> values, size_t n, size_t d,
+                                                 absl::Span<const int32_t> labels,
+                                                 std::string* points) {
   int32_t max_label = -1;
   for (int32_t l : labels) max_label = std::max(max_label, l);
-  // points.dat: one block per label, all d columns; hist.dat: per dimension
-  // a block of (bin centre, count).
-  std::string points;
   std::vector<std::pair<int32_t, int>> label_blocks;
   for (int32_t l = -1; l <= max_label; ++l) {
     std::string rows;
@@ -289,12 +282,18 @@ absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t 
       rows += "\n";
     }
     if (rows.empty()) continue;
-    if (!label_blocks.empty()) points += "\n\n";
-    points += rows;
+    if (!label_blocks.empty()) *points += "\n\n";
+    *points += rows;
     label_blocks.emplace_back(l, static_cast<int>(label_blocks.size()));
   }
+  return label_blocks;
+}
+
+// The scatter matrix's hist.dat: per dimension a block of (bin centre,
+// count) over 12 bins. Returns each dimension's bin width.
+std::vector<double> Histograms(absl::Span<const float> values, size_t n, size_t d,
+                               std::string* hist) {
   constexpr int kBins = 12;
-  std::string hist;
   std::vector<double> bin_width(d);
   for (size_t j = 0; j < d; ++j) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
@@ -309,11 +308,60 @@ absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t 
       int b = static_cast<int>((values[i * d + j] - lo) / bin_width[j]);
       counts[std::clamp(b, 0, kBins - 1)]++;
     }
-    if (j > 0) hist += "\n\n";
+    if (j > 0) *hist += "\n\n";
     for (int b = 0; b < kBins; ++b) {
-      absl::StrAppend(&hist, Num(lo + (b + 0.5) * bin_width[j]), " ", counts[b], "\n");
+      absl::StrAppend(hist, Num(lo + (b + 0.5) * bin_width[j]), " ", counts[b], "\n");
     }
   }
+  return bin_width;
+}
+
+// The gnuplot commands of panel (i, j) of the matrix: row i plots
+// dimension i on y, column j dimension j on x; the diagonal holds the
+// histogram of the dimension.
+std::string MatrixPanel(size_t i, size_t j, size_t d, absl::Span<const std::string> dim_names,
+                        const std::vector<std::pair<int32_t, int>>& label_blocks,
+                        const std::vector<double>& bin_width, const ScratchDir& dir) {
+  std::string script =
+      j == 0 ? absl::StrCat("set ylabel ", Quote(dim_names[i]), " offset 1.5,0 font ',9'\n")
+             : "unset ylabel\n";
+  absl::StrAppend(&script, i + 1 == d ? absl::StrCat("set xlabel ", Quote(dim_names[j]),
+                                                     " offset 0,1 font ',9'\n")
+                                      : "unset xlabel\n");
+  if (i == j) {
+    absl::StrAppend(&script, "set style fill solid 0.6 noborder\nset yrange [0:*]\n", "plot '",
+                    dir.Join("hist.dat"), "' index ", j, " using 1:2:(", Num(bin_width[j] * 0.9),
+                    ") with boxes lc rgb '#555555'\n", "set yrange [*:*]\n");
+    return script;
+  }
+  std::vector<std::string> plots;
+  for (const auto& [label, block] : label_blocks) {
+    plots.push_back(absl::StrCat("'", dir.Join("points.dat"), "' index ", block, " using ", j + 1,
+                                 ":", i + 1, " with points pt 7 ps 0.35 lc rgb '",
+                                 ClassColor(label), "'"));
+  }
+  absl::StrAppend(&script, "plot ", absl::StrJoin(plots, ", "), "\n");
+  return script;
+}
+
+}  // namespace
+
+absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t d,
+                               absl::Span<const int32_t> labels,
+                               absl::Span<const std::string> dim_names, const std::string& title,
+                               const std::string& png_path, const PlotOptions& options) {
+  if (n == 0 || d == 0 || d > 16 || values.size() != n * d || labels.size() != n ||
+      dim_names.size() != d) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scatter matrix: ", values.size(), " values for n = ", n, ", d = ", d, " (1..16), ",
+        labels.size(), " labels, ", dim_names.size(), " dimension names"));
+  }
+  ScratchDir dir;
+  LS_RETURN_IF_ERROR(CheckScratch(dir));
+  std::string points, hist;
+  const std::vector<std::pair<int32_t, int>> label_blocks =
+      PointBlocks(values, n, d, labels, &points);
+  const std::vector<double> bin_width = Histograms(values, n, d, &hist);
   LS_RETURN_IF_ERROR(base::WriteFileAtomically(dir.Join("points.dat"), points));
   LS_RETURN_IF_ERROR(base::WriteFileAtomically(dir.Join("hist.dat"), hist));
   const std::string tmp = TmpPngFor(png_path);
@@ -326,28 +374,9 @@ absl::Status PlotScatterMatrix(absl::Span<const float> values, size_t n, size_t 
                   absl::StrFormat("set multiplot layout %d,%d margins %.3f,%.3f,%.3f,%.3f "
                                   "spacing 0.006,0.006 title %s font ',12'\n",
                                   d, d, left, right, bottom, top, Quote(title)));
-  for (size_t i = 0; i < d; ++i) {    // row: y = dimension i
-    for (size_t j = 0; j < d; ++j) {  // column: x = dimension j
-      absl::StrAppend(&script, j == 0 ? absl::StrCat("set ylabel ", Quote(dim_names[i]),
-                                                     " offset 1.5,0 font ',9'\n")
-                                      : "unset ylabel\n");
-      absl::StrAppend(&script, i + 1 == d ? absl::StrCat("set xlabel ", Quote(dim_names[j]),
-                                                         " offset 0,1 font ',9'\n")
-                                          : "unset xlabel\n");
-      if (i == j) {
-        absl::StrAppend(&script, "set style fill solid 0.6 noborder\nset yrange [0:*]\n", "plot '",
-                        dir.Join("hist.dat"), "' index ", j, " using 1:2:(",
-                        Num(bin_width[j] * 0.9), ") with boxes lc rgb '#555555'\n",
-                        "set yrange [*:*]\n");
-        continue;
-      }
-      std::vector<std::string> plots;
-      for (const auto& [label, block] : label_blocks) {
-        plots.push_back(absl::StrCat("'", dir.Join("points.dat"), "' index ", block, " using ",
-                                     j + 1, ":", i + 1, " with points pt 7 ps 0.35 lc rgb '",
-                                     ClassColor(label), "'"));
-      }
-      absl::StrAppend(&script, "plot ", absl::StrJoin(plots, ", "), "\n");
+  for (size_t i = 0; i < d; ++i) {
+    for (size_t j = 0; j < d; ++j) {
+      absl::StrAppend(&script, MatrixPanel(i, j, d, dim_names, label_blocks, bin_width, dir));
     }
   }
   script += "unset multiplot\n";

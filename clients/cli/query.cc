@@ -56,6 +56,110 @@ image::Image GreyTile(int tile) {
 
 }  // namespace
 
+namespace {
+
+// Fills `base` with the query of `input` (image bytes, raw pixels or an item
+// id) and records what is known of the query in `result`.
+absl::Status SetQuery(const QueryInput& input, v1::SearchRequest* base, QueryResult* result) {
+  if (!input.image_path.empty()) {
+    LS_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile(input.image_path));
+    absl::StatusOr<image::Image> img = image::Decode(bytes);
+    if (!img.ok()) {
+      return absl::DataLossError(absl::StrCat("cannot decode image file ", input.image_path, ": ",
+                                              img.status().message()));
+    }
+    result->query_image = *std::move(img);
+    result->query_name = input.image_path;
+    base->mutable_image()->set_encoded(std::move(bytes));
+  } else if (input.image.has_value()) {
+    LS_RETURN_IF_ERROR(image::CheckImage(*input.image));
+    result->query_image = *input.image;
+    result->query_name = input.name.empty() ? "image" : input.name;
+    result->query_label = input.label;
+    v1::RawImage* raw = base->mutable_image()->mutable_raw();
+    raw->set_height(input.image->height);
+    raw->set_width(input.image->width);
+    raw->set_channels(input.image->channels);
+    raw->set_pixels(input.image->pixels.data(), input.image->pixels.size());
+  } else {
+    result->query_name = input.item_id;
+    base->set_item_id(input.item_id);
+  }
+  return absl::OkStatus();
+}
+
+// Turns the neighbours of one metric's answers into QueryHits: the class
+// names of the collection's data set are looked up once, at the first hit
+// with a uri; the query item itself (for an item query) is noted.
+class HitCollector {
+ public:
+  HitCollector(const QueryOptions& options, std::string self_id, items::ImageResolver* resolver)
+      : options_(options), self_id_(std::move(self_id)), resolver_(resolver) {}
+
+  // The hits of one metric's response; the query item's label goes to
+  // `result`.
+  MetricHits Collect(v1::Metric metric, const v1::SearchResponse& resp, QueryResult* result) {
+    MetricHits row;
+    row.metric = metric;
+    row.index_kind = options_.index_kind;
+    row.exact_fallback = resp.exact_fallback();
+    row.took_micros = resp.took_micros();
+    for (const v1::Neighbor& n : resp.neighbors()) {
+      if (!self_id_.empty() && n.id() == self_id_) {
+        result->query_label = n.label();
+        self_uri_ = n.uri();
+        if (options_.exclude_self) continue;
+      }
+      if (static_cast<int>(row.hits.size()) >= options_.k) continue;
+      row.hits.push_back(Hit(n, static_cast<int>(row.hits.size()) + 1));
+    }
+    return row;
+  }
+
+  // For an item query: the query's image and class, from its uri.
+  void FinishQuery(QueryResult* result) {
+    if (!self_id_.empty() && !self_uri_.empty()) {
+      if (!names_known_) {
+        absl::StatusOr<std::vector<std::string>> names = resolver_->ClassNames(self_uri_);
+        if (names.ok()) class_names_ = *names;
+      }
+      absl::StatusOr<image::Image> img = resolver_->Resolve(self_uri_);
+      if (img.ok()) result->query_image = *std::move(img);
+    }
+    result->query_class = ClassOf(result->query_label, class_names_, self_uri_);
+  }
+
+ private:
+  QueryHit Hit(const v1::Neighbor& n, int rank) {
+    QueryHit hit;
+    hit.rank = rank;
+    hit.id = n.id();
+    hit.label = n.label();
+    hit.distance = n.distance();
+    hit.uri = n.uri();
+    if (!names_known_ && !hit.uri.empty()) {
+      absl::StatusOr<std::vector<std::string>> names = resolver_->ClassNames(hit.uri);
+      if (names.ok()) class_names_ = *names;
+      names_known_ = true;
+    }
+    hit.class_name = ClassOf(hit.label, class_names_, hit.uri);
+    if (options_.fetch_images && !hit.uri.empty()) {
+      absl::StatusOr<image::Image> img = resolver_->Resolve(hit.uri);
+      if (img.ok()) hit.image = *std::move(img);
+    }
+    return hit;
+  }
+
+  const QueryOptions& options_;
+  const std::string self_id_;
+  items::ImageResolver* const resolver_;
+  std::vector<std::string> class_names_;
+  bool names_known_ = false;
+  std::string self_uri_;
+};
+
+}  // namespace
+
 absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& input,
                                      const QueryOptions& options, items::ImageResolver* resolver) {
   const int given = !input.image_path.empty() + !input.item_id.empty() + input.image.has_value();
@@ -72,44 +176,17 @@ absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& i
   base.set_collection(options.collection);
   base.set_index_kind(options.index_kind);
   base.set_ef(options.ef);
-  std::string self_id;
-  if (!input.image_path.empty()) {
-    LS_ASSIGN_OR_RETURN(std::string bytes, base::ReadFile(input.image_path));
-    absl::StatusOr<image::Image> img = image::Decode(bytes);
-    if (!img.ok()) {
-      return absl::DataLossError(absl::StrCat("cannot decode image file ", input.image_path, ": ",
-                                              img.status().message()));
-    }
-    result.query_image = *std::move(img);
-    result.query_name = input.image_path;
-    base.mutable_image()->set_encoded(std::move(bytes));
-  } else if (input.image.has_value()) {
-    LS_RETURN_IF_ERROR(image::CheckImage(*input.image));
-    result.query_image = *input.image;
-    result.query_name = input.name.empty() ? "image" : input.name;
-    result.query_label = input.label;
-    v1::RawImage* raw = base.mutable_image()->mutable_raw();
-    raw->set_height(input.image->height);
-    raw->set_width(input.image->width);
-    raw->set_channels(input.image->channels);
-    raw->set_pixels(input.image->pixels.data(), input.image->pixels.size());
-  } else {
-    self_id = input.item_id;
-    result.query_name = input.item_id;
-    base.set_item_id(input.item_id);
-  }
+  LS_RETURN_IF_ERROR(SetQuery(input, &base, &result));
   // Item queries ask for one more neighbour with the query itself included,
   // to learn its label and uri; it is then removed unless wanted.
-  const bool item_query = !self_id.empty();
+  const bool item_query = !input.item_id.empty();
   base.set_k(options.k + (item_query ? 1 : 0));
   base.set_exclude_self(false);
 
   auto stub = v1::Search::NewStub(search.channel);
   std::vector<v1::Metric> metrics = options.metrics;
   if (metrics.empty()) metrics = {v1::METRIC_L2};
-  std::vector<std::string> class_names;
-  bool names_known = false;
-  std::string self_uri;
+  HitCollector hits(options, input.item_id, resolver);
   for (v1::Metric metric : metrics) {
     v1::SearchRequest req = base;
     req.set_metric(metric);
@@ -118,47 +195,9 @@ absl::StatusOr<QueryResult> RunQuery(const Endpoint& search, const QueryInput& i
     v1::SearchResponse resp;
     LS_RETURN_IF_ERROR(RpcError(search, stub->Search(&ctx, req, &resp)));
     result.model = resp.model();
-    MetricHits row;
-    row.metric = metric;
-    row.index_kind = options.index_kind;
-    row.exact_fallback = resp.exact_fallback();
-    row.took_micros = resp.took_micros();
-    for (const v1::Neighbor& n : resp.neighbors()) {
-      if (item_query && n.id() == self_id) {
-        result.query_label = n.label();
-        self_uri = n.uri();
-        if (options.exclude_self) continue;
-      }
-      if (static_cast<int>(row.hits.size()) >= options.k) continue;
-      QueryHit hit;
-      hit.rank = static_cast<int>(row.hits.size()) + 1;
-      hit.id = n.id();
-      hit.label = n.label();
-      hit.distance = n.distance();
-      hit.uri = n.uri();
-      if (!names_known && !hit.uri.empty()) {
-        absl::StatusOr<std::vector<std::string>> names = resolver->ClassNames(hit.uri);
-        if (names.ok()) class_names = *names;
-        names_known = true;
-      }
-      hit.class_name = ClassOf(hit.label, class_names, hit.uri);
-      if (options.fetch_images && !hit.uri.empty()) {
-        absl::StatusOr<image::Image> img = resolver->Resolve(hit.uri);
-        if (img.ok()) hit.image = *std::move(img);
-      }
-      row.hits.push_back(std::move(hit));
-    }
-    result.rows.push_back(std::move(row));
+    result.rows.push_back(hits.Collect(metric, resp, &result));
   }
-  if (item_query && !self_uri.empty()) {
-    if (!names_known) {
-      absl::StatusOr<std::vector<std::string>> names = resolver->ClassNames(self_uri);
-      if (names.ok()) class_names = *names;
-    }
-    absl::StatusOr<image::Image> img = resolver->Resolve(self_uri);
-    if (img.ok()) result.query_image = *std::move(img);
-  }
-  result.query_class = ClassOf(result.query_label, class_names, self_uri);
+  hits.FinishQuery(&result);
   return result;
 }
 
@@ -291,7 +330,8 @@ absl::Status WriteContactSheet(const QueryResult& result, const std::string& pat
 
 namespace {
 
-absl::Status RunQueryCommand(const CommandContext& ctx) {
+// The queries named on the command line: image files, --id, --dataset_index.
+absl::StatusOr<std::vector<QueryInput>> QueryInputsFromFlags(const CommandContext& ctx) {
   std::vector<QueryInput> inputs;
   for (const std::string& p : ctx.positional) {
     QueryInput in;
@@ -305,7 +345,6 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     in.item_id = id;
     inputs.push_back(std::move(in));
   }
-  items::ImageResolver resolver;
   if (index >= 0) {
     LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
     LS_ASSIGN_OR_RETURN(data::Dataset d, data::LoadDataset(spec));
@@ -326,6 +365,12 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     return absl::InvalidArgumentError(
         "nothing to query: give image files, --id=ITEM or --dataset_index=N with --dataset");
   }
+  return inputs;
+}
+
+// --metric, --index, --k, --ef, --include_self (collection and
+// fetch_images are left to the caller).
+absl::StatusOr<QueryOptions> QueryOptionsFromFlags() {
   QueryOptions options;
   LS_ASSIGN_OR_RETURN(options.metrics, MetricsFromFlag("all"));
   LS_ASSIGN_OR_RETURN(std::vector<v1::IndexKind> kinds, IndexKindsFromFlag("exact"));
@@ -339,6 +384,39 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
   }
   options.ef = absl::GetFlag(FLAGS_ef);
   options.exclude_self = !absl::GetFlag(FLAGS_include_self);
+  return options;
+}
+
+// Query i of n's sheet: out.png for one query; out-1.png, out-2.png, ... for
+// several.
+std::string SheetPath(const std::string& sheet_path, size_t i, size_t n) {
+  if (n <= 1) return sheet_path;
+  std::filesystem::path p(sheet_path);
+  return (p.parent_path() / absl::StrCat(p.stem().string(), "-", i + 1, p.extension().string()))
+      .string();
+}
+
+void PrintResults(const std::vector<QueryResult>& results, bool json, std::ostream& out) {
+  if (json) {
+    if (results.size() == 1) {
+      out << results[0].ToJson() << "\n";
+    } else {
+      out << "[";
+      for (size_t i = 0; i < results.size(); ++i) {
+        out << (i ? "," : "") << results[i].ToJson();
+      }
+      out << "]\n";
+    }
+  } else {
+    for (size_t i = 0; i < results.size(); ++i) {
+      out << (i ? "\n" : "") << results[i].ToTable();
+    }
+  }
+}
+
+absl::Status RunQueryCommand(const CommandContext& ctx) {
+  LS_ASSIGN_OR_RETURN(std::vector<QueryInput> inputs, QueryInputsFromFlags(ctx));
+  LS_ASSIGN_OR_RETURN(QueryOptions options, QueryOptionsFromFlags());
   SheetOptions sheet;
   sheet.tile = absl::GetFlag(FLAGS_tile);
   if (sheet.tile < 8 || sheet.tile > 512) {
@@ -354,18 +432,12 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     options.collection = c.name();
   }
   const bool json = JsonFromFlags();
+  items::ImageResolver resolver;
   std::vector<QueryResult> results;
   for (size_t i = 0; i < inputs.size(); ++i) {
     LS_ASSIGN_OR_RETURN(QueryResult r, RunQuery(search, inputs[i], options, &resolver));
     if (!sheet_path.empty()) {
-      std::string path = sheet_path;
-      if (inputs.size() > 1) {
-        // One sheet per query: out.png -> out-1.png, out-2.png, ...
-        std::filesystem::path p(sheet_path);
-        path =
-            (p.parent_path() / absl::StrCat(p.stem().string(), "-", i + 1, p.extension().string()))
-                .string();
-      }
+      const std::string path = SheetPath(sheet_path, i, inputs.size());
       LS_RETURN_IF_ERROR(WriteContactSheet(r, path, sheet));
       const SheetSize size = ContactSheetSize(options.k, static_cast<int>(r.rows.size()), sheet);
       if (!json) {
@@ -375,21 +447,7 @@ absl::Status RunQueryCommand(const CommandContext& ctx) {
     }
     results.push_back(std::move(r));
   }
-  if (json) {
-    if (results.size() == 1) {
-      *ctx.out << results[0].ToJson() << "\n";
-    } else {
-      *ctx.out << "[";
-      for (size_t i = 0; i < results.size(); ++i) {
-        *ctx.out << (i ? "," : "") << results[i].ToJson();
-      }
-      *ctx.out << "]\n";
-    }
-  } else {
-    for (size_t i = 0; i < results.size(); ++i) {
-      *ctx.out << (i ? "\n" : "") << results[i].ToTable();
-    }
-  }
+  PrintResults(results, json, *ctx.out);
   return absl::OkStatus();
 }
 

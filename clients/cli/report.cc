@@ -322,6 +322,54 @@ absl::Status ReportWriter::Reconstructions() {
   return absl::OkStatus();
 }
 
+// A job's epochs as WatchTraining replays them: the loss and k-NN curves
+// and the HTML table rows.
+struct EpochHistory {
+  Series train{"training loss", {}, {}}, validation{"validation loss", {}, {}};
+  Series knn{"k-NN precision@10 (held-out subset)", {}, {}};
+  std::string rows;
+};
+
+// Reads the epochs of job `job_id`. A finished job's stream is its history
+// and ends; a running job's goes on, so it is read for a few seconds only
+// (its history comes first).
+absl::StatusOr<EpochHistory> ReadEpochHistory(const Endpoint& trainer, v1::Trainer::Stub* stub,
+                                              const std::string& job_id, bool running) {
+  grpc::ClientContext context;
+  if (running) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  }
+  v1::WatchTrainingRequest request;
+  request.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientReader<v1::TrainingEvent>> reader =
+      stub->WatchTraining(&context, request);
+  EpochHistory h;
+  v1::TrainingEvent event;
+  while (reader->Read(&event)) {
+    if (!event.has_epoch()) continue;
+    const v1::EpochEvent& e = event.epoch();
+    h.train.x.push_back(e.epoch());
+    h.train.y.push_back(e.train_loss());
+    h.validation.x.push_back(e.epoch());
+    h.validation.y.push_back(e.validation_loss());
+    if (e.has_precision_at_10()) {
+      h.knn.x.push_back(e.epoch());
+      h.knn.y.push_back(e.precision_at_10());
+    }
+    absl::StrAppendFormat(
+        &h.rows,
+        "<tr><td>%d</td><td>%.5f</td><td>%.5f</td><td>%s</td>"
+        "<td>%.1f</td></tr>",
+        e.epoch(), e.train_loss(), e.validation_loss(),
+        e.has_precision_at_10() ? absl::StrFormat("%.3f", e.precision_at_10()) : "", e.seconds());
+  }
+  const grpc::Status finish = reader->Finish();
+  if (!finish.ok() && !(running && finish.error_code() == grpc::DEADLINE_EXCEEDED)) {
+    return RpcError(trainer, finish);
+  }
+  return h;
+}
+
 absl::Status ReportWriter::Loss() {
   const std::string job_id = options_.job_id.empty() ? model_.job_id() : options_.job_id;
   if (job_id.empty()) {
@@ -338,47 +386,12 @@ absl::Status ReportWriter::Loss() {
     LS_RETURN_IF_ERROR(RpcError(trainer_, stub->GetJob(&context, request, &job)));
   }
   const bool running = job.state() == v1::JOB_STATE_RUNNING || job.state() == v1::JOB_STATE_QUEUED;
-  // A finished job's stream is its history and ends; a running job's goes
-  // on, so it is read for a few seconds only (its history comes first).
-  grpc::ClientContext context;
-  if (running) {
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-  }
-  v1::WatchTrainingRequest request;
-  request.set_job_id(job_id);
-  std::unique_ptr<grpc::ClientReader<v1::TrainingEvent>> reader =
-      stub->WatchTraining(&context, request);
-  Series train{"training loss", {}, {}}, validation{"validation loss", {}, {}};
-  Series knn{"k-NN precision@10 (held-out subset)", {}, {}};
-  v1::TrainingEvent event;
-  std::string rows;
-  while (reader->Read(&event)) {
-    if (!event.has_epoch()) continue;
-    const v1::EpochEvent& e = event.epoch();
-    train.x.push_back(e.epoch());
-    train.y.push_back(e.train_loss());
-    validation.x.push_back(e.epoch());
-    validation.y.push_back(e.validation_loss());
-    if (e.has_precision_at_10()) {
-      knn.x.push_back(e.epoch());
-      knn.y.push_back(e.precision_at_10());
-    }
-    absl::StrAppendFormat(
-        &rows,
-        "<tr><td>%d</td><td>%.5f</td><td>%.5f</td><td>%s</td>"
-        "<td>%.1f</td></tr>",
-        e.epoch(), e.train_loss(), e.validation_loss(),
-        e.has_precision_at_10() ? absl::StrFormat("%.3f", e.precision_at_10()) : "", e.seconds());
-  }
-  const grpc::Status finish = reader->Finish();
-  if (!finish.ok() && !(running && finish.error_code() == grpc::DEADLINE_EXCEEDED)) {
-    return RpcError(trainer_, finish);
-  }
-  if (train.x.empty()) {
+  LS_ASSIGN_OR_RETURN(EpochHistory h, ReadEpochHistory(trainer_, stub.get(), job_id, running));
+  if (h.train.x.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " has no completed epoch yet"));
   }
-  LS_RETURN_IF_ERROR(PlotLines({train, validation}, absl::StrCat("Loss per epoch, ", job_id),
+  LS_RETURN_IF_ERROR(PlotLines({h.train, h.validation}, absl::StrCat("Loss per epoch, ", job_id),
                                "epoch", "mean squared error per pixel", false, Path("loss.png"),
                                options_.plot));
   result_.files.push_back(Path("loss.png"));
@@ -388,9 +401,9 @@ absl::Status ReportWriter::Loss() {
       Html(job_id), v1::JobState_Name(job.state()), Html(job.config().architecture()),
       job.config().latent_size(), job.train_images(), job.validation_images(),
       running ? " — still running, epochs so far" : "", Img("loss.png", "loss per epoch"));
-  if (!knn.x.empty()) {
+  if (!h.knn.x.empty()) {
     absl::Status s =
-        PlotLines({knn}, "k-NN precision@10 per epoch (trainer's held-out subset)", "epoch",
+        PlotLines({h.knn}, "k-NN precision@10 per epoch (trainer's held-out subset)", "epoch",
                   "precision@10", false, Path("knn_per_epoch.png"), options_.plot);
     if (s.ok()) {
       result_.files.push_back(Path("knn_per_epoch.png"));
@@ -400,7 +413,7 @@ absl::Status ReportWriter::Loss() {
   absl::StrAppend(&body,
                   "<table><tr><th>epoch</th><th>training loss</th><th>validation "
                   "loss</th><th>k-NN P@10</th><th>seconds</th></tr>",
-                  rows, "</table>");
+                  h.rows, "</table>");
   sections_.push_back({"Training", body});
   return absl::OkStatus();
 }
