@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <initializer_list>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
@@ -25,19 +27,43 @@
 #include "common/base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
+#include "services/trainer/training_defaults.h"
+
+namespace {
+
+// The trainer's defaults as the help texts spell them: 1e-3 as "1e-3"
+// ("%g" gives 0.001, "%e" 1e-03) and 2000 as "2,000".
+std::string ShortExp(double v) {
+  return absl::StrReplaceAll(absl::StrFormat("%.0e", v), {{"e-0", "e-"}, {"e+0", "e"}});
+}
+std::string Thousands(uint64_t v) {
+  std::string digits = absl::StrCat(v);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
+  return digits;
+}
+
+namespace td = ::latentsearch::trainer;
+
+}  // namespace
 
 ABSL_FLAG(std::string, architecture, "",
           "train: conv (default), seed, resnet or resnet_small (for --objective=contrastive).");
 ABSL_FLAG(uint32_t, latent, 0, "train: embedding length (0 = the architecture's default).");
-ABSL_FLAG(uint32_t, epochs, 0, "train: passes over the data (0 = 30).");
-ABSL_FLAG(uint32_t, batch_size, 0, "train: images per step (0 = 32).");
+ABSL_FLAG(uint32_t, epochs, 0,
+          absl::StrCat("train: passes over the data (0 = ", td::kDefaultEpochs, ")."));
+ABSL_FLAG(uint32_t, batch_size, 0,
+          absl::StrCat("train: images per step (0 = ", td::kDefaultBatchSize, ")."));
 ABSL_FLAG(std::string, optimizer, "", "train: adamax (default), adam or adamw.");
-ABSL_FLAG(double, lr, 0, "train: learning rate (0 = 1e-3).");
+ABSL_FLAG(double, lr, 0,
+          absl::StrCat("train: learning rate (0 = ", ShortExp(td::kDefaultLearningRate), ")."));
 ABSL_FLAG(std::string, objective, "", "train: reconstruction (default), denoising or contrastive.");
 ABSL_FLAG(double, weight_decay, 0, "train: weight decay (decoupled with adamw; 0 = none).");
 ABSL_FLAG(std::string, lr_schedule, "",
-          "train: constant (default) or warmup_cosine (5% linear warm-up, then a cosine to 0).");
-ABSL_FLAG(double, temperature, 0, "train: contrastive NT-Xent temperature (0 = 0.2).");
+          absl::StrCat("train: constant (default) or warmup_cosine (",
+                       td::kDefaultWarmupFraction * 100, "% linear warm-up, then a cosine to 0)."));
+ABSL_FLAG(double, temperature, 0,
+          absl::StrCat("train: contrastive NT-Xent temperature (0 = ", td::kDefaultTemperature,
+                       ")."));
 ABSL_FLAG(double, reconstruction_weight, 0,
           "train: contrastive: weight of an added reconstruction loss (0 = none; then the "
           "model cannot Reconstruct).");
@@ -58,10 +84,12 @@ ABSL_FLAG(double, grayscale_probability, -1,
           "train: contrastive views: probability of turning a colour view grey, [0, 1] "
           "(default 0.2).");
 ABSL_FLAG(double, warmup_fraction, -1,
-          "train: warmup_cosine: fraction of the run the learning rate warms up over, "
-          "[0, 0.5] (default 0.05).");
+          absl::StrCat("train: warmup_cosine: fraction of the run the learning rate warms up over, "
+                       "[0, ",
+                       td::kMaxWarmupFraction, "] (default ", td::kDefaultWarmupFraction, ")."));
 ABSL_FLAG(uint32_t, eval_images, 0,
-          "train: held-out labelled images for the per-epoch precision@10 (0 = 2,000).");
+          absl::StrCat("train: held-out labelled images for the per-epoch precision@10 (0 = ",
+                       Thousands(td::kDefaultEvalImages), ")."));
 ABSL_FLAG(uint32_t, train_threads, 0,
           "train: the trainer's intra-op threads for this job (0 = all cores).");
 ABSL_FLAG(std::string, embedding, "",
@@ -128,6 +156,126 @@ std::string JobStateLabel(v1::JobState state) {
   }
 }
 
+namespace {
+
+// Cancels `ctx` once `*detach` is set (if `detach` is not null). Polls the
+// flag, which a signal handler sets and which cannot notify anything itself.
+class DetachCanceller {
+ public:
+  DetachCanceller(grpc::ClientContext* ctx, const std::atomic<bool>* detach)
+      : thread_([this, ctx, detach] {
+          while (!done_.load()) {
+            if (detach != nullptr && detach->load()) {
+              ctx->TryCancel();
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~DetachCanceller() { Stop(); }
+  void Stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Shows the events of one WatchTraining stream: a progress bar and lines
+// on `bar`, or (json) each event as a line of protobuf JSON on `out`; keeps
+// what FollowJob returns in `result`.
+class EventPrinter {
+ public:
+  EventPrinter(const std::string& job_id, std::ostream& out, ProgressLine* bar, bool json,
+               FollowResult* result)
+      : job_id_(job_id), out_(out), bar_(*bar), json_(json), result_(*result) {}
+
+  void Show(const v1::TrainingEvent& ev) {
+    if (json_) {
+      std::string line;
+      if (google::protobuf::util::MessageToJsonString(ev, &line, jopt_).ok()) {
+        out_ << line << "\n" << std::flush;
+      }
+    }
+    switch (ev.event_case()) {
+      case v1::TrainingEvent::kStep:
+        return Step(ev.step());
+      case v1::TrainingEvent::kEpoch:
+        return Epoch(ev.epoch());
+      case v1::TrainingEvent::kCheckpoint:
+        result_.last_checkpoint = ev.checkpoint().metadata().model();
+        if (!json_) bar_.Print("checkpoint " + ModelText(result_.last_checkpoint) + " written");
+        return;
+      case v1::TrainingEvent::kPush:
+        return Push(ev.push());
+      case v1::TrainingEvent::kState:
+        result_.state = ev.state().state();
+        result_.message = ev.state().message();
+        if (!json_) {
+          // A finished job's last progress line (its ETA now stale) is
+          // ended first, so the output ends on the job's outcome.
+          if (Finished(result_.state)) bar_.Finish();
+          bar_.Print(absl::StrCat("job ", job_id_, " ", JobStateLabel(result_.state),
+                                  result_.message.empty() ? "" : ": ", result_.message));
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+ private:
+  void Step(const v1::StepEvent& s) {
+    const int width = 20;
+    const double frac = s.total_steps() > 0 ? static_cast<double>(s.step()) / s.total_steps() : 0;
+    const int filled = static_cast<int>(std::lround(frac * width));
+    bar_.Update(absl::StrFormat(
+        "epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s", s.epoch(),
+        std::string(filled, '#'), std::string(width - filled, '.'), s.step(), s.total_steps(),
+        s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()), epoch_note_));
+  }
+
+  void Epoch(const v1::EpochEvent& e) {
+    std::string line = absl::StrFormat("epoch %d: train loss %.5f", e.epoch(), e.train_loss());
+    epoch_note_.clear();
+    if (std::isfinite(e.validation_loss())) {
+      absl::StrAppend(&line, absl::StrFormat(", validation loss %.5f", e.validation_loss()));
+      absl::StrAppend(&epoch_note_, absl::StrFormat("  val %.5f", e.validation_loss()));
+    }
+    if (e.has_precision_at_10()) {
+      absl::StrAppend(&line, absl::StrFormat(", k-NN P@10 %.3f", e.precision_at_10()));
+      absl::StrAppend(&epoch_note_, absl::StrFormat("  P@10 %.3f", e.precision_at_10()));
+    }
+    if (e.has_precision_at_10_cosine()) {
+      absl::StrAppend(&line, absl::StrFormat(" (cosine %.3f)", e.precision_at_10_cosine()));
+    }
+    absl::StrAppend(&line, absl::StrFormat(" (%.1f s)", e.seconds()));
+    if (!json_) bar_.Print(line);
+  }
+
+  void Push(const v1::PushEvent& p) {
+    if (p.ok()) result_.last_pushed = p.model();
+    if (json_ || !(p.ok() || p.final())) return;
+    bar_.Print(p.ok() ? absl::StrCat("pushed ", ModelText(p.model()), " to ", p.target())
+                      : absl::StrCat("push of ", ModelText(p.model()), " to ", p.target(),
+                                     " failed after ", p.attempt(), " attempts: ", p.error_code(),
+                                     ": ", p.message()));
+  }
+
+  const std::string& job_id_;
+  std::ostream& out_;
+  ProgressLine& bar_;
+  const bool json_;
+  FollowResult& result_;
+  google::protobuf::util::JsonPrintOptions jopt_;
+  // The last epoch's validation loss and P@10, shown on the progress bar.
+  std::string epoch_note_;
+};
+
+}  // namespace
+
 absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::string& job_id,
                                        std::ostream& out, std::ostream& err, bool live, bool json,
                                        const std::atomic<bool>* detach) {
@@ -136,98 +284,19 @@ absl::StatusOr<FollowResult> FollowJob(const Endpoint& trainer, const std::strin
   v1::WatchTrainingRequest req;
   req.set_job_id(job_id);
   FollowResult result;
-  std::atomic<bool> done{false};
-  // Cancels the stream when asked to detach; polls a flag set by a signal
-  // handler, which cannot notify anything itself.
-  std::thread canceller([&] {
-    while (!done.load()) {
-      if (detach != nullptr && detach->load()) {
-        ctx.TryCancel();
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
+  DetachCanceller canceller(&ctx, detach);
   ProgressLine bar(&err, live);
-  std::string epoch_note;
+  EventPrinter printer(job_id, out, &bar, json, &result);
   auto reader = stub->WatchTraining(&ctx, req);
   v1::TrainingEvent ev;
-  google::protobuf::util::JsonPrintOptions jopt;
   while (reader->Read(&ev)) {
-    if (json) {
-      std::string line;
-      if (google::protobuf::util::MessageToJsonString(ev, &line, jopt).ok()) {
-        out << line << "\n" << std::flush;
-      }
-    }
-    switch (ev.event_case()) {
-      case v1::TrainingEvent::kStep: {
-        const v1::StepEvent& s = ev.step();
-        const int width = 20;
-        const double frac =
-            s.total_steps() > 0 ? static_cast<double>(s.step()) / s.total_steps() : 0;
-        const int filled = static_cast<int>(std::lround(frac * width));
-        bar.Update(absl::StrFormat(
-            "epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s", s.epoch(),
-            std::string(filled, '#'), std::string(width - filled, '.'), s.step(), s.total_steps(),
-            s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()), epoch_note));
-        break;
-      }
-      case v1::TrainingEvent::kEpoch: {
-        const v1::EpochEvent& e = ev.epoch();
-        std::string line = absl::StrFormat("epoch %d: train loss %.5f", e.epoch(), e.train_loss());
-        epoch_note.clear();
-        if (std::isfinite(e.validation_loss())) {
-          absl::StrAppend(&line, absl::StrFormat(", validation loss %.5f", e.validation_loss()));
-          absl::StrAppend(&epoch_note, absl::StrFormat("  val %.5f", e.validation_loss()));
-        }
-        if (e.has_precision_at_10()) {
-          absl::StrAppend(&line, absl::StrFormat(", k-NN P@10 %.3f", e.precision_at_10()));
-          absl::StrAppend(&epoch_note, absl::StrFormat("  P@10 %.3f", e.precision_at_10()));
-        }
-        if (e.has_precision_at_10_cosine()) {
-          absl::StrAppend(&line, absl::StrFormat(" (cosine %.3f)", e.precision_at_10_cosine()));
-        }
-        absl::StrAppend(&line, absl::StrFormat(" (%.1f s)", e.seconds()));
-        if (!json) bar.Print(line);
-        break;
-      }
-      case v1::TrainingEvent::kCheckpoint:
-        result.last_checkpoint = ev.checkpoint().metadata().model();
-        if (!json) bar.Print("checkpoint " + ModelText(result.last_checkpoint) + " written");
-        break;
-      case v1::TrainingEvent::kPush: {
-        const v1::PushEvent& p = ev.push();
-        if (p.ok()) result.last_pushed = p.model();
-        if (!json && (p.ok() || p.final())) {
-          bar.Print(p.ok() ? absl::StrCat("pushed ", ModelText(p.model()), " to ", p.target())
-                           : absl::StrCat("push of ", ModelText(p.model()), " to ", p.target(),
-                                          " failed after ", p.attempt(),
-                                          " attempts: ", p.error_code(), ": ", p.message()));
-        }
-        break;
-      }
-      case v1::TrainingEvent::kState:
-        result.state = ev.state().state();
-        result.message = ev.state().message();
-        if (!json) {
-          // A finished job's last progress line (its ETA now stale) is
-          // ended first, so the output ends on the job's outcome.
-          if (Finished(result.state)) bar.Finish();
-          bar.Print(absl::StrCat("job ", job_id, " ", JobStateLabel(result.state),
-                                 result.message.empty() ? "" : ": ", result.message));
-        }
-        break;
-      default:
-        break;
-    }
+    printer.Show(ev);
     if (Finished(result.state)) break;
   }
   bar.Finish();
   if (Finished(result.state)) ctx.TryCancel();
   grpc::Status st = reader->Finish();
-  done = true;
-  canceller.join();
+  canceller.Stop();
   if (detach != nullptr && detach->load() && !Finished(result.state)) {
     result.detached = true;
     return result;
@@ -264,10 +333,12 @@ bool FlagGiven(absl::string_view name) {
 
 }  // namespace
 
-absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
-  v1::TrainingConfig c;
+namespace {
+
+// --dataset/--path/--split/--max_train_images.
+absl::Status SetDatasetFromFlags(v1::TrainingConfig* c) {
   LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
-  v1::DatasetSpec* d = c.mutable_dataset();
+  v1::DatasetSpec* d = c->mutable_dataset();
   switch (spec.kind) {
     case data::DatasetKind::kCifar10:
       d->set_cifar10_dir(spec.path);
@@ -277,9 +348,9 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
       break;
     case data::DatasetKind::kFolder:
       d->set_image_folder(spec.path);
-      c.mutable_input_shape()->set_height(spec.folder.height);
-      c.mutable_input_shape()->set_width(spec.folder.width);
-      c.mutable_input_shape()->set_channels(spec.folder.channels);
+      c->mutable_input_shape()->set_height(spec.folder.height);
+      c->mutable_input_shape()->set_width(spec.folder.width);
+      c->mutable_input_shape()->set_channels(spec.folder.channels);
       break;
   }
   // --split defaults to "all" for data-info and ingest; a training job
@@ -292,34 +363,47 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
                : spec.split == data::Split::kAll  ? v1::SPLIT_ALL
                                                   : v1::SPLIT_TRAIN);
   d->set_max_images(absl::GetFlag(FLAGS_max_train_images));
-  c.set_model_name(absl::GetFlag(FLAGS_model));
-  c.set_architecture(absl::GetFlag(FLAGS_architecture));
-  c.set_latent_size(absl::GetFlag(FLAGS_latent));
-  c.set_epochs(absl::GetFlag(FLAGS_epochs));
-  c.set_batch_size(absl::GetFlag(FLAGS_batch_size));
+  return absl::OkStatus();
+}
+
+// The enum flags: --optimizer, --objective, --lr_schedule, --embedding,
+// --checkpoint (each left unset when not given).
+absl::Status SetChoicesFromFlags(v1::TrainingConfig* c) {
   LS_ASSIGN_OR_RETURN(auto optimizer,
                       ParseChoice<v1::Optimizer>("optimizer", absl::GetFlag(FLAGS_optimizer),
                                                  {{"adamax", v1::OPTIMIZER_ADAMAX},
                                                   {"adam", v1::OPTIMIZER_ADAM},
                                                   {"adamw", v1::OPTIMIZER_ADAMW}}));
-  if (optimizer) c.set_optimizer(*optimizer);
-  c.set_learning_rate(absl::GetFlag(FLAGS_lr));
+  if (optimizer) c->set_optimizer(*optimizer);
   LS_ASSIGN_OR_RETURN(auto objective,
                       ParseChoice<v1::Objective>("objective", absl::GetFlag(FLAGS_objective),
                                                  {{"reconstruction", v1::OBJECTIVE_RECONSTRUCTION},
                                                   {"denoising", v1::OBJECTIVE_DENOISING},
                                                   {"contrastive", v1::OBJECTIVE_CONTRASTIVE}}));
-  if (objective) c.set_objective(*objective);
-  c.set_weight_decay(absl::GetFlag(FLAGS_weight_decay));
+  if (objective) c->set_objective(*objective);
   LS_ASSIGN_OR_RETURN(auto schedule, ParseChoice<v1::LrSchedule>(
                                          "lr_schedule", absl::GetFlag(FLAGS_lr_schedule),
                                          {{"constant", v1::LR_SCHEDULE_CONSTANT},
                                           {"warmup_cosine", v1::LR_SCHEDULE_WARMUP_COSINE}}));
-  if (schedule) c.set_lr_schedule(*schedule);
-  c.set_temperature(absl::GetFlag(FLAGS_temperature));
-  c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
-  // Only the view flags given are sent (absent = the trainer's default);
-  // range errors come back from the trainer as INVALID_ARGUMENT naming the field.
+  if (schedule) c->set_lr_schedule(*schedule);
+  LS_ASSIGN_OR_RETURN(auto embedding,
+                      ParseChoice<v1::EmbeddingKind>("embedding", absl::GetFlag(FLAGS_embedding),
+                                                     {{"latent", v1::EMBEDDING_KIND_LATENT},
+                                                      {"whitened", v1::EMBEDDING_KIND_WHITENED}}));
+  if (embedding) c->set_embedding(*embedding);
+  LS_ASSIGN_OR_RETURN(auto checkpoint, ParseChoice<v1::CheckpointPolicy>(
+                                           "checkpoint", absl::GetFlag(FLAGS_checkpoint),
+                                           {{"best", v1::CHECKPOINT_POLICY_BEST_VALIDATION},
+                                            {"every_epoch", v1::CHECKPOINT_POLICY_EVERY_EPOCH},
+                                            {"end", v1::CHECKPOINT_POLICY_END}}));
+  if (checkpoint) c->set_checkpoint_policy(*checkpoint);
+  return absl::OkStatus();
+}
+
+// Only the view flags given are sent (absent = the trainer's default);
+// range errors come back from the trainer as INVALID_ARGUMENT naming the
+// field.
+void SetViewsFromFlags(v1::TrainingConfig* c) {
   const struct {
     const char* name;
     const absl::Flag<double>& flag;
@@ -334,22 +418,29 @@ absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
        &v1::ViewAugmentation::set_grayscale_probability},
   };
   for (const auto& v : view_flags) {
-    if (FlagGiven(v.name)) (c.mutable_views()->*v.set)(absl::GetFlag(v.flag));
+    if (FlagGiven(v.name)) (c->mutable_views()->*v.set)(absl::GetFlag(v.flag));
   }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TrainingConfig> TrainingConfigFromFlags() {
+  v1::TrainingConfig c;
+  LS_RETURN_IF_ERROR(SetDatasetFromFlags(&c));
+  LS_RETURN_IF_ERROR(SetChoicesFromFlags(&c));
+  c.set_model_name(absl::GetFlag(FLAGS_model));
+  c.set_architecture(absl::GetFlag(FLAGS_architecture));
+  c.set_latent_size(absl::GetFlag(FLAGS_latent));
+  c.set_epochs(absl::GetFlag(FLAGS_epochs));
+  c.set_batch_size(absl::GetFlag(FLAGS_batch_size));
+  c.set_learning_rate(absl::GetFlag(FLAGS_lr));
+  c.set_weight_decay(absl::GetFlag(FLAGS_weight_decay));
+  c.set_temperature(absl::GetFlag(FLAGS_temperature));
+  c.set_reconstruction_weight(absl::GetFlag(FLAGS_reconstruction_weight));
+  SetViewsFromFlags(&c);
   if (FlagGiven("warmup_fraction")) c.set_warmup_fraction(absl::GetFlag(FLAGS_warmup_fraction));
   c.set_eval_images(absl::GetFlag(FLAGS_eval_images));
   c.set_threads(absl::GetFlag(FLAGS_train_threads));
-  LS_ASSIGN_OR_RETURN(auto embedding,
-                      ParseChoice<v1::EmbeddingKind>("embedding", absl::GetFlag(FLAGS_embedding),
-                                                     {{"latent", v1::EMBEDDING_KIND_LATENT},
-                                                      {"whitened", v1::EMBEDDING_KIND_WHITENED}}));
-  if (embedding) c.set_embedding(*embedding);
-  LS_ASSIGN_OR_RETURN(auto checkpoint, ParseChoice<v1::CheckpointPolicy>(
-                                           "checkpoint", absl::GetFlag(FLAGS_checkpoint),
-                                           {{"best", v1::CHECKPOINT_POLICY_BEST_VALIDATION},
-                                            {"every_epoch", v1::CHECKPOINT_POLICY_EVERY_EPOCH},
-                                            {"end", v1::CHECKPOINT_POLICY_END}}));
-  if (checkpoint) c.set_checkpoint_policy(*checkpoint);
   const double budget = absl::GetFlag(FLAGS_time_budget);
   if (!std::isfinite(budget) || budget < 0) {
     return absl::InvalidArgumentError(
