@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
+#include "clients/cli/json.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/progress.h"
 #include "clients/cli/service_calls.h"
@@ -317,13 +318,52 @@ std::string ModelText(const v1::ModelRef& m) {
   return absl::StrCat(m.name().empty() ? "default" : m.name(), " v", m.version());
 }
 
-absl::Status RunIngest(const CommandContext& ctx) {
-  if (!ctx.positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
-  }
-  LS_ASSIGN_OR_RETURN(Endpoint encoder, DialFromFlags(Service::kEncoder));
-  LS_ASSIGN_OR_RETURN(Endpoint search, DialFromFlags(Service::kSearch));
+void ModelJson(const v1::ModelRef& m, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("name").String(m.name());
+  w->Key("version").Int(m.version());
+  w->EndObject();
+}
+
+}  // namespace
+
+std::string ReindexResultJson(const ReindexResult& r) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("from").String(r.from);
+  w.Key("from_model");
+  ModelJson(r.from_model, &w);
+  w.Key("to").String(r.to.collection);
+  w.Key("to_model");
+  ModelJson(r.to.model, &w);
+  w.Key("up_to_date").Bool(r.up_to_date);
+  w.Key("upserted").Int(r.to.upserted);
+  w.Key("skipped").Int(r.to.skipped);
+  w.Key("item_count").Int(r.to.item_count);
+  w.EndObject();
+  return w.str();
+}
+
+std::string IngestResultJson(const IngestResult& r) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("collection").String(r.collection);
+  w.Key("model");
+  ModelJson(r.model, &w);
+  w.Key("created").Bool(r.created);
+  w.Key("total").Int(r.total);
+  w.Key("skipped").Int(r.skipped);
+  w.Key("upserted").Int(r.upserted);
+  w.Key("item_count").Int(r.item_count);
+  w.Key("seconds").Fixed(r.seconds, 3);
+  w.EndObject();
+  return w.str();
+}
+
+namespace {
+
+// --collection, --model, --model_version, --batch, --in_flight.
+absl::StatusOr<IngestOptions> IngestOptionsFromFlags() {
   IngestOptions options;
   options.collection = absl::GetFlag(FLAGS_collection);
   options.model.set_name(absl::GetFlag(FLAGS_model));
@@ -338,6 +378,59 @@ absl::Status RunIngest(const CommandContext& ctx) {
     return absl::InvalidArgumentError(
         absl::StrCat("--in_flight=", options.in_flight, ": expected 1..64"));
   }
+  return options;
+}
+
+// ingest --reindex: re-encodes --collection into --to.
+absl::Status RunReindex(const Endpoint& encoder, const Endpoint& search,
+                        const IngestOptions& options, bool json, ProgressLine* bar,
+                        std::ostream& out) {
+  if (options.collection.empty()) {
+    return absl::InvalidArgumentError("--reindex needs --collection=NAME (the one to re-encode)");
+  }
+  items::ImageResolver resolver;
+  LS_ASSIGN_OR_RETURN(ReindexResult r, Reindex(encoder, search, options.collection,
+                                               absl::GetFlag(FLAGS_to), options, &resolver));
+  bar->Finish();
+  if (json) {
+    out << ReindexResultJson(r) << "\n";
+  } else if (r.up_to_date) {
+    out << "collection '" << r.from << "' already holds vectors of the newest version ("
+        << ModelText(r.from_model) << "); nothing to re-encode\n";
+  } else {
+    out << absl::StrFormat(
+        "re-encoded %d items of '%s' (%s) into '%s' (%s)%s in %.1f s; '%s' is unchanged\n",
+        r.to.upserted, r.from, ModelText(r.from_model), r.to.collection, ModelText(r.to.model),
+        r.to.skipped > 0 ? absl::StrCat(", ", r.to.skipped, " were already there") : "",
+        r.to.seconds, r.from);
+  }
+  return absl::OkStatus();
+}
+
+// The images to ingest (--files or the data set flags) and how the summary
+// names them.
+absl::StatusOr<items::ImageSource> SourceFromFlags(std::string* what) {
+  items::ImageSource source;
+  if (!absl::GetFlag(FLAGS_files).empty()) {
+    LS_ASSIGN_OR_RETURN(source, items::FilesSource(absl::GetFlag(FLAGS_files)));
+    *what = absl::GetFlag(FLAGS_files);
+  } else {
+    LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
+    LS_ASSIGN_OR_RETURN(source, items::LoadImageSource(spec));
+    *what = absl::StrCat(data::DatasetKindName(spec.kind), ":", spec.path, " [",
+                         data::SplitName(spec.split), "]");
+  }
+  return source;
+}
+
+absl::Status RunIngest(const CommandContext& ctx) {
+  if (!ctx.positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", ctx.positional[0], "'; flags are --name=value"));
+  }
+  LS_ASSIGN_OR_RETURN(Endpoint encoder, DialFromFlags(Service::kEncoder));
+  LS_ASSIGN_OR_RETURN(Endpoint search, DialFromFlags(Service::kSearch));
+  LS_ASSIGN_OR_RETURN(IngestOptions options, IngestOptionsFromFlags());
   const bool json = JsonFromFlags();
   ProgressLine bar(ctx.err, IsTerminal(ctx.err));
   options.progress = [&bar](const IngestProgress& p) {
@@ -348,46 +441,9 @@ absl::Status RunIngest(const CommandContext& ctx) {
                         p.skipped > 0 ? absl::StrCat("  (", p.skipped, " already present)") : ""));
   };
   std::ostream& out = *ctx.out;
-  if (absl::GetFlag(FLAGS_reindex)) {
-    if (options.collection.empty()) {
-      return absl::InvalidArgumentError("--reindex needs --collection=NAME (the one to re-encode)");
-    }
-    items::ImageResolver resolver;
-    LS_ASSIGN_OR_RETURN(ReindexResult r, Reindex(encoder, search, options.collection,
-                                                 absl::GetFlag(FLAGS_to), options, &resolver));
-    bar.Finish();
-    if (json) {
-      out << absl::StrFormat(
-          "{\"from\":\"%s\",\"from_model\":{\"name\":\"%s\",\"version\":%d},\"to\":\"%s\","
-          "\"to_model\":{\"name\":\"%s\",\"version\":%d},\"up_to_date\":%s,\"upserted\":%d,"
-          "\"skipped\":%d,\"item_count\":%d}\n",
-          r.from, r.from_model.name(), r.from_model.version(), r.to.collection, r.to.model.name(),
-          r.to.model.version(), r.up_to_date ? "true" : "false", r.to.upserted, r.to.skipped,
-          r.to.item_count);
-    } else if (r.up_to_date) {
-      out << "collection '" << r.from << "' already holds vectors of the newest version ("
-          << ModelText(r.from_model) << "); nothing to re-encode\n";
-    } else {
-      out << absl::StrFormat(
-          "re-encoded %d items of '%s' (%s) into '%s' (%s)%s in %.1f s; '%s' is unchanged\n",
-          r.to.upserted, r.from, ModelText(r.from_model), r.to.collection, ModelText(r.to.model),
-          r.to.skipped > 0 ? absl::StrCat(", ", r.to.skipped, " were already there") : "",
-          r.to.seconds, r.from);
-    }
-    return absl::OkStatus();
-  }
-
-  items::ImageSource source;
+  if (absl::GetFlag(FLAGS_reindex)) return RunReindex(encoder, search, options, json, &bar, out);
   std::string what;
-  if (!absl::GetFlag(FLAGS_files).empty()) {
-    LS_ASSIGN_OR_RETURN(source, items::FilesSource(absl::GetFlag(FLAGS_files)));
-    what = absl::GetFlag(FLAGS_files);
-  } else {
-    LS_ASSIGN_OR_RETURN(data::DatasetSpec spec, DatasetSpecFromFlags());
-    LS_ASSIGN_OR_RETURN(source, items::LoadImageSource(spec));
-    what = absl::StrCat(data::DatasetKindName(spec.kind), ":", spec.path, " [",
-                        data::SplitName(spec.split), "]");
-  }
+  LS_ASSIGN_OR_RETURN(items::ImageSource source, SourceFromFlags(&what));
   if (options.collection.empty()) {
     // Default name: <model>-v<version> of the version that will encode.
     LS_ASSIGN_OR_RETURN(v1::CheckpointMetadata meta,
@@ -398,11 +454,7 @@ absl::Status RunIngest(const CommandContext& ctx) {
   LS_ASSIGN_OR_RETURN(IngestResult r, Ingest(encoder, search, source, options));
   bar.Finish();
   if (json) {
-    out << absl::StrFormat(
-        "{\"collection\":\"%s\",\"model\":{\"name\":\"%s\",\"version\":%d},\"created\":%s,"
-        "\"total\":%d,\"skipped\":%d,\"upserted\":%d,\"item_count\":%d,\"seconds\":%.3f}\n",
-        r.collection, r.model.name(), r.model.version(), r.created ? "true" : "false", r.total,
-        r.skipped, r.upserted, r.item_count, r.seconds);
+    out << IngestResultJson(r) << "\n";
   } else {
     out << absl::StrFormat(
         "%s collection '%s' (%s): %d of %d items from %s encoded and upserted, %d already "

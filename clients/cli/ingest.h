@@ -79,6 +79,11 @@ absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& s
                                       const std::string& collection, const std::string& target,
                                       const IngestOptions& options, items::ImageResolver* resolver);
 
+// The one-line --json forms of the results (no trailing newline): strings
+// escaped, seconds with 3 decimals.
+std::string IngestResultJson(const IngestResult& r);
+std::string ReindexResultJson(const ReindexResult& r);
+
 Command IngestCommand();
 
 }  // namespace latentsearch::cli
