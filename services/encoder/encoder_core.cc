@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/image/preprocess.h"
 #include "common/model/checkpoint_proto.h"
 #include "services/encoder/preprocess.h"
 
@@ -79,7 +80,7 @@ absl::Status EncoderCore::Submit(const v1::ModelRef& ref,
   // The request itself first: a wrong request is wrong whatever is loaded.
   const size_t n = static_cast<size_t>(images.size());
   if (n == 0 || n > options_.max_images_per_request) {
-    return PreprocessImages(images, InputSpec(), options_.max_images_per_request).status();
+    return PreprocessImages(images, image::InputSpec(), options_.max_images_per_request).status();
   }
   LS_ASSIGN_OR_RETURN(std::shared_ptr<Servable> servable,
                       registry_->Resolve(ref.name(), ref.version()));
@@ -127,14 +128,14 @@ void EncoderCore::Reconstruct(const v1::ReconstructRequest& request, absl::Time 
              [response, done](InferenceTask& task, const absl::Status& status, const TaskTiming&) {
                if (status.ok()) {
                  const Servable& sv = *task.servable();
-                 const InputSpec& spec = sv.input();
+                 const image::InputSpec& spec = sv.input();
                  const size_t per = spec.floats_per_image();
                  SetModel(sv, response->mutable_model());
                  for (size_t i = 0; i < task.size(); ++i) {
                    absl::Span<const float> in(task.inputs().data() + i * per, per);
                    absl::Span<const float> out(task.reconstructions().data() + i * per, per);
                    ToRawImage(out, spec, response->add_images());
-                   response->add_mse(PixelMse(in, out, spec));
+                   response->add_mse(image::PixelMse(in, out, spec));
                  }
                }
                done(status);

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/base/file.h"
 #include "common/base/status_macros.h"
+#include "common/image/preprocess.h"
 #include "common/model/checkpoint_proto.h"
 #include "common/model/model.h"
 #include "services/encoder/preprocess.h"
@@ -61,7 +62,9 @@ absl::Status ValidateMetadata(model::CheckpointMetadata* m) {
   m->architecture = spec.architecture;
   m->latent_size = spec.latent_size;
   m->input_shape = spec.input;
-  if (absl::Status s = ValidateNormalization(m->normalization, spec.input.channels); !s.ok()) {
+  if (absl::Status s =
+          image::ValidateNormalization(ToImageNormalization(m->normalization), spec.input.channels);
+      !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint metadata: ", s.message()));
   }
   if (!IsLowerHex64(m->sha256)) {

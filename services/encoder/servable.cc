@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/encoder/preprocess.h"
 
 namespace latentsearch::encoder {
 
@@ -26,7 +27,7 @@ void InferenceTask::Done(const absl::Status& status, const TaskTiming& timing) {
 
 Servable::Servable(model::CheckpointMetadata metadata, std::unique_ptr<ModelRunner> runner)
     : metadata_(std::move(metadata)),
-      input_{metadata_.input_shape, metadata_.normalization},
+      input_(InputSpecOf(metadata_)),
       runner_(std::move(runner)),
       loaded_at_(absl::Now()) {}
 

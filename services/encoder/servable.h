@@ -23,10 +23,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/image/preprocess.h"
 #include "common/model/checkpoint.h"
 #include "services/encoder/batch_scheduler.h"
 #include "services/encoder/model_runner.h"
-#include "services/encoder/preprocess.h"
 
 namespace latentsearch::encoder {
 
@@ -80,7 +80,7 @@ class Servable {
   const model::CheckpointMetadata& metadata() const { return metadata_; }
   const std::string& name() const { return metadata_.model_name; }
   uint64_t version() const { return metadata_.version; }
-  const InputSpec& input() const { return input_; }
+  const image::InputSpec& input() const { return input_; }
   int latent_size() const { return metadata_.latent_size; }
   ModelRunner& runner() { return *runner_; }
   std::string device() const { return runner_->device(); }
@@ -110,7 +110,7 @@ class Servable {
   absl::Status RunBatch(const Batch& batch);
 
   const model::CheckpointMetadata metadata_;
-  const InputSpec input_;
+  const image::InputSpec input_;
   const std::unique_ptr<ModelRunner> runner_;
   const absl::Time loaded_at_;
   std::unique_ptr<BatchScheduler::Queue> queue_;

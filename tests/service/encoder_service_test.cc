@@ -25,6 +25,7 @@
 #include "common/rpc/status_util.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
+#include "common/testing/test_images.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
@@ -35,6 +36,7 @@
 namespace latentsearch::encoder {
 namespace {
 
+using ::latentsearch::testing::RawImageProto;
 using ::latentsearch::testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -74,15 +76,6 @@ std::vector<image::Image> RandomImages(size_t n, uint64_t seed) {
     for (auto& p : img.pixels) p = static_cast<uint8_t>(rng() & 0xff);
     out.push_back(std::move(img));
   }
-  return out;
-}
-
-v1::Image RawProto(const image::Image& img) {
-  v1::Image out;
-  out.mutable_raw()->set_height(img.height);
-  out.mutable_raw()->set_width(img.width);
-  out.mutable_raw()->set_channels(img.channels);
-  out.mutable_raw()->set_pixels(std::string(img.pixels.begin(), img.pixels.end()));
   return out;
 }
 
@@ -185,7 +178,7 @@ class EncoderServiceTest : public ::testing::Test {
     v1::EncodeRequest request;
     request.mutable_model()->set_name(name);
     request.mutable_model()->set_version(version);
-    for (const auto& img : images) *request.add_images() = RawProto(img);
+    for (const auto& img : images) *request.add_images() = RawImageProto(img);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     return stub_->Encode(&ctx, request, response);
@@ -250,7 +243,7 @@ TEST_F(EncoderServiceTest, ReconstructReturnsTheDecodedImages) {
   ASSERT_TRUE(Push(m.checkpoint).ok());
   const std::vector<image::Image> images = RandomImages(3, 9);
   v1::ReconstructRequest request;
-  for (const auto& img : images) *request.add_images() = RawProto(img);
+  for (const auto& img : images) *request.add_images() = RawImageProto(img);
   v1::ReconstructResponse r;
   grpc::ClientContext ctx;
   ASSERT_TRUE(stub_->Reconstruct(&ctx, request, &r).ok());
@@ -294,7 +287,7 @@ TEST_F(EncoderServiceTest, AWhitenedModelServesItsEmbeddingAndReconstructsItsLat
   }
   // Reconstruct decodes the encoder's latents (the model without its head).
   v1::ReconstructRequest request;
-  for (const auto& img : images) *request.add_images() = RawProto(img);
+  for (const auto& img : images) *request.add_images() = RawImageProto(img);
   v1::ReconstructResponse rr;
   grpc::ClientContext ctx;
   ASSERT_TRUE(stub_->Reconstruct(&ctx, request, &rr).ok());
@@ -397,7 +390,7 @@ TEST_F(EncoderServiceTest, BadRequestsNameTheImage) {
   Start();
   ASSERT_TRUE(Push(MakeModel(1, 1).checkpoint).ok());
   v1::EncodeRequest request;
-  for (const auto& img : RandomImages(3, 1)) *request.add_images() = RawProto(img);
+  for (const auto& img : RandomImages(3, 1)) *request.add_images() = RawImageProto(img);
   request.mutable_images(1)->mutable_raw()->set_channels(2);
   grpc::ClientContext ctx;
   v1::EncodeResponse r;
@@ -480,7 +473,7 @@ TEST_F(EncoderServiceTest, SixtyFourClientsDuringASwapSeeNoFailedRpc) {
       while (!stop.load()) {
         const bool during = swapped.load();
         v1::EncodeRequest request;
-        *request.add_images() = RawProto(images[c]);
+        *request.add_images() = RawImageProto(images[c]);
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
         v1::EncodeResponse r;

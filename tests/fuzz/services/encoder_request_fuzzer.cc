@@ -1,5 +1,6 @@
 // Encoder request validation on arbitrary proto bytes: image preprocessing
-// of Encode/Reconstruct requests (services/encoder/preprocess.h) and the
+// of Encode/Reconstruct requests (services/encoder/preprocess.h over
+// common/image/preprocess.h) and the
 // PushCheckpoint stream receiver (model_registry.h: metadata validation,
 // size limit, hashing as chunks arrive).
 //
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/image/preprocess.h"
 #include "common/model/checkpoint.h"
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/encoder.pb.h"
@@ -44,17 +46,17 @@ void CheckCode(const absl::Status& s, const char* what,
   Violation(absl::StrCat(what, ": unexpected ", s.ToString()));
 }
 
-encoder::InputSpec Spec(int which) {
-  encoder::InputSpec spec;
+image::InputSpec Spec(int which) {
+  image::InputSpec spec;
   switch (which) {
     case 0:
-      spec.shape = {28, 28, 1};
+      spec = image::InputSpec(28, 28, 1);
       break;
     case 1:
-      spec.shape = {32, 32, 3};
+      spec = image::InputSpec(32, 32, 3);
       break;
     default:
-      spec.shape = {8, 16, 3};
+      spec = image::InputSpec(8, 16, 3);
       spec.normalization.mean = {0.5f, 0.4f, 0.3f};
       spec.normalization.std = {0.2f, 0.25f, 0.3f};
       break;
@@ -65,7 +67,7 @@ encoder::InputSpec Spec(int which) {
 void Encode(uint8_t kind, const std::string& body) {
   v1::EncodeRequest request;
   if (!request.ParseFromString(body)) return;
-  const encoder::InputSpec spec = Spec((kind >> 1) % 3);
+  const image::InputSpec spec = Spec((kind >> 1) % 3);
   absl::StatusOr<std::vector<float>> floats =
       encoder::PreprocessImages(request.images(), spec, kMaxImages);
   CheckCode(floats.status(), "PreprocessImages",
@@ -82,7 +84,7 @@ void Encode(uint8_t kind, const std::string& body) {
   v1::RawImage raw;
   encoder::ToRawImage(first, spec, &raw);
   if (raw.pixels().size() != per) Violation("ToRawImage: wrong pixel count");
-  if (encoder::PixelMse(first, first, spec) != 0.0f) Violation("PixelMse(x, x) != 0");
+  if (image::PixelMse(first, first, spec) != 0.0f) Violation("PixelMse(x, x) != 0");
 }
 
 void Push(uint8_t kind, const std::string& body) {
