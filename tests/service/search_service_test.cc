@@ -1,6 +1,7 @@
 // The Search service through its gRPC stub, served by the common bootstrap
-// on a loopback port, with a fake gRPC encoder for image queries (through
-// the real GrpcEncoderClient).
+// on a loopback port, with the shared fake gRPC encoder
+// (common/testing/fake_encoder_service.h) for image queries, reached through
+// the real GrpcEncoderClient.
 #include "services/search/search_service.h"
 
 #include <atomic>
@@ -12,48 +13,21 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/health_client.h"
 #include "common/rpc/server.h"
+#include "common/testing/fake_encoder_service.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
-#include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 #include "services/search/grpc_encoder_client.h"
 
 namespace latentsearch::search {
 namespace {
 
+using ::latentsearch::testing::FakeEncoderService;
 using ::latentsearch::testing::TempDir;
 using ::testing::HasSubstr;
-
-// Encodes every image as its first pixel value repeated `dim` times; a
-// request for a model version other than `version` is NOT_FOUND.
-class FakeEncoder final : public v1::Encoder::CallbackService {
- public:
-  grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* ctx,
-                                   const v1::EncodeRequest* request,
-                                   v1::EncodeResponse* response) override {
-    auto* reactor = ctx->DefaultReactor();
-    ++calls;
-    last_version = request->model().version();
-    if (request->model().version() != version) {
-      reactor->Finish(grpc::Status(grpc::NOT_FOUND, "version not loaded; loaded: 7"));
-      return reactor;
-    }
-    for (const v1::Image& image : request->images()) {
-      float v = image.raw().pixels().empty() ? 0.f : static_cast<uint8_t>(image.raw().pixels()[0]);
-      auto* e = response->add_embeddings();
-      for (int d = 0; d < 2; ++d) e->add_values(v);
-    }
-    response->mutable_model()->set_version(version);
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  uint64_t version = 7;
-  int calls = 0;
-  uint64_t last_version = 0;
-};
 
 class SearchServiceTest : public ::testing::Test {
  protected:
@@ -221,9 +195,10 @@ TEST_F(SearchServiceTest, ImageQueryWithoutEncoderIsUnavailableWithAHint) {
 }
 
 TEST_F(SearchServiceTest, ImageQueryIsEncodedWithThePinnedModelVersion) {
-  FakeEncoder encoder;
-  ASSERT_OK_AND_ASSIGN(auto enc_server, rpc::Server::Start({}, {&encoder}));
-  StartSearch(enc_server->address());
+  // Encodes an image as its first pixel value, twice; serves version 7.
+  ASSERT_OK_AND_ASSIGN(
+      auto encoder, FakeEncoderService::Start({.model_name = "default", .version = 7, .dim = 2}));
+  StartSearch(encoder->address());
   CreateAndFill();
   v1::SearchRequest req;
   req.set_collection("c");
@@ -236,19 +211,19 @@ TEST_F(SearchServiceTest, ImageQueryIsEncodedWithThePinnedModelVersion) {
   v1::SearchResponse resp;
   grpc::Status s = DoSearch(req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(encoder.last_version, 7u);
+  EXPECT_EQ(encoder->last_requested_version(), 7u);
   ASSERT_EQ(resp.neighbors_size(), 1);
   EXPECT_EQ(resp.neighbors(0).id(), "id9");
 
   // The encoder dropped version 7: FAILED_PRECONDITION naming the model.
-  encoder.version = 8;
+  encoder->set_version(8);
   s = DoSearch(req, &resp);
   EXPECT_EQ(s.error_code(), grpc::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("v7"));
 
   // The encoder is down: UNAVAILABLE naming its address.
-  std::string address = enc_server->address();
-  enc_server->Shutdown(absl::ZeroDuration());
+  std::string address = encoder->address();
+  encoder->Shutdown();
   s = DoSearch(req, &resp);
   EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE);
   EXPECT_THAT(s.error_message(), HasSubstr(address));
