@@ -218,28 +218,21 @@ float LaneAbsError(const Problem& p, float qn, float bn) {
   }
 }
 
-// Scores queries [q0, q1) against the allowed rows in [r0, r1) and leaves
-// each query's candidates in (*out)[q - q0]. shared[q - q0] (optional) is the
-// query's bound shared with the other tasks (see Collector). Returns whether
-// the scores are approximate (lane path), i.e. need rescoring.
-//
-// Longer than 80 lines on purpose: this is the scan's hot loop (block
-// forming with the filter, packing, the row / lane kernels and candidate
-// collection share the block buffers and per-query thresholds in
-// registers and cache). Splitting it would pass those buffers between
-// functions; it stays whole until a split is shown to keep
-// index_bench --sections=exact within ±5 %.
-bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
-               std::atomic<float>* shared, std::vector<std::vector<Candidate>>* out) {
-  const size_t nq = q1 - q0;
-  const size_t dim = p.dim;
-  const bool lane = nq >= kLaneMinQueries;
-  const size_t cap = p.block_rows;
+// One query range's collectors and the lane path's per-query magnitudes.
+struct QueryState {
+  std::vector<Collector> cols;
+  std::vector<float> qnorm;  // lane error bound factor per query (0 on the row path)
+};
 
-  std::vector<Collector> cols(nq);
-  // Query magnitudes for the lane error bounds (sum |q| for L1, ||q||), and
-  // the per-query constant lane scores omit (sum q for L1, ||q||² for L2).
-  std::vector<float> qnorm(nq, 0);
+// Initialises the collectors of queries [q0, q0 + nq). For the lane path it
+// also takes each query's magnitude for the error bounds (sum |q| for L1,
+// ||q||) and the constant the lane scores omit (sum q for L1, ||q||² for L2).
+QueryState InitQueries(const Problem& p, size_t q0, size_t nq, bool lane,
+                       std::atomic<float>* shared) {
+  QueryState st;
+  st.cols.resize(nq);
+  st.qnorm.assign(nq, 0);
+  const size_t dim = p.dim;
   for (size_t q = 0; q < nq; ++q) {
     double magnitude = 0, shift = 0;
     if (lane) {
@@ -255,97 +248,148 @@ bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
       }
       if (p.kind == internal::kScoreL2) shift = magnitude;
       if (p.kind != internal::kScoreL1) magnitude = std::sqrt(magnitude);
-      qnorm[q] = static_cast<float>(magnitude) * (1 + p.gamma);
+      st.qnorm[q] = static_cast<float>(magnitude) * (1 + p.gamma);
     }
-    cols[q].Init(p.k, shared != nullptr ? &shared[q] : nullptr, static_cast<float>(shift));
+    st.cols[q].Init(p.k, shared != nullptr ? &shared[q] : nullptr, static_cast<float>(shift));
   }
+  return st;
+}
+
+// A block of up to block_rows rows: either contiguous from `first`, or the
+// allowed rows listed in `slots` (when a filter is set).
+struct Block {
+  size_t m = 0;
+  size_t first = 0;
+  const uint32_t* slots = nullptr;
+  uint32_t slot(size_t i) const {
+    return static_cast<uint32_t>(slots != nullptr ? slots[i] : first + i);
+  }
+};
+
+// Forms the next block from *pos (advanced past it) up to r1; m == 0 at the
+// end. `slot_buffer` holds block_rows entries when a filter is set.
+Block NextBlock(const Problem& p, const uint64_t* words, size_t r1, size_t* pos,
+                uint32_t* slot_buffer) {
+  Block b;
+  const size_t cap = p.block_rows;
+  if (words == nullptr) {
+    b.first = *pos;
+    b.m = std::min(cap, r1 - *pos);
+    *pos += b.m;
+    return b;
+  }
+  while (*pos < r1 && b.m < cap) {
+    const size_t wi = *pos >> 6;
+    const size_t wend = std::min(r1, (wi + 1) * 64);
+    uint64_t w = words[wi] & (~uint64_t{0} << (*pos & 63));
+    if ((wend & 63) != 0) w &= (uint64_t{1} << (wend & 63)) - 1;
+    while (w != 0 && b.m < cap) {
+      slot_buffer[b.m++] = static_cast<uint32_t>(wi * 64 + __builtin_ctzll(w));
+      w &= w - 1;
+    }
+    *pos = w != 0 ? wi * 64 + __builtin_ctzll(w) : wend;
+  }
+  b.slots = slot_buffer;
+  return b;
+}
+
+// The row path (few queries): exact scores of every row of the block for
+// each query, then the rows under the query's threshold.
+void ScanBlockRows(const Problem& p, size_t q0, const Block& b, QueryState& st, float* scores,
+                   uint32_t* idx) {
+  for (size_t q = 0; q < st.cols.size(); ++q) {
+    Collector& col = st.cols[q];
+    p.kt->rows[p.kind](p.queries + (q0 + q) * p.dim, p.base, p.dim, b.slots, b.first, b.m, scores);
+    const size_t hits = p.kt->select_le(scores, b.m, col.tau(), idx);
+    for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], b.slot(idx[h]));
+    col.EndBatch();
+  }
+}
+
+// Buffers of the lane path, sized once per ScanRange.
+struct LaneBuffers {
+  std::vector<float> panel;  // block_rows × dim, packed (PackPanel)
+  std::vector<float> aux;    // per-row sums / norms (PackPanel)
+  std::vector<float> tile;   // kMaxLaneQueries × kPanelRows scores
+};
+
+// The lane path (many queries): packs the block, then panel-major: a 64-row
+// panel stays in L1 while every query tile passes over it; the kernel flags
+// the (approximate) scores under each query's threshold.
+void ScanBlockLanes(const Problem& p, size_t q0, const Block& b, QueryState& st, LaneBuffers& buf) {
+  const size_t nq = st.cols.size();
+  const size_t dim = p.dim;
+  const size_t tile_q = internal::kMaxLaneQueries;
+  const float magnitude =
+      p.kt->pack(p.base, dim, b.slots, b.first, b.m, p.kind, buf.panel.data(), buf.aux.data());
+  const float max_bn =
+      (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
+  for (size_t q = 0; q < nq; ++q) st.cols[q].RaiseAbs(LaneAbsError(p, st.qnorm[q], max_bn));
+  const size_t panels = (b.m + kPanelRows - 1) / kPanelRows;
+  for (size_t pi = 0; pi < panels; ++pi) {
+    const size_t valid = std::min(kPanelRows, b.m - pi * kPanelRows);
+    const uint64_t valid_mask = valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
+    const float* pan = buf.panel.data() + pi * kPanelRows * dim;
+    const float* pan_aux = buf.aux.data() + pi * kPanelRows;
+    for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
+      const int mq = static_cast<int>(std::min(tile_q, nq - t0));
+      float taus[internal::kMaxLaneQueries];
+      uint64_t masks[internal::kMaxLaneQueries];
+      for (int i = 0; i < mq; ++i) taus[i] = st.cols[t0 + i].tau();
+      p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, pan_aux, taus, buf.tile.data(),
+                         masks);
+      for (int i = 0; i < mq; ++i) {
+        uint64_t bits = masks[i] & valid_mask;
+        if (bits == 0) continue;
+        Collector& col = st.cols[t0 + i];
+        const float* s = buf.tile.data() + static_cast<size_t>(i) * kPanelRows;
+        for (; bits != 0; bits &= bits - 1) {
+          const size_t r = static_cast<size_t>(__builtin_ctzll(bits));
+          col.Add(s[r], b.slot(pi * kPanelRows + r));
+        }
+        col.EndBatch();
+      }
+    }
+  }
+}
+
+// Scores queries [q0, q1) against the allowed rows in [r0, r1) and leaves
+// each query's candidates in (*out)[q - q0]. shared[q - q0] (optional) is the
+// query's bound shared with the other tasks (see Collector). Returns whether
+// the scores are approximate (lane path), i.e. need rescoring.
+bool ScanRange(const Problem& p, size_t q0, size_t q1, size_t r0, size_t r1,
+               std::atomic<float>* shared, std::vector<std::vector<Candidate>>* out) {
+  const size_t nq = q1 - q0;
+  const bool lane = nq >= kLaneMinQueries;
+  const size_t cap = p.block_rows;
+  QueryState st = InitQueries(p, q0, nq, lane, shared);
 
   std::vector<uint32_t> slots(p.allowed != nullptr ? cap : 0);
   std::vector<uint32_t> idx(lane ? 0 : cap);
   std::vector<float> scores(lane ? 0 : cap);
-  std::vector<float> panel(lane ? cap * dim : 0);
-  std::vector<float> aux(lane ? cap : 0);  // per-row sums / norms (PackPanel)
-  const size_t tile_q = internal::kMaxLaneQueries;
-  std::vector<float> tile(lane ? tile_q * kPanelRows : 0);
+  LaneBuffers buf;
+  if (lane) {
+    buf.panel.resize(cap * p.dim);
+    buf.aux.resize(cap);
+    buf.tile.resize(internal::kMaxLaneQueries * kPanelRows);
+  }
   const uint64_t* words = p.allowed != nullptr ? p.allowed->words().data() : nullptr;
 
   size_t pos = r0;
   while (pos < r1) {
-    // Next block: up to `cap` allowed rows.
-    size_t m = 0, first = 0;
-    const uint32_t* sl = nullptr;
-    if (words == nullptr) {
-      first = pos;
-      m = std::min(cap, r1 - pos);
-      pos += m;
+    const Block b = NextBlock(p, words, r1, &pos, slots.data());
+    if (b.m == 0) break;
+    if (lane) {
+      ScanBlockLanes(p, q0, b, st, buf);
     } else {
-      while (pos < r1 && m < cap) {
-        const size_t wi = pos >> 6;
-        const size_t wend = std::min(r1, (wi + 1) * 64);
-        uint64_t w = words[wi] & (~uint64_t{0} << (pos & 63));
-        if ((wend & 63) != 0) w &= (uint64_t{1} << (wend & 63)) - 1;
-        while (w != 0 && m < cap) {
-          slots[m++] = static_cast<uint32_t>(wi * 64 + __builtin_ctzll(w));
-          w &= w - 1;
-        }
-        pos = w != 0 ? wi * 64 + __builtin_ctzll(w) : wend;
-      }
-      sl = slots.data();
-      if (m == 0) break;
-    }
-    auto slot_of = [&](size_t i) {
-      return static_cast<uint32_t>(sl != nullptr ? sl[i] : first + i);
-    };
-
-    if (!lane) {
-      for (size_t q = 0; q < nq; ++q) {
-        Collector& col = cols[q];
-        p.kt->rows[p.kind](p.queries + (q0 + q) * dim, p.base, dim, sl, first, m, scores.data());
-        const size_t hits = p.kt->select_le(scores.data(), m, col.tau(), idx.data());
-        for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], slot_of(idx[h]));
-        col.EndBatch();
-      }
-      continue;
-    }
-
-    const float magnitude = p.kt->pack(p.base, dim, sl, first, m, p.kind, panel.data(), aux.data());
-    const float max_bn =
-        (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
-    for (size_t q = 0; q < nq; ++q) cols[q].RaiseAbs(LaneAbsError(p, qnorm[q], max_bn));
-    // Panel-major: a 64-row panel stays in L1 while every query tile passes
-    // over it; the kernel flags the scores under each query's threshold.
-    const size_t panels = (m + kPanelRows - 1) / kPanelRows;
-    for (size_t pi = 0; pi < panels; ++pi) {
-      const size_t valid = std::min(kPanelRows, m - pi * kPanelRows);
-      const uint64_t valid_mask = valid == kPanelRows ? ~uint64_t{0} : (uint64_t{1} << valid) - 1;
-      const float* pan = panel.data() + pi * kPanelRows * dim;
-      const float* pan_aux = aux.data() + pi * kPanelRows;
-      for (size_t t0 = 0; t0 < nq; t0 += tile_q) {
-        const int mq = static_cast<int>(std::min(tile_q, nq - t0));
-        float taus[internal::kMaxLaneQueries];
-        uint64_t masks[internal::kMaxLaneQueries];
-        for (int i = 0; i < mq; ++i) taus[i] = cols[t0 + i].tau();
-        p.kt->lane[p.kind](p.queries + (q0 + t0) * dim, mq, pan, dim, pan_aux, taus, tile.data(),
-                           masks);
-        for (int i = 0; i < mq; ++i) {
-          uint64_t bits = masks[i] & valid_mask;
-          if (bits == 0) continue;
-          Collector& col = cols[t0 + i];
-          const float* s = tile.data() + static_cast<size_t>(i) * kPanelRows;
-          for (; bits != 0; bits &= bits - 1) {
-            const size_t r = static_cast<size_t>(__builtin_ctzll(bits));
-            col.Add(s[r], slot_of(pi * kPanelRows + r));
-          }
-          col.EndBatch();
-        }
-      }
+      ScanBlockRows(p, q0, b, st, scores.data(), idx.data());
     }
   }
 
   out->resize(nq);
   for (size_t q = 0; q < nq; ++q) {
-    cols[q].Trim();
-    (*out)[q] = std::move(cols[q].buffer());
+    st.cols[q].Trim();
+    (*out)[q] = std::move(st.cols[q].buffer());
   }
   return lane;
 }
@@ -407,13 +451,10 @@ size_t CountAllowed(const Bitset& allowed, size_t n) {
 
 }  // namespace
 
-// Longer than 80 lines on purpose: argument checks, the task plan (base vs
-// query split, block size), the parallel run and the per-query merge share
-// the plan's state; it stays whole until a split is shown to keep
-// index_bench --sections=exact within ±5 %.
-absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
-                         const float* queries, size_t nq, const ExactSearchOptions& options,
-                         std::vector<std::vector<Neighbor>>* results) {
+namespace {
+
+absl::Status CheckSearchArgs(size_t n, size_t dim, const ExactSearchOptions& options,
+                             const std::vector<std::vector<Neighbor>>* results) {
   if (options.k == 0) {
     return absl::InvalidArgumentError("ExactSearch: k must be >= 1");
   }
@@ -432,17 +473,11 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     return absl::InvalidArgumentError(
         absl::StrCat("ExactSearch: n = ", n, " exceeds the 32-bit slot range"));
   }
-  results->assign(nq, {});
-  if (n == 0 || nq == 0) return absl::OkStatus();
+  return absl::OkStatus();
+}
 
-  const Bitset* allowed = options.allowed;
-  size_t rows = n;
-  if (allowed != nullptr) {
-    rows = CountAllowed(*allowed, n);
-    if (rows == 0) return absl::OkStatus();
-    if (rows == n) allowed = nullptr;  // everything allowed: contiguous blocks
-  }
-
+Problem MakeProblem(Metric metric, const float* base, size_t n, size_t dim, const float* queries,
+                    const Bitset* allowed, size_t k) {
   Problem p;
   p.kt = &internal::Kernels();
   p.metric = metric;
@@ -454,14 +489,114 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
   p.dim = dim;
   p.queries = queries;
   p.allowed = allowed;
-  p.k = options.k;
+  p.k = k;
   p.block_rows = std::clamp<size_t>(kBlockBytes / (dim * sizeof(float)) / kPanelRows * kPanelRows,
                                     kPanelRows, 8 * kPanelRows);
-  {
-    const double u = std::ldexp(1.0, -24);
-    const double m = static_cast<double>(dim) + 4;
-    p.gamma = static_cast<float>(m * u / (1 - m * u));
+  const double u = std::ldexp(1.0, -24);
+  const double m = static_cast<double>(dim) + 4;
+  p.gamma = static_cast<float>(m * u / (1 - m * u));
+  return p;
+}
+
+// Query split (a base too small to share out): contiguous groups (whole lane
+// tiles where possible), each scanning the whole base; more groups than
+// threads for balance.
+void SearchQuerySplit(const Problem& p, size_t nq, int threads,
+                      std::vector<std::vector<Neighbor>>* results) {
+  const size_t tasks_wanted = 4 * static_cast<size_t>(threads);
+  size_t group = (nq + tasks_wanted - 1) / tasks_wanted;
+  group = std::max(group, kLaneMinQueries);
+  const size_t tq = internal::kMaxLaneQueries;
+  group = (group + tq - 1) / tq * tq;
+  const size_t tasks = (nq + group - 1) / group;
+  internal::ThreadPool::Shared().ParallelFor(tasks, threads, [&](size_t t) {
+    const size_t q0 = t * group, q1 = std::min(nq, q0 + group);
+    std::vector<std::vector<Candidate>> cands;
+    const bool rescore = ScanRange(p, q0, q1, 0, p.n, nullptr, &cands);
+    for (size_t q = q0; q < q1; ++q) {
+      Finalize(p, q, rescore, &cands[q - q0], &(*results)[q]);
+    }
+  });
+}
+
+constexpr size_t kMergeChunk = 64;  // queries per merge / bound-seeding task
+
+// Shared bounds for the base split: each query's k-th best canonical score
+// over a sample of rows spread across the base bounds its final k-th best,
+// so no task starts from an infinite threshold (which floods its first
+// panels into every query's candidates); tasks then lower the bound.
+std::unique_ptr<std::atomic<float>[]> SeedSharedBounds(const Problem& p, size_t nq, int threads) {
+  std::unique_ptr<std::atomic<float>[]> shared(new std::atomic<float>[nq]);
+  for (size_t q = 0; q < nq; ++q) shared[q].store(kInf, std::memory_order_relaxed);
+  std::vector<uint32_t> sample;
+  const size_t want = std::min<size_t>(8 * p.k + 16, p.n);
+  for (size_t j = 0; j < want; ++j) {
+    const size_t i = j * p.n / want;
+    if (p.allowed == nullptr || p.allowed->Test(i)) sample.push_back(static_cast<uint32_t>(i));
   }
+  if (sample.size() < p.k) return shared;
+  const size_t chunks = (nq + kMergeChunk - 1) / kMergeChunk;
+  internal::ThreadPool::Shared().ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
+    std::vector<float> s(sample.size());
+    for (size_t q = c * kMergeChunk; q < std::min(nq, (c + 1) * kMergeChunk); ++q) {
+      const float* qv = p.queries + q * p.dim;
+      for (size_t i = 0; i < sample.size(); ++i) s[i] = CanonicalScore(p, qv, sample[i]);
+      std::nth_element(s.begin(), s.begin() + static_cast<ptrdiff_t>(p.k - 1), s.end());
+      if (!std::isnan(s[p.k - 1])) shared[q].store(s[p.k - 1], std::memory_order_relaxed);
+    }
+  });
+  return shared;
+}
+
+// Base split: 64-aligned row ranges, all queries each (every block is packed
+// once), merged per query.
+void SearchBaseSplit(const Problem& p, size_t nq, int threads,
+                     std::vector<std::vector<Neighbor>>* results) {
+  const size_t n = p.n;
+  const size_t tasks_wanted =
+      std::min<size_t>(4 * static_cast<size_t>(threads), std::max<size_t>(1, n / kMinRowsPerTask));
+  size_t range = (n + tasks_wanted - 1) / tasks_wanted;
+  range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
+  const size_t tasks = (n + range - 1) / range;
+  std::unique_ptr<std::atomic<float>[]> shared = SeedSharedBounds(p, nq, threads);
+  internal::ThreadPool& pool = internal::ThreadPool::Shared();
+  std::vector<std::vector<std::vector<Candidate>>> per_task(tasks);
+  std::vector<char> approx(tasks, 0);
+  pool.ParallelFor(tasks, threads, [&](size_t t) {
+    const size_t r0 = t * range, r1 = std::min(n, r0 + range);
+    approx[t] = ScanRange(p, 0, nq, r0, r1, shared.get(), &per_task[t]) ? 1 : 0;
+  });
+  const bool rescore = approx[0] != 0;  // same query count in every task
+  const size_t chunks = (nq + kMergeChunk - 1) / kMergeChunk;
+  pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
+    std::vector<Candidate> merged;
+    for (size_t q = c * kMergeChunk; q < std::min(nq, (c + 1) * kMergeChunk); ++q) {
+      merged.clear();
+      for (size_t t = 0; t < tasks; ++t) {
+        merged.insert(merged.end(), per_task[t][q].begin(), per_task[t][q].end());
+      }
+      Finalize(p, q, rescore, &merged, &(*results)[q]);
+    }
+  });
+}
+
+}  // namespace
+
+absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
+                         const float* queries, size_t nq, const ExactSearchOptions& options,
+                         std::vector<std::vector<Neighbor>>* results) {
+  if (absl::Status s = CheckSearchArgs(n, dim, options, results); !s.ok()) return s;
+  results->assign(nq, {});
+  if (n == 0 || nq == 0) return absl::OkStatus();
+
+  const Bitset* allowed = options.allowed;
+  size_t rows = n;
+  if (allowed != nullptr) {
+    rows = CountAllowed(*allowed, n);
+    if (rows == 0) return absl::OkStatus();
+    if (rows == n) allowed = nullptr;  // everything allowed: contiguous blocks
+  }
+  const Problem p = MakeProblem(metric, base, n, dim, queries, allowed, options.k);
 
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_threads = options.num_threads > 0 ? options.num_threads : hw;
@@ -470,87 +605,18 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
   const int threads =
       static_cast<int>(std::clamp<double>(std::floor(work / kMinWorkPerThread), 1, max_threads));
 
-  internal::ThreadPool& pool = internal::ThreadPool::Shared();
   if (threads == 1) {
     std::vector<std::vector<Candidate>> cands;
     const bool rescore = ScanRange(p, 0, nq, 0, n, nullptr, &cands);
     for (size_t q = 0; q < nq; ++q) Finalize(p, q, rescore, &cands[q], &(*results)[q]);
     return absl::OkStatus();
   }
-
   if (nq >= kMinQueriesPerThread * static_cast<size_t>(threads) &&
       n < kMinRowsPerTask * static_cast<size_t>(threads)) {
-    // Query split (a base too small to share out): contiguous groups (whole
-    // lane tiles where possible), each scanning the whole base; more groups
-    // than threads for balance.
-    const size_t tasks_wanted = 4 * static_cast<size_t>(threads);
-    size_t group = (nq + tasks_wanted - 1) / tasks_wanted;
-    group = std::max(group, kLaneMinQueries);
-    const size_t tq = internal::kMaxLaneQueries;
-    group = (group + tq - 1) / tq * tq;
-    const size_t tasks = (nq + group - 1) / group;
-    pool.ParallelFor(tasks, threads, [&](size_t t) {
-      const size_t q0 = t * group, q1 = std::min(nq, q0 + group);
-      std::vector<std::vector<Candidate>> cands;
-      const bool rescore = ScanRange(p, q0, q1, 0, n, nullptr, &cands);
-      for (size_t q = q0; q < q1; ++q) {
-        Finalize(p, q, rescore, &cands[q - q0], &(*results)[q]);
-      }
-    });
-    return absl::OkStatus();
+    SearchQuerySplit(p, nq, threads, results);
+  } else {
+    SearchBaseSplit(p, nq, threads, results);
   }
-
-  // Base split: 64-aligned row ranges, all queries each (every block is
-  // packed once), merged per query.
-  const size_t tasks_wanted =
-      std::min<size_t>(4 * static_cast<size_t>(threads), std::max<size_t>(1, n / kMinRowsPerTask));
-  size_t range = (n + tasks_wanted - 1) / tasks_wanted;
-  range = (range + kPanelRows - 1) / kPanelRows * kPanelRows;
-  const size_t tasks = (n + range - 1) / range;
-  // Shared bounds: each query's k-th best canonical score over a sample of
-  // rows spread across the base bounds its final k-th best, so no task starts
-  // from an infinite threshold (which floods its first panels into every
-  // query's candidates); tasks then lower the bound as they go.
-  std::unique_ptr<std::atomic<float>[]> shared(new std::atomic<float>[nq]);
-  for (size_t q = 0; q < nq; ++q) shared[q].store(kInf, std::memory_order_relaxed);
-  const size_t chunk = 64;
-  const size_t chunks = (nq + chunk - 1) / chunk;
-  {
-    std::vector<uint32_t> sample;
-    const size_t want = std::min<size_t>(8 * p.k + 16, n);
-    for (size_t j = 0; j < want; ++j) {
-      const size_t i = j * n / want;
-      if (allowed == nullptr || allowed->Test(i)) sample.push_back(static_cast<uint32_t>(i));
-    }
-    if (sample.size() >= p.k) {
-      pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
-        std::vector<float> s(sample.size());
-        for (size_t q = c * chunk; q < std::min(nq, (c + 1) * chunk); ++q) {
-          const float* qv = queries + q * dim;
-          for (size_t i = 0; i < sample.size(); ++i) s[i] = CanonicalScore(p, qv, sample[i]);
-          std::nth_element(s.begin(), s.begin() + static_cast<ptrdiff_t>(p.k - 1), s.end());
-          if (!std::isnan(s[p.k - 1])) shared[q].store(s[p.k - 1], std::memory_order_relaxed);
-        }
-      });
-    }
-  }
-  std::vector<std::vector<std::vector<Candidate>>> per_task(tasks);
-  std::vector<char> approx(tasks, 0);
-  pool.ParallelFor(tasks, threads, [&](size_t t) {
-    const size_t r0 = t * range, r1 = std::min(n, r0 + range);
-    approx[t] = ScanRange(p, 0, nq, r0, r1, shared.get(), &per_task[t]) ? 1 : 0;
-  });
-  const bool rescore = approx[0] != 0;  // same query count in every task
-  pool.ParallelFor(chunks, chunks > 1 ? threads : 1, [&](size_t c) {
-    std::vector<Candidate> merged;
-    for (size_t q = c * chunk; q < std::min(nq, (c + 1) * chunk); ++q) {
-      merged.clear();
-      for (size_t t = 0; t < tasks; ++t) {
-        merged.insert(merged.end(), per_task[t][q].begin(), per_task[t][q].end());
-      }
-      Finalize(p, q, rescore, &merged, &(*results)[q]);
-    }
-  });
   return absl::OkStatus();
 }
 
