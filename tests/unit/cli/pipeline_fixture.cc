@@ -1,76 +1,55 @@
 #include "tests/unit/cli/pipeline_fixture.h"
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/file.h"
 #include "common/image/image.h"
 #include "common/testing/status_matchers.h"
-#include "grpcpp/server_builder.h"
 
 namespace latentsearch::cli {
 
-grpc::Status FakeEncoder::Encode(grpc::ServerContext*, const v1::EncodeRequest* req,
-                                 v1::EncodeResponse* resp) {
-  calls_++;
-  resp->mutable_model()->set_name("fake");
-  resp->mutable_model()->set_version(1);
-  resp->set_dim(4);
-  for (const v1::Image& img : req->images()) {
-    image::Image pixels;
-    if (img.has_raw()) {
-      pixels = image::Image(img.raw().height(), img.raw().width(), img.raw().channels());
-      pixels.pixels.assign(img.raw().pixels().begin(), img.raw().pixels().end());
-    } else {
-      absl::StatusOr<image::Image> d = image::Decode(img.encoded());
-      if (!d.ok()) return grpc::Status(grpc::INVALID_ARGUMENT, "undecodable image");
-      pixels = *d;
-    }
-    const size_t n = pixels.pixels.size();
-    double a = 0, b = 0;
-    for (size_t i = 0; i < n; ++i) (i < n / 2 ? a : b) += pixels.pixels[i];
-    v1::Embedding* e = resp->add_embeddings();
-    e->add_values(static_cast<float>(a / (n / 2 + 1) / 255));
-    e->add_values(static_cast<float>(b / (n - n / 2) / 255));
-    e->add_values(static_cast<float>(pixels.channels));
-    e->add_values(1.f);
-  }
-  return grpc::Status::OK;
+namespace {
+
+// The fixture's embedding: (mean of the first half of the pixel bytes, mean
+// of the second half, channels, 1), the means scaled by 1/255.
+std::vector<float> HalfMeans(const image::Image& pixels) {
+  const size_t n = pixels.pixels.size();
+  double a = 0, b = 0;
+  for (size_t i = 0; i < n; ++i) (i < n / 2 ? a : b) += pixels.pixels[i];
+  return {static_cast<float>(a / (n / 2 + 1) / 255), static_cast<float>(b / (n - n / 2) / 255),
+          static_cast<float>(pixels.channels), 1.f};
 }
 
-grpc::Status FakeEncoder::ListModels(grpc::ServerContext*, const v1::ListModelsRequest* req,
-                                     v1::ListModelsResponse* resp) {
-  if (!req->name().empty() && req->name() != "fake") return grpc::Status::OK;
-  v1::ModelInfo* m = resp->add_models();
-  m->mutable_metadata()->mutable_model()->set_name("fake");
-  m->mutable_metadata()->mutable_model()->set_version(1);
-  m->mutable_metadata()->set_latent_size(4);
-  m->set_newest(true);
-  return grpc::Status::OK;
-}
+}  // namespace
 
 ::latentsearch::testing::TempDir* CliPipelineTest::tmp_ = nullptr;
 ::latentsearch::testing::Subprocess* CliPipelineTest::search_ = nullptr;
-FakeEncoder* CliPipelineTest::encoder_ = nullptr;
-grpc::Server* CliPipelineTest::server_ = nullptr;
-std::string CliPipelineTest::encoder_address_;
+::latentsearch::testing::FakeEncoderService* CliPipelineTest::encoder_ = nullptr;
 
 void CliPipelineTest::SetUpTestSuite() {
   const std::string bin = ::latentsearch::testing::BinaryPath("latentsearch-search");
   if (!base::FileSize(bin).ok()) return;
   tmp_ = new ::latentsearch::testing::TempDir();
-  encoder_ = new FakeEncoder();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(encoder_);
-  server_ = builder.BuildAndStart().release();
-  encoder_address_ = absl::StrCat("127.0.0.1:", port);
+  ::latentsearch::testing::FakeEncoderService::Options options;
+  options.model_name = "fake";
+  options.version = 1;
+  options.dim = 4;
+  options.embed = &HalfMeans;
+  absl::StatusOr<std::unique_ptr<::latentsearch::testing::FakeEncoderService>> e =
+      ::latentsearch::testing::FakeEncoderService::Start(std::move(options));
+  if (!e.ok()) {
+    ADD_FAILURE() << e.status();
+    return;
+  }
+  encoder_ = e->release();
   absl::StatusOr<std::unique_ptr<::latentsearch::testing::Subprocess>> s =
       ::latentsearch::testing::Subprocess::StartServer(
           {bin, "--listen=127.0.0.1:0", "--data_dir=" + tmp_->Join("search"),
-           "--encoder=" + encoder_address_},
+           "--encoder=" + encoder_->address()},
           tmp_->Join("search.log"));
   if (!s.ok()) {
     ADD_FAILURE() << s.status();
@@ -92,12 +71,9 @@ void CliPipelineTest::SetUpTestSuite() {
 }
 
 void CliPipelineTest::TearDownTestSuite() {
-  if (server_ != nullptr) server_->Shutdown();
-  delete server_;
   delete encoder_;
   delete search_;
   delete tmp_;
-  server_ = nullptr;
   encoder_ = nullptr;
   search_ = nullptr;
   tmp_ = nullptr;
@@ -109,7 +85,7 @@ void CliPipelineTest::SetUp() {
 
 std::vector<std::string> CliPipelineTest::Addr(std::vector<std::string> args) {
   args.push_back("--search_address=" + search_->address());
-  if (args[0] == "ingest") args.push_back("--encoder_address=" + encoder_address_);
+  if (args[0] == "ingest") args.push_back("--encoder_address=" + encoder_->address());
   return args;
 }
 

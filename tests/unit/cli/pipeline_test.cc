@@ -103,7 +103,7 @@ TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
   EXPECT_THAT(first.out, HasSubstr("\"created\":true"));
   EXPECT_THAT(first.out, HasSubstr("\"upserted\":10"));
   EXPECT_THAT(first.out, HasSubstr("\"item_count\":10"));
-  const int calls = encoder_->calls_.load();
+  const int calls = encoder_->encode_calls();
   EXPECT_EQ(calls, 4);  // ceil(10 / 3) batches
 
   CliResult again = RunCli(Addr(ingest));
@@ -112,7 +112,7 @@ TEST_F(CliPipelineTest, IngestIsResumableThenQueryAndEval) {
   EXPECT_THAT(again.out, HasSubstr("\"skipped\":10"));
   EXPECT_THAT(again.out, HasSubstr("\"upserted\":0"));
   EXPECT_THAT(again.out, HasSubstr("\"item_count\":10"));
-  EXPECT_EQ(encoder_->calls_.load(), calls);  // nothing encoded again
+  EXPECT_EQ(encoder_->encode_calls(), calls);  // nothing encoded again
 
   // By id: the item itself is left out; its class comes from its folder.
   const std::string sheet = tmp_->Join("out/sheet.png");
