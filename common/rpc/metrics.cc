@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/logging.h"
 #include "prometheus/check_names.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/counter.h"
@@ -24,9 +25,10 @@
 namespace latentsearch::rpc {
 namespace {
 
+// A programmer error (STYLE.md point 6): logged through glog, then abort.
 [[noreturn]] void Misuse(const std::string& what) {
-  std::fprintf(stderr, "metrics registry misuse: %s\n", what.c_str());
-  std::fflush(stderr);
+  LOG(ERROR) << "metrics registry misuse: " << what;
+  google::FlushLogFiles(google::GLOG_INFO);
   std::abort();
 }
 
