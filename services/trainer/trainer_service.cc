@@ -72,7 +72,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainingEvent> {
       absl::MutexLock lock(&mu_);
       if (finished_ || writing_) return;
       if (broken_) {
-        finish = grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+        finish = rpc::ToGrpcStatus(absl::CancelledError("watch cancelled"));
       } else if (next_ < log_->size()) {
         current_ = log_->At(next_++);
         writing_ = write = true;
@@ -105,7 +105,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::CheckpointChun
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+      Finish(rpc::ToGrpcStatus(absl::CancelledError("download cancelled")));
       return;
     }
     if (offset_ >= checkpoint_.weights.size()) {
