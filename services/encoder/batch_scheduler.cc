@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/logging.h"
 
 namespace latentsearch::encoder {
 
@@ -203,6 +204,11 @@ void BatchScheduler::Execute(Work& work) {
   const absl::Time start = clock_->Now();
   const absl::Status status = work.queue->run(work.batch);
   const absl::Duration compute = clock_->Now() - start;
+  if (!status.ok()) {
+    LOG(WARNING) << "batch of " << work.batch.size << " on queue '" << work.queue->name
+                 << "' failed; its " << work.batch.slices.size()
+                 << " request(s) get the error, the queue keeps serving: " << status;
+  }
   std::vector<BatchTask*> done;
   BatchReport report;
   {
@@ -295,6 +301,7 @@ BatchSchedulerStats BatchScheduler::stats() const {
 
 void BatchScheduler::RemoveQueue(const std::shared_ptr<QueueState>& q) {
   std::vector<BatchTask*> finished;
+  size_t dropped = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
     q->closed = true;
@@ -304,12 +311,17 @@ void BatchScheduler::RemoveQueue(const std::shared_ptr<QueueState>& q) {
       q->tasks.pop_front();
       q->queued_items -= t->size_ - t->taken_;
       t->queued_ = false;
+      ++dropped;
       if (t->status_.ok()) {
         t->status_ = absl::UnavailableError(absl::StrCat(
             "queue '", q->name, "' was removed (model unloaded) before the request ran"));
       }
       if (t->in_flight_ == 0) finished.push_back(t);
     }
+  }
+  if (dropped > 0) {
+    LOG(WARNING) << "queue '" << q->name << "' removed (model unloaded) with " << dropped
+                 << " request(s) not yet run; they get UNAVAILABLE";
   }
   for (BatchTask* t : finished) Deliver(t);
 }

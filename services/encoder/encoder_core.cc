@@ -61,7 +61,6 @@ absl::StatusOr<std::unique_ptr<EncoderCore>> EncoderCore::Create(
     for (size_t n = 1; n <= options.max_batch_size; ++n) ro.warmup_batch_sizes.push_back(n);
   }
   ro.on_loader_start = options.on_loader_start;
-  ro.log = options.log;
   LS_ASSIGN_OR_RETURN(core->registry_, ModelRegistry::Create(ro));
   return core;
 }

@@ -63,9 +63,6 @@ struct EncoderCoreOptions {
   // After every computed batch (queue and compute times, size), for
   // metrics; see BatchSchedulerOptions::on_batch. nullptr = none.
   std::function<void(const BatchReport&)> on_batch;
-  // One line per event (loads, evictions, restore problems); nullptr =
-  // stderr.
-  std::function<void(const std::string&)> log;
 };
 
 class EncoderCore {

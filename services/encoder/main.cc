@@ -101,7 +101,6 @@ absl::StatusOr<EncoderCoreOptions> OptionsFromFlags() {
   options.keep_versions = absl::GetFlag(FLAGS_keep_versions);
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_checkpoint_bytes = absl::GetFlag(FLAGS_max_checkpoint_bytes);
-  options.log = [](const std::string& line) { LOG(INFO) << line; };
   SetThreadHooks(&options);
   return options;
 }

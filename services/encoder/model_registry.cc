@@ -1,7 +1,6 @@
 #include "services/encoder/model_registry.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/base/file.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/image/preprocess.h"
 #include "common/model/checkpoint_proto.h"
@@ -179,14 +179,6 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
 
 ModelRegistry::~ModelRegistry() { Shutdown(); }
 
-void ModelRegistry::Log(const std::string& line) const {
-  if (options_.log) {
-    options_.log(line);
-  } else {
-    std::fprintf(stderr, "latentsearch-encoder: %s\n", line.c_str());
-  }
-}
-
 std::shared_ptr<const RegistrySnapshot> ModelRegistry::snapshot() const {
   return std::atomic_load(&snapshot_);
 }
@@ -280,11 +272,12 @@ absl::Status ModelRegistry::Restore() {
       }
       if (!s.ok()) {
         restore_errors_.push_back(absl::StrCat("'", path, "': ", s.ToString()));
-        Log(absl::StrCat("not restored: ", restore_errors_.back()));
+        LOG(WARNING) << "not restored (trying the next older version): " << restore_errors_.back();
         continue;
       }
-      Log(absl::StrFormat("restored %s from '%s' in %.2f s on %s", Describe(c->metadata), path,
-                          absl::ToDoubleSeconds(absl::Now() - start), servable->device()));
+      LOG(INFO) << absl::StrFormat("restored %s from '%s' in %.2f s on %s", Describe(c->metadata),
+                                   path, absl::ToDoubleSeconds(absl::Now() - start),
+                                   servable->device());
       Publish(std::move(servable));
       ++loaded;
     }
@@ -292,7 +285,19 @@ absl::Status ModelRegistry::Restore() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
+absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint checkpoint) {
+  const std::string what =
+      absl::StrCat("model '", checkpoint.metadata.model_name, "' version ",
+                   checkpoint.metadata.version, " (", checkpoint.weights.size(), " bytes)");
+  absl::StatusOr<PushResult> r = Install(std::move(checkpoint));
+  if (!r.ok()) {
+    LOG(WARNING) << "push of " << what << " refused; still serving " << Loaded(*snapshot()) << ": "
+                 << r.status();
+  }
+  return r;
+}
+
+absl::StatusOr<PushResult> ModelRegistry::Install(model::Checkpoint c) {
   const absl::Time start = absl::Now();
   {
     std::lock_guard<std::mutex> l(loader_mu_);
@@ -339,18 +344,10 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
   LS_RETURN_IF_ERROR(base::MakeDirs(base::JoinPath(store_->root(), m.model_name)));
   LS_RETURN_IF_ERROR(model::WriteCheckpointFile(store_->PathFor(m.model_name, m.version), c));
   const std::string device = servable->device();
-  std::vector<std::shared_ptr<Servable>> evicted = Publish(std::move(servable));
-  for (const auto& e : evicted) {
-    const std::string path = store_->PathFor(e->name(), e->version());
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    Log(absl::StrCat(
-        "evicted ", e->name(), " v", e->version(),
-        ec ? absl::StrCat(" (removing '", path, "' failed: ", ec.message(), ")") : ""));
-  }
+  Evicted(Publish(std::move(servable)));
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  Log(absl::StrFormat("loaded %s in %.2f s on %s; now serving %s", Describe(m), seconds, device,
-                      Loaded(*snapshot())));
+  LOG(INFO) << absl::StrFormat("loaded %s in %.2f s on %s; now serving %s", Describe(m), seconds,
+                               device, Loaded(*snapshot()));
   {
     std::lock_guard<std::mutex> ll(loader_mu_);
     if (listener_) listener_(true);
@@ -359,6 +356,20 @@ absl::StatusOr<PushResult> ModelRegistry::Push(model::Checkpoint c) {
   r.metadata = m;
   r.load_seconds = seconds;
   return r;
+}
+
+void ModelRegistry::Evicted(const std::vector<std::shared_ptr<Servable>>& evicted) {
+  for (const auto& e : evicted) {
+    const std::string path = store_->PathFor(e->name(), e->version());
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) {
+      LOG(WARNING) << "evicted " << e->name() << " v" << e->version() << " but removing '" << path
+                   << "' failed (the file stays; a restart may load it again): " << ec.message();
+    } else {
+      LOG(INFO) << "evicted " << e->name() << " v" << e->version();
+    }
+  }
 }
 
 void ModelRegistry::PushAsync(model::Checkpoint checkpoint,
@@ -402,6 +413,10 @@ void ModelRegistry::Shutdown() {
     stopping_ = true;
     dropped.swap(pending_);
     loader_cv_.notify_all();
+  }
+  if (!dropped.empty()) {
+    LOG(WARNING) << "shutting down: " << dropped.size()
+                 << " queued push(es) refused with UNAVAILABLE before they ran";
   }
   for (PendingPush& p : dropped) {
     if (p.done) p.done(absl::UnavailableError("the encoder shut down before the push ran"));

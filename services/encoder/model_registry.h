@@ -106,8 +106,6 @@ struct ModelRegistryOptions {
   std::vector<size_t> warmup_batch_sizes;
   // Runs first on the loader thread (PushAsync), e.g. LibTorch threads.
   std::function<void()> on_loader_start;
-  // Progress and restore problems, one line each; nullptr = stderr.
-  std::function<void(const std::string&)> log;
 };
 
 class ModelRegistry {
@@ -161,8 +159,11 @@ class ModelRegistry {
   // Installs `servable`, evicting beyond keep_versions; returns the evicted.
   std::vector<std::shared_ptr<Servable>> Publish(std::shared_ptr<Servable> servable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(push_mu_);
+  // Push without its log line on failure.
+  absl::StatusOr<PushResult> Install(model::Checkpoint checkpoint);
+  // Removes the files of versions Publish evicted, logging each.
+  void Evicted(const std::vector<std::shared_ptr<Servable>>& evicted);
   void LoaderLoop();
-  void Log(const std::string& line) const;
 
   const ModelRegistryOptions options_;
   std::unique_ptr<model::CheckpointStore> store_;

@@ -124,7 +124,6 @@ class EncoderServiceTest : public ::testing::Test {
     o.keep_versions = keep_versions;
     o.max_images_per_request = 64;
     o.warmup_batch_sizes = {1, 16};
-    o.log = [](const std::string&) {};
     ASSERT_OK_AND_ASSIGN(core_, EncoderCore::Create(o));
     service_ = std::make_unique<EncoderService>(core_.get());
     rpc::ServerOptions so;

@@ -153,7 +153,6 @@ std::unique_ptr<Served> Serve(size_t max_batch, absl::Duration delay, const std:
   o.factory = TorchRunnerFactory(DeviceChoice());
   o.max_batch_size = max_batch;
   o.max_queue_delay = delay;
-  o.log = [](const std::string&) {};
   const int threads = absl::GetFlag(FLAGS_threads);
   o.on_batch_thread_start = [threads](int) { model::SetThreads(threads); };
   const int nice = absl::GetFlag(FLAGS_load_nice);

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/log_capture.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,8 +22,10 @@
 namespace latentsearch::encoder {
 namespace {
 
+using ::latentsearch::base::LogCapture;
 using ::latentsearch::testing::IsOk;
 using ::latentsearch::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -356,8 +359,11 @@ TEST_F(BatchSchedulerTest, FailedPartFailsTheTaskAndSkipsItsRest) {
   fail_batch_ = 2;
   ASSERT_OK(Add(0, 12));
   ASSERT_OK(Add(1, 2));
+  LogCapture logs(google::GLOG_WARNING);
   while (scheduler_->RunOnce()) {
   }
+  EXPECT_THAT(logs.messages(), ElementsAre(AllOf(HasSubstr("batch of 4"), HasSubstr("failed"),
+                                                 HasSubstr("forward pass failed"))));
   // Batch 1: items 0..3 of task 0; batch 2 (fails): 4..7; 8..11 never run.
   ASSERT_EQ(batches().size(), 3u);
   EXPECT_THAT(batches()[2], ElementsAre(SliceLog{1, 0, 2}));
@@ -420,8 +426,10 @@ TEST_F(BatchSchedulerTest, QueuesAreBatchedSeparatelyAndInTurn) {
 TEST_F(BatchSchedulerTest, RemovingAQueueFailsItsWaitingTasks) {
   Init(/*max_batch=*/4, absl::Seconds(1));
   ASSERT_OK(Add(0, 1));
+  LogCapture logs(google::GLOG_WARNING);
   queue_.reset();
   EXPECT_THAT(rec(0).status, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("removed")));
+  EXPECT_THAT(logs.messages(), ElementsAre(HasSubstr("removed (model unloaded) with 1 request")));
   EXPECT_FALSE(scheduler_->RunOnce());
 }
 

@@ -101,7 +101,6 @@ class EncoderCoreTest : public ::testing::Test {
     o.max_images_per_request = max_queue;
     o.max_queue_delay = delay;
     o.clock = clock;
-    o.log = [](const std::string&) {};
     ASSERT_OK_AND_ASSIGN(core_, EncoderCore::Create(o));
     ASSERT_OK(core_->registry().Push(FakeCheckpoint("default", 1, "A")));
   }

@@ -10,8 +10,8 @@ namespace {
 
 class FakeRunner final : public ModelRunner {
  public:
-  FakeRunner(model::ModelSpec spec, char marker, std::shared_ptr<RunnerLog> log)
-      : spec_(std::move(spec)), marker_(marker), log_(std::move(log)) {}
+  FakeRunner(model::ModelSpec spec, char marker, bool fail_encode, std::shared_ptr<RunnerLog> log)
+      : spec_(std::move(spec)), marker_(marker), fail_encode_(fail_encode), log_(std::move(log)) {}
   const model::ModelSpec& spec() const override { return spec_; }
   std::string device() const override { return "cpu"; }
   bool has_decoder() const override { return true; }
@@ -24,6 +24,7 @@ class FakeRunner final : public ModelRunner {
     if (images.size() != n * per || latents.size() != n * latent) {
       return absl::InternalError("FakeRunner::Encode: wrong sizes");
     }
+    if (fail_encode_) return absl::ResourceExhaustedError("FakeRunner: device out of memory");
     {
       std::lock_guard<std::mutex> l(log_->mu);
       log_->encode_sizes.push_back(n);
@@ -58,6 +59,7 @@ class FakeRunner final : public ModelRunner {
  private:
   const model::ModelSpec spec_;
   const char marker_;
+  const bool fail_encode_;
   const std::shared_ptr<RunnerLog> log_;
 };
 
@@ -81,7 +83,8 @@ RunnerFactory FakeRunnerFactory(std::shared_ptr<RunnerLog> log) {
       ++log->created;
     }
     return std::unique_ptr<ModelRunner>(std::make_unique<FakeRunner>(
-        model::WithDefaults(c.metadata.spec()), c.weights.empty() ? 0 : c.weights[0], log));
+        model::WithDefaults(c.metadata.spec()), c.weights.empty() ? 0 : c.weights[0],
+        absl::StartsWith(c.weights, "nowarm"), log));
   };
 }
 

@@ -38,7 +38,9 @@ struct RunnerLog {
 // first byte of the weights. Decode fills every pixel with latent 0.
 float FakeLatent(const std::vector<float>& image, int j, char marker);
 
-// weights starting with "bad" → INVALID_ARGUMENT (they "do not load").
+// weights starting with "bad" → INVALID_ARGUMENT (they "do not load");
+// starting with "nowarm" → a runner whose Encode fails (RESOURCE_EXHAUSTED),
+// so its warm-up fails.
 RunnerFactory FakeRunnerFactory(std::shared_ptr<RunnerLog> log);
 
 // A checkpoint of architecture `arch` (latent 4, 8×8×1 by default) whose

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/base/file.h"
+#include "common/base/log_capture.h"
 #include "common/model/checkpoint_proto.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
@@ -26,9 +27,12 @@
 namespace latentsearch::encoder {
 namespace {
 
+using ::latentsearch::base::LogCapture;
 using ::latentsearch::testing::IsOk;
 using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
+using ::testing::AllOf;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using testing::FakeCheckpoint;
 using testing::FakeLatent;
@@ -67,10 +71,6 @@ class ModelRegistryTest : public ::testing::Test {
     o.factory = FakeRunnerFactory(log_);
     o.scheduler = scheduler_.get();
     o.warmup_batch_sizes = {1, 2, 3, 4};
-    o.log = [this](const std::string& line) {
-      std::lock_guard<std::mutex> l(log_mu_);
-      lines_.push_back(line);
-    };
     return o;
   }
   void Open() {
@@ -91,8 +91,6 @@ class ModelRegistryTest : public ::testing::Test {
   std::unique_ptr<BatchScheduler> scheduler_;
   std::shared_ptr<RunnerLog> log_;
   std::unique_ptr<ModelRegistry> registry_;
-  std::mutex log_mu_;
-  std::vector<std::string> lines_;
 };
 
 TEST_F(ModelRegistryTest, EmptyRegistryIsUnavailableAndNotReady) {
@@ -166,6 +164,7 @@ TEST_F(ModelRegistryTest, RefusedPushesLeaveTheCurrentModelServing) {
   Open();
   ASSERT_OK(Push(1, "A"));
   std::shared_ptr<const RegistrySnapshot> before = registry_->snapshot();
+  LogCapture logs(google::GLOG_WARNING);
 
   EXPECT_THAT(Push(2, "bad weights"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not load")));
@@ -181,10 +180,22 @@ TEST_F(ModelRegistryTest, RefusedPushesLeaveTheCurrentModelServing) {
   EXPECT_THAT(registry_->Push(bad_norm),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("std[0]")));
 
+  EXPECT_THAT(Push(2, "nowarm"),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("warm-up at batch size 1")));
+
   EXPECT_EQ(registry_->snapshot().get(), before.get()) << "nothing was published";
   EXPECT_FALSE(std::filesystem::exists(PathOf("default", 2)));
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<Servable> s, registry_->Resolve("", 0));
   EXPECT_EQ(s->version(), 1u);
+  // Each refusal is logged with its cause.
+  const std::vector<std::string> warnings = logs.messages();
+  EXPECT_EQ(warnings.size(), 6u);
+  EXPECT_THAT(warnings,
+              Contains(AllOf(HasSubstr("push of model 'default' version 2"),
+                             HasSubstr("still serving default v1"), HasSubstr("do not load"))));
+  EXPECT_THAT(warnings, Contains(AllOf(HasSubstr("refused"), HasSubstr("DATA_LOSS"))));
+  EXPECT_THAT(warnings, Contains(AllOf(HasSubstr("refused"), HasSubstr("warm-up at batch size 1"),
+                                       HasSubstr("device out of memory"))));
 }
 
 TEST_F(ModelRegistryTest, RestartServesTheSameModels) {
@@ -218,11 +229,31 @@ TEST_F(ModelRegistryTest, RestoreSkipsACorruptFileAndLoadsTheNextOlder) {
     f.seekp(-1, std::ios::end);
     f.put(static_cast<char>(c ^ 0x5a));
   }
+  LogCapture logs(google::GLOG_WARNING);
   Open();
   EXPECT_THAT(Versions(*registry_->snapshot(), "default"), ElementsAre(1));
   ASSERT_EQ(registry_->restore_errors().size(), 1u);
   EXPECT_THAT(registry_->restore_errors()[0], HasSubstr("v000002.ckpt"));
   EXPECT_THAT(registry_->restore_errors()[0], HasSubstr("DATA_LOSS"));
+  EXPECT_THAT(logs.messages(),
+              ElementsAre(AllOf(HasSubstr("not restored"), HasSubstr("v000002.ckpt"),
+                                HasSubstr("DATA_LOSS"))));
+}
+
+TEST_F(ModelRegistryTest, AVersionWhoseWarmUpFailsAtStartIsLoggedAndSkipped) {
+  Open();
+  ASSERT_OK(Push(1, "A"));
+  registry_.reset();
+  // A stored v2 that verifies but whose warm-up fails on this machine.
+  const model::Checkpoint v2 = FakeCheckpoint("default", 2, "nowarm");
+  ASSERT_OK(model::WriteCheckpointFile(PathOf("default", 2), v2));
+  LogCapture logs(google::GLOG_WARNING);
+  Open();
+  EXPECT_THAT(Versions(*registry_->snapshot(), "default"), ElementsAre(1));
+  EXPECT_THAT(
+      logs.messages(),
+      ElementsAre(AllOf(HasSubstr("not restored"), HasSubstr("v000002.ckpt"),
+                        HasSubstr("warm-up at batch size 1"), HasSubstr("device out of memory"))));
 }
 
 TEST_F(ModelRegistryTest, PushAsyncRunsOnTheLoaderThread) {
