@@ -40,18 +40,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/image/preprocess.h"
 #include "common/model/model.h"
 
 typedef struct evp_md_ctx_st EVP_MD_CTX;
 
 namespace latentsearch::model {
 
-// x = (pixel * scale - mean[c]) / std[c]; empty mean/std = 0/1.
-struct Normalization {
-  float scale = 1.0f / 255.0f;
-  std::vector<float> mean;
-  std::vector<float> std;
-};
+// x = (pixel * scale - mean[c]) / std[c]; empty mean/std = 0/1. One type
+// with the encoder's preprocessing (common/image/preprocess.h).
+using Normalization = image::Normalization;
 
 struct CheckpointMetadata {
   std::string model_name = "default";

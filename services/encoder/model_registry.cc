@@ -62,8 +62,7 @@ absl::Status ValidateMetadata(model::CheckpointMetadata* m) {
   m->architecture = spec.architecture;
   m->latent_size = spec.latent_size;
   m->input_shape = spec.input;
-  if (absl::Status s =
-          image::ValidateNormalization(ToImageNormalization(m->normalization), spec.input.channels);
+  if (absl::Status s = image::ValidateNormalization(m->normalization, spec.input.channels);
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint metadata: ", s.message()));
   }

@@ -86,18 +86,9 @@ absl::StatusOr<image::Image> ToImage(const v1::Image& image, size_t index) {
 
 }  // namespace
 
-image::Normalization ToImageNormalization(const model::Normalization& n) {
-  image::Normalization out;
-  out.scale = n.scale;
-  out.mean = n.mean;
-  out.std = n.std;
-  return out;
-}
-
 image::InputSpec InputSpecOf(const model::CheckpointMetadata& metadata) {
   const model::InputShape& shape = metadata.input_shape;
-  return image::InputSpec(shape.height, shape.width, shape.channels,
-                          ToImageNormalization(metadata.normalization));
+  return image::InputSpec(shape.height, shape.width, shape.channels, metadata.normalization);
 }
 
 absl::Status PreprocessImage(const v1::Image& image, size_t index, const image::InputSpec& spec,

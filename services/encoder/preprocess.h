@@ -27,9 +27,6 @@ namespace latentsearch::encoder {
 // RawImage height and width limits (common.proto).
 inline constexpr int kMaxImageSide = 4096;
 
-// A checkpoint's normalisation as image::Normalization (the same fields).
-image::Normalization ToImageNormalization(const model::Normalization& n);
-
 // What the model of `metadata` takes.
 image::InputSpec InputSpecOf(const model::CheckpointMetadata& metadata);
 
