@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,44 +12,23 @@
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/collection/collection_test_util.h"
 
 namespace latentsearch::index {
 namespace {
 
+using collection_test_util::kDim;
+using collection_test_util::RandomItems;
+using collection_test_util::SmallGraphConfig;
+using collection_test_util::TestOptions;
 using ::latentsearch::testing::TempDir;
 using ::testing::ElementsAre;
 
-constexpr uint32_t kDim = 8;
-
 CollectionConfig Config() {
-  CollectionConfig c;
-  c.name = "test";
-  c.dim = kDim;
+  CollectionConfig c = SmallGraphConfig("test");
   c.model_name = "default";
   c.model_version = 1;
-  c.hnsw_params.m = 8;
-  c.hnsw_params.ef_construction = 64;
-  c.ef_search = 64;
   return c;
-}
-
-CollectionOptions Options(const std::string& dir) {
-  CollectionOptions o;
-  o.dir = dir;
-  o.rebuild_min_changes = 50;
-  o.num_threads = 1;
-  return o;
-}
-
-ItemBatch RandomItems(int first, int count, uint64_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g;
-  ItemBatch b;
-  for (int i = first; i < first + count; ++i) {
-    b.metas.push_back({"id" + std::to_string(i), i % 5, "u" + std::to_string(i)});
-    for (uint32_t d = 0; d < kDim; ++d) b.vectors.push_back(g(rng));
-  }
-  return b;
 }
 
 // The user-facing distance; ReferenceDistance expects normalised vectors for
@@ -95,7 +73,7 @@ std::vector<std::pair<std::string, std::vector<float>>> AsPairs(const ItemBatch&
 
 TEST(CollectionTest, ExactSearchMatchesBruteForceForEveryMetric) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
   ItemBatch items = RandomItems(0, 300, 1);
   ASSERT_OK_AND_ASSIGN(UpsertCounts counts, c->Upsert(items));
   EXPECT_EQ(counts.inserted, 300u);
@@ -122,7 +100,7 @@ TEST(CollectionTest, ExactSearchMatchesBruteForceForEveryMetric) {
 
 TEST(CollectionTest, BatchedExactSearchEqualsOneByOne) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
   ASSERT_OK(c->Upsert(RandomItems(0, 400, 11)).status());
   ASSERT_OK(c->Delete({"id3", "id50"}).status());
   ItemBatch queries = RandomItems(1000, 33, 12);
@@ -148,7 +126,7 @@ TEST(CollectionTest, BatchedExactSearchEqualsOneByOne) {
 
 TEST(CollectionTest, ReplaceDeleteFilterAndExcludeSelf) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
   ASSERT_OK(c->Upsert(RandomItems(0, 100, 3)).status());
   // Replace id7 with a vector far away; delete id8.
   ItemBatch replace;
@@ -182,7 +160,7 @@ TEST(CollectionTest, ReplaceDeleteFilterAndExcludeSelf) {
 
 TEST(CollectionTest, HnswAgreesWithExactAfterBuildAndWithFreshUpserts) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
   ASSERT_OK(c->Upsert(RandomItems(0, 2000, 4)).status());
   c->WaitForIndexes();
   // Fresh items after the build are found through the exact delta.
@@ -215,7 +193,7 @@ TEST(CollectionTest, HnswAgreesWithExactAfterBuildAndWithFreshUpserts) {
 TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
   TempDir tmp;
   CollectionConfig config = Config();
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(config, TestOptions(tmp.Join("c"))));
   SearchParams p;
   p.hnsw = true;
   std::vector<float> q(kDim, 0.0f);
@@ -228,7 +206,7 @@ TEST(CollectionTest, HnswBeforeAnyBuildFallsBackToExactAndSaysSo) {
 // retried after `retry`; one metric (L2).
 CollectionOptions FailingBuilds(const std::string& dir, std::atomic<int>* attempts, int failures,
                                 absl::Duration retry) {
-  CollectionOptions options = Options(dir);
+  CollectionOptions options = TestOptions(dir);
   options.before_build = [attempts, failures](Metric) {
     return ++*attempts <= failures ? absl::ResourceExhaustedError("injected: out of memory")
                                    : absl::OkStatus();
@@ -290,12 +268,12 @@ TEST(CollectionTest, SurvivesReopenFromLogAndFromSnapshot) {
   std::string dir = tmp.Join("c");
   ItemBatch items = RandomItems(0, 50, 6);
   {
-    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(dir)));
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(dir)));
     ASSERT_OK(c->Upsert(items).status());
     ASSERT_OK(c->Delete({"id3"}).status());
   }
   {
-    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir)));
     EXPECT_EQ(c->Stats().item_count, 49u);
     EXPECT_FALSE(c->GetVector("id3").has_value());
     EXPECT_EQ(*c->GetVector("id4"), std::vector<float>(items.vectors.begin() + 4 * kDim,
@@ -304,7 +282,7 @@ TEST(CollectionTest, SurvivesReopenFromLogAndFromSnapshot) {
     EXPECT_EQ(info.items, 49u);
     ASSERT_OK(c->Upsert(RandomItems(100, 5, 7)).status());
   }
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir)));
   EXPECT_EQ(c->Stats().item_count, 54u);
   EXPECT_EQ(c->Stats().deleted_count, 0u);  // Compacted by the snapshot.
   EXPECT_EQ(c->config().model_version, 1u);
@@ -316,7 +294,7 @@ TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
   std::string dir = tmp.Join("c");
   ItemBatch items = RandomItems(0, 600, 9);
   {
-    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(dir)));
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(dir)));
     ASSERT_OK(c->Upsert(items).status());
     c->WaitForIndexes();
     ASSERT_OK(c->Snapshot().status());
@@ -326,7 +304,7 @@ TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
   p.metric = Metric::kCosine;
   p.k = 5;
   {
-    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir)));
     // Served from the loaded graph at once: no fallback, no rebuild pending.
     SearchResult r = c->Search(items.vectors.data(), p);
     EXPECT_FALSE(r.exact_fallback);
@@ -342,7 +320,7 @@ TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
   ASSERT_OK_AND_ASSIGN(std::string g, base::ReadFile(dir + "/hnsw-cosine.bin"));
   g[g.size() / 2] ^= 0x40;
   ASSERT_OK(base::WriteFileAtomically(dir + "/hnsw-cosine.bin", g));
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir)));
   c->WaitForIndexes();
   SearchResult r = c->Search(items.vectors.data(), p);
   EXPECT_FALSE(r.exact_fallback);
@@ -351,8 +329,8 @@ TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
 
 TEST(CollectionTest, CreateTwiceIsAlreadyExists) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
-  EXPECT_THAT(Collection::Create(Config(), Options(tmp.Join("c"))),
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
+  EXPECT_THAT(Collection::Create(Config(), TestOptions(tmp.Join("c"))),
               ::latentsearch::testing::StatusIs(absl::StatusCode::kAlreadyExists,
                                                 ::testing::HasSubstr("already exists")));
 }
@@ -361,7 +339,7 @@ TEST(CollectionTest, CreateTwiceIsAlreadyExists) {
 // search answers k items (run under TSan via the 'tsan' label).
 TEST(CollectionConcurrencyTest, SearchesDuringUpsertsAndRebuilds) {
   TempDir tmp;
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(tmp.Join("c"))));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
   ASSERT_OK(c->Upsert(RandomItems(0, 500, 8)).status());
   std::atomic<bool> done{false};
   std::atomic<int> bad{0}, searches{0};

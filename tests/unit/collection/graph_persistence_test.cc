@@ -2,11 +2,9 @@
 // to load at start (logged with its cause, rebuilt, searches still right),
 // and a graph save that fails (logged, the snapshot still succeeds).
 #include <algorithm>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "common/base/crc32.h"
 #include "common/base/file.h"
 #include "common/base/log_capture.h"
@@ -17,57 +15,30 @@
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/collection/collection_test_util.h"
 
 namespace latentsearch::index {
 namespace {
 
+using collection_test_util::kDim;
+using collection_test_util::RandomItems;
+using collection_test_util::SmallGraphConfig;
+using collection_test_util::TestOptions;
 using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-constexpr uint32_t kDim = 8;
 constexpr int kItems = 600;
 
 CollectionConfig Config() {
-  CollectionConfig c;
-  c.name = "graphs";
-  c.dim = kDim;
+  CollectionConfig c = SmallGraphConfig("graphs");
   c.metrics = {Metric::kL2};
-  c.hnsw_params.m = 8;
-  c.hnsw_params.ef_construction = 64;
-  c.ef_search = 64;
   return c;
 }
 
-CollectionOptions Options(const std::string& dir) {
-  CollectionOptions o;
-  o.dir = dir;
-  o.rebuild_min_changes = 50;
-  o.num_threads = 1;
-  return o;
-}
-
-ItemBatch Items() {
-  std::mt19937 rng(21);
-  std::normal_distribution<float> g;
-  ItemBatch b;
-  for (int i = 0; i < kItems; ++i) {
-    b.metas.push_back({absl::StrCat("id", i), i % 5, ""});
-    for (uint32_t d = 0; d < kDim; ++d) b.vectors.push_back(g(rng));
-  }
-  return b;
-}
-
-// A collection with its L2 graph saved beside the snapshot.
-void CreateWithSavedGraph(const std::string& dir, const ItemBatch& items) {
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), Options(dir)));
-  ASSERT_OK(c->Upsert(items).status());
-  c->WaitForIndexes();
-  ASSERT_OK(c->Snapshot().status());
-  ASSERT_OK(base::FileSize(GraphFilePath(dir, Metric::kL2)).status());
-}
+ItemBatch Items() { return RandomItems(0, kItems, 21); }
 
 // Every item's own vector finds it first through HNSW, with no fallback.
 void ExpectHnswFindsEveryItem(const Collection& c, const ItemBatch& items) {
@@ -110,62 +81,71 @@ TEST(GraphManifestTest, RoundTripsAndRejectsDamage) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("magic")));
 }
 
-TEST(GraphPersistenceTest, ATruncatedGraphIsLoggedWithItsCauseAndRebuilt) {
-  TempDir tmp;
-  const std::string dir = tmp.Join("c");
-  const ItemBatch items = Items();
-  CreateWithSavedGraph(dir, items);
-  if (HasFatalFailure()) return;
-  const std::string graph = GraphFilePath(dir, Metric::kL2);
-  ASSERT_OK_AND_ASSIGN(std::string bytes, base::ReadFile(graph));
-  ASSERT_OK(base::WriteFileAtomically(graph, bytes.substr(0, bytes.size() / 2)));
+// A test collection directory, its items and the path of its L2 graph.
+class GraphPersistenceTest : public ::testing::Test {
+ protected:
+  // Creates the collection with its L2 graph saved beside the snapshot and
+  // reads that graph file into graph_bytes_.
+  void CreateWithSavedGraph() {
+    {
+      ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(dir_)));
+      ASSERT_OK(c->Upsert(items_).status());
+      c->WaitForIndexes();
+      ASSERT_OK(c->Snapshot().status());
+    }
+    ASSERT_OK_AND_ASSIGN(graph_bytes_, base::ReadFile(graph_path_));
+  }
 
-  base::LogCapture logs(google::GLOG_WARNING);
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
-  EXPECT_THAT(logs.messages(),
-              Contains(AllOf(HasSubstr("collection 'graphs'"), HasSubstr("rebuilding"),
-                             HasSubstr("hnsw-l2.bin"), HasSubstr("the manifest says"))));
-  c->WaitForIndexes();
-  ExpectHnswFindsEveryItem(*c, items);
+  // Reopens the collection: a warning matches `logged`, and the graph,
+  // rebuilt, finds every item.
+  void ExpectReopenLogsAndRebuilds(const ::testing::Matcher<const std::string&>& logged) {
+    base::LogCapture logs(google::GLOG_WARNING);
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir_)));
+    EXPECT_THAT(logs.messages(), Contains(logged));
+    c->WaitForIndexes();
+    ExpectHnswFindsEveryItem(*c, items_);
+  }
+
+  TempDir tmp_;
+  const std::string dir_ = tmp_.Join("c");
+  const std::string graph_path_ = GraphFilePath(dir_, Metric::kL2);
+  const ItemBatch items_ = Items();
+  std::string graph_bytes_;
+};
+
+TEST_F(GraphPersistenceTest, ATruncatedGraphIsLoggedWithItsCauseAndRebuilt) {
+  CreateWithSavedGraph();
+  if (HasFatalFailure()) return;
+  ASSERT_OK(
+      base::WriteFileAtomically(graph_path_, graph_bytes_.substr(0, graph_bytes_.size() / 2)));
+  ExpectReopenLogsAndRebuilds(AllOf(HasSubstr("collection 'graphs'"), HasSubstr("rebuilding"),
+                                    HasSubstr("hnsw-l2.bin"), HasSubstr("the manifest says")));
 }
 
 // The file's size and checksum match the manifest (rewritten to match),
 // but the graph inside is corrupt: the parser's cause is logged.
-TEST(GraphPersistenceTest, ACorruptGraphThatPassesItsChecksumIsLoggedWithItsCauseAndRebuilt) {
-  TempDir tmp;
-  const std::string dir = tmp.Join("c");
-  const ItemBatch items = Items();
-  CreateWithSavedGraph(dir, items);
+TEST_F(GraphPersistenceTest, ACorruptGraphThatPassesItsChecksumIsLoggedWithItsCauseAndRebuilt) {
+  CreateWithSavedGraph();
   if (HasFatalFailure()) return;
-  const std::string graph = GraphFilePath(dir, Metric::kL2);
-  ASSERT_OK_AND_ASSIGN(std::string bytes, base::ReadFile(graph));
-  bytes.append("trailing garbage");
-  ASSERT_OK(base::WriteFileAtomically(graph, bytes));
-  ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir)));
+  const std::string bytes = graph_bytes_ + "trailing garbage";
+  ASSERT_OK(base::WriteFileAtomically(graph_path_, bytes));
+  ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir_)));
   ASSERT_OK_AND_ASSIGN(GraphManifest manifest, DecodeGraphManifest(mbytes, "m"));
   ASSERT_EQ(manifest.entries.size(), 1u);
   manifest.entries[0].bytes = bytes.size();
   manifest.entries[0].crc = base::Crc32(bytes);
-  ASSERT_OK(base::WriteFileAtomically(GraphManifestPath(dir), EncodeGraphManifest(manifest)));
-
-  base::LogCapture logs(google::GLOG_WARNING);
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
-  EXPECT_THAT(logs.messages(), Contains(AllOf(HasSubstr("rebuilding"), HasSubstr("hnsw-l2.bin"),
-                                              HasSubstr("unexpected trailing bytes"))));
-  c->WaitForIndexes();
-  ExpectHnswFindsEveryItem(*c, items);
+  ASSERT_OK(base::WriteFileAtomically(GraphManifestPath(dir_), EncodeGraphManifest(manifest)));
+  ExpectReopenLogsAndRebuilds(AllOf(HasSubstr("rebuilding"), HasSubstr("hnsw-l2.bin"),
+                                    HasSubstr("unexpected trailing bytes")));
 }
 
-TEST(GraphPersistenceTest, AFailedGraphSaveIsLoggedAndTheSnapshotStillSucceeds) {
-  TempDir tmp;
-  const std::string dir = tmp.Join("c");
-  const ItemBatch items = Items();
+TEST_F(GraphPersistenceTest, AFailedGraphSaveIsLoggedAndTheSnapshotStillSucceeds) {
   base::RecordingFileOps ops;
-  CollectionOptions options = Options(dir);
+  CollectionOptions options = TestOptions(dir_);
   options.file_ops = &ops;
   {
     ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), options));
-    ASSERT_OK(c->Upsert(items).status());
+    ASSERT_OK(c->Upsert(items_).status());
     c->WaitForIndexes();
     ops.FailOn("sync", absl::UnknownError("injected fsync failure"));
     base::LogCapture logs(google::GLOG_WARNING);
@@ -174,9 +154,9 @@ TEST(GraphPersistenceTest, AFailedGraphSaveIsLoggedAndTheSnapshotStillSucceeds) 
                                                 HasSubstr("injected fsync failure"))));
   }
   // The graph was left out of the manifest: rebuilt at start, still right.
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(Options(dir)));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir_)));
   c->WaitForIndexes();
-  ExpectHnswFindsEveryItem(*c, items);
+  ExpectHnswFindsEveryItem(*c, items_);
 }
 
 }  // namespace
