@@ -14,6 +14,7 @@
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/model/archive_damage.h"
 
 namespace latentsearch::model {
 namespace {
@@ -616,38 +617,32 @@ TEST(ModelFuzzRegressionTest, DirectoryCheckAcceptsRealArchivesAndNamesDamage) {
   ASSERT_NE(central, std::string::npos);
   const size_t pickle_size = u16(central + 20) | u16(central + 22) << 16;
   ASSERT_EQ(good[pickle + pickle_size - 1], '.') << "and ends with STOP";
-  auto with = [&](size_t pos, std::string patch) {
-    std::string b = good;
-    b.replace(pos, patch.size(), patch);
-    return b;
+  auto with = [&](size_t pos, absl::string_view patch) {
+    return archive_damage::Patched(good, pos, patch);
   };
-  struct Case {
-    std::string bytes;
-    std::string message;
-  };
-  const std::vector<Case> cases = {
-      {good.substr(0, 10), "shorter than a zip end record"},
-      {good.substr(0, end), "no end-of-central-directory record"},
-      // First record's method: deflate.
-      {with(dir + 10, std::string("\x08\x00", 2)), "is compressed (method 8)"},
-      // First record's uncompressed size: 4 GiB - 1.
-      {with(dir + 24, std::string("\xff\xff\xff\xff", 4)), "declares 4294967295 bytes"},
-      // First record's local header offset: far past the end.
-      {with(dir + 42, std::string("\x00\x00\x00\x7f", 4)), "has no local header"},
-      // The central directory's offset in the end record.
-      {with(end + 16, std::string("\x00\x00\x00\x7f", 4)), "disagrees"},
-      // The pickle's first opcode (PROTO) replaced by a byte that is none.
-      {with(pickle, std::string("\xff", 1)), "opcode 0xff is not a pickle opcode"},
-      // A memo index far ahead of the stored values (LONG_BINPUT 2^31).
-      {with(pickle, std::string("r\x00\x00\x00\x80", 5)), "memo index 2147483648"},
-      // The pickle's final STOP removed (the byte before it repeated).
-      {with(pickle + pickle_size - 1, "N"), "no STOP"},
-      // The first string (BINUNICODE, a parameter name) declaring 4 GiB - 2
-      // bytes, as in the fuzzer's out-of-memory input.
-      {with(good.find('X', pickle) + 1, std::string("\xfe\xff\xff\xff", 4)),
-       "declares 4294967294 bytes"},
-  };
-  for (const Case& c : cases) {
+  const std::vector<archive_damage::Case> cases = archive_damage::CutsAnd(
+      good, end,
+      {
+          // First record's method: deflate.
+          {with(dir + 10, std::string("\x08\x00", 2)), "is compressed (method 8)"},
+          // First record's uncompressed size: 4 GiB - 1.
+          {with(dir + 24, std::string("\xff\xff\xff\xff", 4)), "declares 4294967295 bytes"},
+          // First record's local header offset: far past the end.
+          {with(dir + 42, std::string("\x00\x00\x00\x7f", 4)), "has no local header"},
+          // The central directory's offset in the end record.
+          {with(end + 16, std::string("\x00\x00\x00\x7f", 4)), "disagrees"},
+          // The pickle's first opcode (PROTO) replaced by a byte that is none.
+          {with(pickle, std::string("\xff", 1)), "opcode 0xff is not a pickle opcode"},
+          // A memo index far ahead of the stored values (LONG_BINPUT 2^31).
+          {with(pickle, std::string("r\x00\x00\x00\x80", 5)), "memo index 2147483648"},
+          // The pickle's final STOP removed (the byte before it repeated).
+          {with(pickle + pickle_size - 1, "N"), "no STOP"},
+          // The first string (BINUNICODE, a parameter name) declaring 4 GiB - 2
+          // bytes, as in the fuzzer's out-of-memory input.
+          {with(good.find('X', pickle) + 1, std::string("\xfe\xff\xff\xff", 4)),
+           "declares 4294967294 bytes"},
+      });
+  for (const archive_damage::Case& c : cases) {
     absl::Status s = (*m)->LoadWeights(c.bytes);
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << c.message << ": " << s;
     EXPECT_THAT(s.message(), ::testing::HasSubstr(c.message)) << s;

@@ -12,10 +12,13 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/model/archive_damage.h"
 
 namespace latentsearch::model {
 namespace {
 
+using archive_damage::PatchedLe;
+using archive_damage::SetLe;
 using ::latentsearch::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -24,10 +27,6 @@ const std::string kPickle("\x80\x02}q\x00.", 6);
 
 void PutLe(std::string* out, uint64_t v, int width) {
   for (int i = 0; i < width; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void SetLe(std::string* out, size_t pos, uint64_t v, int width) {
-  for (int i = 0; i < width; ++i) (*out)[pos + i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
 struct Entry {
@@ -139,29 +138,21 @@ TEST(WeightsArchiveTest, FindsThePickleInTheFirstRecordsDirectory) {
 TEST(WeightsArchiveTest, NamesEachKindOfDirectoryDamage) {
   Layout l;
   const std::string good = Zip(Weights(), /*zip64=*/true, &l);
-  auto patched = [&](size_t pos, uint64_t v, int width) {
-    std::string b = good;
-    SetLe(&b, pos, v, width);
-    return b;
-  };
-  struct Case {
-    std::string bytes;
-    std::string message;
-  };
-  const std::vector<Case> cases = {
-      {good.substr(0, 10), "shorter than a zip end record"},
-      {good.substr(0, l.end), "no end-of-central-directory record"},
-      {patched(l.central[0] + 10, 8, 2), "is compressed (method 8)"},
-      {patched(l.central[1] + 24, 5, 4), "'archive/data/0' declares 5 bytes but stores 4"},
-      {patched(l.central[1] + 24, 0xFFFFFFFF, 4), "declares 4294967295 bytes"},
-      {patched(l.central[1] + 42, 0x7f000000, 4), "has no local header at offset"},
-      {patched(l.end + 16, 1, 4), "zip64 end record disagrees"},
-      {patched(l.zip64_end + 32, 1000, 8), "zip64 end record disagrees"},
-      {patched(l.end - 20 + 8, 1u << 30, 8), "zip64 locator points at no zip64 end record"},
-      {patched(l.central[2], 0, 4), "central directory record 2 is damaged"},
-      {Zip({{"a/data.pkl", kPickle}, {"a/data.pkl", "x"}}), "'a/data.pkl' appears twice"},
-  };
-  for (const Case& c : cases) {
+  auto patched = [&](size_t pos, uint64_t v, int width) { return PatchedLe(good, pos, v, width); };
+  const std::vector<archive_damage::Case> cases = archive_damage::CutsAnd(
+      good, l.end,
+      {
+          {patched(l.central[0] + 10, 8, 2), "is compressed (method 8)"},
+          {patched(l.central[1] + 24, 5, 4), "'archive/data/0' declares 5 bytes but stores 4"},
+          {patched(l.central[1] + 24, 0xFFFFFFFF, 4), "declares 4294967295 bytes"},
+          {patched(l.central[1] + 42, 0x7f000000, 4), "has no local header at offset"},
+          {patched(l.end + 16, 1, 4), "zip64 end record disagrees"},
+          {patched(l.zip64_end + 32, 1000, 8), "zip64 end record disagrees"},
+          {patched(l.end - 20 + 8, 1u << 30, 8), "zip64 locator points at no zip64 end record"},
+          {patched(l.central[2], 0, 4), "central directory record 2 is damaged"},
+          {Zip({{"a/data.pkl", kPickle}, {"a/data.pkl", "x"}}), "'a/data.pkl' appears twice"},
+      });
+  for (const archive_damage::Case& c : cases) {
     EXPECT_THAT(ReadArchiveDirectory(c.bytes).status(),
                 StatusIs(absl::StatusCode::kDataLoss, HasSubstr(c.message)))
         << c.message;
