@@ -96,6 +96,42 @@ Layer ReshapeLayer(int64_t c, int64_t h, int64_t w) {
   return l;
 }
 
+// Height and width of the input (index 0) and after each of three stride-2
+// stages, rounded up: [i] = ceil([i - 1] / 2).
+struct StageSizes {
+  int64_t h[4], w[4];
+};
+
+StageSizes HalvedSizes(const InputShape& input) {
+  StageSizes s = {{input.height}, {input.width}};
+  for (int i = 1; i < 4; ++i) {
+    s.h[i] = (s.h[i - 1] + 1) / 2;
+    s.w[i] = (s.w[i - 1] + 1) / 2;
+  }
+  return s;
+}
+
+// The conv and resnet decoder: Linear latent → cin × H/8 × W/8, reshape,
+// then three "same" k3 s2 transposed convolutions to `filters` (ELU after
+// the first two), each cropped to the encoder's size at its stage for odd
+// inputs.
+LayerStack CroppingDecoder(const ModelSpec& spec, int64_t cin, const int64_t (&filters)[3],
+                           const StageSizes& s, Formulation f, const at::Generator& gen) {
+  LayerStack dec;
+  dec->Add(LinearLayer("dense", spec.latent_size, cin * s.h[3] * s.w[3], gen));
+  dec->Add(ReshapeLayer(cin, s.h[3], s.w[3]));
+  for (int i = 0; i < 3; ++i) {
+    Layer l = SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, filters[i],
+                             /*elu=*/i < 2, f, gen, s.h[2 - i], s.w[2 - i]);
+    if (2 * s.h[3 - i] != s.h[2 - i] || 2 * s.w[3 - i] != s.w[2 - i]) {
+      l.kind += absl::StrCat(", cropped to ", s.h[2 - i], "x", s.w[2 - i]);
+    }
+    dec->Add(std::move(l));
+    cin = filters[i];
+  }
+  return dec;
+}
+
 // The seed: 4 × [ConvTranspose2d k3 s2 same + ELU → MaxPool2d 2] with
 // 32/64/128/256 filters, Flatten, Linear; decoder Linear, reshape,
 // ConvTranspose2d 128/64/32 (ELU), C (none).
@@ -157,11 +193,7 @@ Autoencoder BuildConv(const ModelSpec& spec, Formulation requested, const at::Ge
       requested == Formulation::kPlain ? Formulation::kPlain : Formulation::kPhaseConv;
   const int64_t c = spec.input.channels;
   const int64_t filters[] = {32, 64, 128};
-  int64_t hs[4] = {spec.input.height}, ws[4] = {spec.input.width};
-  for (int i = 1; i < 4; ++i) {
-    hs[i] = (hs[i - 1] + 1) / 2;
-    ws[i] = (ws[i - 1] + 1) / 2;
-  }
+  const StageSizes sizes = HalvedSizes(spec.input);
   LayerStack enc;
   int64_t cin = c;
   for (int i = 0; i < 3; ++i) {
@@ -178,23 +210,10 @@ Autoencoder BuildConv(const ModelSpec& spec, Formulation requested, const at::Ge
     cin = filters[i];
   }
   enc->Add(FlattenLayer());
-  enc->Add(LinearLayer("dense", 128 * hs[3] * ws[3], spec.latent_size, gen));
+  enc->Add(LinearLayer("dense", 128 * sizes.h[3] * sizes.w[3], spec.latent_size, gen));
 
-  LayerStack dec;
-  dec->Add(LinearLayer("dense", spec.latent_size, 128 * hs[3] * ws[3], gen));
-  dec->Add(ReshapeLayer(128, hs[3], ws[3]));
   const int64_t dfilters[] = {64, 32, c};
-  cin = 128;
-  for (int i = 0; i < 3; ++i) {
-    Layer l = SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, dfilters[i],
-                             /*elu=*/i < 2, f, gen, hs[2 - i], ws[2 - i]);
-    if (2 * hs[3 - i] != hs[2 - i] || 2 * ws[3 - i] != ws[2 - i]) {
-      l.kind += absl::StrCat(", cropped to ", hs[2 - i], "x", ws[2 - i]);
-    }
-    dec->Add(std::move(l));
-    cin = dfilters[i];
-  }
-  return Autoencoder(enc, dec);
+  return Autoencoder(enc, CroppingDecoder(spec, 128, dfilters, sizes, f, gen));
 }
 
 // Kaiming (He) normal for convolutions followed by ReLU, fan-out mode (as
@@ -264,11 +283,7 @@ Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested, const at::
   const Formulation f =
       requested == Formulation::kPlain ? Formulation::kPlain : Formulation::kPhaseConv;
   const int64_t c = spec.input.channels;
-  int64_t hs[4] = {spec.input.height}, ws[4] = {spec.input.width};
-  for (int i = 1; i < 4; ++i) {
-    hs[i] = (hs[i - 1] + 1) / 2;
-    ws[i] = (ws[i - 1] + 1) / 2;
-  }
+  const StageSizes sizes = HalvedSizes(spec.input);
   LayerStack enc;
   {
     auto stem = std::make_shared<ConvBnImpl>(c, width, gen);
@@ -305,20 +320,8 @@ Autoencoder BuildResNet(const ModelSpec& spec, Formulation requested, const at::
   }
   enc->Add(LinearLayer("dense", cin, spec.latent_size, gen));
 
-  LayerStack dec;
-  dec->Add(LinearLayer("dense", spec.latent_size, cin * hs[3] * ws[3], gen));
-  dec->Add(ReshapeLayer(cin, hs[3], ws[3]));
   const int64_t dfilters[] = {4 * width, 2 * width, c};
-  for (int i = 0; i < 3; ++i) {
-    Layer l = SameConvTLayer("conv_transpose2d_" + std::to_string(i + 1), cin, dfilters[i],
-                             /*elu=*/i < 2, f, gen, hs[2 - i], ws[2 - i]);
-    if (2 * hs[3 - i] != hs[2 - i] || 2 * ws[3 - i] != ws[2 - i]) {
-      l.kind += absl::StrCat(", cropped to ", hs[2 - i], "x", ws[2 - i]);
-    }
-    dec->Add(std::move(l));
-    cin = dfilters[i];
-  }
-  return Autoencoder(enc, dec);
+  return Autoencoder(enc, CroppingDecoder(spec, cin, dfilters, sizes, f, gen));
 }
 
 using Builder = std::function<Autoencoder(const ModelSpec&, Formulation, const at::Generator&)>;

@@ -113,6 +113,8 @@ Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).
 // PhaseMax's kernels: `four` is N × 4C × S (contiguous) or N × S × 4C
 // (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
 // N × S × C.
+// The max-of-four-phases loop is written out in each layout's branch here
+// and in PhaseMax4Forward, not shared: these are benchmarked hot loops.
 template <typename T>
 void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s, bool cl) {
   using acc = at::opmath_type<T>;  // float for bf16, else T itself.
