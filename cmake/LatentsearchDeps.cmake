@@ -18,8 +18,8 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_package(prometheus-cpp CONFIG REQUIRED)
 # Logging (common/base/logging.h): the glog LibTorch itself links.
 find_package(glog CONFIG REQUIRED)
-# JSON (CLI output) and linear algebra (the CLI's PCA), header-only.
-find_package(nlohmann_json CONFIG REQUIRED)
+# Linear algebra for the PCA (common/stats), header-only. (nlohmann::json was
+# measured against the CLI's JsonWriter and not taken: clients/cli/json.h.)
 find_package(Eigen3 CONFIG REQUIRED)
 
 # hnswlib 0.6.2 has no CMake package and defines non-inline functions in its

@@ -38,8 +38,8 @@ BUILD_PACKAGES=(
   libarchive-dev
   # logging (common/base/logging.h; LibTorch links the same glog)
   libgoogle-glog-dev libgflags-dev
-  # the CLI's JSON output, and its PCA
-  nlohmann-json3-dev libeigen3-dev
+  # PCA (common/stats)
+  libeigen3-dev
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}"

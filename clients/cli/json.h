@@ -4,7 +4,7 @@
 // ones as null. Protobuf messages (train/watch events, jobs) use
 // protobuf's JSON mapping instead.
 //
-// Why not nlohmann::json (installed): its double output is the shortest
+// Why not nlohmann::json (Debian nlohmann-json3-dev): its double output is the shortest
 // round-trip form, so a float distance widened to double prints with up to
 // 17 digits and a precision of 1 as 1.0; rounding to 6 digits first does not fix it, as
 // its Grisu2 printer gives 17 digits for about 1 double in 1,600 that has

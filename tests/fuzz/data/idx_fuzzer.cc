@@ -2,44 +2,13 @@
 // or gzip). The input is split in two at a position given by its first two
 // bytes. The files live in memory (memfd) and are opened through
 // /proc/self/fd like any path. Nothing may crash; errors are fine.
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 #include "common/data/idx.h"
+#include "tests/fuzz/fuzz_util.h"
 
-namespace {
-
-// An in-memory file holding `data`; closed when the object goes away.
-class MemFile {
- public:
-  MemFile(const char* name, const uint8_t* data, size_t size)
-      : fd_(memfd_create(name, MFD_CLOEXEC)) {
-    size_t done = 0;
-    while (fd_ >= 0 && done < size) {
-      const ssize_t n = write(fd_, data + done, size - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-  }
-  ~MemFile() {
-    if (fd_ >= 0) close(fd_);
-  }
-  MemFile(const MemFile&) = delete;
-  MemFile& operator=(const MemFile&) = delete;
-
-  std::string path() const {
-    return fd_ >= 0 ? "/proc/self/fd/" + std::to_string(fd_) : "/nonexistent";
-  }
-
- private:
-  int fd_;
-};
-
-}  // namespace
+using latentsearch::fuzz::MemFile;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
