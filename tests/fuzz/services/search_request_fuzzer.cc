@@ -19,8 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/search.pb.h"
-#include "services/search/convert.h"
 #include "services/search/collection_manager.h"
+#include "services/search/convert.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/trainer.pb.h"
-#include "services/trainer/training_config_proto.h"
 #include "services/trainer/training.h"
+#include "services/trainer/training_config_proto.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
