@@ -1,0 +1,39 @@
+#include "common/base/logging.h"
+
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace latentsearch::base {
+namespace {
+
+using ::latentsearch::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(ParseLogLevelTest, NamesInAnyCase) {
+  EXPECT_EQ(*ParseLogLevel("info"), LogLevel::kInfo);
+  EXPECT_EQ(*ParseLogLevel("WARNING"), LogLevel::kWarning);
+  EXPECT_EQ(*ParseLogLevel("Error"), LogLevel::kError);
+}
+
+TEST(ParseLogLevelTest, UnknownLevelNamesTheValueAndWhatIsAllowed) {
+  EXPECT_THAT(ParseLogLevel("debug").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("'debug'"), HasSubstr("info, warning, error"))));
+  EXPECT_THAT(ParseLogLevel("").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not one of")));
+}
+
+TEST(InitLoggingTest, SetsTheLevelsAndCanBeCalledAgain) {
+  InitLogging("logging_test", LogLevel::kError, 2);
+  EXPECT_EQ(FLAGS_minloglevel, 2);
+  EXPECT_EQ(FLAGS_v, 2);
+  EXPECT_TRUE(FLAGS_logtostderr);
+  InitLogging("logging_test", LogLevel::kWarning);  // a second call only sets the levels
+  EXPECT_EQ(FLAGS_minloglevel, 1);
+  EXPECT_EQ(FLAGS_v, 0);
+}
+
+}  // namespace
+}  // namespace latentsearch::base
