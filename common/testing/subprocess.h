@@ -44,6 +44,11 @@ class Subprocess {
 // The path of a binary built into <build>/bin.
 std::string BinaryPath(const std::string& name);
 
+// Runs `command` through /bin/sh to completion with stdout and stderr both
+// into *output (replaced); returns the exit status, or -1 when it could not
+// be started or did not exit normally.
+int RunShell(const std::string& command, std::string* output);
+
 }  // namespace latentsearch::testing
 
 #endif  // LATENTSEARCH_COMMON_TESTING_SUBPROCESS_H_

@@ -3,10 +3,8 @@
 // answers SERVING, 1 for NOT_SERVING / unknown name / server down, 2 for a
 // usage error. Runs the real probe against the real search binary on a unix
 // socket.
-#include <sys/wait.h>
 
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -26,15 +24,8 @@ using ::latentsearch::testing::TempDir;
 // Runs the probe with `args`; returns its exit code and puts its output
 // (stdout + stderr) into *output.
 int RunProbe(const std::string& args, std::string* output) {
-  const std::string command = absl::StrCat(BinaryPath("latentsearch-probe"), " ", args, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  output->clear();
-  char buffer[512];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output->append(buffer, n);
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return ::latentsearch::testing::RunShell(
+      absl::StrCat(BinaryPath("latentsearch-probe"), " ", args), output);
 }
 
 class ProbeTest : public ::testing::Test {

@@ -40,6 +40,7 @@ namespace latentsearch::encoder {
 namespace {
 
 using ::latentsearch::testing::BinaryPath;
+using ::latentsearch::testing::RunShell;
 using ::latentsearch::testing::Subprocess;
 using ::latentsearch::testing::TempDir;
 using ::testing::HasSubstr;
@@ -244,18 +245,6 @@ TEST(TrainerPushTest, TrainerPushesToARealEncoderAndEmbeddingsMatch) {
   v1::EncodeResponse restarted;
   ASSERT_TRUE(Encode(stub2.get(), pngs, &restarted, version).ok());
   ExpectEqual(restarted, want, 10);
-}
-
-// Runs `command` through the shell; its exit status (-1 if it did not exit)
-// and stdout + stderr.
-int RunShell(const std::string& command, std::string* output) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output->append(buf, n);
-  const int status = ::pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // latentsearch-trainer --push_file pushes a checkpoint file written elsewhere

@@ -2,10 +2,7 @@
 // on the real search binary: a bad --log_level is refused before serving,
 // naming what is allowed; a quiet level hides INFO lines but never the
 // "listening on" line scripts and tests wait for.
-#include <sys/wait.h>
-
 #include <csignal>
-#include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -27,16 +24,8 @@ using ::testing::Not;
 // Runs the search binary with `args` to completion; returns its exit code
 // and its stdout + stderr in *output.
 int RunSearch(const std::string& args, std::string* output) {
-  const std::string command =
-      absl::StrCat(BinaryPath("latentsearch-search"), " ", args, " 2>&1 </dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  output->clear();
-  char buffer[512];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output->append(buffer, n);
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return ::latentsearch::testing::RunShell(
+      absl::StrCat(BinaryPath("latentsearch-search"), " ", args, " </dev/null"), output);
 }
 
 TEST(LogFlagsTest, AnUnknownLevelIsRefusedNamingTheAllowedOnes) {

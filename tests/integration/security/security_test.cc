@@ -5,10 +5,8 @@
 #include "common/rpc/security.h"
 
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,15 +99,7 @@ class SearchSecurityTest : public ::testing::Test {
   int RunCli(const std::vector<std::string>& args, std::string* output) {
     std::string command = BinaryPath("latentsearch");
     for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-    absl::StrAppend(&command, " 2>&1");
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return -1;
-    char buf[4096];
-    size_t n;
-    output->clear();
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output->append(buf, n);
-    const int rc = ::pclose(pipe);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return ::latentsearch::testing::RunShell(command, output);
   }
 
   TempDir dir_;
