@@ -42,13 +42,11 @@ using latentsearch::fuzz::WriteScratchFile;
 
 constexpr uint32_t kMaxSearchDim = 4096;
 
-uint32_t Crc(const char* p, size_t n) { return latentsearch::base::Crc32(p, n); }
-
 void FixSnapshot(std::string* s) {
   if (s->size() < 24) return;
   const uint64_t payload = s->size() - 24;
   std::memcpy(s->data() + 12, &payload, 8);
-  const uint32_t crc = Crc(s->data() + 24, payload);
+  const uint32_t crc = latentsearch::base::Crc32(s->data() + 24, payload);
   std::memcpy(s->data() + 20, &crc, 4);
 }
 
@@ -59,7 +57,7 @@ void FixWal(std::string* w) {
     uint32_t len = 0;
     std::memcpy(&len, w->data() + pos, 4);
     if (len > w->size() - pos - 8) return;
-    const uint32_t crc = Crc(w->data() + pos + 8, len);
+    const uint32_t crc = latentsearch::base::Crc32(w->data() + pos + 8, len);
     std::memcpy(w->data() + pos + 4, &crc, 4);
     pos += 8 + len;
   }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/little_endian.h"
 #include "common/model/checkpoint.h"
 #include "common/model/checkpoint_proto.h"
 #include "tests/fuzz/fuzz_util.h"
@@ -32,17 +33,13 @@ using latentsearch::fuzz::Input;
 using latentsearch::fuzz::MemFile;
 using latentsearch::fuzz::Violation;
 
-void PutLE(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
 // The file format of checkpoint.h around `metadata` and `weights`.
 std::string Frame(const std::string& metadata, const std::string& weights) {
   std::string out("\x89LSCKPT\n", 8);
-  PutLE(&out, 1, 4);
-  PutLE(&out, 0, 4);
-  PutLE(&out, metadata.size(), 8);
-  PutLE(&out, weights.size(), 8);
+  base::AppendLittleEndian<uint32_t>(1, &out);  // format version
+  base::AppendLittleEndian<uint32_t>(0, &out);  // flags
+  base::AppendLittleEndian<uint64_t>(metadata.size(), &out);
+  base::AppendLittleEndian<uint64_t>(weights.size(), &out);
   out += model::RawSha256(out, metadata);
   out += metadata;
   out += weights;
