@@ -1,23 +1,15 @@
 #include "services/encoder/encoder_service.h"
 
-#include <chrono>
 #include <memory>
 #include <utility>
 
-#include "absl/time/clock.h"
+#include "common/rpc/call_util.h"
 #include "common/rpc/status_util.h"
 
 namespace latentsearch::encoder {
 namespace {
 
 using rpc::ToGrpcStatus;
-
-// The call's deadline on the absl clock; InfiniteFuture() when the client
-// set none (gRPC reports a far-future time then).
-absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
-  const absl::Time d = absl::FromChrono(ctx->deadline());
-  return d > absl::Now() + absl::Hours(24 * 365) ? absl::InfiniteFuture() : d;
-}
 
 // One PushCheckpoint stream.
 class PushReactor final : public grpc::ServerReadReactor<v1::CheckpointChunk> {
@@ -65,7 +57,7 @@ grpc::ServerUnaryReactor* EncoderService::Encode(grpc::CallbackServerContext* ct
                                                  const v1::EncodeRequest* request,
                                                  v1::EncodeResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  core_->Encode(*request, DeadlineOf(ctx), response,
+  core_->Encode(*request, rpc::DeadlineOf(*ctx), response,
                 [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
@@ -74,7 +66,7 @@ grpc::ServerUnaryReactor* EncoderService::Reconstruct(grpc::CallbackServerContex
                                                       const v1::ReconstructRequest* request,
                                                       v1::ReconstructResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  core_->Reconstruct(*request, DeadlineOf(ctx), response,
+  core_->Reconstruct(*request, rpc::DeadlineOf(*ctx), response,
                      [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }

@@ -3,7 +3,7 @@
 #include <memory>
 #include <utility>
 
-#include "absl/time/clock.h"
+#include "common/rpc/call_util.h"
 #include "common/rpc/status_util.h"
 
 namespace latentsearch::search {
@@ -19,13 +19,6 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* resp
   if (result.ok()) *response = *std::move(result);
   reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
-}
-
-// The call's deadline on the absl clock; InfiniteFuture() when the client
-// set none (gRPC reports a far-future time then).
-absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
-  const absl::Time d = absl::FromChrono(ctx->deadline());
-  return d > absl::Now() + absl::Hours(24 * 365) ? absl::InfiniteFuture() : d;
 }
 
 // One Upsert stream over the core's UpsertStream.
@@ -108,7 +101,7 @@ grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx
                                                 const v1::SearchRequest* request,
                                                 v1::SearchResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  core_->Search(*request, DeadlineOf(ctx), response,
+  core_->Search(*request, rpc::DeadlineOf(*ctx), response,
                 [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
