@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/file.h"
+#include "common/base/md5.h"
 #include "common/data/file_util.h"
 #include "common/data/parallel.h"
 
@@ -133,7 +134,7 @@ absl::Status VerifyFiles(const std::string& dir, const std::vector<std::string>&
   }
   return internal::ParallelFor(files.size(), num_threads, [&](size_t i) -> absl::Status {
     const std::string path = base::JoinPath(dir, files[i]);
-    absl::StatusOr<std::string> md5 = internal::Md5Hex(path);
+    absl::StatusOr<std::string> md5 = base::Md5FileHex(path);
     if (!md5.ok()) return md5.status();
     const std::string& want = expected.find(files[i])->second;
     if (*md5 != want) {

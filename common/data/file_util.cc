@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
-#include "common/base/md5.h"
 
 namespace latentsearch::data::internal {
 namespace {
@@ -57,7 +56,5 @@ absl::Status ReadExactly(const std::string& path, uint8_t* buf, size_t size) {
   }
   return absl::OkStatus();
 }
-
-absl::StatusOr<std::string> Md5Hex(const std::string& path) { return base::Md5FileHex(path); }
 
 }  // namespace latentsearch::data::internal

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 
 namespace latentsearch::data::internal {
 
@@ -16,10 +15,6 @@ namespace latentsearch::data::internal {
 // bytes (it shrank since it was measured).
 // Thread-safety: thread-safe.
 absl::Status ReadExactly(const std::string& path, uint8_t* buf, size_t size);
-
-// Lower-case hex MD5 of the file's contents, streamed in 1 MiB chunks.
-// Thread-safety: thread-safe.
-absl::StatusOr<std::string> Md5Hex(const std::string& path);
 
 // True when `path` exists (any kind of file).
 bool PathExists(const std::string& path);

@@ -4,7 +4,6 @@
 // tests/fuzz/make_corpus.sh (make fuzz):
 //   fuzz_seed_gen OUT_DIR      -> OUT_DIR/<target>/seed-NN
 // Deterministic: the same build writes the same seeds.
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -21,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/file.h"
+#include "common/base/md5.h"
 #include "common/image/image.h"
 #include "common/index/collection.h"
 #include "common/index/hnsw.h"
@@ -84,15 +84,6 @@ std::string Gzip(const std::string& in) {
   return out;
 }
 
-std::string Md5Hex(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_md5(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(md[i], absl::kZeroPad2));
-  return hex;
-}
-
 image::Image Pattern(int h, int w, int c, int salt) {
   image::Image img(h, w, c);
   for (size_t i = 0; i < img.pixels.size(); ++i) {
@@ -112,7 +103,7 @@ void DataSeeds() {
   }
   const std::string meta = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
   const std::string sums =
-      Md5Hex(records) + "  test_batch.bin\n" + std::string(32, '0') + "  data_batch_1.bin\n";
+      base::Md5Hex(records) + "  test_batch.bin\n" + std::string(32, '0') + "  data_batch_1.bin\n";
   for (uint8_t flags : {0, 1, 3, 7}) {
     std::string s(1, static_cast<char>(flags));
     AppendLengthPrefixed(&s, flags & 1 ? meta : "");

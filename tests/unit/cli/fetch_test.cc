@@ -24,17 +24,16 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/base/file.h"
+#include "common/base/md5.h"
 #include "common/data/load.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "openssl/evp.h"
 
 namespace latentsearch::cli {
 namespace {
@@ -58,15 +57,6 @@ std::vector<std::string> List(const std::string& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
-}
-
-std::string Md5Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_md5(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
-  return hex;
 }
 
 // `records` CIFAR-10 records whose label is i % 10 and pixels a pattern.
@@ -179,14 +169,14 @@ class FetchTest : public ::testing::Test {
 };
 
 TEST_F(FetchTest, DownloadsVerifiesExtractsAndLoads) {
-  FetchOptions o = Options("/cifar.tar.gz", Md5Hex(good_));
+  FetchOptions o = Options("/cifar.tar.gz", base::Md5Hex(good_));
   uint64_t last_progress = 0;
   o.progress = [&](uint64_t received, uint64_t) { last_progress = received; };
   absl::StatusOr<FetchResult> r = FetchCifar10(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->already_present);
   EXPECT_EQ(r->archive_bytes, good_.size());
-  EXPECT_EQ(r->md5, Md5Hex(good_));
+  EXPECT_EQ(r->md5, base::Md5Hex(good_));
   EXPECT_EQ(r->files, 8);
   EXPECT_EQ(last_progress, good_.size());
   // Only the data set directory is left: no temporary download or extract.
@@ -222,13 +212,13 @@ TEST_F(FetchTest, Md5MismatchLeavesNothingBehind) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("MD5 mismatch"));
-  EXPECT_THAT(r.status().message(), HasSubstr(Md5Hex(good_)));
+  EXPECT_THAT(r.status().message(), HasSubstr(base::Md5Hex(good_)));
   EXPECT_THAT(r.status().message(), HasSubstr(std::string(32, '0')));
   EXPECT_THAT(List(tmp_.Join("data")), IsEmpty());
 }
 
 TEST_F(FetchTest, NotFoundIsAClearError) {
-  absl::StatusOr<FetchResult> r = FetchCifar10(Options("/nope.tar.gz", Md5Hex(good_)));
+  absl::StatusOr<FetchResult> r = FetchCifar10(Options("/nope.tar.gz", base::Md5Hex(good_)));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(r.status().message(), HasSubstr("HTTP 404"));
@@ -237,7 +227,7 @@ TEST_F(FetchTest, NotFoundIsAClearError) {
 }
 
 TEST_F(FetchTest, RefusesEntriesOutsideTheArchive) {
-  absl::StatusOr<FetchResult> r = FetchCifar10(Options("/evil.tar.gz", Md5Hex(evil_)));
+  absl::StatusOr<FetchResult> r = FetchCifar10(Options("/evil.tar.gz", base::Md5Hex(evil_)));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr(".."));
@@ -248,7 +238,7 @@ TEST_F(FetchTest, RefusesEntriesOutsideTheArchive) {
 TEST_F(FetchTest, ArchiveWithoutCifarIsDataLoss) {
   const std::string other = Tarball({{"photos/", ""}, {"photos/a.bin", "x"}});
   LoopbackServer server({{"/other.tar.gz", other}});
-  FetchOptions o = Options("/other.tar.gz", Md5Hex(other));
+  FetchOptions o = Options("/other.tar.gz", base::Md5Hex(other));
   o.url = server.Url("/other.tar.gz");
   absl::StatusOr<FetchResult> r = FetchCifar10(o);
   ASSERT_FALSE(r.ok());
@@ -269,7 +259,7 @@ TEST_F(FetchTest, ConnectionRefusedIsUnavailable) {
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const int port = ntohs(addr.sin_port);
   close(fd);
-  FetchOptions o = Options("/", Md5Hex(good_));
+  FetchOptions o = Options("/", base::Md5Hex(good_));
   o.url = absl::StrCat("http://127.0.0.1:", port, "/cifar.tar.gz");
   absl::StatusOr<FetchResult> r = FetchCifar10(o);
   ASSERT_FALSE(r.ok());
@@ -280,7 +270,7 @@ TEST_F(FetchTest, ConnectionRefusedIsUnavailable) {
 TEST_F(FetchTest, BadArgumentsAreInvalidArgument) {
   FetchOptions o = Options("/cifar.tar.gz", "xyz");
   EXPECT_EQ(FetchCifar10(o).status().code(), absl::StatusCode::kInvalidArgument);
-  o = Options("/cifar.tar.gz", Md5Hex(good_));
+  o = Options("/cifar.tar.gz", base::Md5Hex(good_));
   o.url = "ftp://example.org/cifar.tar.gz";
   EXPECT_EQ(FetchCifar10(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.url = server_.Url("/cifar.tar.gz");
@@ -289,7 +279,7 @@ TEST_F(FetchTest, BadArgumentsAreInvalidArgument) {
 }
 
 TEST_F(FetchTest, NonEmptyDestinationIsRefused) {
-  FetchOptions o = Options("/cifar.tar.gz", Md5Hex(good_));
+  FetchOptions o = Options("/cifar.tar.gz", base::Md5Hex(good_));
   ASSERT_TRUE(base::MakeDirs(o.out_dir).ok());
   ASSERT_TRUE(base::WriteFileAtomically(o.out_dir + "/mine.txt", "keep me").ok());
   absl::StatusOr<FetchResult> r = FetchCifar10(o);
@@ -299,7 +289,7 @@ TEST_F(FetchTest, NonEmptyDestinationIsRefused) {
 
 TEST_F(FetchTest, FileUrl) {
   ASSERT_TRUE(base::WriteFileAtomically(tmp_.Join("copy.tar.gz"), good_).ok());
-  FetchOptions o = Options("/", Md5Hex(good_));
+  FetchOptions o = Options("/", base::Md5Hex(good_));
   o.url = "file://" + tmp_.Join("copy.tar.gz");
   absl::StatusOr<FetchResult> r = FetchCifar10(o);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -326,8 +316,9 @@ TEST_F(FetchTest, BinaryExitCodes) {
   EXPECT_EQ(run("--md5=short" + out), 2);
   EXPECT_EQ(run("--bogus"), 2);
   EXPECT_THAT(List(tmp_.Join("data")), IsEmpty());
-  EXPECT_EQ(
-      run(absl::StrCat("--url=", server_.Url("/cifar.tar.gz"), " --md5=", Md5Hex(good_), out)), 0);
+  EXPECT_EQ(run(absl::StrCat("--url=", server_.Url("/cifar.tar.gz"), " --md5=", base::Md5Hex(good_),
+                             out)),
+            0);
   EXPECT_TRUE(base::FileSize(tmp_.Join("data/c/test_batch.bin")).ok());
 }
 
