@@ -4,7 +4,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/base/errno_status.h"
 #include "common/base/file.h"
 #include "common/data/file_util.h"
 #include "common/data/parallel.h"
@@ -54,7 +54,7 @@ class GzFile {
       if (r < 0) {
         int errnum = Z_OK;
         const char* msg = gzerror(f_, &errnum);
-        error_ = errnum == Z_ERRNO ? std::strerror(errno)
+        error_ = errnum == Z_ERRNO ? base::ErrnoText(errno)
                                    : (msg != nullptr ? msg : "unknown zlib error");
         return got;
       }
@@ -196,10 +196,12 @@ absl::StatusOr<IdxArray> ReadIdxFile(const std::string& path, uint32_t magic,
   if (!internal::PathExists(path)) {
     return absl::NotFoundError(absl::StrCat("IDX file '", path, "' does not exist"));
   }
+  errno = 0;
   gzFile raw = gzopen(path.c_str(), "rb");
   if (raw == nullptr) {
-    return absl::UnknownError(absl::StrCat(
-        "open '", path, "': ", errno != 0 ? std::strerror(errno) : "zlib cannot open it"));
+    const int err = errno;
+    if (err != 0) return base::ErrnoError("open", path, err);
+    return absl::UnknownError(absl::StrCat("open '", path, "': zlib cannot open it"));
   }
   gzbuffer(raw, 1 << 18);
   GzFile gz(raw);

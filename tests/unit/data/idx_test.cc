@@ -170,6 +170,14 @@ TEST_F(IdxFixtureTest, MissingFilesAreNotFound) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
 }
 
+// A read error (here: the path is a directory) names the system's cause.
+TEST_F(IdxFixtureTest, AReadErrorNamesItsCause) {
+  std::string labels = Write("lb", Labels({1, 2}));
+  EXPECT_THAT(ReadIdx(tmp_.path(), labels),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr(tmp_.path()), HasSubstr("Is a directory"))));
+}
+
 TEST_F(IdxFixtureTest, WrongMagicNamesFileAndOffset) {
   std::string labels = Write("lb", Labels({1, 2}));
   EXPECT_THAT(
