@@ -449,10 +449,6 @@ size_t CountAllowed(const Bitset& allowed, size_t n) {
   return count;
 }
 
-}  // namespace
-
-namespace {
-
 absl::Status CheckSearchArgs(size_t n, size_t dim, const ExactSearchOptions& options,
                              const std::vector<std::vector<Neighbor>>* results) {
   if (options.k == 0) {

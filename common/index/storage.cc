@@ -27,8 +27,6 @@ constexpr size_t kRecordHeaderBytes = 4 + 4;
 // Upper bound on one log record, against garbage lengths.
 constexpr uint32_t kMaxRecordBytes = 1u << 30;
 
-uint32_t Crc32(const char* data, size_t n) { return base::Crc32(data, n); }
-
 class Writer {
  public:
   void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
@@ -199,10 +197,6 @@ absl::Status DecodeItems(Reader* r, uint64_t n, uint32_t dim, ItemBatch* b) {
   return absl::OkStatus();
 }
 
-absl::Status Errno(const std::string& op, const std::string& path) {
-  return base::ErrnoError(op, path, errno);
-}
-
 std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
   Writer w;
   w.U64(rec.seq);
@@ -237,7 +231,7 @@ std::string EncodeSnapshot(const SnapshotData& data) {
   out.Raw(kSnapshotMagic, 8);
   out.U32(kFormatVersion);
   out.U64(payload.out().size());
-  out.U32(Crc32(payload.out().data(), payload.out().size()));
+  out.U32(base::Crc32(payload.out().data(), payload.out().size()));
   out.out().append(payload.out());
   return std::move(out.out());
 }
@@ -272,7 +266,7 @@ absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes, const std:
                                                                          : " (trailing bytes)"));
   }
   const char* payload = bytes.data() + kSnapshotHeaderBytes;
-  uint32_t actual = Crc32(payload, payload_bytes);
+  uint32_t actual = base::Crc32(payload, payload_bytes);
   if (actual != crc) {
     return absl::DataLossError(absl::StrCat("'", path, "': payload checksum mismatch (crc32 ",
                                             actual, ", header says ", crc,
@@ -391,7 +385,7 @@ absl::StatusOr<WalReadResult> ReadWal(const std::string& path, uint32_t dim) {
     const uint32_t crc = base::LoadLittleEndian<uint32_t>(b.data() + pos + 4);
     bool fits = len <= kMaxRecordBytes && len <= left - kRecordHeaderBytes;
     const char* payload = b.data() + pos + kRecordHeaderBytes;
-    bool intact = fits && Crc32(payload, len) == crc;
+    bool intact = fits && base::Crc32(payload, len) == crc;
     if (!intact) {
       // Only the last record may be damaged (a torn append); anything after
       // a damaged record means the file itself is corrupt.
@@ -426,9 +420,9 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const std::string& pa
     valid_bytes = kWalHeaderBytes;
   }
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open log", path);
+  if (fd < 0) return base::ErrnoError("open log", path, errno);
   if (::ftruncate(fd, static_cast<off_t>(valid_bytes)) != 0 || ::fsync(fd) != 0) {
-    absl::Status s = Errno("truncate log", path);
+    absl::Status s = base::ErrnoError("truncate log", path, errno);
     ::close(fd);
     return s;
   }
@@ -448,7 +442,7 @@ absl::Status WalWriter::Append(const WalRecord& record) {
   }
   Writer w;
   w.U32(static_cast<uint32_t>(payload.size()));
-  w.U32(Crc32(payload.data(), payload.size()));
+  w.U32(base::Crc32(payload.data(), payload.size()));
   w.out().append(payload);
   const std::string& buf = w.out();
   size_t done = 0;
@@ -458,12 +452,12 @@ absl::Status WalWriter::Append(const WalRecord& record) {
         ::pwrite(fd_, buf.data() + done, buf.size() - done, static_cast<off_t>(size_ + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      s = Errno("append to log", path_);
+      s = base::ErrnoError("append to log", path_, errno);
       break;
     }
     done += static_cast<size_t>(n);
   }
-  if (s.ok() && ::fdatasync(fd_) != 0) s = Errno("fsync log", path_);
+  if (s.ok() && ::fdatasync(fd_) != 0) s = base::ErrnoError("fsync log", path_, errno);
   if (!s.ok()) {
     // Leave no partial record behind.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {

@@ -11,6 +11,7 @@
 #include "common/base/file.h"
 #include "common/base/recording_file_ops.h"
 #include "common/index/hnsw.h"
+#include "common/index/hnsw_format.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
@@ -104,6 +105,13 @@ TEST(HnswSaveTest, AFailedFsyncRenamesNothingAndKeepsThePreviousFile) {
   EXPECT_THAT(ops.events(), Not(Contains(StartsWith("rename"))));
   EXPECT_THAT(ops.events(), Contains(StartsWith("remove " + path + ".tmp.")));
   EXPECT_THAT(base::ReadFile(path), IsOkAndHolds("previous"));
+}
+
+// kHeaderBytes, the size hnsw_format.h documents, is what AppendHeader writes.
+TEST(HnswFormatTest, AppendHeaderWritesKHeaderBytes) {
+  std::string out;
+  hnsw_format::AppendHeader(hnsw_format::Header{}, &out);
+  EXPECT_EQ(out.size(), hnsw_format::kHeaderBytes);
 }
 
 }  // namespace
