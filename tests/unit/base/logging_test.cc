@@ -1,5 +1,7 @@
 #include "common/base/logging.h"
 
+#include <cstdint>
+
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -26,6 +28,10 @@ TEST(ParseLogLevelTest, UnknownLevelNamesTheValueAndWhatIsAllowed) {
 }
 
 TEST(InitLoggingTest, SetsTheLevelsAndCanBeCalledAgain) {
+  // The flags are process-wide: put them back for the tests that follow.
+  const int32_t saved_minloglevel = FLAGS_minloglevel;
+  const int32_t saved_v = FLAGS_v;
+  const bool saved_logtostderr = FLAGS_logtostderr;
   InitLogging("logging_test", LogLevel::kError, 2);
   EXPECT_EQ(FLAGS_minloglevel, 2);
   EXPECT_EQ(FLAGS_v, 2);
@@ -33,6 +39,9 @@ TEST(InitLoggingTest, SetsTheLevelsAndCanBeCalledAgain) {
   InitLogging("logging_test", LogLevel::kWarning);  // a second call only sets the levels
   EXPECT_EQ(FLAGS_minloglevel, 1);
   EXPECT_EQ(FLAGS_v, 0);
+  FLAGS_minloglevel = saved_minloglevel;
+  FLAGS_v = saved_v;
+  FLAGS_logtostderr = saved_logtostderr;
 }
 
 }  // namespace
