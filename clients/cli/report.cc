@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clients/cli/client_flags.h"
@@ -26,6 +25,7 @@
 #include "common/image/grid.h"
 #include "common/image/image.h"
 #include "common/items/image_resolver.h"
+#include "common/items/item_uri.h"
 #include "common/stats/pca.h"
 #include "grpcpp/client_context.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
@@ -78,18 +78,15 @@ std::string Html(absl::string_view s) {
   return out;
 }
 
-// "<kind>:<split>:<index>:<dir>" (common/items/item_uri.h) → the data set spec of its
-// split; nullopt for other uris.
+// A data set item uri (common/items/item_uri.h) → the data set spec of its
+// split; nullopt for file uris and uris in neither form.
 std::optional<data::DatasetSpec> SpecFromUri(const std::string& uri) {
-  std::vector<std::string> parts = absl::StrSplit(uri, absl::MaxSplits(':', 3));
-  if (parts.size() != 4) return std::nullopt;
-  absl::StatusOr<data::DatasetKind> kind = data::ParseDatasetKind(parts[0]);
-  absl::StatusOr<data::Split> split = data::ParseSplit(parts[1]);
-  if (!kind.ok() || !split.ok() || *kind == data::DatasetKind::kFolder) return std::nullopt;
+  absl::StatusOr<items::ItemUri> p = items::ParseItemUri(uri);
+  if (!p.ok() || p->file) return std::nullopt;
   data::DatasetSpec spec;
-  spec.kind = *kind;
-  spec.split = *split;
-  spec.path = parts[3];
+  spec.kind = p->kind;
+  spec.split = p->split;
+  spec.path = p->path;
   return spec;
 }
 
