@@ -6,6 +6,7 @@
 #include "clients/cli/client_flags.h"
 #include "clients/cli/grpc_search_backend.h"
 #include "clients/cli/json.h"
+#include "clients/cli/model_ref.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/progress.h"
 #include "clients/cli/service_calls.h"
@@ -69,10 +70,8 @@ std::string EvalJson(const eval::EvalResult& result) {
   w.BeginObject();
   w.Key("collection").String(t.collection);
   w.Key("query_collection").String(t.query_collection);
-  w.Key("model").BeginObject();
-  w.Key("name").String(t.model.name());
-  w.Key("version").Int(t.model.version());
-  w.EndObject();
+  w.Key("model");
+  ModelJson(t.model, &w);
   w.Key("items").Int(t.items);
   w.Key("dim").Int(t.dim);
   w.Key("queries").Int(t.num_queries);

@@ -16,6 +16,7 @@
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
 #include "clients/cli/json.h"
+#include "clients/cli/model_ref.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/progress.h"
 #include "clients/cli/service_calls.h"
@@ -311,21 +312,6 @@ absl::StatusOr<ReindexResult> Reindex(const Endpoint& encoder, const Endpoint& s
   LS_ASSIGN_OR_RETURN(r.to, Ingest(encoder, search, source, opt));
   return r;
 }
-
-namespace {
-
-std::string ModelText(const v1::ModelRef& m) {
-  return absl::StrCat(m.name().empty() ? "default" : m.name(), " v", m.version());
-}
-
-void ModelJson(const v1::ModelRef& m, JsonWriter* w) {
-  w->BeginObject();
-  w->Key("name").String(m.name());
-  w->Key("version").Int(m.version());
-  w->EndObject();
-}
-
-}  // namespace
 
 std::string ReindexResultJson(const ReindexResult& r) {
   JsonWriter w;

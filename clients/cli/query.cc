@@ -13,6 +13,7 @@
 #include "clients/cli/command.h"
 #include "clients/cli/dataset_flags.h"
 #include "clients/cli/json.h"
+#include "clients/cli/model_ref.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/service_calls.h"
 #include "common/base/file.h"
@@ -236,10 +237,8 @@ std::string QueryResult::ToJson() const {
   w.Key("label").Int(query_label);
   w.Key("class").String(query_class);
   w.Key("collection").String(collection);
-  w.Key("model").BeginObject();
-  w.Key("name").String(model.name());
-  w.Key("version").Int(model.version());
-  w.EndObject();
+  w.Key("model");
+  ModelJson(model, &w);
   w.Key("results").BeginArray();
   for (const MetricHits& row : rows) {
     w.BeginObject();

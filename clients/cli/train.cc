@@ -22,6 +22,7 @@
 #include "clients/cli/client_flags.h"
 #include "clients/cli/dataset_flags.h"
 #include "clients/cli/json.h"
+#include "clients/cli/model_ref.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/progress.h"
 #include "common/base/status_macros.h"
@@ -128,10 +129,6 @@ class SigintGuard {
  private:
   struct sigaction old_ = {};
 };
-
-std::string ModelText(const v1::ModelRef& m) {
-  return absl::StrCat(m.name().empty() ? "default" : m.name(), " v", m.version());
-}
 
 bool Finished(v1::JobState s) {
   return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_STOPPED;
