@@ -54,19 +54,14 @@ int ServiceMain::Fail(const absl::Status& status) {
   return 1;
 }
 
-absl::Status ServiceMain::Start(const ServeOptions& options,
+absl::Status ServiceMain::Start(rpc::ServerOptions options,
                                 const std::vector<grpc::Service*>& services) {
-  rpc::ServerOptions server_options;
-  server_options.listen = options.listen;
-  server_options.max_receive_message_bytes = options.max_receive_message_bytes;
-  server_options.health_names = options.health_names;
-  server_options.initially_not_serving = options.initially_not_serving;
-  server_options.metrics = &rpc_metrics_;
-  LS_RETURN_IF_ERROR(ApplySecurityFlags(&server_options));
-  security_ = server_options.security;
+  options.metrics = &rpc_metrics_;
+  LS_RETURN_IF_ERROR(ApplySecurityFlags(&options));
+  security_ = options.security;
   LS_ASSIGN_OR_RETURN(metrics_server_, StartMetricsFromFlags(&metrics_));
   LS_RETURN_IF_ERROR(rpc::ShutdownSignal::Install());
-  LS_ASSIGN_OR_RETURN(server_, rpc::Server::Start(server_options, services));
+  LS_ASSIGN_OR_RETURN(server_, rpc::Server::Start(options, services));
   return absl::OkStatus();
 }
 

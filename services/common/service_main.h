@@ -4,6 +4,9 @@
 //   ServiceMain m("latentsearch-search");
 //   if (absl::Status s = m.Init(argc, argv, kUsage); !s.ok()) return m.Fail(s);
 //   ... build the core and the service (metrics go to m.metrics()) ...
+//   rpc::ServerOptions serve;
+//   serve.listen = absl::GetFlag(FLAGS_listen);
+//   serve.health_names = {"latentsearch.v1.Search"};
 //   if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);
 //   m.Announce("data_dir D, 3 collections");
 //   return m.WaitAndDrain();
@@ -31,17 +34,6 @@
 
 namespace latentsearch::services {
 
-// What differs between the binaries' servers.
-struct ServeOptions {
-  // The binary's --listen.
-  std::string listen;
-  // Largest request message, bytes.
-  int max_receive_message_bytes = 4 << 20;
-  // As rpc::ServerOptions.
-  std::vector<std::string> health_names;
-  std::vector<std::string> initially_not_serving;
-};
-
 class ServiceMain {
  public:
   // `program` starts the binary's own log lines ("latentsearch-search").
@@ -60,9 +52,13 @@ class ServiceMain {
   rpc::MetricsRegistry* metrics() { return &metrics_; }
 
   // Starts serving `services` (not owned; they must outlive this object's
-  // WaitAndDrain). Errors: as the security flags, rpc::MetricsServer::Start,
-  // rpc::ShutdownSignal::Install and rpc::Server::Start.
-  absl::Status Start(const ServeOptions& options, const std::vector<grpc::Service*>& services);
+  // WaitAndDrain) with `options` (listen address, message limits, health
+  // names: what differs between the binaries); options.security comes from
+  // the TLS/token flags and options.metrics is this object's per-RPC
+  // metrics, replacing whatever the caller set there. Errors: as the
+  // security flags, rpc::MetricsServer::Start, rpc::ShutdownSignal::Install
+  // and rpc::Server::Start.
+  absl::Status Start(rpc::ServerOptions options, const std::vector<grpc::Service*>& services);
   // After Start.
   rpc::Server* server() { return server_.get(); }
 

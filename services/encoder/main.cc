@@ -116,10 +116,11 @@ int Main(int argc, char** argv) {
   if (!core.ok()) return m.Fail(core.status());
   EncoderService service(core->get());
   encoder_metrics.ObserveCore(&(*core)->scheduler(), &(*core)->registry());
-  services::ServeOptions serve{absl::GetFlag(FLAGS_listen),
-                               absl::GetFlag(FLAGS_max_message_bytes),
-                               {kServiceName},
-                               {kServiceName}};
+  rpc::ServerOptions serve;
+  serve.listen = absl::GetFlag(FLAGS_listen);
+  serve.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  serve.health_names = {kServiceName};
+  serve.initially_not_serving = {kServiceName};  // Until a model is loaded.
   if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);
   rpc::Server* server = m.server();
   (*core)->SetReadinessListener([server](bool ready) { server->SetServing(kServiceName, ready); });

@@ -89,10 +89,10 @@ int Main(int argc, char** argv) {
   }
   SearchService service(core->get());
   RegisterSearchMetrics(&collections, m.metrics());
-  services::ServeOptions serve{absl::GetFlag(FLAGS_listen),
-                               absl::GetFlag(FLAGS_max_message_bytes),
-                               {"latentsearch.v1.Search"},
-                               {}};
+  rpc::ServerOptions serve;
+  serve.listen = absl::GetFlag(FLAGS_listen);
+  serve.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  serve.health_names = {"latentsearch.v1.Search"};
   if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);
   m.Announce(absl::StrCat("data_dir ", options->collections.data_dir, ", ",
                           collections.ListCollections().size(), " collections"));

@@ -175,7 +175,7 @@ int Serve(services::ServiceMain& m, TrainerOptions options) {
   absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(options);
   if (!core.ok()) return m.Fail(core.status());
   TrainerService service(core->get());
-  services::ServeOptions serve;
+  rpc::ServerOptions serve;
   serve.listen = absl::GetFlag(FLAGS_listen);
   serve.health_names = {"latentsearch.v1.Trainer"};
   if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);
