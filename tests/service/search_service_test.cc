@@ -1,7 +1,8 @@
-// The Search service through its gRPC stub, served by the common bootstrap
-// on a loopback port, with the shared fake gRPC encoder
-// (common/testing/fake_encoder_service.h) for image queries, reached through
-// the real GrpcEncoderClient.
+// The Search service through its gRPC stub, served in-process by
+// rpc::Server (common/rpc/server.h; not the binaries' ServiceMain) on a
+// loopback port, with the shared fake gRPC encoder
+// (common/testing/fake_encoder_service.h) for image queries, reached
+// through the real GrpcEncoderClient.
 #include "services/search/search_service.h"
 
 #include <atomic>
