@@ -81,17 +81,32 @@ bool IsRetryablePushError(absl::StatusCode code) {
          code == absl::StatusCode::kResourceExhausted;
 }
 
-PushQueue::PushQueue(Options options) : options_(std::move(options)), thread_([this] { Loop(); }) {}
+PushQueue::PushQueue(Options options) : options_(std::move(options)) {
+  CHECK(options_.pusher != nullptr) << "PushQueue to " << options_.target << ": no pusher";
+  CHECK(options_.wait) << "PushQueue to " << options_.target << ": no wait function";
+  thread_ = std::thread([this] { Loop(); });
+}
 
 PushQueue::~PushQueue() {
+  Stop();
+  thread_.join();
+  // Tasks added after the thread took its last look: dropped here.
+  std::deque<Task> late;
   {
     absl::MutexLock lock(&mu_);
-    stop_ = true;
+    late.swap(tasks_);
   }
-  thread_.join();
+  Drop(std::move(late));
+}
+
+void PushQueue::Stop() {
+  absl::MutexLock lock(&mu_);
+  stop_ = true;
 }
 
 void PushQueue::Add(Task task) {
+  CHECK(task.checkpoint != nullptr) << "PushQueue to " << options_.target << ": no checkpoint";
+  CHECK(task.log != nullptr) << "PushQueue to " << options_.target << ": no event log";
   absl::MutexLock lock(&mu_);
   tasks_.push_back(std::move(task));
 }
@@ -100,35 +115,43 @@ void PushQueue::Loop() {
   while (true) {
     Task task;
     std::deque<Task> dropped;
+    bool stop;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](PushQueue* q)
                ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->stop_ || !q->tasks_.empty(); },
           this));
-      if (stop_) {
+      stop = stop_;
+      if (stop) {
         dropped.swap(tasks_);
       } else {
         task = std::move(tasks_.front());
         tasks_.pop_front();
       }
     }
-    if (!task.checkpoint) {
-      // Shutting down: pushes not yet started are abandoned (the
-      // checkpoints stay in the store).
-      if (!dropped.empty()) {
-        LOG(WARNING) << "shutting down: " << dropped.size() << " push(es) to " << options_.target
-                     << " not started, dropped";
-      }
-      for (Task& t : dropped) t.done();
-      return;
+    if (stop) {
+      Drop(std::move(dropped));
+      return;  // Tasks added from now on are dropped by the destructor.
     }
-    Run(task);
-    task.done();
+    const absl::Status s = Run(task);
+    if (task.done) task.done(s);
   }
 }
 
-void PushQueue::Run(const Task& task) {
+void PushQueue::Drop(std::deque<Task> dropped) {
+  if (dropped.empty()) return;
+  // Pushes not yet started are abandoned (the checkpoints stay in the store).
+  LOG(WARNING) << "shutting down: " << dropped.size() << " push(es) to " << options_.target
+               << " not started, dropped";
+  const absl::Status cancelled =
+      absl::CancelledError("trainer shutting down; push dropped before it started");
+  for (Task& t : dropped) {
+    if (t.done) t.done(cancelled);
+  }
+}
+
+absl::Status PushQueue::Run(const Task& task) {
   const BackoffPolicy& b = options_.backoff;
   const model::CheckpointMetadata& m = task.checkpoint->metadata;
   absl::Duration delay = b.initial;
@@ -137,12 +160,13 @@ void PushQueue::Run(const Task& task) {
     const bool last = s.ok() || !IsRetryablePushError(s.code()) || attempt >= b.max_attempts;
     LogAttempt(options_.target, m, attempt, b.max_attempts, s, last, delay);
     task.log->Append(AttemptEvent(options_.target, m, attempt, s, last, delay));
-    if (last) return;
+    if (last) return s;
     if (!options_.wait(delay)) {
       LOG(WARNING) << "push of " << DescribeCheckpoint(m) << " to " << options_.target
                    << " abandoned after attempt " << attempt << ": the trainer is shutting down";
       task.log->Append(AbandonedEvent(options_.target, m, attempt));
-      return;
+      return absl::CancelledError(absl::StrCat(
+          "trainer shutting down; push abandoned after attempt ", attempt, ": ", s.message()));
     }
     delay = std::min(b.max, delay * b.multiplier);
   }

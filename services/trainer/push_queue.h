@@ -6,7 +6,7 @@
 // as a PushEvent and every failed one is logged (glog) with its cause.
 //
 // Thread-safety: CheckpointPusher implementations must be thread-safe;
-// PushQueue::Add is thread-safe.
+// PushQueue::Add and Stop are thread-safe.
 #ifndef LATENTSEARCH_SERVICES_TRAINER_PUSH_QUEUE_H_
 #define LATENTSEARCH_SERVICES_TRAINER_PUSH_QUEUE_H_
 
@@ -36,6 +36,7 @@ class CheckpointPusher {
 };
 
 // True for the codes a failed push is retried on (see CheckpointPusher).
+// Public for its test; PushQueue is its only user.
 bool IsRetryablePushError(absl::StatusCode code);
 
 // Retries of a failed push: attempt k (k >= 2) waits
@@ -51,7 +52,7 @@ class PushQueue {
  public:
   struct Options {
     std::string target;  // The encoder's address.
-    // Not owned; must outlive the queue.
+    // Not owned; must outlive the queue. Required.
     CheckpointPusher* pusher = nullptr;
     BackoffPolicy backoff;
     // Waits between attempts; returns false when the wait was cut short
@@ -60,27 +61,42 @@ class PushQueue {
   };
 
   struct Task {
+    // Required.
     std::shared_ptr<const model::Checkpoint> checkpoint;
-    // The job's event log; receives one PushEvent per attempt.
+    // The job's event log; receives one PushEvent per attempt. Required.
     std::shared_ptr<EventLog> log;
-    // Called once (on the queue's thread) when the task has ended: pushed,
-    // given up, abandoned, or dropped unstarted at destruction.
-    std::function<void()> done;
+    // Called once when the task has ended, with how: OK (pushed), the last
+    // attempt's error (given up), CANCELLED (abandoned in a backoff wait, or
+    // dropped unstarted at shutdown). Runs on the queue's thread, or in the
+    // destructor for a task added after Stop(). May be empty.
+    std::function<void(const absl::Status&)> done;
   };
 
-  // Starts the queue's thread.
+  // Starts the queue's thread. CHECK-fails (a programmer error) without
+  // options.pusher or options.wait.
   explicit PushQueue(Options options);
-  // Lets the push in flight end (its waits must end at once: `wait` returns
-  // false once shutting down), drops the tasks not started (their `done`
-  // runs; the checkpoints stay in the store) and joins the thread.
+  // Stop(), joins the thread, then drops tasks added after Stop().
   ~PushQueue();
 
+  // Queues `task`. CHECK-fails (a programmer error) without task.checkpoint
+  // or task.log.
   void Add(Task task);
+
+  // Starts shutting down without waiting: the push in flight ends (its
+  // waits must end at once: `wait` returns false once shutting down), the
+  // tasks not started are dropped (their `done` runs with CANCELLED; the
+  // checkpoints stay in the store) and so are tasks added later. Stopping
+  // several queues first and then destroying them lets them wind down
+  // together.
+  void Stop();
 
  private:
   void Loop();
-  // Pushes with retries; appends every attempt to task.log.
-  void Run(const Task& task);
+  // Pushes with retries; appends every attempt to task.log. Returns how the
+  // push ended (see Task::done).
+  absl::Status Run(const Task& task);
+  // Runs `done` of tasks dropped unstarted, logging a warning.
+  void Drop(std::deque<Task> dropped);
 
   const Options options_;
   absl::Mutex mu_;

@@ -162,6 +162,9 @@ void TrainerCore::Shutdown() {
     absl::MutexLock lock(&mu_);
     queues.swap(push_queues_);
   }
+  // Stop them all before joining any, so that no queue starts a queued push
+  // while another is being joined.
+  for (auto& [target, queue] : queues) queue->Stop();
   queues.clear();  // Joins: in-flight attempts finish, waits end at once.
   absl::MutexLock lock(&mu_);
   for (auto& [id, job] : jobs_) job->log->Close();
@@ -380,7 +383,7 @@ void TrainerCore::EnqueuePushes(const std::shared_ptr<JobRecord>& job, const mod
       q = std::make_unique<PushQueue>(std::move(po));
     }
     ++job->pending_pushes;
-    q->Add(PushQueue::Task{shared, job->log, [this, job] { PushDone(job); }});
+    q->Add(PushQueue::Task{shared, job->log, [this, job](const absl::Status&) { PushDone(job); }});
   }
 }
 

@@ -1,6 +1,7 @@
 // PushQueue on its own, with a scripted pusher and a recording wait (no
 // sleeps): retries follow the backoff policy, every attempt is an event,
-// a cut-short wait abandons the push, and `done` runs once per task.
+// a cut-short wait abandons the push, `done` runs once per task with how it
+// ended, and shutting down drops the pushes not started (logged).
 #include "services/trainer/push_queue.h"
 
 #include <memory>
@@ -10,10 +11,21 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/base/log_capture.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace latentsearch::trainer {
 namespace {
+
+using ::latentsearch::base::LogCapture;
+using ::latentsearch::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // Answers with `script` in order, then OK.
 class ScriptedPusher final : public CheckpointPusher {
@@ -36,11 +48,13 @@ struct Recorder {
   bool allow = true;  // What the wait answers.
 };
 
-// Runs one task through a queue; returns the task's PushEvents.
+// Runs one task through a queue; returns the task's PushEvents and sets
+// `*status` to what its `done` was given.
 std::vector<v1::PushEvent> PushOnce(ScriptedPusher* pusher, const BackoffPolicy& backoff,
-                                    Recorder* rec) {
+                                    Recorder* rec, absl::Status* status = nullptr) {
   auto log = std::make_shared<EventLog>("job-1");
   absl::Notification done;
+  absl::Status ended = absl::UnknownError("done not run");
   {
     PushQueue::Options o;
     o.target = "encoder-a";
@@ -55,9 +69,13 @@ std::vector<v1::PushEvent> PushOnce(ScriptedPusher* pusher, const BackoffPolicy&
     auto checkpoint = std::make_shared<model::Checkpoint>();
     checkpoint->metadata.model_name = "m";
     checkpoint->metadata.version = 3;
-    queue.Add(PushQueue::Task{checkpoint, log, [&done] { done.Notify(); }});
+    queue.Add(PushQueue::Task{checkpoint, log, [&](const absl::Status& s) {
+                                ended = s;
+                                done.Notify();
+                              }});
     done.WaitForNotification();
   }
+  if (status != nullptr) *status = ended;
   std::vector<v1::PushEvent> out;
   for (const v1::TrainingEvent& e : log->Snapshot()) out.push_back(e.push());
   return out;
@@ -71,7 +89,9 @@ TEST(PushQueueTest, RetriesWithExponentialBackoffAndGivesUpAtMaxAttempts) {
   b.multiplier = 3;
   b.max = absl::Milliseconds(500);
   Recorder rec;
-  std::vector<v1::PushEvent> p = PushOnce(&pusher, b, &rec);
+  absl::Status status;
+  std::vector<v1::PushEvent> p = PushOnce(&pusher, b, &rec, &status);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable, "down"));
   ASSERT_EQ(p.size(), 4u);
   EXPECT_EQ(rec.waits,
             (std::vector<absl::Duration>{absl::Milliseconds(100), absl::Milliseconds(300),
@@ -89,7 +109,9 @@ TEST(PushQueueTest, RetriesWithExponentialBackoffAndGivesUpAtMaxAttempts) {
 TEST(PushQueueTest, NonRetryableErrorIsFinalAtOnce) {
   ScriptedPusher pusher({absl::DataLossError("SHA-256 mismatch")});
   Recorder rec;
-  std::vector<v1::PushEvent> p = PushOnce(&pusher, BackoffPolicy(), &rec);
+  absl::Status status;
+  std::vector<v1::PushEvent> p = PushOnce(&pusher, BackoffPolicy(), &rec, &status);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss, "SHA-256 mismatch"));
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].error_code(), "DATA_LOSS");
   EXPECT_EQ(p[0].message(), "SHA-256 mismatch");
@@ -101,13 +123,142 @@ TEST(PushQueueTest, ACutShortWaitAbandonsThePush) {
   ScriptedPusher pusher({absl::UnavailableError("down")});
   Recorder rec;
   rec.allow = false;
-  std::vector<v1::PushEvent> p = PushOnce(&pusher, BackoffPolicy(), &rec);
+  absl::Status status;
+  std::vector<v1::PushEvent> p = PushOnce(&pusher, BackoffPolicy(), &rec, &status);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled, HasSubstr("push abandoned")));
   ASSERT_EQ(p.size(), 2u);
   EXPECT_FALSE(p[0].final());
   EXPECT_EQ(p[1].error_code(), "CANCELLED");
   EXPECT_EQ(p[1].message(), "trainer shutting down; push abandoned");
   EXPECT_EQ(p[1].attempt(), 1u);
   EXPECT_TRUE(p[1].final());
+}
+
+TEST(PushQueueTest, AGoodPushEndsOk) {
+  ScriptedPusher pusher({});
+  Recorder rec;
+  absl::Status status = absl::UnknownError("not set");
+  std::vector<v1::PushEvent> p = PushOnce(&pusher, BackoffPolicy(), &rec, &status);
+  EXPECT_TRUE(status.ok()) << status;
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_TRUE(p[0].ok());
+  EXPECT_TRUE(p[0].final());
+}
+
+TEST(PushQueueTest, RetryableCodes) {
+  EXPECT_TRUE(IsRetryablePushError(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(IsRetryablePushError(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(IsRetryablePushError(absl::StatusCode::kResourceExhausted));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kOk));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kDataLoss));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kAlreadyExists));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kUnauthenticated));
+  EXPECT_FALSE(IsRetryablePushError(absl::StatusCode::kCancelled));
+}
+
+// The first push blocks until the test releases it; later ones succeed at
+// once. Records the versions pushed.
+class BlockingPusher final : public CheckpointPusher {
+ public:
+  absl::Status Push(const std::string&, const model::Checkpoint& c) override {
+    bool first;
+    {
+      absl::MutexLock lock(&mu_);
+      first = versions_.empty();
+      versions_.push_back(c.metadata.version);
+    }
+    if (first) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+    return absl::OkStatus();
+  }
+  void WaitUntilBlocked() { entered_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+  std::vector<uint64_t> versions() {
+    absl::MutexLock lock(&mu_);
+    return versions_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint64_t> versions_ ABSL_GUARDED_BY(mu_);
+  absl::Notification entered_, release_;
+};
+
+std::shared_ptr<const model::Checkpoint> CheckpointV(uint64_t version) {
+  auto c = std::make_shared<model::Checkpoint>();
+  c->metadata.model_name = "m";
+  c->metadata.version = version;
+  return c;
+}
+
+PushQueue::Options QueueOptions(CheckpointPusher* pusher) {
+  PushQueue::Options o;
+  o.target = "encoder-a";
+  o.pusher = pusher;
+  o.wait = [](absl::Duration) { return false; };
+  return o;
+}
+
+TEST(PushQueueTest, ShutdownLetsThePushInFlightEndAndDropsTheOthers) {
+  BlockingPusher pusher;
+  LogCapture logs(google::GLOG_WARNING);
+  auto log = std::make_shared<EventLog>("job-1");
+  // Written on the queue's thread, read after it was joined.
+  std::vector<absl::Status> ended(3, absl::UnknownError("done not run"));
+  auto done = [&ended](int i) { return [&ended, i](const absl::Status& s) { ended[i] = s; }; };
+  {
+    PushQueue queue(QueueOptions(&pusher));
+    queue.Add(PushQueue::Task{CheckpointV(1), log, done(0)});
+    pusher.WaitUntilBlocked();
+    queue.Add(PushQueue::Task{CheckpointV(2), log, done(1)});
+    queue.Add(PushQueue::Task{CheckpointV(3), log, done(2)});
+    queue.Stop();
+    pusher.Release();
+  }  // Joins the queue's thread.
+  EXPECT_TRUE(ended[0].ok()) << ended[0];
+  EXPECT_THAT(ended[1], StatusIs(absl::StatusCode::kCancelled, HasSubstr("dropped")));
+  EXPECT_THAT(ended[2], StatusIs(absl::StatusCode::kCancelled, HasSubstr("dropped")));
+  EXPECT_THAT(pusher.versions(), ElementsAre(1u));
+  // Only the push that ran has an event.
+  std::vector<v1::TrainingEvent> events = log->Snapshot();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].push().ok());
+  EXPECT_EQ(events[0].push().model().version(), 1u);
+  EXPECT_THAT(logs.messages(),
+              Contains(AllOf(HasSubstr("2 push(es) to encoder-a not started, dropped"),
+                             HasSubstr("shutting down"))));
+}
+
+TEST(PushQueueTest, ATaskAddedAfterStopIsDroppedNotLost) {
+  ScriptedPusher pusher({});
+  auto log = std::make_shared<EventLog>("job-1");
+  absl::Status ended = absl::UnknownError("done not run");
+  {
+    PushQueue queue(QueueOptions(&pusher));
+    queue.Stop();
+    queue.Add(PushQueue::Task{CheckpointV(1), log, [&ended](const absl::Status& s) { ended = s; }});
+  }
+  EXPECT_THAT(ended, StatusIs(absl::StatusCode::kCancelled, HasSubstr("dropped")));
+  EXPECT_THAT(log->Snapshot(), IsEmpty());
+}
+
+TEST(PushQueueDeathTest, MissingRequiredFieldsAreProgrammerErrors) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ScriptedPusher pusher({});
+  PushQueue::Options no_pusher = QueueOptions(nullptr);
+  EXPECT_DEATH(PushQueue q(no_pusher), "no pusher");
+  PushQueue::Options no_wait = QueueOptions(&pusher);
+  no_wait.wait = nullptr;
+  EXPECT_DEATH(PushQueue q(no_wait), "no wait function");
+  EXPECT_DEATH(
+      {
+        PushQueue q(QueueOptions(&pusher));
+        q.Add(PushQueue::Task{nullptr, std::make_shared<EventLog>("job-1"), nullptr});
+      },
+      "no checkpoint");
 }
 
 }  // namespace
