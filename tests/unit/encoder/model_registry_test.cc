@@ -280,6 +280,54 @@ TEST_F(ModelRegistryTest, PushAsyncRunsOnTheLoaderThread) {
   EXPECT_THAT(late, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("shutting down")));
 }
 
+TEST_F(ModelRegistryTest, ShutdownFinishesTheRunningPushAndRefusesQueuedOnes) {
+  ModelRegistryOptions o = Options();
+  // The load of weights "A" blocks until the test releases it.
+  testing::Notification loading, release;
+  o.factory = [inner = o.factory, &loading, &release](const model::Checkpoint& c) {
+    if (c.weights == "A") {
+      loading.Notify();
+      release.WaitForNotification();
+    }
+    return inner(c);
+  };
+  ASSERT_OK_AND_ASSIGN(registry_, ModelRegistry::Create(o));
+  LogCapture logs(google::GLOG_WARNING);
+  // Each written once on the thread that runs its `done`, read after
+  // `finished` / the join below.
+  absl::StatusOr<PushResult> first = absl::UnknownError("not run");
+  std::vector<absl::StatusOr<PushResult>> queued(2, absl::UnknownError("not run"));
+  testing::Notification finished;
+  testing::BlockingCounter refused(2);
+  registry_->PushAsync(FakeCheckpoint("default", 1, "A"), [&](absl::StatusOr<PushResult> r) {
+    first = std::move(r);
+    finished.Notify();
+  });
+  loading.WaitForNotification();
+  for (int i = 0; i < 2; ++i) {
+    registry_->PushAsync(FakeCheckpoint("default", 2 + i, i == 0 ? "B" : "C"),
+                         [&, i](absl::StatusOr<PushResult> r) {
+                           queued[i] = std::move(r);
+                           refused.DecrementCount();
+                         });
+  }
+  // Shutdown refuses the queued pushes at once, then waits for the running one.
+  std::thread shutdown([this] { registry_->Shutdown(); });
+  refused.Wait();
+  EXPECT_FALSE(finished.HasBeenNotified());
+  release.Notify();
+  shutdown.join();
+  ASSERT_TRUE(finished.HasBeenNotified());
+  ASSERT_OK(first.status());
+  EXPECT_EQ(first->metadata.version, 1u);
+  for (const auto& r : queued) {
+    EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("shut down before")));
+  }
+  EXPECT_THAT(Versions(*registry_->snapshot(), "default"), ElementsAre(1));
+  EXPECT_THAT(logs.messages(), Contains(AllOf(HasSubstr("shutting down: 2 queued push(es)"),
+                                              HasSubstr("refused with UNAVAILABLE"))));
+}
+
 // --- The receiver.
 
 std::vector<v1::CheckpointChunk> Chunks(const model::Checkpoint& c, size_t chunk_bytes) {
