@@ -97,5 +97,34 @@ TEST(KnnPrecisionTest, CountsSameLabelNeighboursExcludingTheQuery) {
               ::latentsearch::testing::StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
 }
 
+// Six points on a line: class 0 at 0, 1, 2; class 1 at 10, 11, 12.5.
+TEST(KnnPrecisionTest, AFractionOfTheNeighboursAndTooLargeAK) {
+  const std::vector<float> x = {0, 1, 2, 10, 11, 12.5f};
+  const std::vector<int32_t> y = {0, 0, 0, 1, 1, 1};
+  KnnPrecisionOptions o;
+  // k = 3: the third neighbour is always of the other class: 2/3.
+  o.k = 3;
+  ASSERT_OK_AND_ASSIGN(double p, KnnPrecisionAtK(index::Metric::kL1, x, y, x, y, 1, true, o));
+  EXPECT_NEAR(p, 2.0 / 3.0, 1e-12);
+  // 5 others for k = 6: the message names k.
+  o.k = 6;
+  EXPECT_THAT(KnnPrecisionAtK(index::Metric::kL2, x, y, x, y, 1, true, o).status(),
+              ::latentsearch::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                                ::testing::HasSubstr("k = 6")));
+}
+
+TEST(KnnPrecisionTest, CosineIgnoresLength) {
+  // Directions: class 0 along (1, 0), class 1 along (0, 1), various lengths.
+  const std::vector<float> x = {1, 0.1f, 9, 0.5f, 0.1f, 1, 0.3f, 7};
+  const std::vector<int32_t> y = {0, 0, 1, 1};
+  KnnPrecisionOptions o;
+  o.k = 1;
+  ASSERT_OK_AND_ASSIGN(double p, KnnPrecisionAtK(index::Metric::kCosine, x, y, x, y, 2, true, o));
+  EXPECT_DOUBLE_EQ(p, 1.0);
+  // L2 is fooled by length: (1, .1)'s nearest is (.1, 1), not (9, .5).
+  ASSERT_OK_AND_ASSIGN(p, KnnPrecisionAtK(index::Metric::kL2, x, y, x, y, 2, true, o));
+  EXPECT_LT(p, 1.0);
+}
+
 }  // namespace
 }  // namespace latentsearch::eval
