@@ -37,7 +37,10 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadWeightsArchive(absl::st
 absl::Status LoadTensorsInto(torch::nn::Module& module,
                              const std::map<std::string, torch::Tensor>& stored);
 
-// ReadWeightsArchive, then LoadTensorsInto (see Model::LoadWeights).
+// ReadWeightsArchive, then LoadTensorsInto, into a module built by hand
+// (tests). Not what Model::LoadWeights does: that reads the archive itself
+// and first installs or drops the embedding head and drops the decoder of
+// an encoder-only checkpoint, then calls LoadTensorsInto.
 absl::Status LoadWeightsInto(torch::nn::Module& module, absl::string_view bytes);
 
 }  // namespace latentsearch::model

@@ -149,8 +149,8 @@ absl::Status ResolveOptimization(const v1::TrainingConfig& in, ResolvedConfig* r
   e.set_batch_size(t.batch_size);
   LS_ASSIGN_OR_RETURN(t.optimizer, ResolveOptimizerKind(in, &e));
   if (!std::isfinite(in.learning_rate()) || in.learning_rate() < 0) {
-    return Field("learning_rate",
-                 absl::StrCat(in.learning_rate(), " must be finite and > 0 (0 = 1e-3)"));
+    return Field("learning_rate", absl::StrCat(in.learning_rate(), " must be finite and > 0 (0 = ",
+                                               kDefaultLearningRate, ")"));
   }
   t.learning_rate = in.learning_rate() == 0 ? kDefaultLearningRate : in.learning_rate();
   e.set_learning_rate(t.learning_rate);

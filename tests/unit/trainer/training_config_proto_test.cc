@@ -138,6 +138,11 @@ TEST(ResolveConfigTest, LimitsNameTheFieldAndTheBound) {
   c.set_threads(kMaxThreads + 1);
   EXPECT_THAT(ResolveConfig(c, 1), StatusIs(absl::StatusCode::kInvalidArgument,
                                             HasSubstr("threads: 1025 exceeds 1024")));
+  c.set_threads(0);
+  c.set_learning_rate(-1);
+  EXPECT_THAT(ResolveConfig(c, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("learning_rate: -1 must be finite and > 0 (0 = 0.001)")));
 }
 
 }  // namespace
