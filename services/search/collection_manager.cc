@@ -247,7 +247,9 @@ absl::StatusOr<index::UpsertCounts> CollectionManager::Upsert(const std::string&
   LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
   const uint32_t dim = c->config().dim;
   if (batch.vectors.size() != batch.metas.size() * size_t{dim}) {
-    // Find the first item with a wrong length for the message.
+    // The floats do not split into `dim` per item. Only the totals are
+    // known here; SearchCore's ItemBatchFromProto names the item whose
+    // length is wrong before a batch gets this far.
     return absl::InvalidArgumentError(
         absl::StrCat("the batch has ", batch.vectors.size(), " floats for ", batch.metas.size(),
                      " items; collection '", name, "' has dim ", dim));
@@ -439,6 +441,11 @@ absl::StatusOr<std::vector<index::SnapshotInfoData>> CollectionManager::Snapshot
     out.push_back(std::move(info));
   }
   return out;
+}
+
+absl::StatusOr<uint32_t> CollectionManager::DimOf(const std::string& name) const {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  return c->config().dim;
 }
 
 absl::StatusOr<std::pair<std::string, uint64_t>> CollectionManager::ModelOf(

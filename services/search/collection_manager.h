@@ -130,6 +130,10 @@ class CollectionManager {
   // One collection ("" = all).
   absl::StatusOr<std::vector<index::SnapshotInfoData>> Snapshot(const std::string& name);
 
+  // A collection's vector dimension: one map lookup, no stats (Upsert
+  // streams check every message against it).
+  absl::StatusOr<uint32_t> DimOf(const std::string& name) const;
+
   // The model a collection's vectors came from (for image queries).
   absl::StatusOr<std::pair<std::string, uint64_t>> ModelOf(const std::string& name) const;
 

@@ -190,9 +190,9 @@ absl::StatusOr<index::ItemBatch> ItemBatchFromProto(const v1::UpsertRequest& req
   for (int i = 0; i < request.items_size(); ++i) {
     const v1::Item& item = request.items(i);
     if (static_cast<uint32_t>(item.vector_size()) != dim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("message ", message, ", item ", i, " (id '", item.id(), "') has ",
-                       item.vector_size(), " values; collection '", collection, "' has dim ", dim));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "message ", message, ", item ", i, " (id '", item.id().substr(0, 64), "') has ",
+          item.vector_size(), " values; collection '", collection, "' has dim ", dim));
     }
     batch.metas.push_back({item.id(), item.label(), item.uri()});
     batch.vectors.insert(batch.vectors.end(), item.vector().begin(), item.vector().end());

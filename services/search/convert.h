@@ -33,7 +33,8 @@ void SearchAnswerToProto(const SearchAnswer& answer, const QueryOptions& options
 
 // The items of one Upsert message for a collection of `dim`. Each item's
 // vector length is checked here (INVALID_ARGUMENT naming message number
-// `message`, the item's index and id), before the values are flattened.
+// `message`, the item's index and the first 64 bytes of its id), before the
+// values are flattened.
 absl::StatusOr<index::ItemBatch> ItemBatchFromProto(const v1::UpsertRequest& request, uint32_t dim,
                                                     int message, const std::string& collection);
 

@@ -63,9 +63,9 @@ absl::Status UpsertStream::Add(const v1::UpsertRequest& request) {
         absl::StrCat("message ", messages_, " names collection '", request.collection(),
                      "' but the stream upserts into '", collection_, "'"));
   }
-  LS_ASSIGN_OR_RETURN(CollectionInfo info, collections_->GetCollection(collection_));
+  LS_ASSIGN_OR_RETURN(uint32_t dim, collections_->DimOf(collection_));
   LS_ASSIGN_OR_RETURN(index::ItemBatch batch,
-                      ItemBatchFromProto(request, info.config.dim, messages_, collection_));
+                      ItemBatchFromProto(request, dim, messages_, collection_));
   LS_ASSIGN_OR_RETURN(index::UpsertCounts counts, collections_->Upsert(collection_, batch));
   response_.set_upserted(response_.upserted() + batch.metas.size());
   response_.set_inserted(response_.inserted() + counts.inserted);

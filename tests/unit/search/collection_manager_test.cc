@@ -105,6 +105,11 @@ TEST_F(CollectionManagerTest, UpsertRejectsBadItemsBeforeWritingAny) {
   EXPECT_EQ(info.stats.item_count, 4u);  // Nothing of the bad batches landed.
 }
 
+TEST_F(CollectionManagerTest, DimOfAnswersTheConfiguredDimOrNotFound) {
+  EXPECT_THAT(core_->DimOf("c"), ::latentsearch::testing::IsOkAndHolds(2u));
+  EXPECT_THAT(core_->DimOf("nope"), StatusIs(Code::kNotFound, HasSubstr("'nope'")));
+}
+
 TEST_F(CollectionManagerTest, SearchValidation) {
   QueryOptions o;
   Query q;

@@ -245,6 +245,20 @@ TEST_F(SearchCoreTest, UpsertStreamChecksTheCollectionAndEachItemsDimension) {
   EXPECT_EQ(response.item_count(), 11u);
 }
 
+TEST_F(SearchCoreTest, UpsertErrorNamesALongIdByItsFirst64Bytes) {
+  CreateAndFill("c", "m", 7);
+  std::unique_ptr<UpsertStream> stream = core_->NewUpsertStream();
+  v1::UpsertRequest request;
+  request.set_collection("c");
+  v1::Item* item = request.add_items();
+  item->set_id(std::string(64, 'a') + std::string(10000, 'b'));
+  item->add_vector(1);
+  const absl::Status s = stream->Add(request);
+  EXPECT_THAT(s, StatusIs(Code::kInvalidArgument,
+                          HasSubstr("(id '" + std::string(64, 'a') + "') has 1 values")));
+  EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("ab")));
+}
+
 TEST_F(SearchCoreTest, ListItemsAndSnapshotAnswerV1Messages) {
   CreateAndFill("c", "m", 7);
   v1::ListItemsRequest list;
