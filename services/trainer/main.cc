@@ -140,14 +140,21 @@ absl::StatusOr<GrpcPusherOptions> PusherOptionsFromFlags() {
   return options;
 }
 
+// --push_to: the encoders' addresses.
+std::vector<std::string> PushTargetsFromFlags() {
+  std::vector<std::string> targets;
+  for (absl::string_view t :
+       absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
+    targets.emplace_back(t);
+  }
+  return targets;
+}
+
 // Everything but the pusher and the metrics hooks.
 absl::StatusOr<TrainerOptions> OptionsFromFlags() {
   TrainerOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  for (absl::string_view t :
-       absl::StrSplit(absl::GetFlag(FLAGS_push_to), ',', absl::SkipWhitespace())) {
-    options.push_to.emplace_back(t);
-  }
+  options.push_to = PushTargetsFromFlags();
   options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
   options.backoff.initial = absl::Seconds(absl::GetFlag(FLAGS_push_backoff_seconds));
   options.default_threads = absl::GetFlag(FLAGS_threads);
@@ -197,14 +204,15 @@ int Main(int argc, char** argv) {
     return s.ok() ? 0 : m.Fail(s);
   }
   model::TuneAllocatorForTraining();
-  absl::StatusOr<TrainerOptions> options = OptionsFromFlags();
-  if (!options.ok()) return m.Fail(options.status());
   absl::StatusOr<GrpcPusherOptions> pusher = PusherOptionsFromFlags();
   if (!pusher.ok()) return m.Fail(pusher.status());
+  // A file push reads no training flags: a bad --precision must not fail it.
   if (!absl::GetFlag(FLAGS_push_file).empty()) {
-    absl::Status s = PushFile(options->push_to, *pusher);
+    absl::Status s = PushFile(PushTargetsFromFlags(), *pusher);
     return s.ok() ? 0 : m.Fail(s);
   }
+  absl::StatusOr<TrainerOptions> options = OptionsFromFlags();
+  if (!options.ok()) return m.Fail(options.status());
   options->pusher = std::make_shared<GrpcCheckpointPusher>(*pusher);
   return Serve(m, *std::move(options));
 }

@@ -276,12 +276,14 @@ TEST(TrainerPushFileTest, PushesACheckpointFileUnderANewName) {
   EXPECT_THAT(out, HasSubstr("as model 'integration' to " + encoder->address())) << out;
 
   // Bad uses: no encoder named, a missing file, a bad name, an encoder that is
-  // not there.
+  // not there. A file push reads no training flags: bad ones do not fail it
+  // (here it fails for its own reason).
   struct Case {
     std::string args, message;
   };
   const std::vector<Case> cases = {
       {" --push_file=" + file, "needs --push_to"},
+      {" --push_file=" + file + " --precision=fp64 --formulation=nope", "needs --push_to"},
       {" --push_file=" + dir.Join("missing.ckpt") + " --push_to=" + encoder->address(),
        "NOT_FOUND"},
       {" --push_file=" + file + " --push_model=../x --push_to=" + encoder->address(),
