@@ -18,11 +18,10 @@ namespace {
 
 constexpr char kSnapshotFile[] = "snapshot.lss";
 constexpr char kWalFile[] = "wal.log";
-int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
-
-size_t MetricIndex(Metric m) { return static_cast<size_t>(m); }
 
 }  // namespace
+
+int64_t Collection::NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
 std::string Collection::SnapshotPath(const std::string& dir) {
   return base::JoinPath(dir, kSnapshotFile);
@@ -30,7 +29,7 @@ std::string Collection::SnapshotPath(const std::string& dir) {
 
 Collection::Collection(CollectionConfig config, CollectionOptions options)
     : config_(std::move(config)), options_(std::move(options)) {
-  graphs_.resize(3);
+  graphs_.resize(kNumMetrics);
 }
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const CollectionConfig& config,

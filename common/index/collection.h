@@ -219,6 +219,10 @@ class Collection {
   };
 
   Collection(CollectionConfig config, CollectionOptions options);
+  // The slot of `m` in graphs_ (which has kNumMetrics slots).
+  static size_t MetricIndex(Metric m) { return static_cast<size_t>(m); }
+  // The wall clock, for the *_at_us fields.
+  static int64_t NowMicros();
   absl::Status Replay(const WalRecord& record);
   UpsertCounts ApplyUpsert(const ItemBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t ApplyDelete(const std::vector<std::string>& ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "common/base/crc32.h"
 #include "common/base/file.h"
+#include "common/base/file_ops.h"
 #include "common/base/little_endian.h"
 #include "common/base/logging.h"
 #include "common/index/collection.h"
@@ -21,22 +21,71 @@ namespace {
 constexpr char kGraphManifest[] = "hnsw.manifest";
 constexpr char kGraphManifestMagic[8] = {'L', 'S', 'H', 'N', 'S', 'W', '0', '1'};
 constexpr size_t kEntryBytes = 1 + 4 + 8 + 4;
-constexpr uint32_t kMaxEntries = 3;  // one per metric
+constexpr uint32_t kMaxEntries = kNumMetrics;  // one per metric
 
 absl::Status BadManifest(const std::string& path, absl::string_view what) {
   return absl::DataLossError(absl::StrCat("HNSW manifest '", path, "': ", what));
 }
 
+// A file that forwards to another and counts the size and CRC-32 of what
+// is appended. Thread-compatible.
+class ChecksummingFile final : public base::WritableFile {
+ public:
+  ChecksummingFile(std::unique_ptr<base::WritableFile> file, uint64_t* bytes, uint32_t* crc)
+      : file_(std::move(file)), bytes_(bytes), crc_(crc) {}
+  absl::Status Append(absl::string_view data) override {
+    absl::Status s = file_->Append(data);
+    if (s.ok()) {
+      *bytes_ += data.size();
+      *crc_ = base::Crc32Extend(*crc_, data.data(), data.size());
+    }
+    return s;
+  }
+  absl::Status Sync() override { return file_->Sync(); }
+  absl::Status Close() override { return file_->Close(); }
+
+ private:
+  std::unique_ptr<base::WritableFile> file_;
+  uint64_t* const bytes_;
+  uint32_t* const crc_;
+};
+
+// FileOps forwarding to `ops` that checksums the files it creates (one
+// file at a time: bytes() and crc() are those of the last one created).
+// Thread-compatible.
+class ChecksummingOps final : public base::FileOps {
+ public:
+  explicit ChecksummingOps(base::FileOps& ops) : ops_(ops) {}
+  absl::StatusOr<std::unique_ptr<base::WritableFile>> Create(const std::string& path) override {
+    absl::StatusOr<std::unique_ptr<base::WritableFile>> file = ops_.Create(path);
+    if (!file.ok()) return file.status();
+    bytes_ = 0;
+    crc_ = 0;
+    return std::unique_ptr<base::WritableFile>(
+        new ChecksummingFile(std::move(*file), &bytes_, &crc_));
+  }
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    return ops_.Rename(from, to);
+  }
+  absl::Status Remove(const std::string& path) override { return ops_.Remove(path); }
+  absl::Status SyncDir(const std::string& dir) override { return ops_.SyncDir(dir); }
+  uint64_t bytes() const { return bytes_; }
+  uint32_t crc() const { return crc_; }
+
+ private:
+  base::FileOps& ops_;
+  uint64_t bytes_ = 0;
+  uint32_t crc_ = 0;
+};
+
 // Saves one graph and returns its manifest entry (size and checksum of the
-// file as written).
+// file as written, counted while writing it).
 absl::StatusOr<GraphManifestEntry> SaveGraphFile(const std::string& dir, const GraphToSave& graph,
-                                                 base::FileOps* ops) {
-  const std::string path = GraphFilePath(dir, graph.metric);
-  absl::Status saved = graph.index->Save(path, ops);
+                                                 base::FileOps& ops) {
+  ChecksummingOps checksumming(ops);
+  absl::Status saved = graph.index->Save(GraphFilePath(dir, graph.metric), &checksumming);
   if (!saved.ok()) return saved;
-  absl::StatusOr<std::string> bytes = base::ReadFile(path);
-  if (!bytes.ok()) return bytes.status();
-  return GraphManifestEntry{graph.metric, graph.built_n, bytes->size(), base::Crc32(*bytes)};
+  return GraphManifestEntry{graph.metric, graph.built_n, checksumming.bytes(), checksumming.crc()};
 }
 
 // Loads one listed graph after checking its size and checksum.
@@ -56,14 +105,12 @@ LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const GraphManifes
     out.index = absl::DataLossError(absl::StrCat("'", path, "': checksum mismatch (crc32 ", crc,
                                                  ", the manifest says ", e.crc, ")"));
   } else {
-    out.index = HnswIndex::Load(path, e.metric, dim);
+    out.index = HnswIndex::LoadFromBytes(path, *bytes, e.metric, dim);
   }
   out.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
-
-int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
 }  // namespace
 
@@ -117,9 +164,9 @@ absl::StatusOr<GraphManifest> DecodeGraphManifest(absl::string_view b, const std
     GraphManifestEntry e;
     uint8_t metric = 0;
     r.Read(&metric);
-    if (metric > 2) {
-      return BadManifest(path,
-                         absl::StrCat("unknown metric code ", int{metric}, "; expected 0..2"));
+    if (metric >= kNumMetrics) {
+      return BadManifest(path, absl::StrCat("unknown metric code ", int{metric}, "; expected 0..",
+                                            kNumMetrics - 1));
     }
     e.metric = static_cast<Metric>(metric);
     r.Read(&e.built_n);
@@ -132,11 +179,12 @@ absl::StatusOr<GraphManifest> DecodeGraphManifest(absl::string_view b, const std
 
 absl::Status SaveGraphFiles(const std::string& dir, uint64_t wal_seq,
                             const std::vector<GraphToSave>& graphs, base::FileOps* ops) {
+  base::FileOps& file_ops = ops != nullptr ? *ops : base::DefaultFileOps();
   GraphManifest manifest;
   manifest.wal_seq = wal_seq;
   std::vector<std::string> failures;
   for (const GraphToSave& graph : graphs) {
-    absl::StatusOr<GraphManifestEntry> entry = SaveGraphFile(dir, graph, ops);
+    absl::StatusOr<GraphManifestEntry> entry = SaveGraphFile(dir, graph, file_ops);
     if (entry.ok()) {
       manifest.entries.push_back(*entry);
     } else {
@@ -146,7 +194,10 @@ absl::Status SaveGraphFiles(const std::string& dir, uint64_t wal_seq,
   }
   // The manifest is published last (each graph file is already durable);
   // without a valid one, graphs are rebuilt.
-  absl::Status s = base::WriteFileAtomically(GraphManifestPath(dir), EncodeGraphManifest(manifest));
+  const std::string encoded = EncodeGraphManifest(manifest);
+  absl::Status s =
+      base::PublishFile(file_ops, GraphManifestPath(dir),
+                        [&encoded](base::WritableFile& f) { return f.Append(encoded); });
   if (!s.ok()) failures.push_back(absl::StrCat("manifest: ", s.ToString()));
   if (failures.empty()) return absl::OkStatus();
   return absl::UnknownError(
@@ -181,7 +232,7 @@ absl::Status Collection::SaveGraphs(uint64_t wal_seq) {
     // is dead. Only then do saved graphs match the snapshot.
     if (config_.hnsw && metas_.size() == live_count_ && killed_since_build_ == 0) {
       for (Metric m : config_.metrics) {
-        const std::shared_ptr<const Graph>& g = graphs_[static_cast<size_t>(m)];
+        const std::shared_ptr<const Graph>& g = graphs_[MetricIndex(m)];
         if (g == nullptr) continue;
         keep.push_back(g);
         graphs.push_back({m, g->index.get(), g->built_n});
@@ -214,7 +265,7 @@ absl::Status Collection::LoadGraphs(uint64_t snapshot_seq) {
                                       " slots, the collection has ", metas_.size()));
       continue;
     }
-    graphs_[static_cast<size_t>(lg.metric)] = std::move(g);
+    graphs_[MetricIndex(lg.metric)] = std::move(g);
   }
   if (failures.empty()) return absl::OkStatus();
   return absl::DataLossError(absl::StrJoin(failures, "; "));

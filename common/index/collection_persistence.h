@@ -60,7 +60,7 @@ struct GraphToSave {
 
 // Saves each graph atomically through `ops` (nullptr = the real file
 // system), then publishes a manifest for `wal_seq` naming the graphs that
-// were saved. A graph that cannot be saved is left out of the manifest (it
+// were saved, through `ops` too. A graph that cannot be saved is left out of the manifest (it
 // is rebuilt at the next start); the returned error names every failure.
 absl::Status SaveGraphFiles(const std::string& dir, uint64_t wal_seq,
                             const std::vector<GraphToSave>& graphs, base::FileOps* ops = nullptr);

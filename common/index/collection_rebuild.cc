@@ -18,11 +18,6 @@
 #include "common/index/collection.h"
 
 namespace latentsearch::index {
-namespace {
-
-constexpr size_t kMetrics = 3;
-
-}  // namespace
 
 void Collection::MaybeScheduleRebuild() {
   if (!config_.hnsw) return;
@@ -59,7 +54,7 @@ bool Collection::WaitAndCopy(BuildInput* in) {
 
 std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(const BuildInput& in,
                                                                               bool* failed) {
-  std::vector<std::shared_ptr<const Graph>> built(kMetrics);
+  std::vector<std::shared_ptr<const Graph>> built(kNumMetrics);
   for (Metric m : config_.metrics) {
     auto start = std::chrono::steady_clock::now();
     const float* base = m == Metric::kCosine ? in.normalized.data() : in.raw.data();
@@ -80,8 +75,8 @@ std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(co
     g->built_n = in.n;
     g->build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    g->built_at_us = absl::ToUnixMicros(absl::Now());
-    built[static_cast<size_t>(m)] = std::move(g);
+    g->built_at_us = NowMicros();
+    built[MetricIndex(m)] = std::move(g);
     std::shared_lock<std::shared_mutex> l(mu_);
     if (stopping_) break;
   }
@@ -90,7 +85,7 @@ std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(co
 
 void Collection::Publish(std::vector<std::shared_ptr<const Graph>> built, uint64_t killed_at_copy,
                          bool failed, std::unique_lock<std::shared_mutex>& l) {
-  for (size_t i = 0; i < kMetrics; ++i) {
+  for (size_t i = 0; i < kNumMetrics; ++i) {
     if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
   }
   killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);

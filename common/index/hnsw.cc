@@ -693,13 +693,20 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& pa
     return absl::DataLossError(
         absl::StrCat("HNSW index ", path, ": cannot read: ", bytes.status().message()));
   }
+  return LoadFromBytes(path, *bytes, metric, dim);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadFromBytes(const std::string& path,
+                                                                    const std::string& bytes,
+                                                                    Metric metric, size_t dim) {
+  if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->metric = metric;
   impl->dim = dim;
   impl->space = std::make_unique<Space>(metric, dim);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get());
-    absl::Status s = impl->graph->LoadFrom(path, *bytes, dim);
+    absl::Status s = impl->graph->LoadFrom(path, bytes, dim);
     if (!s.ok()) return s;
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(

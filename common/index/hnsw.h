@@ -80,6 +80,11 @@ class HnswIndex {
   absl::Status Save(const std::string& path, base::FileOps* ops = nullptr) const;
   static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(const std::string& path, Metric metric,
                                                          size_t dim);
+  // Load from a file's contents already in memory (`path` only names it in
+  // errors), for callers that read the file to check it first.
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> LoadFromBytes(const std::string& path,
+                                                                  const std::string& bytes,
+                                                                  Metric metric, size_t dim);
 
   // One query (dim floats; normalised for kCosine).
   HnswResult Search(const float* query, const HnswSearchOptions& options) const;

@@ -20,6 +20,9 @@ namespace latentsearch::index {
 
 enum class Metric { kL1 = 0, kL2 = 1, kCosine = 2 };
 inline constexpr Metric kAllMetrics[] = {Metric::kL1, Metric::kL2, Metric::kCosine};
+// How many metrics there are; a Metric's value is its index in per-metric
+// arrays (0 .. kNumMetrics - 1).
+inline constexpr size_t kNumMetrics = sizeof(kAllMetrics) / sizeof(kAllMetrics[0]);
 
 // "l1", "l2", "cosine".
 absl::string_view MetricName(Metric metric);

@@ -1,12 +1,19 @@
 // Saved HNSW graphs of a collection: the manifest codec, a graph that fails
 // to load at start (logged with its cause, rebuilt, searches still right),
-// and a graph save that fails (logged, the snapshot still succeeds).
+// and a graph or manifest save that fails (logged, the snapshot still
+// succeeds, the graph is rebuilt at the next start).
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/base/crc32.h"
 #include "common/base/file.h"
+#include "common/base/file_ops.h"
+#include "common/base/little_endian.h"
 #include "common/base/log_capture.h"
 #include "common/base/recording_file_ops.h"
 #include "common/index/collection.h"
@@ -26,9 +33,11 @@ using collection_test_util::SmallGraphConfig;
 using collection_test_util::TestOptions;
 using ::latentsearch::testing::StatusIs;
 using ::latentsearch::testing::TempDir;
+using ::testing::_;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 constexpr int kItems = 600;
 
@@ -81,9 +90,89 @@ TEST(GraphManifestTest, RoundTripsAndRejectsDamage) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("magic")));
 }
 
+// `bytes` (a manifest) with `patch` written at `offset` and the trailing
+// checksum recomputed, so only the patched field is wrong.
+std::string PatchedManifest(const std::string& bytes, size_t offset, const std::string& patch) {
+  std::string body = bytes.substr(0, bytes.size() - 4);
+  body.replace(offset, patch.size(), patch);
+  base::AppendLittleEndian<uint32_t>(base::Crc32(body), &body);
+  return body;
+}
+
+TEST(GraphManifestTest, RejectsABadEntryCount) {
+  GraphManifest m;
+  m.entries.push_back({Metric::kL2, 600, 123456, 1});
+  const std::string bytes = EncodeGraphManifest(m);
+  constexpr size_t kCountOffset = 8 + 8;
+  // More entries than there are metrics.
+  std::string four;
+  base::AppendLittleEndian<uint32_t>(4, &four);
+  EXPECT_THAT(DecodeGraphManifest(PatchedManifest(bytes, kCountOffset, four), "m"),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("'m'"), HasSubstr("4 entries"), HasSubstr("at most 3"))));
+  // A count that does not match the bytes that follow.
+  std::string two;
+  base::AppendLittleEndian<uint32_t>(2, &two);
+  EXPECT_THAT(DecodeGraphManifest(PatchedManifest(bytes, kCountOffset, two), "m"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("2 entries in")));
+}
+
+TEST(GraphManifestTest, RejectsAnUnknownMetricCode) {
+  GraphManifest m;
+  m.entries.push_back({Metric::kL2, 600, 123456, 1});
+  const std::string bytes = EncodeGraphManifest(m);
+  constexpr size_t kMetricOffset = 8 + 8 + 4;
+  EXPECT_THAT(
+      DecodeGraphManifest(PatchedManifest(bytes, kMetricOffset, std::string(1, '\x07')), "m"),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr("unknown metric code 7"), HasSubstr("expected 0..2"))));
+}
+
+// Forwards to the real file system but fails creating the graph manifest's
+// temp file in `dir`. Thread-safe (stateless past construction).
+class FailManifestOps final : public base::FileOps {
+ public:
+  explicit FailManifestOps(const std::string& dir) : manifest_(GraphManifestPath(dir)) {}
+  absl::StatusOr<std::unique_ptr<base::WritableFile>> Create(const std::string& path) override {
+    if (absl::StartsWith(path, manifest_)) return absl::UnknownError("injected manifest failure");
+    return base::DefaultFileOps().Create(path);
+  }
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    return base::DefaultFileOps().Rename(from, to);
+  }
+  absl::Status Remove(const std::string& path) override {
+    return base::DefaultFileOps().Remove(path);
+  }
+  absl::Status SyncDir(const std::string& dir) override {
+    return base::DefaultFileOps().SyncDir(dir);
+  }
+
+ private:
+  const std::string manifest_;
+};
+
 // A test collection directory, its items and the path of its L2 graph.
 class GraphPersistenceTest : public ::testing::Test {
  protected:
+  // TestOptions(dir_) that count the graph builds in builds_ (a graph
+  // loaded from disk is not built).
+  CollectionOptions CountingOptions() {
+    CollectionOptions o = TestOptions(dir_);
+    o.before_build = [this](Metric) {
+      builds_.fetch_add(1);
+      return absl::OkStatus();
+    };
+    return o;
+  }
+
+  // Replaces the manifest with `edit` applied to it.
+  void EditManifest(const std::function<void(GraphManifest*)>& edit) {
+    ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir_)));
+    ASSERT_OK_AND_ASSIGN(GraphManifest manifest, DecodeGraphManifest(mbytes, "m"));
+    edit(&manifest);
+    ASSERT_OK(base::WriteFileAtomically(GraphManifestPath(dir_), EncodeGraphManifest(manifest)));
+  }
+
   // Creates the collection with its L2 graph saved beside the snapshot and
   // reads that graph file into graph_bytes_.
   void CreateWithSavedGraph() {
@@ -97,12 +186,13 @@ class GraphPersistenceTest : public ::testing::Test {
   }
 
   // Reopens the collection: a warning matches `logged`, and the graph,
-  // rebuilt, finds every item.
+  // rebuilt (built once, not loaded), finds every item.
   void ExpectReopenLogsAndRebuilds(const ::testing::Matcher<const std::string&>& logged) {
     base::LogCapture logs(google::GLOG_WARNING);
-    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir_)));
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(CountingOptions()));
     EXPECT_THAT(logs.messages(), Contains(logged));
     c->WaitForIndexes();
+    EXPECT_EQ(builds_.load(), 1);
     ExpectHnswFindsEveryItem(*c, items_);
   }
 
@@ -111,7 +201,45 @@ class GraphPersistenceTest : public ::testing::Test {
   const std::string graph_path_ = GraphFilePath(dir_, Metric::kL2);
   const ItemBatch items_ = Items();
   std::string graph_bytes_;
+  std::atomic<int> builds_{0};
 };
+
+// The control for the build count: an intact saved graph is loaded. The
+// manifest's size and checksum (counted while the graph was written) are
+// those of the file.
+TEST_F(GraphPersistenceTest, AnIntactGraphIsLoadedNotRebuilt) {
+  CreateWithSavedGraph();
+  if (HasFatalFailure()) return;
+  ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir_)));
+  ASSERT_OK_AND_ASSIGN(GraphManifest manifest, DecodeGraphManifest(mbytes, "m"));
+  ASSERT_EQ(manifest.entries.size(), 1u);
+  EXPECT_EQ(manifest.entries[0].bytes, graph_bytes_.size());
+  EXPECT_EQ(manifest.entries[0].crc, base::Crc32(graph_bytes_));
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(CountingOptions()));
+  c->WaitForIndexes();
+  EXPECT_EQ(builds_.load(), 0);
+  ExpectHnswFindsEveryItem(*c, items_);
+}
+
+// A manifest left by an older snapshot (the crash between a snapshot and
+// its graphs) is not used.
+TEST_F(GraphPersistenceTest, AManifestForAnotherSnapshotIsLoggedAndTheGraphsRebuilt) {
+  CreateWithSavedGraph();
+  if (HasFatalFailure()) return;
+  EditManifest([](GraphManifest* m) { m->wal_seq += 1; });
+  if (HasFatalFailure()) return;
+  ExpectReopenLogsAndRebuilds(AllOf(HasSubstr("rebuilding"), HasSubstr("hnsw.manifest"),
+                                    HasSubstr("for the snapshot at log sequence")));
+}
+
+TEST_F(GraphPersistenceTest, AGraphCoveringMoreSlotsThanTheCollectionIsLoggedAndRebuilt) {
+  CreateWithSavedGraph();
+  if (HasFatalFailure()) return;
+  EditManifest([](GraphManifest* m) { m->entries.at(0).built_n = kItems + 1; });
+  if (HasFatalFailure()) return;
+  ExpectReopenLogsAndRebuilds(AllOf(
+      HasSubstr("rebuilding"), HasSubstr("graph l2: covers 601 slots, the collection has 600")));
+}
 
 TEST_F(GraphPersistenceTest, ATruncatedGraphIsLoggedWithItsCauseAndRebuilt) {
   CreateWithSavedGraph();
@@ -129,12 +257,12 @@ TEST_F(GraphPersistenceTest, ACorruptGraphThatPassesItsChecksumIsLoggedWithItsCa
   if (HasFatalFailure()) return;
   const std::string bytes = graph_bytes_ + "trailing garbage";
   ASSERT_OK(base::WriteFileAtomically(graph_path_, bytes));
-  ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir_)));
-  ASSERT_OK_AND_ASSIGN(GraphManifest manifest, DecodeGraphManifest(mbytes, "m"));
-  ASSERT_EQ(manifest.entries.size(), 1u);
-  manifest.entries[0].bytes = bytes.size();
-  manifest.entries[0].crc = base::Crc32(bytes);
-  ASSERT_OK(base::WriteFileAtomically(GraphManifestPath(dir_), EncodeGraphManifest(manifest)));
+  EditManifest([&bytes](GraphManifest* manifest) {
+    ASSERT_EQ(manifest->entries.size(), 1u);
+    manifest->entries[0].bytes = bytes.size();
+    manifest->entries[0].crc = base::Crc32(bytes);
+  });
+  if (HasFatalFailure()) return;
   ExpectReopenLogsAndRebuilds(AllOf(HasSubstr("rebuilding"), HasSubstr("hnsw-l2.bin"),
                                     HasSubstr("unexpected trailing bytes")));
 }
@@ -154,8 +282,37 @@ TEST_F(GraphPersistenceTest, AFailedGraphSaveIsLoggedAndTheSnapshotStillSucceeds
                                                 HasSubstr("injected fsync failure"))));
   }
   // The graph was left out of the manifest: rebuilt at start, still right.
-  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir_)));
+  ASSERT_OK_AND_ASSIGN(std::string mbytes, base::ReadFile(GraphManifestPath(dir_)));
+  ASSERT_OK_AND_ASSIGN(GraphManifest manifest, DecodeGraphManifest(mbytes, "m"));
+  EXPECT_THAT(manifest.entries, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(CountingOptions()));
   c->WaitForIndexes();
+  EXPECT_EQ(builds_.load(), 1);
+  ExpectHnswFindsEveryItem(*c, items_);
+}
+
+// The manifest goes through CollectionOptions::file_ops too: when it cannot
+// be written the snapshot still succeeds, and the graph is rebuilt at the
+// next start.
+TEST_F(GraphPersistenceTest, AFailedManifestWriteIsLoggedAndTheGraphsAreRebuilt) {
+  FailManifestOps ops(dir_);
+  CollectionOptions options = TestOptions(dir_);
+  options.file_ops = &ops;
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), options));
+    ASSERT_OK(c->Upsert(items_).status());
+    c->WaitForIndexes();
+    base::LogCapture logs(google::GLOG_WARNING);
+    ASSERT_OK(c->Snapshot().status());
+    EXPECT_THAT(logs.messages(),
+                Contains(AllOf(HasSubstr("will be rebuilt at the next start"),
+                               HasSubstr("manifest: "), HasSubstr("injected manifest failure"))));
+  }
+  EXPECT_THAT(base::ReadFile(GraphManifestPath(dir_)), StatusIs(absl::StatusCode::kNotFound, _));
+  // No manifest: the graph is rebuilt without a warning.
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(CountingOptions()));
+  c->WaitForIndexes();
+  EXPECT_EQ(builds_.load(), 1);
   ExpectHnswFindsEveryItem(*c, items_);
 }
 
