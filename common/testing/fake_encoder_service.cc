@@ -96,6 +96,22 @@ class PushReader final : public grpc::ServerReadReactor<v1::CheckpointChunk> {
   FakeEncoderService::Received r_;
 };
 
+// An Encode call held until FakeEncoderService::ReleaseEncodes finishes it,
+// or cancelled first (then it finishes CANCELLED here).
+class HeldEncode final : public grpc::ServerUnaryReactor {
+ public:
+  explicit HeldEncode(FakeEncoderService* encoder) : encoder_(encoder) {}
+  void OnCancel() override {
+    if (encoder_->DropCancelledEncode(this)) {
+      Finish(grpc::Status(grpc::CANCELLED, "the held Encode call was cancelled"));
+    }
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  FakeEncoderService* const encoder_;
+};
+
 }  // namespace
 
 FakeEncoderService::FakeEncoderService(Options options)
@@ -126,26 +142,34 @@ void FakeEncoderService::Shutdown() {
 grpc::ServerUnaryReactor* FakeEncoderService::Encode(grpc::CallbackServerContext* ctx,
                                                      const v1::EncodeRequest* request,
                                                      v1::EncodeResponse* response) {
+  grpc::Status answer = Answer(*request, response);
+  if (options_.hold_encode) {
+    auto* held = new HeldEncode(this);
+    absl::MutexLock lock(&mu_);
+    held_.emplace_back(held, std::move(answer));
+    return held;
+  }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(answer);
+  return reactor;
+}
+
+grpc::Status FakeEncoderService::Answer(const v1::EncodeRequest& request,
+                                        v1::EncodeResponse* response) {
   uint64_t version;
   {
     absl::MutexLock lock(&mu_);
     ++encode_calls_;
-    last_requested_version_ = request->model().version();
+    last_requested_version_ = request.model().version();
     version = version_;
   }
-  const uint64_t pinned = request->model().version();
+  const uint64_t pinned = request.model().version();
   if (pinned != 0 && pinned != version) {
-    reactor->Finish(
-        grpc::Status(grpc::NOT_FOUND, absl::StrCat("version not loaded; loaded: ", version)));
-    return reactor;
+    return grpc::Status(grpc::NOT_FOUND, absl::StrCat("version not loaded; loaded: ", version));
   }
-  for (const v1::Image& image : request->images()) {
+  for (const v1::Image& image : request.images()) {
     absl::StatusOr<image::Image> pixels = ToImage(image);
-    if (!pixels.ok()) {
-      reactor->Finish(grpc::Status(grpc::INVALID_ARGUMENT, "undecodable image"));
-      return reactor;
-    }
+    if (!pixels.ok()) return grpc::Status(grpc::INVALID_ARGUMENT, "undecodable image");
     std::vector<float> values =
         options_.embed ? options_.embed(*pixels) : FirstPixel(*pixels, options_.dim);
     response->add_embeddings()->mutable_values()->Add(values.begin(), values.end());
@@ -153,8 +177,7 @@ grpc::ServerUnaryReactor* FakeEncoderService::Encode(grpc::CallbackServerContext
   response->mutable_model()->set_name(options_.model_name);
   response->mutable_model()->set_version(version);
   response->set_dim(static_cast<uint32_t>(options_.dim));
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* FakeEncoderService::ListModels(grpc::CallbackServerContext* ctx,
@@ -193,6 +216,43 @@ int FakeEncoderService::encode_calls() const {
 uint64_t FakeEncoderService::last_requested_version() const {
   absl::MutexLock lock(&mu_);
   return last_requested_version_;
+}
+
+bool FakeEncoderService::WaitForHeldEncodes(size_t n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto held = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+  return mu_.AwaitWithTimeout(absl::Condition(&held), timeout);
+}
+
+void FakeEncoderService::ReleaseEncodes() {
+  std::vector<std::pair<grpc::ServerUnaryReactor*, grpc::Status>> held;
+  {
+    absl::MutexLock lock(&mu_);
+    held.swap(held_);
+  }
+  for (auto& [reactor, answer] : held) reactor->Finish(answer);
+}
+
+bool FakeEncoderService::DropCancelledEncode(grpc::ServerUnaryReactor* held) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = held_.begin(); it != held_.end(); ++it) {
+    if (it->first != held) continue;
+    held_.erase(it);
+    ++cancelled_encodes_;
+    return true;
+  }
+  return false;
+}
+
+int FakeEncoderService::cancelled_encodes() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_encodes_;
+}
+
+bool FakeEncoderService::WaitForCancelledEncodes(int n, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_encodes_ >= n; };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
 void FakeEncoderService::Accept(Received r) {

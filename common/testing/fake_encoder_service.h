@@ -5,6 +5,8 @@
 // must pass beyond the stream checks the real encoder makes (metadata first,
 // chunks of at most 1 MiB, announced size, SHA-256). It records what it was
 // asked (Encode calls, the version pinned last, accepted and refused pushes).
+// It can hold Encode calls until the test releases them (Options::
+// hold_encode), to show that a caller does not wait for a stuck encoder.
 // Plain C++ and gRPC: no LibTorch (a test that wants pushed weights loaded
 // passes Options::check_checkpoint).
 //
@@ -18,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,6 +54,10 @@ class FakeEncoderService : public v1::Encoder::CallbackService {
     EmbedFn embed;
     // Default: none (size and SHA-256 only).
     CheckpointCheck check_checkpoint;
+    // Hold every Encode call unanswered until ReleaseEncodes(), or until it
+    // is cancelled (the caller cancelled, its deadline passed, Shutdown):
+    // for tests of callers that must not wait for a stuck encoder.
+    bool hold_encode = false;
   };
 
   // One accepted push.
@@ -79,6 +86,15 @@ class FakeEncoderService : public v1::Encoder::CallbackService {
   int encode_calls() const;
   uint64_t last_requested_version() const;
 
+  // With Options::hold_encode: blocks until `n` Encode calls are held at
+  // once (or the timeout passes); answers every held call as it would have
+  // been answered; the calls that ended cancelled while held, and blocks
+  // until there are `n` of those.
+  bool WaitForHeldEncodes(size_t n, absl::Duration timeout) const;
+  void ReleaseEncodes();
+  int cancelled_encodes() const;
+  bool WaitForCancelledEncodes(int n, absl::Duration timeout) const;
+
   // Accepted pushes, in arrival order.
   std::vector<Received> received() const;
   // Pushes refused (any error), with the status message.
@@ -99,6 +115,9 @@ class FakeEncoderService : public v1::Encoder::CallbackService {
   // Called by the push reader when a stream ends.
   void Accept(Received r);
   void Refuse(std::string why);
+  // Called by a held Encode call that was cancelled: true when it was still
+  // held (it then finishes CANCELLED), false when ReleaseEncodes took it.
+  bool DropCancelledEncode(grpc::ServerUnaryReactor* held);
   const CheckpointCheck& checkpoint_check() const { return options_.check_checkpoint; }
 
  protected:
@@ -107,6 +126,9 @@ class FakeEncoderService : public v1::Encoder::CallbackService {
   absl::Status Serve();
 
  private:
+  // The answer to one Encode request (fills *response when OK).
+  grpc::Status Answer(const v1::EncodeRequest& request, v1::EncodeResponse* response);
+
   const Options options_;
   std::unique_ptr<rpc::Server> server_;
   mutable absl::Mutex mu_;
@@ -115,6 +137,9 @@ class FakeEncoderService : public v1::Encoder::CallbackService {
   uint64_t last_requested_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> refused_ ABSL_GUARDED_BY(mu_);
+  // Held Encode calls with their answers (Options::hold_encode).
+  std::vector<std::pair<grpc::ServerUnaryReactor*, grpc::Status>> held_ ABSL_GUARDED_BY(mu_);
+  int cancelled_encodes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace latentsearch::testing

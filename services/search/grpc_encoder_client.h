@@ -25,7 +25,11 @@ class GrpcEncoderClient final : public EncoderClient {
   static absl::StatusOr<std::unique_ptr<GrpcEncoderClient>> Create(
       const std::string& address, const rpc::ClientSecurityOptions& security = {});
 
-  void Encode(const v1::EncodeRequest& request, absl::Time deadline, EncodeDone done) override;
+  // Cancelling calls ClientContext::TryCancel on the call's context while
+  // the call runs (the encoder sees the call cancelled; `done` gets
+  // CANCELLED); after the call finished it does nothing.
+  void Encode(const v1::EncodeRequest& request, absl::Time deadline, Cancellation* cancel,
+              EncodeDone done) override;
 
   const std::string& address() const { return address_; }
 

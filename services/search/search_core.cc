@@ -144,10 +144,10 @@ absl::StatusOr<v1::ListItemsResponse> SearchCore::ListItems(
   return out;
 }
 
-void SearchCore::Search(const v1::SearchRequest& request, absl::Time deadline,
+void SearchCore::Search(const v1::SearchRequest& request, absl::Time deadline, Cancellation* cancel,
                         v1::SearchResponse* response, Done done) const {
   if (request.has_image()) {
-    SearchByImage(request, deadline, response, std::move(done));
+    SearchByImage(request, deadline, cancel, response, std::move(done));
     return;
   }
   Query query;
@@ -158,7 +158,8 @@ void SearchCore::Search(const v1::SearchRequest& request, absl::Time deadline,
 }
 
 void SearchCore::SearchByImage(const v1::SearchRequest& request, absl::Time deadline,
-                               v1::SearchResponse* response, Done done) const {
+                               Cancellation* cancel, v1::SearchResponse* response,
+                               Done done) const {
   if (encoder_ == nullptr) {
     done(absl::UnavailableError(
         "search by image needs the encoder service: start latentsearch-search with "
@@ -180,7 +181,7 @@ void SearchCore::SearchByImage(const v1::SearchRequest& request, absl::Time dead
   encode.mutable_model()->set_name(model->first);
   encode.mutable_model()->set_version(model->second);
   *encode.add_images() = request.image();
-  encoder_->Encode(encode, deadline,
+  encoder_->Encode(encode, deadline, cancel,
                    [this, collection = request.collection(), model = encode.model(),
                     options = std::move(options), response,
                     done = std::move(done)](absl::StatusOr<v1::EncodeResponse> encoded) {

@@ -6,7 +6,8 @@
 //
 // Search never blocks the caller on the encoder: `done` runs once, inline
 // for vector and item queries and for refused requests, otherwise from the
-// encoder client's completion.
+// encoder client's completion. The caller can cancel an image query's
+// encoder call through a Cancellation (cancellation.h).
 //
 // Thread-safety: every method is thread-safe; an UpsertStream is used by
 // one stream at a time.
@@ -21,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "latentsearch/v1/search.pb.h"
+#include "services/search/cancellation.h"
 #include "services/search/collection_manager.h"
 #include "services/search/encoder_client.h"
 
@@ -76,9 +78,12 @@ class SearchCore {
   // ran. Image queries: UNAVAILABLE without an encoder client,
   // FAILED_PRECONDITION when the collection has no model reference or the
   // encoder no longer holds its version, the encoder's errors otherwise.
-  // `deadline` bounds the encoder call (InfiniteFuture() = none).
-  void Search(const v1::SearchRequest& request, absl::Time deadline, v1::SearchResponse* response,
-              Done done) const;
+  // `deadline` bounds the encoder call (InfiniteFuture() = none); `cancel`
+  // (nullptr = none; valid until `done` ran) cancels it: `done` then runs
+  // with CANCELLED, once, as soon as the encoder client gives up the call.
+  // Vector and item queries answer inline and ignore both.
+  void Search(const v1::SearchRequest& request, absl::Time deadline, Cancellation* cancel,
+              v1::SearchResponse* response, Done done) const;
   // Vector and item queries only (UNIMPLEMENTED names an image query).
   absl::StatusOr<v1::SearchBatchResponse> SearchBatch(const v1::SearchBatchRequest& request) const;
   absl::StatusOr<v1::SnapshotResponse> Snapshot(const v1::SnapshotRequest& request);
@@ -89,7 +94,7 @@ class SearchCore {
  private:
   SearchCore(std::unique_ptr<CollectionManager> collections, std::shared_ptr<EncoderClient> encoder)
       : collections_(std::move(collections)), encoder_(std::move(encoder)) {}
-  void SearchByImage(const v1::SearchRequest& request, absl::Time deadline,
+  void SearchByImage(const v1::SearchRequest& request, absl::Time deadline, Cancellation* cancel,
                      v1::SearchResponse* response, Done done) const;
 
   const std::unique_ptr<CollectionManager> collections_;

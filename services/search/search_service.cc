@@ -52,6 +52,26 @@ class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
   v1::UpsertRequest request_;
 };
 
+// One Search call. An image query finishes from the encoder client's
+// completion; when the call is cancelled first (the client cancelled, its
+// deadline passed, or the server's drain ran out) OnCancel cancels the
+// encoder call, so the reactor finishes without waiting for the encoder
+// and server Shutdown does not hang on it.
+class SearchReactor final : public grpc::ServerUnaryReactor {
+ public:
+  SearchReactor(const SearchCore& core, const grpc::CallbackServerContext& ctx,
+                const v1::SearchRequest& request, v1::SearchResponse* response) {
+    core.Search(request, rpc::DeadlineOf(ctx), &cancel_, response,
+                [this](const absl::Status& s) { Finish(ToGrpcStatus(s)); });
+  }
+
+  void OnCancel() override { cancel_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  Cancellation cancel_;
+};
+
 }  // namespace
 
 grpc::ServerUnaryReactor* SearchService::CreateCollection(
@@ -100,10 +120,7 @@ grpc::ServerUnaryReactor* SearchService::ListItems(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx,
                                                 const v1::SearchRequest* request,
                                                 v1::SearchResponse* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  core_->Search(*request, rpc::DeadlineOf(*ctx), response,
-                [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
-  return reactor;
+  return new SearchReactor(*core_, *ctx, *request, response);
 }
 
 grpc::ServerUnaryReactor* SearchService::SearchBatch(grpc::CallbackServerContext* ctx,

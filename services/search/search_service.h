@@ -2,7 +2,8 @@
 // (docs/architecture.md): each handler passes the v1 messages to the core
 // and finishes the reactor with the core's status mapped by
 // rpc::ToGrpcStatus. Image queries finish from the encoder client's
-// completion, so no gRPC thread waits for the encoder.
+// completion, so no gRPC thread waits for the encoder; a cancelled Search
+// call cancels its encoder call.
 // Thread-safety: thread-safe, as gRPC requires.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_SEARCH_SERVICE_H_
 #define LATENTSEARCH_SERVICES_SEARCH_SEARCH_SERVICE_H_

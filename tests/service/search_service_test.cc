@@ -9,8 +9,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/health_client.h"
 #include "common/rpc/server.h"
@@ -81,6 +85,30 @@ class SearchServiceTest : public ::testing::Test {
     EXPECT_EQ(resp.upserted(), 12u);
     EXPECT_EQ(resp.inserted(), 12u);
     EXPECT_EQ(resp.item_count(), 12u);
+  }
+
+  // The fake encoder for collection "c": model "default" v7, dim 2.
+  static FakeEncoderService::Options EncoderOptions(bool hold_encode = false) {
+    FakeEncoderService::Options options;
+    options.model_name = "default";
+    options.version = 7;
+    options.dim = 2;
+    options.hold_encode = hold_encode;
+    return options;
+  }
+
+  // An image query on "c": a 1x1 image of `pixel` (the fake encodes it as
+  // (pixel, pixel)).
+  static v1::SearchRequest ImageQuery(char pixel) {
+    v1::SearchRequest req;
+    req.set_collection("c");
+    req.set_k(1);
+    v1::RawImage* raw = req.mutable_image()->mutable_raw();
+    raw->set_height(1);
+    raw->set_width(1);
+    raw->set_channels(1);
+    raw->set_pixels(std::string(1, pixel));
+    return req;
   }
 
   grpc::Status DoSearch(const v1::SearchRequest& req, v1::SearchResponse* resp) {
@@ -197,18 +225,10 @@ TEST_F(SearchServiceTest, ImageQueryWithoutEncoderIsUnavailableWithAHint) {
 
 TEST_F(SearchServiceTest, ImageQueryIsEncodedWithThePinnedModelVersion) {
   // Encodes an image as its first pixel value, twice; serves version 7.
-  ASSERT_OK_AND_ASSIGN(
-      auto encoder, FakeEncoderService::Start({.model_name = "default", .version = 7, .dim = 2}));
+  ASSERT_OK_AND_ASSIGN(auto encoder, FakeEncoderService::Start(EncoderOptions()));
   StartSearch(encoder->address());
   CreateAndFill();
-  v1::SearchRequest req;
-  req.set_collection("c");
-  req.set_k(1);
-  v1::RawImage* raw = req.mutable_image()->mutable_raw();
-  raw->set_height(1);
-  raw->set_width(1);
-  raw->set_channels(1);
-  raw->set_pixels(std::string(1, '\x09'));
+  const v1::SearchRequest req = ImageQuery('\x09');
   v1::SearchResponse resp;
   grpc::Status s = DoSearch(req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -228,6 +248,67 @@ TEST_F(SearchServiceTest, ImageQueryIsEncodedWithThePinnedModelVersion) {
   s = DoSearch(req, &resp);
   EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE);
   EXPECT_THAT(s.error_message(), HasSubstr(address));
+}
+
+// The client cancels an image query while the encoder holds it: the search
+// server cancels its encoder call (the encoder sees it cancelled) and has
+// nothing left in flight, so its Shutdown returns.
+TEST_F(SearchServiceTest, ClientCancelCancelsTheEncoderCall) {
+  ASSERT_OK_AND_ASSIGN(auto encoder, FakeEncoderService::Start(EncoderOptions(true)));
+  // On a failure below, let held calls go so the test ends instead of hanging.
+  absl::Cleanup release = [&] { encoder->ReleaseEncodes(); };
+  StartSearch(encoder->address());
+  CreateAndFill();
+  const v1::SearchRequest req = ImageQuery('\x09');
+  v1::SearchResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification answered;
+  stub_->async()->Search(&ctx, &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  ASSERT_TRUE(encoder->WaitForHeldEncodes(1, absl::Seconds(60)));
+  ctx.TryCancel();
+  answered.WaitForNotification();
+  EXPECT_EQ(status.error_code(), grpc::CANCELLED);
+  ASSERT_TRUE(encoder->WaitForCancelledEncodes(1, absl::Seconds(60)));
+  server_->Shutdown(absl::Seconds(60));
+  EXPECT_EQ(encoder->encode_calls(), 1);
+}
+
+// SIGTERM while an image query waits for a stuck encoder and its client set
+// no deadline: once the drain runs out, the server cancels the call, the
+// call cancels its encoder call, and Shutdown returns without the encoder
+// ever answering.
+TEST_F(SearchServiceTest, ShutdownDoesNotWaitForAStuckEncoder) {
+  ASSERT_OK_AND_ASSIGN(auto encoder, FakeEncoderService::Start(EncoderOptions(true)));
+  StartSearch(encoder->address());
+  CreateAndFill();
+  const v1::SearchRequest req = ImageQuery('\x09');
+  v1::SearchResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  absl::Notification answered;
+  stub_->async()->Search(&ctx, &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  ASSERT_TRUE(encoder->WaitForHeldEncodes(1, absl::Seconds(60)));
+  absl::Notification shut_down;
+  std::thread stopper([&] {
+    server_->Shutdown(absl::ZeroDuration());
+    shut_down.Notify();
+  });
+  // Not a pacing wait: a generous bound, after which the encoder is let go
+  // so that a hanging Shutdown fails the test instead of hanging it.
+  const bool returned = shut_down.WaitForNotificationWithTimeout(absl::Seconds(60));
+  if (!returned) encoder->ReleaseEncodes();
+  stopper.join();
+  EXPECT_TRUE(returned) << "Shutdown waited for the encoder";
+  EXPECT_TRUE(encoder->WaitForCancelledEncodes(1, absl::Seconds(60)));
+  answered.WaitForNotification();
+  EXPECT_FALSE(status.ok());
 }
 
 TEST_F(SearchServiceTest, SnapshotDeleteAndStats) {

@@ -1,6 +1,6 @@
 // SearchCore, the search service's v1 face, without gRPC: search by image
 // through a fake EncoderClient (the pinned model version, the encoder's
-// errors, asynchronous completion), the Upsert stream and the v1
+// errors, asynchronous completion, cancellation), the Upsert stream and the v1
 // conversions of ListItems and Snapshot.
 #include "services/search/search_core.h"
 
@@ -26,19 +26,24 @@ using ::testing::HasSubstr;
 using Code = absl::StatusCode;
 
 // Records every Encode call and answers only when the test says so, so the
-// tests see that SearchCore never waits for the encoder.
+// tests see that SearchCore never waits for the encoder. A cancelled call
+// that is still pending answers CANCELLED at once, as GrpcEncoderClient's
+// does.
 class FakeEncoderClient final : public EncoderClient {
  public:
-  void Encode(const v1::EncodeRequest& request, absl::Time deadline, EncodeDone done) override {
+  void Encode(const v1::EncodeRequest& request, absl::Time deadline, Cancellation* cancel,
+              EncodeDone done) override {
     requests.push_back(request);
     deadlines.push_back(deadline);
-    pending.push_back(std::move(done));
+    const int id = next_id_++;
+    pending.push_back({id, std::move(done)});
+    if (cancel != nullptr) cancel->OnCancel([this, id] { Cancelled(id); });
   }
 
   // Answers the oldest pending call.
   void Answer(absl::StatusOr<v1::EncodeResponse> response) {
     ASSERT_FALSE(pending.empty());
-    EncodeDone done = std::move(pending.front());
+    EncodeDone done = std::move(pending.front().second);
     pending.pop_front();
     done(std::move(response));
   }
@@ -52,7 +57,24 @@ class FakeEncoderClient final : public EncoderClient {
 
   std::vector<v1::EncodeRequest> requests;
   std::vector<absl::Time> deadlines;
-  std::deque<EncodeDone> pending;
+  // (call number, done) of the calls not answered yet, oldest first.
+  std::deque<std::pair<int, EncodeDone>> pending;
+  // Cancels that found their call still pending.
+  int cancelled_calls = 0;
+
+ private:
+  void Cancelled(int id) {
+    for (auto it = pending.begin(); it != pending.end(); ++it) {
+      if (it->first != id) continue;
+      EncodeDone done = std::move(it->second);
+      pending.erase(it);
+      ++cancelled_calls;
+      done(absl::CancelledError("the encoder at E: call cancelled"));
+      return;
+    }
+  }
+
+  int next_id_ = 0;
 };
 
 class SearchCoreTest : public ::testing::Test {
@@ -109,14 +131,20 @@ class SearchCoreTest : public ::testing::Test {
     v1::SearchRequest request;
     v1::SearchResponse response;
     std::optional<absl::Status> status;
+    int done_runs = 0;
+    Cancellation cancel;
   };
   std::unique_ptr<Call> StartSearch(const v1::SearchRequest& request,
-                                    absl::Time deadline = absl::InfiniteFuture()) {
+                                    absl::Time deadline = absl::InfiniteFuture(),
+                                    bool cancel_first = false) {
     auto call = std::make_unique<Call>();
     call->request = request;
     Call* c = call.get();
-    core_->Search(c->request, deadline, &c->response,
-                  [c](const absl::Status& s) { c->status = s; });
+    if (cancel_first) c->cancel.Cancel();
+    core_->Search(c->request, deadline, &c->cancel, &c->response, [c](const absl::Status& s) {
+      c->status = s;
+      ++c->done_runs;
+    });
     return call;
   }
 
@@ -147,6 +175,39 @@ TEST_F(SearchCoreTest, ImageQueryIsEncodedWithThePinnedModelVersionThenSearched)
   EXPECT_EQ(call->response.model().name(), "m");
   EXPECT_EQ(call->response.model().version(), 7u);
   EXPECT_EQ(call->response.metric(), v1::METRIC_L2);
+}
+
+TEST_F(SearchCoreTest, CancellingAnImageQueryCancelsItsEncoderCallAndAnswersCancelledOnce) {
+  CreateAndFill("c", "m", 7);
+  std::unique_ptr<Call> call = StartSearch(ImageQuery("c"));
+  ASSERT_FALSE(call->status.has_value());
+  ASSERT_EQ(encoder_->pending.size(), 1u);
+  call->cancel.Cancel();
+  // The cancel reached the encoder call, which ended it.
+  EXPECT_EQ(encoder_->cancelled_calls, 1);
+  EXPECT_TRUE(encoder_->pending.empty());
+  ASSERT_TRUE(call->status.has_value());
+  EXPECT_THAT(*call->status, StatusIs(Code::kCancelled, HasSubstr("encoding the query image")));
+  EXPECT_EQ(call->done_runs, 1);
+  EXPECT_EQ(call->response.neighbors_size(), 0);
+  call->cancel.Cancel();  // Again: nothing more happens.
+  EXPECT_EQ(call->done_runs, 1);
+
+  // Cancelled before it starts: the encoder call ends as it is made.
+  call = StartSearch(ImageQuery("c"), absl::InfiniteFuture(), /*cancel_first=*/true);
+  EXPECT_EQ(encoder_->requests.size(), 2u);
+  EXPECT_EQ(encoder_->cancelled_calls, 2);
+  EXPECT_THAT(*call->status, StatusIs(Code::kCancelled, HasSubstr("cancelled")));
+  EXPECT_EQ(call->done_runs, 1);
+
+  // Cancelled after the encoder answered: the answer stands, done ran once.
+  call = StartSearch(ImageQuery("c"));
+  encoder_->Answer(FakeEncoderClient::Embeddings({{6.9f, 7.2f}}));
+  call->cancel.Cancel();
+  EXPECT_EQ(encoder_->cancelled_calls, 2);
+  ASSERT_OK(*call->status);
+  EXPECT_EQ(call->done_runs, 1);
+  EXPECT_EQ(call->response.neighbors(0).id(), "id7");
 }
 
 TEST_F(SearchCoreTest, EncoderWithoutTheModelVersionIsFailedPreconditionNamingIt) {
