@@ -10,8 +10,9 @@
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
 #include "common/data/dataset.h"
+#include "common/eval/knn_ranking.h"
+#include "common/eval/metric_proto.h"
 #include "common/eval/retrieval_quality.h"
-#include "common/index/exact.h"
 #include "common/index/metric.h"
 
 namespace latentsearch::eval {
@@ -24,27 +25,12 @@ struct QueryItem {
   std::vector<float> vector;  // for vector queries
 };
 
-index::Metric ToIndexMetric(v1::Metric m) {
-  switch (m) {
-    case v1::METRIC_L1:
-      return index::Metric::kL1;
-    case v1::METRIC_COSINE:
-      return index::Metric::kCosine;
-    default:
-      return index::Metric::kL2;
-  }
-}
-
-absl::Status CheckOptions(const EvalOptions& options) {
-  if (options.collection.empty()) return absl::InvalidArgumentError("eval needs a collection");
-  if (options.k < 1 || options.k > 999 || options.map_depth < 1 || options.map_depth > 999 ||
-      options.num_queries < 1 || options.batch_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("eval options k ", options.k, ", map depth ", options.map_depth, ", queries ",
-                     options.num_queries, ": expected k and depth 1..999, at least 1 query"));
-  }
-  return absl::OkStatus();
-}
+// The raw pixels of the baseline, scaled to [0, 1].
+struct Pixels {
+  std::vector<float> base;     // items_.size() × dim
+  std::vector<float> queries;  // queries_.size() × dim
+  size_t dim = 0;
+};
 
 // One evaluation: the collection's items, the drawn queries and the rows
 // measured so far.
@@ -72,10 +58,13 @@ class Evaluation {
   v1::SearchBatchRequest BatchRequest(v1::Metric metric, v1::IndexKind kind, size_t first,
                                       size_t last) const;
   // Raw pixels of the items (base) and the queries, through their uris.
-  absl::Status ReadPixels(std::vector<float>* base, std::vector<float>* queries, size_t* dim);
+  absl::Status ReadPixels(Pixels* pixels);
   absl::Status BaselineRows();
-  absl::StatusOr<EvalRow> BaselineRow(v1::Metric metric, const std::vector<float>& base,
-                                      const std::vector<float>& queries, size_t dim);
+  // `labels`: the items' labels; `self_rows`: each query's item row (empty
+  // for vector queries).
+  absl::StatusOr<EvalRow> BaselineRow(v1::Metric metric, const Pixels& pixels,
+                                      const std::vector<int32_t>& labels,
+                                      const std::vector<uint32_t>& self_rows);
 
   SearchBackend& backend_;
   const EvalOptions& options_;
@@ -201,6 +190,11 @@ absl::StatusOr<EvalRow> Evaluation::ModelRow(v1::Metric metric, v1::IndexKind ki
     const size_t last = std::min(queries_.size(), first + batch);
     LS_ASSIGN_OR_RETURN(v1::SearchBatchResponse resp,
                         backend_.SearchBatch(BatchRequest(metric, kind, first, last)));
+    if (resp.results_size() != static_cast<int>(last - first)) {
+      return absl::InternalError(absl::StrCat("the search backend answered a batch of ",
+                                              last - first, " queries with ", resp.results_size(),
+                                              " results"));
+    }
     for (size_t q = first; q < last; ++q) {
       const v1::SearchResponse& sr = resp.results(static_cast<int>(q - first));
       if (sr.exact_fallback()) ++row.exact_fallbacks;
@@ -247,51 +241,37 @@ absl::Status Evaluation::ModelRows() {
   return absl::OkStatus();
 }
 
-absl::Status Evaluation::ReadPixels(std::vector<float>* base, std::vector<float>* queries,
-                                    size_t* dim) {
+absl::Status Evaluation::ReadPixels(Pixels* pixels) {
   auto append = [&](const std::string& uri, std::vector<float>* out) -> absl::Status {
     LS_ASSIGN_OR_RETURN(image::Image img, resolver_->Resolve(uri));
-    if (*dim == 0) *dim = img.num_bytes();
-    if (img.num_bytes() != *dim) {
+    if (pixels->dim == 0) pixels->dim = img.num_bytes();
+    if (img.num_bytes() != pixels->dim) {
       return absl::FailedPreconditionError(absl::StrCat("images differ in size (", uri, " has ",
-                                                        img.num_bytes(), " bytes, expected ", *dim,
-                                                        ")"));
+                                                        img.num_bytes(), " bytes, expected ",
+                                                        pixels->dim, ")"));
     }
     for (uint8_t p : img.pixels) out->push_back(p / 255.f);
     return absl::OkStatus();
   };
-  for (const v1::Item& item : items_) LS_RETURN_IF_ERROR(append(item.uri(), base));
-  for (const QueryItem& q : queries_) LS_RETURN_IF_ERROR(append(q.uri, queries));
+  for (const v1::Item& item : items_) LS_RETURN_IF_ERROR(append(item.uri(), &pixels->base));
+  for (const QueryItem& q : queries_) LS_RETURN_IF_ERROR(append(q.uri, &pixels->queries));
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvalRow> Evaluation::BaselineRow(v1::Metric metric, const std::vector<float>& base,
-                                                const std::vector<float>& queries, size_t dim) {
+absl::StatusOr<EvalRow> Evaluation::BaselineRow(v1::Metric metric, const Pixels& pixels,
+                                                const std::vector<int32_t>& labels,
+                                                const std::vector<uint32_t>& self_rows) {
   Note(absl::StrCat("raw-pixel baseline: ", MetricLabel(metric)));
-  const index::Metric im = ToIndexMetric(metric);
-  std::vector<float> b = base, qs = queries;
-  if (im == index::Metric::kCosine) {
-    index::NormalizeRows(b.data(), items_.size(), dim);
-    index::NormalizeRows(qs.data(), queries_.size(), dim);
-  }
-  index::ExactSearchOptions eo;
-  eo.k = k_request_;
-  std::vector<std::vector<index::Neighbor>> res;
-  LS_RETURN_IF_ERROR(
-      index::ExactSearch(im, b.data(), items_.size(), dim, qs.data(), queries_.size(), eo, &res));
-  absl::flat_hash_map<std::string, uint32_t> slot_of;
-  for (size_t i = 0; i < items_.size(); ++i) slot_of[items_[i].id()] = static_cast<uint32_t>(i);
+  LS_ASSIGN_OR_RETURN(index::Metric im, MetricFromProto(metric, false));
+  KnnRankOptions ro;
+  ro.k = k_request_;
+  ro.self_rows = self_rows;
+  LS_ASSIGN_OR_RETURN(std::vector<RankedLabels> ranked,
+                      KnnRankedLabels(im, pixels.base, labels, pixels.queries, pixels.dim, ro));
   QualityAccumulator acc;
   for (size_t q = 0; q < queries_.size(); ++q) {
-    const uint32_t self = item_queries_ ? slot_of[queries_[q].id] : UINT32_MAX;
-    std::vector<int32_t> excl, incl;
-    for (const index::Neighbor& n : res[q]) {
-      const int32_t label = items_[n.slot].label();
-      if (static_cast<int>(incl.size()) < options_.k) incl.push_back(label);
-      if (n.slot == self) continue;
-      if (static_cast<int>(excl.size()) < depth_) excl.push_back(label);
-    }
-    acc.Add(excl, incl, queries_[q].label, options_.k, options_.map_depth, Relevant(queries_[q]));
+    acc.Add(ranked[q].excluding_self, ranked[q].including_self, queries_[q].label, options_.k,
+            options_.map_depth, Relevant(queries_[q]));
   }
   EvalRow row;
   row.source = "raw pixels";
@@ -304,15 +284,33 @@ absl::StatusOr<EvalRow> Evaluation::BaselineRow(v1::Metric metric, const std::ve
 }
 
 absl::Status Evaluation::BaselineRows() {
+  // A missing resolver or unreadable images leave the rows out and say why
+  // (baseline_note) rather than failing the model rows measured so far.
+  if (resolver_ == nullptr) {
+    result_.baseline_note = "skipped: no image resolver";
+    return absl::OkStatus();
+  }
   Note("raw-pixel baseline: reading pixels");
-  std::vector<float> base, queries;
-  size_t dim = 0;
-  if (absl::Status s = ReadPixels(&base, &queries, &dim); !s.ok()) {
+  Pixels pixels;
+  if (absl::Status s = ReadPixels(&pixels); !s.ok()) {
     result_.baseline_note = absl::StrCat("skipped: ", s.message());
     return absl::OkStatus();
   }
+  std::vector<int32_t> labels;
+  absl::flat_hash_map<std::string, uint32_t> row_of;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    labels.push_back(items_[i].label());
+    row_of[items_[i].id()] = static_cast<uint32_t>(i);
+  }
+  std::vector<uint32_t> self_rows;
+  if (item_queries_) {
+    for (const QueryItem& q : queries_) {
+      auto it = row_of.find(q.id);
+      self_rows.push_back(it == row_of.end() ? kNotInBase : it->second);
+    }
+  }
   for (v1::Metric metric : metrics_) {
-    LS_ASSIGN_OR_RETURN(EvalRow row, BaselineRow(metric, base, queries, dim));
+    LS_ASSIGN_OR_RETURN(EvalRow row, BaselineRow(metric, pixels, labels, self_rows));
     result_.rows.push_back(std::move(row));
   }
   return absl::OkStatus();
@@ -320,7 +318,8 @@ absl::Status Evaluation::BaselineRows() {
 
 absl::StatusOr<EvalResult> Evaluation::Run() {
   const absl::Time start = absl::Now();
-  LS_RETURN_IF_ERROR(CheckOptions(options_));
+  if (options_.collection.empty()) return absl::InvalidArgumentError("eval needs a collection");
+  LS_RETURN_IF_ERROR(CheckEvalOptions(options_));
   LS_RETURN_IF_ERROR(LoadCollection());
   LS_RETURN_IF_ERROR(DrawQueries());
   metrics_ = options_.metrics;
@@ -332,6 +331,20 @@ absl::StatusOr<EvalResult> Evaluation::Run() {
 }
 
 }  // namespace
+
+absl::Status CheckEvalOptions(const EvalOptions& options) {
+  if (options.k < 1 || options.k > 999 || options.map_depth < 1 || options.map_depth > 999 ||
+      options.num_queries < 1 || options.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval options k ", options.k, ", map_depth ", options.map_depth, ", queries ",
+                     options.num_queries, ", batch_size ", options.batch_size,
+                     ": expected k and map_depth in 1..999, queries and batch_size >= 1"));
+  }
+  for (v1::Metric metric : options.metrics) {
+    LS_RETURN_IF_ERROR(MetricFromProto(metric, false).status());
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<EvalResult> RunEval(SearchBackend& backend, const EvalOptions& options,
                                    items::ImageResolver* resolver) {

@@ -22,8 +22,11 @@
 // (The measures: retrieval_quality.h.) Queries whose label is kNoLabel are
 // skipped (an unlabelled collection is FAILED_PRECONDITION). With
 // `baseline` the same queries are answered in process by exact search over
-// the items' raw pixels (scaled to [0, 1], read back through their uris,
-// common/index ExactSearch): rows with source "raw pixels".
+// the items' raw pixels (scaled to [0, 1], read back through their uris by
+// the resolver; knn_ranking.h): rows with source "raw pixels". Without a
+// resolver, or when an image does not resolve or the images differ in
+// size, those rows are left out and EvalResult::baseline_note says why
+// ("skipped: ..."); the model rows stand.
 // Thread-safety: RunEval is thread-compatible (it uses `backend` and
 // `resolver`).
 #ifndef LATENTSEARCH_COMMON_EVAL_EVAL_DRIVER_H_
@@ -55,7 +58,7 @@ struct EvalOptions {
   int k = 10;
   // The depth of mAP, 1..999 (mAP@100 by default).
   int map_depth = 100;
-  // Empty = L1, L2 and cosine.
+  // Empty = L1, L2 and cosine (METRIC_UNSPECIFIED is refused).
   std::vector<v1::Metric> metrics;
   // Empty = exact and HNSW (HNSW only where the collection keeps it).
   std::vector<v1::IndexKind> index_kinds;
@@ -72,9 +75,19 @@ struct EvalOptions {
   std::function<void(const std::string&)> progress;
 };
 
-// Runs the evaluation described above. Errors: the backend's statuses,
-// FAILED_PRECONDITION for an unlabelled collection or one without labelled
-// items, INVALID_ARGUMENT for options out of range.
+// OK when the options other than `collection` are in range (k and
+// map_depth 1..999, num_queries and batch_size >= 1, metrics L1, L2 or
+// cosine); else INVALID_ARGUMENT naming the values and the ranges. RunEval
+// checks them; callers may check earlier (the CLI, before dialling).
+absl::Status CheckEvalOptions(const EvalOptions& options);
+
+// Runs the evaluation described above. `resolver` (may be null: no
+// raw-pixel rows, "skipped: no image resolver") reads the images back.
+// Errors: the backend's statuses; FAILED_PRECONDITION for an unlabelled
+// collection or one without labelled items, a query collection of another
+// dim or without labelled items; INVALID_ARGUMENT for an empty collection
+// name or CheckEvalOptions' refusals; INTERNAL when the backend answers a
+// batch with a number of results other than its number of queries.
 absl::StatusOr<EvalResult> RunEval(SearchBackend& backend, const EvalOptions& options,
                                    items::ImageResolver* resolver);
 

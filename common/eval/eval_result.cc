@@ -1,18 +1,13 @@
 #include "common/eval/eval_result.h"
 
+#include "common/eval/metric_proto.h"
+#include "common/index/metric.h"
+
 namespace latentsearch::eval {
 
 std::string MetricLabel(v1::Metric metric) {
-  switch (metric) {
-    case v1::METRIC_L1:
-      return "l1";
-    case v1::METRIC_L2:
-      return "l2";
-    case v1::METRIC_COSINE:
-      return "cosine";
-    default:
-      return "l2";
-  }
+  // METRIC_UNSPECIFIED and unknown values print as the default, "l2".
+  return std::string(index::MetricName(MetricFromProto(metric, true).value_or(index::Metric::kL2)));
 }
 
 std::string IndexKindLabel(v1::IndexKind kind) {

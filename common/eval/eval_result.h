@@ -48,7 +48,8 @@ struct EvalResult {
   const EvalRow* Find(const std::string& source, v1::Metric metric, v1::IndexKind kind) const;
 };
 
-// "l1", "l2", "cosine" / "exact", "hnsw".
+// "l1", "l2", "cosine" (index::MetricName; METRIC_UNSPECIFIED and unknown
+// values "l2") / "exact", "hnsw".
 std::string MetricLabel(v1::Metric metric);
 std::string IndexKindLabel(v1::IndexKind kind);
 
