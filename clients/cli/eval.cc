@@ -114,12 +114,7 @@ absl::Status RunEvalCommand(const CommandContext& ctx) {
   options.ef = absl::GetFlag(FLAGS_ef);
   options.baseline = absl::GetFlag(FLAGS_baseline);
   options.wait_for_index_seconds = absl::GetFlag(FLAGS_wait_for_index);
-  if (options.k < 1 || options.k > 999 || options.map_depth < 1 || options.map_depth > 999 ||
-      options.num_queries < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--k=", options.k, " --map_depth=", options.map_depth, " --queries=", options.num_queries,
-        ": expected k and map_depth in 1..999 and queries >= 1"));
-  }
+  LS_RETURN_IF_ERROR(eval::CheckEvalOptions(options));  // before dialling
   LS_ASSIGN_OR_RETURN(options.metrics, MetricsFromFlag("all"));
   LS_ASSIGN_OR_RETURN(options.index_kinds, IndexKindsFromFlag("both"));
   LS_ASSIGN_OR_RETURN(Endpoint search, DialFromFlags(Service::kSearch));
