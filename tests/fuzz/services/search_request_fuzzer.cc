@@ -1,26 +1,28 @@
-// Search service request handling on arbitrary proto bytes: the same steps
-// as services/search/search_core.cc (proto -> convert -> CollectionManager
-// -> proto) against an in-process manager holding small collections.
+// The search service's requests on arbitrary proto bytes, through
+// SearchCore (services/search/search_core.h) as the gRPC adapter calls it,
+// against an in-process core (no encoder) holding small collections.
 //
 // Input: u8 kind | serialized request.
 //   kind % 5: 0 SearchRequest, 1 SearchBatchRequest,
 //             2 CreateCollectionRequest (created, read back, dropped),
-//             3 UpsertRequest, 4 DeleteRequest.
+//             3 UpsertRequest (a one-message stream), 4 DeleteRequest.
 // Writes go to the scratch collection "u" (a request naming "c", the
 // collection searches use, is redirected there so "c" stays fixed).
-// Nothing may crash, and a client's bad request is never INTERNAL, UNKNOWN
-// or DATA_LOSS; answers hold at most k neighbours.
+// Nothing may crash, Search answers at once (no encoder to wait for), a
+// client's bad request is never INTERNAL, UNKNOWN or DATA_LOSS, and answers
+// hold at most k neighbours.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "google/protobuf/stubs/logging.h"
 #include "latentsearch/v1/search.pb.h"
-#include "services/search/collection_manager.h"
-#include "services/search/convert.h"
+#include "services/search/search_core.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -46,35 +48,51 @@ void Must(const absl::Status& s, const char* what) {
   if (!s.ok()) Violation(absl::StrCat("harness setup: ", what, ": ", s.ToString()));
 }
 
-search::CollectionManager& Core() {
-  static search::CollectionManager* core = [] {
-    search::CollectionManagerOptions options;
-    options.data_dir = ScratchDir() + "/search";
-    options.num_threads = 1;
-    options.max_k = 100;
-    options.max_batch_queries = 16;
-    options.collection.auto_snapshot_log_bytes = 1 << 20;
-    auto c = search::CollectionManager::Create(options);
-    Must(c.status(), "CollectionManager::Create");
-    search::CollectionManager* core = c->release();
-    for (const char* name : {"c", "u"}) {
-      search::CreateSpec spec;
-      spec.name = name;
-      spec.dim = kDim;
-      spec.hnsw = std::string(name) == "c";
-      spec.m = 4;
-      spec.ef_construction = 16;
-      Must(core->CreateCollection(spec).status(), "CreateCollection");
+// "c": HNSW, 64 items, snapshotted; "u": exact only, the scratch one.
+void Fill(search::SearchCore* core) {
+  for (const char* name : {"c", "u"}) {
+    v1::CreateCollectionRequest create;
+    create.set_name(name);
+    create.set_dim(kDim);
+    if (std::string(name) == "c") {
+      create.mutable_hnsw()->set_m(4);
+      create.mutable_hnsw()->set_ef_construction(16);
+    } else {
+      create.add_index_kinds(v1::INDEX_KIND_EXACT);
     }
-    index::ItemBatch batch;
-    for (int i = 0; i < 64; ++i) {
-      batch.metas.push_back({absl::StrCat("i", i), i % 4, absl::StrCat("u", i)});
-      for (uint32_t d = 0; d < kDim; ++d) {
-        batch.vectors.push_back(static_cast<float>((i * 7 + d * 3) % 11) - 5.0f);
-      }
+    Must(core->CreateCollection(create).status(), "CreateCollection");
+  }
+  v1::UpsertRequest upsert;
+  upsert.set_collection("c");
+  for (int i = 0; i < 64; ++i) {
+    v1::Item* item = upsert.add_items();
+    item->set_id(absl::StrCat("i", i));
+    item->set_label(i % 4);
+    item->set_uri(absl::StrCat("u", i));
+    for (uint32_t d = 0; d < kDim; ++d) {
+      item->add_vector(static_cast<float>((i * 7 + d * 3) % 11) - 5.0f);
     }
-    Must(core->Upsert("c", batch).status(), "Upsert");
-    Must(core->Snapshot("c").status(), "Snapshot");
+  }
+  std::unique_ptr<search::UpsertStream> stream = core->NewUpsertStream();
+  Must(stream->Add(upsert), "Upsert");
+  Must(stream->Finish().status(), "Upsert");
+  v1::SnapshotRequest snapshot;
+  snapshot.set_collection("c");
+  Must(core->Snapshot(snapshot).status(), "Snapshot");
+}
+
+search::SearchCore& Core() {
+  static search::SearchCore* core = [] {
+    search::SearchCoreOptions options;  // No encoder: image queries are UNAVAILABLE.
+    options.collections.data_dir = ScratchDir() + "/search";
+    options.collections.num_threads = 1;
+    options.collections.max_k = 100;
+    options.collections.max_batch_queries = 16;
+    options.collections.collection.auto_snapshot_log_bytes = 1 << 20;
+    auto c = search::SearchCore::Create(options);
+    Must(c.status(), "SearchCore::Create");
+    search::SearchCore* core = c->release();
+    Fill(core);
     return core;
   }();
   return *core;
@@ -82,104 +100,87 @@ search::CollectionManager& Core() {
 
 std::string Redirect(const std::string& name) { return name == "c" ? "u" : name; }
 
-void CheckAnswer(const search::SearchAnswer& a, const search::QueryOptions& o) {
-  const size_t k = o.k == 0 ? 10 : o.k;
-  if (a.result.hits.size() > k) {
-    Violation(absl::StrCat(a.result.hits.size(), " hits for k = ", k));
+void CheckAnswer(const v1::SearchResponse& response, uint32_t requested_k) {
+  const int k = requested_k == 0 ? 10 : static_cast<int>(requested_k);
+  if (response.neighbors_size() > k) {
+    Violation(absl::StrCat(response.neighbors_size(), " neighbours for k = ", k));
   }
-  v1::SearchResponse response;
-  search::SearchAnswerToProto(a, o, &response);
 }
 
 void Search(const std::string& bytes) {
   v1::SearchRequest request;
   if (!request.ParseFromString(bytes)) return;
-  search::Query query;
-  search::QueryOptions options;
-  if (request.has_image()) {
-    // Encoded by the encoder first; only the options are checked here.
-    CheckCode(search::OptionsFromProto(request, &options), "OptionsFromProto");
-    return;
-  }
-  absl::Status s = search::SearchFromProto(request, &query, &options);
-  CheckCode(s, "SearchFromProto");
-  if (!s.ok()) return;
-  absl::StatusOr<search::SearchAnswer> a = Core().Search(request.collection(), query, options);
-  CheckCode(a.status(), "Search");
-  if (a.ok()) CheckAnswer(*a, options);
+  v1::SearchResponse response;
+  std::optional<absl::Status> status;
+  Core().Search(request, absl::InfiniteFuture(), /*cancel=*/nullptr, &response,
+                [&status](const absl::Status& s) {
+                  if (status.has_value()) Violation("Search answered twice");
+                  status = s;
+                });
+  // Without an encoder every query, image ones included, answers inline.
+  if (!status.has_value()) Violation("Search did not answer inline");
+  CheckCode(*status, "Search");
+  if (status->ok()) CheckAnswer(response, request.k());
 }
 
 void SearchBatch(const std::string& bytes) {
   v1::SearchBatchRequest request;
   if (!request.ParseFromString(bytes)) return;
-  std::vector<search::Query> queries(request.queries_size());
-  std::vector<search::QueryOptions> options(request.queries_size());
-  for (int i = 0; i < request.queries_size(); ++i) {
-    if (request.queries(i).has_image()) return;  // UNIMPLEMENTED in the service.
-    absl::Status s = search::SearchFromProto(request.queries(i), &queries[i], &options[i]);
-    CheckCode(s, "SearchFromProto");
-    if (!s.ok()) return;
+  absl::StatusOr<v1::SearchBatchResponse> r = Core().SearchBatch(request);
+  CheckCode(r.status(), "SearchBatch");
+  if (!r.ok()) return;
+  if (r->results_size() != request.queries_size()) {
+    Violation("SearchBatch: one answer per query expected");
   }
-  absl::StatusOr<std::vector<search::SearchAnswer>> a =
-      Core().SearchBatch(request.collection(), queries, options);
-  CheckCode(a.status(), "SearchBatch");
-  if (!a.ok()) return;
-  if (a->size() != queries.size()) Violation("SearchBatch: one answer per query expected");
-  for (size_t i = 0; i < a->size(); ++i) CheckAnswer((*a)[i], options[i]);
+  for (int i = 0; i < r->results_size(); ++i) CheckAnswer(r->results(i), request.queries(i).k());
 }
 
 void Create(const std::string& bytes) {
   v1::CreateCollectionRequest request;
   if (!request.ParseFromString(bytes)) return;
-  absl::StatusOr<search::CreateSpec> spec = search::CreateSpecFromProto(request);
-  CheckCode(spec.status(), "CreateSpecFromProto");
-  if (!spec.ok()) return;
-  if (spec->name == "c" || spec->name == "u") spec->if_not_exists = true;
-  absl::StatusOr<search::CollectionInfo> info = Core().CreateCollection(*spec);
+  const bool fixed = request.name() == "c" || request.name() == "u";
+  if (fixed) request.set_if_not_exists(true);
+  absl::StatusOr<v1::CollectionInfo> info = Core().CreateCollection(request);
   CheckCode(info.status(), "CreateCollection");
-  if (!info.ok() || spec->name == "c" || spec->name == "u") return;
-  v1::CollectionInfo proto;
-  search::CollectionInfoToProto(*info, &proto);
-  CheckCode(Core().GetCollection(spec->name).status(), "GetCollection");
-  if (absl::Status s = Core().DropCollection(spec->name); !s.ok()) {
+  if (!info.ok() || fixed) return;
+  v1::GetCollectionRequest get;
+  get.set_name(request.name());
+  CheckCode(Core().GetCollection(get).status(), "GetCollection");
+  v1::DropCollectionRequest drop;
+  drop.set_name(request.name());
+  if (absl::Status s = Core().DropCollection(drop).status(); !s.ok()) {
     Violation("dropping a collection just created failed: " + s.ToString());
   }
 }
 
-// As UpsertReactor::Apply for a one-message stream.
+// A one-message Upsert stream.
 void Upsert(const std::string& bytes) {
   v1::UpsertRequest request;
-  if (!request.ParseFromString(bytes) || request.collection().empty()) return;
-  const std::string name = Redirect(request.collection());
-  index::ItemBatch batch;
-  for (const v1::Item& item : request.items()) {
-    batch.metas.push_back({item.id(), item.label(), item.uri()});
-    batch.vectors.insert(batch.vectors.end(), item.vector().begin(), item.vector().end());
-  }
-  absl::StatusOr<search::CollectionInfo> info = Core().GetCollection(name);
-  CheckCode(info.status(), "GetCollection");
-  if (!info.ok()) return;
-  for (const v1::Item& item : request.items()) {
-    if (static_cast<uint32_t>(item.vector_size()) != info->config.dim) return;
-  }
-  absl::StatusOr<index::UpsertCounts> counts = Core().Upsert(name, batch);
-  CheckCode(counts.status(), "Upsert");
-  if (!counts.ok()) return;
-  if (counts->inserted + counts->replaced != batch.metas.size()) {
-    Violation("Upsert counts do not add up to the batch");
+  if (!request.ParseFromString(bytes)) return;
+  if (!request.collection().empty()) request.set_collection(Redirect(request.collection()));
+  std::unique_ptr<search::UpsertStream> stream = Core().NewUpsertStream();
+  absl::Status s = stream->Add(request);
+  CheckCode(s, "Upsert");
+  if (!s.ok()) return;
+  absl::StatusOr<v1::UpsertResponse> r = stream->Finish();
+  CheckCode(r.status(), "Upsert");
+  if (!r.ok()) return;
+  if (r->inserted() + r->replaced() != static_cast<uint64_t>(request.items_size()) ||
+      r->upserted() != static_cast<uint64_t>(request.items_size())) {
+    Violation("Upsert counts do not add up to the message");
   }
   // Keep the scratch collection small.
-  std::vector<std::string> ids;
-  for (const index::ItemMeta& m : batch.metas) ids.push_back(m.id);
-  if (!Core().Delete(name, ids).ok()) Violation("deleting upserted ids failed");
+  v1::DeleteRequest del;
+  del.set_collection(request.collection());
+  for (const v1::Item& item : request.items()) del.add_ids(item.id());
+  if (!Core().Delete(del).ok()) Violation("deleting upserted ids failed");
 }
 
 void Delete(const std::string& bytes) {
   v1::DeleteRequest request;
   if (!request.ParseFromString(bytes)) return;
-  std::vector<std::string> ids(request.ids().begin(), request.ids().end());
-  auto r = Core().Delete(Redirect(request.collection()), ids);
-  CheckCode(r.status(), "Delete");
+  request.set_collection(Redirect(request.collection()));
+  CheckCode(Core().Delete(request).status(), "Delete");
 }
 
 }  // namespace
