@@ -83,14 +83,13 @@ void LeadingEigenpairs(const Eigen::MatrixXd& c, size_t k, std::vector<double>* 
   }
 }
 
-}  // namespace
-
-void SymmetricEigen(const std::vector<double>& a, size_t d, std::vector<double>* values,
-                    std::vector<double>* vectors) {
-  const Eigen::Map<const RowMatrix> m(a.data(), static_cast<Eigen::Index>(d),
-                                      static_cast<Eigen::Index>(d));
+// All eigenpairs of the symmetric `a` (d x d) by Eigen's full solver:
+// values descending, vectors as rows (d x d) in the same order.
+void AllEigenpairs(const Eigen::MatrixXd& a, std::vector<double>* values,
+                   std::vector<double>* vectors) {
+  const size_t d = static_cast<size_t>(a.rows());
   // Eigen returns ascending eigenvalues with eigenvectors as columns.
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(m);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(a);
   values->resize(d);
   vectors->resize(d * d);
   for (size_t r = 0; r < d; ++r) {
@@ -100,6 +99,15 @@ void SymmetricEigen(const std::vector<double>& a, size_t d, std::vector<double>*
       (*vectors)[r * d + k] = solver.eigenvectors()(static_cast<Eigen::Index>(k), c);
     }
   }
+}
+
+}  // namespace
+
+void SymmetricEigen(const std::vector<double>& a, size_t d, std::vector<double>* values,
+                    std::vector<double>* vectors) {
+  const Eigen::Map<const RowMatrix> m(a.data(), static_cast<Eigen::Index>(d),
+                                      static_cast<Eigen::Index>(d));
+  AllEigenpairs(m, values, vectors);
 }
 
 absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim, size_t components) {
@@ -118,10 +126,7 @@ absl::StatusOr<Pca> FitPca(absl::Span<const float> x, size_t n, size_t dim, size
   if (dim > kFullSolverMaxDim && components <= dim / 8) {
     LeadingEigenpairs(cov, components, &values, &vectors);
   } else {
-    std::vector<double> flat(dim * dim);
-    Eigen::Map<RowMatrix>(flat.data(), static_cast<Eigen::Index>(dim),
-                          static_cast<Eigen::Index>(dim)) = cov;
-    SymmetricEigen(flat, dim, &values, &vectors);
+    AllEigenpairs(cov, &values, &vectors);
   }
   pca.variances.assign(values.begin(), values.begin() + components);
   for (double& v : pca.variances) v = std::max(v, 0.0);  // rounding below 0

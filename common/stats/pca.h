@@ -49,7 +49,8 @@ absl::StatusOr<std::vector<double>> Project(const Pca& pca, absl::Span<const flo
 
 // Eigen-decomposition of the symmetric `a` (d × d, row-major): eigenvalues
 // (descending) in `values`, unit eigenvectors as the rows of `vectors`
-// (d × d) in the same order. Exposed for tests.
+// (d × d) in the same order. FitPca solves on its Eigen matrix directly;
+// this row-major vector form is kept for tests.
 void SymmetricEigen(const std::vector<double>& a, size_t d, std::vector<double>* values,
                     std::vector<double>* vectors);
 

@@ -1,10 +1,12 @@
 // PCA for the report's latent map: eigenvectors against known matrices and
 // the residual A v = λ v of random ones (small and large), and the
-// projection of data with a known principal direction.
+// projection of data with a known principal direction (and its refusal of
+// input of the wrong size).
 #include "common/stats/pca.h"
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -112,6 +114,22 @@ TEST(PcaTest, RejectsBadInput) {
   EXPECT_EQ(FitPca(x, 2, 5, 6).status().code(), absl::StatusCode::kInvalidArgument);
   x[3] = NAN;
   EXPECT_EQ(FitPca(x, 2, 5, 2).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Project wants n x dim floats of the fitted dim; the message says both.
+TEST(PcaTest, ProjectRejectsAWrongSize) {
+  const std::vector<float> x = {0, 0, 1, 2, 2, 4, 3, 6};  // 4 points of dim 2
+  absl::StatusOr<Pca> pca = FitPca(x, 4, 2, 1);
+  ASSERT_TRUE(pca.ok()) << pca.status();
+  absl::StatusOr<std::vector<double>> p = Project(*pca, x, 3);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(p.status().message()), ::testing::HasSubstr("8 floats; expected 3 x 2"));
+  const std::vector<float> odd = {1, 2, 3};
+  EXPECT_EQ(Project(*pca, odd, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  // The right size projects: 4 points x 1 component.
+  absl::StatusOr<std::vector<double>> ok = Project(*pca, x, 4);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->size(), 4u);
 }
 
 }  // namespace
