@@ -11,9 +11,9 @@
 #include "common/base/status_macros.h"
 #include "common/data/dataset.h"
 #include "common/eval/knn_ranking.h"
-#include "common/eval/metric_proto.h"
 #include "common/eval/retrieval_quality.h"
 #include "common/index/metric.h"
+#include "common/index/metric_proto.h"
 
 namespace latentsearch::eval {
 namespace {
@@ -262,7 +262,7 @@ absl::StatusOr<EvalRow> Evaluation::BaselineRow(v1::Metric metric, const Pixels&
                                                 const std::vector<int32_t>& labels,
                                                 const std::vector<uint32_t>& self_rows) {
   Note(absl::StrCat("raw-pixel baseline: ", MetricLabel(metric)));
-  LS_ASSIGN_OR_RETURN(index::Metric im, MetricFromProto(metric, false));
+  LS_ASSIGN_OR_RETURN(index::Metric im, index::MetricFromProto(metric, false));
   KnnRankOptions ro;
   ro.k = k_request_;
   ro.self_rows = self_rows;
@@ -341,7 +341,7 @@ absl::Status CheckEvalOptions(const EvalOptions& options) {
                      ": expected k and map_depth in 1..999, queries and batch_size >= 1"));
   }
   for (v1::Metric metric : options.metrics) {
-    LS_RETURN_IF_ERROR(MetricFromProto(metric, false).status());
+    LS_RETURN_IF_ERROR(index::MetricFromProto(metric, false).status());
   }
   return absl::OkStatus();
 }

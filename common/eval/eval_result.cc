@@ -1,13 +1,14 @@
 #include "common/eval/eval_result.h"
 
-#include "common/eval/metric_proto.h"
 #include "common/index/metric.h"
+#include "common/index/metric_proto.h"
 
 namespace latentsearch::eval {
 
 std::string MetricLabel(v1::Metric metric) {
   // METRIC_UNSPECIFIED and unknown values print as the default, "l2".
-  return std::string(index::MetricName(MetricFromProto(metric, true).value_or(index::Metric::kL2)));
+  return std::string(
+      index::MetricName(index::MetricFromProto(metric, true).value_or(index::Metric::kL2)));
 }
 
 std::string IndexKindLabel(v1::IndexKind kind) {

@@ -9,14 +9,16 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/index/metric_proto.h"
 #include "latentsearch/v1/search.pb.h"
 #include "services/search/collection_manager.h"
 
 namespace latentsearch::search {
 
-// METRIC_UNSPECIFIED -> L2 when `allow_unspecified`.
-absl::StatusOr<index::Metric> MetricFromProto(int metric, bool allow_unspecified);
-v1::Metric MetricToProto(index::Metric metric);
+// The metric mapping is the shared one (METRIC_UNSPECIFIED -> L2 when
+// `allow_unspecified`).
+using index::MetricFromProto;
+using index::MetricToProto;
 // INDEX_KIND_UNSPECIFIED -> exact; returns true for HNSW.
 absl::StatusOr<bool> IsHnswFromProto(int kind);
 

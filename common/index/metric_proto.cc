@@ -1,8 +1,8 @@
-#include "common/eval/metric_proto.h"
+#include "common/index/metric_proto.h"
 
 #include "absl/strings/str_cat.h"
 
-namespace latentsearch::eval {
+namespace latentsearch::index {
 
 absl::StatusOr<index::Metric> MetricFromProto(int metric, bool allow_unspecified) {
   switch (metric) {
@@ -36,4 +36,4 @@ v1::Metric MetricToProto(index::Metric metric) {
   return v1::METRIC_UNSPECIFIED;
 }
 
-}  // namespace latentsearch::eval
+}  // namespace latentsearch::index
