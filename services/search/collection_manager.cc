@@ -45,11 +45,11 @@ absl::Status CheckVector(const float* v, size_t n, uint32_t dim, const std::stri
 
 }  // namespace
 
-absl::Status CollectionManager::ValidateName(const std::string& name) {
-  if (name.empty() || name.size() > 128) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("collection name '", name, "' has ", name.size(),
-                     " characters; allowed 1..128 of [A-Za-z0-9_.-]"));
+absl::Status CollectionManager::ValidateName(const std::string& name, size_t max_length) {
+  if (name.empty() || name.size() > max_length) {
+    return absl::InvalidArgumentError(absl::StrCat("collection name '", name, "' has ", name.size(),
+                                                   " characters; allowed 1..", max_length,
+                                                   " of [A-Za-z0-9_.-]"));
   }
   if (name[0] == '.') {
     return absl::InvalidArgumentError(
@@ -127,11 +127,11 @@ absl::StatusOr<std::shared_ptr<index::Collection>> CollectionManager::Find(
   return it->second;
 }
 
-absl::StatusOr<CollectionInfo> CollectionManager::CreateCollection(const CreateSpec& spec) {
-  LS_RETURN_IF_ERROR(ValidateName(spec.name));
-  if (spec.dim == 0 || spec.dim > options_.max_dim) {
+absl::StatusOr<index::CollectionConfig> ConfigFromSpec(const CreateSpec& spec, uint32_t max_dim) {
+  LS_RETURN_IF_ERROR(CollectionManager::ValidateName(spec.name));
+  if (spec.dim == 0 || spec.dim > max_dim) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dim ", spec.dim, " is out of range; allowed 1..", options_.max_dim));
+        absl::StrCat("dim ", spec.dim, " is out of range; allowed 1..", max_dim));
   }
   index::CollectionConfig config;
   config.name = spec.name;
@@ -164,38 +164,48 @@ absl::StatusOr<CollectionInfo> CollectionManager::CreateCollection(const CreateS
         absl::StrCat("hnsw.ef_search ", config.ef_search, " is out of range; allowed 1..", kMaxEf));
   }
   config.created_at_us = absl::ToUnixMicros(absl::Now());
+  return config;
+}
 
+absl::StatusOr<CollectionInfo> CollectionManager::CreateCollection(const CreateSpec& spec) {
+  LS_ASSIGN_OR_RETURN(index::CollectionConfig config, ConfigFromSpec(spec, options_.max_dim));
+  return CreateFromConfig(config, spec.if_not_exists);
+}
+
+absl::StatusOr<CollectionInfo> CollectionManager::CreateFromConfig(
+    const index::CollectionConfig& config, bool if_not_exists) {
+  LS_RETURN_IF_ERROR(ValidateName(config.name, options_.max_name_length));
   absl::MutexLock l(&mu_);
-  auto it = collections_.find(spec.name);
+  auto it = collections_.find(config.name);
   if (it != collections_.end()) {
     const index::CollectionConfig& have = it->second->config();
-    if (spec.if_not_exists && have.dim == config.dim && have.model_name == config.model_name &&
+    if (if_not_exists && have.dim == config.dim && have.model_name == config.model_name &&
         have.model_version == config.model_version) {
       return CollectionInfo{have, it->second->Stats()};
     }
-    return absl::AlreadyExistsError(absl::StrCat("collection '", spec.name,
+    return absl::AlreadyExistsError(absl::StrCat("collection '", config.name,
                                                  "' already exists (dim ", have.dim, ", model ",
                                                  have.model_name, " v", have.model_version, ")"));
   }
   for (const FailedCollection& f : failed_) {
-    if (f.name == spec.name) {
-      return absl::FailedPreconditionError(absl::StrCat("collection '", spec.name,
+    if (f.name == config.name) {
+      return absl::FailedPreconditionError(absl::StrCat("collection '", config.name,
                                                         "' exists on disk but failed to load (",
                                                         f.error.message(), "); drop it first"));
     }
   }
   index::CollectionOptions copts = options_.collection;
-  copts.dir = CollectionDir(spec.name);
+  copts.dir = CollectionDir(config.name);
   copts.num_threads = options_.num_threads;
   LS_ASSIGN_OR_RETURN(std::unique_ptr<index::Collection> c,
                       index::Collection::Create(config, copts));
   CollectionInfo info{c->config(), c->Stats()};
-  collections_[spec.name] = std::move(c);
+  collections_[config.name] = std::move(c);
   return info;
 }
 
 absl::Status CollectionManager::DropCollection(const std::string& name) {
-  LS_RETURN_IF_ERROR(ValidateName(name));
+  LS_RETURN_IF_ERROR(ValidateName(name, options_.max_name_length));
   std::shared_ptr<index::Collection> dropped;
   {
     absl::MutexLock l(&mu_);

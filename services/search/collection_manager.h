@@ -35,6 +35,9 @@ struct CollectionManagerOptions {
   uint32_t max_batch_queries = 1000;
   // Largest vector dimension a collection may have.
   uint32_t max_dim = 4096;
+  // Longest collection name (a cluster node names its replicas
+  // "<collection>.<shard>", up to 128 + 4 characters).
+  size_t max_name_length = 128;
   // Threads for HNSW builds and exact scans (0 = hardware concurrency).
   int num_threads = 0;
   // Passed to each collection (dir is filled in per collection).
@@ -54,6 +57,10 @@ struct CreateSpec {
   uint32_t ef_search = 0;
   bool if_not_exists = false;
 };
+
+// Validates `spec` (name, dim 1..max_dim, HNSW ranges) and fills in the
+// defaults; created_at_us is now. INVALID_ARGUMENT says what is allowed.
+absl::StatusOr<index::CollectionConfig> ConfigFromSpec(const CreateSpec& spec, uint32_t max_dim);
 
 struct CollectionInfo {
   index::CollectionConfig config;
@@ -101,6 +108,12 @@ class CollectionManager {
       const CollectionManagerOptions& options);
 
   absl::StatusOr<CollectionInfo> CreateCollection(const CreateSpec& spec);
+  // Creates from a validated config (ConfigFromSpec), under config.name
+  // (checked against options.max_name_length). With if_not_exists an
+  // existing collection of the same dim and model is answered instead of
+  // ALREADY_EXISTS.
+  absl::StatusOr<CollectionInfo> CreateFromConfig(const index::CollectionConfig& config,
+                                                  bool if_not_exists);
   absl::Status DropCollection(const std::string& name);
   std::vector<CollectionInfo> ListCollections() const;
   absl::StatusOr<CollectionInfo> GetCollection(const std::string& name) const;
@@ -139,8 +152,8 @@ class CollectionManager {
 
   std::vector<FailedCollection> FailedCollections() const;
 
-  // 1..128 characters of [A-Za-z0-9_.-], not starting with '.'.
-  static absl::Status ValidateName(const std::string& name);
+  // 1..max_length characters of [A-Za-z0-9_.-], not starting with '.'.
+  static absl::Status ValidateName(const std::string& name, size_t max_length = 128);
 
  private:
   explicit CollectionManager(CollectionManagerOptions options) : options_(std::move(options)) {}
