@@ -28,7 +28,7 @@ std::string Collection::SnapshotPath(const std::string& dir) {
 }
 
 Collection::Collection(CollectionConfig config, CollectionOptions options)
-    : config_(std::move(config)), options_(std::move(options)) {
+    : config_(std::move(config)), options_(std::move(options)), by_id_(SlotIdLess{&metas_}) {
   graphs_.resize(kNumMetrics);
 }
 
@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionOpt
   {
     std::lock_guard<std::mutex> wl(c->write_mu_);
     std::unique_lock<std::shared_mutex> l(c->mu_);
-    c->ApplyUpsert(snap.items);
+    c->LoadSnapshot(snap);
     c->last_seq_ = snap.wal_seq;
   }
   for (const WalRecord& rec : records) {
@@ -112,42 +112,111 @@ absl::Status Collection::Replay(const WalRecord& record) {
   std::unique_lock<std::shared_mutex> l(mu_);
   if (record.type == WalRecord::Type::kUpsert) {
     ApplyUpsert(record.upserts);
-  } else {
+  } else if (record.type == WalRecord::Type::kDelete) {
     ApplyDelete(record.delete_ids);
+  } else {
+    // Deterministic: the same state and batch give the same plan as when
+    // the record was written.
+    ApplyPlan(record.versioned, PlanVersioned(record.versioned));
   }
   last_seq_ = record.seq;
   return absl::OkStatus();
 }
 
+void Collection::LoadSnapshot(const SnapshotData& snap) {
+  const size_t dim = config_.dim;
+  const size_t n = snap.items.metas.size();
+  raw_.reserve(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t version = snap.versions.empty() ? 0 : snap.versions[i];
+    PutItem(snap.items.metas[i], snap.items.vectors.data() + i * dim, version);
+    max_version_ = std::max(max_version_, version);
+  }
+  // DecodeSnapshot checked that no tombstone is a live item.
+  for (const Tombstone& t : snap.tombstones) {
+    SetTombstone(t.id, t.version);
+    max_version_ = std::max(max_version_, t.version);
+  }
+  max_version_ = std::max(max_version_, snap.max_version);
+  updated_at_us_ = NowMicros();
+  MaybeScheduleRebuild();
+}
+
+bool Collection::PutItem(const ItemMeta& meta, const float* v, uint64_t version) {
+  const size_t dim = config_.dim;
+  const uint32_t slot = static_cast<uint32_t>(metas_.size());
+  auto [it, inserted] = slot_of_.try_emplace(meta.id, slot);
+  auto hint = by_id_.end();
+  if (!inserted) {
+    const uint32_t old = it->second;
+    digest_ ^= ReplicaEntryHash(meta.id, versions_[old], false);
+    live_.Reset(old);
+    hint = by_id_.erase(by_id_.find(old));
+    ++killed_since_build_;
+    it->second = slot;
+  } else {
+    ++live_count_;
+    if (!tombstones_.empty()) EraseTombstone(meta.id);
+  }
+  metas_.push_back(meta);
+  versions_.push_back(version);
+  raw_.insert(raw_.end(), v, v + dim);
+  if (std::find(config_.metrics.begin(), config_.metrics.end(), Metric::kCosine) !=
+      config_.metrics.end()) {
+    size_t off = normalized_.size();
+    normalized_.insert(normalized_.end(), v, v + dim);
+    NormalizeRows(normalized_.data() + off, 1, dim);
+  }
+  live_.Resize(metas_.size(), true);
+  if (inserted) {
+    by_id_.insert(slot);
+  } else {
+    by_id_.insert(hint, slot);  // Where the old slot was: amortised O(1).
+  }
+  digest_ ^= ReplicaEntryHash(meta.id, version, false);
+  return !inserted;
+}
+
+bool Collection::KillItem(const std::string& id) {
+  auto it = slot_of_.find(id);
+  if (it == slot_of_.end()) return false;
+  const uint32_t slot = it->second;
+  digest_ ^= ReplicaEntryHash(id, versions_[slot], false);
+  live_.Reset(slot);
+  by_id_.erase(slot);
+  slot_of_.erase(it);
+  ++killed_since_build_;
+  --live_count_;
+  return true;
+}
+
+void Collection::SetTombstone(const std::string& id, uint64_t version) {
+  auto [it, inserted] = tombstones_.try_emplace(id, version);
+  if (!inserted) {
+    digest_ ^= ReplicaEntryHash(id, it->second, true);
+    it->second = version;
+  }
+  digest_ ^= ReplicaEntryHash(id, version, true);
+}
+
+void Collection::EraseTombstone(absl::string_view id) {
+  auto it = tombstones_.find(id);
+  if (it == tombstones_.end()) return;
+  digest_ ^= ReplicaEntryHash(id, it->second, true);
+  tombstones_.erase(it);
+}
+
 UpsertCounts Collection::ApplyUpsert(const ItemBatch& batch) {
   const size_t dim = config_.dim;
-  const bool cosine = std::find(config_.metrics.begin(), config_.metrics.end(), Metric::kCosine) !=
-                      config_.metrics.end();
   UpsertCounts counts;
   size_t n = batch.metas.size();
   raw_.reserve(raw_.size() + n * dim);
   for (size_t i = 0; i < n; ++i) {
-    const ItemMeta& meta = batch.metas[i];
-    const float* v = batch.vectors.data() + i * dim;
-    uint32_t slot = static_cast<uint32_t>(metas_.size());
-    auto [it, inserted] = slot_of_.try_emplace(meta.id, slot);
-    if (!inserted) {
-      live_.Reset(it->second);
-      ++killed_since_build_;
-      it->second = slot;
+    if (PutItem(batch.metas[i], batch.vectors.data() + i * dim, 0)) {
       ++counts.replaced;
     } else {
       ++counts.inserted;
-      ++live_count_;
     }
-    metas_.push_back(meta);
-    raw_.insert(raw_.end(), v, v + dim);
-    if (cosine) {
-      size_t off = normalized_.size();
-      normalized_.insert(normalized_.end(), v, v + dim);
-      NormalizeRows(normalized_.data() + off, 1, dim);
-    }
-    live_.Resize(metas_.size(), true);
   }
   updated_at_us_ = NowMicros();
   MaybeScheduleRebuild();
@@ -157,13 +226,7 @@ UpsertCounts Collection::ApplyUpsert(const ItemBatch& batch) {
 uint64_t Collection::ApplyDelete(const std::vector<std::string>& ids) {
   uint64_t deleted = 0;
   for (const std::string& id : ids) {
-    auto it = slot_of_.find(id);
-    if (it == slot_of_.end()) continue;
-    live_.Reset(it->second);
-    slot_of_.erase(it);
-    ++killed_since_build_;
-    --live_count_;
-    ++deleted;
+    if (KillItem(id)) ++deleted;
   }
   if (deleted > 0) {
     updated_at_us_ = NowMicros();
@@ -175,7 +238,6 @@ uint64_t Collection::ApplyDelete(const std::vector<std::string>& ids) {
 absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
   if (batch.metas.empty()) return UpsertCounts{};
   UpsertCounts counts;
-  bool snapshot_due = false;
   {
     std::lock_guard<std::mutex> wl(write_mu_);
     if (wal_ == nullptr) return write_error_;
@@ -189,17 +251,19 @@ absl::StatusOr<UpsertCounts> Collection::Upsert(const ItemBatch& batch) {
       std::unique_lock<std::shared_mutex> l(mu_);
       counts = ApplyUpsert(batch);
     }
-    snapshot_due = wal_->size() > options_.auto_snapshot_log_bytes;
-    if (snapshot_due) {
-      SnapshotInfoData info;
-      // A failed automatic snapshot loses nothing: the log still holds it all.
-      if (absl::Status s = SnapshotLocked(&info); !s.ok()) {
-        LOG(WARNING) << "collection '" << config_.name
-                     << "': automatic snapshot failed, the log keeps growing: " << s;
-      }
-    }
+    MaybeAutoSnapshot();
   }
   return counts;
+}
+
+void Collection::MaybeAutoSnapshot() {
+  if (wal_ == nullptr || wal_->size() <= options_.auto_snapshot_log_bytes) return;
+  SnapshotInfoData info;
+  // A failed automatic snapshot loses nothing: the log still holds it all.
+  if (absl::Status s = SnapshotLocked(&info); !s.ok()) {
+    LOG(WARNING) << "collection '" << config_.name
+                 << "': automatic snapshot failed, the log keeps growing: " << s;
+  }
 }
 
 absl::StatusOr<uint64_t> Collection::Delete(const std::vector<std::string>& ids) {
@@ -452,12 +516,18 @@ absl::Status Collection::SnapshotLocked(SnapshotInfoData* info) {
     const size_t dim = config_.dim;
     data.items.metas.reserve(live_count_);
     data.items.vectors.reserve(live_count_ * dim);
+    data.versions.reserve(live_count_);
     for (size_t s = 0; s < metas_.size(); ++s) {
       if (!live_.Test(s)) continue;
       data.items.metas.push_back(metas_[s]);
+      data.versions.push_back(versions_[s]);
       const float* v = raw_.data() + s * dim;
       data.items.vectors.insert(data.items.vectors.end(), v, v + dim);
     }
+    // Kept: see storage.h on tombstones.
+    data.tombstones.reserve(tombstones_.size());
+    for (const auto& [id, version] : tombstones_) data.tombstones.push_back({id, version});
+    data.max_version = max_version_;
   }
   std::string path = SnapshotPath(options_.dir);
   std::string bytes = EncodeSnapshot(data);

@@ -1,5 +1,7 @@
 // Plain data types shared by the Collection and its storage (snapshot and
-// write-ahead log). No behaviour here.
+// write-ahead log), including the versioned (replicated) writes and what
+// they report. No behaviour here; the last-writer-wins order is in
+// versioning.h.
 // Thread-safety: value types.
 #ifndef LATENTSEARCH_COMMON_INDEX_COLLECTION_TYPES_H_
 #define LATENTSEARCH_COMMON_INDEX_COLLECTION_TYPES_H_
@@ -44,6 +46,53 @@ struct ItemMeta {
 struct ItemBatch {
   std::vector<ItemMeta> metas;
   std::vector<float> vectors;  // metas.size() × dim
+};
+
+// Versioned writes to one replica of a shard (Collection::ApplyVersioned).
+// Each write carries the version its router assigned (a hybrid logical
+// clock); per id the greatest write wins (versioning.h).
+struct VersionedWriteBatch {
+  ItemBatch upserts;                      // metas + vectors (dim floats each)
+  std::vector<uint64_t> upsert_versions;  // one per upsert
+  std::vector<std::string> delete_ids;
+  std::vector<uint64_t> delete_versions;  // one per delete
+};
+
+// What ApplyVersioned did with each write of a batch; the fields add up to
+// the number of writes.
+struct ApplyCounts {
+  uint64_t inserted = 0;    // winning upserts of ids not live (absent or tombstoned)
+  uint64_t replaced = 0;    // winning upserts over a live item
+  uint64_t deleted = 0;     // winning deletes of live items
+  uint64_t not_found = 0;   // winning deletes of ids not live (a tombstone is kept)
+  uint64_t superseded = 0;  // writes that lost to what was held or to the batch
+};
+
+// A deleted id the collection remembers with the delete's version, so that
+// an older upsert arriving later loses.
+struct Tombstone {
+  std::string id;
+  uint64_t version = 0;
+};
+
+// A live item or (deleted) a tombstone, as Collection::Scan returns it. For
+// a tombstone only meta.id is set and vector is empty.
+struct VersionedEntry {
+  ItemMeta meta;
+  std::vector<float> vector;  // dim floats when asked for, else empty
+  uint64_t version = 0;
+  bool deleted = false;
+};
+
+// A replica's state in four numbers; two replicas holding the same items
+// and tombstones at the same versions have the same summary.
+struct ReplicaSummary {
+  uint64_t item_count = 0;   // live items
+  uint64_t tombstones = 0;   // tombstones kept
+  uint64_t max_version = 0;  // greatest version of any write applied
+  // XOR of ReplicaEntryHash(id, version, deleted) over live items and
+  // tombstones (versioning.h): independent of the order of the writes.
+  uint64_t digest = 0;
 };
 
 }  // namespace latentsearch::index

@@ -7,19 +7,25 @@
 
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/crc32.h"
 #include "common/base/errno_status.h"
 #include "common/base/file.h"
 #include "common/base/little_endian.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 
 namespace latentsearch::index {
 namespace {
 
 constexpr char kSnapshotMagic[8] = {'L', 'S', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr char kWalMagic[8] = {'L', 'S', 'W', 'A', 'L', '0', '0', '1'};
-constexpr uint32_t kFormatVersion = 1;
+// The snapshot format written (kSnapshotVersion) and the oldest still read.
+constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kOldestSnapshotVersion = 1;
+// The log header's version; record type 3 did not change it (storage.h).
+constexpr uint32_t kWalVersion = 1;
 constexpr size_t kSnapshotHeaderBytes = 8 + 4 + 8 + 4;
 constexpr size_t kWalHeaderBytes = kWalHeaderSize;
 static_assert(kWalHeaderSize == 8 + 4 + 4);
@@ -197,6 +203,44 @@ absl::Status DecodeItems(Reader* r, uint64_t n, uint32_t dim, ItemBatch* b) {
   return absl::OkStatus();
 }
 
+// Item versions, max_version and tombstones: the part of a version-2
+// snapshot payload after the vectors.
+void EncodeVersions(const SnapshotData& data, Writer* w) {
+  const size_t n = data.items.metas.size();
+  for (size_t i = 0; i < n; ++i) w->U64(data.versions.empty() ? 0 : data.versions[i]);
+  w->U64(data.max_version);
+  w->U64(data.tombstones.size());
+  for (const Tombstone& t : data.tombstones) {
+    w->Str(t.id);
+    w->U64(t.version);
+  }
+}
+
+// A type-3 log record's body (after seq and type).
+void EncodeVersioned(const VersionedWriteBatch& b, uint32_t dim, Writer* w) {
+  w->U32(static_cast<uint32_t>(b.upserts.metas.size()));
+  EncodeItems(b.upserts, dim, w);
+  for (uint64_t v : b.upsert_versions) w->U64(v);
+  w->U32(static_cast<uint32_t>(b.delete_ids.size()));
+  for (size_t i = 0; i < b.delete_ids.size(); ++i) {
+    w->Str(b.delete_ids[i]);
+    w->U64(b.delete_versions[i]);
+  }
+}
+
+// `count` u64 values, each named `what`.
+absl::Status DecodeU64s(Reader* r, uint64_t count, std::vector<uint64_t>* out, const char* what) {
+  if (count > r->remaining() / 8) {
+    return r->Error(absl::StrCat(count, " values (", what, ") cannot fit in the ", r->remaining(),
+                                 " bytes left"));
+  }
+  out->resize(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!r->U64(&(*out)[i], what)) return r->status();
+  }
+  return absl::OkStatus();
+}
+
 std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
   Writer w;
   w.U64(rec.seq);
@@ -204,6 +248,8 @@ std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
   if (rec.type == WalRecord::Type::kUpsert) {
     w.U32(static_cast<uint32_t>(rec.upserts.metas.size()));
     EncodeItems(rec.upserts, dim, &w);
+  } else if (rec.type == WalRecord::Type::kVersioned) {
+    EncodeVersioned(rec.versioned, dim, &w);
   } else {
     w.U32(static_cast<uint32_t>(rec.delete_ids.size()));
     for (const std::string& id : rec.delete_ids) w.Str(id);
@@ -214,7 +260,7 @@ std::string EncodeWalPayload(const WalRecord& rec, uint32_t dim) {
 std::string WalHeader(uint32_t dim) {
   Writer w;
   w.Raw(kWalMagic, 8);
-  w.U32(kFormatVersion);
+  w.U32(kWalVersion);
   w.U32(dim);
   return std::move(w.out());
 }
@@ -227,14 +273,75 @@ std::string EncodeSnapshot(const SnapshotData& data) {
   payload.U64(data.wal_seq);
   payload.U64(data.items.metas.size());
   EncodeItems(data.items, data.config.dim, &payload);
+  EncodeVersions(data, &payload);
   Writer out;
   out.Raw(kSnapshotMagic, 8);
-  out.U32(kFormatVersion);
+  out.U32(kSnapshotVersion);
   out.U64(payload.out().size());
   out.U32(base::Crc32(payload.out().data(), payload.out().size()));
   out.out().append(payload.out());
   return std::move(out.out());
 }
+
+namespace {
+
+// The tombstones of a version-2 payload: ids strictly ascending, none of
+// them a live item.
+absl::Status DecodeTombstones(Reader* r, const ItemBatch& items, std::vector<Tombstone>* out) {
+  uint64_t t = 0;
+  if (!r->U64(&t, "tombstone count")) return r->status();
+  // Each needs at least a u32 length and a u64 version.
+  if (t > r->remaining() / 12) {
+    return r->Error(
+        absl::StrCat(t, " tombstones cannot fit in the ", r->remaining(), " bytes left"));
+  }
+  out->resize(t);
+  for (uint64_t i = 0; i < t; ++i) {
+    Tombstone& ts = (*out)[i];
+    if (!r->Str(&ts.id, "tombstone id") || !r->U64(&ts.version, "tombstone version")) {
+      return r->status();
+    }
+    if (i > 0 && !((*out)[i - 1].id < ts.id)) {
+      return r->Error(absl::StrCat("tombstone ", i,
+                                   " is not after the previous one; expected ids "
+                                   "strictly ascending"));
+    }
+  }
+  if (out->empty()) return absl::OkStatus();
+  absl::flat_hash_set<absl::string_view> dead;
+  for (const Tombstone& ts : *out) dead.insert(ts.id);
+  for (const ItemMeta& m : items.metas) {
+    if (dead.contains(m.id)) {
+      return r->Error(absl::StrCat("item '", m.id.substr(0, 64), "' is both live and a tombstone"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The payload after the header: config, items and (version 2) versions and
+// tombstones.
+absl::Status DecodeSnapshotPayload(Reader* r, uint32_t version, SnapshotData* data) {
+  LS_RETURN_IF_ERROR(DecodeConfig(r, &data->config));
+  uint64_t n = 0;
+  if (!r->U64(&data->wal_seq, "log sequence") || !r->U64(&n, "item count")) {
+    return r->status();
+  }
+  LS_RETURN_IF_ERROR(DecodeItems(r, n, data->config.dim, &data->items));
+  if (version == 1) {
+    data->versions.assign(n, 0);
+  } else {
+    LS_RETURN_IF_ERROR(DecodeU64s(r, n, &data->versions, "item version"));
+    if (!r->U64(&data->max_version, "max version")) return r->status();
+    LS_RETURN_IF_ERROR(DecodeTombstones(r, data->items, &data->tombstones));
+  }
+  if (r->remaining() != 0) {
+    return r->Error(absl::StrCat(r->remaining(), " unexpected bytes after the last ",
+                                 version == 1 ? "item" : "tombstone"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes, const std::string& path) {
   Reader header(bytes.data(), bytes.size(), 0, path);
@@ -250,9 +357,10 @@ absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes, const std:
                      "offset 0; expected \"LSSNAP01\""));
   }
   if (!header.U32(&version, "the format version")) return header.status();
-  if (version != kFormatVersion) {
+  if (version < kOldestSnapshotVersion || version > kSnapshotVersion) {
     return absl::DataLossError(absl::StrCat("'", path, "': snapshot format version ", version,
-                                            "; this build reads version ", kFormatVersion));
+                                            "; this build reads versions ", kOldestSnapshotVersion,
+                                            " to ", kSnapshotVersion));
   }
   if (!header.U64(&payload_bytes, "the payload length") ||
       !header.U32(&crc, "the payload checksum")) {
@@ -274,17 +382,7 @@ absl::StatusOr<SnapshotData> DecodeSnapshot(const std::string& bytes, const std:
   }
   Reader r(payload, payload_bytes, kSnapshotHeaderBytes, path);
   SnapshotData data;
-  absl::Status s = DecodeConfig(&r, &data.config);
-  if (!s.ok()) return s;
-  uint64_t n = 0;
-  if (!r.U64(&data.wal_seq, "log sequence") || !r.U64(&n, "item count")) {
-    return r.status();
-  }
-  s = DecodeItems(&r, n, data.config.dim, &data.items);
-  if (!s.ok()) return s;
-  if (r.remaining() != 0) {
-    return r.Error(absl::StrCat(r.remaining(), " unexpected bytes after the last item"));
-  }
+  LS_RETURN_IF_ERROR(DecodeSnapshotPayload(&r, version, &data));
   return data;
 }
 
@@ -315,13 +413,34 @@ absl::Status CheckWalHeader(const std::string& b, const std::string& path, uint3
                      "' is not a latentsearch log: bad magic number at byte offset 0; "
                      "expected \"LSWAL001\""));
   }
-  if (version != kFormatVersion) {
+  if (version != kWalVersion) {
     return absl::DataLossError(absl::StrCat("'", path, "': log format version ", version,
-                                            "; this build reads version ", kFormatVersion));
+                                            "; this build reads version ", kWalVersion));
   }
   if (file_dim != dim) {
     return absl::DataLossError(
         absl::StrCat("'", path, "': log is for dim ", file_dim, "; the collection has dim ", dim));
+  }
+  return absl::OkStatus();
+}
+
+// A type-3 record's body after its upsert count `n`.
+absl::Status DecodeVersionedBody(Reader* r, uint32_t n, uint32_t dim, VersionedWriteBatch* b) {
+  LS_RETURN_IF_ERROR(DecodeItems(r, n, dim, &b->upserts));
+  LS_RETURN_IF_ERROR(DecodeU64s(r, n, &b->upsert_versions, "upsert version"));
+  uint32_t d = 0;
+  if (!r->U32(&d, "delete count")) return r->status();
+  // Each delete needs at least a u32 length and a u64 version.
+  if (d > r->remaining() / 12) {
+    return r->Error(absl::StrCat(d, " deletes cannot fit in the record"));
+  }
+  b->delete_ids.resize(d);
+  b->delete_versions.resize(d);
+  for (uint32_t i = 0; i < d; ++i) {
+    if (!r->Str(&b->delete_ids[i], "deleted id") ||
+        !r->U64(&b->delete_versions[i], "delete version")) {
+      return r->status();
+    }
   }
   return absl::OkStatus();
 }
@@ -351,9 +470,12 @@ absl::Status DecodeWalRecord(Reader* r, uint32_t dim, uint64_t last_seq, WalReco
     for (uint32_t i = 0; i < count; ++i) {
       if (!r->Str(&rec->delete_ids[i], "deleted id")) return r->status();
     }
+  } else if (type == static_cast<uint8_t>(WalRecord::Type::kVersioned)) {
+    rec->type = WalRecord::Type::kVersioned;
+    LS_RETURN_IF_ERROR(DecodeVersionedBody(r, count, dim, &rec->versioned));
   } else {
-    return r->Error(
-        absl::StrCat("unknown record type ", int{type}, "; expected 1 (upsert) or 2 (delete)"));
+    return r->Error(absl::StrCat("unknown record type ", int{type},
+                                 "; expected 1 (upsert), 2 (delete) or 3 (versioned)"));
   }
   if (r->remaining() != 0) {
     return r->Error(absl::StrCat(r->remaining(), " unexpected bytes at the end of record"));
@@ -434,7 +556,22 @@ WalWriter::WalWriter(int fd, std::string path, uint32_t dim, uint64_t size)
 
 WalWriter::~WalWriter() { ::close(fd_); }
 
+absl::Status CheckVersionedBatch(const VersionedWriteBatch& b, uint32_t dim) {
+  const size_t n = b.upserts.metas.size();
+  if (b.upsert_versions.size() != n || b.upserts.vectors.size() != n * dim ||
+      b.delete_versions.size() != b.delete_ids.size()) {
+    return absl::InternalError(absl::StrCat(
+        "malformed versioned batch (a caller's bug): ", n, " upserts with ",
+        b.upsert_versions.size(), " versions and ", b.upserts.vectors.size(), " floats (dim ", dim,
+        "), ", b.delete_ids.size(), " deletes with ", b.delete_versions.size(), " versions"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WalWriter::Append(const WalRecord& record) {
+  if (record.type == WalRecord::Type::kVersioned) {
+    LS_RETURN_IF_ERROR(CheckVersionedBatch(record.versioned, dim_));
+  }
   std::string payload = EncodeWalPayload(record, dim_);
   if (payload.size() > kMaxRecordBytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
