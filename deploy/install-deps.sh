@@ -58,6 +58,9 @@ PACKAGES=(
   # latentsearch report draws its charts with gnuplot (pngcairo terminal),
   # run as a child process
   gnuplot-nox
+  # the search cluster keeps placement in etcd; tests start one
+  # (common/testing/etcd_process.h)
+  etcd-server
 )
 
 [[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")
