@@ -1,6 +1,7 @@
 #include "clients/cli/command_table.h"
 
 #include "clients/cli/bench.h"
+#include "clients/cli/cluster.h"
 #include "clients/cli/data_info.h"
 #include "clients/cli/eval.h"
 #include "clients/cli/fetch.h"
@@ -12,9 +13,9 @@
 namespace latentsearch::cli {
 
 std::vector<Command> Commands() {
-  return {DataInfoCommand(), TrainCommand(),  WatchCommand(),       StopCommand(),
-          JobsCommand(),     IngestCommand(), QueryCommand(),       EvalCommand(),
-          ReportCommand(),   BenchCommand(),  FetchCifar10Command()};
+  return {DataInfoCommand(), TrainCommand(),  WatchCommand(),   StopCommand(),
+          JobsCommand(),     IngestCommand(), QueryCommand(),   EvalCommand(),
+          ReportCommand(),   BenchCommand(),  ClusterCommand(), FetchCifar10Command()};
 }
 
 }  // namespace latentsearch::cli

@@ -252,10 +252,8 @@ absl::StatusOr<CollectionInfo> CollectionManager::GetCollection(const std::strin
   return CollectionInfo{c->config(), c->Stats()};
 }
 
-absl::StatusOr<index::UpsertCounts> CollectionManager::Upsert(const std::string& name,
-                                                              const index::ItemBatch& batch) {
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  const uint32_t dim = c->config().dim;
+absl::Status CollectionManager::ValidateItems(const std::string& name, uint32_t dim,
+                                              const index::ItemBatch& batch) {
   if (batch.vectors.size() != batch.metas.size() * size_t{dim}) {
     // The floats do not split into `dim` per item. Only the totals are
     // known here; SearchCore's ItemBatchFromProto names the item whose
@@ -282,7 +280,63 @@ absl::StatusOr<index::UpsertCounts> CollectionManager::Upsert(const std::string&
     LS_RETURN_IF_ERROR(
         CheckVector(batch.vectors.data() + i * dim, dim, dim, where + " vector", name));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<index::UpsertCounts> CollectionManager::Upsert(const std::string& name,
+                                                              const index::ItemBatch& batch) {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  LS_RETURN_IF_ERROR(ValidateItems(name, c->config().dim, batch));
   return c->Upsert(batch);
+}
+
+absl::StatusOr<index::ApplyCounts> CollectionManager::ApplyVersioned(
+    const std::string& name, const index::VersionedWriteBatch& batch) {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  LS_RETURN_IF_ERROR(ValidateItems(name, c->config().dim, batch.upserts));
+  if (batch.upsert_versions.size() != batch.upserts.metas.size() ||
+      batch.delete_versions.size() != batch.delete_ids.size()) {
+    return absl::InvalidArgumentError("every versioned write needs exactly one version");
+  }
+  for (size_t i = 0; i < batch.delete_ids.size(); ++i) {
+    const std::string& id = batch.delete_ids[i];
+    if (id.empty() || id.size() > kMaxIdBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("delete ", i, ": id has ", id.size(),
+                                                     " bytes; allowed 1..", kMaxIdBytes));
+    }
+  }
+  return c->ApplyVersioned(batch);
+}
+
+absl::StatusOr<std::vector<index::VersionedEntry>> CollectionManager::Scan(
+    const std::string& name, const std::string& after_id, size_t limit, bool include_tombstones,
+    bool include_vectors) const {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  return c->Scan(after_id, limit, include_tombstones, include_vectors);
+}
+
+absl::StatusOr<index::ReplicaSummary> CollectionManager::Summary(const std::string& name) const {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  return c->Summary();
+}
+
+absl::StatusOr<std::vector<std::pair<index::ItemMeta, std::vector<float>>>>
+CollectionManager::GetItems(const std::string& name, const std::vector<std::string>& ids,
+                            bool include_vectors) const {
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
+  std::vector<std::pair<index::ItemMeta, std::vector<float>>> out;
+  for (const std::string& id : ids) {
+    std::optional<index::ItemMeta> meta = c->GetMeta(id);
+    if (!meta) continue;
+    std::vector<float> vector;
+    if (include_vectors) {
+      std::optional<std::vector<float>> v = c->GetVector(id);
+      if (!v) continue;  // deleted between the two reads
+      vector = std::move(*v);
+    }
+    out.emplace_back(std::move(*meta), std::move(vector));
+  }
+  return out;
 }
 
 absl::StatusOr<std::pair<uint64_t, uint64_t>> CollectionManager::Delete(

@@ -123,6 +123,23 @@ class CollectionManager {
   // id. Durable when OK.
   absl::StatusOr<index::UpsertCounts> Upsert(const std::string& name,
                                              const index::ItemBatch& batch);
+  // Cluster replicas (services/search/cluster): versioned writes with
+  // last-writer-wins per id (index::Collection::ApplyVersioned), validated
+  // like Upsert. Durable when OK.
+  absl::StatusOr<index::ApplyCounts> ApplyVersioned(const std::string& name,
+                                                    const index::VersionedWriteBatch& batch);
+  // Up to `limit` items (and tombstones) with ids after `after_id`, ascending.
+  absl::StatusOr<std::vector<index::VersionedEntry>> Scan(const std::string& name,
+                                                          const std::string& after_id,
+                                                          size_t limit, bool include_tombstones,
+                                                          bool include_vectors) const;
+  // Counts, newest version and digest of a collection.
+  absl::StatusOr<index::ReplicaSummary> Summary(const std::string& name) const;
+  // The live items among `ids`, in order (absent ids skipped); vectors only
+  // when asked for.
+  absl::StatusOr<std::vector<std::pair<index::ItemMeta, std::vector<float>>>> GetItems(
+      const std::string& name, const std::vector<std::string>& ids, bool include_vectors) const;
+
   // Returns (deleted, not_found).
   absl::StatusOr<std::pair<uint64_t, uint64_t>> Delete(const std::string& name,
                                                        const std::vector<std::string>& ids);
@@ -158,6 +175,9 @@ class CollectionManager {
  private:
   explicit CollectionManager(CollectionManagerOptions options) : options_(std::move(options)) {}
   absl::StatusOr<std::shared_ptr<index::Collection>> Find(const std::string& name) const;
+  // Ids, uris, labels and vectors of `batch` for a collection of `dim`.
+  static absl::Status ValidateItems(const std::string& name, uint32_t dim,
+                                    const index::ItemBatch& batch);
   absl::Status ValidateQuery(const index::Collection& c, const Query& query,
                              const QueryOptions& options, const std::string& where) const;
   std::string CollectionDir(const std::string& name) const;

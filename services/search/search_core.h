@@ -90,6 +90,8 @@ class SearchCore {
 
   // The collections in library types (metrics, start-up logging).
   const CollectionManager& collections() const { return *collections_; }
+  // The same, for a cluster node's versioned writes (cluster/node_core.h).
+  CollectionManager* mutable_collections() { return collections_.get(); }
 
  private:
   SearchCore(std::unique_ptr<CollectionManager> collections, std::shared_ptr<EncoderClient> encoder)
