@@ -210,7 +210,9 @@ UpsertCounts Collection::ApplyUpsert(const ItemBatch& batch) {
   const size_t dim = config_.dim;
   UpsertCounts counts;
   size_t n = batch.metas.size();
-  raw_.reserve(raw_.size() + n * dim);
+  // No raw_.reserve(size + n * dim) here: reserving exactly what each batch
+  // adds defeats the vector's geometric growth and copies every vector per
+  // batch (quadratic ingest: 250 batches of 1000 × 128 took 10 s, not 0.7).
   for (size_t i = 0; i < n; ++i) {
     if (PutItem(batch.metas[i], batch.vectors.data() + i * dim, 0)) {
       ++counts.replaced;
