@@ -154,7 +154,10 @@ index::SnapshotData SampleSnapshot(bool hnsw) {
   for (int i = 0; i < 5; ++i) {
     d.items.metas.push_back({absl::StrCat("id", i), i % 2, i == 0 ? "" : "file:/x"});
     for (int k = 0; k < 3; ++k) d.items.vectors.push_back(0.5f * i - k);
+    d.versions.push_back(i);  // Snapshot format 2: versions and tombstones.
   }
+  d.tombstones = {{"gone", 4}};
+  d.max_version = 6;
   return d;
 }
 
@@ -162,15 +165,23 @@ void IndexSeeds() {
   const std::string tmp = std::filesystem::temp_directory_path() / "ls-seed-gen-index";
   std::filesystem::remove_all(tmp);
   std::filesystem::create_directories(tmp);
-  // A log with upserts and a delete, through the real writer.
+  // A log with upserts, a delete and a versioned batch, through the real
+  // writer.
   const std::string wal_path = tmp + "/wal";
   auto writer = Must(index::WalWriter::Open(wal_path, 3, 0), "WalWriter::Open");
-  for (uint64_t seq = 3; seq <= 5; ++seq) {
+  for (uint64_t seq = 3; seq <= 6; ++seq) {
     index::WalRecord rec;
     rec.seq = seq;
     if (seq == 4) {
       rec.type = index::WalRecord::Type::kDelete;
       rec.delete_ids = {"id1", "nope"};
+    } else if (seq == 6) {
+      rec.type = index::WalRecord::Type::kVersioned;
+      rec.versioned.upserts.metas = {{"id3", 0, ""}, {"gone", 1, "file:/y"}};
+      rec.versioned.upserts.vectors = {1, 2, 3, 4, 5, 6};
+      rec.versioned.upsert_versions = {9, 5};
+      rec.versioned.delete_ids = {"id2", "w3"};
+      rec.versioned.delete_versions = {8, 8};
     } else {
       rec.upserts.metas.push_back({absl::StrCat("w", seq), 1, ""});
       rec.upserts.vectors = {1.0f, 2.0f, static_cast<float>(seq)};

@@ -7,11 +7,15 @@
 //   bit1  fix every log record's CRC-32 (record lengths as given);
 //   bit2  open a Collection on the two files (else decode/read only), then
 //         search every metric exactly and by HNSW;
-//   bit3  after opening, snapshot and reopen: the items must survive;
+//   bit3  after opening, snapshot and reopen: the items, tombstones,
+//         versions and the replica summary must survive;
 //   bit4  the rest is an HNSW graph file instead of a log: load it for the
 //         snapshot's dim and metric (flags >> 5) and search it.
 // Nothing may crash. A damaged file is DATA_LOSS (or NOT_FOUND); a torn
-// log tail is cut off. Files live in a private tmpfs directory.
+// log tail is cut off. An opened collection's Scan must ascend strictly and
+// agree with its Summary (counts, digest recomputed from the entries).
+// Snapshots of format 1 and 2 and log records of types 1 to 3 (versioned
+// batches) are all reachable. Files live in a private tmpfs directory.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +33,7 @@
 #include "common/index/collection.h"
 #include "common/index/hnsw.h"
 #include "common/index/storage.h"
+#include "common/index/versioning.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
@@ -107,6 +112,25 @@ const std::string& WalName() {
   return *name;
 }
 
+// Scan must list the live items and tombstones once each, ascending, and
+// Summary must count them and XOR their entry hashes.
+void CheckScanAgainstSummary(const Collection& c) {
+  const ReplicaSummary s = c.Summary();
+  const std::vector<VersionedEntry> all = c.Scan("", SIZE_MAX, true, false);
+  uint64_t live = 0, dead = 0, digest = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i > 0 && !(all[i - 1].meta.id < all[i].meta.id)) Violation("Scan is not ascending");
+    (all[i].deleted ? dead : live) += 1;
+    digest ^= ReplicaEntryHash(all[i].meta.id, all[i].version, all[i].deleted);
+    if (all[i].version > s.max_version) Violation("an entry's version exceeds max_version");
+  }
+  if (live != s.item_count || dead != s.tombstones || digest != s.digest) {
+    Violation(absl::StrCat("Scan disagrees with Summary: ", live, "/", dead, " entries, summary ",
+                           s.item_count, "/", s.tombstones, ", digests ", digest, " vs ",
+                           s.digest));
+  }
+}
+
 void SearchAll(const Collection& c) {
   const uint32_t dim = c.config().dim;
   if (dim > kMaxSearchDim) return;
@@ -179,6 +203,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.num_threads = 1;
   options.rebuild_min_changes = 1;
   uint64_t items = 0;
+  ReplicaSummary summary;
   {
     absl::StatusOr<std::unique_ptr<Collection>> c = Collection::Open(options);
     ExpectDataLossOrNotFound(c.status(), "Collection::Open");
@@ -188,6 +213,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CollectionStats stats = (*c)->Stats();
     items = stats.item_count;
     if ((*c)->ListIds().size() != items) Violation("ListIds disagrees with item_count");
+    CheckScanAgainstSummary(**c);
+    summary = (*c)->Summary();
     if (!(flags & 8)) return 0;
     absl::StatusOr<SnapshotInfoData> info = (*c)->Snapshot();
     if (!info.ok())
@@ -199,5 +226,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Violation(absl::StrCat("items changed across snapshot + reopen: ", items, " -> ",
                            (*again)->Stats().item_count));
   }
+  const ReplicaSummary after = (*again)->Summary();
+  if (after.tombstones != summary.tombstones || after.max_version != summary.max_version ||
+      after.digest != summary.digest) {
+    Violation("tombstones, max_version or digest changed across snapshot + reopen");
+  }
+  CheckScanAgainstSummary(**again);
   return 0;
 }
