@@ -5,6 +5,37 @@
 
 namespace latentsearch::rpc {
 
+// Every channel balances over all the addresses its target resolves to
+// (round_robin: a dns:/// name of several routers or encoder replicas, or
+// ipv4:A:P,B:Q) and retries calls that change nothing when the attempt
+// found no server (UNAVAILABLE), on the next address.
+const char kDefaultServiceConfig[] = R"json({
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [
+      {"service": "latentsearch.v1.Search", "method": "Search"},
+      {"service": "latentsearch.v1.Search", "method": "SearchBatch"},
+      {"service": "latentsearch.v1.Search", "method": "ListItems"},
+      {"service": "latentsearch.v1.Search", "method": "ListCollections"},
+      {"service": "latentsearch.v1.Search", "method": "GetCollection"},
+      {"service": "latentsearch.v1.Cluster", "method": "Status"},
+      {"service": "latentsearch.v1.Encoder", "method": "Encode"},
+      {"service": "latentsearch.v1.Encoder", "method": "Reconstruct"},
+      {"service": "latentsearch.v1.Encoder", "method": "ListModels"},
+      {"service": "latentsearch.v1.Trainer", "method": "GetJob"},
+      {"service": "latentsearch.v1.Trainer", "method": "ListJobs"},
+      {"service": "latentsearch.v1.Trainer", "method": "ListCheckpoints"}
+    ],
+    "retryPolicy": {
+      "maxAttempts": 3,
+      "initialBackoff": "0.05s",
+      "maxBackoff": "1s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+})json";
+
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options) {
   grpc::ChannelArguments args;
@@ -13,6 +44,7 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   if (!options.ssl_target_name_override.empty()) {
     args.SetSslTargetNameOverride(options.ssl_target_name_override);
   }
+  args.SetServiceConfigJSON(kDefaultServiceConfig);
   std::shared_ptr<grpc::ChannelCredentials> creds =
       options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   return grpc::CreateCustomChannel(address, creds, args);

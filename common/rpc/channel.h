@@ -12,6 +12,10 @@
 
 namespace latentsearch::rpc {
 
+// The service config every channel gets (JSON): round_robin and the retry
+// policy above.
+extern const char kDefaultServiceConfig[];
+
 struct ChannelOptions {
   // Largest message the client accepts, bytes.
   int max_receive_message_bytes = 16 << 20;
@@ -25,7 +29,11 @@ struct ChannelOptions {
   std::string ssl_target_name_override;
 };
 
-// `address` is "HOST:PORT" or "unix:PATH". Connects lazily.
+// `address` is any gRPC target: "HOST:PORT", "unix:PATH", "dns:///NAME:PORT"
+// (every address the name resolves to), "ipv4:A:P,B:Q". Calls are balanced
+// round-robin over the addresses, and read-only calls (searches, listings,
+// encodes) that found no server (UNAVAILABLE) are retried up to twice on the
+// next one (kDefaultServiceConfig). Connects lazily.
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options = {});
 
