@@ -126,7 +126,7 @@ std::vector<std::string> ScanIds(const Collection& c, const std::string& after, 
   return ids;
 }
 
-TEST(VersioningTest, EntryHashIsStableAcrossBuildsAndDistinguishesItsFields) {
+TEST(CollectionVersioningTest, EntryHashIsStableAcrossBuildsAndDistinguishesItsFields) {
   // Pinned (computed from the definition in versioning.h by an independent
   // implementation): replicas in different processes and builds must agree.
   EXPECT_EQ(ReplicaEntryHash("id1", 7, false), 0x8282449694a84529ull);
@@ -136,7 +136,7 @@ TEST(VersioningTest, EntryHashIsStableAcrossBuildsAndDistinguishesItsFields) {
   EXPECT_NE(ReplicaEntryHash("id1", 7, false), ReplicaEntryHash("id2", 7, false));
 }
 
-TEST(VersioningTest, CompareWritesOrdersVersionThenDeleteThenBytesLabelUri) {
+TEST(CollectionVersioningTest, CompareWritesOrdersVersionThenDeleteThenBytesLabelUri) {
   const float one = 1.0f, two = 2.0f;
   WriteKey a{5, false, &one, 0, "u"};
   WriteKey b = a;
@@ -159,7 +159,7 @@ TEST(VersioningTest, CompareWritesOrdersVersionThenDeleteThenBytesLabelUri) {
   EXPECT_LT(CompareWrites(a, b, 1), 0);
 }
 
-TEST(VersionedTest, TheNewerWriteWinsAndTheOlderIsSuperseded) {
+TEST(CollectionVersionedTest, TheNewerWriteWinsAndTheOlderIsSuperseded) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"));
   ApplyCounts n = Apply(*c, {Up("a", 5, 1.0f)});
@@ -199,7 +199,7 @@ TEST(VersionedTest, TheNewerWriteWinsAndTheOlderIsSuperseded) {
 }
 
 // At equal versions the outcome must not depend on which write came first.
-TEST(VersionedTest, EqualVersionsTieBreakTheSameWayInBothOrders) {
+TEST(CollectionVersionedTest, EqualVersionsTieBreakTheSameWayInBothOrders) {
   const std::vector<std::pair<Write, Write>> cases = {
       {Up("x", 4, 1.0f), Del("x", 4)},                       // the delete wins
       {Up("x", 4, 1.0f), Up("x", 4, 2.0f)},                  // vector bytes decide
@@ -236,7 +236,7 @@ TEST(VersionedTest, EqualVersionsTieBreakTheSameWayInBothOrders) {
   EXPECT_EQ(c->GetMeta("u")->uri, "b");
 }
 
-TEST(VersionedTest, ARedeliveryChangesNothingAndWritesNoLogRecord) {
+TEST(CollectionVersionedTest, ARedeliveryChangesNothingAndWritesNoLogRecord) {
   TempDir tmp;
   std::string dir = tmp.Join("c");
   auto c = Create(dir);
@@ -254,7 +254,7 @@ TEST(VersionedTest, ARedeliveryChangesNothingAndWritesNoLogRecord) {
   EXPECT_EQ(c->Stats().deleted_count, 0u);
 }
 
-TEST(VersionedTest, AnIdRepeatedInOneBatchActsAsAnyOrderOfSingleWrites) {
+TEST(CollectionVersionedTest, AnIdRepeatedInOneBatchActsAsAnyOrderOfSingleWrites) {
   const std::vector<Write> writes = {Up("a", 3, 1.0f), Up("a", 5, 2.0f), Del("a", 4),
                                      Up("a", 5, 3.0f), Del("b", 2),      Up("b", 2, 1.0f)};
   TempDir tmp;
@@ -282,7 +282,7 @@ TEST(VersionedTest, AnIdRepeatedInOneBatchActsAsAnyOrderOfSingleWrites) {
 // several replicas in different orders and batchings: every replica ends
 // with the same items, tombstones, versions and summary, and with what an
 // independent model of last-writer-wins says.
-class ConvergenceTest : public ::testing::Test {
+class CollectionConvergenceTest : public ::testing::Test {
  protected:
   static std::vector<Write> RandomWrites(std::mt19937& rng, size_t n) {
     const std::vector<float> palette = {-1.0f, 0.5f, 2.0f};
@@ -343,7 +343,7 @@ class ConvergenceTest : public ::testing::Test {
   }
 };
 
-TEST_F(ConvergenceTest, ReplicasEndIdenticalWhateverTheOrderAndBatching) {
+TEST_F(CollectionConvergenceTest, ReplicasEndIdenticalWhateverTheOrderAndBatching) {
   for (uint32_t seed = 1; seed <= 4; ++seed) {
     std::mt19937 rng(seed);
     const std::vector<Write> writes = RandomWrites(rng, 400);
@@ -381,7 +381,7 @@ TEST_F(ConvergenceTest, ReplicasEndIdenticalWhateverTheOrderAndBatching) {
   }
 }
 
-TEST(VersionedTest, VersionsAndTombstonesSurviveLogReplayAndSnapshots) {
+TEST(CollectionVersionedTest, VersionsAndTombstonesSurviveLogReplayAndSnapshots) {
   TempDir tmp;
   std::string dir = tmp.Join("c");
   std::vector<Entry> want;
@@ -416,7 +416,7 @@ TEST(VersionedTest, VersionsAndTombstonesSurviveLogReplayAndSnapshots) {
 
 // A data dir written before versions existed: snapshot version 1 and a log
 // of types 1 and 2.
-TEST(VersionedTest, AVersion1DataDirOpensWithVersionZeroAndNoTombstones) {
+TEST(CollectionVersionedTest, AVersion1DataDirOpensWithVersionZeroAndNoTombstones) {
   TempDir tmp;
   std::string dir = tmp.Join("old");
   ASSERT_OK(base::MakeDirs(dir));
@@ -454,7 +454,7 @@ TEST(VersionedTest, AVersion1DataDirOpensWithVersionZeroAndNoTombstones) {
   EXPECT_EQ(c->Summary().tombstones, 1u);
 }
 
-TEST(VersionedTest, ScanPagesInByteOrderAcrossTombstones) {
+TEST(CollectionVersionedTest, ScanPagesInByteOrderAcrossTombstones) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"));
   // Byte-wise: "B" < "a" < "b" < "b\x01" < "c" < "\xff".
@@ -521,7 +521,7 @@ std::vector<std::string> BruteForce(const Collection& c, const float* q, Metric 
 // Versioned deletes kill slots exactly like Delete: HNSW (built before and
 // after them) and exact searches never return a tombstoned id, and HNSW
 // still agrees with brute force.
-TEST(VersionedTest, SearchesNeverReturnTombstonedIdsAndHnswStaysCorrect) {
+TEST(CollectionVersionedTest, SearchesNeverReturnTombstonedIdsAndHnswStaysCorrect) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"), SmallGraphConfig("hnsw"));
   ItemBatch items = RandomItems(0, 1500, 21);
@@ -566,7 +566,7 @@ TEST(VersionedTest, SearchesNeverReturnTombstonedIdsAndHnswStaysCorrect) {
 }
 
 // Standalone servers use the unversioned writes: version 0, no tombstones.
-TEST(VersionedTest, UnversionedWritesKeepNoTombstonesAndRecordVersionZero) {
+TEST(CollectionVersionedTest, UnversionedWritesKeepNoTombstonesAndRecordVersionZero) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"));
   ASSERT_OK(c->Upsert(RandomItems(0, 10, 2)).status());
@@ -589,7 +589,7 @@ TEST(VersionedTest, UnversionedWritesKeepNoTombstonesAndRecordVersionZero) {
   EXPECT_EQ(c->Summary().digest, ScanDigest(*c));
 }
 
-TEST(VersionedTest, AMalformedBatchIsInternalAndChangesNothing) {
+TEST(CollectionVersionedTest, AMalformedBatchIsInternalAndChangesNothing) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"));
   VersionedWriteBatch b = BatchOf({Up("a", 1, 1.0f), Del("b", 1)});
@@ -603,7 +603,7 @@ TEST(VersionedTest, AMalformedBatchIsInternalAndChangesNothing) {
 
 // Scans and searches run while versioned writes land (under TSan via the
 // collection test's 'tsan' label): every page is ascending.
-TEST(VersionedConcurrencyTest, ScansDuringVersionedWritesSeeAscendingPages) {
+TEST(CollectionVersionedConcurrencyTest, ScansDuringVersionedWritesSeeAscendingPages) {
   TempDir tmp;
   auto c = Create(tmp.Join("c"), SmallGraphConfig("hnsw"));
   std::atomic<bool> done{false};
