@@ -48,7 +48,8 @@
 //
 // Error codes: the Collection trusts its inputs (services/search validates
 // requests first and emits INVALID_ARGUMENT / NOT_FOUND); it returns DATA_LOSS
-// for corrupt files and UNKNOWN/RESOURCE_EXHAUSTED for I/O failures.
+// for corrupt files, UNKNOWN/RESOURCE_EXHAUSTED for I/O failures and INTERNAL
+// for a versioned batch whose version counts do not match its writes.
 // Thread-safety: all public methods are thread-safe.
 #ifndef LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
 #define LATENTSEARCH_COMMON_INDEX_COLLECTION_H_
