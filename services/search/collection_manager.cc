@@ -301,8 +301,8 @@ absl::StatusOr<index::ApplyCounts> CollectionManager::ApplyVersioned(
   for (size_t i = 0; i < batch.delete_ids.size(); ++i) {
     const std::string& id = batch.delete_ids[i];
     if (id.empty() || id.size() > kMaxIdBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("delete ", i, ": id has ", id.size(),
-                                                     " bytes; allowed 1..", kMaxIdBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("delete ", i, ": id has ", id.size(), " bytes; allowed 1..", kMaxIdBytes));
     }
   }
   return c->ApplyVersioned(batch);
@@ -356,25 +356,17 @@ absl::StatusOr<ItemPage> CollectionManager::ListItems(const std::string& name, u
   }
   if (page_size == 0) page_size = 1000;
   LS_ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c, Find(name));
-  // Sorting every id per page is O(n log n); fine for the paging clients
-  // (resumed ingest, re-encoding) that read a collection once.
-  std::vector<std::string> ids = c->ListIds();
-  std::sort(ids.begin(), ids.end());
-  auto it = page_token.empty() ? ids.begin() : std::upper_bound(ids.begin(), ids.end(), page_token);
+  // The collection keeps its ids ordered: a page costs O(log n + page).
+  std::vector<index::VersionedEntry> entries =
+      c->Scan(page_token, page_size + 1, /*include_tombstones=*/false, include_vectors);
   ItemPage page;
-  const uint32_t dim = c->config().dim;
-  for (; it != ids.end() && page.metas.size() < page_size; ++it) {
-    // An item deleted between ListIds and here is skipped.
-    std::optional<index::ItemMeta> meta = c->GetMeta(*it);
-    if (!meta) continue;
-    if (include_vectors) {
-      std::optional<std::vector<float>> v = c->GetVector(*it);
-      if (!v || v->size() != dim) continue;
-      page.vectors.insert(page.vectors.end(), v->begin(), v->end());
-    }
-    page.metas.push_back(std::move(*meta));
+  const bool more = entries.size() > page_size;
+  if (more) entries.pop_back();
+  for (index::VersionedEntry& e : entries) {
+    if (include_vectors) page.vectors.insert(page.vectors.end(), e.vector.begin(), e.vector.end());
+    page.metas.push_back(std::move(e.meta));
   }
-  if (it != ids.end()) page.next_page_token = *std::prev(it);
+  if (more) page.next_page_token = page.metas.back().id;
   page.item_count = c->Stats().item_count;
   return page;
 }
