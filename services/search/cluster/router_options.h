@@ -1,0 +1,69 @@
+// What a router is configured with (RouterCore::Create): where the
+// placement lives, how it reaches nodes and the encoder, its limits and
+// timings. Filled by services/search/main.cc from --role=router's flags;
+// every field documents its default.
+// Thread-safety: a plain struct.
+#ifndef LATENTSEARCH_SERVICES_SEARCH_CLUSTER_ROUTER_OPTIONS_H_
+#define LATENTSEARCH_SERVICES_SEARCH_CLUSTER_ROUTER_OPTIONS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "services/search/cluster/router_node_client.h"
+#include "services/search/cluster/router_placement_store.h"
+#include "services/search/encoder_client.h"
+
+namespace latentsearch::search::cluster {
+
+struct RouterCoreOptions {
+  // etcd client URLs ("http://127.0.0.1:2379"), used when `store` is null.
+  std::vector<std::string> etcd_endpoints;
+  // The placement store; null = etcd at etcd_endpoints (tests pass their
+  // own).
+  std::shared_ptr<RouterPlacementStore> store;
+  // Required: makes the client of a node address; main.cc passes
+  // GrpcNodeClient::Dialer(security) (router_grpc_node_client.h).
+  NodeDialer dial;
+  // How often the placement is re-read and nodes are polled
+  // (docs/cluster.md; default 1 s). Also how long a write keeps waiting
+  // for a slow replica after it was answered before that replica is told to
+  // resync.
+  absl::Duration refresh_interval = absl::Seconds(1);
+  // Deadline of each GetNodeStatus poll and Resync call.
+  absl::Duration poll_timeout = absl::Milliseconds(500);
+  // Refresh on a thread every refresh_interval (false: only when Refresh()
+  // is called; tests).
+  bool refresh_thread = true;
+  // Encodes image queries; null = image queries answer UNAVAILABLE (no
+  // --encoder on the router).
+  std::shared_ptr<EncoderClient> encoder;
+  // Largest k a search may ask for (--max_k).
+  uint32_t max_k = 1000;
+  // Most queries in one SearchBatch (--max_batch_queries).
+  uint32_t max_batch_queries = 1000;
+  // Largest vector dimension of a collection (--max_dim).
+  uint32_t max_dim = 4096;
+  // A shard replica that has not answered a search within this is asked
+  // again on the shard's next replica (both may answer; the first wins).
+  // 50 ms is far above a loopback shard search's p99 at the benchmark sizes
+  // (a few ms), so hedges fire only for stalled replicas.
+  absl::Duration hedge_delay = absl::Milliseconds(50);
+  // Longest a replica's write may take; a write not acknowledged by enough
+  // replicas by then fails UNAVAILABLE.
+  absl::Duration write_timeout = absl::Seconds(10);
+  // Bound for calls that came without a deadline (searches, the wait for
+  // a new collection's replicas).
+  absl::Duration default_timeout = absl::Seconds(30);
+  // This router's name in Cluster.Status (its address, usually).
+  std::string name;
+  // Threads for the calls that wait on nodes or etcd (create, drop, list,
+  // get, list items, snapshot, status, rebalance).
+  int worker_threads = 4;
+};
+
+}  // namespace latentsearch::search::cluster
+
+#endif  // LATENTSEARCH_SERVICES_SEARCH_CLUSTER_ROUTER_OPTIONS_H_
