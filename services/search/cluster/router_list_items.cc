@@ -31,7 +31,9 @@ absl::StatusOr<std::vector<v1::ScanShardResponse>> ScanAll(const RouterContext& 
     scan->mutable_ref()->set_collection(placement.spec().name());
     scan->mutable_ref()->set_shard(shard);
     scan->set_after_id(request.page_token());
-    scan->set_page_size(page_size);
+    // One more than the page: a shard that has it has more than the page,
+    // so the last page is known without asking again.
+    scan->set_page_size(std::min(page_size + 1, kMaxPageSize));
     scan->set_include_vectors(request.include_vectors());
     ShardRead<v1::ScanShardResponse>::Start(
         ctx, ctx.view->ReadOrder(*state, placement, shard),
@@ -71,10 +73,13 @@ absl::StatusOr<v1::ListItemsResponse> ListItemsAcrossShards(
   if (!pages.ok()) return pages.status();
   v1::ListItemsResponse out;
   std::vector<v1::Item*> items;
+  // Only when the page is the largest one a shard may return (no room for
+  // one more) does a shard's next_after_id tell whether it has more.
+  const bool full_pages = page_size == kMaxPageSize;
   bool more = false;
   for (v1::ScanShardResponse& page : *pages) {
     out.set_item_count(out.item_count() + page.item_count());
-    more = more || !page.next_after_id().empty();
+    more = more || (full_pages && !page.next_after_id().empty());
     for (v1::VersionedItem& v : *page.mutable_items()) {
       if (!v.deleted()) items.push_back(v.mutable_item());
     }

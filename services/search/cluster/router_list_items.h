@@ -4,7 +4,9 @@
 // next page after the token (SearchNode.ScanShard, live items only, read
 // from one replica with retries, router_shard_read.h); the union's first
 // page_size ids are the page, since a shard's unreturned ids all sort after
-// its page's last one. item_count is the sum of the shards' counts.
+// its page's last one. Shards are asked for one item more than the page, so
+// the last page ends with "" (not with a token that leads to an empty
+// page). item_count is the sum of the shards' counts.
 // Thread-safety: thread-safe; blocks until the shards answered (run it on
 // a worker thread, not a gRPC one).
 #ifndef LATENTSEARCH_SERVICES_SEARCH_CLUSTER_ROUTER_LIST_ITEMS_H_

@@ -97,6 +97,26 @@ v1::SearchRequest VectorQuery(const std::string& collection, const v1::Item& lik
   return q;
 }
 
+// Encodes every image as `embedding`, inline, and counts the calls; NOT_FOUND
+// when `missing` (the encoder no longer holds the version).
+class InlineEncoder final : public EncoderClient {
+ public:
+  void Encode(const v1::EncodeRequest& request, absl::Time, Cancellation*,
+              EncodeDone done) override {
+    ++calls;
+    models.push_back(request.model());
+    if (missing) return done(absl::NotFoundError("no such version"));
+    v1::EncodeResponse r;
+    *r.add_embeddings()->mutable_values() = embedding;
+    done(std::move(r));
+  }
+
+  google::protobuf::RepeatedField<float> embedding;
+  bool missing = false;
+  int calls = 0;
+  std::vector<v1::ModelRef> models;
+};
+
 class RouterCoreTest : public ::testing::Test {
  protected:
   void StartCluster(int nodes, FakeNode::Options node_options = {}) {
@@ -604,6 +624,40 @@ TEST_F(RouterCoreTest, RebalanceMovesReplicasToANewNodeAndFinishesOnceItServes) 
   EXPECT_EQ(ReplicaNodes("c", shard), std::vector<std::string>{added->address()});
   ASSERT_OK_AND_ASSIGN(v1::ClusterStatusResponse status, Status(*router_));
   EXPECT_EQ(status.collections(0).shard_status(shard).replicas(0).role(), v1::REPLICA_ROLE_ACTIVE);
+}
+
+TEST_F(RouterCoreTest, ImageQueriesAreEncodedOnceWithTheCollectionsModelThenFannedOut) {
+  StartCluster(3);
+  auto encoder = std::make_shared<InlineEncoder>();
+  RouterCoreOptions options = cluster_->RouterOptions();
+  options.encoder = encoder;
+  ASSERT_OK_AND_ASSIGN(router_, RouterCore::Create(options));
+  ASSERT_OK(Create(*router_, Spec("c", 3, 1)));
+  const std::vector<v1::Item> items = Items(60);
+  ASSERT_OK(Upsert(*router_, Messages("c", items)));
+  const v1::SearchRequest by_vector = VectorQuery("c", items[9], 5);
+  encoder->embedding = by_vector.vector().values();
+  v1::SearchRequest by_image = by_vector;
+  by_image.mutable_image()->set_encoded("png bytes");
+  ASSERT_OK_AND_ASSIGN(v1::SearchResponse got, Search(*router_, by_image));
+  ASSERT_OK_AND_ASSIGN(v1::SearchResponse want, Search(*router_, by_vector));
+  ExpectSameNeighbors(got, want);
+  EXPECT_EQ(encoder->calls, 1);
+  EXPECT_EQ(encoder->models[0].name(), "m");
+  EXPECT_EQ(encoder->models[0].version(), 3u);
+  encoder->missing = true;
+  EXPECT_THAT(Search(*router_, by_image),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("no longer holds model m v3")));
+  v1::SearchBatchRequest batch;
+  batch.set_collection("c");
+  *batch.add_queries() = by_image;
+  EXPECT_THAT(SearchBatch(*router_, batch), StatusIs(Code::kUnimplemented, HasSubstr("query 0")));
+  v1::CreateCollectionRequest no_model = Spec("plain", 1, 1);
+  no_model.clear_model();
+  ASSERT_OK(Create(*router_, no_model));
+  by_image.set_collection("plain");
+  EXPECT_THAT(Search(*router_, by_image),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("without a model reference")));
 }
 
 }  // namespace
