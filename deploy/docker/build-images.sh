@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the four latentsearch images from deploy/docker/Dockerfile with
+# Builds the latentsearch images from deploy/docker/Dockerfile with
 # podman (or docker: LS_CONTAINER_ENGINE=docker), tagged as the compose file
-# expects: ${LS_REGISTRY:-localhost}/latentsearch-{trainer,encoder,search,cli}:${LS_TAG:-latest}.
-# The compile happens once, in the shared build stage.
+# expects: ${LS_REGISTRY:-localhost}/latentsearch-{trainer,encoder,search,cli,etcd}:${LS_TAG:-latest}.
+# The compile happens once, in the shared build stage (etcd, Debian's
+# etcd-server for the search cluster, compiles nothing).
 #
-#   deploy/docker/build-images.sh [--from-head] [--targets="search cli"] [-- extra build args]
+#   deploy/docker/build-images.sh [--from-head] [--targets="search cli etcd"] [-- extra build args]
 #
 #   --from-head   build from `git archive HEAD` (committed files only) instead
 #                 of the working tree, e.g. on a machine where uncommitted
@@ -20,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ENGINE=${LS_CONTAINER_ENGINE:-podman}
 REGISTRY=${LS_REGISTRY:-localhost}
 TAG=${LS_TAG:-latest}
-TARGETS="trainer encoder search cli"
+TARGETS="trainer encoder search cli etcd"
 FROM_HEAD=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do
