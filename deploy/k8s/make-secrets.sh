@@ -17,12 +17,15 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
 SERVICES=(latentsearch-trainer latentsearch-encoder latentsearch-encoder-push latentsearch-search
-          latentsearch-search-headless)
+          latentsearch-search-node)
 SAN="DNS:localhost,IP:127.0.0.1"
 for s in "${SERVICES[@]}"; do
   SAN+=",DNS:$s,DNS:$s.$NS,DNS:$s.$NS.svc,DNS:$s.$NS.svc.cluster.local"
 done
-SAN+=",DNS:*.latentsearch-search-headless.$NS.svc.cluster.local"
+# Search nodes are dialled by pod name (latentsearch-search-node-N.latentsearch-search-node)
+# and verified as latentsearch-search-node (--peer_tls_server_name); the
+# wildcard covers their fully qualified names.
+SAN+=",DNS:*.latentsearch-search-node.$NS.svc.cluster.local"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$DAYS" \
   -subj "/CN=latentsearch CA" -keyout ca.key -out ca.crt \

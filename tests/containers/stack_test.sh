@@ -7,18 +7,20 @@
 #   2. `docker-compose config`, then `up -d` while a background loop runs
 #      `podman healthcheck run` for every container of the project (there is
 #      no systemd to run healthchecks on a timer, and compose waits on
-#      service_healthy), until trainer, encoder and search are healthy or the
-#      deadline passes;
+#      service_healthy), until trainer, encoder, etcd, the three search nodes
+#      and the two routers are healthy or the deadline passes;
 #   3. the CLI image against the stack (`docker-compose run --rm cli ...`):
 #      latentsearch-probe on each service, `latentsearch bench --populate`
-#      (create a collection, upsert, search), and the pipeline: `train` on
+#      through the routers (`search`, a network alias of both: create a
+#      collection, upsert, search), and the pipeline: `train` on
 #      Fashion-MNIST (the trainer container pushes its checkpoint to the
 #      encoder container), wait for latentsearch.v1.Encoder to be SERVING,
 #      `ingest` the test split (encoder + search), `query` by data set index
-#      (search asks the encoder container to encode the image);
+#      (a router asks the encoder container to encode the image);
 #   4. ports are published on 127.0.0.1 only; /metrics answers;
 #   5. `docker-compose down -v` (also on failure, unless --keep).
 # Prints the time of every step; exits non-zero at the first failure.
+# Killing a node under load: tests/containers/cluster_stack_test.sh.
 #
 # Options: --no-build  use the images already built
 #          --from-head build the images from `git archive HEAD`
@@ -50,10 +52,11 @@ FASHION=${LS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 # Ports of their own, so that the test does not collide with services on the
 # default ports; one thread per service (2-core machine).
 export LS_TRAINER_PORT=${LS_TRAINER_PORT:-15051} LS_ENCODER_PORT=${LS_ENCODER_PORT:-15052}
-export LS_SEARCH_PORT=${LS_SEARCH_PORT:-15053}
+export LS_SEARCH_PORT=${LS_SEARCH_PORT:-15053} LS_SEARCH_ROUTER_1_PORT=${LS_SEARCH_ROUTER_1_PORT:-15054}
 export LS_TRAINER_METRICS_PORT=${LS_TRAINER_METRICS_PORT:-19091}
 export LS_ENCODER_METRICS_PORT=${LS_ENCODER_METRICS_PORT:-19092}
 export LS_SEARCH_METRICS_PORT=${LS_SEARCH_METRICS_PORT:-19093}
+export LS_SEARCH_ROUTER_1_METRICS_PORT=${LS_SEARCH_ROUTER_1_METRICS_PORT:-19094}
 export LS_TRAINER_THREADS=${LS_TRAINER_THREADS:-1} LS_ENCODER_THREADS=${LS_ENCODER_THREADS:-1}
 export LS_SEARCH_THREADS=${LS_SEARCH_THREADS:-1}
 export LS_RESTART=no
@@ -73,7 +76,7 @@ if [[ $BUILD -eq 1 ]]; then
   step "building images (deploy/docker/build-images.sh ${FROM_HEAD[*]})"
   bash "$ROOT/deploy/docker/build-images.sh" "${FROM_HEAD[@]}"
 fi
-for svc in trainer encoder search cli; do
+for svc in trainer encoder search cli etcd; do
   podman image exists "localhost/latentsearch-$svc:latest" ||
     fail "image localhost/latentsearch-$svc:latest missing (run without --no-build)"
 done
@@ -118,12 +121,14 @@ step "docker-compose up -d (waits for the encoder to be healthy)"
 UP_START=$(date +%s)
 timeout "$HEALTH_DEADLINE" "${COMPOSE[@]}" up -d || fail "docker-compose up -d"
 
-step "waiting until trainer, encoder and search are healthy (deadline ${HEALTH_DEADLINE}s)"
+SERVICES=(trainer encoder etcd search-node-0 search-node-1 search-node-2 search-router-0
+          search-router-1)
+step "waiting until ${SERVICES[*]} are healthy (deadline ${HEALTH_DEADLINE}s)"
 deadline=$(( UP_START + HEALTH_DEADLINE ))
 while true; do
   states=""
   all=1
-  for svc in trainer encoder search; do
+  for svc in "${SERVICES[@]}"; do
     c=$(podman ps -a --filter "label=com.docker.compose.project=$PROJECT" \
           --filter "label=com.docker.compose.service=$svc" --format '{{.Names}}' | head -n1)
     s=$( [[ -n "$c" ]] && podman inspect --format '{{.State.Health.Status}}' "$c" 2>/dev/null || echo absent)
@@ -143,23 +148,29 @@ PROBE=("${COMPOSE[@]}" --profile cli run --rm -T --no-deps --entrypoint latentse
 step "health through the CLI image (latentsearch-probe)"
 "${PROBE[@]}" --address=trainer:50051 --service=latentsearch.v1.Trainer
 "${PROBE[@]}" --address=search:50053 --service=latentsearch.v1.Search
+for n in 0 1 2; do
+  "${PROBE[@]}" --address=search-node-$n:50053 --service=latentsearch.v1.SearchNode
+done
 "${PROBE[@]}" --address=encoder:50052
 
 step "published ports: 127.0.0.1 only"
-for svc in trainer encoder search; do
+for svc in trainer encoder search-router-0 search-router-1; do
   c=$(containers | grep -- "_${svc}_\|-${svc}-" | head -n1)
   ports=$(podman port "$c")
   echo "  $svc: $(tr '\n' ' ' <<<"$ports")"
   grep -q '0.0.0.0\|:::' <<<"$ports" && fail "$svc publishes on all interfaces: $ports"
 done
-(exec 3<>/dev/tcp/127.0.0.1/"$LS_SEARCH_PORT") || fail "127.0.0.1:$LS_SEARCH_PORT does not accept"
+for port in "$LS_SEARCH_PORT" "$LS_SEARCH_ROUTER_1_PORT"; do
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") || fail "127.0.0.1:$port does not accept"
+done
 
-step "latentsearch bench: create a collection, upsert 2000 vectors, search (exact, l2)"
-"${CLI[@]}" cli bench --search_address=search:50053 --collection=stack-smoke --populate=2000 \
+step "latentsearch bench through both routers: create a collection, upsert 2000 vectors, search (exact, l2)"
+"${CLI[@]}" cli bench --search_address=dns:///search:50053 --collection=stack-smoke --populate=2000 \
   --dim=32 --clusters=10 --concurrency=1,4 --duration_seconds=2 --metric=l2 --index=exact
 
 step "metrics: GET /metrics on each service"
-for port in "$LS_TRAINER_METRICS_PORT" "$LS_ENCODER_METRICS_PORT" "$LS_SEARCH_METRICS_PORT"; do
+for port in "$LS_TRAINER_METRICS_PORT" "$LS_ENCODER_METRICS_PORT" "$LS_SEARCH_METRICS_PORT" \
+            "$LS_SEARCH_ROUTER_1_METRICS_PORT"; do
   if body=$(curl -sf --max-time 5 "http://127.0.0.1:$port/metrics"); then
     echo "  127.0.0.1:$port/metrics: $(grep -vc '^#' <<<"$body") samples"
   else
