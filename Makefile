@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEMO_OUT ?= demo-out
 DEMO_ARGS ?=
 
-.PHONY: all deps configure build test test-fast demo bench asan tsan fuzz images stack-test format clean
+.PHONY: all deps configure build test test-fast demo bench asan tsan fuzz images stack-test cluster-stack-test format clean
 
 all: build
 
@@ -81,13 +81,21 @@ fuzz: deps
 # docker-compose, opt-in, not part of `make test`): builds the images, brings
 # deploy/docker-compose.yml up, runs the CLI against it, takes it down.
 # STACK_ARGS: --no-build, --from-head, --keep, --no-pipeline, --train_seconds=S.
+# cluster-stack-test: the search cluster only (etcd, 3 nodes, 2 routers), a
+# node killed under search load (tests/containers/cluster_stack_test.sh).
+# CLUSTER_STACK_ARGS: --no-build, --from-head, --keep, --duration_seconds=D,
+# --items=N, --victim=N.
 STACK_ARGS ?=
+CLUSTER_STACK_ARGS ?=
 images:
 	bash deploy/podman/setup.sh
 	bash deploy/docker/build-images.sh
 
 stack-test:
 	bash tests/containers/stack_test.sh $(STACK_ARGS)
+
+cluster-stack-test:
+	bash tests/containers/cluster_stack_test.sh $(CLUSTER_STACK_ARGS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
