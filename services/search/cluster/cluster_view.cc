@@ -240,13 +240,23 @@ void ClusterView::ReportFailedWrite(const std::string& collection, uint32_t shar
   uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
-    Suspect& s = suspects_[key];
+    auto [it, added] = suspects_.try_emplace(key);
+    Suspect& s = it->second;
+    if (!added && s.resync_accepted == absl::InfiniteFuture()) {
+      // A Resync is on its way (or is re-sent at every refresh until the
+      // node takes it): it covers this write too.
+      VLOG(1) << "replica " << collection << "/" << shard << " on node " << node
+              << " missed another write: " << reason;
+      return;
+    }
+    if (added) {
+      LOG(WARNING) << "replica " << collection << "/" << shard << " on node " << node
+                   << " missed a write (" << reason << "); not reading it until it has resynced";
+    }
     s.reason = reason;
     s.resync_accepted = absl::InfiniteFuture();
     s.generation = generation = ++next_generation_;
   }
-  LOG(WARNING) << "replica " << collection << "/" << shard << " on node " << node
-               << " missed a write (" << reason << "); not reading it until it has resynced";
   SendResync(key, generation, reason);
 }
 

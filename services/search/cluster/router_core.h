@@ -26,6 +26,9 @@
 // nodes), a gRPC client thread or the timer's thread; response pointers
 // must stay valid until then. A Search's `cancel` (nullptr = none) cancels
 // its encoder call and its node calls: `done` then runs with CANCELLED.
+// Reads are bounded by the call's deadline (else options.default_timeout);
+// writes by options.write_timeout, not by the call's deadline: a write cut
+// short by a client's deadline would only leave replicas to resync.
 //
 // Thread-safety: every method is thread-safe; an upsert stream is used by
 // one stream at a time. The destructor waits for running calls (including

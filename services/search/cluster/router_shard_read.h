@@ -5,8 +5,9 @@
 // hedge delay gets a second call on the next replica beside it, and the
 // first answer wins (the others are cancelled). The node's verdicts on the
 // request itself (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE) end
-// the read with that status; when no replica answers it ends UNAVAILABLE
-// naming the shard and what every replica said.
+// the read with that status, a failure after the deadline passed ends it
+// DEADLINE_EXCEEDED, and when no replica answers it ends UNAVAILABLE naming
+// the shard and what every replica said.
 //
 // CancelGroup gathers the Cancellations of one client call's node calls, so
 // that the call's single Cancellation (cancellation.h) cancels them all.
@@ -151,7 +152,12 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
       attempt.answered = true;
       --outstanding_;
       if (finished_) return;
-      if (!r.ok() && !IsVerdictOnRequest(r.status()) && !cancels_->cancelled()) {
+      if (!r.ok() && absl::Now() >= deadline_) {
+        // No time for another replica.
+        r = absl::DeadlineExceededError(
+            absl::StrCat("the deadline passed before ", what_,
+                         " answered: ", DescribeReplicaError(attempt.node, r.status())));
+      } else if (!r.ok() && !IsVerdictOnRequest(r.status()) && !cancels_->cancelled()) {
         const std::string error = DescribeReplicaError(attempt.node, r.status());
         errors_.push_back(error);
         action = next_ < order_.size() ? kRetry : outstanding_ > 0 ? kWait : kFinish;
