@@ -1,5 +1,7 @@
 #include "common/rpc/channel.h"
 
+#include <algorithm>
+
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -45,6 +47,14 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
     args.SetSslTargetNameOverride(options.ssl_target_name_override);
   }
   args.SetServiceConfigJSON(kDefaultServiceConfig);
+  if (options.max_reconnect_backoff > absl::ZeroDuration()) {
+    const int max_ms = static_cast<int>(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(options.max_reconnect_backoff)));
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+    // gRPC starts at 1 s and gives each connection attempt at least 20 s.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(max_ms, 1000));
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(max_ms, 20000));
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds =
       options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
   return grpc::CreateCustomChannel(address, creds, args);

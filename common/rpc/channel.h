@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -27,6 +28,11 @@ struct ChannelOptions {
   // TLS only: the name the server certificate must carry, when it is not
   // the host of the address; empty = the address's host.
   std::string ssl_target_name_override;
+  // Longest wait between attempts to reconnect to an address that refused
+  // or dropped the connection (calls meanwhile fail UNAVAILABLE at once);
+  // 0 = gRPC's default, which grows to 120 s. A cluster router dialling
+  // nodes that restart wants about its refresh interval.
+  absl::Duration max_reconnect_backoff = absl::ZeroDuration();
 };
 
 // `address` is any gRPC target: "HOST:PORT", "unix:PATH", "dns:///NAME:PORT"

@@ -45,8 +45,10 @@ bool NamesNode(absl::StatusCode code) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcNodeClient>> GrpcNodeClient::Create(
-    const std::string& address, const rpc::ClientSecurityOptions& security) {
+    const std::string& address, const rpc::ClientSecurityOptions& security,
+    absl::Duration max_reconnect_backoff) {
   rpc::ChannelOptions channel_options;
+  channel_options.max_reconnect_backoff = max_reconnect_backoff;
   if (absl::Status s = rpc::ApplyClientSecurity(security, address, &channel_options); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("node ", address, ": ", s.message()));
   }
@@ -54,9 +56,12 @@ absl::StatusOr<std::unique_ptr<GrpcNodeClient>> GrpcNodeClient::Create(
   return std::unique_ptr<GrpcNodeClient>(new GrpcNodeClient(address, std::move(stub)));
 }
 
-NodeDialer GrpcNodeClient::Dialer(rpc::ClientSecurityOptions security) {
-  return [security](const std::string& address) -> absl::StatusOr<std::shared_ptr<NodeClient>> {
-    absl::StatusOr<std::unique_ptr<GrpcNodeClient>> client = Create(address, security);
+NodeDialer GrpcNodeClient::Dialer(rpc::ClientSecurityOptions security,
+                                  absl::Duration max_reconnect_backoff) {
+  return [security, max_reconnect_backoff](
+             const std::string& address) -> absl::StatusOr<std::shared_ptr<NodeClient>> {
+    absl::StatusOr<std::unique_ptr<GrpcNodeClient>> client =
+        Create(address, security, max_reconnect_backoff);
     if (!client.ok()) return client.status();
     return std::shared_ptr<NodeClient>(*std::move(client));
   };

@@ -27,11 +27,16 @@ namespace latentsearch::search::cluster {
 
 class GrpcNodeClient final : public NodeClient {
  public:
-  // Dials `address` lazily. Errors: as rpc::ApplyClientSecurity.
+  // Dials `address` lazily. A node that went away is dialled again at
+  // least every `max_reconnect_backoff` (a restarted node is reached soon,
+  // not after gRPC's default backoff of up to 120 s). Errors: as
+  // rpc::ApplyClientSecurity.
   static absl::StatusOr<std::unique_ptr<GrpcNodeClient>> Create(
-      const std::string& address, const rpc::ClientSecurityOptions& security = {});
-  // A NodeDialer making GrpcNodeClients with `security`.
-  static NodeDialer Dialer(rpc::ClientSecurityOptions security = {});
+      const std::string& address, const rpc::ClientSecurityOptions& security = {},
+      absl::Duration max_reconnect_backoff = absl::Seconds(1));
+  // A NodeDialer making GrpcNodeClients with these settings.
+  static NodeDialer Dialer(rpc::ClientSecurityOptions security = {},
+                           absl::Duration max_reconnect_backoff = absl::Seconds(1));
 
   ~GrpcNodeClient() override;
 
