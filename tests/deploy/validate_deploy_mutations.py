@@ -58,7 +58,7 @@ MUTATIONS = [
 
 
 def run(source):
-    out = subprocess.run([sys.executable, os.path.join(HERE, "validate_deploy.py"),
+    out = subprocess.run([sys.executable, "-B", os.path.join(HERE, "validate_deploy.py"),
                           f"--source_dir={source}"], capture_output=True, text=True, timeout=120)
     return out.returncode, out.stdout + out.stderr
 
