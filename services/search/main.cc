@@ -22,6 +22,10 @@
 #include "services/search/cluster/node_agent.h"
 #include "services/search/cluster/node_core.h"
 #include "services/search/cluster/node_service.h"
+#include "services/search/cluster/router_cluster_service.h"
+#include "services/search/cluster/router_core.h"
+#include "services/search/cluster/router_grpc_node_client.h"
+#include "services/search/cluster/router_search_service.h"
 #include "services/search/grpc_encoder_client.h"
 #include "services/search/search_core.h"
 #include "services/search/search_metrics.h"
@@ -200,12 +204,44 @@ int RunNode(services::ServiceMain& m) {
   return m.WaitAndDrain([&agent] { agent.Stop(); });
 }
 
+// A cluster router: the Search API (and Cluster admin) over the nodes.
+int RunRouter(services::ServiceMain& m) {
+  absl::StatusOr<SearchCoreOptions> flags = OptionsFromFlags();
+  if (!flags.ok()) return m.Fail(flags.status());
+  absl::StatusOr<rpc::ClientSecurityOptions> security = PeerSecurityFromFlags();
+  if (!security.ok()) return m.Fail(security.status());
+  const std::string etcd = absl::GetFlag(FLAGS_etcd);
+  if (etcd.empty()) return m.Fail(absl::InvalidArgumentError("--role=router needs --etcd"));
+  cluster::RouterCoreOptions options;
+  options.etcd_endpoints = absl::StrSplit(etcd, ',', absl::SkipEmpty());
+  options.dial = cluster::GrpcNodeClient::Dialer(*security);
+  options.refresh_interval = absl::GetFlag(FLAGS_refresh_interval);
+  options.encoder = flags->encoder;
+  options.max_k = flags->collections.max_k;
+  options.max_batch_queries = flags->collections.max_batch_queries;
+  options.max_dim = flags->collections.max_dim;
+  options.name = absl::GetFlag(FLAGS_listen);
+  absl::StatusOr<std::unique_ptr<cluster::RouterCore>> core =
+      cluster::RouterCore::Create(std::move(options));
+  if (!core.ok()) return m.Fail(core.status());
+  cluster::RouterSearchService search(core->get());
+  cluster::ClusterService admin(core->get());
+  rpc::ServerOptions serve;
+  serve.listen = absl::GetFlag(FLAGS_listen);
+  serve.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  serve.health_names = {"latentsearch.v1.Search", "latentsearch.v1.Cluster"};
+  if (absl::Status s = m.Start(serve, {&search, &admin}); !s.ok()) return m.Fail(s);
+  m.Announce(absl::StrCat("router, etcd ", etcd));
+  return m.WaitAndDrain();
+}
+
 int Main(int argc, char** argv) {
   services::ServiceMain m("latentsearch-search");
   if (absl::Status s = m.Init(argc, argv, kUsage); !s.ok()) return m.Fail(s);
   const std::string role = absl::GetFlag(FLAGS_role);
   if (role == "standalone") return RunStandalone(m);
   if (role == "node") return RunNode(m);
+  if (role == "router") return RunRouter(m);
   return m.Fail(absl::InvalidArgumentError(
       absl::StrCat("--role=", role, " is not a role; allowed: standalone, node, router")));
 }

@@ -15,6 +15,9 @@ absl::StatusOr<v1::SearchNode::Stub*> GrpcPeerScanner::StubFor(const std::string
   if (it != stubs_.end()) return it->second.get();
   rpc::ChannelOptions channel_options;
   channel_options.max_receive_message_bytes = 64 << 20;
+  // A restarted peer is dialled again within a second, not after gRPC's
+  // default backoff (up to 120 s).
+  channel_options.max_reconnect_backoff = absl::Seconds(1);
   if (absl::Status s = rpc::ApplyClientSecurity(security_, node, &channel_options); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("peer ", node, ": ", s.message()));
   }

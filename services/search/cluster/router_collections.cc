@@ -1,3 +1,6 @@
+// Create, drop, list, get and snapshot of clustered collections
+// (router_collections.h).
+// Thread-safety: stateless functions; they block on the store and nodes.
 #include "services/search/cluster/router_collections.h"
 
 #include <algorithm>
@@ -87,8 +90,10 @@ absl::Status CheckNodesAnswer(const RouterContext& ctx, const v1::CollectionPlac
   return absl::OkStatus();
 }
 
-// Polls the placement's nodes until each reports its replicas, or until
-// `deadline`: UNAVAILABLE naming the replicas still missing then.
+// Polls the placement's nodes until each reports its replicas serving (a
+// new replica catches up for two refresh intervals first, docs/cluster.md),
+// so that a search right after CreateCollection answers; or until
+// `deadline`: UNAVAILABLE naming the replicas not serving then.
 absl::Status WaitForReplicas(const RouterContext& ctx, const v1::CollectionPlacement& placement,
                              absl::Time deadline) {
   const std::vector<std::string> nodes = NodesOf(placement);
@@ -100,8 +105,11 @@ absl::Status WaitForReplicas(const RouterContext& ctx, const v1::CollectionPlace
       ref.set_collection(placement.spec().name());
       ref.set_shard(s.shard());
       for (const v1::ReplicaPlacement& r : s.replicas()) {
-        if (Reported(polls, r.node(), ref) == nullptr) {
-          missing.push_back(absl::StrCat("shard ", s.shard(), " on ", r.node()));
+        const v1::NodeReplica* seen = Reported(polls, r.node(), ref);
+        if (seen == nullptr) {
+          missing.push_back(absl::StrCat("shard ", s.shard(), " on ", r.node(), " (not made)"));
+        } else if (seen->state() != v1::REPLICA_STATE_SERVING) {
+          missing.push_back(absl::StrCat("shard ", s.shard(), " on ", r.node(), " (catching up)"));
         }
       }
     }
@@ -109,7 +117,7 @@ absl::Status WaitForReplicas(const RouterContext& ctx, const v1::CollectionPlace
     if (absl::Now() + kReplicaPollInterval >= deadline) {
       return absl::UnavailableError(absl::StrCat(
           "collection '", placement.spec().name(),
-          "' was created, but its nodes have not made these replicas yet: ",
+          "' was created, but these replicas do not serve yet: ",
           absl::StrJoin(missing, ", "),
           "; writes to them fail until they do (CreateCollection with if_not_exists waits "
           "again)"));
