@@ -1,3 +1,6 @@
+// A router's picture of the cluster, refreshed from the placement store and
+// node polls (cluster_view.h).
+// Thread-safety: see cluster_view.h; state_ is swapped under mu_.
 #include "services/search/cluster/cluster_view.h"
 
 #include <algorithm>
@@ -12,6 +15,17 @@ namespace {
 
 bool Reads(v1::ReplicaRole role) {
   return role == v1::REPLICA_ROLE_ACTIVE || role == v1::REPLICA_ROLE_LEAVING;
+}
+
+// Whether the placement still puts a replica of the shard on the node.
+bool Places(const ViewState& state, const std::string& collection, uint32_t shard,
+            const std::string& node) {
+  const StoredPlacement* p = state.Find(collection);
+  if (p == nullptr || shard >= static_cast<uint32_t>(p->placement.shards_size())) return false;
+  for (const v1::ReplicaPlacement& r : p->placement.shards(shard).replicas()) {
+    if (r.node() == node) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -300,7 +314,7 @@ void ClusterView::UpdateSuspects(const ViewState& state) {
       const v1::NodeReplica* seen = state.Replica(node, collection, shard);
       const bool caught_up = it->second.resync_accepted < state.polled_at && seen != nullptr &&
                              seen->state() == v1::REPLICA_STATE_SERVING;
-      const bool gone = state.Find(collection) == nullptr;
+      const bool gone = !Places(state, collection, shard, node);
       if (caught_up || gone) {
         if (caught_up) {
           LOG(INFO) << "replica " << collection << "/" << shard << " on node " << node

@@ -1,3 +1,6 @@
+// Cluster.Status, Cluster.Rebalance and finishing caught-up moves
+// (router_cluster_admin.h).
+// Thread-safety: stateless functions over the view and the store.
 #include "services/search/cluster/router_cluster_admin.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The Cluster gRPC adapter over RouterCore (router_cluster_service.h).
+// Thread-safety: stateless; reactors finish from the core's callbacks.
 #include "services/search/cluster/router_cluster_service.h"
 
 #include "common/rpc/status_util.h"

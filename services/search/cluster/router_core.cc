@@ -1,3 +1,6 @@
+// RouterCore: dispatches the Search and Cluster calls to the fan-outs and
+// admin functions (router_core.h).
+// Thread-safety: see router_core.h.
 #include "services/search/cluster/router_core.h"
 
 #include <algorithm>

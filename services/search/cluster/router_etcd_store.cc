@@ -1,3 +1,6 @@
+// RouterPlacementStore over the shared etcd placement records
+// (router_etcd_store.h).
+// Thread-safety: stateless adapter over a thread-safe store.
 #include "services/search/cluster/router_etcd_store.h"
 
 #include <utility>

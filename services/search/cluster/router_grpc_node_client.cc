@@ -1,3 +1,6 @@
+// NodeClient over gRPC's callback API (router_grpc_node_client.h).
+// Thread-safety: each call's state is its own; the in-flight count is
+// guarded by its mutex.
 #include "services/search/cluster/router_grpc_node_client.h"
 
 #include <utility>

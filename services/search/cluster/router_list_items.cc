@@ -1,3 +1,5 @@
+// ListItems across shards (router_list_items.h).
+// Thread-safety: stateless; blocks until every shard answered.
 #include "services/search/cluster/router_list_items.h"
 
 #include <algorithm>

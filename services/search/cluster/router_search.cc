@@ -1,3 +1,5 @@
+// The router's search fan-out and merge (router_search.h).
+// Thread-safety: one SearchRun per call, its state under its mutex.
 #include "services/search/cluster/router_search.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// The Search gRPC adapter over RouterCore (router_search_service.h).
+// Thread-safety: reactors finish from the core's callbacks, once.
 #include "services/search/cluster/router_search_service.h"
 
 #include <memory>

@@ -1,3 +1,5 @@
+// CancelGroup and the helpers of ShardRead (router_shard_read.h).
+// Thread-safety: CancelGroup under its mutex; the rest pure.
 #include "services/search/cluster/router_shard_read.h"
 
 namespace latentsearch::search::cluster {

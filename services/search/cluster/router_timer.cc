@@ -1,3 +1,5 @@
+// The router's one-thread timer (router_timer.h).
+// Thread-safety: the queue under mu_; callbacks run without it.
 #include "services/search/cluster/router_timer.h"
 
 namespace latentsearch::search::cluster {

@@ -1,3 +1,5 @@
+// Request checks and placement specs for the router (router_validate.h).
+// Thread-safety: pure functions.
 #include "services/search/cluster/router_validate.h"
 
 #include <algorithm>

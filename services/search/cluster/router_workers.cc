@@ -1,3 +1,5 @@
+// WorkerPool and OpTracker (router_workers.h).
+// Thread-safety: both under their mutexes.
 #include "services/search/cluster/router_workers.h"
 
 #include <utility>

@@ -1,3 +1,5 @@
+// The router's write fan-out (router_write.h).
+// Thread-safety: one WriteState per write, its state under its mutex.
 #include "services/search/cluster/router_write.h"
 
 #include <deque>

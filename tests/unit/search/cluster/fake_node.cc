@@ -1,3 +1,5 @@
+// FakeNode, an in-memory SearchNode for the router's tests (fake_node.h).
+// Thread-safety: state under mu_; held reactors answer once.
 #include "tests/unit/search/cluster/fake_node.h"
 
 #include <algorithm>

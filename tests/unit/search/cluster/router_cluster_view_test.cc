@@ -191,6 +191,20 @@ TEST_F(ClusterViewTest, SuspectReplicaIsNotReadUntilAPollAfterItsResyncSeesItSer
   EXPECT_EQ(Order().size(), 4u);
 }
 
+TEST_F(ClusterViewTest, SuspectReplicaTheNodeNoLongerHoldsIsForgotten) {
+  PlaceOneShard();
+  ASSERT_OK(view_->Refresh());
+  view_->ReportFailedWrite("c", 0, "a", "test");
+  ASSERT_TRUE(view_->IsSuspect("c", 0, "a"));
+  // The replica moved away from node a: nothing left to resync there.
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredPlacement> stored, store_->ReadPlacement("c"));
+  v1::CollectionPlacement moved = stored->placement;
+  moved.mutable_shards(0)->mutable_replicas()->erase(moved.shards(0).replicas().begin());
+  ASSERT_OK(store_->SwapPlacement(moved, stored->mod_revision));
+  ASSERT_OK(view_->Refresh());
+  EXPECT_FALSE(view_->IsSuspect("c", 0, "a"));
+}
+
 TEST_F(ClusterViewTest, StoreThatFailsKeepsTheLastPlacementAndNodesArePolled) {
   PlaceOneShard();
   ASSERT_OK(view_->Refresh());

@@ -1,3 +1,5 @@
+// MemoryStore, TestCluster and the blocking wrappers (router_test_cluster.h).
+// Thread-safety: MemoryStore under its mutex.
 #include "tests/unit/search/cluster/router_test_cluster.h"
 
 #include "absl/time/time.h"
