@@ -40,4 +40,18 @@ absl::StatusOr<v1::ScanShardResponse> GrpcPeerScanner::Scan(const std::string& n
   return response;
 }
 
+absl::StatusOr<v1::GetNodeStatusResponse> GrpcPeerScanner::Status(const std::string& node) {
+  absl::StatusOr<v1::SearchNode::Stub*> stub = StubFor(node);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetNodeStatusResponse response;
+  grpc::Status status = (*stub)->GetNodeStatus(&ctx, v1::GetNodeStatusRequest(), &response);
+  if (!status.ok()) {
+    absl::Status s = rpc::FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("peer ", node, ": ", s.message()));
+  }
+  return response;
+}
+
 }  // namespace latentsearch::search::cluster

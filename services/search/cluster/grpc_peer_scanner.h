@@ -25,6 +25,7 @@ class GrpcPeerScanner final : public PeerScanner {
 
   absl::StatusOr<v1::ScanShardResponse> Scan(const std::string& node,
                                              const v1::ScanShardRequest& request) override;
+  absl::StatusOr<v1::GetNodeStatusResponse> Status(const std::string& node) override;
 
  private:
   absl::StatusOr<v1::SearchNode::Stub*> StubFor(const std::string& node);

@@ -72,6 +72,7 @@ void NodeAgent::CatchUpLoop() {
   // Catch-ups become due on the clock (two intervals after they start), so
   // polling at a tenth of the interval bounds their extra delay.
   while (Wait(interval_ / 10)) {
+    core_->AntiEntropyDue();
     if (!core_->CatchUpPending()) continue;
     core_->CatchUpDue();
     if (on_readiness_) on_readiness_(core_->AllServing());

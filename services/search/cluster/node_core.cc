@@ -229,33 +229,97 @@ bool NodeCore::CopyFromPeers(const std::string& name, const v1::ShardRef& ref,
                              const std::vector<std::string>& peers) {
   size_t merged = 0, merged_serving = 0;
   for (const std::string& peer : peers) {
-    v1::ScanShardRequest request;
-    *request.mutable_ref() = ref;
-    request.set_page_size(options_.catch_up_page_size);
-    request.set_include_tombstones(true);
-    request.set_include_vectors(true);
-    request.set_allow_catching_up(true);
-    bool serving = false, first = true;
-    absl::Status status;
-    do {
-      absl::StatusOr<v1::ScanShardResponse> page = peers_->Scan(peer, request);
-      if (page.ok()) status = ApplyPage(name, *page);
-      if (!page.ok() || !status.ok()) {
-        if (status.ok()) status = page.status();
-        break;
-      }
-      if (first) serving = page->state() == v1::REPLICA_STATE_SERVING;
-      first = false;
-      request.set_after_id(page->next_after_id());
-    } while (!request.after_id().empty());
-    if (!status.ok()) {
-      LOG(WARNING) << "replica " << name << ": copying from " << peer << " failed: " << status;
+    bool serving = false;
+    if (absl::Status s = MergeFromPeer(name, ref, peer, &serving); !s.ok()) {
+      LOG(WARNING) << "replica " << name << ": copying from " << peer << " failed: " << s;
       continue;
     }
     ++merged;
     if (serving) ++merged_serving;
   }
   return merged_serving > 0 || merged == peers.size();
+}
+
+absl::Status NodeCore::MergeFromPeer(const std::string& name, const v1::ShardRef& ref,
+                                     const std::string& peer, bool* peer_serving) {
+  v1::ScanShardRequest request;
+  *request.mutable_ref() = ref;
+  request.set_page_size(options_.catch_up_page_size);
+  request.set_include_tombstones(true);
+  request.set_include_vectors(true);
+  request.set_allow_catching_up(true);
+  bool first = true;
+  do {
+    LS_ASSIGN_OR_RETURN(v1::ScanShardResponse page, peers_->Scan(peer, request));
+    LS_RETURN_IF_ERROR(ApplyPage(name, page));
+    if (first) *peer_serving = page.state() == v1::REPLICA_STATE_SERVING;
+    first = false;
+    request.set_after_id(page.next_after_id());
+  } while (!request.after_id().empty());
+  return absl::OkStatus();
+}
+
+int NodeCore::AntiEntropyDue() {
+  struct Due {
+    std::string name;
+    v1::ShardRef ref;
+    std::vector<std::string> peers;
+  };
+  std::vector<Due> due;
+  {
+    absl::MutexLock l(&mu_);
+    const absl::Time now = Now();
+    for (auto& [name, r] : replicas_) {
+      if (r.state != v1::REPLICA_STATE_SERVING || r.peers.empty() || r.next_compare > now) {
+        continue;
+      }
+      r.next_compare = now + 5 * options_.refresh_interval;
+      v1::ShardRef ref;
+      ref.set_collection(r.collection);
+      ref.set_shard(r.shard);
+      due.push_back({name, ref, r.peers});
+    }
+  }
+  int merges = 0;
+  for (const Due& d : due) {
+    for (const std::string& peer : DivergedPeers(d.name, d.ref, d.peers)) {
+      bool serving = false;
+      absl::Status s = MergeFromPeer(d.name, d.ref, peer, &serving);
+      LOG(WARNING) << "replica " << d.name << " differed from its peer on " << peer
+                   << " while neither took writes; merged the peer's items: " << s;
+      if (s.ok()) ++merges;
+    }
+  }
+  return merges;
+}
+
+std::vector<std::string> NodeCore::DivergedPeers(const std::string& name, const v1::ShardRef& ref,
+                                                 const std::vector<std::string>& peers) {
+  absl::StatusOr<index::ReplicaSummary> mine = collections_->Summary(name);
+  if (!mine.ok()) return {};
+  std::vector<std::string> out;
+  for (const std::string& peer : peers) {
+    absl::StatusOr<v1::GetNodeStatusResponse> status = peers_->Status(peer);
+    if (!status.ok()) continue;
+    const v1::NodeReplica* theirs = nullptr;
+    for (const v1::NodeReplica& r : status->replicas()) {
+      if (r.ref().collection() == ref.collection() && r.ref().shard() == ref.shard()) theirs = &r;
+    }
+    if (theirs == nullptr || theirs->state() != v1::REPLICA_STATE_SERVING) continue;
+    absl::MutexLock l(&mu_);
+    auto it = replicas_.find(name);
+    if (it == replicas_.end()) return {};
+    auto& differed = it->second.differed;
+    if (theirs->digest() == mine->digest) {
+      differed.erase(peer);
+      continue;
+    }
+    const auto now = std::make_tuple(mine->max_version, theirs->max_version(), theirs->digest());
+    auto before = differed.find(peer);
+    if (before != differed.end() && before->second == now) out.push_back(peer);
+    differed[peer] = now;
+  }
+  return out;
 }
 
 absl::Status NodeCore::ApplyPage(const std::string& name, const v1::ScanShardResponse& page) {

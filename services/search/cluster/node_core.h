@@ -19,6 +19,14 @@
 // (replication factor 1) serves at once. A Resync during a catch-up restarts
 // it.
 //
+// Anti-entropy (AntiEntropyDue): a write can reach only some replicas and
+// never be retried (its router died mid-call; the client saw an error, so
+// its outcome was unknown). Every few refresh intervals a serving replica
+// compares its digest (an order-independent hash of every id, version and
+// delete) with its peers'; when a peer's differs at two checks in a row
+// while neither side took a write between them, it merges that peer's items
+// (last-writer-wins, still serving). Both sides do, so they converge.
+//
 // Thread-safety: every method is thread-safe. CatchUpDue runs peers' scans
 // without holding the node's lock.
 #ifndef LATENTSEARCH_SERVICES_SEARCH_CLUSTER_NODE_CORE_H_
@@ -29,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +56,8 @@ class PeerScanner {
   virtual ~PeerScanner() = default;
   virtual absl::StatusOr<v1::ScanShardResponse> Scan(const std::string& node,
                                                      const v1::ScanShardRequest& request) = 0;
+  // A peer node's replicas and their digests (SearchNode.GetNodeStatus).
+  virtual absl::StatusOr<v1::GetNodeStatusResponse> Status(const std::string& node) = 0;
 };
 
 struct NodeCoreOptions {
@@ -80,6 +91,10 @@ class NodeCore {
   int CatchUpDue();
   // Whether a catch-up is due now (the agent's wake-up test).
   bool CatchUpPending() const;
+  // Compares serving replicas with their peers (at most every
+  // 5 refresh intervals each) and merges from a peer that stayed different
+  // while quiet; returns how many merges ran.
+  int AntiEntropyDue();
 
   const std::string& address() const { return options_.address; }
   v1::GetNodeStatusResponse Status() const;
@@ -109,6 +124,11 @@ class NodeCore {
     absl::Time unassigned_since = absl::InfiniteFuture();
     // The placement's created_at_us (a re-created collection is new).
     int64_t created_at_us = 0;
+    // Anti-entropy: when the next comparison is due, and per peer the
+    // (own max_version, peer max_version, peer digest) of the last
+    // comparison that differed.
+    absl::Time next_compare = absl::InfinitePast();
+    std::map<std::string, std::tuple<uint64_t, uint64_t, uint64_t>> differed;
   };
 
   NodeCore(NodeCoreOptions options, std::unique_ptr<SearchCore> core,
@@ -133,6 +153,12 @@ class NodeCore {
   // Merges every peer's items into `name`; true when it may serve.
   bool CopyFromPeers(const std::string& name, const v1::ShardRef& ref,
                      const std::vector<std::string>& peers);
+  // Merges all of one peer's items into `name`.
+  absl::Status MergeFromPeer(const std::string& name, const v1::ShardRef& ref,
+                             const std::string& peer, bool* peer_serving);
+  // Anti-entropy for one replica: the peers to merge from now.
+  std::vector<std::string> DivergedPeers(const std::string& name, const v1::ShardRef& ref,
+                                         const std::vector<std::string>& peers);
   // Applies one page of a peer's items; counts how many applied.
   absl::Status ApplyPage(const std::string& name, const v1::ScanShardResponse& page);
 

@@ -39,6 +39,13 @@ class InProcessPeers final : public PeerScanner {
     }
     return it->second->ScanShard(request);
   }
+  absl::StatusOr<v1::GetNodeStatusResponse> Status(const std::string& node) override {
+    auto it = nodes.find(node);
+    if (it == nodes.end() || it->second == nullptr) {
+      return absl::UnavailableError(node + " is down");
+    }
+    return it->second->Status();
+  }
   std::map<std::string, NodeCore*> nodes;
 };
 
@@ -295,7 +302,33 @@ TEST_F(NodeCoreTest, ScanPagesInIdOrderAndRefusesWhileCatchingUpUnlessAllowed) {
   } while (!scan.after_id().empty());
   EXPECT_THAT(ids, ::testing::ElementsAre("a", "b", "c", "d"));
   scan.set_page_size(20000);
-  EXPECT_THAT(a->ScanShard(scan).status(), StatusIs(Code::kInvalidArgument, HasSubstr("page_size")));
+  EXPECT_THAT(a->ScanShard(scan).status(),
+              StatusIs(Code::kInvalidArgument, HasSubstr("page_size")));
+}
+
+TEST_F(NodeCoreTest, AntiEntropyMergesReplicasThatStayDifferentWhileQuiet) {
+  auto a = StartNode("a");
+  auto b = StartNode("b");
+  for (NodeCore* n : {a.get(), b.get()}) n->Reconcile({Placement({"a", "b"})});
+  for (NodeCore* n : {a.get(), b.get()}) CatchUp(n);
+  // A write that reached only a (its router died before it reached b).
+  ASSERT_THAT(a->Write(Upsert("x", 1, 10)).status(), IsOk());
+  EXPECT_EQ(a->AntiEntropyDue(), 0);  // first sight of the difference
+  EXPECT_EQ(b->AntiEntropyDue(), 0);
+  now_ += absl::Seconds(5);
+  ASSERT_THAT(b->Write(Upsert("y", 2, 11)).status(), IsOk());  // not quiet: no merge yet
+  EXPECT_EQ(a->AntiEntropyDue(), 0);
+  EXPECT_EQ(b->AntiEntropyDue(), 0);
+  ASSERT_THAT(a->Write(Upsert("y", 2, 11)).status(), IsOk());
+  now_ += absl::Seconds(5);
+  EXPECT_EQ(a->AntiEntropyDue(), 0);  // a has everything b has: nothing to merge...
+  EXPECT_EQ(b->AntiEntropyDue(), 0);  // ...and b saw this difference once only
+  now_ += absl::Seconds(5);
+  EXPECT_EQ(b->AntiEntropyDue(), 1);  // quiet and still different: b merges a's items
+  EXPECT_EQ(Only(b->Status()).digest(), Only(a->Status()).digest());
+  EXPECT_EQ(Only(b->Status()).item_count(), 2u);
+  now_ += absl::Seconds(5);
+  EXPECT_EQ(a->AntiEntropyDue(), 0);  // equal now
 }
 
 }  // namespace
