@@ -13,8 +13,8 @@ namespace latentsearch::cluster {
 namespace {
 
 TEST(HlcConcurrencyTest, ValuesAreUniqueAndIncreasingPerThread) {
-  std::atomic<int64_t> ms{1000};
-  HybridClock clock([&ms] { return ms.load(); });
+  std::atomic<int64_t> us{1000};
+  HybridClock clock([&us] { return us.load(); });
   constexpr int kThreads = 4;
   constexpr int kPerThread = 20000;
   std::vector<std::vector<uint64_t>> seen(kThreads);
@@ -23,7 +23,7 @@ TEST(HlcConcurrencyTest, ValuesAreUniqueAndIncreasingPerThread) {
     threads.emplace_back([&, t] {
       seen[t].reserve(kPerThread);
       for (int i = 0; i < kPerThread; ++i) {
-        if (t == 0 && i % 1000 == 0) ms.fetch_add(1);
+        if (t == 0 && i % 1000 == 0) us.fetch_add(1);
         seen[t].push_back(clock.Now());
       }
     });

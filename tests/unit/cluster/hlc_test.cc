@@ -12,40 +12,40 @@ namespace latentsearch::cluster {
 namespace {
 
 // A physical clock the test sets (milliseconds).
-struct FakeMillis {
-  std::shared_ptr<std::atomic<int64_t>> ms = std::make_shared<std::atomic<int64_t>>(0);
+struct FakeMicros {
+  std::shared_ptr<std::atomic<int64_t>> us = std::make_shared<std::atomic<int64_t>>(0);
   HybridClock::PhysicalClock Clock() const {
-    auto p = ms;
+    auto p = us;
     return [p] { return p->load(); };
   }
 };
 
 TEST(HlcTest, PhysicalTimeLeadsWhenItAdvances) {
-  FakeMillis fake;
-  fake.ms->store(1000);
+  FakeMicros fake;
+  fake.us->store(1000);
   HybridClock clock(fake.Clock());
   EXPECT_EQ(clock.Now(), PackHlc(1000, 0));
   EXPECT_EQ(clock.Now(), PackHlc(1000, 1));
   EXPECT_EQ(clock.Now(), PackHlc(1000, 2));
-  fake.ms->store(1005);
+  fake.us->store(1005);
   EXPECT_EQ(clock.Now(), PackHlc(1005, 0));
 }
 
 TEST(HlcTest, StrictlyIncreasingWhenTheClockGoesBack) {
-  FakeMillis fake;
-  fake.ms->store(5000);
+  FakeMicros fake;
+  fake.us->store(5000);
   HybridClock clock(fake.Clock());
   const uint64_t a = clock.Now();
-  fake.ms->store(4000);  // NTP stepped the clock back.
+  fake.us->store(4000);  // NTP stepped the clock back.
   const uint64_t b = clock.Now();
   EXPECT_GT(b, a);
-  EXPECT_EQ(UnpackHlc(b).physical_ms, 5000);
+  EXPECT_EQ(UnpackHlc(b).physical_us, 5000);
   EXPECT_EQ(UnpackHlc(b).logical, 1u);
 }
 
-TEST(HlcTest, LogicalOverflowAdvancesOneMillisecond) {
-  FakeMillis fake;
-  fake.ms->store(7);
+TEST(HlcTest, LogicalOverflowAdvancesOneMicrosecond) {
+  FakeMicros fake;
+  fake.us->store(7);
   HybridClock clock(fake.Clock());
   uint64_t last = 0;
   for (int i = 0; i <= static_cast<int>(kHlcLogicalMask); ++i) {
@@ -56,13 +56,13 @@ TEST(HlcTest, LogicalOverflowAdvancesOneMillisecond) {
   EXPECT_EQ(last, PackHlc(7, kHlcLogicalMask));
   EXPECT_EQ(clock.Now(), PackHlc(8, 0));
   EXPECT_EQ(clock.Now(), PackHlc(8, 1));
-  fake.ms->store(8);  // The physical clock catches up: no going back.
+  fake.us->store(8);  // The physical clock catches up: no going back.
   EXPECT_EQ(clock.Now(), PackHlc(8, 2));
 }
 
 TEST(HlcTest, ObserveOrdersLaterTimestampsAfterTheRemoteOne) {
-  FakeMillis fake;
-  fake.ms->store(100);
+  FakeMicros fake;
+  fake.us->store(100);
   HybridClock clock(fake.Clock());
   const uint64_t remote = PackHlc(250, 9);  // A router whose clock is ahead.
   clock.Observe(remote);
@@ -70,7 +70,7 @@ TEST(HlcTest, ObserveOrdersLaterTimestampsAfterTheRemoteOne) {
   EXPECT_EQ(clock.Now(), PackHlc(250, 10));
   clock.Observe(PackHlc(50, 0));  // An older one changes nothing.
   EXPECT_EQ(clock.Now(), PackHlc(250, 11));
-  fake.ms->store(300);
+  fake.us->store(300);
   EXPECT_EQ(clock.Now(), PackHlc(300, 0));
 }
 
@@ -83,22 +83,22 @@ TEST(HlcTest, NegativePhysicalReadingsCountAsZero) {
 TEST(HlcTest, SystemClockIsNearNow) {
   HybridClock clock;
   const HlcParts parts = UnpackHlc(clock.Now());
-  EXPECT_GT(parts.physical_ms, int64_t{1600000000000});  // After 2020.
+  EXPECT_GT(parts.physical_us, int64_t{1600000000000000});  // After 2020.
 }
 
 TEST(HlcTest, PackUnpackRoundTrip) {
-  const uint64_t t = PackHlc(1765034279123, 42);
-  EXPECT_EQ(t, (uint64_t{1765034279123} << 16) | 42);
+  const uint64_t t = PackHlc(1765034279123456, 42);
+  EXPECT_EQ(t, (uint64_t{1765034279123456} << 10) | 42);
   const HlcParts parts = UnpackHlc(t);
-  EXPECT_EQ(parts.physical_ms, 1765034279123);
+  EXPECT_EQ(parts.physical_us, 1765034279123456);
   EXPECT_EQ(parts.logical, 42u);
-  EXPECT_EQ(PackHlc(1, 0x1ffff), PackHlc(1, 0xffff));  // Logical masked to 16 bits.
+  EXPECT_EQ(PackHlc(1, 0x7ff), PackHlc(1, 0x3ff));  // Logical masked to 10 bits.
 }
 
-TEST(HlcTest, ToStringShowsUtcMillisecondsAndCounter) {
-  // 2025-12-06T15:17:59.123Z.
-  EXPECT_EQ(HlcToString(PackHlc(1765034279123, 4)), "2025-12-06T15:17:59.123Z+4");
-  EXPECT_EQ(HlcToString(0), "1970-01-01T00:00:00.000Z+0");
+TEST(HlcTest, ToStringShowsUtcMicrosecondsAndCounter) {
+  // 2025-12-06T15:17:59.123456Z.
+  EXPECT_EQ(HlcToString(PackHlc(1765034279123456, 4)), "2025-12-06T15:17:59.123456Z+4");
+  EXPECT_EQ(HlcToString(0), "1970-01-01T00:00:00.000000Z+0");
 }
 
 }  // namespace
