@@ -117,9 +117,8 @@ absl::Status WaitForReplicas(const RouterContext& ctx, const v1::CollectionPlace
     if (absl::Now() + kReplicaPollInterval >= deadline) {
       return absl::UnavailableError(absl::StrCat(
           "collection '", placement.spec().name(),
-          "' was created, but these replicas do not serve yet: ",
-          absl::StrJoin(missing, ", "),
-          "; writes to them fail until they do (CreateCollection with if_not_exists waits "
+          "' was created, but these replicas do not serve yet: ", absl::StrJoin(missing, ", "),
+          "; searches may fail until they do (CreateCollection with if_not_exists waits "
           "again)"));
     }
     absl::SleepFor(kReplicaPollInterval);

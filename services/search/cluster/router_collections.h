@@ -10,9 +10,10 @@
 // node the placement uses must answer (UNAVAILABLE naming it, nothing
 // created), and the placement is stored only if the name is still free
 // (two routers creating it at once: one wins, the other answers as above).
-// Nodes create their replicas when they next read the placement; Create
-// then waits (bounded by the deadline) until every replica is reported
-// present, so that writes right after it succeed.
+// Nodes create their replicas when they next read the placement, and a new
+// replica catches up for two refresh intervals before it serves; Create
+// waits (bounded by the deadline) until every replica serves, so that
+// writes and searches right after it succeed.
 //
 // Drop removes the placement at the revision read (nodes drop their
 // replicas themselves). Counts (List, Get): item_count summed over one

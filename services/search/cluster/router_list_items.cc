@@ -38,8 +38,8 @@ absl::StatusOr<std::vector<v1::ScanShardResponse>> ScanAll(const RouterContext& 
     scan->set_page_size(std::min(page_size + 1, kMaxPageSize));
     scan->set_include_vectors(request.include_vectors());
     ShardRead<v1::ScanShardResponse>::Start(
-        ctx, ctx.view->ReadOrder(*state, placement, shard),
-        absl::StrCat("shard ", shard, " of collection '", placement.spec().name(), "'"),
+        ctx, ctx.view->ReadOrder(*state, placement, shard), placement.spec().name(), shard,
+        "ScanShard",
         [scan](NodeClient& client, absl::Time deadline, Cancellation* cancel,
                NodeClient::Done<v1::ScanShardResponse> done) {
           client.ScanShard(scan, deadline, cancel, std::move(done));

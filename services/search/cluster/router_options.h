@@ -7,16 +7,36 @@
 #define LATENTSEARCH_SERVICES_SEARCH_CLUSTER_ROUTER_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "services/search/cluster/router_node_client.h"
 #include "services/search/cluster/router_placement_store.h"
 #include "services/search/encoder_client.h"
 
 namespace latentsearch::search::cluster {
+
+// How one read of one shard went (a search's, an item query's or a
+// ListItems page's), for /metrics.
+struct ShardReadStats {
+  std::string collection;
+  uint32_t shard = 0;
+  // "SearchShard", "GetItems" or "ScanShard".
+  const char* rpc = "";
+  // From the first replica's call to the answer.
+  absl::Duration latency;
+  // Replicas called: 1 when the first answered; more after failures
+  // (retries) or a slow replica (hedges).
+  int attempts = 0;
+  // Some call was a hedge beside a replica that was slow to answer.
+  bool hedged = false;
+  // OK, or why the read failed.
+  absl::StatusCode code = absl::StatusCode::kOk;
+};
 
 struct RouterCoreOptions {
   // etcd client URLs ("http://127.0.0.1:2379"), used when `store` is null.
@@ -66,6 +86,11 @@ struct RouterCoreOptions {
   // Threads for the calls that wait on nodes or etcd (create, drop, list,
   // get, list items, snapshot, status, rebalance).
   int worker_threads = 4;
+  // Called once per shard read, on the thread that finished it (per-shard
+  // fan-out latency and retries for /metrics; replica states are read from
+  // RouterCore::view() at scrape time). Cheap and thread-safe; empty =
+  // none.
+  std::function<void(const ShardReadStats&)> on_shard_read;
 };
 
 }  // namespace latentsearch::search::cluster

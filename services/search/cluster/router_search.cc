@@ -101,7 +101,7 @@ void SearchRun::ResolveItems() {
   auto self = shared_from_this();
   for (auto& [shard, request] : by_shard) {
     ShardRead<v1::GetItemsResponse>::Start(
-        ctx_, ctx_.view->ReadOrder(*state_, placement_, shard), What(shard),
+        ctx_, ctx_.view->ReadOrder(*state_, placement_, shard), name(), shard, "GetItems",
         [request = request](NodeClient& client, absl::Time deadline, Cancellation* cancel,
                             NodeClient::Done<v1::GetItemsResponse> done) {
           client.GetItems(request, deadline, cancel, std::move(done));
@@ -173,7 +173,7 @@ void SearchRun::FanOut() {
     request->mutable_ref()->set_shard(shard);
     *request->mutable_batch() = node_batch;
     ShardRead<v1::SearchBatchResponse>::Start(
-        ctx_, ctx_.view->ReadOrder(*state_, placement_, shard), What(shard),
+        ctx_, ctx_.view->ReadOrder(*state_, placement_, shard), name(), shard, "SearchShard",
         [request](NodeClient& client, absl::Time deadline, Cancellation* cancel,
                   NodeClient::Done<v1::SearchBatchResponse> done) {
           client.SearchShard(request, deadline, cancel, std::move(done));

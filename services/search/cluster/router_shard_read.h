@@ -64,12 +64,17 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
                                   NodeClient::Done<Response> done)>;
   using Done = std::function<void(absl::StatusOr<Response>)>;
 
-  // `order`: the replicas (nodes) to try; `what`: the shard for messages
-  // ("shard 2 of collection 'c'"); `cancels`: the client call's group.
-  static void Start(const RouterContext& ctx, std::vector<std::string> order, std::string what,
-                    Call call, absl::Time deadline, std::shared_ptr<CancelGroup> cancels,
-                    Done done) {
-    std::shared_ptr<ShardRead> read(new ShardRead(ctx, std::move(order), std::move(what),
+  // `order`: the replicas (nodes) to try; `collection`, `shard` and `rpc`
+  // name the read in messages and stats; `cancels`: the client call's
+  // group.
+  static void Start(const RouterContext& ctx, std::vector<std::string> order,
+                    const std::string& collection, uint32_t shard, const char* rpc, Call call,
+                    absl::Time deadline, std::shared_ptr<CancelGroup> cancels, Done done) {
+    ShardReadStats stats;
+    stats.collection = collection;
+    stats.shard = shard;
+    stats.rpc = rpc;
+    std::shared_ptr<ShardRead> read(new ShardRead(ctx, std::move(order), std::move(stats),
                                                   std::move(call), deadline, std::move(cancels),
                                                   std::move(done)));
     if (read->order_.empty()) {
@@ -90,12 +95,13 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
     bool answered = false;
   };
 
-  ShardRead(const RouterContext& ctx, std::vector<std::string> order, std::string what, Call call,
-            absl::Time deadline, std::shared_ptr<CancelGroup> cancels, Done done)
+  ShardRead(const RouterContext& ctx, std::vector<std::string> order, ShardReadStats stats,
+            Call call, absl::Time deadline, std::shared_ptr<CancelGroup> cancels, Done done)
       : ctx_(ctx),
         token_(ctx.ops->Hold()),
         order_(std::move(order)),
-        what_(std::move(what)),
+        what_(absl::StrCat("shard ", stats.shard, " of collection '", stats.collection, "'")),
+        stats_(std::move(stats)),
         call_(std::move(call)),
         deadline_(deadline),
         cancels_(std::move(cancels)),
@@ -138,6 +144,7 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
       if (finished_ || attempts_[index].answered || index + 1 != attempts_.size()) return;
       VLOG(1) << what_ << ": hedging after " << attempts_[index].node << " took longer than "
               << absl::FormatDuration(ctx_.options->hedge_delay);
+      hedged_ = true;
     }
     Launch();
   }
@@ -179,13 +186,30 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
     if (action == kRetry) Launch();
     if (action != kFinish) return;
     for (Cancellation* c : losers) c->Cancel();
+    Report(r.status());
     done(std::move(r));
+  }
+
+  // The stats hook, once the read is decided.
+  void Report(const absl::Status& status) {
+    if (!ctx_.options->on_shard_read) return;
+    ShardReadStats stats = stats_;
+    stats.latency = absl::Now() - start_;
+    {
+      absl::MutexLock lock(&mu_);
+      stats.attempts = static_cast<int>(attempts_.size());
+      stats.hedged = hedged_;
+    }
+    stats.code = status.code();
+    ctx_.options->on_shard_read(stats);
   }
 
   const RouterContext ctx_;
   const std::shared_ptr<void> token_;
   const std::vector<std::string> order_;
   const std::string what_;
+  const ShardReadStats stats_;
+  const absl::Time start_ = absl::Now();
   const Call call_;
   const absl::Time deadline_;
   const std::shared_ptr<CancelGroup> cancels_;
@@ -196,6 +220,7 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Attempt> attempts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
+  bool hedged_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace latentsearch::search::cluster

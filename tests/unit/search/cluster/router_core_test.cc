@@ -429,6 +429,14 @@ TEST_F(RouterCoreTest, ItemQueriesFetchTheVectorAndCanExcludeTheItem) {
 
 TEST_F(RouterCoreTest, FailedOrStalledReplicaIsRetriedOnAnother) {
   StartCluster(2);
+  absl::Mutex mu;
+  std::vector<ShardReadStats> stats;
+  RouterCoreOptions options = cluster_->RouterOptions();
+  options.on_shard_read = [&](const ShardReadStats& s) {
+    absl::MutexLock lock(&mu);
+    stats.push_back(s);
+  };
+  ASSERT_OK_AND_ASSIGN(router_, RouterCore::Create(options));
   ASSERT_OK(Create(*router_, Spec("c", 1, 2)));
   const std::vector<v1::Item> items = Items(50);
   ASSERT_OK(Upsert(*router_, Messages("c", items)));
@@ -445,6 +453,18 @@ TEST_F(RouterCoreTest, FailedOrStalledReplicaIsRetriedOnAnother) {
     EXPECT_GT(cluster_->node(0).Calls("SearchShard"), 0);
     cluster_->node(0).SetReads(Mode::kServe);
   }
+  absl::MutexLock lock(&mu);
+  int retried = 0, hedged = 0;
+  for (const ShardReadStats& s : stats) {
+    EXPECT_EQ(s.collection, "c");
+    EXPECT_STREQ(s.rpc, "SearchShard");
+    EXPECT_EQ(s.code, absl::StatusCode::kOk);
+    retried += s.attempts == 2 && !s.hedged;
+    hedged += s.attempts == 2 && s.hedged;
+  }
+  EXPECT_EQ(stats.size(), 8u);
+  EXPECT_GE(retried, 1);
+  EXPECT_GE(hedged, 1);
 }
 
 TEST_F(RouterCoreTest, ShardWithoutAnsweringReplicaFailsUnlessPartialIsAllowed) {
