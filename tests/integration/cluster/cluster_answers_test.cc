@@ -150,7 +150,8 @@ TEST_F(ClusterAnswersTest, SameAnswersAsOneNode) {
   const absl::Time deadline = absl::Now() + absl::Minutes(5);
   for (v1::Metric metric : {v1::METRIC_L1, v1::METRIC_L2, v1::METRIC_COSINE}) {
     probe.set_metric(metric);
-    while (Search(router_.get(), probe).exact_fallback() || Search(one_.get(), probe).exact_fallback()) {
+    while (Search(router_.get(), probe).exact_fallback() ||
+           Search(one_.get(), probe).exact_fallback()) {
       ASSERT_LT(absl::Now(), deadline) << "HNSW graphs not built";
       absl::SleepFor(absl::Milliseconds(100));  // polling a condition
     }
@@ -168,7 +169,8 @@ TEST_F(ClusterAnswersTest, SameAnswersAsOneNode) {
       const v1::SearchResponse got = Search(router_.get(), req);
       ASSERT_EQ(got.neighbors_size(), want.neighbors_size());
       for (int i = 0; i < want.neighbors_size(); ++i) {
-        EXPECT_EQ(got.neighbors(i).id(), want.neighbors(i).id()) << "metric " << metric << " q " << q;
+        EXPECT_EQ(got.neighbors(i).id(), want.neighbors(i).id())
+            << "metric " << metric << " q " << q;
         EXPECT_EQ(got.neighbors(i).distance(), want.neighbors(i).distance());
         EXPECT_EQ(got.neighbors(i).label(), want.neighbors(i).label());
       }
@@ -183,8 +185,8 @@ TEST_F(ClusterAnswersTest, SameAnswersAsOneNode) {
     }
     const double recall = static_cast<double>(hits) / wanted;
     EXPECT_GE(recall, 0.99) << "metric " << metric;
-    std::printf("metric %d: %zu exact queries identical; HNSW ef 128 recall@10 %.4f\n", metric,
-                nq, recall);
+    std::printf("metric %d: %zu exact queries identical; HNSW ef 128 recall@10 %.4f\n", metric, nq,
+                recall);
   }
 }
 

@@ -46,14 +46,14 @@ std::string LocalCluster::RouterTarget() const {
 }
 
 absl::Status LocalCluster::Launch(Process* p, const std::string& role, const std::string& name) {
-  std::vector<std::string> argv = {BinaryPath("latentsearch-search"),
-                                   "--role=" + role,
-                                   "--listen=" + p->address,
-                                   "--etcd=" + etcd_->endpoint(),
-                                   "--refresh_interval=" +
-                                       absl::FormatDuration(options_.refresh_interval),
-                                   absl::StrCat("--threads=", options_.threads),
-                                   "--drain_seconds=0"};
+  std::vector<std::string> argv = {
+      BinaryPath("latentsearch-search"),
+      "--role=" + role,
+      "--listen=" + p->address,
+      "--etcd=" + etcd_->endpoint(),
+      "--refresh_interval=" + absl::FormatDuration(options_.refresh_interval),
+      absl::StrCat("--threads=", options_.threads),
+      "--drain_seconds=0"};
   if (role == "node") {
     argv.push_back("--advertise=" + p->address);
     argv.push_back("--data_dir=" + p->data_dir);
