@@ -77,6 +77,7 @@ absl::Status Populate(v1::Search::Stub* stub, const std::string& name, uint64_t 
   v1::CreateCollectionRequest create;
   create.set_name(name);
   create.set_dim(dim);
+  LS_RETURN_IF_ERROR(ApplyClusterLayoutFlags(&create));
   v1::CollectionInfo info;
   LS_RETURN_IF_ERROR(rpc::FromGrpcStatus(stub->CreateCollection(&ctx, create, &info)));
   std::vector<float> vectors =
@@ -361,6 +362,7 @@ Command BenchCommand() {
                                     "index",
                                     "ef"};
   for (std::string& f : TransportFlagNames()) flags.push_back(std::move(f));
+  for (std::string& f : ClusterLayoutFlagNames()) flags.push_back(std::move(f));
   return Command{
       "bench",
       "Load-test the search service (Search) or the encoder (--rpc=encode): latency/QPS vs "

@@ -225,6 +225,7 @@ absl::StatusOr<IngestResult> Ingest(const Endpoint& encoder, const Endpoint& sea
     req.set_dim(dim);
     *req.mutable_model() = result.model;
     req.set_if_not_exists(true);
+    LS_RETURN_IF_ERROR(ApplyClusterLayoutFlags(&req));
     v1::CollectionInfo info;
     LS_RETURN_IF_ERROR(RpcError(search, stub->CreateCollection(&ctx, req, &info)));
     result.created = true;
@@ -464,8 +465,10 @@ Command IngestCommand() {
   c.usage =
       "(--dataset=cifar10|idx|folder --path=DIR [--split=train|test|all] | --files=PATH) "
       "[--collection=NAME] [--model=default] [--batch=256] [--in_flight=2] | "
-      "--reindex --collection=NAME [--to=NEW]";
+      "--reindex --collection=NAME [--to=NEW] [--shards=N --replication_factor=R "
+      "--write_consistency=quorum (a new collection on a search cluster)]";
   c.flags = DatasetFlagNames();
+  for (std::string& f : ClusterLayoutFlagNames()) c.flags.push_back(std::move(f));
   for (const char* f :
        {"files", "collection", "model", "model_version", "batch", "in_flight", "reindex", "to"}) {
     c.flags.emplace_back(f);

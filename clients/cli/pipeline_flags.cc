@@ -3,11 +3,21 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/cluster/consistency.h"
 
 ABSL_FLAG(std::string, collection, "",
           "Collection name. ingest: \"\" = <model>-v<version>; query/eval: \"\" = the "
           "newest collection of --model; bench: \"\" = bench.");
 ABSL_FLAG(std::string, model, "default", "Model name (ModelRef.name).");
+ABSL_FLAG(uint32_t, shards, 0,
+          "When the command creates the collection on a search cluster (a router): shards, "
+          "1..256 (0 = 1).");
+ABSL_FLAG(uint32_t, replication_factor, 0,
+          "When the command creates the collection on a search cluster: copies of each shard, "
+          "1..7 (0 = 1).");
+ABSL_FLAG(std::string, write_consistency, "",
+          "When the command creates the collection on a search cluster: one, quorum or all "
+          "(\"\" = quorum).");
 ABSL_FLAG(uint64_t, model_version, 0, "Model version; 0 = the newest.");
 ABSL_FLAG(std::string, metric, "",
           "l1, l2, cosine, all, or a comma list (\"\" = the command's default: "
@@ -61,6 +71,23 @@ absl::StatusOr<std::vector<v1::IndexKind>> IndexKindsFromFlag(const std::string&
   }
   if (out.empty()) return absl::InvalidArgumentError("--index is empty; use exact, hnsw or both");
   return out;
+}
+
+std::vector<std::string> ClusterLayoutFlagNames() {
+  return {"shards", "replication_factor", "write_consistency"};
+}
+
+absl::Status ApplyClusterLayoutFlags(v1::CreateCollectionRequest* request) {
+  request->set_shards(absl::GetFlag(FLAGS_shards));
+  request->set_replication_factor(absl::GetFlag(FLAGS_replication_factor));
+  absl::StatusOr<v1::ConsistencyLevel> level =
+      cluster::ParseConsistencyLevel(absl::GetFlag(FLAGS_write_consistency));
+  if (!level.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--write_consistency: ", level.status().message()));
+  }
+  request->set_write_consistency(*level);
+  return absl::OkStatus();
 }
 
 }  // namespace latentsearch::cli

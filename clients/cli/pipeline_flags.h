@@ -14,6 +14,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "latentsearch/v1/common.pb.h"
+#include "latentsearch/v1/search.pb.h"
 
 ABSL_DECLARE_FLAG(std::string, collection);
 ABSL_DECLARE_FLAG(std::string, model);
@@ -22,6 +23,9 @@ ABSL_DECLARE_FLAG(std::string, metric);
 ABSL_DECLARE_FLAG(std::string, index);
 ABSL_DECLARE_FLAG(uint32_t, k);
 ABSL_DECLARE_FLAG(uint32_t, ef);
+ABSL_DECLARE_FLAG(uint32_t, shards);
+ABSL_DECLARE_FLAG(uint32_t, replication_factor);
+ABSL_DECLARE_FLAG(std::string, write_consistency);
 
 namespace latentsearch::cli {
 
@@ -31,6 +35,13 @@ absl::StatusOr<std::vector<v1::Metric>> MetricsFromFlag(const std::string& fallb
 
 // --index: "exact", "hnsw", "both"/"all" or a comma list; "" = `fallback`.
 absl::StatusOr<std::vector<v1::IndexKind>> IndexKindsFromFlag(const std::string& fallback);
+
+// Names of --shards, --replication_factor, --write_consistency: how a
+// command that creates a collection lays it out on a search cluster.
+std::vector<std::string> ClusterLayoutFlagNames();
+// Sets shards, replication_factor and write_consistency of `request` from
+// those flags. INVALID_ARGUMENT for an unknown consistency level.
+absl::Status ApplyClusterLayoutFlags(v1::CreateCollectionRequest* request);
 
 }  // namespace latentsearch::cli
 
