@@ -116,7 +116,8 @@ void NodeCore::Assign(const v1::CollectionPlacement& placement, const v1::ShardP
     r.created_at_us = placement.created_at_us();
     it = replicas_.emplace(name, std::move(r)).first;
     SetPeers(shard, &it->second);
-    StartCatchUp(&it->second, *opened ? "opened from disk" : "new replica");
+    StartCatchUp(&it->second, *opened ? "start" : "new",
+                 *opened ? "opened from disk" : "new replica");
     return;
   }
   SetPeers(shard, &it->second);
@@ -144,17 +145,20 @@ absl::StatusOr<bool> NodeCore::OpenOrCreate(const v1::CollectionPlacement& place
   return false;
 }
 
-void NodeCore::StartCatchUp(Replica* r, const std::string& why) {
+void NodeCore::StartCatchUp(Replica* r, const char* reason, const std::string& why) {
   ++r->generation;
   if (r->peers.empty()) {
     // Replication factor 1: this copy is all there is.
     r->state = v1::REPLICA_STATE_SERVING;
+    r->catch_up_started = absl::InfinitePast();
     LOG(INFO) << "replica " << ReplicaName(r->collection, r->shard) << " serves (" << why
               << "; no peers)";
     return;
   }
   r->state = v1::REPLICA_STATE_CATCHING_UP;
+  if (r->catch_up_started == absl::InfinitePast()) r->catch_up_started = Now();
   r->catch_up_after = Now() + 2 * options_.refresh_interval;
+  Emit({ReplicaEvent::Kind::kCatchUpStarted, r->collection, r->shard, reason});
   LOG(INFO) << "replica " << ReplicaName(r->collection, r->shard) << " catches up (" << why
             << ") from " << r->peers.size() << " peers after " << 2 * options_.refresh_interval;
 }
@@ -216,6 +220,9 @@ int NodeCore::CatchUpDue() {
     }
     if (ok) {
       it->second.state = v1::REPLICA_STATE_SERVING;
+      Emit({ReplicaEvent::Kind::kCaughtUp, d.ref.collection(), d.ref.shard(), "",
+            Now() - it->second.catch_up_started});
+      it->second.catch_up_started = absl::InfinitePast();
       ++serving;
       LOG(INFO) << "replica " << d.name << " caught up and serves";
     } else {
@@ -287,7 +294,9 @@ int NodeCore::AntiEntropyDue() {
       absl::Status s = MergeFromPeer(d.name, d.ref, peer, &serving);
       LOG(WARNING) << "replica " << d.name << " differed from its peer on " << peer
                    << " while neither took writes; merged the peer's items: " << s;
-      if (s.ok()) ++merges;
+      if (!s.ok()) continue;
+      ++merges;
+      Emit({ReplicaEvent::Kind::kAntiEntropyMerge, d.ref.collection(), d.ref.shard()});
     }
   }
   return merges;
@@ -360,6 +369,8 @@ v1::GetNodeStatusResponse NodeCore::Status() const {
     nr->set_tombstones(s->tombstones);
     nr->set_max_version(s->max_version);
     nr->set_digest(s->digest);
+    absl::StatusOr<CollectionInfo> info = collections_->GetCollection(name);
+    if (info.ok()) CollectionInfoToProto(*info, nr->mutable_local());
   }
   return out;
 }
@@ -443,7 +454,7 @@ absl::Status NodeCore::Resync(const v1::ResyncRequest& request) {
                                             request.ref().collection(), "' shard ",
                                             request.ref().shard()));
   }
-  StartCatchUp(&it->second, absl::StrCat("resync: ", request.reason()));
+  StartCatchUp(&it->second, "resync", absl::StrCat("resync: ", request.reason()));
   return absl::OkStatus();
 }
 

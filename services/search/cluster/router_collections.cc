@@ -126,6 +126,35 @@ absl::Status WaitForReplicas(const RouterContext& ctx, const v1::CollectionPlace
 }
 
 // Per collection, item_count summed over one replica per shard.
+// Adds one shard replica's statistics into a collection's totals: counts
+// and bytes sum, index states take the least ready, build times the
+// slowest.
+void AddShardStats(const v1::CollectionInfo& shard, v1::CollectionInfo* total) {
+  total->set_deleted_count(total->deleted_count() + shard.deleted_count());
+  total->set_disk_bytes(total->disk_bytes() + shard.disk_bytes());
+  if (shard.updated_at().seconds() > total->updated_at().seconds()) {
+    *total->mutable_updated_at() = shard.updated_at();
+  }
+  for (const v1::IndexStats& s : shard.indexes()) {
+    v1::IndexStats* t = nullptr;
+    for (v1::IndexStats& have : *total->mutable_indexes()) {
+      if (have.metric() == s.metric() && have.kind() == s.kind()) t = &have;
+    }
+    if (t == nullptr) {
+      *total->add_indexes() = s;
+      continue;
+    }
+    t->set_items(t->items() + s.items());
+    t->set_memory_bytes(t->memory_bytes() + s.memory_bytes());
+    t->set_last_build_seconds(std::max(t->last_build_seconds(), s.last_build_seconds()));
+    if (s.state() != v1::INDEX_STATE_READY) t->set_state(s.state());
+    if (s.built_at().seconds() < t->built_at().seconds()) *t->mutable_built_at() = s.built_at();
+  }
+}
+
+// Per collection, the counts, bytes and index statistics summed over one
+// replica per shard (the serving one with the most items; any reporting one
+// when none serves).
 void FillCounts(const RouterContext& ctx, const std::vector<StoredPlacement>& placements,
                 absl::Time deadline, std::vector<v1::CollectionInfo>* infos) {
   std::set<std::string> nodes;
@@ -141,20 +170,18 @@ void FillCounts(const RouterContext& ctx, const std::vector<StoredPlacement>& pl
       v1::ShardRef ref;
       ref.set_collection(p.spec().name());
       ref.set_shard(s.shard());
-      // The serving replica with the most items; any reporting one when
-      // none serves.
-      uint64_t best = 0, any = 0;
-      bool serving = false;
+      const v1::NodeReplica *best = nullptr, *any = nullptr;
       for (const v1::ReplicaPlacement& r : s.replicas()) {
         const v1::NodeReplica* seen = Reported(polls, r.node(), ref);
         if (seen == nullptr || r.role() == v1::REPLICA_ROLE_JOINING) continue;
-        any = std::max<uint64_t>(any, seen->item_count());
+        if (any == nullptr || seen->item_count() > any->item_count()) any = seen;
         if (seen->state() != v1::REPLICA_STATE_SERVING) continue;
-        best = std::max<uint64_t>(best, seen->item_count());
-        serving = true;
+        if (best == nullptr || seen->item_count() > best->item_count()) best = seen;
       }
-      if (!serving) best = any;
-      total += best;
+      if (best == nullptr) best = any;
+      if (best == nullptr) continue;
+      total += best->item_count();
+      AddShardStats(best->local(), &(*infos)[i]);
     }
     (*infos)[i].set_item_count(total);
   }

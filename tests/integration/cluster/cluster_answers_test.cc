@@ -190,5 +190,73 @@ TEST_F(ClusterAnswersTest, SameAnswersAsOneNode) {
   }
 }
 
+TEST_F(ClusterAnswersTest, ListingsItemQueriesFiltersAndDeletesMatchOneNode) {
+  const Data d = Clustered(3000, 16, 11);
+  ASSERT_NO_FATAL_FAILURE(CreateAndFill(d));
+  // GetCollection totals.
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::CollectionInfo info;
+  ASSERT_TRUE(Call([&](auto* c) { return router_->GetCollection(c, get, &info); }).ok());
+  EXPECT_EQ(info.item_count(), 3000u);
+  EXPECT_GT(info.disk_bytes(), 0u);
+  ASSERT_FALSE(info.indexes().empty());
+  for (const v1::IndexStats& ix : info.indexes()) {
+    if (ix.kind() == v1::INDEX_KIND_EXACT) EXPECT_EQ(ix.items(), 3000u);
+  }
+  // ListItems pages (ids after the token, ascending) equal one node's.
+  auto list_all = [&](v1::Search::Stub* stub) {
+    std::vector<std::string> ids;
+    v1::ListItemsRequest req;
+    req.set_collection("c");
+    req.set_page_size(700);
+    do {
+      v1::ListItemsResponse resp;
+      EXPECT_TRUE(Call([&](auto* c) { return stub->ListItems(c, req, &resp); }).ok());
+      for (const v1::Item& it : resp.items()) ids.push_back(it.id());
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return ids;
+  };
+  EXPECT_EQ(list_all(router_.get()), list_all(one_.get()));
+  // Item queries with exclude_self, and label filters.
+  for (int i = 0; i < 20; ++i) {
+    v1::SearchRequest req;
+    req.set_collection("c");
+    req.set_item_id(absl::StrCat("item-", i * 37));
+    req.set_exclude_self(true);
+    req.set_k(5);
+    if (i % 2 == 0) req.add_labels(d.labels[i]);
+    const v1::SearchResponse want = Search(one_.get(), req);
+    const v1::SearchResponse got = Search(router_.get(), req);
+    ASSERT_EQ(got.neighbors_size(), want.neighbors_size());
+    for (int j = 0; j < want.neighbors_size(); ++j) {
+      EXPECT_EQ(got.neighbors(j).id(), want.neighbors(j).id());
+      EXPECT_EQ(got.neighbors(j).distance(), want.neighbors(j).distance());
+    }
+  }
+  // Deletes through the router disappear from answers.
+  v1::DeleteRequest del;
+  del.set_collection("c");
+  for (int i = 0; i < 100; ++i) del.add_ids(absl::StrCat("item-", i));
+  del.add_ids("never-there");
+  v1::DeleteResponse deleted;
+  ASSERT_TRUE(Call([&](auto* c) { return router_->Delete(c, del, &deleted); }).ok());
+  EXPECT_EQ(deleted.deleted(), 100u);
+  EXPECT_EQ(deleted.not_found(), 1u);
+  for (int i = 0; i < 100; i += 9) {
+    v1::SearchRequest req;
+    req.set_collection("c");
+    req.set_k(1);
+    req.mutable_vector()->mutable_values()->Assign(d.vectors.begin() + i * d.dim,
+                                                   d.vectors.begin() + (i + 1) * d.dim);
+    const v1::SearchResponse got = Search(router_.get(), req);
+    ASSERT_EQ(got.neighbors_size(), 1);
+    EXPECT_NE(got.neighbors(0).id(), absl::StrCat("item-", i));
+  }
+  ASSERT_TRUE(Call([&](auto* c) { return router_->GetCollection(c, get, &info); }).ok());
+  EXPECT_EQ(info.item_count(), 2900u);
+}
+
 }  // namespace
 }  // namespace latentsearch
