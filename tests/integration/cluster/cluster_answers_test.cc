@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@
 #include "common/rpc/channel.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_env.h"
+#include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "latentsearch/v1/search.grpc.pb.h"
@@ -256,6 +258,58 @@ TEST_F(ClusterAnswersTest, ListingsItemQueriesFiltersAndDeletesMatchOneNode) {
   }
   ASSERT_TRUE(Call([&](auto* c) { return router_->GetCollection(c, get, &info); }).ok());
   EXPECT_EQ(info.item_count(), 2900u);
+}
+
+TEST_F(ClusterAnswersTest, BadLayoutsAreClearErrorsAndCreateNothing) {
+  auto create = [&](v1::Search::Stub* stub, uint32_t shards, uint32_t rf, uint32_t dim) {
+    v1::CreateCollectionRequest req;
+    req.set_name("bad");
+    req.set_dim(dim);
+    req.set_shards(shards);
+    req.set_replication_factor(rf);
+    v1::CollectionInfo info;
+    return Call([&](auto* c) { return stub->CreateCollection(c, req, &info); });
+  };
+  auto exists = [&] {
+    v1::GetCollectionRequest get;
+    get.set_name("bad");
+    v1::CollectionInfo info;
+    return Call([&](auto* c) { return router_->GetCollection(c, get, &info); }).error_code() !=
+           grpc::StatusCode::NOT_FOUND;
+  };
+  grpc::Status s = create(router_.get(), 2, 4, 8);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("the cluster has 3"));
+  s = create(router_.get(), 300, 1, 8);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  s = create(router_.get(), 2, 8, 8);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_FALSE(exists());
+  // A node that does not answer: nothing is created.
+  cluster_->KillNode(2);
+  s = create(router_.get(), 3, 3, 8);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr(cluster_->node(2)));
+  EXPECT_FALSE(exists());
+  ASSERT_TRUE(cluster_->StartNode(2).ok());
+  ASSERT_TRUE(cluster_->WaitAllServing().ok());
+  // The same name with different settings through both routers at once:
+  // one wins, the other gets ALREADY_EXISTS naming the settings.
+  auto r0 = v1::Search::NewStub(rpc::CreateChannel(cluster_->router(0)));
+  auto r1 = v1::Search::NewStub(rpc::CreateChannel(cluster_->router(1)));
+  grpc::Status s0, s1;
+  std::thread t0([&] { s0 = create(r0.get(), 2, 2, 8); });
+  std::thread t1([&] { s1 = create(r1.get(), 3, 1, 16); });
+  t0.join();
+  t1.join();
+  EXPECT_NE(s0.ok(), s1.ok()) << s0.error_message() << " / " << s1.error_message();
+  const grpc::Status& loser = s0.ok() ? s1 : s0;
+  EXPECT_EQ(loser.error_code(), grpc::StatusCode::ALREADY_EXISTS) << loser.error_message();
+  v1::GetCollectionRequest get;
+  get.set_name("bad");
+  v1::CollectionInfo info;
+  ASSERT_TRUE(Call([&](auto* c) { return router_->GetCollection(c, get, &info); }).ok());
+  EXPECT_EQ(info.shards(), s0.ok() ? 2u : 3u);
 }
 
 }  // namespace
