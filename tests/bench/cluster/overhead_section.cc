@@ -1,0 +1,169 @@
+// Router overhead section (overhead_section.h).
+// Thread-safety: one thread runs it; RunLoad calls the lambdas from its own
+// threads (gRPC stubs are thread-safe).
+#include "tests/bench/cluster/overhead_section.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "clients/cli/load_gen.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/channel.h"
+#include "common/rpc/status_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "latentsearch/v1/cluster.grpc.pb.h"
+#include "tests/bench/cluster/bench_data.h"
+#include "tests/bench/cluster/markdown.h"
+#include "tests/bench/cluster/search_ops.h"
+#include "tests/integration/cluster/local_cluster.h"
+
+namespace latentsearch::bench {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::latentsearch::cli::LoadStats;
+using ::latentsearch::cli::RunLoad;
+
+constexpr char kName[] = "overhead";
+
+struct Stubs {
+  std::unique_ptr<v1::Search::Stub> router;
+  std::unique_ptr<v1::SearchNode::Stub> node;
+  std::unique_ptr<Health::Stub> node_health;
+};
+
+struct Row {
+  std::string index;
+  int concurrency = 0;
+  LoadStats noop, direct, routed;
+};
+
+LoadStats Noop(Health::Stub* health, int concurrency, absl::Duration duration) {
+  return RunLoad(
+      [health](int, uint64_t) {
+        grpc::ClientContext ctx;
+        SetDeadline(&ctx, absl::Seconds(30));
+        grpc::health::v1::HealthCheckRequest req;
+        grpc::health::v1::HealthCheckResponse resp;
+        return rpc::FromGrpcStatus(health->Check(&ctx, req, &resp));
+      },
+      concurrency, duration);
+}
+
+// What the router sends the node for one Search (router_search.cc
+// NodeBatch): a batch of the one query, collection named by the batch.
+std::vector<v1::ShardSearchRequest> DirectRequests(const std::vector<v1::SearchRequest>& queries) {
+  std::vector<v1::ShardSearchRequest> out(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    out[i].mutable_ref()->set_collection(kName);
+    out[i].mutable_ref()->set_shard(0);
+    out[i].mutable_batch()->set_collection(kName);
+    v1::SearchRequest* q = out[i].mutable_batch()->add_queries();
+    *q = queries[i];
+    q->clear_collection();
+  }
+  return out;
+}
+
+// The rows of one index kind: per concurrency, the no-op on the node, the
+// direct SearchShard and the routed Search, back to back.
+std::vector<Row> Measure(const Stubs& stubs, const std::vector<v1::SearchRequest>& queries,
+                         const std::string& index, const Options& o) {
+  const std::vector<v1::ShardSearchRequest> direct_requests = DirectRequests(queries);
+  const absl::Duration duration = absl::Seconds(o.duration_seconds);
+  auto pick = [n = queries.size()](int t, uint64_t i) { return (i * 7919 + t * 131) % n; };
+  auto direct = [&](int t, uint64_t i) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(60));
+    v1::SearchBatchResponse resp;
+    return rpc::FromGrpcStatus(stubs.node->SearchShard(&ctx, direct_requests[pick(t, i)], &resp));
+  };
+  auto routed = [&](int t, uint64_t i) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(60));
+    v1::SearchResponse resp;
+    return rpc::FromGrpcStatus(stubs.router->Search(&ctx, queries[pick(t, i)], &resp));
+  };
+  std::vector<Row> rows;
+  for (int c : o.overhead_concurrency) {
+    if (Interrupted()) break;
+    Row row;
+    row.index = index;
+    row.concurrency = c;
+    row.noop = Noop(stubs.node_health.get(), c, duration);
+    row.direct = RunLoad(direct, c, duration);
+    row.routed = RunLoad(routed, c, duration);
+    LOG(INFO) << "overhead " << index << " c=" << c << ": no-op p50 " << row.noop.p50_us
+              << " us, direct p50 " << row.direct.p50_us << " us, router p50 " << row.routed.p50_us
+              << " us";
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string RowsTable(const std::vector<Row>& rows) {
+  Table t({"index", "conc", "no-op p50 µs", "direct p50 µs", "router p50 µs", "router − direct µs",
+           "÷ no-op p50", "goal ≤ 1 no-op", "direct p99 µs", "router p99 µs", "direct QPS",
+           "router QPS", "errors"});
+  for (const Row& r : rows) {
+    const double added = r.routed.p50_us - r.direct.p50_us;
+    t.AddRow({r.index, absl::StrCat(r.concurrency), Num(r.noop.p50_us, 1), Num(r.direct.p50_us, 1),
+              Num(r.routed.p50_us, 1), Num(added, 1),
+              r.noop.p50_us > 0 ? Num(added / r.noop.p50_us, 2) : "n/a",
+              added <= r.noop.p50_us ? "met" : "**not met**", Num(r.direct.p99_us, 1),
+              Num(r.routed.p99_us, 1), Num(r.direct.qps, 0), Num(r.routed.qps, 0),
+              absl::StrCat(r.noop.errors + r.direct.errors + r.routed.errors)});
+  }
+  return t.ToString();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RunOverheadSection(const Options& o) {
+  testing::LocalClusterOptions co;
+  co.nodes = 1;
+  co.routers = 1;
+  co.refresh_interval = o.refresh_interval;
+  co.threads = o.overhead_threads;
+  LS_ASSIGN_OR_RETURN(std::unique_ptr<testing::LocalCluster> cluster,
+                      testing::LocalCluster::Start(co));
+  Stubs stubs;
+  stubs.router = v1::Search::NewStub(rpc::CreateChannel(cluster->router(0)));
+  auto node_channel = rpc::CreateChannel(cluster->node(0));
+  stubs.node = v1::SearchNode::NewStub(node_channel);
+  stubs.node_health = Health::NewStub(node_channel);
+  const Dataset data(o.overhead_n, o.dim, o.clusters, o.seed);
+  auto restart = [&]() -> absl::Status {
+    cluster->KillNode(0);
+    return cluster->StartNode(0);
+  };
+  LS_ASSIGN_OR_RETURN(Prepared prep, PrepareCollection(stubs.router.get(), kName, data, 1, 1,
+                                                       restart, o.ready_timeout));
+  const std::vector<float> vectors = data.Queries(1000);
+  std::vector<Row> rows;
+  for (const std::string& index : o.overhead_index) {
+    const v1::IndexKind kind = index == "hnsw" ? v1::INDEX_KIND_HNSW : v1::INDEX_KIND_EXACT;
+    std::vector<Row> r =
+        Measure(stubs, MakeQueries(kName, vectors, o.dim, 1000, kind, o.k, o.ef), index, o);
+    rows.insert(rows.end(), r.begin(), r.end());
+  }
+  if (Interrupted()) return absl::CancelledError("interrupted");
+  return absl::StrCat(
+      "## Router overhead\n\n",
+      absl::StrFormat(
+          "%s x %d-d clustered vectors (%d clusters), one collection of 1 shard x 1 "
+          "replica on one node (--threads=%d) behind one router; L2, k = %d, HNSW "
+          "ef = %d. Uploaded in %.1f s; graph ready %.1f s after the restart (its build: %.1f s). "
+          "Each row: %.0f s per measurement, closed loop; \"direct\" is "
+          "SearchNode.SearchShard on the node (the request the router forwards), "
+          "\"router\" is Search through the router, the no-op is the node's health "
+          "Check.\n\n",
+          Num(static_cast<double>(o.overhead_n), 0), o.dim, o.clusters, o.overhead_threads, o.k,
+          o.ef, prep.upload_seconds, prep.ready_seconds, prep.build_seconds, o.duration_seconds),
+      RowsTable(rows), "\n");
+}
+
+}  // namespace latentsearch::bench
