@@ -60,6 +60,27 @@ class PeerScanner {
   virtual absl::StatusOr<v1::GetNodeStatusResponse> Status(const std::string& node) = 0;
 };
 
+// Something that happened to a replica, for /metrics (node_metrics.h).
+struct ReplicaEvent {
+  enum class Kind {
+    // A catch-up started (or restarted); `reason` says why.
+    kCatchUpStarted,
+    // The replica caught up and serves; `took` runs from the first start
+    // of the catch-up (restarts included) to now.
+    kCaughtUp,
+    // Anti-entropy merged a peer's items into the serving replica.
+    kAntiEntropyMerge,
+  };
+  Kind kind = Kind::kCatchUpStarted;
+  std::string collection;
+  uint32_t shard = 0;
+  // kCatchUpStarted: "start" (opened from disk when the node started),
+  // "new" (created empty: a new collection, a moved or wiped replica) or
+  // "resync" (a router's Resync).
+  const char* reason = "";
+  absl::Duration took;
+};
+
 struct NodeCoreOptions {
   // The address routers and peers dial to reach this node (--advertise).
   std::string address;
@@ -72,6 +93,11 @@ struct NodeCoreOptions {
   uint32_t catch_up_page_size = 1000;
   // The clock (tests move it by hand); empty = absl::Now.
   std::function<absl::Time()> clock;
+  // Hears every ReplicaEvent (catch-ups of replicas with peers; a replica
+  // without peers serves at once and has none). Called on the thread that
+  // made the event, sometimes under the node's lock: cheap, thread-safe,
+  // must not call this NodeCore. Empty = none.
+  std::function<void(const ReplicaEvent&)> on_replica_event;
 };
 
 class NodeCore {
@@ -117,6 +143,9 @@ class NodeCore {
     std::vector<std::string> peers;
     // A catch-up may start at this time.
     absl::Time catch_up_after = absl::InfinitePast();
+    // When the replica last stopped serving to catch up (InfinitePast
+    // while it serves).
+    absl::Time catch_up_started = absl::InfinitePast();
     // Bumped by every (re)start of a catch-up; a catch-up that finishes for
     // an older generation does not make the replica serve.
     uint64_t generation = 0;
@@ -134,6 +163,9 @@ class NodeCore {
   NodeCore(NodeCoreOptions options, std::unique_ptr<SearchCore> core,
            std::shared_ptr<PeerScanner> peers);
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+  void Emit(const ReplicaEvent& event) const {
+    if (options_.on_replica_event) options_.on_replica_event(event);
+  }
   // Creates (or adopts from disk) one assigned replica.
   void Assign(const v1::CollectionPlacement& placement, const v1::ShardPlacement& shard)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -144,7 +176,9 @@ class NodeCore {
   // created empty (false; an older collection of the name is dropped).
   absl::StatusOr<bool> OpenOrCreate(const v1::CollectionPlacement& placement,
                                     const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void StartCatchUp(Replica* r, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `reason` as ReplicaEvent::reason; `why` for the log.
+  void StartCatchUp(Replica* r, const char* reason, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops replicas unassigned for longer than the grace.
   void DropUnassigned() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The replica named by `ref`: NOT_FOUND if the node does not hold it;
