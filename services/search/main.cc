@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,10 +22,12 @@
 #include "services/search/cluster/grpc_peer_scanner.h"
 #include "services/search/cluster/node_agent.h"
 #include "services/search/cluster/node_core.h"
+#include "services/search/cluster/node_metrics.h"
 #include "services/search/cluster/node_service.h"
 #include "services/search/cluster/router_cluster_service.h"
 #include "services/search/cluster/router_core.h"
 #include "services/search/cluster/router_grpc_node_client.h"
+#include "services/search/cluster/router_metrics.h"
 #include "services/search/cluster/router_search_service.h"
 #include "services/search/grpc_encoder_client.h"
 #include "services/search/search_core.h"
@@ -180,9 +183,13 @@ int RunNode(services::ServiceMain& m) {
   absl::StatusOr<std::unique_ptr<latentsearch::cluster::PlacementStore>> store = StoreFromFlags();
   if (!store.ok()) return m.Fail(store.status());
   auto peers = std::make_shared<cluster::GrpcPeerScanner>(*security, absl::Seconds(30));
+  cluster::NodeMetrics metrics(m.metrics());
+  metrics.Install(&options);
   absl::StatusOr<std::unique_ptr<cluster::NodeCore>> core =
       cluster::NodeCore::Create(options, peers);
   if (!core.ok()) return m.Fail(core.status());
+  metrics.Watch(core->get());
+  absl::Cleanup unwatch = [&metrics] { metrics.Unwatch(); };  // before the core goes
   cluster::NodeService service(core->get());
   rpc::ServerOptions serve;
   serve.listen = listen;
@@ -221,9 +228,13 @@ int RunRouter(services::ServiceMain& m) {
   options.max_batch_queries = flags->collections.max_batch_queries;
   options.max_dim = flags->collections.max_dim;
   options.name = absl::GetFlag(FLAGS_listen);
+  cluster::RouterMetrics metrics(m.metrics());
+  metrics.Install(&options);
   absl::StatusOr<std::unique_ptr<cluster::RouterCore>> core =
       cluster::RouterCore::Create(std::move(options));
   if (!core.ok()) return m.Fail(core.status());
+  metrics.Watch(&(*core)->view());
+  absl::Cleanup unwatch = [&metrics] { metrics.Unwatch(); };  // before the core goes
   cluster::RouterSearchService search(core->get());
   cluster::ClusterService admin(core->get());
   rpc::ServerOptions serve;

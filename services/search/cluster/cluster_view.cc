@@ -271,6 +271,7 @@ void ClusterView::ReportFailedWrite(const std::string& collection, uint32_t shar
     s.resync_accepted = absl::InfiniteFuture();
     s.generation = generation = ++next_generation_;
   }
+  if (options_.on_resync) options_.on_resync(collection, shard, node);
   SendResync(key, generation, reason);
 }
 

@@ -52,6 +52,10 @@ struct ClusterViewOptions {
   absl::Duration refresh_interval = absl::Seconds(1);
   // Deadline of each node poll.
   absl::Duration poll_timeout = absl::Milliseconds(500);
+  // Hears every replica told to resync after a failed write (not the
+  // re-sends), for /metrics; empty = none.
+  std::function<void(const std::string& collection, uint32_t shard, const std::string& node)>
+      on_resync;
 };
 
 // (collection, shard).

@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<RouterCore>> RouterCore::Create(RouterCoreOptions
   view_options.dial = options.dial;
   view_options.refresh_interval = options.refresh_interval;
   view_options.poll_timeout = options.poll_timeout;
+  view_options.on_resync = options.on_resync;
   LS_ASSIGN_OR_RETURN(std::unique_ptr<ClusterView> view,
                       ClusterView::Create(std::move(view_options)));
   std::unique_ptr<RouterCore> core(new RouterCore(std::move(options), std::move(view)));

@@ -34,7 +34,20 @@ struct ShardReadStats {
   int attempts = 0;
   // Some call was a hedge beside a replica that was slow to answer.
   bool hedged = false;
+  // How many calls were hedges; the other attempts - 1 were retries after
+  // a failure.
+  int hedges = 0;
   // OK, or why the read failed.
+  absl::StatusCode code = absl::StatusCode::kOk;
+};
+
+// How one shard's part of a write went (router_write.h), for /metrics.
+struct ShardWriteStats {
+  std::string collection;
+  uint32_t shard = 0;
+  // From sending it to every replica until the shard's consistency level
+  // was met (OK) or could no longer be (an error).
+  absl::Duration latency;
   absl::StatusCode code = absl::StatusCode::kOk;
 };
 
@@ -91,6 +104,18 @@ struct RouterCoreOptions {
   // RouterCore::view() at scrape time). Cheap and thread-safe; empty =
   // none.
   std::function<void(const ShardReadStats&)> on_shard_read;
+  // The same for every shard request of a write, once it is decided.
+  std::function<void(const ShardWriteStats&)> on_shard_write;
+  // A Search or SearchBatch answered partial (some shard had no replica
+  // that answered and the request allowed it).
+  std::function<void(const std::string& collection)> on_partial_answer;
+  // An Upsert message or Delete refused UNAVAILABLE: some shard could not
+  // get the acknowledgements its consistency level needs.
+  std::function<void(const std::string& collection)> on_write_refused;
+  // A replica that missed a write was told to resync (ClusterView; not
+  // counting re-sends of the same Resync).
+  std::function<void(const std::string& collection, uint32_t shard, const std::string& node)>
+      on_resync;
 };
 
 }  // namespace latentsearch::search::cluster

@@ -246,6 +246,7 @@ void SearchRun::Merge() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     out->set_partial(!missing_.empty());
     for (uint32_t s : missing_) out->add_missing_shards(s);
   }
+  if (!missing_.empty() && ctx_.options->on_partial_answer) ctx_.options->on_partial_answer(name());
   Finish(absl::OkStatus());
 }
 

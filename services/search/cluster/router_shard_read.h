@@ -144,7 +144,7 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
       if (finished_ || attempts_[index].answered || index + 1 != attempts_.size()) return;
       VLOG(1) << what_ << ": hedging after " << attempts_[index].node << " took longer than "
               << absl::FormatDuration(ctx_.options->hedge_delay);
-      hedged_ = true;
+      ++hedges_;
     }
     Launch();
   }
@@ -198,7 +198,8 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
     {
       absl::MutexLock lock(&mu_);
       stats.attempts = static_cast<int>(attempts_.size());
-      stats.hedged = hedged_;
+      stats.hedges = hedges_;
+      stats.hedged = hedges_ > 0;
     }
     stats.code = status.code();
     ctx_.options->on_shard_read(stats);
@@ -220,7 +221,7 @@ class ShardRead : public std::enable_shared_from_this<ShardRead<Response>> {
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Attempt> attempts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
-  bool hedged_ ABSL_GUARDED_BY(mu_) = false;
+  int hedges_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace latentsearch::search::cluster

@@ -41,6 +41,8 @@ struct Unit {
   std::vector<std::string> acked;
   std::vector<std::string> errors;
   std::optional<v1::ShardWriteResponse> first;
+  // Its ShardWriteStats went to the hook.
+  bool observed = false;
 };
 
 // One call to one replica.
@@ -81,6 +83,7 @@ class WriteState : public std::enable_shared_from_this<WriteState> {
   const std::string collection_;
   const v1::ConsistencyLevel level_;
   absl::Mutex mu_;
+  absl::Time sent_at_ ABSL_GUARDED_BY(mu_);
   WriteFanout::Done done_ ABSL_GUARDED_BY(mu_);
   bool decided_ ABSL_GUARDED_BY(mu_) = false;
   size_t satisfied_ ABSL_GUARDED_BY(mu_) = 0;
@@ -126,6 +129,7 @@ void WriteState::Send() {
       sends;
   {
     absl::MutexLock lock(&mu_);
+    sent_at_ = absl::Now();
     for (size_t i = 0; i < calls_.size(); ++i) {
       sends.emplace_back(i, calls_[i].node, units_[calls_[i].unit].write.request,
                          &calls_[i].cancel);
@@ -150,6 +154,7 @@ void WriteState::OnReply(size_t index, absl::StatusOr<v1::ShardWriteResponse> r)
   absl::StatusOr<WriteAcks> result;
   std::string node;
   uint32_t shard;
+  std::optional<ShardWriteStats> stats;
   {
     absl::MutexLock lock(&mu_);
     Call& call = calls_[index];
@@ -171,7 +176,16 @@ void WriteState::OnReply(size_t index, absl::StatusOr<v1::ShardWriteResponse> r)
       decided_ = true;
       done = std::move(done_);
     }
+    const bool met = unit.acks >= unit.need;
+    if (!unit.observed && (met || unit.acks + unit.pending < unit.need || !verdict.ok())) {
+      unit.observed = true;
+      stats = ShardWriteStats{collection_, shard, absl::Now() - sent_at_,
+                              met            ? absl::StatusCode::kOk
+                              : verdict.ok() ? absl::StatusCode::kUnavailable
+                                             : verdict.code()};
+    }
   }
+  if (stats && ctx_.options->on_shard_write) ctx_.options->on_shard_write(*stats);
   if (!r.ok() && !absl::IsInvalidArgument(r.status())) {
     ctx_.view->ReportFailedWrite(collection_, shard, node, r.status().ToString());
   }
@@ -262,6 +276,13 @@ void WriteFanout::Start(const RouterContext& ctx, const v1::CollectionPlacement&
   if (writes.empty()) {
     done(WriteAcks());
     return;
+  }
+  if (ctx.options->on_write_refused) {
+    done = [done = std::move(done), name = placement.spec().name(),
+            hook = &ctx.options->on_write_refused](absl::StatusOr<WriteAcks> r) {
+      if (absl::IsUnavailable(r.status())) (*hook)(name);
+      done(std::move(r));
+    };
   }
   auto state = std::make_shared<WriteState>(ctx, placement.spec().name(), level, done);
   if (absl::Status s = state->Plan(placement, std::move(writes)); !s.ok()) {
