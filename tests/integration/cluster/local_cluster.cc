@@ -54,14 +54,15 @@ absl::Status LocalCluster::Launch(Process* p, const std::string& role, const std
       "--refresh_interval=" + absl::FormatDuration(options_.refresh_interval),
       absl::StrCat("--threads=", options_.threads),
       "--drain_seconds=0"};
+  if (options_.metrics) argv.push_back("--metrics_listen=127.0.0.1:0");
   if (role == "node") {
     argv.push_back("--advertise=" + p->address);
     argv.push_back("--data_dir=" + p->data_dir);
   } else {
     argv.push_back("--data_dir=" + dir_.Join(name));
   }
-  const std::string log = dir_.Join(absl::StrCat(name, ".", p->starts++, ".log"));
-  LS_ASSIGN_OR_RETURN(p->proc, Subprocess::StartServer(argv, log));
+  p->log = dir_.Join(absl::StrCat(name, ".", p->starts++, ".log"));
+  LS_ASSIGN_OR_RETURN(p->proc, Subprocess::StartServer(argv, p->log));
   return absl::OkStatus();
 }
 

@@ -33,6 +33,10 @@ struct LocalClusterOptions {
   absl::Duration refresh_interval = absl::Milliseconds(200);
   // --threads of every process.
   int threads = 1;
+  // Every process serves /metrics on a free loopback port
+  // (--metrics_listen=127.0.0.1:0); its log names the address ("metrics
+  // listening on ADDR").
+  bool metrics = false;
 };
 
 class LocalCluster {
@@ -45,6 +49,9 @@ class LocalCluster {
   std::string RouterTarget() const;
   const std::string& router(int i) const { return routers_[i].address; }
   const std::string& node(int i) const { return nodes_[i].address; }
+  // The log of the process's latest start.
+  const std::string& node_log(int i) const { return nodes_[i].log; }
+  const std::string& router_log(int i) const { return routers_[i].log; }
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   const std::string& etcd() const { return etcd_->endpoint(); }
   std::string dir() const { return dir_.path(); }
@@ -65,6 +72,7 @@ class LocalCluster {
   struct Process {
     std::string address;
     std::string data_dir;
+    std::string log;
     std::unique_ptr<Subprocess> proc;
     int starts = 0;
   };
