@@ -44,7 +44,7 @@ bench: build
 # The search cluster benchmark (tests/bench/cluster; docs/benchmarks.md,
 # "Search cluster"): opt-in, not part of `make bench`. It starts and stops
 # etcd, nodes, routers and standalone servers itself; the full size takes
-# hours on 2 cores and wants a quiet machine. Data under $TEST_TMPDIR
+# about 35 min to an hour on 2 cores and wants a quiet machine. Data under $TEST_TMPDIR
 # (default /tmp); the report also goes to BENCH_CLUSTER_OUT. BENCH_CLUSTER_ARGS,
 # e.g. a smoke run: --n=20000 --overhead_n=20000 --catchup_n=20000
 # --duration_seconds=1 --recall_queries=100; one section: --sections=catchup.

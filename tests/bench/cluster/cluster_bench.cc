@@ -10,7 +10,7 @@
 // before and after. Progress goes to stderr. Ctrl-C stops every process it
 // started. Data lives under $TEST_TMPDIR (default /tmp), removed at exit.
 //
-//   build/bench/cluster_bench --out=cluster-bench.md    # the full run (hours)
+//   build/bench/cluster_bench --out=cluster-bench.md    # the full run (35-60 min)
 //   build/bench/cluster_bench --n=20000 --overhead_n=20000 --catchup_n=20000
 //       --duration_seconds=1 --recall_queries=100       # a smoke run (one line)
 //

@@ -18,6 +18,7 @@
 #include "tests/bench/cluster/bench_data.h"
 #include "tests/bench/cluster/markdown.h"
 #include "tests/bench/cluster/search_ops.h"
+#include "tests/bench/cluster/standalone_server.h"
 #include "tests/integration/cluster/local_cluster.h"
 
 namespace latentsearch::bench {
@@ -30,7 +31,7 @@ using ::latentsearch::cli::RunLoad;
 constexpr char kName[] = "overhead";
 
 struct Stubs {
-  std::unique_ptr<v1::Search::Stub> router;
+  std::unique_ptr<v1::Search::Stub> router, standalone;
   std::unique_ptr<v1::SearchNode::Stub> node;
   std::unique_ptr<Health::Stub> node_health;
 };
@@ -38,7 +39,7 @@ struct Stubs {
 struct Row {
   std::string index;
   int concurrency = 0;
-  LoadStats noop, direct, routed;
+  LoadStats noop, direct, routed, standalone;
 };
 
 LoadStats Noop(Health::Stub* health, int concurrency, absl::Duration duration) {
@@ -81,11 +82,13 @@ std::vector<Row> Measure(const Stubs& stubs, const std::vector<v1::SearchRequest
     v1::SearchBatchResponse resp;
     return rpc::FromGrpcStatus(stubs.node->SearchShard(&ctx, direct_requests[pick(t, i)], &resp));
   };
-  auto routed = [&](int t, uint64_t i) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, absl::Seconds(60));
-    v1::SearchResponse resp;
-    return rpc::FromGrpcStatus(stubs.router->Search(&ctx, queries[pick(t, i)], &resp));
+  auto search = [&](v1::Search::Stub* stub) {
+    return [&, stub](int t, uint64_t i) {
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, absl::Seconds(60));
+      v1::SearchResponse resp;
+      return rpc::FromGrpcStatus(stub->Search(&ctx, queries[pick(t, i)], &resp));
+    };
   };
   std::vector<Row> rows;
   for (int c : o.overhead_concurrency) {
@@ -95,29 +98,37 @@ std::vector<Row> Measure(const Stubs& stubs, const std::vector<v1::SearchRequest
     row.concurrency = c;
     row.noop = Noop(stubs.node_health.get(), c, duration);
     row.direct = RunLoad(direct, c, duration);
-    row.routed = RunLoad(routed, c, duration);
+    row.routed = RunLoad(search(stubs.router.get()), c, duration);
+    row.standalone = RunLoad(search(stubs.standalone.get()), c, duration);
     LOG(INFO) << "overhead " << index << " c=" << c << ": no-op p50 " << row.noop.p50_us
               << " us, direct p50 " << row.direct.p50_us << " us, router p50 " << row.routed.p50_us
-              << " us";
+              << " us, standalone p50 " << row.standalone.p50_us << " us";
     rows.push_back(row);
   }
   return rows;
 }
 
-std::string RowsTable(const std::vector<Row>& rows) {
-  Table t({"index", "conc", "no-op p50 µs", "direct p50 µs", "router p50 µs", "router − direct µs",
-           "÷ no-op p50", "goal ≤ 1 no-op", "direct p99 µs", "router p99 µs", "direct QPS",
-           "router QPS", "errors"});
+// The p50 table with the goal, then tails and throughput.
+std::string RowsTables(const std::vector<Row>& rows) {
+  Table p50({"index", "conc", "no-op p50 µs", "direct p50 µs", "router p50 µs",
+             "router − direct µs", "÷ no-op p50", "goal ≤ 1 no-op", "standalone p50 µs",
+             "router − standalone µs"});
+  Table more({"index", "conc", "direct p99 µs", "router p99 µs", "standalone p99 µs", "direct QPS",
+              "router QPS", "standalone QPS", "errors"});
   for (const Row& r : rows) {
     const double added = r.routed.p50_us - r.direct.p50_us;
-    t.AddRow({r.index, absl::StrCat(r.concurrency), Num(r.noop.p50_us, 1), Num(r.direct.p50_us, 1),
-              Num(r.routed.p50_us, 1), Num(added, 1),
-              r.noop.p50_us > 0 ? Num(added / r.noop.p50_us, 2) : "n/a",
-              added <= r.noop.p50_us ? "met" : "**not met**", Num(r.direct.p99_us, 1),
-              Num(r.routed.p99_us, 1), Num(r.direct.qps, 0), Num(r.routed.qps, 0),
-              absl::StrCat(r.noop.errors + r.direct.errors + r.routed.errors)});
+    p50.AddRow({r.index, absl::StrCat(r.concurrency), Num(r.noop.p50_us, 1),
+                Num(r.direct.p50_us, 1), Num(r.routed.p50_us, 1), Num(added, 1),
+                r.noop.p50_us > 0 ? Num(added / r.noop.p50_us, 2) : "n/a",
+                added <= r.noop.p50_us ? "met" : "**not met**", Num(r.standalone.p50_us, 1),
+                Num(r.routed.p50_us - r.standalone.p50_us, 1)});
+    more.AddRow(
+        {r.index, absl::StrCat(r.concurrency), Num(r.direct.p99_us, 1), Num(r.routed.p99_us, 1),
+         Num(r.standalone.p99_us, 1), Num(r.direct.qps, 0), Num(r.routed.qps, 0),
+         Num(r.standalone.qps, 0),
+         absl::StrCat(r.noop.errors + r.direct.errors + r.routed.errors + r.standalone.errors)});
   }
-  return t.ToString();
+  return absl::StrCat(p50.ToString(), "\n", more.ToString());
 }
 
 }  // namespace
@@ -142,6 +153,13 @@ absl::StatusOr<std::string> RunOverheadSection(const Options& o) {
   };
   LS_ASSIGN_OR_RETURN(Prepared prep, PrepareCollection(stubs.router.get(), kName, data, 1, 1,
                                                        restart, o.ready_timeout));
+  LS_ASSIGN_OR_RETURN(std::unique_ptr<StandaloneServer> standalone,
+                      StandaloneServer::Start(o.overhead_threads));
+  stubs.standalone = v1::Search::NewStub(rpc::CreateChannel(standalone->address()));
+  LS_RETURN_IF_ERROR(PrepareCollection(
+                         stubs.standalone.get(), kName, data, 1, 1,
+                         [&] { return standalone->Restart(); }, o.ready_timeout)
+                         .status());
   const std::vector<float> vectors = data.Queries(1000);
   std::vector<Row> rows;
   for (const std::string& index : o.overhead_index) {
@@ -160,10 +178,12 @@ absl::StatusOr<std::string> RunOverheadSection(const Options& o) {
           "Each row: %.0f s per measurement, closed loop; \"direct\" is "
           "SearchNode.SearchShard on the node (the request the router forwards), "
           "\"router\" is Search through the router, the no-op is the node's health "
-          "Check.\n\n",
+          "Check; \"standalone\" is Search on a standalone server (same --threads, same "
+          "items), for comparison. Rows in the order measured: no-op, direct, router, "
+          "standalone at each concurrency.\n\n",
           Num(static_cast<double>(o.overhead_n), 0), o.dim, o.clusters, o.overhead_threads, o.k,
           o.ef, prep.upload_seconds, prep.ready_seconds, prep.build_seconds, o.duration_seconds),
-      RowsTable(rows), "\n");
+      RowsTables(rows), "\n");
 }
 
 }  // namespace latentsearch::bench

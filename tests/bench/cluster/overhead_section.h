@@ -8,7 +8,10 @@
 // items and graph, so the difference is the router alone — and (b) through
 // the router as Search. Next to them, the no-op RPC (health Check) on the
 // node: the cost of one loopback hop at that concurrency. Goal (issue #10):
-// router p50 - direct p50 <= no-op p50.
+// router p50 - direct p50 <= no-op p50. For comparison, (c) Search on a
+// standalone server with the same --threads holding the same items (what a
+// user had before the cluster; its serving path is not the node's, so it
+// is shown, not used for the goal).
 // Thread-safety: one thread runs a section.
 #ifndef LATENTSEARCH_TESTS_BENCH_CLUSTER_OVERHEAD_SECTION_H_
 #define LATENTSEARCH_TESTS_BENCH_CLUSTER_OVERHEAD_SECTION_H_

@@ -16,11 +16,10 @@
 #include "common/rpc/channel.h"
 #include "common/rpc/status_util.h"
 #include "common/testing/etcd_process.h"
-#include "common/testing/subprocess.h"
-#include "common/testing/test_env.h"
 #include "tests/bench/cluster/bench_data.h"
 #include "tests/bench/cluster/markdown.h"
 #include "tests/bench/cluster/search_ops.h"
+#include "tests/bench/cluster/standalone_server.h"
 #include "tests/integration/cluster/local_cluster.h"
 
 namespace latentsearch::bench {
@@ -35,8 +34,7 @@ struct Config {
   std::string label;   // "one process", "2 shards"
   std::string layout;  // processes x --threads
   int shards = 1;
-  std::unique_ptr<testing::Subprocess> standalone;
-  int starts = 0;
+  std::unique_ptr<StandaloneServer> standalone;
   std::unique_ptr<testing::LocalCluster> cluster;
   std::unique_ptr<v1::Search::Stub> stub;
   Prepared prep;
@@ -45,27 +43,12 @@ struct Config {
   RecallResult recall;
 };
 
-// (Re)starts the standalone server of `c` on `address` over `data_dir`.
-absl::Status StartStandalone(const Options& o, const testing::TempDir& dir,
-                             const std::string& address, Config* c) {
-  c->standalone.reset();  // SIGKILL: the items are durable (snapshot + log)
-  LS_ASSIGN_OR_RETURN(c->standalone,
-                      testing::Subprocess::StartServer(
-                          {testing::BinaryPath("latentsearch-search"), "--listen=" + address,
-                           "--data_dir=" + dir.Join("one-process"),
-                           absl::StrCat("--threads=", o.one_node_threads), "--drain_seconds=0"},
-                          dir.Join(absl::StrCat("one-process.", c->starts++, ".log"))));
-  return absl::OkStatus();
-}
-
-absl::Status PrepareOneProcess(const Options& o, const Dataset& data, const testing::TempDir& dir,
-                               Config* c) {
+absl::Status PrepareOneProcess(const Options& o, const Dataset& data, Config* c) {
   c->label = "one process";
   c->layout = absl::StrCat("1 × ", o.one_node_threads, " threads (standalone)");
-  const std::string address = absl::StrCat("127.0.0.1:", testing::PickUnusedLoopbackPort());
-  LS_RETURN_IF_ERROR(StartStandalone(o, dir, address, c));
-  c->stub = v1::Search::NewStub(rpc::CreateChannel(address));
-  auto restart = [&]() { return StartStandalone(o, dir, address, c); };
+  LS_ASSIGN_OR_RETURN(c->standalone, StandaloneServer::Start(o.one_node_threads));
+  c->stub = v1::Search::NewStub(rpc::CreateChannel(c->standalone->address()));
+  auto restart = [c]() { return c->standalone->Restart(); };
   LS_ASSIGN_OR_RETURN(
       c->prep, PrepareCollection(c->stub.get(), kName, data, 1, 1, restart, o.ready_timeout));
   c->placement = "whole collection";
@@ -180,9 +163,8 @@ absl::StatusOr<std::string> RunScaleOutSection(const Options& o) {
     return absl::FailedPreconditionError(testing::EtcdProcess::kNotInstalled);
   }
   const Dataset data(o.n, o.dim, o.clusters, o.seed);
-  testing::TempDir dir;
   std::vector<Config> configs(1 + o.shard_counts.size());
-  LS_RETURN_IF_ERROR(PrepareOneProcess(o, data, dir, &configs[0]));
+  LS_RETURN_IF_ERROR(PrepareOneProcess(o, data, &configs[0]));
   for (size_t i = 0; i < o.shard_counts.size(); ++i) {
     LS_RETURN_IF_ERROR(PrepareShards(o, data, o.shard_counts[i], &configs[i + 1]));
   }
