@@ -155,7 +155,7 @@ int Main(int argc, char** argv) {
       if (Interrupted()) break;
       continue;
     }
-    Emit(*text + "\n", &report);
+    Emit(absl::StrCat(*text, "- after this section: ", UptimeLine(), "\n\n"), &report);
   }
   Emit(absl::StrCat("- after: ", UptimeLine(), "\n"), &report);
   return rc;
