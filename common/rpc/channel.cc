@@ -2,18 +2,17 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
 
 namespace latentsearch::rpc {
+namespace {
 
-// Every channel balances over all the addresses its target resolves to
-// (round_robin: a dns:/// name of several routers or encoder replicas, or
-// ipv4:A:P,B:Q) and retries calls that change nothing when the attempt
-// found no server (UNAVAILABLE), on the next address.
-const char kDefaultServiceConfig[] = R"json({
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "methodConfig": [{
+// The retry policy every channel gets: calls that change nothing are
+// retried when the attempt found no server (UNAVAILABLE), on the next
+// address where the target has several.
+constexpr char kRetryMethodConfig[] = R"json("methodConfig": [{
     "name": [
       {"service": "latentsearch.v1.Search", "method": "Search"},
       {"service": "latentsearch.v1.Search", "method": "SearchBatch"},
@@ -35,8 +34,21 @@ const char kDefaultServiceConfig[] = R"json({
       "backoffMultiplier": 2,
       "retryableStatusCodes": ["UNAVAILABLE"]
     }
-  }]
-})json";
+  }])json";
+
+bool NamesSeveralAddresses(const std::string& target) {
+  return target.rfind("dns:", 0) == 0 || target.find(',') != std::string::npos;
+}
+
+}  // namespace
+
+std::string ServiceConfigFor(const std::string& target) {
+  if (NamesSeveralAddresses(target)) {
+    return absl::StrCat(R"json({"loadBalancingConfig": [{"round_robin": {}}], )json",
+                        kRetryMethodConfig, "}");
+  }
+  return absl::StrCat("{", kRetryMethodConfig, "}");
+}
 
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options) {
@@ -46,7 +58,7 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   if (!options.ssl_target_name_override.empty()) {
     args.SetSslTargetNameOverride(options.ssl_target_name_override);
   }
-  args.SetServiceConfigJSON(kDefaultServiceConfig);
+  args.SetServiceConfigJSON(ServiceConfigFor(address));
   if (options.max_reconnect_backoff > absl::ZeroDuration()) {
     const int max_ms = static_cast<int>(
         std::max<int64_t>(1, absl::ToInt64Milliseconds(options.max_reconnect_backoff)));

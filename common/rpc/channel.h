@@ -13,9 +13,9 @@
 
 namespace latentsearch::rpc {
 
-// The service config every channel gets (JSON): round_robin and the retry
-// policy above.
-extern const char kDefaultServiceConfig[];
+// The service config (JSON) CreateChannel gives `target`: the retry policy,
+// with round_robin when the target names several addresses.
+std::string ServiceConfigFor(const std::string& target);
 
 struct ChannelOptions {
   // Largest message the client accepts, bytes.
@@ -36,10 +36,12 @@ struct ChannelOptions {
 };
 
 // `address` is any gRPC target: "HOST:PORT", "unix:PATH", "dns:///NAME:PORT"
-// (every address the name resolves to), "ipv4:A:P,B:Q". Calls are balanced
-// round-robin over the addresses, and read-only calls (searches, listings,
-// encodes) that found no server (UNAVAILABLE) are retried up to twice on the
-// next one (kDefaultServiceConfig). Connects lazily.
+// (every address the name resolves to), "ipv4:A:P,B:Q". A dns: target or a
+// list is balanced round-robin over its addresses (ServiceConfigFor);
+// any other keeps gRPC's pick_first, which reconnects on the next call after
+// its server restarted instead of failing fast while in backoff. Read-only
+// calls (searches, listings, encodes) that found no server (UNAVAILABLE) are
+// retried up to twice. Connects lazily.
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options = {});
 

@@ -112,9 +112,16 @@ absl::Status LocalCluster::WaitAllServing(absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
   std::string last = "no answer";
   while (absl::Now() < deadline) {
-    absl::StatusOr<v1::ClusterStatusResponse> status = Status();
-    bool all = status.ok();
-    if (status.ok()) {
+    // Every running router must see it (each reads nodes on its own).
+    bool all = true;
+    for (int i = 0; i < static_cast<int>(routers_.size()) && all; ++i) {
+      if (routers_[i].proc == nullptr) continue;
+      absl::StatusOr<v1::ClusterStatusResponse> status = Status(i);
+      all = status.ok();
+      if (!status.ok()) {
+        last = status.status().ToString();
+        continue;
+      }
       for (const v1::NodeStatus& n : status->nodes()) all = all && n.up();
       for (const auto& c : status->collections()) {
         for (const auto& s : c.shard_status()) {
@@ -124,8 +131,6 @@ absl::Status LocalCluster::WaitAllServing(absl::Duration timeout) const {
         }
       }
       last = status->ShortDebugString();
-    } else {
-      last = status.status().ToString();
     }
     if (all) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));  // polling a condition, bounded above

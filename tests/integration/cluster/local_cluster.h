@@ -65,7 +65,8 @@ class LocalCluster {
 
   // Cluster.Status through router `router`.
   absl::StatusOr<v1::ClusterStatusResponse> Status(int router = 0) const;
-  // Until every placed replica serves and every node is up, or `timeout`.
+  // Until every running router sees every node up and every placed replica
+  // serving, or `timeout`.
   absl::Status WaitAllServing(absl::Duration timeout = absl::Seconds(60)) const;
 
  private:

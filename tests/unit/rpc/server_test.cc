@@ -113,6 +113,44 @@ TEST(ServerTest, ListensOnUnixSocket) {
   EXPECT_THAT(CheckHealth(CreateChannel(server->address())), IsOkAndHolds(HealthResponse::SERVING));
 }
 
+TEST(ChannelTest, ServiceConfigBalancesOnlyTargetsOfSeveralAddresses) {
+  EXPECT_THAT(ServiceConfigFor("127.0.0.1:5"), ::testing::Not(::testing::HasSubstr("round_robin")));
+  EXPECT_THAT(ServiceConfigFor("unix:/tmp/s"), ::testing::Not(::testing::HasSubstr("round_robin")));
+  EXPECT_THAT(ServiceConfigFor("dns:///search:50053"), ::testing::HasSubstr("round_robin"));
+  EXPECT_THAT(ServiceConfigFor("ipv4:127.0.0.1:1,127.0.0.1:2"),
+              ::testing::HasSubstr("round_robin"));
+  EXPECT_THAT(ServiceConfigFor("127.0.0.1:5"), ::testing::HasSubstr("retryPolicy"));
+}
+
+TEST(ChannelTest, ListWithADeadAddressReachesTheLiveOne) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options, {}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> dead, Server::Start(options, {}));
+  const std::string dead_address = dead->address();
+  dead->Shutdown();
+  auto channel = CreateChannel("ipv4:" + dead_address + "," + server->address());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOkAndHolds(HealthResponse::SERVING));
+  }
+}
+
+TEST(ChannelTest, SingleAddressChannelReconnectsAfterItsServerRestarts) {
+  latentsearch::testing::TempDir dir;
+  ServerOptions options;
+  options.listen = "unix:" + dir.Join("s.sock");
+  auto channel = CreateChannel(options.listen);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> first, Server::Start(options, {}));
+    EXPECT_THAT(CheckHealth(channel), IsOkAndHolds(HealthResponse::SERVING));
+    first->Shutdown();
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> second, Server::Start(options, {}));
+  // pick_first goes idle when the connection drops and reconnects on this
+  // call (round_robin would fail it fast while in reconnect backoff).
+  EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOkAndHolds(HealthResponse::SERVING));
+}
+
 TEST(ServerTest, AddressInUseIsUnavailableAndNamesTheAddress) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> first, Server::Start({}, {}));
   ServerOptions options;
