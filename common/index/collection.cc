@@ -410,6 +410,12 @@ SearchResult Collection::ToResult(const std::vector<Neighbor>& neighbors,
     }
     result.hits.push_back(std::move(hit));
   }
+  // The contract (search.proto): closest first, ties broken by id. The
+  // indexes order equal distances by slot; a cluster router merging shards
+  // orders them by id, so one node must too.
+  std::stable_sort(result.hits.begin(), result.hits.end(), [](const Hit& a, const Hit& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+  });
   return result;
 }
 

@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 #include "tests/integration/cluster/local_cluster.h"
+#include "tests/unit/index/synthetic.h"
 
 namespace latentsearch {
 namespace {
@@ -48,6 +49,16 @@ struct Data {
   std::vector<float> vectors;
   std::vector<int> labels;
 };
+
+// The repository's "CIFAR-10-like" clustered vectors (10 classes x 10
+// modes, tests/unit/index/synthetic.h, as index_bench uses), labels by item.
+Data Synthetic(size_t n, size_t dim, uint32_t seed) {
+  Data d;
+  d.dim = dim;
+  d.vectors = index::testing::ClusteredVectors(n, dim, seed);
+  for (size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<int>(i % 10));
+  return d;
+}
 
 Data Clustered(size_t n, size_t dim, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -139,9 +150,9 @@ class ClusterAnswersTest : public ::testing::Test {
 TEST_F(ClusterAnswersTest, SameAnswersAsOneNode) {
   const size_t n = EnvOr("LS_CLUSTER_ITEMS", 6000), dim = EnvOr("LS_CLUSTER_DIM", 32);
   const size_t nq = EnvOr("LS_CLUSTER_QUERIES", 100);
-  const Data d = Clustered(n, dim, 7);
+  const Data d = Synthetic(n, dim, 7);
   ASSERT_NO_FATAL_FAILURE(CreateAndFill(d));
-  const Data queries = Clustered(nq, dim, 8);
+  const Data queries = Synthetic(nq, dim, 8);
   // HNSW graphs are built in the background; until then HNSW requests are
   // answered exactly (exact_fallback). Wait for every shard's graphs.
   v1::SearchRequest probe;

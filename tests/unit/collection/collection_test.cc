@@ -124,6 +124,28 @@ TEST(CollectionTest, BatchedExactSearchEqualsOneByOne) {
   }
 }
 
+TEST(CollectionTest, EqualDistancesAreOrderedById) {
+  TempDir tmp;
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
+  // Three items at the same distance from the origin, the greatest id in
+  // the first slot (the indexes order ties by slot).
+  ItemBatch items;
+  for (const char* id : {"zz", "mm", "aa"}) items.metas.push_back({id, -1, ""});
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> v(kDim, 0.0f);
+    v[i] = (i % 2 == 0) ? 1.0f : -1.0f;
+    items.vectors.insert(items.vectors.end(), v.begin(), v.end());
+  }
+  ASSERT_OK(c->Upsert(items).status());
+  std::vector<float> origin(kDim, 0.0f);
+  for (Metric m : {Metric::kL1, Metric::kL2}) {
+    SearchParams p;
+    p.metric = m;
+    p.k = 3;
+    EXPECT_THAT(Ids(c->Search(origin.data(), p)), ElementsAre("aa", "mm", "zz"));
+  }
+}
+
 TEST(CollectionTest, ReplaceDeleteFilterAndExcludeSelf) {
   TempDir tmp;
   ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), TestOptions(tmp.Join("c"))));
