@@ -11,16 +11,6 @@ namespace {
 
 using rpc::ToGrpcStatus;
 
-// Finishes a unary call with the core's answer.
-template <typename Response, typename F>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response, F&& call) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto result = call();
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status()));
-  return reactor;
-}
-
 // One Upsert stream over the core's UpsertStream.
 class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
  public:
@@ -77,19 +67,19 @@ class SearchReactor final : public grpc::ServerUnaryReactor {
 grpc::ServerUnaryReactor* SearchService::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* request,
     v1::CollectionInfo* response) {
-  return Unary(ctx, response, [&] { return core_->CreateCollection(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->CreateCollection(*request); });
 }
 
 grpc::ServerUnaryReactor* SearchService::DropCollection(grpc::CallbackServerContext* ctx,
                                                         const v1::DropCollectionRequest* request,
                                                         v1::DropCollectionResponse* response) {
-  return Unary(ctx, response, [&] { return core_->DropCollection(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->DropCollection(*request); });
 }
 
 grpc::ServerUnaryReactor* SearchService::ListCollections(grpc::CallbackServerContext* ctx,
                                                          const v1::ListCollectionsRequest* request,
                                                          v1::ListCollectionsResponse* response) {
-  return Unary(ctx, response, [&] {
+  return rpc::FinishUnary(ctx, response, [&] {
     return absl::StatusOr<v1::ListCollectionsResponse>(core_->ListCollections(*request));
   });
 }
@@ -97,7 +87,7 @@ grpc::ServerUnaryReactor* SearchService::ListCollections(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* SearchService::GetCollection(grpc::CallbackServerContext* ctx,
                                                        const v1::GetCollectionRequest* request,
                                                        v1::CollectionInfo* response) {
-  return Unary(ctx, response, [&] { return core_->GetCollection(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->GetCollection(*request); });
 }
 
 grpc::ServerReadReactor<v1::UpsertRequest>* SearchService::Upsert(grpc::CallbackServerContext*,
@@ -108,13 +98,13 @@ grpc::ServerReadReactor<v1::UpsertRequest>* SearchService::Upsert(grpc::Callback
 grpc::ServerUnaryReactor* SearchService::Delete(grpc::CallbackServerContext* ctx,
                                                 const v1::DeleteRequest* request,
                                                 v1::DeleteResponse* response) {
-  return Unary(ctx, response, [&] { return core_->Delete(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->Delete(*request); });
 }
 
 grpc::ServerUnaryReactor* SearchService::ListItems(grpc::CallbackServerContext* ctx,
                                                    const v1::ListItemsRequest* request,
                                                    v1::ListItemsResponse* response) {
-  return Unary(ctx, response, [&] { return core_->ListItems(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->ListItems(*request); });
 }
 
 grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx,
@@ -126,13 +116,13 @@ grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx
 grpc::ServerUnaryReactor* SearchService::SearchBatch(grpc::CallbackServerContext* ctx,
                                                      const v1::SearchBatchRequest* request,
                                                      v1::SearchBatchResponse* response) {
-  return Unary(ctx, response, [&] { return core_->SearchBatch(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->SearchBatch(*request); });
 }
 
 grpc::ServerUnaryReactor* SearchService::Snapshot(grpc::CallbackServerContext* ctx,
                                                   const v1::SnapshotRequest* request,
                                                   v1::SnapshotResponse* response) {
-  return Unary(ctx, response, [&] { return core_->Snapshot(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->Snapshot(*request); });
 }
 
 }  // namespace latentsearch::search

@@ -9,19 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/model/checkpoint_proto.h"
+#include "common/rpc/call_util.h"
 #include "common/rpc/status_util.h"
 
 namespace latentsearch::trainer {
 namespace {
-
-template <typename Response, typename F>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response, F&& call) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto result = call();
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(rpc::ToGrpcStatus(result.status()));
-  return reactor;
-}
 
 // A stream that ends at once with an error.
 template <typename T>
@@ -131,7 +123,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::CheckpointChun
 grpc::ServerUnaryReactor* TrainerService::StartTraining(grpc::CallbackServerContext* ctx,
                                                         const v1::StartTrainingRequest* request,
                                                         v1::StartTrainingResponse* response) {
-  return Unary(ctx, response, [&] { return core_->StartTraining(request->config()); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->StartTraining(request->config()); });
 }
 
 grpc::ServerWriteReactor<v1::TrainingEvent>* TrainerService::WatchTraining(
@@ -144,26 +136,27 @@ grpc::ServerWriteReactor<v1::TrainingEvent>* TrainerService::WatchTraining(
 grpc::ServerUnaryReactor* TrainerService::StopTraining(grpc::CallbackServerContext* ctx,
                                                        const v1::StopTrainingRequest* request,
                                                        v1::StopTrainingResponse* response) {
-  return Unary(ctx, response, [&] { return core_->StopTraining(request->job_id()); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->StopTraining(request->job_id()); });
 }
 
 grpc::ServerUnaryReactor* TrainerService::GetJob(grpc::CallbackServerContext* ctx,
                                                  const v1::GetJobRequest* request,
                                                  v1::Job* response) {
-  return Unary(ctx, response, [&] { return core_->GetJob(request->job_id()); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->GetJob(request->job_id()); });
 }
 
 grpc::ServerUnaryReactor* TrainerService::ListJobs(grpc::CallbackServerContext* ctx,
                                                    const v1::ListJobsRequest* request,
                                                    v1::ListJobsResponse* response) {
-  return Unary(ctx, response,
-               [&] { return absl::StatusOr<v1::ListJobsResponse>(core_->ListJobs(*request)); });
+  return rpc::FinishUnary(ctx, response, [&] {
+    return absl::StatusOr<v1::ListJobsResponse>(core_->ListJobs(*request));
+  });
 }
 
 grpc::ServerUnaryReactor* TrainerService::ListCheckpoints(grpc::CallbackServerContext* ctx,
                                                           const v1::ListCheckpointsRequest* request,
                                                           v1::ListCheckpointsResponse* response) {
-  return Unary(ctx, response, [&] { return core_->ListCheckpoints(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->ListCheckpoints(*request); });
 }
 
 grpc::ServerWriteReactor<v1::CheckpointChunk>* TrainerService::DownloadCheckpoint(

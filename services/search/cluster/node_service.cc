@@ -2,58 +2,45 @@
 
 #include <utility>
 
+#include "common/rpc/call_util.h"
 #include "common/rpc/status_util.h"
 
 namespace latentsearch::search::cluster {
-namespace {
-
-// Finishes a unary call with the core's answer.
-template <typename Response, typename F>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Response* response, F&& call) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto result = call();
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(rpc::ToGrpcStatus(result.status()));
-  return reactor;
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* NodeService::GetNodeStatus(grpc::CallbackServerContext* ctx,
                                                      const v1::GetNodeStatusRequest*,
                                                      v1::GetNodeStatusResponse* response) {
-  return Unary(ctx, response,
-               [&] { return absl::StatusOr<v1::GetNodeStatusResponse>(core_->Status()); });
+  return rpc::FinishUnary(
+      ctx, response, [&] { return absl::StatusOr<v1::GetNodeStatusResponse>(core_->Status()); });
 }
 
 grpc::ServerUnaryReactor* NodeService::Write(grpc::CallbackServerContext* ctx,
                                              const v1::ShardWriteRequest* request,
                                              v1::ShardWriteResponse* response) {
-  return Unary(ctx, response, [&] { return core_->Write(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->Write(*request); });
 }
 
 grpc::ServerUnaryReactor* NodeService::SearchShard(grpc::CallbackServerContext* ctx,
                                                    const v1::ShardSearchRequest* request,
                                                    v1::SearchBatchResponse* response) {
-  return Unary(ctx, response, [&] { return core_->SearchShard(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->SearchShard(*request); });
 }
 
 grpc::ServerUnaryReactor* NodeService::GetItems(grpc::CallbackServerContext* ctx,
                                                 const v1::GetItemsRequest* request,
                                                 v1::GetItemsResponse* response) {
-  return Unary(ctx, response, [&] { return core_->GetItems(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->GetItems(*request); });
 }
 
 grpc::ServerUnaryReactor* NodeService::ScanShard(grpc::CallbackServerContext* ctx,
                                                  const v1::ScanShardRequest* request,
                                                  v1::ScanShardResponse* response) {
-  return Unary(ctx, response, [&] { return core_->ScanShard(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->ScanShard(*request); });
 }
 
 grpc::ServerUnaryReactor* NodeService::Resync(grpc::CallbackServerContext* ctx,
                                               const v1::ResyncRequest* request,
                                               v1::ResyncResponse* response) {
-  return Unary(ctx, response, [&]() -> absl::StatusOr<v1::ResyncResponse> {
+  return rpc::FinishUnary(ctx, response, [&]() -> absl::StatusOr<v1::ResyncResponse> {
     absl::Status s = core_->Resync(*request);
     if (!s.ok()) return s;
     return v1::ResyncResponse();
@@ -63,7 +50,7 @@ grpc::ServerUnaryReactor* NodeService::Resync(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* NodeService::SnapshotShards(grpc::CallbackServerContext* ctx,
                                                       const v1::SnapshotRequest* request,
                                                       v1::SnapshotResponse* response) {
-  return Unary(ctx, response, [&] { return core_->Snapshot(*request); });
+  return rpc::FinishUnary(ctx, response, [&] { return core_->Snapshot(*request); });
 }
 
 }  // namespace latentsearch::search::cluster
