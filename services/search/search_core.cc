@@ -28,7 +28,8 @@ absl::Status RunSearch(const CollectionManager& collections, const std::string& 
   return absl::OkStatus();
 }
 
-// The encoder's answer for one image, as the query vector.
+}  // namespace
+
 absl::StatusOr<std::vector<float>> QueryVector(absl::StatusOr<v1::EncodeResponse> encoded,
                                                const v1::ModelRef& model,
                                                const std::string& collection) {
@@ -48,8 +49,6 @@ absl::StatusOr<std::vector<float>> QueryVector(absl::StatusOr<v1::EncodeResponse
   const auto& values = encoded->embeddings(0).values();
   return std::vector<float>(values.begin(), values.end());
 }
-
-}  // namespace
 
 absl::Status UpsertStream::Add(const v1::UpsertRequest& request) {
   ++messages_;

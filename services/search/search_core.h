@@ -38,6 +38,15 @@ struct SearchCoreOptions {
 
 class SearchCore;
 
+// The encoder's answer for one image as the query vector for `collection`
+// (built with `model`): NOT_FOUND from the encoder becomes
+// FAILED_PRECONDITION naming the model version, other errors keep their
+// code, an answer without exactly one embedding is INTERNAL. Shared by
+// SearchCore and the cluster router.
+absl::StatusOr<std::vector<float>> QueryVector(absl::StatusOr<v1::EncodeResponse> encoded,
+                                               const v1::ModelRef& model,
+                                               const std::string& collection);
+
 // One Upsert stream: every message is validated and made durable as it
 // arrives; Finish() counts the whole stream.
 class UpsertStream {

@@ -17,30 +17,10 @@
 #include "services/search/cluster/router_search.h"
 #include "services/search/cluster/router_validate.h"
 #include "services/search/cluster/router_write.h"
+#include "services/search/search_core.h"
 
 namespace latentsearch::search::cluster {
 namespace {
-
-// The encoder's answer for one image as the query vector (as SearchCore).
-absl::StatusOr<std::vector<float>> QueryVector(absl::StatusOr<v1::EncodeResponse> encoded,
-                                               const v1::ModelRef& model,
-                                               const std::string& collection) {
-  if (absl::IsNotFound(encoded.status())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the encoder no longer holds model ", model.name(), " v", model.version(),
-        " that collection '", collection, "' was built with: ", encoded.status().message()));
-  }
-  if (!encoded.ok()) {
-    return absl::Status(encoded.status().code(),
-                        absl::StrCat("encoding the query image: ", encoded.status().message()));
-  }
-  if (encoded->embeddings_size() != 1) {
-    return absl::InternalError(absl::StrCat("the encoder answered ", encoded->embeddings_size(),
-                                            " embeddings for one image"));
-  }
-  const auto& values = encoded->embeddings(0).values();
-  return std::vector<float>(values.begin(), values.end());
-}
 
 // Cancels `cancels` when the client's call is cancelled.
 std::shared_ptr<CancelGroup> CancelsOf(Cancellation* cancel) {
