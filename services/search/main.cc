@@ -19,8 +19,8 @@
 #include "common/cluster/placement_store.h"
 #include "common/rpc/security.h"
 #include "services/common/service_main.h"
-#include "services/search/cluster/grpc_peer_scanner.h"
 #include "services/search/cluster/node_agent.h"
+#include "services/search/cluster/node_client_peers.h"
 #include "services/search/cluster/node_core.h"
 #include "services/search/cluster/node_metrics.h"
 #include "services/search/cluster/node_service.h"
@@ -182,7 +182,8 @@ int RunNode(services::ServiceMain& m) {
   if (!security.ok()) return m.Fail(security.status());
   absl::StatusOr<std::unique_ptr<latentsearch::cluster::PlacementStore>> store = StoreFromFlags();
   if (!store.ok()) return m.Fail(store.status());
-  auto peers = std::make_shared<cluster::GrpcPeerScanner>(*security, absl::Seconds(30));
+  auto peers = std::make_shared<cluster::NodeClientPeers>(
+      cluster::GrpcNodeClient::Dialer(*security), absl::Seconds(30));
   cluster::NodeMetrics metrics(m.metrics());
   metrics.Install(&options);
   absl::StatusOr<std::unique_ptr<cluster::NodeCore>> core =

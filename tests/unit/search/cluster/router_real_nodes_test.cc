@@ -21,8 +21,8 @@
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/search/cluster/grpc_peer_scanner.h"
 #include "services/search/cluster/node_agent.h"
+#include "services/search/cluster/node_client_peers.h"
 #include "services/search/cluster/node_core.h"
 #include "services/search/cluster/node_service.h"
 #include "services/search/cluster/router_core.h"
@@ -118,7 +118,7 @@ class RouterRealNodesTest : public ::testing::Test {
     options.collections.num_threads = 1;
     options.refresh_interval = kInterval;
     options.clock = [this] { return absl::FromUnixMicros(now_us_.load()); };
-    auto peers = std::make_shared<GrpcPeerScanner>(rpc::ClientSecurityOptions(), absl::Seconds(5));
+    auto peers = std::make_shared<NodeClientPeers>(GrpcNodeClient::Dialer(), absl::Seconds(5));
     RealNode node;
     ASSERT_OK_AND_ASSIGN(node.core, NodeCore::Create(options, peers));
     node.service = std::make_unique<NodeService>(node.core.get());
