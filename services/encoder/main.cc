@@ -1,13 +1,16 @@
 // latentsearch-encoder: flags -> EncoderCoreOptions -> EncoderCore::Create
-// (restores the stored models) -> serve through the shared bootstrap
-// (services/common/service_main.h) until SIGTERM/SIGINT, then drain:
-// in-flight RPCs finish (their batches still run), then the batcher and the
-// loader stop.
+// (restores the stored models) -> with --pull_from, one VersionSync pass
+// (the versions this replica lacks, from the trainer's store) before the
+// server listens, then one every --pull_interval_seconds -> serve through
+// the shared bootstrap (services/common/service_main.h) until
+// SIGTERM/SIGINT, then drain: in-flight RPCs finish (their batches still
+// run), then the sync, the batcher and the loader stop.
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -17,12 +20,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/base/logging.h"
+#include "common/base/status_macros.h"
 #include "common/model/model.h"
 #include "services/common/service_main.h"
 #include "services/encoder/encoder_core.h"
 #include "services/encoder/encoder_metrics.h"
 #include "services/encoder/encoder_service.h"
+#include "services/encoder/grpc_checkpoint_source.h"
 #include "services/encoder/model_runner.h"
+#include "services/encoder/version_sync.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50052",
           "HOST:PORT or unix:PATH to serve on; port 0 picks a free port (logged)");
@@ -47,6 +53,24 @@ ABSL_FLAG(int32_t, load_nice, 10,
           "pushed checkpoint yields the CPU to serving; 0 = same priority");
 ABSL_FLAG(uint64_t, max_checkpoint_bytes, uint64_t{1} << 30,
           "Largest checkpoint (weights) a push may carry, bytes");
+ABSL_FLAG(std::string, pull_from, "",
+          "Trainer (any gRPC target) whose newest --keep_versions checkpoints of every model "
+          "this replica lacks are fetched before it starts serving and every "
+          "--pull_interval_seconds after (a replica that was down or starts on an empty "
+          "disk catches up); empty = only pushes");
+ABSL_FLAG(double, pull_timeout_seconds, 60,
+          "Longest wait for the pull before serving; on timeout or error the replica serves "
+          "what it holds and the background pulls keep trying");
+ABSL_FLAG(double, pull_interval_seconds, 30,
+          "Seconds between background pulls from --pull_from; 0 = only at start");
+ABSL_FLAG(bool, pull_tls, false, "Dial --pull_from with TLS (system roots unless --pull_tls_ca)");
+ABSL_FLAG(std::string, pull_tls_ca, "", "PEM CA the trainer's certificate must chain to");
+ABSL_FLAG(std::string, pull_tls_cert, "", "PEM client certificate for the trainer (mutual TLS)");
+ABSL_FLAG(std::string, pull_tls_key, "", "PEM private key of --pull_tls_cert");
+ABSL_FLAG(std::string, pull_tls_server_name, "",
+          "Name the trainer's certificate must carry, if not the host of --pull_from");
+ABSL_FLAG(std::string, pull_token_file, "",
+          "File whose first token is sent to the trainer as 'authorization: Bearer TOKEN'");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request message, bytes (1,024 raw 64x64 RGB images are 12 MiB)");
 
@@ -105,6 +129,46 @@ absl::StatusOr<EncoderCoreOptions> OptionsFromFlags() {
   return options;
 }
 
+// The pull from --pull_from (nullptr when it is empty): one pass now,
+// before the server listens, bounded by --pull_timeout_seconds.
+struct Pull {
+  std::unique_ptr<GrpcCheckpointSource> source;
+  std::unique_ptr<VersionSync> sync;
+};
+absl::StatusOr<std::unique_ptr<Pull>> PullAtStart(EncoderCore* core) {
+  const std::string from = absl::GetFlag(FLAGS_pull_from);
+  if (from.empty()) return nullptr;
+  const double timeout = absl::GetFlag(FLAGS_pull_timeout_seconds);
+  const double interval = absl::GetFlag(FLAGS_pull_interval_seconds);
+  if (!std::isfinite(timeout) || timeout <= 0 || !std::isfinite(interval) || interval < 0) {
+    return absl::InvalidArgumentError(
+        "--pull_timeout_seconds must be > 0 and --pull_interval_seconds >= 0");
+  }
+  LS_ASSIGN_OR_RETURN(
+      rpc::ClientSecurityOptions security,
+      rpc::ClientSecurityFromFiles(
+          absl::GetFlag(FLAGS_pull_tls), absl::GetFlag(FLAGS_pull_tls_ca),
+          absl::GetFlag(FLAGS_pull_tls_cert), absl::GetFlag(FLAGS_pull_tls_key),
+          absl::GetFlag(FLAGS_pull_tls_server_name), "", absl::GetFlag(FLAGS_pull_token_file)));
+  auto pull = std::make_unique<Pull>();
+  LS_ASSIGN_OR_RETURN(pull->source, GrpcCheckpointSource::Create(
+                                        from, security, core->options().max_checkpoint_bytes));
+  VersionSyncOptions o;
+  o.source = pull->source.get();
+  o.registry = &core->registry();
+  o.keep_versions = core->options().keep_versions;
+  o.interval = absl::Seconds(interval);
+  LS_ASSIGN_OR_RETURN(pull->sync, VersionSync::Create(o));
+  absl::StatusOr<SyncReport> r = pull->sync->SyncOnce(absl::Now() + absl::Seconds(timeout));
+  if (r.ok()) {
+    LOG(INFO) << r->Summary(pull->source->Describe());
+  } else {
+    LOG(WARNING) << "pull at start: " << r.status() << "; serving what is held"
+                 << (interval > 0 ? ", pulling again in the background" : "");
+  }
+  return pull;
+}
+
 int Main(int argc, char** argv) {
   services::ServiceMain m("latentsearch-encoder");
   if (absl::Status s = m.Init(argc, argv, kUsage); !s.ok()) return m.Fail(s);
@@ -114,6 +178,8 @@ int Main(int argc, char** argv) {
   options->on_batch = encoder_metrics.BatchObserver();
   absl::StatusOr<std::unique_ptr<EncoderCore>> core = EncoderCore::Create(*options);
   if (!core.ok()) return m.Fail(core.status());
+  absl::StatusOr<std::unique_ptr<Pull>> pull = PullAtStart(core->get());
+  if (!pull.ok()) return m.Fail(pull.status());
   EncoderService service(core->get());
   encoder_metrics.ObserveCore(&(*core)->scheduler(), &(*core)->registry());
   rpc::ServerOptions serve;
@@ -128,7 +194,9 @@ int Main(int argc, char** argv) {
   m.Announce(absl::StrCat("data_dir ", options->data_dir, ", ", snapshot->models.size(),
                           " model name(s) restored",
                           snapshot->empty() ? "; NOT_SERVING until a checkpoint is pushed" : ""));
-  return m.WaitAndDrain(nullptr, [&core] {
+  if (*pull != nullptr && absl::GetFlag(FLAGS_pull_interval_seconds) > 0) (*pull)->sync->Start();
+  return m.WaitAndDrain(nullptr, [&core, &pull] {
+    if (*pull != nullptr) (*pull)->sync->Stop();
     (*core)->Shutdown();
     (*core)->SetReadinessListener(nullptr);
   });
