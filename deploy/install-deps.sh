@@ -61,7 +61,17 @@ PACKAGES=(
   # the search cluster keeps placement in etcd; tests start one
   # (common/testing/etcd_process.h)
   etcd-server
+  # the gateway console's browser test (tests/e2e/gateway): headless
+  # Chromium driven through chromedriver by Selenium
+  chromium chromium-driver python3-selenium
 )
+# The console's assets are built from npm packages pinned by
+# services/gateway/console/package-lock.json. Debian's nodejs + npm only
+# when no npm is on the PATH (e.g. NodeSource's nodejs bundles its own npm
+# and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 [[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")
 

@@ -1,0 +1,246 @@
+#include "services/gateway/routes.h"
+
+#include <regex>
+
+#include "absl/strings/match.h"
+#include "latentsearch/v1/encoder.grpc.pb.h"
+#include "latentsearch/v1/search.grpc.pb.h"
+#include "latentsearch/v1/trainer.grpc.pb.h"
+#include "services/gateway/gateway_handlers.h"
+#include "services/gateway/rpc_handlers.h"
+
+namespace latentsearch::gateway {
+namespace {
+
+using v1::Encoder;
+using v1::Search;
+using v1::Trainer;
+
+constexpr Backend kG = Backend::kGateway;
+constexpr Backend kT = Backend::kTrainer;
+constexpr Backend kE = Backend::kEncoder;
+constexpr Backend kS = Backend::kSearch;
+
+template <typename M>
+const google::protobuf::Descriptor* D() {
+  return M::descriptor();
+}
+
+std::vector<Route> BuildRoutes() {
+  // clang-format off
+  return {
+    // --- the gateway itself ---
+    {"GET", "/healthz", "Gateway.Healthz", kG, "", "Liveness: the gateway process answers.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, true, &HealthzRoute},
+    {"GET", "/readyz", "Gateway.Readyz", kG, "",
+     "Readiness: 200 when every backend answers its health check, else 503 naming those down.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, true, &ReadyzRoute},
+    {"GET", "/v1/openapi.json", "Gateway.OpenApi", kG, "", "This document.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, true, &OpenApiRoute},
+    {"GET", "/v1/session", "Gateway.GetSession", kG, "",
+     "Whether a token is required and whether this caller is signed in.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, true, &SessionGetRoute},
+    {"POST", "/v1/session", "Gateway.SignIn", kG, "",
+     "Sign in with {\"token\": TOKEN}: sets the HttpOnly, SameSite=Strict session cookie.",
+     nullptr, nullptr, Body::kJson, "", Reply::kJson, true, &SessionCreateRoute},
+    {"DELETE", "/v1/session", "Gateway.SignOut", kG, "", "Sign out: clears the session cookie.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, true, &SessionDeleteRoute},
+    {"GET", "/v1/thumbnails", "Gateway.Thumbnail", kG, "",
+     "An item's image (?uri=ITEM_URI&size=PIXELS) as PNG, read only under --image_roots.",
+     nullptr, nullptr, Body::kNone, "", Reply::kPng, false, &ThumbnailRoute},
+    {"POST", "/v1/models/{model.name}:preview", "Gateway.Preview", kG, "",
+     "An uploaded image as the model sees it (its input channels and size), PNG.",
+     D<v1::ReconstructRequest>(), nullptr, Body::kJsonOrImage, "images", Reply::kPng, false,
+     &PreviewRoute},
+    {"POST", "/v1/evals", "Gateway.StartEval", kG, "",
+     "Start an evaluation of a collection (precision@k, mAP, HNSW recall; asynchronous).",
+     nullptr, nullptr, Body::kJson, "", Reply::kJson, false, &EvalStartRoute},
+    {"GET", "/v1/evals", "Gateway.ListEvals", kG, "", "Evaluations, newest first.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, false, &EvalListRoute},
+    {"GET", "/v1/evals/{eval_id}", "Gateway.GetEval", kG, "", "One evaluation and its table.",
+     nullptr, nullptr, Body::kNone, "", Reply::kJson, false, &EvalGetRoute},
+    // --- latentsearch.v1.Trainer ---
+    {"POST", "/v1/jobs", "Trainer.StartTraining", kT, "latentsearch.v1.Trainer/StartTraining",
+     "Queue a training job.", D<v1::StartTrainingRequest>(), D<v1::StartTrainingResponse>(),
+     Body::kJson, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::trainer, &Trainer::Stub::StartTraining>},
+    {"GET", "/v1/jobs", "Trainer.ListJobs", kT, "latentsearch.v1.Trainer/ListJobs",
+     "Jobs, newest first (?states=JOB_STATE_RUNNING,...).", D<v1::ListJobsRequest>(),
+     D<v1::ListJobsResponse>(), Body::kNone, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::trainer, &Trainer::Stub::ListJobs>},
+    {"GET", "/v1/jobs/{job_id}", "Trainer.GetJob", kT, "latentsearch.v1.Trainer/GetJob",
+     "One job.", D<v1::GetJobRequest>(), D<v1::Job>(), Body::kNone, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::trainer, &Trainer::Stub::GetJob>},
+    {"POST", "/v1/jobs/{job_id}:stop", "Trainer.StopTraining", kT,
+     "latentsearch.v1.Trainer/StopTraining", "Stop a job at its next step.",
+     D<v1::StopTrainingRequest>(), D<v1::StopTrainingResponse>(), Body::kJson, "", Reply::kJson,
+     false, &UnaryRoute<&Backends::trainer, &Trainer::Stub::StopTraining>},
+    {"GET", "/v1/jobs/{job_id}/events", "Trainer.WatchTraining", kT,
+     "latentsearch.v1.Trainer/WatchTraining",
+     "A job's events as server-sent events (history first unless ?skip_history=true).",
+     D<v1::WatchTrainingRequest>(), D<v1::TrainingEvent>(), Body::kNone, "",
+     Reply::kEventStream, false, &WatchTrainingRoute},
+    {"GET", "/v1/checkpoints", "Trainer.ListCheckpoints", kT,
+     "latentsearch.v1.Trainer/ListCheckpoints", "Checkpoints in the trainer's store.",
+     D<v1::ListCheckpointsRequest>(), D<v1::ListCheckpointsResponse>(), Body::kNone, "",
+     Reply::kJson, false, &UnaryRoute<&Backends::trainer, &Trainer::Stub::ListCheckpoints>},
+    {"GET", "/v1/checkpoints/{model.name}/{model.version}", "Trainer.DownloadCheckpoint", kT,
+     "latentsearch.v1.Trainer/DownloadCheckpoint",
+     "A checkpoint's bytes (version 0 = newest); metadata in X-Checkpoint-* headers.",
+     D<v1::DownloadCheckpointRequest>(), nullptr, Body::kNone, "", Reply::kOctetStream, false,
+     &DownloadCheckpointRoute},
+    // --- latentsearch.v1.Encoder (PushCheckpoint has no route) ---
+    {"GET", "/v1/models", "Encoder.ListModels", kE, "latentsearch.v1.Encoder/ListModels",
+     "Models the encoder holds, newest first per name.", D<v1::ListModelsRequest>(),
+     D<v1::ListModelsResponse>(), Body::kNone, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::encoder, &Encoder::Stub::ListModels>},
+    {"POST", "/v1/models/{model.name}:encode", "Encoder.Encode", kE,
+     "latentsearch.v1.Encoder/Encode", "Images to embeddings (JSON or image uploads).",
+     D<v1::EncodeRequest>(), D<v1::EncodeResponse>(), Body::kJsonOrImage, "images",
+     Reply::kJson, false, &UnaryRoute<&Backends::encoder, &Encoder::Stub::Encode>},
+    {"POST", "/v1/models/{model.name}:reconstruct", "Encoder.Reconstruct", kE,
+     "latentsearch.v1.Encoder/Reconstruct",
+     "Images to the model's reconstructions (raw pixels, base64).",
+     D<v1::ReconstructRequest>(), D<v1::ReconstructResponse>(), Body::kJsonOrImage, "images",
+     Reply::kJson, false, &UnaryRoute<&Backends::encoder, &Encoder::Stub::Reconstruct>},
+    // --- latentsearch.v1.Search ---
+    {"POST", "/v1/collections", "Search.CreateCollection", kS,
+     "latentsearch.v1.Search/CreateCollection", "Create a collection.",
+     D<v1::CreateCollectionRequest>(), D<v1::CollectionInfo>(), Body::kJson, "", Reply::kJson,
+     false, &UnaryRoute<&Backends::search, &Search::Stub::CreateCollection>},
+    {"GET", "/v1/collections", "Search.ListCollections", kS,
+     "latentsearch.v1.Search/ListCollections", "Collections with their statistics.",
+     D<v1::ListCollectionsRequest>(), D<v1::ListCollectionsResponse>(), Body::kNone, "",
+     Reply::kJson, false, &UnaryRoute<&Backends::search, &Search::Stub::ListCollections>},
+    {"GET", "/v1/collections/{name}", "Search.GetCollection", kS,
+     "latentsearch.v1.Search/GetCollection", "One collection's statistics.",
+     D<v1::GetCollectionRequest>(), D<v1::CollectionInfo>(), Body::kNone, "", Reply::kJson,
+     false, &UnaryRoute<&Backends::search, &Search::Stub::GetCollection>},
+    {"DELETE", "/v1/collections/{name}", "Search.DropCollection", kS,
+     "latentsearch.v1.Search/DropCollection", "Drop a collection and its files.",
+     D<v1::DropCollectionRequest>(), D<v1::DropCollectionResponse>(), Body::kNone, "",
+     Reply::kJson, false, &UnaryRoute<&Backends::search, &Search::Stub::DropCollection>},
+    {"POST", "/v1/collections/{collection}/items", "Search.Upsert", kS,
+     "latentsearch.v1.Search/Upsert",
+     "Insert or replace items (sent to the service as a stream of batches).",
+     D<v1::UpsertRequest>(), D<v1::UpsertResponse>(), Body::kJson, "", Reply::kJson, false,
+     &UpsertRoute},
+    {"GET", "/v1/collections/{collection}/items", "Search.ListItems", kS,
+     "latentsearch.v1.Search/ListItems", "Page through items in id order.",
+     D<v1::ListItemsRequest>(), D<v1::ListItemsResponse>(), Body::kNone, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::search, &Search::Stub::ListItems>},
+    {"POST", "/v1/collections/{collection}/items:delete", "Search.Delete", kS,
+     "latentsearch.v1.Search/Delete", "Delete items by id.", D<v1::DeleteRequest>(),
+     D<v1::DeleteResponse>(), Body::kJson, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::search, &Search::Stub::Delete>},
+    {"POST", "/v1/collections/{collection}:search", "Search.Search", kS,
+     "latentsearch.v1.Search/Search",
+     "k nearest neighbours of a vector, an item or an image (JSON, or an image upload with "
+     "the other fields as query parameters).",
+     D<v1::SearchRequest>(), D<v1::SearchResponse>(), Body::kJsonOrImage, "image", Reply::kJson,
+     false, &UnaryRoute<&Backends::search, &Search::Stub::Search>},
+    {"POST", "/v1/collections/{collection}:searchBatch", "Search.SearchBatch", kS,
+     "latentsearch.v1.Search/SearchBatch", "Many queries in one call.",
+     D<v1::SearchBatchRequest>(), D<v1::SearchBatchResponse>(), Body::kJson, "", Reply::kJson,
+     false, &UnaryRoute<&Backends::search, &Search::Stub::SearchBatch>},
+    {"POST", "/v1/snapshots", "Search.Snapshot", kS, "latentsearch.v1.Search/Snapshot",
+     "Write a snapshot of one collection ({\"collection\": NAME}) or all.",
+     D<v1::SnapshotRequest>(), D<v1::SnapshotResponse>(), Body::kJson, "", Reply::kJson, false,
+     &UnaryRoute<&Backends::search, &Search::Stub::Snapshot>},
+    // --- the console (static files; matched last) ---
+    {"GET", "/", "Gateway.Console", kG, "", "The browser console (static files under /).",
+     nullptr, nullptr, Body::kNone, "", Reply::kHtml, true, &ConsoleFileRoute},
+  };
+  // clang-format on
+}
+
+struct Compiled {
+  const Route* route;
+  std::string prefix;  // the literal start, checked before the regex
+  std::regex pattern;
+  std::vector<std::string> names;
+};
+
+std::string EscapeRegex(const std::string& s) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(s, special, R"(\$&)");
+}
+
+const std::vector<Compiled>& CompiledRoutes() {
+  static const std::vector<Compiled>* compiled = [] {
+    auto* out = new std::vector<Compiled>;
+    for (const Route& r : Routes()) {
+      std::string path = r.path, re;
+      std::vector<std::string> names;
+      size_t pos = 0;
+      while (true) {
+        const size_t open = path.find('{', pos);
+        if (open == std::string::npos) break;
+        const size_t close = path.find('}', open);
+        re += EscapeRegex(path.substr(pos, open - pos)) + "([^/:]+)";
+        names.push_back(path.substr(open + 1, close - open - 1));
+        pos = close + 1;
+      }
+      re += EscapeRegex(path.substr(pos));
+      const std::string prefix = path.substr(0, path.find('{'));
+      out->push_back({&r, prefix, std::regex(re), names});
+    }
+    return out;
+  }();
+  return *compiled;
+}
+
+}  // namespace
+
+const char* BackendName(Backend backend) {
+  switch (backend) {
+    case Backend::kTrainer:
+      return "trainer";
+    case Backend::kEncoder:
+      return "encoder";
+    case Backend::kSearch:
+      return "search";
+    default:
+      return "gateway";
+  }
+}
+
+const std::vector<Route>& Routes() {
+  static const std::vector<Route>* routes = new std::vector<Route>(BuildRoutes());
+  return *routes;
+}
+
+std::vector<std::string> PathParams(const Route& route) {
+  for (const Compiled& c : CompiledRoutes()) {
+    if (c.route == &route) return c.names;
+  }
+  return {};
+}
+
+RouteMatch MatchRoute(const std::string& method, const std::string& path) {
+  RouteMatch match;
+  for (const Compiled& c : CompiledRoutes()) {
+    if (c.route->reply == Reply::kHtml || path.compare(0, c.prefix.size(), c.prefix) != 0) {
+      continue;
+    }
+    std::smatch m;
+    if (!std::regex_match(path, m, c.pattern)) continue;
+    if (method != c.route->method) {
+      match.other_method = true;
+      continue;
+    }
+    match.route = c.route;
+    for (size_t i = 0; i < c.names.size(); ++i) {
+      match.params[c.names[i]] = m[i + 1].str();  // httplib decoded the path
+    }
+    return match;
+  }
+  if (method == "GET" && !absl::StartsWith(path, "/v1/")) {
+    for (const Compiled& c : CompiledRoutes()) {
+      if (c.route->reply == Reply::kHtml) match.route = c.route;
+    }
+  }
+  return match;
+}
+
+}  // namespace latentsearch::gateway
