@@ -2,9 +2,11 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/rpc/channel.h"
 #include "common/rpc/status_util.h"
@@ -13,13 +15,19 @@
 namespace latentsearch::search {
 
 absl::StatusOr<std::unique_ptr<GrpcEncoderClient>> GrpcEncoderClient::Create(
-    const std::string& address, const rpc::ClientSecurityOptions& security) {
+    const std::string& address, const rpc::ClientSecurityOptions& security,
+    const GrpcEncoderClientOptions& options) {
+  if (options.not_found_attempts < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("encoder client not_found_attempts ",
+                                                   options.not_found_attempts, ": expected >= 1"));
+  }
   rpc::ChannelOptions channel_options;
   if (absl::Status s = rpc::ApplyClientSecurity(security, address, &channel_options); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("encoder ", address, ": ", s.message()));
   }
   auto stub = v1::Encoder::NewStub(rpc::CreateChannel(address, channel_options));
-  return std::unique_ptr<GrpcEncoderClient>(new GrpcEncoderClient(address, std::move(stub)));
+  return std::unique_ptr<GrpcEncoderClient>(
+      new GrpcEncoderClient(address, std::move(stub), options));
 }
 
 absl::Status GrpcEncoderClient::Describe(const grpc::Status& status) const {
@@ -40,50 +48,69 @@ absl::Status GrpcEncoderClient::Describe(const grpc::Status& status) const {
   return absl::Status(s.code(), absl::StrCat("the encoder at ", address_, ": ", s.message()));
 }
 
-namespace {
-
-// One Encode call. The context is shared with a cancellation in progress:
-// cancelling copies it under `mu`, then calls TryCancel outside the lock
-// (gRPC may run the call's completion, which takes `mu`, on that thread).
-struct EncodeCall {
+// One Encode call across its attempts. The context of the attempt in flight
+// is shared with a cancellation in progress: cancelling sets `cancelled`
+// and copies the context under `mu`, then calls TryCancel outside the lock
+// (gRPC may run the attempt's completion, which takes `mu`, on that
+// thread); a retry installs its context under `mu` unless `cancelled`.
+struct GrpcEncoderClient::Call {
   absl::Mutex mu;
-  std::shared_ptr<grpc::ClientContext> ctx ABSL_GUARDED_BY(mu) =
-      std::make_shared<grpc::ClientContext>();
+  std::shared_ptr<grpc::ClientContext> ctx ABSL_GUARDED_BY(mu);
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
+  absl::Time deadline = absl::InfiniteFuture();
+  int attempts = 0;
+  std::vector<std::string> not_found_from;  // Peers that answered NOT_FOUND.
   v1::EncodeRequest request;
   v1::EncodeResponse response;
   EncoderClient::EncodeDone done;
 };
 
-// What Cancellation::Cancel does for `call`: nothing once it finished.
-void CancelCall(const std::weak_ptr<EncodeCall>& weak) {
-  const std::shared_ptr<EncodeCall> call = weak.lock();
-  if (call == nullptr) return;
-  std::shared_ptr<grpc::ClientContext> ctx;
-  {
-    absl::MutexLock lock(&call->mu);
-    ctx = call->ctx;
-  }
-  // Thread-safe, also before the call started (it is cancelled as it
-  // starts) and after it finished (no-op).
-  if (ctx != nullptr) ctx->TryCancel();
-}
-
-}  // namespace
-
 void GrpcEncoderClient::Encode(const v1::EncodeRequest& request, absl::Time deadline,
                                Cancellation* cancel, EncodeDone done) {
-  auto call = std::make_shared<EncodeCall>();
-  grpc::ClientContext* ctx;
-  {
-    absl::MutexLock lock(&call->mu);
-    ctx = call->ctx.get();
-  }
-  if (deadline != absl::InfiniteFuture()) ctx->set_deadline(absl::ToChronoTime(deadline));
+  auto call = std::make_shared<Call>();
+  call->deadline = deadline;
   call->request = request;
   call->done = std::move(done);
   if (cancel != nullptr) {
-    cancel->OnCancel([weak = std::weak_ptr<EncodeCall>(call)] { CancelCall(weak); });
+    // Nothing once the call finished.
+    cancel->OnCancel([weak = std::weak_ptr<Call>(call)] {
+      const std::shared_ptr<Call> c = weak.lock();
+      if (c == nullptr) return;
+      std::shared_ptr<grpc::ClientContext> ctx;
+      {
+        absl::MutexLock lock(&c->mu);
+        c->cancelled = true;
+        ctx = c->ctx;
+      }
+      // Thread-safe, also before the attempt started (it is cancelled as it
+      // starts) and after it finished (no-op).
+      if (ctx != nullptr) ctx->TryCancel();
+    });
   }
+  StartAttempt(call);
+}
+
+void GrpcEncoderClient::StartAttempt(const std::shared_ptr<Call>& call) {
+  grpc::ClientContext* ctx;
+  {
+    absl::MutexLock lock(&call->mu);
+    if (!call->cancelled) {
+      call->ctx = std::make_shared<grpc::ClientContext>();
+      ctx = call->ctx.get();
+    } else {
+      ctx = nullptr;
+    }
+  }
+  if (ctx == nullptr) {
+    EncodeDone done = std::move(call->done);
+    done(absl::CancelledError(
+        absl::StrCat("the call to the encoder at ", address_, " was cancelled between attempts")));
+    return;
+  }
+  if (call->deadline != absl::InfiniteFuture())
+    ctx->set_deadline(absl::ToChronoTime(call->deadline));
+  ++call->attempts;
+  call->response.Clear();
   stub_->async()->Encode(ctx, &call->request, &call->response, [this, call](grpc::Status status) {
     // The ClientContext holds a reference to the channel. Drop ours before
     // `done`: once the search call finishes, the server may shut down and
@@ -100,10 +127,26 @@ void GrpcEncoderClient::Encode(const v1::EncodeRequest& request, absl::Time dead
       absl::MutexLock lock(&call->mu);
       finished = std::move(call->ctx);
     }
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND &&
+        call->request.model().version() != 0) {
+      call->not_found_from.push_back(finished->peer());
+      if (call->attempts < options_.not_found_attempts) {
+        // Another pick: round_robin's next replica may hold the version.
+        finished.reset();
+        StartAttempt(call);
+        return;
+      }
+    }
     finished.reset();
     EncodeDone done = std::move(call->done);
     if (!status.ok()) {
-      done(Describe(status));
+      absl::Status s = Describe(status);
+      if (call->not_found_from.size() > 1 && absl::IsNotFound(s)) {
+        s = absl::NotFoundError(absl::StrCat(s.message(), " (", call->attempts,
+                                             " attempts; NOT_FOUND from ",
+                                             absl::StrJoin(call->not_found_from, ", "), ")"));
+      }
+      done(std::move(s));
       return;
     }
     done(std::move(call->response));
