@@ -21,6 +21,7 @@
 #include "common/rpc/security.h"
 #include "services/common/service_main.h"
 #include "services/trainer/push_client.h"
+#include "services/trainer/push_targets.h"
 #include "services/trainer/trainer_core.h"
 #include "services/trainer/trainer_metrics.h"
 #include "services/trainer/trainer_service.h"
@@ -30,7 +31,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
 ABSL_FLAG(std::string, data_dir, "latentsearch-data/trainer",
           "Directory of the checkpoint store (<data_dir>/checkpoints/<name>/)");
 ABSL_FLAG(std::string, push_to, "",
-          "Comma-separated encoder addresses every new checkpoint is pushed to");
+          "Encoders every new checkpoint is pushed to, comma-separated: HOST:PORT, unix:PATH "
+          "or dns:///NAME:PORT (every replica NAME resolves to, looked up again at each push)");
 ABSL_FLAG(std::string, describe, "",
           "Print the named architecture as a table (layers, shapes, parameters) and exit");
 ABSL_FLAG(int32_t, latent, 0, "With --describe: latent size (0 = the default, 10)");
@@ -43,6 +45,9 @@ ABSL_FLAG(std::string, formulation, "phase_split",
           "How seed's transposed convolutions run: plain, phase_conv, phase_split "
           "(same function)");
 ABSL_FLAG(bool, cuda, true, "Train on CUDA when LibTorch has a usable device");
+ABSL_FLAG(uint64_t, snapshot_every_steps, 100,
+          "Training snapshot (what ResumeTraining continues from) every N steps, besides one at "
+          "every epoch end; 0 = epoch ends only");
 ABSL_FLAG(int32_t, push_attempts, 6, "Attempts per checkpoint and encoder");
 ABSL_FLAG(double, push_backoff_seconds, 0.5,
           "Wait before the 2nd push attempt; doubles per attempt (max 30 s)");
@@ -103,7 +108,12 @@ absl::Status PushFile(const std::vector<std::string>& targets, const GrpcPusherO
   }
   GrpcCheckpointPusher pusher(options);
   int failed = 0;
-  for (const std::string& target : targets) {
+  std::vector<std::string> replicas;  // Every replica of a dns: name or list.
+  for (const std::string& t : targets) {
+    LS_ASSIGN_OR_RETURN(std::vector<std::string> r, ExpandPushTarget(t, ResolveHost));
+    replicas.insert(replicas.end(), r.begin(), r.end());
+  }
+  for (const std::string& target : replicas) {
     absl::Status s = pusher.Push(target, checkpoint);
     if (s.ok()) {
       std::printf("pushed %s (%s, latent %d) as model '%s' to %s\n", path.c_str(),
@@ -116,7 +126,7 @@ absl::Status PushFile(const std::vector<std::string>& targets, const GrpcPusherO
   }
   if (failed == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat(failed, " of ", targets.size(), " push(es) of ", path, " failed"));
+      absl::StrCat(failed, " of ", replicas.size(), " push(es) of ", path, " failed"));
 }
 
 // The pusher's TLS/token and deadline flags.
@@ -155,10 +165,16 @@ absl::StatusOr<TrainerOptions> OptionsFromFlags() {
   TrainerOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.push_to = PushTargetsFromFlags();
+  for (const std::string& t : options.push_to) {
+    if (absl::Status s = ValidatePushTarget(t); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--push_to: ", s.message()));
+    }
+  }
   options.backoff.max_attempts = absl::GetFlag(FLAGS_push_attempts);
   options.backoff.initial = absl::Seconds(absl::GetFlag(FLAGS_push_backoff_seconds));
   options.default_threads = absl::GetFlag(FLAGS_threads);
   options.use_cuda_if_available = absl::GetFlag(FLAGS_cuda);
+  options.snapshot_every_steps = absl::GetFlag(FLAGS_snapshot_every_steps);
   const std::string precision = absl::GetFlag(FLAGS_precision);
   if (precision == "bf16") {
     options.precision = Precision::kBFloat16;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
@@ -19,12 +21,13 @@ std::string DescribeCheckpoint(const model::CheckpointMetadata& m) {
 
 // The PushEvent of attempt `attempt` that ended with `s`; `last` = no
 // attempt follows, else the next one starts after `delay`.
-v1::TrainingEvent AttemptEvent(const std::string& target, const model::CheckpointMetadata& m,
-                               int attempt, const absl::Status& s, bool last,
-                               absl::Duration delay) {
+v1::TrainingEvent AttemptEvent(const std::string& target, const std::string& replica_of,
+                               const model::CheckpointMetadata& m, int attempt,
+                               const absl::Status& s, bool last, absl::Duration delay) {
   v1::TrainingEvent e;
   v1::PushEvent* p = e.mutable_push();
   p->set_target(target);
+  p->set_replica_of(replica_of);
   p->mutable_model()->set_name(m.model_name);
   p->mutable_model()->set_version(m.version);
   p->set_attempt(attempt);
@@ -43,11 +46,12 @@ v1::TrainingEvent AttemptEvent(const std::string& target, const model::Checkpoin
 }
 
 // The final PushEvent of a push whose backoff wait was cut short.
-v1::TrainingEvent AbandonedEvent(const std::string& target, const model::CheckpointMetadata& m,
-                                 int attempt) {
+v1::TrainingEvent AbandonedEvent(const std::string& target, const std::string& replica_of,
+                                 const model::CheckpointMetadata& m, int attempt) {
   v1::TrainingEvent c;
   v1::PushEvent* cp = c.mutable_push();
   cp->set_target(target);
+  cp->set_replica_of(replica_of);
   cp->mutable_model()->set_name(m.model_name);
   cp->mutable_model()->set_version(m.version);
   cp->set_attempt(attempt);
@@ -60,9 +64,12 @@ v1::TrainingEvent AbandonedEvent(const std::string& target, const model::Checkpo
 
 // One glog line per attempt: INFO when it succeeded, WARNING when it is
 // retried, ERROR when the push failed for good.
-void LogAttempt(const std::string& target, const model::CheckpointMetadata& m, int attempt,
-                int max_attempts, const absl::Status& s, bool last, absl::Duration delay) {
-  const std::string what = absl::StrCat("push of ", DescribeCheckpoint(m), " to ", target);
+void LogAttempt(const std::string& target, const std::string& replica_of,
+                const model::CheckpointMetadata& m, int attempt, int max_attempts,
+                const absl::Status& s, bool last, absl::Duration delay) {
+  const std::string what =
+      absl::StrCat("push of ", DescribeCheckpoint(m), " to ", target,
+                   replica_of.empty() ? "" : absl::StrCat(" (replica of ", replica_of, ")"));
   if (s.ok()) {
     LOG(INFO) << what << " succeeded (attempt " << attempt << ")";
   } else if (!last) {
@@ -152,19 +159,72 @@ void PushQueue::Drop(std::deque<Task> dropped) {
 }
 
 absl::Status PushQueue::Run(const Task& task) {
+  if (!NamesReplicaSet(options_.target)) return PushWithRetries(options_.target, "", task);
+  absl::StatusOr<std::vector<std::string>> replicas = ExpandWithRetries(task);
+  if (!replicas.ok()) return replicas.status();
+  // Each replica on a thread of its own, so that one that is down (retries,
+  // backoff) delays no other.
+  std::vector<absl::Status> results(replicas->size());
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < replicas->size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = PushWithRetries((*replicas)[i], options_.target, task); });
+  }
+  results[0] = PushWithRetries((*replicas)[0], options_.target, task);
+  for (std::thread& t : threads) t.join();
+  const size_t ok =
+      std::count_if(results.begin(), results.end(), [](const absl::Status& s) { return s.ok(); });
+  const std::string summary =
+      absl::StrCat("push of ", DescribeCheckpoint(task.checkpoint->metadata), " to ",
+                   options_.target, ": ", ok, " of ", results.size(), " replica(s) took it");
+  if (ok == results.size()) {
+    LOG(INFO) << summary;
+    return absl::OkStatus();
+  }
+  LOG(WARNING) << summary << " (a replica that missed it pulls it when it starts)";
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> PushQueue::ExpandWithRetries(const Task& task) {
+  const BackoffPolicy& b = options_.backoff;
+  const model::CheckpointMetadata& m = task.checkpoint->metadata;
+  const HostResolver resolve = options_.resolve ? options_.resolve : HostResolver(ResolveHost);
+  absl::Duration delay = b.initial;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::vector<std::string>> replicas = ExpandPushTarget(options_.target, resolve);
+    if (replicas.ok()) return replicas;
+    const absl::Status& s = replicas.status();
+    const bool last = !IsRetryablePushError(s.code()) || attempt >= b.max_attempts;
+    LogAttempt(options_.target, options_.target, m, attempt, b.max_attempts, s, last, delay);
+    task.log->Append(AttemptEvent(options_.target, options_.target, m, attempt, s, last, delay));
+    if (last) return s;
+    if (!options_.wait(delay)) {
+      task.log->Append(AbandonedEvent(options_.target, options_.target, m, attempt));
+      return absl::CancelledError(absl::StrCat(
+          "trainer shutting down; push abandoned after attempt ", attempt, ": ", s.message()));
+    }
+    delay = std::min(b.max, delay * b.multiplier);
+  }
+}
+
+absl::Status PushQueue::PushWithRetries(const std::string& address, const std::string& replica_of,
+                                        const Task& task) {
   const BackoffPolicy& b = options_.backoff;
   const model::CheckpointMetadata& m = task.checkpoint->metadata;
   absl::Duration delay = b.initial;
   for (int attempt = 1;; ++attempt) {
-    absl::Status s = options_.pusher->Push(options_.target, *task.checkpoint);
+    absl::Status s = options_.pusher->Push(address, *task.checkpoint);
     const bool last = s.ok() || !IsRetryablePushError(s.code()) || attempt >= b.max_attempts;
-    LogAttempt(options_.target, m, attempt, b.max_attempts, s, last, delay);
-    task.log->Append(AttemptEvent(options_.target, m, attempt, s, last, delay));
+    LogAttempt(address, replica_of, m, attempt, b.max_attempts, s, last, delay);
+    task.log->Append(AttemptEvent(address, replica_of, m, attempt, s, last, delay));
     if (last) return s;
     if (!options_.wait(delay)) {
-      LOG(WARNING) << "push of " << DescribeCheckpoint(m) << " to " << options_.target
+      LOG(WARNING) << "push of " << DescribeCheckpoint(m) << " to " << address
                    << " abandoned after attempt " << attempt << ": the trainer is shutting down";
-      task.log->Append(AbandonedEvent(options_.target, m, attempt));
+      task.log->Append(AbandonedEvent(address, replica_of, m, attempt));
       return absl::CancelledError(absl::StrCat(
           "trainer shutting down; push abandoned after attempt ", attempt, ": ", s.message()));
     }

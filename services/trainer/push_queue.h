@@ -5,6 +5,13 @@
 // never delay the others. Every attempt is appended to the job's event log
 // as a PushEvent and every failed one is logged (glog) with its cause.
 //
+// A target that names several replicas (push_targets.h: a dns: name, looked
+// up again at every push, or an ipv4:/ipv6: list) is expanded per push, and
+// the checkpoint goes to every replica at once, each with its own retries
+// and its own PushEvents (PushEvent.replica_of names the entry). A replica
+// that is down through every retry misses the version; the encoder pulls
+// what it lacks from the trainer when it starts (docs/encoder.md).
+//
 // Thread-safety: CheckpointPusher implementations must be thread-safe;
 // PushQueue::Add and Stop are thread-safe.
 #ifndef LATENTSEARCH_SERVICES_TRAINER_PUSH_QUEUE_H_
@@ -15,13 +22,16 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/model/checkpoint.h"
 #include "services/trainer/event_log.h"
+#include "services/trainer/push_targets.h"
 
 namespace latentsearch::trainer {
 
@@ -51,13 +61,17 @@ struct BackoffPolicy {
 class PushQueue {
  public:
   struct Options {
-    std::string target;  // The encoder's address.
+    // The encoder's address, or several replicas' (push_targets.h).
+    std::string target;
     // Not owned; must outlive the queue. Required.
     CheckpointPusher* pusher = nullptr;
     BackoffPolicy backoff;
     // Waits between attempts; returns false when the wait was cut short
     // (shutting down): the push is then abandoned. Required.
     std::function<bool(absl::Duration)> wait;
+    // Looks up a dns: target's host at every push; empty = ResolveHost (the
+    // system resolver). A failed lookup is retried like a failed push.
+    HostResolver resolve;
   };
 
   struct Task {
@@ -92,9 +106,16 @@ class PushQueue {
 
  private:
   void Loop();
-  // Pushes with retries; appends every attempt to task.log. Returns how the
-  // push ended (see Task::done).
+  // Pushes to the target, or to each of its replicas at once; returns how
+  // the push ended (see Task::done): the first replica's error, if any.
   absl::Status Run(const Task& task);
+  // One address with retries; appends every attempt to task.log.
+  // `replica_of`: the entry `address` came from, "" for a plain target.
+  absl::Status PushWithRetries(const std::string& address, const std::string& replica_of,
+                               const Task& task);
+  // The target's replica addresses, looking the name up again after the
+  // backoff while it fails; a failed lookup is a PushEvent of the target.
+  absl::StatusOr<std::vector<std::string>> ExpandWithRetries(const Task& task);
   // Runs `done` of tasks dropped unstarted, logging a warning.
   void Drop(std::deque<Task> dropped);
 

@@ -4,6 +4,7 @@
 // ended, and shutting down drops the pushes not started (logged).
 #include "services/trainer/push_queue.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -243,6 +244,139 @@ TEST(PushQueueTest, ATaskAddedAfterStopIsDroppedNotLost) {
   }
   EXPECT_THAT(ended, StatusIs(absl::StatusCode::kCancelled, HasSubstr("dropped")));
   EXPECT_THAT(log->Snapshot(), IsEmpty());
+}
+
+// Records every address pushed to; the addresses in `down` answer
+// UNAVAILABLE every time.
+class ReplicaPusher final : public CheckpointPusher {
+ public:
+  explicit ReplicaPusher(std::vector<std::string> down = {}) : down_(std::move(down)) {}
+  absl::Status Push(const std::string& target, const model::Checkpoint&) override {
+    absl::MutexLock lock(&mu_);
+    pushed_.push_back(target);
+    if (std::find(down_.begin(), down_.end(), target) != down_.end()) {
+      return absl::UnavailableError("connection refused");
+    }
+    return absl::OkStatus();
+  }
+  std::vector<std::string> pushed() {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> p = pushed_;
+    std::sort(p.begin(), p.end());
+    return p;
+  }
+
+ private:
+  absl::Mutex mu_;
+  const std::vector<std::string> down_;
+  std::vector<std::string> pushed_;
+};
+
+// Pushes versions 1..n of "m" through one queue to `target`; returns the
+// PushEvents and each task's final status.
+std::vector<v1::PushEvent> PushVersions(const std::string& target, CheckpointPusher* pusher,
+                                        HostResolver resolve, int n,
+                                        std::vector<absl::Status>* statuses) {
+  auto log = std::make_shared<EventLog>("job-1");
+  statuses->assign(n, absl::UnknownError("done not run"));
+  {
+    PushQueue::Options o;
+    o.target = target;
+    o.pusher = pusher;
+    o.backoff.max_attempts = 3;
+    o.wait = [](absl::Duration) { return true; };
+    o.resolve = std::move(resolve);
+    PushQueue queue(std::move(o));
+    std::vector<std::unique_ptr<absl::Notification>> done;
+    for (int v = 1; v <= n; ++v) {
+      auto checkpoint = std::make_shared<model::Checkpoint>();
+      checkpoint->metadata.model_name = "m";
+      checkpoint->metadata.version = v;
+      done.push_back(std::make_unique<absl::Notification>());
+      absl::Notification* d = done.back().get();
+      absl::Status* st = &(*statuses)[v - 1];
+      queue.Add(PushQueue::Task{checkpoint, log, [d, st](const absl::Status& s) {
+                                  *st = s;
+                                  d->Notify();
+                                }});
+    }
+    for (auto& d : done) d->WaitForNotification();
+  }
+  std::vector<v1::PushEvent> out;
+  for (const v1::TrainingEvent& e : log->Snapshot()) out.push_back(e.push());
+  return out;
+}
+
+TEST(PushQueueTest, ADnsTargetIsResolvedAtEveryPushAndEveryReplicaGetsTheCheckpoint) {
+  ReplicaPusher pusher;
+  int lookups = 0;
+  // The second push finds a third replica (scaled up between the pushes).
+  HostResolver resolve = [&lookups](const std::string& host) {
+    EXPECT_EQ(host, "encoder");
+    ++lookups;
+    std::vector<std::string> ips = {"10.0.0.1", "10.0.0.2"};
+    if (lookups > 1) ips.push_back("10.0.0.3");
+    return absl::StatusOr<std::vector<std::string>>(ips);
+  };
+  std::vector<absl::Status> statuses;
+  std::vector<v1::PushEvent> p =
+      PushVersions("dns:///encoder:50052", &pusher, resolve, 2, &statuses);
+  EXPECT_EQ(lookups, 2);
+  EXPECT_OK(statuses[0]);
+  EXPECT_OK(statuses[1]);
+  EXPECT_THAT(pusher.pushed(), ElementsAre("10.0.0.1:50052", "10.0.0.1:50052", "10.0.0.2:50052",
+                                           "10.0.0.2:50052", "10.0.0.3:50052"));
+  ASSERT_EQ(p.size(), 5u);
+  for (const v1::PushEvent& e : p) {
+    EXPECT_TRUE(e.ok());
+    EXPECT_TRUE(e.final());
+    EXPECT_EQ(e.replica_of(), "dns:///encoder:50052");
+  }
+}
+
+TEST(PushQueueTest, AReplicaThatIsDownIsReportedAndDelaysNoOther) {
+  LogCapture logs;
+  ReplicaPusher pusher({"127.0.0.1:1002"});
+  std::vector<absl::Status> statuses;
+  std::vector<v1::PushEvent> p =
+      PushVersions("ipv4:127.0.0.1:1001,127.0.0.1:1002", &pusher, nullptr, 1, &statuses);
+  EXPECT_THAT(statuses[0], StatusIs(absl::StatusCode::kUnavailable, "connection refused"));
+  int good = 0;
+  int bad = 0;
+  for (const v1::PushEvent& e : p) {
+    EXPECT_EQ(e.replica_of(), "ipv4:127.0.0.1:1001,127.0.0.1:1002");
+    if (e.target() == "127.0.0.1:1001") {
+      ++good;
+      EXPECT_TRUE(e.ok());
+    } else {
+      ++bad;
+      EXPECT_EQ(e.target(), "127.0.0.1:1002");
+      EXPECT_EQ(e.error_code(), "UNAVAILABLE");
+      EXPECT_EQ(e.final(), e.attempt() == 3);
+    }
+  }
+  EXPECT_EQ(good, 1);
+  EXPECT_EQ(bad, 3);
+  EXPECT_THAT(logs.messages(), Contains(HasSubstr("1 of 2 replica(s) took it")));
+}
+
+TEST(PushQueueTest, ANameThatDoesNotResolveIsRetriedThenReported) {
+  ReplicaPusher pusher;
+  HostResolver nowhere = [](const std::string& host) -> absl::StatusOr<std::vector<std::string>> {
+    return absl::UnavailableError("'" + host + "' does not resolve: Name or service not known");
+  };
+  std::vector<absl::Status> statuses;
+  std::vector<v1::PushEvent> p =
+      PushVersions("dns:///no-such-encoder:50052", &pusher, nowhere, 1, &statuses);
+  EXPECT_THAT(statuses[0], StatusIs(absl::StatusCode::kUnavailable,
+                                    HasSubstr("'no-such-encoder' does not resolve")));
+  EXPECT_THAT(pusher.pushed(), IsEmpty());
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[2].target(), "dns:///no-such-encoder:50052");
+  EXPECT_EQ(p[2].replica_of(), "dns:///no-such-encoder:50052");
+  EXPECT_TRUE(p[2].final());
+  EXPECT_THAT(p[2].message(), HasSubstr("giving up after 3 attempts"));
+  EXPECT_FALSE(p[0].final());
 }
 
 TEST(PushQueueDeathTest, MissingRequiredFieldsAreProgrammerErrors) {
