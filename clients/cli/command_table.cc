@@ -13,9 +13,9 @@
 namespace latentsearch::cli {
 
 std::vector<Command> Commands() {
-  return {DataInfoCommand(), TrainCommand(),  WatchCommand(),   StopCommand(),
-          JobsCommand(),     IngestCommand(), QueryCommand(),   EvalCommand(),
-          ReportCommand(),   BenchCommand(),  ClusterCommand(), FetchCifar10Command()};
+  return {DataInfoCommand(), TrainCommand(),   WatchCommand(),       StopCommand(), ResumeCommand(),
+          JobsCommand(),     IngestCommand(),  QueryCommand(),       EvalCommand(), ReportCommand(),
+          BenchCommand(),    ClusterCommand(), FetchCifar10Command()};
 }
 
 }  // namespace latentsearch::cli

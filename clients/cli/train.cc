@@ -148,6 +148,8 @@ std::string JobStateLabel(v1::JobState state) {
       return "failed";
     case v1::JOB_STATE_STOPPED:
       return "stopped";
+    case v1::JOB_STATE_INTERRUPTED:
+      return "interrupted";
     default:
       return "unknown";
   }
@@ -523,6 +525,34 @@ absl::Status RunStop(const CommandContext& ctx) {
   return absl::OkStatus();
 }
 
+absl::Status RunResume(const CommandContext& ctx) {
+  if (ctx.positional.size() != 1) {
+    return absl::InvalidArgumentError(
+        "resume takes one job id, e.g. 'latentsearch resume job-000001'");
+  }
+  LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
+  auto stub = v1::Trainer::NewStub(trainer.channel);
+  grpc::ClientContext c;
+  SetDeadline(trainer, &c);
+  v1::ResumeTrainingRequest req;
+  req.set_job_id(ctx.positional[0]);
+  v1::ResumeTrainingResponse resp;
+  LS_RETURN_IF_ERROR(RpcError(trainer, stub->ResumeTraining(&c, req, &resp)));
+  if (!JsonFromFlags()) {
+    *ctx.out << "job " << ctx.positional[0] << " " << JobStateLabel(resp.state()) << ": "
+             << resp.message()
+             << (resp.queue_position() > 0
+                     ? absl::StrCat(" (", resp.queue_position(), " ahead in the queue)")
+                     : "")
+             << "\n";
+  } else if (absl::GetFlag(FLAGS_detach)) {
+    *ctx.out << "{\"job_id\":" << JsonWriter::Quote(ctx.positional[0]) << ",\"state\":\""
+             << JobStateLabel(resp.state()) << "\",\"resume_step\":" << resp.resume_step() << "}\n";
+  }
+  if (absl::GetFlag(FLAGS_detach)) return absl::OkStatus();
+  return Follow(trainer, ctx.positional[0], ctx);
+}
+
 absl::Status RunJobs(const CommandContext& ctx) {
   LS_ASSIGN_OR_RETURN(Endpoint trainer, DialFromFlags(Service::kTrainer));
   auto stub = v1::Trainer::NewStub(trainer.channel);
@@ -558,6 +588,7 @@ int Train(const CommandContext& ctx) { return ReportError(RunTrain(ctx), *ctx.er
 int Watch(const CommandContext& ctx) { return ReportError(RunWatch(ctx), *ctx.err); }
 int Stop(const CommandContext& ctx) { return ReportError(RunStop(ctx), *ctx.err); }
 int Jobs(const CommandContext& ctx) { return ReportError(RunJobs(ctx), *ctx.err); }
+int Resume(const CommandContext& ctx) { return ReportError(RunResume(ctx), *ctx.err); }
 
 std::vector<std::string> TrainerFlags() { return ClientFlagNames({Service::kTrainer}); }
 
@@ -624,6 +655,15 @@ Command WatchCommand() {
 Command StopCommand() {
   return Command{"stop", "Stop a training job (the last good checkpoint stays).", "JOB",
                  TrainerFlags(), &Stop};
+}
+
+Command ResumeCommand() {
+  std::vector<std::string> flags = TrainerFlags();
+  flags.emplace_back("detach");
+  return Command{"resume",
+                 "Continue an interrupted, failed or stopped training job from its newest "
+                 "snapshot and follow it (Ctrl-C detaches).",
+                 "JOB [--detach]", flags, &Resume};
 }
 
 Command JobsCommand() {

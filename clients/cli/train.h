@@ -48,6 +48,8 @@ std::string JobStateLabel(v1::JobState state);
 Command TrainCommand();
 Command WatchCommand();
 Command StopCommand();
+// `latentsearch resume JOB`: ResumeTraining, then follows the job like train.
+Command ResumeCommand();
 Command JobsCommand();
 
 }  // namespace latentsearch::cli

@@ -17,6 +17,7 @@ void EventLog::Append(v1::TrainingEvent event) {
       event.mutable_time()->set_seconds(nanos / 1000000000);
       event.mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
     }
+    if (sink_) sink_(event);
     events_.push_back(std::move(event));
   }
   Notify();

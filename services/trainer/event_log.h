@@ -1,6 +1,8 @@
 // A job's event history: append-only, numbered without gaps, readable from
 // any point, with listeners for live delivery (the WatchTraining reactor)
-// and a blocking wait (tests, synchronous readers).
+// and a blocking wait (tests, synchronous readers). An optional sink sees
+// every event before any reader does (the trainer persists events with it,
+// job_store.h), and a log can start from a replayed history.
 // Thread-safety: thread-safe.
 #ifndef LATENTSEARCH_SERVICES_TRAINER_EVENT_LOG_H_
 #define LATENTSEARCH_SERVICES_TRAINER_EVENT_LOG_H_
@@ -20,7 +22,16 @@ namespace latentsearch::trainer {
 
 class EventLog {
  public:
+  // Called with each stamped event inside Append, before it becomes
+  // visible to readers and listeners; must be quick and must not call back
+  // into the log.
+  using Sink = std::function<void(const v1::TrainingEvent&)>;
+
   explicit EventLog(std::string job_id) : job_id_(std::move(job_id)) {}
+  // A log that already holds `history` (numbered 1..n, as replayed from
+  // disk); new events continue the numbering and go to `sink` (may be null).
+  EventLog(std::string job_id, std::vector<v1::TrainingEvent> history, Sink sink)
+      : job_id_(std::move(job_id)), sink_(std::move(sink)), events_(std::move(history)) {}
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
@@ -52,6 +63,7 @@ class EventLog {
   void Notify();
 
   const std::string job_id_;
+  const Sink sink_;
   mutable absl::Mutex mu_;
   std::vector<v1::TrainingEvent> events_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

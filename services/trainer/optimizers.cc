@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace latentsearch::trainer {
 namespace {
@@ -29,6 +32,31 @@ class Adamax final : public Optimizer {
     }
   }
   void SetLearningRate(double lr) override { lr_ = lr; }
+  void Save(torch::serialize::OutputArchive& a) override {
+    a.write("t", torch::tensor(t_, torch::kInt64));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      a.write(absl::StrCat("m.", i), m_[i]);
+      a.write(absl::StrCat("u.", i), u_[i]);
+    }
+  }
+  absl::Status Load(torch::serialize::InputArchive& a) override {
+    try {
+      Tensor t;
+      a.read("t", t);
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < params_.size(); ++i) {
+        Tensor m, u;
+        a.read(absl::StrCat("m.", i), m);
+        a.read(absl::StrCat("u.", i), u);
+        m_[i].copy_(m);
+        u_[i].copy_(u);
+      }
+      t_ = t.item<int64_t>();
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("Adamax state does not load: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
   void Step() override {
     torch::NoGradGuard no_grad;
     ++t_;
@@ -82,6 +110,15 @@ class TorchOptimizer final : public Optimizer {
   void Step() override { o_->step(); }
   void SetLearningRate(double lr) override {
     for (auto& group : o_->param_groups()) static_cast<Options&>(group.options()).lr(lr);
+  }
+  void Save(torch::serialize::OutputArchive& a) override { o_->save(a); }
+  absl::Status Load(torch::serialize::InputArchive& a) override {
+    try {
+      o_->load(a);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("optimiser state does not load: ", e.what()));
+    }
+    return absl::OkStatus();
   }
 
  private:

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "services/trainer/training.h"
 
 namespace latentsearch::trainer {
@@ -25,6 +26,11 @@ class Optimizer {
   virtual void Step() = 0;
   // Takes effect at the next Step.
   virtual void SetLearningRate(double lr) = 0;
+  // The optimiser's state (moments, step count) into / out of an archive,
+  // for training snapshots. Load expects Save's output for the same
+  // parameters; INTERNAL naming the problem otherwise (never throws).
+  virtual void Save(torch::serialize::OutputArchive& archive) = 0;
+  virtual absl::Status Load(torch::serialize::InputArchive& archive) = 0;
 };
 
 // `kind` over `params` (the tensors are shared, not copied) with learning

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -114,7 +115,10 @@ struct TrainerCore::JobRecord {
   v1::Job job;  // Guarded by TrainerCore::mu_.
   ResolvedConfig config;
   data::Dataset dataset;  // Released once the job has run.
-  std::shared_ptr<EventLog> log;
+  // The snapshot a resumed job continues from ("" = from the start);
+  // released once the job has started.
+  std::string resume;
+  std::shared_ptr<EventLog> log;  // Replaced (guarded by mu_) on resume.
   std::atomic<bool> stop{false};
   int pending_pushes = 0;  // Guarded by TrainerCore::mu_.
   bool ended = false;      // Guarded by TrainerCore::mu_.
@@ -135,11 +139,71 @@ absl::StatusOr<std::unique_ptr<TrainerCore>> TrainerCore::Create(const TrainerOp
   std::unique_ptr<TrainerCore> core(new TrainerCore(options));
   LS_ASSIGN_OR_RETURN(
       core->store_, model::CheckpointStore::Open(base::JoinPath(options.data_dir, "checkpoints")));
+  LS_ASSIGN_OR_RETURN(core->jobs_store_, JobStore::Open(base::JoinPath(options.data_dir, "jobs")));
+  LS_RETURN_IF_ERROR(core->LoadJobs());
   core->worker_ = std::thread([c = core.get()] { c->WorkerLoop(); });
   return core;
 }
 
 TrainerCore::~TrainerCore() { Shutdown(); }
+
+std::shared_ptr<EventLog> TrainerCore::NewLog(const std::string& job_id,
+                                              std::vector<v1::TrainingEvent> history) {
+  JobStore* store = jobs_store_.get();
+  return std::make_shared<EventLog>(
+      job_id, std::move(history), [store, job_id](const v1::TrainingEvent& e) {
+        if (absl::Status s = store->AppendEvent(job_id, e); !s.ok()) {
+          LOG(WARNING) << job_id << ": event " << e.sequence() << " not persisted: " << s;
+        }
+      });
+}
+
+void TrainerCore::PersistJob(const JobRecord& job) {
+  if (absl::Status s = jobs_store_->SaveJob(job.job); !s.ok()) {
+    LOG(WARNING) << job.id << ": record not persisted: " << s;
+  }
+}
+
+absl::Status TrainerCore::LoadJobs() {
+  LS_ASSIGN_OR_RETURN(std::vector<StoredJob> stored, jobs_store_->LoadAll());
+  absl::MutexLock lock(&mu_);
+  for (StoredJob& sj : stored) {
+    auto job = std::make_shared<JobRecord>();
+    job->id = sj.job.job_id();
+    job->job = std::move(sj.job);
+    // The record is written at state changes and epochs; the newest step
+    // event knows how far the job got since.
+    for (auto it = sj.events.rbegin(); it != sj.events.rend(); ++it) {
+      if (!it->has_step()) continue;
+      if (it->step().step() > job->job.step()) {
+        job->job.set_step(it->step().step());
+        job->job.set_epoch(it->step().epoch());
+        job->job.set_last_train_loss(it->step().loss());
+      }
+      break;
+    }
+    job->log = NewLog(job->id, std::move(sj.events));
+    job->ended = true;
+    const v1::JobState state = job->job.state();
+    if (state == v1::JOB_STATE_QUEUED || state == v1::JOB_STATE_RUNNING) {
+      LOG(WARNING) << job->id << " was " << v1::JobState_Name(state)
+                   << " when the trainer last ended: marked interrupted (ResumeTraining "
+                      "continues it)";
+      SetState(job, v1::JOB_STATE_INTERRUPTED,
+               absl::StrCat("the trainer ended while the job was ",
+                            state == v1::JOB_STATE_RUNNING ? "running" : "queued",
+                            "; resume it to continue"));
+    }
+    job->log->Close();
+    uint64_t n = 0;
+    if (absl::SimpleAtoi(absl::string_view(job->id).substr(4), &n) && n >= next_job_) {
+      next_job_ = n + 1;
+    }
+    jobs_[job->id] = std::move(job);
+  }
+  if (!stored.empty()) LOG(INFO) << "job store: " << stored.size() << " job(s) loaded";
+  return absl::OkStatus();
+}
 
 void TrainerCore::Shutdown() {
   std::map<std::string, std::unique_ptr<PushQueue>> queues;
@@ -190,7 +254,10 @@ void TrainerCore::SetState(const std::shared_ptr<JobRecord>& job, v1::JobState s
       state == v1::JOB_STATE_STOPPED) {
     model::TimeToProto(now, job->job.mutable_finished_at());
   }
+  if (state == v1::JOB_STATE_INTERRUPTED) model::TimeToProto(now, job->job.mutable_finished_at());
   if (state == v1::JOB_STATE_FAILED) job->job.set_error(message);
+  if (state == v1::JOB_STATE_QUEUED) job->job.set_error("");
+  PersistJob(*job);
   v1::TrainingEvent e;
   e.mutable_state()->set_state(state);
   e.mutable_state()->set_message(message);
@@ -201,29 +268,37 @@ void TrainerCore::MaybeCloseLog(const std::shared_ptr<JobRecord>& job) {
   if (job->ended && job->pending_pushes == 0) job->log->Close();
 }
 
-absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
-    const v1::TrainingConfig& config) {
-  LS_ASSIGN_OR_RETURN(ResolvedConfig rc, ResolveConfig(config, options_.default_threads));
-  LS_ASSIGN_OR_RETURN(data::Dataset dataset, LoadJobDataset(&rc));
+absl::StatusOr<TrainerCore::Prepared> TrainerCore::Prepare(const v1::TrainingConfig& config) const {
+  Prepared p;
+  LS_ASSIGN_OR_RETURN(p.config, ResolveConfig(config, options_.default_threads));
+  ResolvedConfig& rc = p.config;
+  LS_ASSIGN_OR_RETURN(p.dataset, LoadJobDataset(&rc));
   const model::InputShape& in = rc.train.model.input;
-  rc.train.dataset_name = dataset.source;
+  rc.train.dataset_name = p.dataset.source;
   rc.train.formulation = options_.formulation;
   rc.train.precision = options_.precision;
   rc.train.use_cuda_if_available = options_.use_cuda_if_available;
-  LS_RETURN_IF_ERROR(ValidateTrainConfig(rc.train, dataset));
+  rc.train.snapshot_every_steps = options_.snapshot_every_steps;
+  LS_RETURN_IF_ERROR(ValidateTrainConfig(rc.train, p.dataset));
   rc.effective.mutable_input_shape()->set_height(in.height);
   rc.effective.mutable_input_shape()->set_width(in.width);
   rc.effective.mutable_input_shape()->set_channels(in.channels);
   rc.effective.set_threads(static_cast<uint32_t>(std::max(0, rc.train.threads)));
+  p.plan = PlanTraining(rc.train, p.dataset.size());
+  return p;
+}
 
-  const TrainingPlan plan = PlanTraining(rc.train, dataset.size());
+absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
+    const v1::TrainingConfig& config) {
+  LS_ASSIGN_OR_RETURN(Prepared prepared, Prepare(config));
+  const TrainingPlan& plan = prepared.plan;
   auto job = std::make_shared<JobRecord>();
   absl::MutexLock lock(&mu_);
   if (shutdown_) return absl::UnavailableError("the trainer is shutting down");
   job->id = absl::StrFormat("job-%06d", next_job_++);
-  job->config = std::move(rc);
-  job->dataset = std::move(dataset);
-  job->log = std::make_shared<EventLog>(job->id);
+  job->config = std::move(prepared.config);
+  job->dataset = std::move(prepared.dataset);
+  job->log = NewLog(job->id, {});
   v1::Job& j = job->job;
   j.set_job_id(job->id);
   *j.mutable_config() = job->config.effective;
@@ -232,6 +307,7 @@ absl::StatusOr<v1::StartTrainingResponse> TrainerCore::StartTraining(
   j.set_best_validation_loss(kNaN);
   j.set_train_images(plan.train_images);
   j.set_validation_images(plan.validation_images);
+  j.set_world_size(static_cast<uint32_t>(std::max(1, job->config.train.world_size)));
   v1::StartTrainingResponse response;
   response.set_job_id(job->id);
   response.set_queue_position(static_cast<uint32_t>(queue_.size()));
@@ -292,7 +368,15 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
   cb.on_step = [this, &job](const StepInfo& s) { OnStep(*job, s); };
   cb.on_epoch = [this, &job](const EpochInfo& ep) { OnEpoch(*job, ep); };
   cb.on_checkpoint = [this, &job](model::Checkpoint c) { return OnCheckpoint(job, std::move(c)); };
-  FinishJob(job, RunTraining(job->config.train, job->dataset, cb));
+  cb.on_snapshot = [this, &job](uint64_t step, std::string bytes) {
+    return jobs_store_->SaveSnapshot(job->id, step, bytes);
+  };
+  std::string resume;
+  {
+    absl::MutexLock lock(&mu_);
+    resume.swap(job->resume);
+  }
+  FinishJob(job, RunTraining(job->config.train, job->dataset, cb, resume));
 }
 
 void TrainerCore::OnStep(JobRecord& job, const StepInfo& s) {
@@ -322,6 +406,7 @@ void TrainerCore::OnEpoch(JobRecord& job, const EpochInfo& ep) {
     if (!std::isnan(ep.validation_loss) && !(ep.validation_loss >= best)) {
       job.job.set_best_validation_loss(ep.validation_loss);
     }
+    PersistJob(job);
   }
   job.log->Append(EpochEvent(ep));
 }
@@ -336,6 +421,7 @@ absl::Status TrainerCore::OnCheckpoint(const std::shared_ptr<JobRecord>& job, mo
     v1::ModelRef* ref = job->job.add_checkpoints();
     ref->set_name(stored.model_name);
     ref->set_version(stored.version);
+    PersistJob(*job);
   }
   v1::TrainingEvent e;
   *e.mutable_checkpoint()->mutable_metadata() = model::CheckpointMetadataToProto(stored);
@@ -347,6 +433,7 @@ absl::Status TrainerCore::OnCheckpoint(const std::shared_ptr<JobRecord>& job, mo
 void TrainerCore::FinishJob(const std::shared_ptr<JobRecord>& job,
                             const absl::StatusOr<TrainingResult>& r) {
   absl::MutexLock lock(&mu_);
+  job->job.set_step(r.ok() ? r->steps : job->job.step());
   if (!r.ok()) {
     LOG(WARNING) << job->id << " failed: " << r.status();
     SetState(job, v1::JOB_STATE_FAILED, r.status().ToString());
@@ -411,6 +498,71 @@ absl::StatusOr<v1::StopTrainingResponse> TrainerCore::StopTraining(const std::st
     job->stop = true;
   }
   response.set_state(job->job.state());
+  return response;
+}
+
+absl::StatusOr<v1::ResumeTrainingResponse> TrainerCore::ResumeTraining(const std::string& job_id) {
+  v1::TrainingConfig config;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", job_id, "'"));
+    config = it->second->job.config();
+  }
+  absl::StatusOr<Prepared> prepared = Prepare(config);
+  if (!prepared.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        job_id, " cannot resume: its config no longer prepares: ", prepared.status().message()));
+  }
+  absl::StatusOr<JobStore::Snapshot> snapshot = jobs_store_->LoadSnapshot(job_id);
+  if (!snapshot.ok() && !absl::IsNotFound(snapshot.status())) {
+    LOG(WARNING) << job_id << ": snapshot unusable, resuming from step 0: " << snapshot.status();
+  }
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return absl::UnavailableError("the trainer is shutting down");
+  std::shared_ptr<JobRecord> job = jobs_[job_id];
+  const v1::JobState state = job->job.state();
+  if (state != v1::JOB_STATE_INTERRUPTED && state != v1::JOB_STATE_FAILED &&
+      state != v1::JOB_STATE_STOPPED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(job_id, " is ", v1::JobState_Name(state),
+                     "; only interrupted, failed or stopped jobs can be resumed"));
+  }
+  if (!job->ended || job->pending_pushes > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(job_id, " is still pushing its checkpoints; try again when its watch ends"));
+  }
+  const uint32_t world = static_cast<uint32_t>(std::max(1, prepared->config.train.world_size));
+  const uint32_t old_world = std::max<uint32_t>(1, job->job.world_size());
+  const uint64_t batch = static_cast<uint64_t>(prepared->config.train.batch_size);
+  v1::ResumeTrainingResponse response;
+  response.set_resume_step(snapshot.ok() ? snapshot->step : 0);
+  response.set_world_size(world);
+  response.set_global_batch_size(batch * world);
+  response.set_queue_position(static_cast<uint32_t>(queue_.size()));
+  response.set_state(v1::JOB_STATE_QUEUED);
+  response.set_message(absl::StrCat(
+      snapshot.ok() ? absl::StrCat("resuming from step ", snapshot->step)
+                    : std::string("restarting from step 0 (no snapshot)"),
+      " on ", world, world == 1 ? " rank" : " ranks",
+      world == old_world ? absl::StrCat(", global batch ", batch * world)
+                         : absl::StrCat(" (was ", old_world, "): global batch ", batch * world,
+                                        " (was ", batch * old_world, ")")));
+  job->config = std::move(prepared->config);
+  job->dataset = std::move(prepared->dataset);
+  job->resume = snapshot.ok() ? std::move(snapshot->bytes) : std::string();
+  job->stop = false;
+  job->ended = false;
+  job->last_step_sent = 0;
+  job->log = NewLog(job_id, job->log->Snapshot());
+  job->job.set_resumed_from_step(response.resume_step());
+  job->job.set_resumes(job->job.resumes() + 1);
+  job->job.set_world_size(world);
+  job->job.set_total_steps(prepared->plan.total_steps);
+  job->job.clear_finished_at();
+  SetState(job, v1::JOB_STATE_QUEUED, response.message());
+  LOG(INFO) << job_id << ": " << response.message();
+  queue_.push_back(job);
   return response;
 }
 

@@ -5,6 +5,12 @@
 // (push_queue.h). The proto → TrainConfig mapping is
 // training_config_proto.h.
 //
+// Jobs survive a restart: every job's record, events and training
+// snapshots live under <data_dir>/jobs/<job id>/ (job_store.h). At Create a
+// job found queued or running (the previous process ended without ending
+// it) becomes JOB_STATE_INTERRUPTED; ResumeTraining continues an
+// interrupted, failed or stopped job from its newest snapshot.
+//
 // Speaks the v1 protobuf *messages* (TrainingConfig, Job, TrainingEvent,
 // CheckpointMetadata) as its data types; no gRPC. Pushing goes through the
 // CheckpointPusher interface (a gRPC client in push_client.h, a fake in
@@ -33,6 +39,7 @@
 #include "common/model/checkpoint.h"
 #include "latentsearch/v1/trainer.pb.h"
 #include "services/trainer/event_log.h"
+#include "services/trainer/job_store.h"
 #include "services/trainer/push_queue.h"
 #include "services/trainer/training.h"
 #include "services/trainer/training_config_proto.h"
@@ -59,8 +66,12 @@ struct TrainerOptions {
   model::Formulation formulation = model::Formulation::kPhaseSplit;
   Precision precision = Precision::kFloat32;
   bool use_cuda_if_available = true;
-  // Finished jobs kept in memory (oldest dropped first).
+  // Finished jobs kept in memory (oldest dropped first; they stay on disk
+  // and come back after a restart).
   size_t max_finished_jobs = 1000;
+  // A training snapshot (for ResumeTraining) at every epoch end and every
+  // this many steps; 0 = at epoch ends only.
+  uint64_t snapshot_every_steps = 100;
   // Every training step and epoch of every job, with the job's model name,
   // on the job's thread (metrics). Must be quick and thread-safe; nullptr =
   // none.
@@ -84,6 +95,11 @@ class TrainerCore {
   // STOPPED). Queued: removed, STOPPED at once. Finished: no-op.
   // NOT_FOUND for an unknown id.
   absl::StatusOr<v1::StopTrainingResponse> StopTraining(const std::string& job_id);
+  // Queues an interrupted, failed or stopped job again, to continue from
+  // its newest snapshot (from step 0 without one). NOT_FOUND for an unknown
+  // id; FAILED_PRECONDITION for a job in another state or whose data set
+  // no longer loads as before.
+  absl::StatusOr<v1::ResumeTrainingResponse> ResumeTraining(const std::string& job_id);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) const;
   // Newest first.
   v1::ListJobsResponse ListJobs(const v1::ListJobsRequest& request) const;
@@ -103,7 +119,23 @@ class TrainerCore {
  private:
   struct JobRecord;
 
+  // A job's config resolved and its data set loaded, ready to queue.
+  struct Prepared {
+    ResolvedConfig config;
+    data::Dataset dataset;
+    TrainingPlan plan;
+  };
+
   explicit TrainerCore(const TrainerOptions& options);
+  absl::StatusOr<Prepared> Prepare(const v1::TrainingConfig& config) const;
+  // Reads the job store: every job back into memory, interrupted ones
+  // marked so.
+  absl::Status LoadJobs();
+  // A log for `job_id` that persists every event (continuing `history`).
+  std::shared_ptr<EventLog> NewLog(const std::string& job_id,
+                                   std::vector<v1::TrainingEvent> history);
+  // Writes the job's record; a failure is logged (the job goes on).
+  void PersistJob(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WorkerLoop();
   void RunJob(const std::shared_ptr<JobRecord>& job);
   // RunJob's training callbacks: progress into the job record and its log.
@@ -123,6 +155,7 @@ class TrainerCore {
 
   const TrainerOptions options_;
   std::unique_ptr<model::CheckpointStore> store_;
+  std::unique_ptr<JobStore> jobs_store_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<JobRecord>> jobs_ ABSL_GUARDED_BY(mu_);

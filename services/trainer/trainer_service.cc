@@ -139,6 +139,12 @@ grpc::ServerUnaryReactor* TrainerService::StopTraining(grpc::CallbackServerConte
   return rpc::FinishUnary(ctx, response, [&] { return core_->StopTraining(request->job_id()); });
 }
 
+grpc::ServerUnaryReactor* TrainerService::ResumeTraining(grpc::CallbackServerContext* ctx,
+                                                         const v1::ResumeTrainingRequest* request,
+                                                         v1::ResumeTrainingResponse* response) {
+  return rpc::FinishUnary(ctx, response, [&] { return core_->ResumeTraining(request->job_id()); });
+}
+
 grpc::ServerUnaryReactor* TrainerService::GetJob(grpc::CallbackServerContext* ctx,
                                                  const v1::GetJobRequest* request,
                                                  v1::Job* response) {

@@ -23,6 +23,9 @@ class TrainerService final : public v1::Trainer::CallbackService {
   grpc::ServerUnaryReactor* StopTraining(grpc::CallbackServerContext* ctx,
                                          const v1::StopTrainingRequest* request,
                                          v1::StopTrainingResponse* response) override;
+  grpc::ServerUnaryReactor* ResumeTraining(grpc::CallbackServerContext* ctx,
+                                           const v1::ResumeTrainingRequest* request,
+                                           v1::ResumeTrainingResponse* response) override;
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx,
                                    const v1::GetJobRequest* request, v1::Job* response) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,

@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "common/model/torch_model.h"
 #include "services/trainer/augment.h"
 #include "services/trainer/batch_fill.h"
+#include "services/trainer/distributed/collective.h"
 #include "services/trainer/losses.h"
 #include "services/trainer/optimizers.h"
 
@@ -101,18 +103,45 @@ class ProjectionHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ProjectionHead);
 
+// Where a run is (or resumes): the next batch of an epoch and the epoch's
+// loss so far.
+struct Position {
+  uint32_t epoch = 1;  // 1-based.
+  uint64_t batch = 0;  // Next batch (per rank) of the epoch, 0-based.
+  double sum = 0;      // Sum of the epoch's batch losses × images so far.
+  size_t seen = 0;     // Images (this rank's) so far.
+};
+
+// 64-bit FNV-1a over the bytes of every tensor (CPU copies).
+uint64_t HashTensors(const std::vector<Tensor>& tensors) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const Tensor& t : tensors) {
+    Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const auto* p = static_cast<const unsigned char*>(c.data_ptr());
+    const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  }
+  return h;
+}
+
 struct Runner {
   Runner(const TrainConfig& config, const data::Dataset& dataset,
-         const TrainingCallbacks& callbacks)
+         const TrainingCallbacks& callbacks, const std::string& resume)
       : c(config),
         d(dataset),
         cb(callbacks),
-        now(callbacks.now ? callbacks.now : [] { return absl::Now(); }) {}
+        now(callbacks.now ? callbacks.now : [] { return absl::Now(); }),
+        resume_bytes(resume),
+        group(callbacks.collective) {}
 
   const TrainConfig& c;
   const data::Dataset& d;
   const TrainingCallbacks& cb;
   std::function<absl::Time()> now;
+  std::string resume_bytes;
+  distributed::Collective* const group;  // nullptr = one process.
+  std::vector<Tensor> params;            // What the optimiser updates.
+  bool distributed() const { return group != nullptr && c.world_size > 1; }
 
   std::unique_ptr<model::Model> model;
   model::AutoencoderImpl* net = nullptr;
@@ -324,7 +353,7 @@ struct Runner {
       LS_ASSIGN_OR_RETURN(weights, model->SerializeEncoderWeights());
     }
     ++result.checkpoints;
-    if (!cb.on_checkpoint) return absl::OkStatus();
+    if (!cb.on_checkpoint || c.rank != 0) return absl::OkStatus();
     return cb.on_checkpoint(model::MakeCheckpoint(std::move(m), std::move(weights)));
   }
 
@@ -351,25 +380,160 @@ struct Runner {
   double last_epoch_train = std::numeric_limits<double>::quiet_NaN();
   double last_epoch_val = std::numeric_limits<double>::quiet_NaN();
   uint64_t step_at_epoch_end = 0;
+  // Data parallelism: decisions and figures of the group's last all-gather.
+  bool group_stop = false, group_cut = false;
+  double group_elapsed = 0;
+  std::vector<double> rank_ips;
+  double local_ips = 0;
+  distributed::AllreduceStats allreduce;
+  uint64_t weights_hash = 0;
 
   absl::StatusOr<TrainingResult> Run() {
-    LS_ASSIGN_OR_RETURN(std::vector<Tensor> params, BuildModel());
+    LS_ASSIGN_OR_RETURN(params, BuildModel());
     plan = PlanTraining(c, d.size());
     SplitData();
     LS_RETURN_IF_ERROR(MeasurePixelPrecision());
     opt = MakeOptimizer(c.optimizer, params, c.learning_rate, c.weight_decay);
     buf.resize(static_cast<size_t>(c.batch_size) * d.image_bytes());
-    start = now();
-    window.emplace_back(start, 0);
     lr = c.learning_rate;
-    for (uint32_t epoch = 1; epoch <= static_cast<uint32_t>(c.epochs) && !stopped && !cut;
+    LS_ASSIGN_OR_RETURN(Position pos, StartingPosition());
+    window.emplace_back(start, 0);
+    for (uint32_t epoch = pos.epoch; epoch <= static_cast<uint32_t>(c.epochs) && !stopped && !cut;
          ++epoch) {
-      LS_ASSIGN_OR_RETURN(const bool ended, RunEpoch(epoch));
+      LS_ASSIGN_OR_RETURN(const bool ended,
+                          RunEpoch(epoch, epoch == pos.epoch ? pos : Position{epoch}));
       if (!ended) break;
+      LS_RETURN_IF_ERROR(Snapshot(Position{epoch + 1}));
     }
     LS_RETURN_IF_ERROR(FinalCheckpoint());
     result.stopped = stopped;
     return result;
+  }
+
+  // Rank 0's initial weights everywhere, or the snapshot resumed from
+  // (rank 0's, on every rank) restored; sets `start`.
+  absl::StatusOr<Position> StartingPosition() {
+    if (distributed()) LS_RETURN_IF_ERROR(group->BroadcastBytes(&resume_bytes));
+    Position pos;
+    double elapsed = 0;
+    if (!resume_bytes.empty()) {
+      LS_ASSIGN_OR_RETURN(pos, Restore(resume_bytes, &elapsed));
+    } else if (distributed()) {
+      LS_RETURN_IF_ERROR(group->Broadcast(ModelState()));
+    }
+    resume_bytes.clear();
+    start = now() - absl::Seconds(elapsed);
+    return pos;
+  }
+
+  // Every parameter and buffer of the model and the projection head.
+  std::vector<Tensor> ModelState() const {
+    std::vector<Tensor> t = net->parameters();
+    for (const Tensor& b : net->buffers()) t.push_back(b);
+    if (head) {
+      for (const Tensor& p : head->parameters()) t.push_back(p);
+      for (const Tensor& b : head->buffers()) t.push_back(b);
+    }
+    return t;
+  }
+  std::vector<Tensor> Buffers() const {
+    std::vector<Tensor> t = net->buffers();
+    if (head) {
+      for (const Tensor& b : head->buffers()) t.push_back(b);
+    }
+    return t;
+  }
+
+  // on_snapshot (rank 0 only) with the whole state at `pos`.
+  absl::Status Snapshot(const Position& pos) {
+    if (!cb.on_snapshot || c.rank != 0) return absl::OkStatus();
+    torch::serialize::OutputArchive a;
+    a.write("format", torch::tensor(int64_t{1}));
+    a.write("position",
+            torch::tensor(std::vector<int64_t>{
+                pos.epoch, static_cast<int64_t>(pos.batch), static_cast<int64_t>(pos.seen),
+                static_cast<int64_t>(step), static_cast<int64_t>(step_at_epoch_end),
+                static_cast<int64_t>(result.epochs_completed),
+                static_cast<int64_t>(result.checkpoints), c.world_size}));
+    a.write("values",
+            torch::tensor(std::vector<double>{pos.sum, best, last_epoch_train, last_epoch_val,
+                                              result.best_validation_loss, result.last_train_loss,
+                                              absl::ToDoubleSeconds(now() - start), lr},
+                          torch::kDouble));
+    LS_ASSIGN_OR_RETURN(std::string weights, model->SerializeWeights());
+    a.write("weights",
+            torch::from_blob(weights.data(), {static_cast<int64_t>(weights.size())}, torch::kUInt8)
+                .clone());
+    if (head) {
+      torch::serialize::OutputArchive h;
+      head->save(h);
+      a.write("head", h);
+    }
+    torch::serialize::OutputArchive o;
+    opt->Save(o);
+    a.write("optimizer", o);
+    std::ostringstream out;
+    a.save_to(out);
+    return cb.on_snapshot(step, out.str());
+  }
+
+  // Restores Snapshot()'s state; the position to continue from.
+  absl::StatusOr<Position> Restore(const std::string& bytes, double* elapsed) {
+    torch::serialize::InputArchive a;
+    Tensor format, position, values, weights;
+    try {
+      a.load_from(bytes.data(), bytes.size());
+      a.read("format", format);
+      a.read("position", position);
+      a.read("values", values);
+      a.read("weights", weights);
+    } catch (const std::exception& e) {
+      return absl::DataLossError(absl::StrCat("the training snapshot does not load: ", e.what()));
+    }
+    if (format.item<int64_t>() != 1 || position.numel() != 8 || values.numel() != 8) {
+      return absl::DataLossError("the training snapshot has an unknown format");
+    }
+    weights = weights.contiguous();
+    LS_RETURN_IF_ERROR(model->LoadWeights(absl::string_view(
+        static_cast<const char*>(weights.data_ptr()), static_cast<size_t>(weights.numel()))));
+    try {
+      if (head) {
+        torch::serialize::InputArchive h;
+        a.read("head", h);
+        head->load(h);
+      }
+      torch::serialize::InputArchive o;
+      a.read("optimizer", o);
+      LS_RETURN_IF_ERROR(opt->Load(o));
+    } catch (const std::exception& e) {
+      return absl::DataLossError(absl::StrCat("the training snapshot does not load: ", e.what()));
+    }
+    const auto p = position.accessor<int64_t, 1>();
+    const auto v = values.accessor<double, 1>();
+    Position pos{static_cast<uint32_t>(p[0]), static_cast<uint64_t>(p[1]), v[0],
+                 static_cast<size_t>(p[2])};
+    step = result.steps = static_cast<uint64_t>(p[3]);
+    step_at_epoch_end = static_cast<uint64_t>(p[4]);
+    result.epochs_completed = static_cast<uint32_t>(p[5]);
+    result.checkpoints = static_cast<uint64_t>(p[6]);
+    if (p[7] != c.world_size && pos.batch > 0) {
+      // Another group size: continue at the first global batch this one
+      // has not wholly consumed (at most one batch of images again).
+      const uint64_t images = pos.batch * static_cast<uint64_t>(p[7]);
+      pos.batch = images / static_cast<uint64_t>(c.world_size);
+      const size_t seen = pos.batch * static_cast<size_t>(c.batch_size);
+      pos.sum = pos.seen > 0 ? pos.sum / static_cast<double>(pos.seen) * seen : 0;
+      pos.seen = seen;
+    }
+    best = v[1];
+    last_epoch_train = v[2];
+    last_epoch_val = v[3];
+    result.best_validation_loss = v[4];
+    result.last_train_loss = v[5];
+    *elapsed = v[6];
+    lr = v[7];
+    opt->SetLearningRate(lr);
+    return pos;
   }
 
   // The model (and the projection head of contrastive training) on its
@@ -413,42 +577,74 @@ struct Runner {
     }
   }
 
-  // One epoch's steps over the reshuffled training split, then EndEpoch.
-  // False when no epoch ended (stopped, or no step ran): the run is over.
-  absl::StatusOr<bool> RunEpoch(uint32_t epoch) {
+  // This rank's part of the epoch's seeded order: the whole order for one
+  // process; else the order padded to a multiple of the ranks by wrapping
+  // around, every world_size-th image from this rank's (DistributedSampler).
+  std::vector<size_t> EpochOrder(uint32_t epoch) const {
+    const std::vector<size_t> order_pos =
+        data::SampleIndices(train.size(), train.size(), Mix(c.seed, 100 + epoch));
+    const size_t world = static_cast<size_t>(std::max(1, c.world_size));
+    const size_t rank = static_cast<size_t>(c.rank);
+    const size_t per_rank = (train.size() + world - 1) / world;
+    std::vector<size_t> order(per_rank);
+    for (size_t i = 0; i < per_rank; ++i) {
+      order[i] = train[order_pos[(rank + i * world) % train.size()]];
+    }
+    return order;
+  }
+
+  // One epoch's steps over the reshuffled training split from `pos`, then
+  // EndEpoch. False when no epoch ended (stopped, or no step ran): the run
+  // is over.
+  absl::StatusOr<bool> RunEpoch(uint32_t epoch, Position pos) {
     const absl::Time epoch_start = now();
     const double epoch_cpu_start = ProcessCpuSeconds();
-    std::vector<size_t> order_pos =
-        data::SampleIndices(train.size(), train.size(), Mix(c.seed, 100 + epoch));
-    std::vector<size_t> order(train.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = train[order_pos[i]];
-    std::mt19937_64 flip_rng(Mix(c.seed, 1000000 + epoch));
+    const std::vector<size_t> order = EpochOrder(epoch);
+    // Flips are drawn one per image in this rank's order: skip those of the
+    // batches done before `pos`.
+    std::mt19937_64 flip_rng(distributed() ? Mix(Mix(c.seed, 1000000 + epoch), 1 + c.rank)
+                                           : Mix(c.seed, 1000000 + epoch));
     const size_t batch = static_cast<size_t>(c.batch_size);
-    double sum = 0;
-    size_t seen = 0;
-    for (uint64_t b = 0; b < plan.steps_per_epoch; ++b) {
-      if (cb.should_stop && cb.should_stop()) {
-        stopped = true;
-        break;
-      }
+    flip_rng.discard(std::min<uint64_t>(pos.batch * batch, order.size()));
+    for (uint64_t b = pos.batch; b < plan.steps_per_epoch; ++b) {
       const absl::Time before = now();
-      if ((c.max_steps > 0 && step >= c.max_steps) ||
-          (c.time_budget_seconds > 0 && before - start >= absl::Seconds(c.time_budget_seconds))) {
-        cut = true;
-        break;
-      }
+      if (!Continue(before)) break;
       const size_t n = std::min(batch, order.size() - b * batch);
       // A contrastive batch of one image has no negatives: skip it.
       if (contrastive() && n < 2) continue;
       UpdateLearningRate(before);
-      LS_ASSIGN_OR_RETURN(const double l,
+      LS_ASSIGN_OR_RETURN(double l,
                           TrainStep(order, b * batch, n, c.augment ? &flip_rng : nullptr, epoch));
-      sum += l * n;
-      seen += n;
-      ReportStep(epoch, l, n, b + 1 == plan.steps_per_epoch);
+      LS_ASSIGN_OR_RETURN(l, AfterStep(l, n));
+      pos.sum += l * n;
+      pos.seen += n;
+      ReportStep(epoch, l, b + 1 == plan.steps_per_epoch);
+      if (c.snapshot_every_steps > 0 && step % c.snapshot_every_steps == 0 &&
+          b + 1 < plan.steps_per_epoch) {
+        LS_RETURN_IF_ERROR(Snapshot(Position{epoch, b + 1, pos.sum, pos.seen}));
+      }
     }
-    if (stopped || seen == 0) return false;
-    LS_RETURN_IF_ERROR(EndEpoch(epoch, sum / seen, epoch_start, epoch_cpu_start));
+    if (stopped || pos.seen == 0) return false;
+    LS_RETURN_IF_ERROR(EndEpoch(epoch, pos.sum / pos.seen, epoch_start, epoch_cpu_start));
+    return true;
+  }
+
+  // Whether the next step (starting at `before`) runs; sets stopped / cut.
+  // With data parallelism the stop request and the time budget are the
+  // group's decisions from the last step's all-gather (rank 0's clock), so
+  // that every rank stops at the same step.
+  bool Continue(absl::Time before) {
+    const bool stop = distributed() ? group_stop : (cb.should_stop && cb.should_stop());
+    if (stop) {
+      stopped = true;
+      return false;
+    }
+    const double elapsed = distributed() ? group_elapsed : absl::ToDoubleSeconds(before - start);
+    if ((c.max_steps > 0 && step >= c.max_steps) ||
+        (c.time_budget_seconds > 0 && elapsed >= c.time_budget_seconds)) {
+      cut = true;
+      return false;
+    }
     return true;
   }
 
@@ -458,47 +654,97 @@ struct Runner {
     if (c.lr_schedule == LrSchedule::kConstant) return;
     double progress = static_cast<double>(step + 1) / static_cast<double>(plan.total_steps);
     if (c.time_budget_seconds > 0) {
-      progress = std::max(progress, absl::ToDoubleSeconds(before - start) / c.time_budget_seconds);
+      const double elapsed = distributed() ? group_elapsed : absl::ToDoubleSeconds(before - start);
+      progress = std::max(progress, elapsed / c.time_budget_seconds);
     }
     lr = LearningRate(progress);
     opt->SetLearningRate(lr);
   }
 
-  // One optimiser step on batch [first, first + n) of `order`; its loss.
-  // ABORTED when the loss is not finite.
+  // One optimiser step on batch [first, first + n) of `order` (gradients
+  // averaged over the ranks); this rank's loss.
   absl::StatusOr<double> TrainStep(const std::vector<size_t>& order, size_t first, size_t n,
                                    std::mt19937_64* flip_rng, uint32_t epoch) {
     LS_RETURN_IF_ERROR(Fill(order, first, n, flip_rng, /*validation=*/false, epoch));
     opt->ZeroGrad();
     Tensor loss = Loss(n);
     loss.backward();
-    opt->Step();
-    const double l = loss.item<double>();
-    ++step;
-    if (!std::isfinite(l)) {
-      return absl::AbortedError(absl::StrCat("training diverged: loss is ", l, " at step ", step,
-                                             " (try a lower learning_rate)"));
+    if (distributed()) {
+      LS_RETURN_IF_ERROR(group->AverageGradients(params));
+      allreduce = group->TakeStats();
     }
-    result.steps = step;
-    result.last_train_loss = l;
-    return l;
+    opt->Step();
+    ++step;
+    return loss.item<double>();
   }
 
-  // Records the step's time and images (the rate window) and calls on_step.
-  void ReportStep(uint32_t epoch, double loss, size_t n, bool last_of_epoch) {
+  // After a step: the rate window; with data parallelism one all-gather of
+  // (loss, images/s, stop request, rank 0's elapsed time, weights hash)
+  // that gives the group's mean loss and throughput and the decisions for
+  // the next step. The group's loss; ABORTED when it is not finite.
+  absl::StatusOr<double> AfterStep(double loss, size_t n) {
     const absl::Time t = now();
     window.emplace_back(t, n);
     while (window.size() > 21) window.pop_front();
+    size_t imgs = 0;
+    for (size_t i = 1; i < window.size(); ++i) imgs += window[i].second;
+    const double secs = absl::ToDoubleSeconds(t - window.front().first);
+    local_ips = secs > 0 ? imgs / secs : 0;
+    if (c.verify_replicas) weights_hash = HashTensors(params);
+    if (distributed()) {
+      const bool stop = cb.should_stop && cb.should_stop();
+      const std::vector<double> mine = {loss,
+                                        local_ips,
+                                        stop ? 1.0 : 0.0,
+                                        absl::ToDoubleSeconds(t - start),
+                                        static_cast<double>(weights_hash >> 32),
+                                        static_cast<double>(weights_hash & 0xffffffffu)};
+      LS_ASSIGN_OR_RETURN(std::vector<double> all, group->AllGather(mine));
+      const size_t k = mine.size();
+      double sum = 0;
+      rank_ips.assign(static_cast<size_t>(c.world_size), 0);
+      group_stop = false;
+      for (int r = 0; r < c.world_size; ++r) {
+        const double* v = all.data() + static_cast<size_t>(r) * k;
+        sum += v[0];
+        rank_ips[static_cast<size_t>(r)] = v[1];
+        group_stop = group_stop || v[2] != 0;
+        if (c.verify_replicas && (v[4] != all[4] || v[5] != all[5])) {
+          return absl::InternalError(
+              absl::StrCat("rank ", r, "'s weights differ from rank 0's after step ", step));
+        }
+      }
+      group_elapsed = all[3];
+      loss = sum / c.world_size;
+    }
+    if (!std::isfinite(loss)) {
+      return absl::AbortedError(absl::StrCat("training diverged: loss is ", loss, " at step ", step,
+                                             " (try a lower learning_rate)"));
+    }
+    result.steps = step;
+    result.last_train_loss = loss;
+    return loss;
+  }
+
+  // Calls on_step with the last step's figures.
+  void ReportStep(uint32_t epoch, double loss, bool last_of_epoch) {
     if (!cb.on_step) return;
     StepInfo s;
     s.epoch = epoch;
     s.step = step;
     s.total_steps = plan.total_steps;
     s.loss = loss;
-    size_t imgs = 0;
-    for (size_t i = 1; i < window.size(); ++i) imgs += window[i].second;
-    const double secs = absl::ToDoubleSeconds(t - window.front().first);
-    s.images_per_second = secs > 0 ? imgs / secs : 0;
+    s.images_per_second = local_ips;
+    if (distributed()) {
+      s.world_size = c.world_size;
+      s.rank_images_per_second = rank_ips;
+      s.images_per_second = 0;
+      for (double r : rank_ips) s.images_per_second += r;
+      s.allreduce_seconds = allreduce.seconds;
+      s.allreduce_bytes = allreduce.bytes;
+    }
+    s.weights_hash = weights_hash;
+    const double secs = absl::ToDoubleSeconds(window.back().first - window.front().first);
     const double steps_per_sec = secs > 0 ? (window.size() - 1) / secs : 0;
     s.eta_seconds = steps_per_sec > 0
                         ? static_cast<double>(plan.total_steps - std::min(step, plan.total_steps)) /
@@ -517,6 +763,9 @@ struct Runner {
     e.epoch = epoch;
     e.train_loss = train_loss;
     e.learning_rate = lr;
+    // Batch normalisation's running statistics are each rank's own while
+    // training: validate (and checkpoint) with rank 0's on every rank.
+    if (distributed() && !Buffers().empty()) LS_RETURN_IF_ERROR(group->Broadcast(Buffers()));
     LS_ASSIGN_OR_RETURN(e.validation_loss, Evaluate());
     LS_RETURN_IF_ERROR(FitEmbeddingHead());
     LS_RETURN_IF_ERROR(MeasurePrecision(&e));
@@ -560,9 +809,17 @@ struct Runner {
 }  // namespace
 
 absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config, const data::Dataset& dataset,
-                                           const TrainingCallbacks& callbacks) {
+                                           const TrainingCallbacks& callbacks,
+                                           const std::string& resume) {
   LS_RETURN_IF_ERROR(ValidateTrainConfig(config, dataset));
-  Runner r(config, dataset, callbacks);
+  if (config.world_size > 1 &&
+      (callbacks.collective == nullptr || callbacks.collective->world_size() != config.world_size ||
+       callbacks.collective->rank() != config.rank)) {
+    return absl::InvalidArgumentError(absl::StrCat("world_size ", config.world_size, " rank ",
+                                                   config.rank,
+                                                   " needs a collective of that size and rank"));
+  }
+  Runner r(config, dataset, callbacks, resume);
   try {
     return r.Run();
   } catch (const std::exception& e) {

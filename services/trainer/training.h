@@ -37,6 +37,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -48,6 +49,10 @@
 #include "services/trainer/training_defaults.h"
 
 namespace latentsearch::trainer {
+
+namespace distributed {
+class Collective;  // distributed/collective.h (LibTorch)
+}  // namespace distributed
 
 enum class OptimizerKind {
   kAdamax,  // Keras' Adamax (the seed's): eps 1e-7 outside the max.
@@ -148,6 +153,20 @@ struct TrainConfig {
   size_t eval_images = 0;
   // Recorded in checkpoints.
   std::string dataset_name;
+
+  // Data parallelism (TrainingCallbacks.collective): this process's rank
+  // and the number of ranks. batch_size is per rank; each epoch's seeded
+  // order is padded to a multiple of world_size and rank r takes every
+  // world_size-th image from r (DistributedSampler). 1 rank = no
+  // collective.
+  int rank = 0;
+  int world_size = 1;
+  // After every step, compare a hash of every rank's weights and fail the
+  // run when they differ (tests; one small all-gather per step).
+  bool verify_replicas = false;
+  // Besides one at every epoch end, a snapshot (TrainingCallbacks.on_snapshot)
+  // every this many steps; 0 = only at epoch ends.
+  uint64_t snapshot_every_steps = 0;
 };
 
 // INVALID_ARGUMENT naming the field ("architecture", "latent_size",
@@ -183,6 +202,17 @@ struct StepInfo {
   double images_per_second = 0;  // Over the last ~20 steps.
   double eta_seconds = 0;
   bool last_of_epoch = false;
+  // Data parallelism: the ranks, each rank's images/s (images_per_second
+  // is then the group's), and the step's gradient all-reduce (wall seconds
+  // from the end of backward until the averaged gradients were in place,
+  // and bytes this rank contributed).
+  int world_size = 1;
+  std::vector<double> rank_images_per_second;
+  double allreduce_seconds = 0;
+  uint64_t allreduce_bytes = 0;
+  // With TrainConfig.verify_replicas: the hash of this rank's weights after
+  // the step (0 otherwise).
+  uint64_t weights_hash = 0;
 };
 
 struct EpochInfo {
@@ -215,6 +245,16 @@ struct TrainingCallbacks {
   // The clock for the time budget and rates; default absl::Now. (A
   // benchmark on a shared machine may pass process CPU time / threads.)
   std::function<absl::Time()> now;
+  // A snapshot of the whole training state (weights, optimiser state, step,
+  // position in the epoch's order, losses so far), to pass to RunTraining as
+  // `resume`: at every epoch end and every TrainConfig.snapshot_every_steps.
+  // Opaque bytes (a LibTorch archive). An error fails the run. With data
+  // parallelism only rank 0 takes snapshots (the ranks' states are equal).
+  std::function<absl::Status(uint64_t step, std::string snapshot)> on_snapshot;
+  // Data parallelism over config.world_size ranks (not owned; must outlive
+  // the run); nullptr for one process. Collective errors (a rank died or
+  // hung) fail the run with the collective's message.
+  distributed::Collective* collective = nullptr;
 };
 
 struct TrainingResult {
@@ -227,10 +267,17 @@ struct TrainingResult {
   std::string device;  // "cpu" or "cuda:0".
 };
 
-// Trains a new model. Errors: INVALID_ARGUMENT as ValidateTrainConfig;
-// INTERNAL for LibTorch failures (caught here); on_checkpoint's errors.
+// Trains a new model, or continues from `resume` (bytes from on_snapshot of
+// a run with the same config and data; with data parallelism rank 0's, the
+// other ranks pass "" and receive it from rank 0). The random streams are
+// functions of (seed, epoch, position), so a resumed run continues exactly
+// where the snapshot was taken, on any number of ranks. Errors:
+// INVALID_ARGUMENT as ValidateTrainConfig; DATA_LOSS for a snapshot that
+// does not load; INTERNAL for LibTorch failures (caught here);
+// on_checkpoint's, on_snapshot's and the collective's errors.
 absl::StatusOr<TrainingResult> RunTraining(const TrainConfig& config, const data::Dataset& dataset,
-                                           const TrainingCallbacks& callbacks);
+                                           const TrainingCallbacks& callbacks,
+                                           const std::string& resume = "");
 
 // Converts every image of `dataset` to `shape` (resize, grey <-> RGB).
 // Returns a copy even when nothing changes.

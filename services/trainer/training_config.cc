@@ -183,7 +183,12 @@ TrainingPlan PlanTraining(const TrainConfig& c, uint64_t n) {
   p.validation_images = std::min<uint64_t>(n - 1, static_cast<uint64_t>(std::llround(frac * n)));
   p.train_images = n - p.validation_images;
   const uint64_t batch = std::max(1, c.batch_size);
-  p.steps_per_epoch = (p.train_images + batch - 1) / batch;
+  // DistributedSampler: each of W ranks takes ceil(train / W) images of the
+  // epoch's order (the order padded by wrapping around), in batches of
+  // batch_size.
+  const uint64_t world = static_cast<uint64_t>(std::max(1, c.world_size));
+  const uint64_t per_rank = (p.train_images + world - 1) / world;
+  p.steps_per_epoch = (per_rank + batch - 1) / batch;
   p.total_steps = p.steps_per_epoch * static_cast<uint64_t>(std::max(1, c.epochs));
   if (c.max_steps > 0) p.total_steps = std::min(p.total_steps, c.max_steps);
   return p;
