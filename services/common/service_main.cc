@@ -6,6 +6,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/security.h"
@@ -37,6 +38,12 @@ ServiceMain::~ServiceMain() {
 }
 
 absl::Status ServiceMain::Init(int argc, char** argv, const char* usage) {
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
+  // detector on: every lock and unlock updates a global lock graph. Measured
+  // here: a nested Lock/Unlock pair 123-170 ns with it, 41-43 ns without; in
+  // a router serving Search, 1.8 % of its CPU went to GraphCycles alone.
+  // Unit tests, which do not come through here, keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(usage);
   absl::ParseCommandLine(argc, argv);
   const LogFlags flags = GetLogFlags();
