@@ -98,6 +98,11 @@ absl::Status PushFile(const std::vector<std::string>& targets, const GrpcPusherO
     return absl::InvalidArgumentError(
         "--push_file needs --push_to=HOST:PORT[,HOST:PORT...] (the encoders)");
   }
+  std::vector<std::string> replicas;  // Every replica of a dns: name or list.
+  for (const std::string& t : targets) {
+    LS_ASSIGN_OR_RETURN(std::vector<std::string> r, ExpandPushTarget(t, ResolveHost));
+    replicas.insert(replicas.end(), r.begin(), r.end());
+  }
   LS_ASSIGN_OR_RETURN(model::Checkpoint checkpoint, model::ReadCheckpointFile(path));
   const std::string name = absl::GetFlag(FLAGS_push_model);
   if (!name.empty()) {
@@ -108,11 +113,6 @@ absl::Status PushFile(const std::vector<std::string>& targets, const GrpcPusherO
   }
   GrpcCheckpointPusher pusher(options);
   int failed = 0;
-  std::vector<std::string> replicas;  // Every replica of a dns: name or list.
-  for (const std::string& t : targets) {
-    LS_ASSIGN_OR_RETURN(std::vector<std::string> r, ExpandPushTarget(t, ResolveHost));
-    replicas.insert(replicas.end(), r.begin(), r.end());
-  }
   for (const std::string& target : replicas) {
     absl::Status s = pusher.Push(target, checkpoint);
     if (s.ok()) {
