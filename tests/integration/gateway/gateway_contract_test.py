@@ -337,6 +337,17 @@ class GatewayRoutes(unittest.TestCase):
         self.assertIn("event: end", rest)
         live.conn.close()
         call("Trainer.StopTraining", self.c, "POST", "/v1/jobs/job-999999:stop", expect=404)
+        # resume the stopped job, then stop it again
+        gs.wait_job(self.c, started["jobId"])
+        resumed = call("Trainer.ResumeTraining", self.c, "POST",
+                       f"/v1/jobs/{started['jobId']}:resume")
+        self.assertIn(resumed["state"], ("JOB_STATE_QUEUED", "JOB_STATE_RUNNING"))
+        call("Trainer.StopTraining", self.c, "POST", f"/v1/jobs/{started['jobId']}:stop")
+        gs.wait_job(self.c, started["jobId"])
+        err = call("Trainer.ResumeTraining", self.c, "POST", f"/v1/jobs/{job_id}:resume",
+                   expect=400)
+        self.assertEqual(err["code"], "FAILED_PRECONDITION")
+        call("Trainer.ResumeTraining", self.c, "POST", "/v1/jobs/job-999999:resume", expect=404)
 
     def test_checkpoints(self):
         cks = call("Trainer.ListCheckpoints", self.c, "GET", f"/v1/checkpoints?model_name={MODEL}")

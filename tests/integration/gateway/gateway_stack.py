@@ -228,8 +228,8 @@ def ingest(client, collection, model, images, batch=1):
     Encode call by default, as a query image is encoded: the model's
     kernels may round differently for other batch sizes, and the tests
     expect an indexed image to find itself at distance <= 1e-5."""
-    client.post("/v1/collections", {"name": collection, "dim": 16,
-                                    "model": {"name": model, "version": "0"},
+    newest = wait_model(client, model)["metadata"]["model"]  # pin its concrete version
+    client.post("/v1/collections", {"name": collection, "dim": 16, "model": newest,
                                     "ifNotExists": True})
     info = client.get(f"/v1/collections/{collection}")
     pending = []
