@@ -121,7 +121,7 @@ step "docker-compose up -d (waits for the encoder to be healthy)"
 UP_START=$(date +%s)
 timeout "$HEALTH_DEADLINE" "${COMPOSE[@]}" up -d || fail "docker-compose up -d"
 
-SERVICES=(trainer encoder etcd search-node-0 search-node-1 search-node-2 search-router-0
+SERVICES=(trainer encoder encoder-1 etcd search-node-0 search-node-1 search-node-2 search-router-0
           search-router-1)
 step "waiting until ${SERVICES[*]} are healthy (deadline ${HEALTH_DEADLINE}s)"
 deadline=$(( UP_START + HEALTH_DEADLINE ))
@@ -152,6 +152,7 @@ for n in 0 1 2; do
   "${PROBE[@]}" --address=search-node-$n:50053 --service=latentsearch.v1.SearchNode
 done
 "${PROBE[@]}" --address=encoder:50052
+"${PROBE[@]}" --address=encoder-1:50052
 
 step "published ports: 127.0.0.1 only"
 for svc in trainer encoder search-router-0 search-router-1; do
@@ -187,11 +188,13 @@ if [[ $PIPELINE -eq 1 ]]; then
     "${CLI[@]}" "${DATA[@]}" cli train --trainer_address=trainer:50051 --dataset=idx \
       --path=/datasets --split=train --architecture=conv --latent=16 --epochs=1 \
       --time_budget="$TRAIN_SECONDS" --max_train_images=20000 --model=default
-    step "waiting for the encoder to serve the pushed model (latentsearch.v1.Encoder SERVING)"
+    step "waiting for both encoders to serve the pushed model (latentsearch.v1.Encoder SERVING)"
     deadline=$(( $(date +%s) + 120 ))
-    until "${PROBE[@]}" --quiet --address=encoder:50052 --service=latentsearch.v1.Encoder; do
-      [[ $(date +%s) -lt $deadline ]] || fail "the encoder never served the pushed model"
-      sleep 2
+    for enc in encoder encoder-1; do
+      until "${PROBE[@]}" --quiet --address=$enc:50052 --service=latentsearch.v1.Encoder; do
+        [[ $(date +%s) -lt $deadline ]] || fail "$enc never served the pushed model"
+        sleep 2
+      done
     done
     step "latentsearch ingest: Fashion-MNIST test split -> encoder -> collection 'fashion'"
     "${CLI[@]}" "${DATA[@]}" cli ingest --dataset=idx --path=/datasets --split=test \

@@ -1,7 +1,9 @@
 """The compose half of validate_deploy.py: deploy/docker-compose.yml, service
 by service (health-gated depends_on, healthchecks, init, ports, volumes,
-flags) and the search cluster's shape (etcd, nodes, routers sharing the alias
-`search`); runs `docker-compose config` when it is installed.
+flags), the search cluster's shape (etcd, nodes, routers sharing the alias
+`search`) and the encoder replicas' (two or more sharing the alias `encoders`,
+each on its own volume, pulling from the trainer, pushed to and dialled as
+dns:///encoders); runs `docker-compose config` when it is installed.
 Problems go to manifest_util.problems. Not thread-safe (one run per process).
 """
 import os
@@ -14,6 +16,7 @@ from manifest_util import (NODE_HEALTH, ROUTER_HEALTH, binary_of, check_flags, f
 
 WHERE = "docker-compose.yml"
 ROUTER_ALIAS = "search"
+ENCODER_ALIAS = "encoders"
 
 
 def expand(text):
@@ -167,6 +170,44 @@ def check_cluster(services):
             f"routers {', '.join(routers)} (alias '{ROUTER_ALIAS}')")
 
 
+def check_encoders(services):
+    encoders = {n: s for n, s in services.items()
+                if binary_of(s.get("image")) == "latentsearch-encoder" and
+                not s.get("profiles")}
+    if len(encoders) < 2:
+        problem(WHERE, f"{len(encoders)} encoders, expected at least 2")
+    seen_volumes = {}
+    for name, s in encoders.items():
+        where = f"{WHERE} {name}"
+        command = command_of(s)
+        if ENCODER_ALIAS not in aliases_of(s):
+            problem(where, f"encoders must carry the network alias '{ENCODER_ALIAS}'")
+        if not flag(command, "pull_from"):
+            problem(where, "--pull_from is missing: a replica that missed a push would never "
+                           "get the version")
+        data_dir = flag(command, "data_dir")
+        mounts = {expand(v).split(":")[1]: expand(v).split(":")[0] for v in s.get("volumes", [])}
+        volume = mounts.get(data_dir)
+        if volume is None:
+            problem(where, f"--data_dir {data_dir} is not a volume")
+        elif volume in seen_volumes:
+            problem(where, f"shares volume {volume} with {seen_volumes[volume]}")
+        else:
+            seen_volumes[volume] = name
+    want = f"dns:///{ENCODER_ALIAS}:50052"
+    trainer = services.get("trainer", {})
+    if want not in (flag(command_of(trainer), "push_to") or "").split(","):
+        problem(f"{WHERE} trainer", f"--push_to must include {want} (every encoder)")
+    for name in encoders:
+        if name not in (trainer.get("depends_on") or {}):
+            problem(f"{WHERE} trainer", f"must depend on the encoder {name}")
+    for name, s in services.items():
+        if role_of(s) == "router" and flag(command_of(s), "encoder") != want:
+            problem(f"{WHERE} {name}", f"--encoder must be {want} (round_robin over every "
+                                       f"encoder)")
+    return f"encoders {', '.join(encoders)} (alias '{ENCODER_ALIAS}')"
+
+
 def check_compose(source_dir):
     path = os.path.join(source_dir, "deploy", "docker-compose.yml")
     doc = load_docs(path)[0]
@@ -182,7 +223,9 @@ def check_compose(source_dir):
         problem(f"{WHERE} trainer", "must depend on the encoder")
     check_published_ports(services)
     cluster = check_cluster(services)
-    msg = f"compose: {len(services)} services checked ({', '.join(services)}); {cluster}"
+    encoders = check_encoders(services)
+    msg = (f"compose: {len(services)} services checked ({', '.join(services)}); {cluster}; "
+           f"{encoders}")
     dc = shutil.which("docker-compose")
     if dc:
         out = subprocess.run([dc, "-f", path, "--profile", "gpu", "--profile", "cli", "config",

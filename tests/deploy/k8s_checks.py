@@ -19,6 +19,8 @@ from manifest_util import (API_VERSIONS, DNS1123, K8S_WORKLOADS, NAMESPACE, NODE
 NODES = "latentsearch-search-node"
 ROUTERS = "latentsearch-search"
 ETCD = "latentsearch-etcd"
+ENCODERS = "latentsearch-encoder"
+ENCODER_PUSH = "latentsearch-encoder-push"
 
 
 class K8s:
@@ -89,6 +91,7 @@ class K8s:
         self.check_policies()
         self.check_configmaps()
         self.check_cluster()
+        self.check_encoders()
         self.check_make_secrets()
 
     def check_files(self):
@@ -336,7 +339,7 @@ class K8s:
         for n, d in sorted(self.of_kind("ConfigMap").items()):
             for key, value in d.get("data", {}).items():
                 for addr in str(value).split(","):
-                    m = re.match(r"^(?:http://)?([a-z0-9-]+)(?:\.([a-z0-9-]+))?:(\d+)$",
+                    m = re.match(r"^(?:http://|dns:///)?([a-z0-9-]+)(?:\.([a-z0-9-]+))?:(\d+)$",
                                  addr.strip())
                     if not m:
                         continue
@@ -352,6 +355,49 @@ class K8s:
                     self.server_names.add(str(value))
         print(f"k8s: ConfigMap addresses resolve; TLS names used: "
               f"{', '.join(sorted(self.server_names))}")
+
+    # -- encoder replicas (#11) ------------------------------------------------
+    def check_encoders(self):
+        """Two or more encoders, reached round-robin through a headless Service;
+        pushes go to every pod (ready or not), and a pod without a volume of
+        its own pulls what it lacks from the trainer."""
+        w, c = self.container("Deployment", ENCODERS)
+        if w is None:
+            return
+        where = f"Deployment/{ENCODERS}"
+        if w["spec"].get("replicas", 1) < 2:
+            problem(where, "fewer than 2 encoders")
+        self.covered_by_pdb(w, where)
+        args = [str(a) for a in c.get("args", [])]
+        data_dir = (flag(args, "data_dir") or "").rstrip("/")
+        mounts = {vm["mountPath"].rstrip("/"): vm["name"] for vm in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in w["spec"]["template"]["spec"].get("volumes", [])}
+        data = volumes.get(mounts.get(data_dir, ""), {})
+        if "persistentVolumeClaim" in data:
+            problem(where, "the replicas would share one claim for --data_dir: use an emptyDir "
+                           "and --pull_from (or a StatefulSet with volumeClaimTemplates)")
+        if not has_flag(args, "pull_from"):
+            problem(where, "--pull_from is missing: a replica that missed a push, or starts "
+                           "empty, would never get the version")
+        config = (self.get("ConfigMap", "latentsearch-config") or {}).get("data", {})
+        for key, service, ready_only in (("ENCODER_ADDRESS", ENCODERS, True),
+                                         ("PUSH_TO", ENCODER_PUSH, False)):
+            svc = self.get("Service", service)
+            if svc is None:
+                problem("k8s", f"missing Service/{service}")
+                continue
+            if svc["spec"].get("clusterIP") != "None":
+                problem(f"Service/{service}", "must be headless (clusterIP: None): every "
+                                              "encoder pod is resolved")
+            if bool(svc["spec"].get("publishNotReadyAddresses")) == ready_only:
+                problem(f"Service/{service}", "must list ready encoders only" if ready_only
+                        else "must publish not-ready encoders (they become ready by a push)")
+            value = str(config.get(key, ""))
+            if not value.startswith(f"dns:///{service}:"):
+                problem("ConfigMap/latentsearch-config",
+                        f"{key}={value}: must be dns:///{service}:PORT (every pod)")
+        print(f"k8s: encoders: {w['spec'].get('replicas', 1)} replicas, headless {ENCODERS} "
+              f"(ready) and {ENCODER_PUSH} (all), --pull_from, PDB")
 
     # -- the search cluster ---------------------------------------------------
     def container(self, kind, name):

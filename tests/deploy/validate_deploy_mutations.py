@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Checks the checker (ctest deploy.manifests_mutations): each mutation below
-breaks one rule of the search cluster's manifests in a copy of deploy/, and
+breaks one rule of the manifests (search cluster, encoder replicas) in a copy
+of deploy/, and
 validate_deploy.py must fail naming it. The unmutated copy must pass.
 Prints one line per mutation; exits 1 when a mutation went unnoticed.
 """
@@ -43,6 +44,21 @@ MUTATIONS = [
      "--initial-cluster must name"),
     ("k8s/config.yaml", ",http://latentsearch-etcd-2.latentsearch-etcd:2379", "",
      "must list every member"),
+    ("k8s/encoder.yaml", "  replicas: 2\n", "  replicas: 1\n", "fewer than 2 encoders"),
+    ("k8s/encoder.yaml", "            - --pull_from=$(TRAINER_ADDRESS)\n", "",
+     "--pull_from is missing"),
+    ("k8s/encoder.yaml", "  clusterIP: None\n  selector:", "  selector:",
+     "Service/latentsearch-encoder: must be headless"),
+    ("k8s/config.yaml", "PUSH_TO: \"dns:///latentsearch-encoder-push:50052\"",
+     "PUSH_TO: \"latentsearch-encoder-push:50052\"", "PUSH_TO=latentsearch-encoder-push:50052"),
+    ("docker-compose.yml", "      aliases: [encoders]\n", "      aliases: [encoder-pool]\n",
+     "network alias 'encoders'"),
+    ("docker-compose.yml", "      - encoder-1-data:/var/lib/latentsearch/encoder\n",
+     "      - encoder-data:/var/lib/latentsearch/encoder\n", "shares volume encoder-data"),
+    ("docker-compose.yml", "--push_to=${LS_PUSH_TO:-dns:///encoders:50052}",
+     "--push_to=${LS_PUSH_TO:-encoder:50052}", "--push_to must include dns:///encoders:50052"),
+    ("docker-compose.yml", "    --pull_from=${LS_ENCODER_PULL_FROM:-trainer:50051}\n", "",
+     "--pull_from is missing"),
     ("docker-compose.yml", "      aliases: [search]\n", "      aliases: [search-routers]\n",
      "network alias 'search'"),
     ("docker-compose.yml", "--service=latentsearch.v1.SearchNode", "--service=",
