@@ -65,15 +65,14 @@ PACKAGES=(
   # Chromium driven through chromedriver by Selenium
   chromium chromium-driver python3-selenium
 )
-# The console's assets are built from npm packages pinned by
-# services/gateway/console/package-lock.json. Debian's nodejs + npm only
-# when no npm is on the PATH (e.g. NodeSource's nodejs bundles its own npm
-# and conflicts with Debian's npm package).
+[[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")
+# The gateway's console is built from npm packages pinned by
+# services/gateway/console/package-lock.json (`npm ci` at build time).
+# Debian's nodejs + npm only when no npm is on the PATH (NodeSource's
+# nodejs bundles its own npm and conflicts with Debian's npm package).
 if ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
 fi
-
-[[ $BUILD_ONLY -eq 1 ]] && PACKAGES=("${BUILD_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

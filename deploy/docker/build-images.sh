@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the latentsearch images from deploy/docker/Dockerfile with
 # podman (or docker: LS_CONTAINER_ENGINE=docker), tagged as the compose file
-# expects: ${LS_REGISTRY:-localhost}/latentsearch-{trainer,encoder,search,cli,etcd}:${LS_TAG:-latest}.
+# expects: ${LS_REGISTRY:-localhost}/latentsearch-{trainer,encoder,search,cli,etcd,gateway}:${LS_TAG:-latest}.
 # The compile happens once, in the shared build stage (etcd, Debian's
 # etcd-server for the search cluster, compiles nothing).
 #
@@ -21,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ENGINE=${LS_CONTAINER_ENGINE:-podman}
 REGISTRY=${LS_REGISTRY:-localhost}
 TAG=${LS_TAG:-latest}
-TARGETS="trainer encoder search cli etcd"
+TARGETS="trainer encoder search cli etcd gateway"
 FROM_HEAD=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do

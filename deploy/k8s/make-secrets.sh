@@ -17,7 +17,7 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 
 SERVICES=(latentsearch-trainer latentsearch-encoder latentsearch-encoder-push latentsearch-search
-          latentsearch-search-node)
+          latentsearch-search-node latentsearch-gateway)
 SAN="DNS:localhost,IP:127.0.0.1"
 for s in "${SERVICES[@]}"; do
   SAN+=",DNS:$s,DNS:$s.$NS,DNS:$s.$NS.svc,DNS:$s.$NS.svc.cluster.local"

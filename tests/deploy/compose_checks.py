@@ -54,6 +54,9 @@ def check_service(name, s, volumes, source_dir, flag_cache):
     if binary == "etcd":
         if not re.search(r"etcdctl .*endpoint health|/health", hc):
             problem(where, "healthcheck must be CMD-SHELL etcdctl ... endpoint health")
+    elif binary == "latentsearch-gateway":
+        if not re.search(r"GET /(healthz|readyz) ", hc):
+            problem(where, "healthcheck must GET /healthz or /readyz (HTTP)")
     elif "latentsearch-probe" not in hc:
         problem(where, "healthcheck must be CMD-SHELL latentsearch-probe ...")
     else:

@@ -23,12 +23,13 @@ BINARY_SOURCES = {
     "latentsearch-search": ["services/search", "services/common", "common"],
     "latentsearch-probe": ["clients/probe", "common"],
     "latentsearch": ["clients/cli", "common"],
+    "latentsearch-gateway": ["services/gateway", "services/common", "common"],
 }
-IMAGE_BINARY = re.compile(r"latentsearch-(trainer|encoder|search|cli|etcd)\b")
+IMAGE_BINARY = re.compile(r"latentsearch-(trainer|encoder|search|cli|etcd|gateway)\b")
 # The workloads of deploy/k8s: (kind, name).
 K8S_WORKLOADS = [("Deployment", "latentsearch-trainer"), ("Deployment", "latentsearch-encoder"),
                  ("Deployment", "latentsearch-search"), ("StatefulSet", "latentsearch-search-node"),
-                 ("StatefulSet", "latentsearch-etcd")]
+                 ("StatefulSet", "latentsearch-etcd"), ("Deployment", "latentsearch-gateway")]
 NODE_HEALTH = "latentsearch.v1.SearchNode"
 ROUTER_HEALTH = "latentsearch.v1.Search"
 
