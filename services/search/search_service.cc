@@ -110,7 +110,15 @@ grpc::ServerUnaryReactor* SearchService::ListItems(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* SearchService::Search(grpc::CallbackServerContext* ctx,
                                                 const v1::SearchRequest* request,
                                                 v1::SearchResponse* response) {
-  return new SearchReactor(*core_, *ctx, *request, response);
+  if (request->has_image()) return new SearchReactor(*core_, *ctx, *request, response);
+  // A vector or item query is answered inline (nothing to cancel), so it
+  // takes gRPC's default reactor: its reactions run inline, where a reactor
+  // of our own has OnDone handed to gRPC's executor thread, one more thread
+  // wake-up per call.
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  core_->Search(*request, rpc::DeadlineOf(*ctx), /*cancel=*/nullptr, response,
+                [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* SearchService::SearchBatch(grpc::CallbackServerContext* ctx,
