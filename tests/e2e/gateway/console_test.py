@@ -20,7 +20,6 @@ Usage: console_test.py BUILD_DIR SOURCE_DIR [SCREENSHOT_DIR]. Exit 77
 (skipped) without Fashion-MNIST.
 """
 import base64
-import json
 import os
 import shutil
 import sys
@@ -90,8 +89,107 @@ def rows(driver):
              h.querySelector('img').complete && h.querySelector('img').naturalWidth > 0])]);""")
 
 
-def main():
+def check_search(driver, url, images):
+    """Drops an indexed image, checks the three rows, clicks a hit."""
     from selenium.webdriver.common.by import By
+    driver.get(url + "#/search")
+    wait(driver, "the search page", lambda d: d.find_elements(By.ID, "dropzone"))
+    fcp = driver.execute_script(
+        "const e = performance.getEntriesByName('first-contentful-paint')[0];"
+        "return e ? e.startTime : null;")
+    log(f"first contentful paint: {fcp:.0f} ms")
+    dupes = {f"test-{i}" for i, (p, _) in enumerate(images) if p == images[QUERY][0]}
+    driver.find_element(By.ID, "k").clear()
+    driver.find_element(By.ID, "k").send_keys(str(K))
+    drop_image(driver, gs.png_bytes(28, 28, 1, images[QUERY][0]), f"test-{QUERY}.png")
+    wait(driver, "the first search", lambda d: d.find_element(By.ID, "search-count")
+         .get_attribute("data-count") == "1")
+    got = wait(driver, "thumbnails loaded",
+               lambda d: (lambda r: r if all(ok for _, hits in r for _, _, ok in hits)
+                          else None)(rows(d)))
+    assert [m for m, _ in got] == ["l1", "l2", "cosine"], got
+    for metric, hits in got:
+        assert len(hits) == K, (metric, hits)
+        first_id, first_distance, _ = hits[0]
+        assert first_id in dupes, (metric, hits[0], dupes)
+        assert first_distance <= 1e-5, (metric, hits[0])
+    log(f"drop: 3 rows of {K}, each led by test-{QUERY} at distance "
+        f"{max(h[0][1] for _, h in got):.2g}")
+    wait(driver, "the query preview", lambda d: d.execute_script(
+        "const i = document.getElementById('query-preview'); return i && i.naturalWidth > 0;"))
+    driver.save_screenshot(os.path.join(SHOTS, "search-drop.png"))
+    # click a hit: a new search by that item
+    target = got[1][1][2][0]
+    driver.find_elements(By.CSS_SELECTOR, ".result-row[data-metric=l2] .hit")[2].click()
+    wait(driver, "the search by the clicked hit", lambda d: (
+        d.find_element(By.ID, "search-count").get_attribute("data-count") == "2" and
+        d.find_element(By.ID, "search-count").get_attribute("data-query") == target))
+    again = wait(driver, "new rows and thumbnails", lambda d: (lambda r: r if r and r[0][1] and
+                 r[0][1][0][0] == target and all(ok for _, hits in r for _, _, ok in hits)
+                 else None)(rows(d)))
+    assert all(len(hits) == K for _, hits in again)
+    driver.save_screenshot(os.path.join(SHOTS, "search-click.png"))
+    log(f"click: searched by {target}")
+
+
+def check_training(driver, url):
+    """Starts a job from the form and sees the loss curve gain points."""
+    from selenium.webdriver.common.by import By
+    driver.get(url + "#/training")
+    wait(driver, "the training form", lambda d: d.find_elements(By.ID, "train-form"))
+    form = driver.find_element(By.ID, "train-form")
+    for name, value in (("model", "e2e"), ("maxImages", "6000"), ("epochs", "3"),
+                        ("budget", "60")):
+        el = form.find_element(By.NAME, name)
+        el.clear()
+        el.send_keys(value)
+    driver.find_element(By.ID, "start-training").click()
+    points = lambda d: int(d.find_element(By.ID, "loss-chart").get_attribute("data-points") or 0)
+    first = wait(driver, "loss points", lambda d: points(d) >= 2 and points(d))
+    more = wait(driver, "the curve to grow", lambda d: points(d) > first + 2 and points(d),
+                timeout=90)
+    log(f"training: the loss curve grew from {first} to {more} points")
+    wait(driver, "an epoch point", lambda d: int(
+        d.find_element(By.ID, "precision-chart").get_attribute("data-points") or 0) > 0,
+         timeout=90)
+    driver.save_screenshot(os.path.join(SHOTS, "training.png"))
+
+
+def check_map(driver, url):
+    from selenium.webdriver.common.by import By
+    driver.get(url + "#/map")
+    wait(driver, "the map page", lambda d: d.find_elements(By.ID, "map-draw"))
+    size = driver.find_element(By.ID, "map-size")
+    size.clear()
+    size.send_keys(str(MAP_SIZE))
+    driver.find_element(By.ID, "map-draw").click()
+    wait(driver, "the map's points", lambda d: d.find_element(By.ID, "map-svg")
+         .get_attribute("data-points") == str(MAP_SIZE), timeout=90)
+    circles = len(driver.find_elements(By.CSS_SELECTOR, "#map-svg circle"))
+    assert circles == MAP_SIZE, circles
+    log(f"map: {circles} points; {driver.find_element(By.ID, 'map-status').text}")
+    driver.save_screenshot(os.path.join(SHOTS, "map.png"))
+
+
+def check_browse_and_models(driver, url):
+    from selenium.webdriver.common.by import By
+    driver.get(url + "#/browse")
+    wait(driver, "the grid", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 60
+         and d.execute_script("return [...document.querySelectorAll('#grid img')]"
+                              ".every(i => i.complete && i.naturalWidth > 0)"))
+    driver.save_screenshot(os.path.join(SHOTS, "browse.png"))
+    driver.get(url + "#/models")
+    wait(driver, "the models table", lambda d: d.find_elements(By.ID, "models-table"))
+    q = driver.find_element(By.ID, "eval-queries")
+    q.clear()
+    q.send_keys("100")
+    driver.find_element(By.ID, "eval-start").click()
+    wait(driver, "the eval table", lambda d: len(d.find_elements(
+        By.CSS_SELECTOR, "#eval-table tr")) >= 7, timeout=90)
+    driver.save_screenshot(os.path.join(SHOTS, "models.png"))
+
+
+def main():
     os.makedirs(SHOTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="gateway-e2e-")
     started = time.time()
@@ -108,101 +206,10 @@ def main():
         log(f"stack up, model trained, {N_ITEMS} images ingested ({time.time() - started:.0f} s)")
         url = f"http://{stack.addr['gateway']}/"
         driver = browser()
-        driver.get(url + "#/search")
-        wait(driver, "the search page", lambda d: d.find_elements(By.ID, "dropzone"))
-        fcp = driver.execute_script(
-            "const e = performance.getEntriesByName('first-contentful-paint')[0];"
-            "return e ? e.startTime : null;")
-        log(f"first contentful paint: {fcp:.0f} ms")
-
-        # drop an indexed image
-        dupes = {f"test-{i}" for i, (p, _) in enumerate(images) if p == images[QUERY][0]}
-        driver.find_element(By.ID, "k").clear()
-        driver.find_element(By.ID, "k").send_keys(str(K))
-        drop_image(driver, gs.png_bytes(28, 28, 1, images[QUERY][0]), f"test-{QUERY}.png")
-        wait(driver, "the first search", lambda d: d.find_element(By.ID, "search-count")
-             .get_attribute("data-count") == "1")
-        got = wait(driver, "thumbnails loaded",
-                   lambda d: (lambda r: r if all(ok for _, hits in r for _, _, ok in hits)
-                              else None)(rows(d)))
-        assert [m for m, _ in got] == ["l1", "l2", "cosine"], got
-        for metric, hits in got:
-            assert len(hits) == K, (metric, hits)
-            first_id, first_distance, _ = hits[0]
-            assert first_id in dupes, (metric, hits[0], dupes)
-            assert first_distance <= 1e-5, (metric, hits[0])
-        log(f"drop: 3 rows of {K}, each led by test-{QUERY} at distance "
-            f"{max(h[0][1] for _, h in got):.2g}")
-        wait(driver, "the query preview", lambda d: d.execute_script(
-            "const i = document.getElementById('query-preview'); return i && i.naturalWidth > 0;"))
-        driver.save_screenshot(os.path.join(SHOTS, "search-drop.png"))
-
-        # click a hit: a new search by that item
-        target = got[1][1][2][0]
-        driver.find_elements(By.CSS_SELECTOR, ".result-row[data-metric=l2] .hit")[2].click()
-        wait(driver, "the search by the clicked hit", lambda d: (
-            d.find_element(By.ID, "search-count").get_attribute("data-count") == "2" and
-            d.find_element(By.ID, "search-count").get_attribute("data-query") == target))
-        again = wait(driver, "new rows", lambda d: (lambda r: r if r and r[0][1] and
-                     r[0][1][0][0] == target else None)(rows(d)))
-        assert all(len(hits) == K for _, hits in again)
-        time.sleep(0.3)  # let the thumbnails paint for the screenshot
-        driver.save_screenshot(os.path.join(SHOTS, "search-click.png"))
-        log(f"click: searched by {target}")
-
-        # training: start from the form, watch the curve grow
-        driver.get(url + "#/training")
-        wait(driver, "the training form", lambda d: d.find_elements(By.ID, "train-form"))
-        form = driver.find_element(By.ID, "train-form")
-        for name, value in (("model", "e2e"), ("maxImages", "6000"), ("epochs", "3"),
-                            ("budget", "60")):
-            el = form.find_element(By.NAME, name)
-            el.clear()
-            el.send_keys(value)
-        driver.find_element(By.ID, "start-training").click()
-        first = int(wait(driver, "loss points", lambda d: int(
-            d.find_element(By.ID, "loss-chart").get_attribute("data-points") or 0) >= 2 and
-            d.find_element(By.ID, "loss-chart").get_attribute("data-points")))
-        more = int(wait(driver, "the curve to grow", lambda d: (lambda n: n if n > first + 2
-                        else None)(int(d.find_element(By.ID, "loss-chart")
-                                       .get_attribute("data-points") or 0)), timeout=90))
-        log(f"training: the loss curve grew from {first} to {more} points")
-        wait(driver, "an epoch point", lambda d: int(
-            d.find_element(By.ID, "precision-chart").get_attribute("data-points") or 0) > 0,
-             timeout=90)
-        driver.save_screenshot(os.path.join(SHOTS, "training.png"))
-
-        # map
-        driver.get(url + "#/map")
-        wait(driver, "the map page", lambda d: d.find_elements(By.ID, "map-draw"))
-        size = driver.find_element(By.ID, "map-size")
-        size.clear()
-        size.send_keys(str(MAP_SIZE))
-        driver.find_element(By.ID, "map-draw").click()
-        wait(driver, "the map's points", lambda d: d.find_element(By.ID, "map-svg")
-             .get_attribute("data-points") == str(MAP_SIZE), timeout=90)
-        circles = len(driver.find_elements(By.CSS_SELECTOR, "#map-svg circle"))
-        assert circles == MAP_SIZE, circles
-        log(f"map: {circles} points; {driver.find_element(By.ID, 'map-status').text}")
-        driver.save_screenshot(os.path.join(SHOTS, "map.png"))
-
-        # browse
-        driver.get(url + "#/browse")
-        wait(driver, "the grid", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .tile")) == 60
-             and d.execute_script("return [...document.querySelectorAll('#grid img')]"
-                                  ".every(i => i.complete && i.naturalWidth > 0)"))
-        driver.save_screenshot(os.path.join(SHOTS, "browse.png"))
-
-        # models and eval
-        driver.get(url + "#/models")
-        wait(driver, "the models table", lambda d: d.find_elements(By.ID, "models-table"))
-        q = driver.find_element(By.ID, "eval-queries")
-        q.clear()
-        q.send_keys("100")
-        driver.find_element(By.ID, "eval-start").click()
-        wait(driver, "the eval table", lambda d: len(d.find_elements(
-            By.CSS_SELECTOR, "#eval-table tr")) >= 7, timeout=90)
-        driver.save_screenshot(os.path.join(SHOTS, "models.png"))
+        check_search(driver, url, images)
+        check_training(driver, url)
+        check_map(driver, url)
+        check_browse_and_models(driver, url)
         log(f"screenshots in {SHOTS}; total {time.time() - started:.0f} s")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
