@@ -27,6 +27,9 @@ BUILD_PACKAGES=(
   libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # core libraries
   libabsl-dev libhnswlib-dev libtorch-dev
+  # Gloo headers for c10d's ProcessGroupGloo (data-parallel training;
+  # libtorch_cpu links libgloo, the headers are separate)
+  libgloo-dev
   # Without the pthread OpenBLAS, Debian's LibTorch runs its BLAS on the
   # reference implementation: ConvTranspose2d is ~7x slower.
   libopenblas0-pthread

@@ -4,13 +4,20 @@
 // running job at its next step and drain. `--describe=ARCH` prints a model
 // summary and exits; `--push_file=FILE` pushes a checkpoint file to
 // --push_to and exits. No LibTorch header is included here.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -20,6 +27,8 @@
 #include "common/model/model.h"
 #include "common/rpc/security.h"
 #include "services/common/service_main.h"
+#include "services/trainer/distributed/coordinator.h"
+#include "services/trainer/distributed/follower.h"
 #include "services/trainer/push_client.h"
 #include "services/trainer/push_targets.h"
 #include "services/trainer/trainer_core.h"
@@ -70,6 +79,26 @@ ABSL_FLAG(std::string, push_file, "",
           "and exit; exit status 1 when any push failed");
 ABSL_FLAG(std::string, push_model, "",
           "With --push_file: the model name to push it as ('' = the name in the file)");
+
+ABSL_FLAG(int32_t, world_size, -1,
+          "Data parallelism: trainer ranks in the group (-1 = $WORLD_SIZE, else 1). Rank 0 serves "
+          "the Trainer API; every job runs on all ranks; batch_size is per rank");
+ABSL_FLAG(int32_t, rank, -1, "This process's rank in [0, world_size) (-1 = $RANK, else 0)");
+ABSL_FLAG(std::string, master_addr, "",
+          "Rank 0's host, where it serves the group's c10d TCPStore ('' = $MASTER_ADDR, else "
+          "127.0.0.1)");
+ABSL_FLAG(int32_t, master_port, -1,
+          "Port of the group's TCPStore on rank 0 (-1 = $MASTER_PORT, else 29500)");
+ABSL_FLAG(std::string, dist_host, "",
+          "Address this rank's Gloo connections use, reachable from every rank ('' = 127.0.0.1 "
+          "when master_addr is loopback, else this machine's hostname)");
+ABSL_FLAG(double, rendezvous_timeout_seconds, 60,
+          "How long rank 0 waits for the other ranks to join (a missing rank or a wrong world "
+          "size is an error after this)");
+ABSL_FLAG(double, collective_timeout_seconds, 60,
+          "A rank that hangs fails the job (naming it) after this many seconds, at most 120; a "
+          "rank that dies fails it within a few seconds");
+ABSL_FLAG(int32_t, allreduce_bucket_mb, 25, "Gradients per all-reduce bucket, in MiB");
 
 namespace latentsearch::trainer {
 namespace {
@@ -186,6 +215,85 @@ absl::StatusOr<TrainerOptions> OptionsFromFlags() {
   return options;
 }
 
+// An integer flag that -1 leaves to an environment variable (torchrun's).
+absl::StatusOr<int> FlagOrEnv(int flag, const char* env, int fallback) {
+  if (flag >= 0) return flag;
+  const char* v = std::getenv(env);
+  if (v == nullptr || *v == 0) return fallback;
+  int out = 0;
+  if (!absl::SimpleAtoi(v, &out) || out < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("$", env, "='", v, "' is not a number >= 0"));
+  }
+  return out;
+}
+
+// The data-parallel group from flags and torchrun's variables.
+absl::StatusOr<distributed::GroupConfig> GroupFromFlags() {
+  distributed::GroupConfig g;
+  LS_ASSIGN_OR_RETURN(g.world_size, FlagOrEnv(absl::GetFlag(FLAGS_world_size), "WORLD_SIZE", 1));
+  LS_ASSIGN_OR_RETURN(g.rank, FlagOrEnv(absl::GetFlag(FLAGS_rank), "RANK", 0));
+  LS_ASSIGN_OR_RETURN(g.master_port,
+                      FlagOrEnv(absl::GetFlag(FLAGS_master_port), "MASTER_PORT", 29500));
+  g.master_addr = absl::GetFlag(FLAGS_master_addr);
+  if (g.master_addr.empty()) {
+    const char* v = std::getenv("MASTER_ADDR");
+    g.master_addr = v != nullptr && *v != 0 ? v : "127.0.0.1";
+  }
+  if (g.world_size < 1 || g.rank >= g.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", g.rank, " with world size ",
+                                                   g.world_size, ": need 0 <= rank < world size"));
+  }
+  if (g.master_port > 65535) return absl::InvalidArgumentError("--master_port > 65535");
+  g.host = absl::GetFlag(FLAGS_dist_host);
+  if (g.host.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    const bool loopback = g.master_addr == "127.0.0.1" || g.master_addr == "localhost";
+    g.host = loopback ? "127.0.0.1" : host;
+  }
+  const double rdv = absl::GetFlag(FLAGS_rendezvous_timeout_seconds);
+  const double coll = absl::GetFlag(FLAGS_collective_timeout_seconds);
+  if (!(rdv > 0) || !(coll > 0 && coll <= 120)) {
+    return absl::InvalidArgumentError(
+        "--rendezvous_timeout_seconds must be > 0 and --collective_timeout_seconds in (0, 120]");
+  }
+  g.rendezvous_timeout = absl::Seconds(rdv);
+  g.collective_timeout = absl::Seconds(coll);
+  g.bucket_bytes = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_allreduce_bucket_mb))) << 20;
+  // What must be equal on every rank for them to compute the same model.
+  g.fingerprint = absl::StrCat("formulation=", absl::GetFlag(FLAGS_formulation),
+                               " precision=", absl::GetFlag(FLAGS_precision),
+                               " cuda=", absl::GetFlag(FLAGS_cuda) ? 1 : 0);
+  return g;
+}
+
+// A rank other than 0: serves health and follows rank 0's jobs until rank
+// 0 shuts the group down (exit 0) or the group refuses it / rank 0 is
+// gone (exit 1, so that a supervisor restarts it).
+int Follow(services::ServiceMain& m, const TrainerOptions& options,
+           const distributed::GroupConfig& group) {
+  rpc::ServerOptions serve;
+  serve.listen = absl::GetFlag(FLAGS_listen);
+  serve.health_names = {"latentsearch.v1.TrainerRank"};
+  if (absl::Status s = m.Start(serve, {}); !s.ok()) return m.Fail(s);
+  m.Announce(absl::StrCat("rank ", group.rank, " of ", group.world_size, ", following rank 0 at ",
+                          group.master_addr, ":", group.master_port));
+  std::atomic<bool> running{true};
+  std::thread follower([&] {
+    absl::Status s = distributed::RunFollower(group, options, [&] { return running.load(); });
+    if (!s.ok()) {
+      LOG(ERROR) << "latentsearch-trainer rank " << group.rank << ": " << s;
+      google::FlushLogFiles(google::GLOG_INFO);
+      std::fflush(nullptr);
+      _exit(1);
+    }
+    if (running) kill(getpid(), SIGTERM);  // Rank 0 shut the group down.
+  });
+  const int rc = m.WaitAndDrain([&] { running = false; });
+  follower.join();
+  return rc;
+}
+
 // Serves until SIGTERM/SIGINT.
 int Serve(services::ServiceMain& m, TrainerOptions options) {
   TrainerMetrics trainer_metrics(m.metrics());  // Before the core: its hooks refer to it.
@@ -229,7 +337,18 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<TrainerOptions> options = OptionsFromFlags();
   if (!options.ok()) return m.Fail(options.status());
+  absl::StatusOr<distributed::GroupConfig> group = GroupFromFlags();
+  if (!group.ok()) return m.Fail(group.status());
+  if (group->rank > 0) return Follow(m, *options, *group);
   options->pusher = std::make_shared<GrpcCheckpointPusher>(*pusher);
+  if (group->world_size > 1) {
+    LOG(INFO) << "rank 0 of " << group->world_size << ": waiting for the other ranks at "
+              << group->master_addr << ":" << group->master_port;
+    absl::StatusOr<std::unique_ptr<distributed::Coordinator>> coordinator =
+        distributed::Coordinator::Create(*group);
+    if (!coordinator.ok()) return m.Fail(coordinator.status());
+    options->group = *std::move(coordinator);
+  }
   return Serve(m, *std::move(options));
 }
 

@@ -87,6 +87,8 @@ v1::TrainingEvent StepEvent(const StepInfo& s) {
   p->set_loss(s.loss);
   p->set_images_per_second(s.images_per_second);
   p->set_eta_seconds(s.eta_seconds);
+  p->set_world_size(static_cast<uint32_t>(std::max(1, s.world_size)));
+  for (double r : s.rank_images_per_second) p->add_rank_images_per_second(r);
   return e;
 }
 
@@ -269,7 +271,12 @@ void TrainerCore::MaybeCloseLog(const std::shared_ptr<JobRecord>& job) {
 }
 
 absl::StatusOr<TrainerCore::Prepared> TrainerCore::Prepare(const v1::TrainingConfig& config) const {
-  Prepared p;
+  return PrepareJob(config, options_, options_.group ? options_.group->world_size() : 1, 0);
+}
+
+absl::StatusOr<PreparedJob> PrepareJob(const v1::TrainingConfig& config,
+                                       const TrainerOptions& options_, int world_size, int rank) {
+  PreparedJob p;
   LS_ASSIGN_OR_RETURN(p.config, ResolveConfig(config, options_.default_threads));
   ResolvedConfig& rc = p.config;
   LS_ASSIGN_OR_RETURN(p.dataset, LoadJobDataset(&rc));
@@ -279,6 +286,8 @@ absl::StatusOr<TrainerCore::Prepared> TrainerCore::Prepare(const v1::TrainingCon
   rc.train.precision = options_.precision;
   rc.train.use_cuda_if_available = options_.use_cuda_if_available;
   rc.train.snapshot_every_steps = options_.snapshot_every_steps;
+  rc.train.world_size = world_size;
+  rc.train.rank = rank;
   LS_RETURN_IF_ERROR(ValidateTrainConfig(rc.train, p.dataset));
   rc.effective.mutable_input_shape()->set_height(in.height);
   rc.effective.mutable_input_shape()->set_width(in.width);
@@ -372,11 +381,25 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
     return jobs_store_->SaveSnapshot(job->id, step, bytes);
   };
   std::string resume;
+  v1::TrainingConfig effective;
   {
     absl::MutexLock lock(&mu_);
     resume.swap(job->resume);
+    effective = job->job.config();
   }
-  FinishJob(job, RunTraining(job->config.train, job->dataset, cb, resume));
+  if (options_.group == nullptr) {
+    FinishJob(job, RunTraining(job->config.train, job->dataset, cb, resume));
+    return;
+  }
+  absl::StatusOr<distributed::Collective*> group = options_.group->StartJob(job->id, effective);
+  if (!group.ok()) {
+    FinishJob(job, group.status());
+    return;
+  }
+  cb.collective = *group;
+  absl::StatusOr<TrainingResult> r = RunTraining(job->config.train, job->dataset, cb, resume);
+  options_.group->EndJob(r.status());
+  FinishJob(job, r);
 }
 
 void TrainerCore::OnStep(JobRecord& job, const StepInfo& s) {

@@ -38,6 +38,7 @@
 #include "common/data/load.h"
 #include "common/model/checkpoint.h"
 #include "latentsearch/v1/trainer.pb.h"
+#include "services/trainer/distributed/job_group.h"
 #include "services/trainer/event_log.h"
 #include "services/trainer/job_store.h"
 #include "services/trainer/push_queue.h"
@@ -77,7 +78,22 @@ struct TrainerOptions {
   // none.
   std::function<void(const std::string& model_name, const StepInfo&)> on_step;
   std::function<void(const std::string& model_name, const EpochInfo&)> on_epoch;
+  // Data parallelism (rank 0 of a group): every job runs on the group's
+  // ranks; batch_size is per rank. nullptr = this process alone.
+  std::shared_ptr<distributed::JobGroupSource> group;
 };
+
+// A job's config resolved against the trainer's options and its data set
+// loaded and converted, ready to train as `rank` of `world_size` (shared by
+// TrainerCore and the other ranks of a group, distributed/follower.h).
+// INVALID_ARGUMENT naming the field, as StartTraining.
+struct PreparedJob {
+  ResolvedConfig config;
+  data::Dataset dataset;
+  TrainingPlan plan;
+};
+absl::StatusOr<PreparedJob> PrepareJob(const v1::TrainingConfig& config,
+                                       const TrainerOptions& options, int world_size, int rank);
 
 class TrainerCore {
  public:
@@ -119,12 +135,7 @@ class TrainerCore {
  private:
   struct JobRecord;
 
-  // A job's config resolved and its data set loaded, ready to queue.
-  struct Prepared {
-    ResolvedConfig config;
-    data::Dataset dataset;
-    TrainingPlan plan;
-  };
+  using Prepared = PreparedJob;
 
   explicit TrainerCore(const TrainerOptions& options);
   absl::StatusOr<Prepared> Prepare(const v1::TrainingConfig& config) const;

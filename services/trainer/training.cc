@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/crc32.h"
 #include "common/base/status_macros.h"
 #include "common/eval/knn_precision.h"
 #include "common/model/torch_model.h"
@@ -390,6 +391,7 @@ struct Runner {
 
   absl::StatusOr<TrainingResult> Run() {
     LS_ASSIGN_OR_RETURN(params, BuildModel());
+    LS_RETURN_IF_ERROR(CheckAgreement());
     plan = PlanTraining(c, d.size());
     SplitData();
     LS_RETURN_IF_ERROR(MeasurePixelPrecision());
@@ -408,6 +410,28 @@ struct Runner {
     LS_RETURN_IF_ERROR(FinalCheckpoint());
     result.stopped = stopped;
     return result;
+  }
+
+  // Data parallelism: every rank must train the same model on the same data
+  // (each reads its own copy); FAILED_PRECONDITION naming the first rank
+  // that differs from rank 0 (or could not prepare the job at all:
+  // follower.h sends its error in place of the description).
+  absl::Status CheckAgreement() {
+    if (!distributed()) return absl::OkStatus();
+    const std::string mine = absl::StrCat(
+        "model ", c.model.architecture, " latent ", c.model.latent_size, " input ",
+        model::FormatInputShape(c.model.input), ", ",
+        model->encoder_parameters() + model->decoder_parameters(), " parameters; data ", d.size(),
+        " images, CRC-32 ", base::Crc32(d.pixels.data(), d.pixels.size()), "; batch ", c.batch_size,
+        ", seed ", c.seed);
+    LS_ASSIGN_OR_RETURN(std::vector<std::string> all, group->AllGatherStrings(mine));
+    for (size_t r = 1; r < all.size(); ++r) {
+      if (all[r] != all[0]) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "rank ", r, " cannot train with rank 0: rank ", r, ": ", all[r], "; rank 0: ", all[0]));
+      }
+    }
+    return absl::OkStatus();
   }
 
   // Rank 0's initial weights everywhere, or the snapshot resumed from

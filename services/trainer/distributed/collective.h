@@ -48,6 +48,8 @@ class Collective {
   // Every rank's `values` (same length everywhere), rank-major:
   // result[r * values.size() + i] is rank r's values[i].
   virtual absl::StatusOr<std::vector<double>> AllGather(const std::vector<double>& values) = 0;
+  // Every rank's `text`, by rank (any lengths).
+  virtual absl::StatusOr<std::vector<std::string>> AllGatherStrings(const std::string& text) = 0;
   // The all-reduce costs since the last call.
   virtual AllreduceStats TakeStats() = 0;
 };
