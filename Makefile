@@ -1,5 +1,7 @@
 # The two commands a new user needs:
 #   make demo   install what is missing, build, run the pipeline demo
+#               (DEMO_ARGS=--serve: then keep the stack running with the
+#               browser console at http://127.0.0.1:8080/)
 #   make test   install what is missing, build, run every test (ctest)
 # Others: make build | test-fast | bench | bench-cluster | asan | tsan | fuzz | format | clean
 BUILD_DIR ?= build

@@ -12,8 +12,12 @@
 #      and index next to raw pixels), `report` (--out/report/index.html), and
 #      stop the services.
 #
+#   3. with --serve[=PORT], the stack keeps running afterwards with the HTTP
+#      gateway and its browser console at http://127.0.0.1:PORT/ (8080) until
+#      Ctrl-C (`make demo DEMO_ARGS=--serve`; docs/gateway.md).
+#
 # Usage: deploy/demo.sh --build_dir=DIR --out=DIR [--data=CIFAR10_DIR]
-#                       [--train_seconds=S]
+#                       [--train_seconds=S] [--serve[=PORT]]
 # (`make demo` runs: bash deploy/demo.sh --build_dir=build --out=demo-out)
 set -euo pipefail
 
@@ -22,9 +26,10 @@ build_dir="build"
 out="demo-out"
 data=""
 train_seconds=180
+serve=()
 
 usage() {
-  echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR] [--train_seconds=S]" >&2
+  echo "usage: $0 --build_dir=DIR --out=DIR [--data=CIFAR10_DIR] [--train_seconds=S] [--serve[=PORT]]" >&2
   exit 2
 }
 
@@ -34,6 +39,7 @@ for arg in "$@"; do
     --out=*) out="${arg#*=}" ;;
     --data=*) data="${arg#*=}" ;;
     --train_seconds=*) train_seconds="${arg#*=}" ;;
+    --serve|--serve=*) serve=("$arg") ;;
     -h|--help) usage ;;
     *) echo "demo.sh: unknown argument '$arg'" >&2; usage ;;
   esac
@@ -99,7 +105,7 @@ if [[ -n "$pipeline_data" ]]; then
   echo
   echo "== The pipeline on $pipeline_data: train (${train_seconds} s) -> push -> ingest train + test -> query -> eval -> report"
   bash "$repo/deploy/run_pipeline.sh" "$build_dir" "$out" --data="$pipeline_data" \
-    --train_seconds="$train_seconds" --split=all --queries=500
+    --train_seconds="$train_seconds" --split=all --queries=500 "${serve[@]}"
 fi
 echo
 echo "Demo output in $out:"

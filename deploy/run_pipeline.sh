@@ -8,6 +8,10 @@
 #
 # Usage: deploy/run_pipeline.sh BUILD_DIR OUT_DIR [--data=DIR] [--train_seconds=S]
 #                               [--queries=N] [--latent=N] [--split=all|test]
+#                               [--serve[=PORT]]
+#   --serve  afterwards, start latentsearch-gateway on 127.0.0.1:PORT (8080)
+#            over the same services and keep the stack running with the
+#            browser console at http://127.0.0.1:PORT/ until Ctrl-C
 #   --data   a CIFAR-10 binary directory (test_batch.bin) or an IDX directory
 #            (default: Debian's /usr/share/datasets/fashion-mnist)
 # Writes into OUT_DIR: pipeline.txt (everything printed), train.txt,
@@ -24,6 +28,7 @@ train_seconds=180
 queries=500
 latent=32
 split=all
+serve=""
 for arg in "$@"; do
   case "$arg" in
     --data=*) data="${arg#*=}" ;;
@@ -31,6 +36,8 @@ for arg in "$@"; do
     --queries=*) queries="${arg#*=}" ;;
     --latent=*) latent="${arg#*=}" ;;
     --split=*) split="${arg#*=}" ;;
+    --serve) serve=8080 ;;
+    --serve=*) serve="${arg#*=}" ;;
     *) echo "run_pipeline.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -125,3 +132,22 @@ echo "== report"
   "${services[@]}" >/dev/null
 echo
 echo "Report: $out/report/index.html"
+
+if [[ -n "$serve" ]]; then
+  [[ -x "$bin/latentsearch-gateway" ]] || { echo "run_pipeline.sh: $bin/latentsearch-gateway not built"; exit 1; }
+  "$bin/latentsearch-gateway" --listen="127.0.0.1:$serve" --trainer_address="$addr_trainer" \
+    --encoder_address="$addr_encoder" --search_address="$addr_search" --image_roots="$data" \
+    2>"$out/gateway.log" &
+  pids+=($!)
+  deadline=$((SECONDS + 30))
+  until grep -q 'listening on' "$out/gateway.log"; do
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "gateway exited:"; tail -n 20 "$out/gateway.log"; exit 1; }
+    (( SECONDS < deadline )) || { echo "the gateway did not start within 30 s"; exit 1; }
+    sleep 0.1
+  done
+  echo
+  echo "== console: http://127.0.0.1:$serve/  (collection 'demo'; docs/gateway.md)"
+  echo "   The stack keeps running; Ctrl-C stops it."
+  trap 'exit 0' INT TERM  # then the EXIT trap stops every service
+  wait "${pids[-1]}" || true
+fi
