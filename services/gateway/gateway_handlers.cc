@@ -2,13 +2,18 @@
 
 #include <climits>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/file.h"
+#include "common/base/status_macros.h"
 #include "common/image/image.h"
+#include "common/image/preprocess.h"
+#include "common/rpc/status_util.h"
 #include "google/protobuf/struct.pb.h"
 #include "httplib.h"
 #include "services/gateway/eval_jobs.h"
@@ -128,26 +133,44 @@ void ThumbnailRoute(const Route&, GatewayContext& ctx, const Params&, const http
   WriteRaw(res, 200, **png, "image/png");
 }
 
-// The model's input shape from ListModels (the version asked, else the
-// newest).
-absl::StatusOr<v1::InputShape> InputShapeOf(GatewayContext& ctx, const v1::ModelRef& model) {
+// The model's input (shape and normalisation) from ListModels: the version
+// asked, else the newest.
+absl::StatusOr<image::InputSpec> InputSpecOf(GatewayContext& ctx, const v1::ModelRef& model) {
   v1::ListModelsRequest request;
   request.set_name(model.name().empty() ? "default" : model.name());
   v1::ListModelsResponse response;
   grpc::ClientContext context;
   ctx.backends->SetDeadline(&context);
   grpc::Status s = ctx.backends->encoder()->ListModels(&context, request, &response);
-  if (!s.ok())
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  if (!s.ok()) return rpc::FromGrpcStatus(s);
   for (const v1::ModelInfo& m : response.models()) {
-    const v1::ModelRef& ref = m.metadata().model();
-    if (model.version() == 0 ? m.newest() : ref.version() == model.version()) {
-      return m.metadata().input_shape();
+    const v1::CheckpointMetadata& md = m.metadata();
+    if (model.version() == 0 ? m.newest() : md.model().version() == model.version()) {
+      image::Normalization n;
+      if (md.normalization().scale() != 0) n.scale = md.normalization().scale();
+      n.mean.assign(md.normalization().mean().begin(), md.normalization().mean().end());
+      n.std.assign(md.normalization().std().begin(), md.normalization().std().end());
+      return image::InputSpec(static_cast<int>(md.input_shape().height()),
+                              static_cast<int>(md.input_shape().width()),
+                              static_cast<int>(md.input_shape().channels()), std::move(n));
     }
   }
   return absl::NotFoundError(
       absl::StrCat("the encoder holds no model '", request.name(), "'",
                    model.version() ? absl::StrCat(" v", model.version()) : std::string()));
+}
+
+// The upload as the encoder sees it: common/image's preprocessing
+// (channels, size, normalisation: ToModelInput), then back to pixels
+// (ToPixels), as PNG.
+absl::StatusOr<std::string> AsTheModelSeesIt(const std::string& bytes,
+                                             const image::InputSpec& spec) {
+  LS_ASSIGN_OR_RETURN(image::Image img, image::Decode(bytes));
+  std::vector<float> input(spec.floats_per_image());
+  LS_RETURN_IF_ERROR(image::ToModelInput(std::move(img), spec, absl::MakeSpan(input)));
+  image::Image seen(spec.height, spec.width, spec.channels);
+  image::ToPixels(input, spec, absl::MakeSpan(seen.pixels));
+  return image::EncodePng(seen);
 }
 
 void PreviewRoute(const Route& route, GatewayContext& ctx, const Params& params,
@@ -156,17 +179,13 @@ void PreviewRoute(const Route& route, GatewayContext& ctx, const Params& params,
   if (absl::Status s = ParseRequest(route, ctx, params, req, &request); !s.ok()) {
     return WriteError(res, s, "gateway");
   }
-  if (request.images_size() != 1 ||
-      !request.images(0).has_encoded() && request.images(0).encoded().empty()) {
-    return WriteError(res, absl::InvalidArgumentError("send one encoded image"), "gateway");
+  if (request.images_size() != 1 || request.images(0).encoded().empty()) {
+    return WriteError(res, absl::InvalidArgumentError("send one encoded image (PNG or JPEG)"),
+                      "gateway");
   }
-  absl::StatusOr<v1::InputShape> shape = InputShapeOf(ctx, request.model());
-  if (!shape.ok()) return WriteError(res, shape.status(), "encoder");
-  absl::StatusOr<image::Image> img = image::Decode(request.images(0).encoded());
-  if (img.ok()) img = image::ToChannels(*img, static_cast<int>(shape->channels()));
-  if (img.ok()) img = image::Resize(*img, shape->height(), shape->width());
-  absl::StatusOr<std::string> png =
-      img.ok() ? image::EncodePng(*img) : absl::StatusOr<std::string>(img.status());
+  absl::StatusOr<image::InputSpec> spec = InputSpecOf(ctx, request.model());
+  if (!spec.ok()) return WriteError(res, spec.status(), "encoder");
+  absl::StatusOr<std::string> png = AsTheModelSeesIt(request.images(0).encoded(), *spec);
   if (!png.ok()) return WriteError(res, png.status(), "gateway");
   WriteRaw(res, 200, *png, "image/png");
 }

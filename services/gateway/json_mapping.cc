@@ -1,13 +1,21 @@
 #include "services/gateway/json_mapping.h"
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/type.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver.h"
+#include "google/protobuf/util/type_resolver_util.h"
 
 namespace latentsearch::gateway {
 namespace {
@@ -121,13 +129,84 @@ const FieldDescriptor* Walk(Message** m, absl::string_view path, std::string* er
   return nullptr;
 }
 
+constexpr char kTypeUrlPrefix[] = "type.googleapis.com";
+
+// protobuf's JSON conversion (JsonStringToMessage and MessageToJsonString
+// are thin wrappers of JsonToBinaryString / BinaryToJsonString over the
+// generated pool's type resolver) asks the resolver for every message and
+// enum type it meets, on every call, and the stock resolver rebuilds each
+// google.protobuf.Type from its descriptor each time. This one keeps what it
+// built: the same conversion, without rebuilding types per request.
+class CachingTypeResolver final : public google::protobuf::util::TypeResolver {
+ public:
+  CachingTypeResolver()
+      : inner_(google::protobuf::util::NewTypeResolverForDescriptorPool(
+            kTypeUrlPrefix, google::protobuf::DescriptorPool::generated_pool())) {}
+
+  google::protobuf::util::Status ResolveMessageType(const std::string& url,
+                                                    google::protobuf::Type* type) override {
+    {
+      absl::ReaderMutexLock l(&mu_);
+      auto it = types_.find(url);
+      if (it != types_.end()) {
+        *type = it->second;
+        return google::protobuf::util::Status();
+      }
+    }
+    google::protobuf::util::Status s = inner_->ResolveMessageType(url, type);
+    if (s.ok()) {
+      absl::MutexLock l(&mu_);
+      types_.emplace(url, *type);
+    }
+    return s;
+  }
+
+  google::protobuf::util::Status ResolveEnumType(const std::string& url,
+                                                 google::protobuf::Enum* type) override {
+    {
+      absl::ReaderMutexLock l(&mu_);
+      auto it = enums_.find(url);
+      if (it != enums_.end()) {
+        *type = it->second;
+        return google::protobuf::util::Status();
+      }
+    }
+    google::protobuf::util::Status s = inner_->ResolveEnumType(url, type);
+    if (s.ok()) {
+      absl::MutexLock l(&mu_);
+      enums_.emplace(url, *type);
+    }
+    return s;
+  }
+
+ private:
+  const std::unique_ptr<google::protobuf::util::TypeResolver> inner_;
+  absl::Mutex mu_;
+  std::map<std::string, google::protobuf::Type> types_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, google::protobuf::Enum> enums_ ABSL_GUARDED_BY(mu_);
+};
+
+CachingTypeResolver* Resolver() {
+  static CachingTypeResolver* resolver = new CachingTypeResolver();
+  return resolver;
+}
+
+std::string TypeUrl(const Message& message) {
+  return absl::StrCat(kTypeUrlPrefix, "/", message.GetDescriptor()->full_name());
+}
+
 }  // namespace
 
 absl::Status MergeJson(absl::string_view body, Message* message) {
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(body.data(), body.size()), message, options);
+  std::string binary;
+  auto status = google::protobuf::util::JsonToBinaryString(Resolver(), TypeUrl(*message),
+                                                           std::string(body), &binary, options);
+  if (status.ok() && !message->MergeFromString(binary)) {
+    status = google::protobuf::util::Status(google::protobuf::util::StatusCode::kInvalidArgument,
+                                            "the converted message does not parse");
+  }
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("the JSON body is not a valid ",
                                                    message->GetDescriptor()->full_name(), ": ",
@@ -140,7 +219,8 @@ std::string ToJson(const Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  (void)google::protobuf::util::BinaryToJsonString(Resolver(), TypeUrl(message),
+                                                   message.SerializeAsString(), &out, options);
   return out;
 }
 

@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/image/image.h"
 #include "common/testing/status_matchers.h"
@@ -82,6 +85,45 @@ TEST(JsonMappingTest, ParametersSetNestedRepeatedAndEnumFields) {
   v1::Item item;
   item.set_id("a");
   EXPECT_THAT(ToJson(item), HasSubstr("\"label\":0"));  // zeros are printed
+}
+
+// ToJson / MergeJson use protobuf's converter with a caching type resolver:
+// byte-identical to MessageToJsonString / JsonStringToMessage.
+TEST(JsonMappingTest, SameAsProtobufsJsonUtil) {
+  v1::SearchResponse response;
+  for (int i = 0; i < 3; ++i) {
+    v1::Neighbor* n = response.add_neighbors();
+    n->set_id("item-" + std::to_string(i));
+    n->set_distance(0.125f * i);
+    n->set_label(i - 1);
+    n->add_vector(1.5f);
+  }
+  response.set_metric(v1::METRIC_COSINE);
+  response.set_took_micros(uint64_t{1} << 40);
+  v1::CollectionInfo info;
+  info.set_name("c");
+  info.add_indexes()->mutable_built_at()->set_seconds(1700000000);
+  v1::TrainingEvent event;
+  event.mutable_epoch()->set_precision_at_10(0.5);
+  event.mutable_epoch()->set_validation_loss(std::nan(""));
+  google::protobuf::util::JsonPrintOptions print;
+  print.always_print_primitive_fields = true;
+  for (const google::protobuf::Message* m :
+       std::vector<const google::protobuf::Message*>{&response, &info, &event}) {
+    std::string want;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(*m, &want, print).ok());
+    EXPECT_EQ(ToJson(*m), want);
+    std::unique_ptr<google::protobuf::Message> a(m->New()), b(m->New());
+    ASSERT_OK(MergeJson(want, a.get()));
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(want, b.get()).ok());
+    EXPECT_EQ(a->SerializeAsString(), b->SerializeAsString());
+  }
+  v1::SearchRequest r;
+  ASSERT_OK(MergeJson(R"({"item_id": "x", "indexKind": "INDEX_KIND_HNSW", "labels": [1]})", &r));
+  EXPECT_EQ(r.item_id(), "x");
+  EXPECT_EQ(r.index_kind(), v1::INDEX_KIND_HNSW);
+  EXPECT_THAT(MergeJson(R"({"image": {"encoded": "not base64!"}})", &r),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SearchRequest")));
 }
 
 TEST(RoutesTest, TemplatesMatchAndAreUnique) {
