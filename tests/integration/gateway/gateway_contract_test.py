@@ -511,6 +511,46 @@ class Tokens(unittest.TestCase):
             search.stop()
 
 
+class MutualTls(unittest.TestCase):
+    """--tls_client_ca: a client without a certificate the CA signed is
+    refused during the handshake; one with it is served."""
+
+    def test_client_certificate_required(self):
+        import ssl
+        tmp = tempfile.mkdtemp(dir=TMP)
+        run = lambda *a: subprocess.run(a, cwd=tmp, check=True, capture_output=True)  # noqa
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=test CA")
+        for name, ext in (("server", "subjectAltName=IP:127.0.0.1"),
+                          ("client", "extendedKeyUsage=clientAuth")):
+            run("openssl", "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}")
+            with open(os.path.join(tmp, f"{name}.ext"), "w") as f:
+                f.write(ext + "\n")
+            run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey",
+                "ca.key", "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out",
+                f"{name}.pem")
+        gw = gs.Stack(BIN, tmp, services=("gateway",), gateway_flags=[
+            f"--tls_cert={tmp}/server.pem", f"--tls_key={tmp}/server.key",
+            f"--tls_client_ca={tmp}/ca.pem"])
+        try:
+            host, port = gw.addr["gateway"].rsplit(":", 1)
+            import http.client
+            ctx = ssl.create_default_context(cafile=os.path.join(tmp, "ca.pem"))
+            with self.assertRaises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
+                c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+            ctx.load_cert_chain(os.path.join(tmp, "client.pem"), os.path.join(tmp, "client.key"))
+            c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+            c.request("GET", "/healthz")
+            r = c.getresponse()
+            self.assertEqual((r.status, json.loads(r.read())), (200, {"status": "ok"}))
+        finally:
+            gw.stop()
+
+
 class ZRouteTableWalk(unittest.TestCase):
     """Runs last: unittest orders a module's classes by name."""
 
