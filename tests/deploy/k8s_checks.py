@@ -282,7 +282,20 @@ class K8s:
     # -- Services, PodDisruptionBudgets, NetworkPolicies, ConfigMaps ------------
     def targets(self, selector):
         return [w for w in self.workloads().values()
-                if selects(selector, w["spec"]["template"]["metadata"]["labels"])]
+                if selects(selector, self.pod_labels(w, selector))]
+
+    @staticmethod
+    def pod_labels(w, selector):
+        """The template's labels, plus the pod-name label a StatefulSet's
+        controller adds when the selector names one of its pods (e.g. the
+        trainer's API Service selects rank 0 only)."""
+        labels = dict(w["spec"]["template"]["metadata"]["labels"])
+        pod = selector.get("statefulset.kubernetes.io/pod-name")
+        if w["kind"] == "StatefulSet" and pod is not None:
+            name = w["metadata"]["name"]
+            if pod in {f"{name}-{i}" for i in range(int(w["spec"].get("replicas", 1)))}:
+                labels["statefulset.kubernetes.io/pod-name"] = pod
+        return labels
 
     @staticmethod
     def container_ports(workloads):

@@ -27,7 +27,7 @@ BINARY_SOURCES = {
 }
 IMAGE_BINARY = re.compile(r"latentsearch-(trainer|encoder|search|cli|etcd|gateway)\b")
 # The workloads of deploy/k8s: (kind, name).
-K8S_WORKLOADS = [("Deployment", "latentsearch-trainer"), ("Deployment", "latentsearch-encoder"),
+K8S_WORKLOADS = [("StatefulSet", "latentsearch-trainer"), ("Deployment", "latentsearch-encoder"),
                  ("Deployment", "latentsearch-search"), ("StatefulSet", "latentsearch-search-node"),
                  ("StatefulSet", "latentsearch-etcd"), ("Deployment", "latentsearch-gateway")]
 NODE_HEALTH = "latentsearch.v1.SearchNode"
