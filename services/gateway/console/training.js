@@ -142,6 +142,7 @@ function watch(id) {
     if (ep.precisionAt10 !== undefined) state.p10.push([ep.epoch, ep.precisionAt10]);
     if (ep.precisionAt10Cosine !== undefined) state.p10cos.push([ep.epoch, ep.precisionAt10Cosine]);
     redraw();
+    listJobs();  // the table's epoch, step and loss
   });
   src.addEventListener('state', (e) => {
     if (gone()) return;
