@@ -59,6 +59,14 @@ struct ServerOptions {
   // Health names that start NOT_SERVING (e.g. the encoder until a model is
   // loaded); the service flips them with Server::SetServing.
   std::vector<std::string> initially_not_serving;
+  // How long a client connection may live; then the server asks the client
+  // to reconnect (HTTP/2 GOAWAY: new calls go to a new connection, calls in
+  // flight get max_connection_age_grace), and a client of a dns: target
+  // looks the name up again, which is how replicas added behind a headless
+  // Service get traffic from clients that were already connected.
+  // 0 = connections live as long as the client keeps them.
+  absl::Duration max_connection_age = absl::ZeroDuration();
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
 };
 
 class Server {

@@ -71,6 +71,10 @@ ABSL_FLAG(std::string, pull_tls_server_name, "",
           "Name the trainer's certificate must carry, if not the host of --pull_from");
 ABSL_FLAG(std::string, pull_token_file, "",
           "File whose first token is sent to the trainer as 'authorization: Bearer TOKEN'");
+ABSL_FLAG(double, max_connection_age_seconds, 0,
+          "Ask each client to reconnect after this many seconds (GOAWAY; calls in flight "
+          "finish), so clients of a dns: target look it up again and reach replicas added "
+          "since; 0 = never");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request message, bytes (1,024 raw 64x64 RGB images are 12 MiB)");
 
@@ -185,6 +189,11 @@ int Main(int argc, char** argv) {
   rpc::ServerOptions serve;
   serve.listen = absl::GetFlag(FLAGS_listen);
   serve.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  const double age = absl::GetFlag(FLAGS_max_connection_age_seconds);
+  if (!std::isfinite(age) || age < 0) {
+    return m.Fail(absl::InvalidArgumentError("--max_connection_age_seconds must be >= 0"));
+  }
+  serve.max_connection_age = absl::Seconds(age);
   serve.health_names = {kServiceName};
   serve.initially_not_serving = {kServiceName};  // Until a model is loaded.
   if (absl::Status s = m.Start(serve, {&service}); !s.ok()) return m.Fail(s);

@@ -74,13 +74,13 @@ void WriteImages(const std::string& root) {
 std::unique_ptr<Subprocess> StartEncoder(const std::string& listen, const std::string& data_dir,
                                          const std::string& log,
                                          const std::string& pull_from = "") {
-  std::vector<std::string> argv = {BinaryPath("latentsearch-encoder"),
-                                   "--listen=" + listen,
-                                   "--data_dir=" + data_dir,
-                                   "--device=cpu",
-                                   "--threads=1",
-                                   "--max_batch_size=16",
-                                   "--max_queue_delay_us=200"};
+  std::vector<std::string> argv = {BinaryPath("latentsearch-encoder"), "--listen=" + listen,
+                                   "--data_dir=" + data_dir, "--device=cpu", "--threads=1",
+                                   "--max_batch_size=16", "--max_queue_delay_us=200",
+                                   // Clients reconnect every second (GOAWAY)
+                                   // throughout: that costs no call either
+                                   // (the Kubernetes manifest says 300 s).
+                                   "--max_connection_age_seconds=1"};
   if (!pull_from.empty()) argv.push_back("--pull_from=" + pull_from);
   auto p = Subprocess::StartServer(argv, log);
   EXPECT_OK(p.status());

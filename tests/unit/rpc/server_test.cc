@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -101,6 +102,25 @@ TEST(ServerTest, PortZeroHealthReflectionAndCleanShutdown) {
   server->Shutdown();  // Idempotent.
   EXPECT_THAT(CheckHealth(CreateChannel(server->address()), "", absl::Seconds(2)),
               StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+}
+
+// With max_connection_age the server sends GOAWAY once a connection is that
+// old: the client's channel leaves READY (and a dns: target is looked up
+// again when it reconnects), and the next call simply reconnects.
+TEST(ServerTest, MaxConnectionAgeAsksClientsToReconnect) {
+  ParkingSearchService service;
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.max_connection_age = absl::Milliseconds(200);
+  options.max_connection_age_grace = absl::Seconds(1);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options, {&service}));
+  auto channel = CreateChannel(server->address());
+  EXPECT_THAT(CheckHealth(channel), IsOkAndHolds(HealthResponse::SERVING));
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(channel->WaitForStateChange(
+      GRPC_CHANNEL_READY, std::chrono::system_clock::now() + std::chrono::seconds(60)))
+      << "the connection outlived max_connection_age";
+  EXPECT_THAT(CheckHealth(channel), IsOkAndHolds(HealthResponse::SERVING));
 }
 
 TEST(ServerTest, ListensOnUnixSocket) {
