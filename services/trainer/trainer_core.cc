@@ -275,17 +275,17 @@ absl::StatusOr<TrainerCore::Prepared> TrainerCore::Prepare(const v1::TrainingCon
 }
 
 absl::StatusOr<PreparedJob> PrepareJob(const v1::TrainingConfig& config,
-                                       const TrainerOptions& options_, int world_size, int rank) {
+                                       const TrainerOptions& options, int world_size, int rank) {
   PreparedJob p;
-  LS_ASSIGN_OR_RETURN(p.config, ResolveConfig(config, options_.default_threads));
+  LS_ASSIGN_OR_RETURN(p.config, ResolveConfig(config, options.default_threads));
   ResolvedConfig& rc = p.config;
   LS_ASSIGN_OR_RETURN(p.dataset, LoadJobDataset(&rc));
   const model::InputShape& in = rc.train.model.input;
   rc.train.dataset_name = p.dataset.source;
-  rc.train.formulation = options_.formulation;
-  rc.train.precision = options_.precision;
-  rc.train.use_cuda_if_available = options_.use_cuda_if_available;
-  rc.train.snapshot_every_steps = options_.snapshot_every_steps;
+  rc.train.formulation = options.formulation;
+  rc.train.precision = options.precision;
+  rc.train.use_cuda_if_available = options.use_cuda_if_available;
+  rc.train.snapshot_every_steps = options.snapshot_every_steps;
   rc.train.world_size = world_size;
   rc.train.rank = rank;
   LS_RETURN_IF_ERROR(ValidateTrainConfig(rc.train, p.dataset));
