@@ -47,7 +47,25 @@ EncoderMetrics::EncoderMetrics(rpc::MetricsRegistry* registry)
       batches_(registry->AddCounter("latentsearch_encoder_batches_total",
                                     "Batches computed, by outcome.", {"outcome"})),
       batches_ok_(batches_->Get({"ok"})),
-      batches_error_(batches_->Get({"error"})) {}
+      batches_error_(batches_->Get({"error"})),
+      pull_passes_(registry->AddCounter("latentsearch_encoder_pull_passes_total",
+                                        "Passes pulling missing versions from the trainer "
+                                        "(--pull_from), by outcome: ok, or error when the "
+                                        "trainer could not be listed.",
+                                        {"outcome"})),
+      pulled_versions_(registry->AddCounter("latentsearch_encoder_pulled_versions_total",
+                                            "Versions fetched from the trainer and installed "
+                                            "(pulled), or that could not be (failed).",
+                                            {"outcome"})) {}
+
+std::function<void(const absl::StatusOr<SyncReport>&)> EncoderMetrics::PullObserver() {
+  return [this](const absl::StatusOr<SyncReport>& r) {
+    pull_passes_->Get({r.ok() ? "ok" : "error"})->Increment();
+    if (!r.ok()) return;
+    if (!r->pulled.empty()) pulled_versions_->Get({"pulled"})->Increment(r->pulled.size());
+    if (!r->errors.empty()) pulled_versions_->Get({"failed"})->Increment(r->errors.size());
+  };
+}
 
 std::function<void(const BatchReport&)> EncoderMetrics::BatchObserver() {
   return [this](const BatchReport& r) {

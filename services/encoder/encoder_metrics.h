@@ -15,6 +15,12 @@
 //   latentsearch_encoder_served_images_total{model,version}
 //   latentsearch_encoder_models_loaded
 //
+// and, from VersionSync's on_pass hook (--pull_from):
+//
+//   latentsearch_encoder_pull_passes_total{outcome}   ok | error (the trainer
+//                                             could not be listed)
+//   latentsearch_encoder_pulled_versions_total{outcome}   pulled | failed
+//
 // Requests per RPC and status come from the common server interceptor.
 // Thread-safety: thread-safe.
 #ifndef LATENTSEARCH_SERVICES_ENCODER_ENCODER_METRICS_H_
@@ -25,6 +31,7 @@
 #include "common/rpc/metrics.h"
 #include "services/encoder/batch_scheduler.h"
 #include "services/encoder/model_registry.h"
+#include "services/encoder/version_sync.h"
 
 namespace latentsearch::encoder {
 
@@ -42,6 +49,10 @@ class EncoderMetrics {
   // registry (not owned; they must outlive every Render()). Call once.
   void ObserveCore(const BatchScheduler* scheduler, const ModelRegistry* models);
 
+  // For VersionSyncOptions::on_pass; refers to this object, which must
+  // outlive the VersionSync.
+  std::function<void(const absl::StatusOr<SyncReport>&)> PullObserver();
+
  private:
   rpc::MetricsRegistry* const registry_;
   rpc::Histogram* const queue_seconds_;
@@ -50,6 +61,8 @@ class EncoderMetrics {
   rpc::CounterFamily* const batches_;
   rpc::Counter* const batches_ok_;
   rpc::Counter* const batches_error_;
+  rpc::CounterFamily* const pull_passes_;
+  rpc::CounterFamily* const pulled_versions_;
 };
 
 }  // namespace latentsearch::encoder

@@ -139,7 +139,7 @@ struct Pull {
   std::unique_ptr<GrpcCheckpointSource> source;
   std::unique_ptr<VersionSync> sync;
 };
-absl::StatusOr<std::unique_ptr<Pull>> PullAtStart(EncoderCore* core) {
+absl::StatusOr<std::unique_ptr<Pull>> PullAtStart(EncoderCore* core, EncoderMetrics* metrics) {
   const std::string from = absl::GetFlag(FLAGS_pull_from);
   if (from.empty()) return nullptr;
   const double timeout = absl::GetFlag(FLAGS_pull_timeout_seconds);
@@ -162,6 +162,7 @@ absl::StatusOr<std::unique_ptr<Pull>> PullAtStart(EncoderCore* core) {
   o.registry = &core->registry();
   o.keep_versions = core->options().keep_versions;
   o.interval = absl::Seconds(interval);
+  o.on_pass = metrics->PullObserver();
   LS_ASSIGN_OR_RETURN(pull->sync, VersionSync::Create(o));
   absl::StatusOr<SyncReport> r = pull->sync->SyncOnce(absl::Now() + absl::Seconds(timeout));
   if (r.ok()) {
@@ -182,7 +183,7 @@ int Main(int argc, char** argv) {
   options->on_batch = encoder_metrics.BatchObserver();
   absl::StatusOr<std::unique_ptr<EncoderCore>> core = EncoderCore::Create(*options);
   if (!core.ok()) return m.Fail(core.status());
-  absl::StatusOr<std::unique_ptr<Pull>> pull = PullAtStart(core->get());
+  absl::StatusOr<std::unique_ptr<Pull>> pull = PullAtStart(core->get(), &encoder_metrics);
   if (!pull.ok()) return m.Fail(pull.status());
   EncoderService service(core->get());
   encoder_metrics.ObserveCore(&(*core)->scheduler(), &(*core)->registry());

@@ -66,6 +66,12 @@ VersionSync::~VersionSync() { Stop(); }
 
 absl::StatusOr<SyncReport> VersionSync::SyncOnce(absl::Time deadline) {
   std::lock_guard<std::mutex> pass(pass_mu_);
+  absl::StatusOr<SyncReport> r = Pass(deadline);
+  if (options_.on_pass) options_.on_pass(r);
+  return r;
+}
+
+absl::StatusOr<SyncReport> VersionSync::Pass(absl::Time deadline) {
   CheckpointSource& source = *options_.source;
   absl::StatusOr<std::vector<model::CheckpointMetadata>> listed = source.List(deadline);
   if (!listed.ok()) {

@@ -18,6 +18,7 @@
 #ifndef LATENTSEARCH_SERVICES_ENCODER_VERSION_SYNC_H_
 #define LATENTSEARCH_SERVICES_ENCODER_VERSION_SYNC_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,18 @@
 
 namespace latentsearch::encoder {
 
+// What one pass did.
+struct SyncReport {
+  // "name vN" of each version installed, oldest first.
+  std::vector<std::string> pulled;
+  // Versions the registry held already.
+  int already_held = 0;
+  // One line per version that could not be fetched or installed.
+  std::vector<std::string> errors;
+  // "pulled 1 version(s) from trainer X: m v3; 2 already held".
+  std::string Summary(const std::string& source) const;
+};
+
 struct VersionSyncOptions {
   // Not owned; must outlive the VersionSync. Required.
   CheckpointSource* source = nullptr;
@@ -44,18 +57,9 @@ struct VersionSyncOptions {
   absl::Duration interval = absl::Seconds(30);
   // Longest one background pass may take (listing and fetching).
   absl::Duration pass_timeout = absl::Minutes(5);
-};
-
-// What one pass did.
-struct SyncReport {
-  // "name vN" of each version installed, oldest first.
-  std::vector<std::string> pulled;
-  // Versions the registry held already.
-  int already_held = 0;
-  // One line per version that could not be fetched or installed.
-  std::vector<std::string> errors;
-  // "pulled 1 version(s) from trainer X: m v3; 2 already held".
-  std::string Summary(const std::string& source) const;
+  // Called at the end of every pass (SyncOnce, also the background ones)
+  // with what it returns, on the pass's thread; for metrics. May be empty.
+  std::function<void(const absl::StatusOr<SyncReport>&)> on_pass;
 };
 
 class VersionSync {
@@ -80,6 +84,8 @@ class VersionSync {
 
  private:
   explicit VersionSync(const VersionSyncOptions& options) : options_(options) {}
+  // SyncOnce without the lock and the hook.
+  absl::StatusOr<SyncReport> Pass(absl::Time deadline);
   // Installs one fetched checkpoint; true when newly installed.
   absl::StatusOr<bool> Install(model::Checkpoint checkpoint);
   void Loop();

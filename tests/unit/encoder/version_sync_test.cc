@@ -110,6 +110,10 @@ class VersionSyncTest : public ::testing::Test {
     so2.registry = registry_.get();
     so2.keep_versions = 2;
     so2.interval = absl::Milliseconds(1);
+    so2.on_pass = [this](const absl::StatusOr<SyncReport>& r) {
+      absl::MutexLock lock(&passes_mu_);
+      passes_.push_back(r.ok() ? r->Summary("fake trainer") : r.status().ToString());
+    };
     sync_ = *VersionSync::Create(so2);
   }
   void TearDown() override {
@@ -132,6 +136,8 @@ class VersionSyncTest : public ::testing::Test {
   std::unique_ptr<BatchScheduler> scheduler_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<VersionSync> sync_;
+  absl::Mutex passes_mu_;
+  std::vector<std::string> passes_ ABSL_GUARDED_BY(passes_mu_);  // From on_pass.
 };
 
 TEST_F(VersionSyncTest, PullsTheNewestVersionsItLacksAndSkipsWhatItHolds) {
@@ -147,6 +153,10 @@ TEST_F(VersionSyncTest, PullsTheNewestVersionsItLacksAndSkipsWhatItHolds) {
   EXPECT_EQ(r.Summary("fake trainer"),
             "pulled 3 version(s) from fake trainer: default v2, default v3, other v7; 0 already "
             "held");
+  {
+    absl::MutexLock lock(&passes_mu_);
+    EXPECT_THAT(passes_, ElementsAre(r.Summary("fake trainer"))) << "on_pass saw the pass";
+  }
   const int fetches = source_.fetches();
   ASSERT_OK_AND_ASSIGN(SyncReport again, Sync());
   EXPECT_THAT(again.pulled, IsEmpty());
@@ -182,6 +192,8 @@ TEST_F(VersionSyncTest, AnUnreachableSourceIsAnErrorNamingItAndChangesNothing) {
               StatusIs(absl::StatusCode::kUnavailable,
                        AllOf(HasSubstr("fake trainer"), HasSubstr("connection refused"))));
   EXPECT_THAT(Held("m"), IsEmpty());
+  absl::MutexLock lock(&passes_mu_);
+  EXPECT_THAT(passes_, ElementsAre(HasSubstr("UNAVAILABLE")));
 }
 
 TEST_F(VersionSyncTest, BackgroundPassesCatchUpUntilStopped) {
