@@ -71,8 +71,8 @@ class PythonStubsTest(unittest.TestCase):
 
         expected = {
             "trainer": ("Trainer", ["StartTraining", "WatchTraining", "StopTraining",
-                                    "GetJob", "ListJobs", "ListCheckpoints",
-                                    "DownloadCheckpoint"]),
+                                    "ResumeTraining", "GetJob", "ListJobs",
+                                    "ListCheckpoints", "DownloadCheckpoint"]),
             "encoder": ("Encoder", ["Encode", "Reconstruct", "PushCheckpoint",
                                     "ListModels"]),
             "search": ("Search", ["CreateCollection", "DropCollection",
