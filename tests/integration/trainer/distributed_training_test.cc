@@ -5,6 +5,8 @@
 //    rejoins, and ResumeTraining on the two ranks continues from the newest
 //    snapshot to the validation loss of an uninterrupted run of the same
 //    job within 1e-4 relative;
+//  - hang: SIGSTOP of rank 1 fails the job naming it after the collective
+//    timeout (plus the heartbeat probe);
 //  - bad input: a rank started with another trainer config is refused at
 //    the rendezvous, both processes exiting with the reason.
 #include <netinet/in.h>
@@ -211,6 +213,44 @@ TEST_F(DistributedTrainingTest, KilledRankFailsTheJobNamingItAndResumeMatchesAnU
   // Rank 0's shutdown tells rank 1 to exit.
   const int s1 = rank1_->Stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(s1)) << s1;
+}
+
+TEST_F(DistributedTrainingTest, FrozenRankFailsTheJobNamingItAfterTheCollectiveTimeout) {
+  ASSERT_OK_AND_ASSIGN(rank1_, Subprocess::StartServer(Args(1, {"--collective_timeout_seconds=8"}),
+                                                       dir_.Join("rank1.log")));
+  ASSERT_OK_AND_ASSIGN(rank0_, Subprocess::StartServer(Args(0, {"--collective_timeout_seconds=8"}),
+                                                       dir_.Join("rank0.log")));
+  stub_ = v1::Trainer::NewStub(rpc::CreateChannel(rank0_->address()));
+  const std::string id = Start();
+  absl::Time frozen;
+  {
+    grpc::ClientContext ctx;
+    v1::WatchTrainingRequest req;
+    req.set_job_id(id);
+    auto reader = stub_->WatchTraining(&ctx, req);
+    v1::TrainingEvent e;
+    while (reader->Read(&e)) {
+      if (e.has_step() && e.step().step() >= 20) break;
+    }
+    frozen = absl::Now();
+    ASSERT_EQ(kill(rank1_->pid(), SIGSTOP), 0);  // Alive but hung.
+    while (reader->Read(&e)) {
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  const absl::Duration to_fail = absl::Now() - frozen;
+  const v1::Job failed = GetJob(id);
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(failed.error(), HasSubstr("rank 1 stopped responding"));
+  // The bound: --collective_timeout_seconds plus the 2 s heartbeat probe.
+  EXPECT_LT(to_fail, absl::Seconds(8 + 2 + 10));
+  std::printf("job failed %.1f s after rank 1 was frozen: %s\n", absl::ToDoubleSeconds(to_fail),
+              failed.error().c_str());
+  kill(rank1_->pid(), SIGCONT);
+  rank1_->Stop(SIGKILL);
+  rank1_.reset();
+  const int s0 = rank0_->Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(s0) && WEXITSTATUS(s0) == 0) << s0;
 }
 
 TEST_F(DistributedTrainingTest, RankWithAnotherTrainerConfigIsRefusedAtTheRendezvous) {
