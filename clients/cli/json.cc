@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/json_quote.h"
 
 namespace latentsearch::cli {
 
@@ -46,7 +47,7 @@ JsonWriter& JsonWriter::EndArray() {
 
 JsonWriter& JsonWriter::Key(absl::string_view key) {
   BeforeValue();
-  out_ += Quote(key);
+  out_ += base::JsonQuote(key);
   out_ += ":";
   after_key_ = true;
   return *this;
@@ -54,7 +55,7 @@ JsonWriter& JsonWriter::Key(absl::string_view key) {
 
 JsonWriter& JsonWriter::String(absl::string_view value) {
   BeforeValue();
-  out_ += Quote(value);
+  out_ += base::JsonQuote(value);
   return *this;
 }
 
@@ -94,37 +95,6 @@ JsonWriter& JsonWriter::Null() {
   BeforeValue();
   out_ += "null";
   return *this;
-}
-
-std::string JsonWriter::Quote(absl::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
 }
 
 }  // namespace latentsearch::cli

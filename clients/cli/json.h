@@ -41,9 +41,6 @@ class JsonWriter {
 
   const std::string& str() const { return out_; }
 
-  // `s` as a quoted JSON string.
-  static std::string Quote(absl::string_view s);
-
  private:
   void BeforeValue();
   std::string out_;

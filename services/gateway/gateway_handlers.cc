@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/file.h"
+#include "common/base/json_quote.h"
 #include "common/base/status_macros.h"
 #include "common/image/image.h"
 #include "common/image/preprocess.h"
@@ -54,21 +55,22 @@ void ReadyzRoute(const Route&, GatewayContext& ctx, const Params&, const httplib
   std::string backends;
   for (const BackendHealth& h : health) {
     if (!h.ready) down.push_back(absl::StrCat(h.service, " at ", h.address, ": ", h.detail));
-    absl::StrAppend(&backends, backends.empty() ? "" : ",", JsonQuote(h.service),
-                    ":{\"address\":", JsonQuote(h.address),
-                    ",\"ready\":", h.ready ? "true" : "false", ",\"detail\":", JsonQuote(h.detail),
-                    "}");
+    absl::StrAppend(&backends, backends.empty() ? "" : ",", base::JsonQuote(h.service),
+                    ":{\"address\":", base::JsonQuote(h.address),
+                    ",\"ready\":", h.ready ? "true" : "false",
+                    ",\"detail\":", base::JsonQuote(h.detail), "}");
   }
   std::string down_json;
   for (const BackendHealth& h : health) {
-    if (!h.ready) absl::StrAppend(&down_json, down_json.empty() ? "" : ",", JsonQuote(h.service));
+    if (!h.ready)
+      absl::StrAppend(&down_json, down_json.empty() ? "" : ",", base::JsonQuote(h.service));
   }
   const bool ready = down.empty();
   std::string body = absl::StrCat("{\"status\":", ready ? "\"ready\"" : "\"not ready\"",
                                   ",\"down\":[", down_json, "],\"backends\":{", backends, "}");
   if (!ready) {
     absl::StrAppend(&body, ",\"message\":",
-                    JsonQuote(absl::StrCat("backend down: ", absl::StrJoin(down, "; "))));
+                    base::JsonQuote(absl::StrCat("backend down: ", absl::StrJoin(down, "; "))));
   }
   absl::StrAppend(&body, "}");
   WriteRaw(res, ready ? 200 : 503, body, "application/json");
@@ -197,7 +199,7 @@ void EvalStartRoute(const Route&, GatewayContext& ctx, const Params&, const http
   absl::StatusOr<std::string> id = ctx.evals->Start(*std::move(options));
   if (!id.ok()) return WriteError(res, id.status(), "gateway");
   res.set_header("Location", absl::StrCat("/v1/evals/", *id));
-  WriteRaw(res, 202, absl::StrCat("{\"id\":", JsonQuote(*id), ",\"state\":\"RUNNING\"}"),
+  WriteRaw(res, 202, absl::StrCat("{\"id\":", base::JsonQuote(*id), ",\"state\":\"RUNNING\"}"),
            "application/json");
 }
 

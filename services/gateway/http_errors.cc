@@ -1,8 +1,7 @@
 #include "services/gateway/http_errors.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
+#include "common/base/json_quote.h"
 
 namespace latentsearch::gateway {
 
@@ -79,45 +78,12 @@ int HttpStatusFor(absl::StatusCode code) {
   }
 }
 
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  out.reserve(text.size() + 2);
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string ErrorJson(const absl::Status& status, absl::string_view service, int http_status) {
   if (http_status == 0) http_status = HttpStatusFor(status.code());
-  return absl::StrCat(
-      "{\"error\":{\"code\":", JsonQuote(CodeName(status.code())), ",\"http_status\":", http_status,
-      ",\"message\":", JsonQuote(status.message()), ",\"service\":", JsonQuote(service), "}}");
+  return absl::StrCat("{\"error\":{\"code\":", base::JsonQuote(CodeName(status.code())),
+                      ",\"http_status\":", http_status,
+                      ",\"message\":", base::JsonQuote(status.message()),
+                      ",\"service\":", base::JsonQuote(service), "}}");
 }
 
 }  // namespace latentsearch::gateway

@@ -31,10 +31,6 @@ int HttpStatusFor(absl::StatusCode code);
 // The error body above. `http_status` 0 = HttpStatusFor(status.code()).
 std::string ErrorJson(const absl::Status& status, absl::string_view service, int http_status = 0);
 
-// `text` as a JSON string literal, quotes included (UTF-8 passed through,
-// control characters escaped).
-std::string JsonQuote(absl::string_view text);
-
 }  // namespace latentsearch::gateway
 
 #endif  // LATENTSEARCH_SERVICES_GATEWAY_HTTP_ERRORS_H_

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/json_quote.h"
 #include "common/image/image.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
@@ -54,7 +55,7 @@ TEST(HttpErrorsTest, StatusTableAndErrorJson) {
             "\\\"x\\\"\\n\",\"service\":\"search\"}}");
   EXPECT_THAT(ErrorJson(absl::ResourceExhaustedError("big"), "gateway", 413),
               HasSubstr("\"http_status\":413"));
-  EXPECT_EQ(JsonQuote(std::string("a\x01") + "b"), "\"a\\u0001b\"");
+  EXPECT_EQ(base::JsonQuote(std::string("a\x01") + "b"), "\"a\\u0001b\"");
 }
 
 TEST(JsonMappingTest, ParametersSetNestedRepeatedAndEnumFields) {
