@@ -25,6 +25,7 @@
 #include "clients/cli/model_ref.h"
 #include "clients/cli/pipeline_flags.h"
 #include "clients/cli/progress.h"
+#include "common/base/json_quote.h"
 #include "common/base/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
@@ -472,6 +473,11 @@ absl::Status Follow(const Endpoint& trainer, const std::string& job_id, const Co
   return absl::OkStatus();
 }
 
+// " (N ahead in the queue)" for a queued job's line, "" otherwise.
+std::string QueueNote(uint32_t ahead) {
+  return ahead > 0 ? absl::StrCat(" (", ahead, " ahead in the queue)") : "";
+}
+
 absl::Status RunTrain(const CommandContext& ctx) {
   if (!ctx.positional.empty()) {
     return absl::InvalidArgumentError(
@@ -488,12 +494,9 @@ absl::Status RunTrain(const CommandContext& ctx) {
   LS_RETURN_IF_ERROR(RpcError(trainer, stub->StartTraining(&c, req, &resp)));
   if (!JsonFromFlags()) {
     *ctx.out << "job " << resp.job_id() << " " << JobStateLabel(resp.state())
-             << (resp.queue_position() > 0
-                     ? absl::StrCat(" (", resp.queue_position(), " ahead in the queue)")
-                     : "")
-             << "\n";
+             << QueueNote(resp.queue_position()) << "\n";
   } else if (absl::GetFlag(FLAGS_detach)) {
-    *ctx.out << "{\"job_id\":" << JsonWriter::Quote(resp.job_id()) << ",\"state\":\""
+    *ctx.out << "{\"job_id\":" << base::JsonQuote(resp.job_id()) << ",\"state\":\""
              << JobStateLabel(resp.state()) << "\"}\n";
   }
   if (absl::GetFlag(FLAGS_detach)) return absl::OkStatus();
@@ -540,13 +543,9 @@ absl::Status RunResume(const CommandContext& ctx) {
   LS_RETURN_IF_ERROR(RpcError(trainer, stub->ResumeTraining(&c, req, &resp)));
   if (!JsonFromFlags()) {
     *ctx.out << "job " << ctx.positional[0] << " " << JobStateLabel(resp.state()) << ": "
-             << resp.message()
-             << (resp.queue_position() > 0
-                     ? absl::StrCat(" (", resp.queue_position(), " ahead in the queue)")
-                     : "")
-             << "\n";
+             << resp.message() << QueueNote(resp.queue_position()) << "\n";
   } else if (absl::GetFlag(FLAGS_detach)) {
-    *ctx.out << "{\"job_id\":" << JsonWriter::Quote(ctx.positional[0]) << ",\"state\":\""
+    *ctx.out << "{\"job_id\":" << base::JsonQuote(ctx.positional[0]) << ",\"state\":\""
              << JobStateLabel(resp.state()) << "\",\"resume_step\":" << resp.resume_step() << "}\n";
   }
   if (absl::GetFlag(FLAGS_detach)) return absl::OkStatus();
