@@ -111,8 +111,9 @@ LoadStats Load(v1::Search::Stub* stub, const std::vector<v1::SearchRequest>& que
 }
 
 // Every configuration's QPS, exact then HNSW, back to back; then recall.
-absl::Status Measure(const Options& o, const Dataset& data, std::vector<Config>* configs) {
-  const std::vector<float> vectors = data.Queries(std::max<uint32_t>(1000, o.recall_queries));
+// `vectors`: the query rows (at least max(1000, --recall_queries)).
+absl::Status Measure(const Options& o, const std::vector<float>& vectors,
+                     std::vector<Config>* configs) {
   const auto exact = MakeQueries(kName, vectors, o.dim, 1000, v1::INDEX_KIND_EXACT, o.k, o.ef);
   const auto hnsw = MakeQueries(kName, vectors, o.dim, 1000, v1::INDEX_KIND_HNSW, o.k, o.ef);
   for (Config& c : *configs) c.exact = Load(c.stub.get(), exact, o);
@@ -149,10 +150,9 @@ std::vector<uint32_t> EfLadder(const Options& o) {
 // Each sharded configuration at equal recall: walks the ladder down while
 // the recall stays at least the one process's at --ef, then measures the
 // HNSW load at the last ef that kept it (--ef itself when none below did).
-absl::Status MeasureEqualRecall(const Options& o, const Dataset& data,
+absl::Status MeasureEqualRecall(const Options& o, const std::vector<float>& vectors,
                                 std::vector<Config>* configs) {
   const double target = (*configs)[0].recall.recall;
-  const std::vector<float> vectors = data.Queries(std::max<uint32_t>(1000, o.recall_queries));
   const auto rexact =
       MakeQueries(kName, vectors, o.dim, o.recall_queries, v1::INDEX_KIND_EXACT, o.k, o.ef);
   for (size_t i = 1; i < configs->size(); ++i) {
@@ -244,8 +244,9 @@ absl::StatusOr<std::string> RunScaleOutSection(const Options& o) {
   for (size_t i = 0; i < o.shard_counts.size(); ++i) {
     LS_RETURN_IF_ERROR(PrepareShards(o, data, o.shard_counts[i], &configs[i + 1]));
   }
-  LS_RETURN_IF_ERROR(Measure(o, data, &configs));
-  LS_RETURN_IF_ERROR(MeasureEqualRecall(o, data, &configs));
+  const std::vector<float> vectors = data.Queries(std::max<uint32_t>(1000, o.recall_queries));
+  LS_RETURN_IF_ERROR(Measure(o, vectors, &configs));
+  LS_RETURN_IF_ERROR(MeasureEqualRecall(o, vectors, &configs));
   return absl::StrCat(
       "## Scale-out: one process against shards\n\n",
       absl::StrFormat(
