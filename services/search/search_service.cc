@@ -42,7 +42,8 @@ class UpsertReactor final : public grpc::ServerReadReactor<v1::UpsertRequest> {
   v1::UpsertRequest request_;
 };
 
-// One Search call. An image query finishes from the encoder client's
+// One Search by image (vector and item queries take the default reactor,
+// SearchService::Search). It finishes from the encoder client's
 // completion; when the call is cancelled first (the client cancelled, its
 // deadline passed, or the server's drain ran out) OnCancel cancels the
 // encoder call, so the reactor finishes without waiting for the encoder
