@@ -232,9 +232,20 @@ class EventPrinter {
     const double frac = s.total_steps() > 0 ? static_cast<double>(s.step()) / s.total_steps() : 0;
     const int filled = static_cast<int>(std::lround(frac * width));
     bar_.Update(absl::StrFormat(
-        "epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s", s.epoch(),
+        "epoch %d [%s%s] step %d/%d  loss %.5f  %.0f img/s  ETA %s%s%s", s.epoch(),
         std::string(filled, '#'), std::string(width - filled, '.'), s.step(), s.total_steps(),
-        s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()), epoch_note_));
+        s.loss(), s.images_per_second(), FormatEta(s.eta_seconds()), epoch_note_, RanksNote(s)));
+  }
+
+  // "  2 ranks (412 + 398 img/s)" for a job on a trainer group; empty for one process.
+  static std::string RanksNote(const v1::StepEvent& s) {
+    if (s.world_size() <= 1) return "";
+    std::string each;
+    for (double r : s.rank_images_per_second()) {
+      absl::StrAppend(&each, each.empty() ? "" : " + ", absl::StrFormat("%.0f", r));
+    }
+    return absl::StrFormat("  %d ranks%s", s.world_size(),
+                           each.empty() ? "" : absl::StrCat(" (", each, " img/s)"));
   }
 
   void Epoch(const v1::EpochEvent& e) {

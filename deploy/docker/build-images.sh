@@ -14,6 +14,8 @@
 #                 when it exists, from deploy/podman/setup.sh; else
 #                 debian:bookworm-slim).
 #   LS_BUILD_JOBS parallel compile jobs in the build stage (default 2).
+#   LS_NPM_CA     CA bundle npm trusts in the build stage (default: the
+#                 host's NODE_EXTRA_CA_CERTS, if set).
 # Prints one line per image with its build time and size.
 set -euo pipefail
 
@@ -50,13 +52,20 @@ if [[ $FROM_HEAD -eq 1 ]]; then
   echo "build-images: context = HEAD $(git -C "$ROOT" rev-parse --short HEAD)" >&2
 fi
 
+# The console's `npm ci` in the build stage trusts the CAs the host's npm
+# trusts (NODE_EXTRA_CA_CERTS, e.g. a TLS-inspecting proxy's), passed as a
+# build secret so that it stays out of the image. LS_NPM_CA overrides.
+SECRET=()
+NPM_CA=${LS_NPM_CA:-${NODE_EXTRA_CA_CERTS:-}}
+[[ -n "$NPM_CA" && -s "$NPM_CA" ]] && SECRET=(--secret "id=npm_ca,src=$NPM_CA")
+
 FORMAT=()
 # HEALTHCHECK is kept only in the Docker image format (OCI has no field).
 [[ "$ENGINE" == podman ]] && FORMAT=(--format docker)
 
 for target in $TARGETS; do
   start=$(date +%s)
-  $ENGINE build "${FORMAT[@]}" -f "$CONTEXT/deploy/docker/Dockerfile" --target "$target" \
+  $ENGINE build "${FORMAT[@]}" "${SECRET[@]}" -f "$CONTEXT/deploy/docker/Dockerfile" --target "$target" \
       --build-arg BASE_IMAGE="$LS_BASE_IMAGE" --build-arg JOBS="${LS_BUILD_JOBS:-2}" \
       -t "$REGISTRY/latentsearch-$target:$TAG" "${EXTRA[@]}" "$CONTEXT" >&2
   size=$($ENGINE image inspect --format '{{.Size}}' "$REGISTRY/latentsearch-$target:$TAG")

@@ -13,8 +13,9 @@
 #      latentsearch-probe on each service, `latentsearch bench --populate`
 #      through the routers (`search`, a network alias of both: create a
 #      collection, upsert, search), and the pipeline: `train` on
-#      Fashion-MNIST (the trainer container pushes its checkpoint to the
-#      encoder container), wait for latentsearch.v1.Encoder to be SERVING,
+#      Fashion-MNIST on both trainer ranks (`trainer`, `trainer-1`; rank 0
+#      pushes its checkpoint to both encoder containers; ListJobs says
+#      worldSize 2), wait for latentsearch.v1.Encoder to be SERVING,
 #      `ingest` the test split (encoder + search), `query` by data set index
 #      (a router asks the encoder container to encode the image);
 #   4. ports are published on 127.0.0.1 only; /metrics answers;
@@ -121,7 +122,7 @@ step "docker-compose up -d (waits for the encoder to be healthy)"
 UP_START=$(date +%s)
 timeout "$HEALTH_DEADLINE" "${COMPOSE[@]}" up -d || fail "docker-compose up -d"
 
-SERVICES=(trainer encoder encoder-1 etcd search-node-0 search-node-1 search-node-2 search-router-0
+SERVICES=(trainer trainer-1 encoder encoder-1 etcd search-node-0 search-node-1 search-node-2 search-router-0
           search-router-1)
 step "waiting until ${SERVICES[*]} are healthy (deadline ${HEALTH_DEADLINE}s)"
 deadline=$(( UP_START + HEALTH_DEADLINE ))
@@ -147,6 +148,7 @@ PROBE=("${COMPOSE[@]}" --profile cli run --rm -T --no-deps --entrypoint latentse
 
 step "health through the CLI image (latentsearch-probe)"
 "${PROBE[@]}" --address=trainer:50051 --service=latentsearch.v1.Trainer
+"${PROBE[@]}" --address=trainer-1:50051
 "${PROBE[@]}" --address=search:50053 --service=latentsearch.v1.Search
 for n in 0 1 2; do
   "${PROBE[@]}" --address=search-node-$n:50053 --service=latentsearch.v1.SearchNode
@@ -184,10 +186,19 @@ if [[ $PIPELINE -eq 1 ]]; then
     step "pipeline skipped: no Fashion-MNIST at $FASHION (apt install dataset-fashion-mnist)"
   else
     DATA=(-v "$FASHION:/datasets:ro")
-    step "latentsearch train: conv on Fashion-MNIST for ${TRAIN_SECONDS}s in the trainer container (pushes to the encoder)"
+    step "latentsearch train: conv on Fashion-MNIST for ${TRAIN_SECONDS}s on both trainer ranks (rank 0 pushes to both encoders)"
+    TRAIN_LOG=$(mktemp)
     "${CLI[@]}" "${DATA[@]}" cli train --trainer_address=trainer:50051 --dataset=idx \
       --path=/datasets --split=train --architecture=conv --latent=16 --epochs=1 \
-      --time_budget="$TRAIN_SECONDS" --max_train_images=20000 --model=default
+      --time_budget="$TRAIN_SECONDS" --max_train_images=20000 --model=default 2>&1 | tee "$TRAIN_LOG"
+    grep -q "job .* succeeded" "$TRAIN_LOG" || fail "the training job did not finish"
+    JOBS_JSON=$("${CLI[@]}" cli jobs --trainer_address=trainer:50051 --json)
+    grep -q '"worldSize": *2' <<<"$JOBS_JSON" || fail "the job did not run on 2 ranks: $JOBS_JSON"
+    step "  the job ran on 2 ranks (ListJobs worldSize 2)"
+    pushed=$(grep -o "pushed .* to .*" "$TRAIN_LOG" | sed 's/.* to //' | sort -u)
+    [[ $(wc -l <<<"$pushed") -ge 2 ]] || fail "the checkpoint was not pushed to two encoders: $pushed"
+    step "  pushed to: $(tr '\n' ' ' <<<"$pushed")"
+    rm -f "$TRAIN_LOG"
     step "waiting for both encoders to serve the pushed model (latentsearch.v1.Encoder SERVING)"
     deadline=$(( $(date +%s) + 120 ))
     for enc in encoder encoder-1; do
