@@ -1,6 +1,7 @@
 #include "services/common/service_main.h"
 
 #include <cstdio>
+#include <string>
 #include <utility>
 
 #include "absl/flags/parse.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/logging.h"
+#include "common/base/openblas_core.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/security.h"
 #include "common/rpc/shutdown_signal.h"
@@ -44,6 +46,9 @@ absl::Status ServiceMain::Init(int argc, char** argv, const char* usage) {
   // a router serving Search, 1.8 % of its CPU went to GraphCycles alone.
   // Unit tests, which do not come through here, keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Before anything else: may re-execute the binary with OPENBLAS_CORETYPE
+  // set when OpenBLAS did not know this CPU (common/base/openblas_core.h).
+  base::ReexecIfOpenBlasFellBack(argv);
   absl::SetProgramUsageMessage(usage);
   absl::ParseCommandLine(argc, argv);
   const LogFlags flags = GetLogFlags();
@@ -52,6 +57,9 @@ absl::Status ServiceMain::Init(int argc, char** argv, const char* usage) {
   base::InitLogging(program_.c_str(), level.ok() ? *level : base::LogLevel::kInfo, flags.verbosity);
   if (!level.ok())
     return absl::InvalidArgumentError(absl::StrCat("--log_level: ", level.status().message()));
+  if (std::string blas = base::OpenBlasCoreNote(); !blas.empty()) {
+    LOG(INFO) << program_ << ": " << blas;
+  }
   return absl::OkStatus();
 }
 

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
+#include "common/base/openblas_core.h"
 #include "common/data/dataset.h"
 #include "common/data/load.h"
 #include "common/model/model.h"
@@ -316,6 +317,12 @@ BENCHMARK(BM_Conv)
 }  // namespace latentsearch::trainer
 
 int main(int argc, char** argv) {
+  // As latentsearch-trainer does: OpenBLAS's AVX kernels on a CPU it does
+  // not know (LS_BENCH_OPENBLAS_AS_LOADED=1 to compare).
+  if (std::getenv("LS_BENCH_OPENBLAS_AS_LOADED") == nullptr) {
+    latentsearch::base::ReexecIfOpenBlasFellBack(argv);
+  }
+  std::printf("%s\n", latentsearch::base::OpenBlasCoreNote().c_str());
   // As latentsearch-trainer does (LS_BENCH_DEFAULT_MALLOC=1 to compare).
   if (std::getenv("LS_BENCH_DEFAULT_MALLOC") == nullptr) {
     latentsearch::model::TuneAllocatorForTraining();
