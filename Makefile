@@ -3,7 +3,7 @@
 #               (DEMO_ARGS=--serve: then keep the stack running with the
 #               browser console at http://127.0.0.1:8080/)
 #   make test   install what is missing, build, run every test (ctest)
-# Others: make build | test-fast | bench | bench-cluster | asan | tsan | fuzz | format | clean
+# Others: make build | test-fast | bench | bench-cluster | bench-scale | asan | tsan | fuzz | format | clean
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 DEMO_OUT ?= demo-out
 DEMO_ARGS ?=
 
-.PHONY: all deps configure build test test-fast demo bench bench-cluster asan tsan fuzz images stack-test cluster-stack-test format clean
+.PHONY: all deps configure build test test-fast demo bench bench-cluster bench-scale asan tsan fuzz images stack-test cluster-stack-test format clean
 
 all: build
 
@@ -40,7 +40,7 @@ demo: build
 
 # Benchmarks are run by hand; results go into docs/benchmarks.md.
 bench: build
-	@for b in $(BUILD_DIR)/bench/*; do [ "$$(basename $$b)" = cluster_bench ] && continue; \
+	@for b in $(BUILD_DIR)/bench/*; do case "$$(basename $$b)" in cluster_bench|scale_bench) continue;; esac; \
 	  echo "== $$b"; $$b; done
 
 # The search cluster benchmark (tests/bench/cluster; docs/benchmarks.md,
@@ -55,6 +55,17 @@ BENCH_CLUSTER_OUT ?= $(BUILD_DIR)/cluster-bench.md
 bench-cluster: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target cluster_bench latentsearch_search
 	$(BUILD_DIR)/bench/cluster_bench --out=$(BENCH_CLUSTER_OUT) $(BENCH_CLUSTER_ARGS)
+
+# The search node scale curve (tests/bench/scale; docs/benchmarks.md, "Search
+# node scale curve"): opt-in, not part of `make bench`. It starts and stops its
+# own latentsearch-search; 100k + 300k take about 15 min on 2 cores, 1M much
+# longer (--sizes to choose). BENCH_SCALE_ARGS, e.g. --sizes=100000 or
+# --search_binary=PATH (another build, for before/after in one run).
+BENCH_SCALE_ARGS ?=
+BENCH_SCALE_OUT ?= $(BUILD_DIR)/scale-bench.md
+bench-scale: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target scale_bench latentsearch_search
+	$(BUILD_DIR)/bench/scale_bench --out=$(BENCH_SCALE_OUT) $(BENCH_SCALE_ARGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build that also runs the tests.
 asan:
