@@ -16,6 +16,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver.h"
 #include "google/protobuf/util/type_resolver_util.h"
+#include "latentsearch/v1/search.pb.h"
+#include "services/gateway/search_json.h"
 
 namespace latentsearch::gateway {
 namespace {
@@ -198,6 +200,10 @@ std::string TypeUrl(const Message& message) {
 }  // namespace
 
 absl::Status MergeJson(absl::string_view body, Message* message) {
+  if (auto* search = google::protobuf::DynamicCastToGenerated<v1::SearchRequest>(message);
+      search != nullptr && MergeSearchRequestJson(body, search)) {
+    return absl::OkStatus();
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   std::string binary;
@@ -216,9 +222,13 @@ absl::Status MergeJson(absl::string_view body, Message* message) {
 }
 
 std::string ToJson(const Message& message) {
+  std::string out;
+  if (const auto* search = google::protobuf::DynamicCastToGenerated<v1::SearchResponse>(&message);
+      search != nullptr && AppendSearchResponseJson(*search, &out)) {
+    return out;
+  }
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
-  std::string out;
   (void)google::protobuf::util::BinaryToJsonString(Resolver(), TypeUrl(message),
                                                    message.SerializeAsString(), &out, options);
   return out;
