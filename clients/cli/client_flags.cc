@@ -8,11 +8,13 @@
 #include "common/rpc/security.h"
 
 ABSL_FLAG(std::string, trainer_address, "127.0.0.1:50051",
-          "Address of the trainer service (HOST:PORT or unix:PATH).");
+          "Address of the trainer service (HOST:PORT or unix:PATH; rank 0 of a trainer group).");
 ABSL_FLAG(std::string, encoder_address, "127.0.0.1:50052",
-          "Address of the encoder service (HOST:PORT or unix:PATH).");
+          "Address of the encoder service: HOST:PORT, unix:PATH, or any gRPC target naming "
+          "several replicas (dns:///NAME:PORT, ipv4:A:P,B:P), used round-robin.");
 ABSL_FLAG(std::string, search_address, "127.0.0.1:50053",
-          "Address of the search service (HOST:PORT or unix:PATH).");
+          "Address of the search service: HOST:PORT, unix:PATH, or any gRPC target naming "
+          "several replicas (dns:///NAME:PORT, ipv4:A:P,B:P), used round-robin.");
 ABSL_FLAG(double, timeout, 30,
           "Deadline of each RPC in seconds (each upload stream counts as one); "
           "0 = none. Following a training job is never cut off.");
