@@ -32,10 +32,18 @@
 // Durability: Upsert/Delete/ApplyVersioned append to the log and fsync
 // before applying and returning; Snapshot() compacts the items (with their
 // versions, and the tombstones) into a new snapshot and restarts the log.
-// When no slot is dead, Snapshot() also saves the HNSW graphs
-// (checksummed, with a manifest naming the snapshot they belong to) so a
-// restart loads them; otherwise graphs are rebuilt in the background after
-// a restart (searches answer exactly until then, flagged `exact_fallback`).
+// HNSW graphs are saved (checksummed, atomically, with a manifest naming
+// the slot numbering and log position they cover; collection_persistence.h)
+// after every background build, and on close after the rows added since
+// the last build are inserted into them. Open loads the saved graphs and
+// inserts the log tail they do not cover into them before serving, so a
+// clean restart builds nothing and a crash costs the inserts of the tail
+// since the last save. A graph file that is missing, damaged or does not
+// match the snapshot and log is logged and rebuilt in the background
+// (searches answer exactly until then, flagged `exact_fallback`). A
+// snapshot taken while dead slots exist renumbers the slots on disk; graphs
+// built in this process can then no longer be saved and are rebuilt after
+// the next restart.
 //
 // Code layout: collection.cc (items, writes, searches, snapshots),
 // collection_versioned.cc (versioned writes, summary, ordered scans),
@@ -74,6 +82,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/index/bitset.h"
+#include "common/index/collection_persistence.h"
 #include "common/index/collection_types.h"
 #include "common/index/exact.h"
 #include "common/index/hnsw.h"
@@ -162,6 +171,12 @@ struct CollectionStats {
   int64_t updated_at_us = 0;
   uint64_t disk_bytes = 0;
   std::vector<IndexStatsEntry> indexes;
+  // Since the collection was opened: HNSW graphs built from scratch, graphs
+  // loaded from disk at the open, and items inserted into loaded graphs at
+  // the open (the log tail since they were saved).
+  uint64_t graphs_built = 0;
+  uint64_t graphs_loaded = 0;
+  uint64_t graph_tail_inserts = 0;
 };
 
 struct SnapshotInfoData {
@@ -187,7 +202,10 @@ class Collection {
   // last log record is cut off). DATA_LOSS naming the file for corruption.
   static absl::StatusOr<std::unique_ptr<Collection>> Open(const CollectionOptions& options);
 
-  ~Collection();  // Stops the builder thread.
+  // Stops the builder thread, inserts the rows added since the last build
+  // into the graphs and saves them (unless Abandon() was called); failures
+  // are logged.
+  ~Collection();
   Collection(const Collection&) = delete;
   Collection& operator=(const Collection&) = delete;
 
@@ -249,16 +267,25 @@ class Collection {
   // needs it).
   void WaitForIndexes() const;
 
+  // The collection's directory is going away (DropCollection): nothing is
+  // written to it from now on (no graph saves, none at close). Waits for a
+  // graph save in progress.
+  void Abandon();
+
   // Path of the snapshot file in `dir`.
   static std::string SnapshotPath(const std::string& dir);
 
  private:
   // One metric's HNSW graph and what it covers. Immutable once published.
   struct Graph {
-    std::shared_ptr<const HnswIndex> index;
+    // Mutated (HnswIndex::Add) only while no search can reach it: in Open
+    // before the collection is returned, in the destructor.
+    std::shared_ptr<HnswIndex> index;
     // The graph holds (some of the) slots < built_n; later slots are
     // searched exactly.
     uint32_t built_n = 0;
+    // The last log record applied when slots < built_n were copied.
+    uint64_t covered_seq = 0;
     double build_seconds = 0;  // or load time, for a graph read from disk
     int64_t built_at_us = 0;
   };
@@ -268,7 +295,25 @@ class Collection {
     std::vector<uint32_t> slots;  // live slots, ascending
     uint32_t n = 0;               // slots at the copy
     uint64_t killed_at_copy = 0;  // killed_since_build_ at the copy
+    uint64_t seq = 0;             // applied_seq_ at the copy
   };
+  // Where Open stood after loading the snapshot and after each replayed log
+  // record: LoadGraphs checks a saved graph's (covered_seq, built_n)
+  // against it.
+  struct ReplayMark {
+    uint64_t seq = 0;
+    uint32_t slots = 0;
+    uint64_t killed = 0;  // killed_since_build_ then
+  };
+  // The graph file saved for a metric (collection_persistence.h) and the
+  // graph it holds (expired once that graph is replaced).
+  struct SavedGraph {
+    bool valid = false;
+    std::weak_ptr<const Graph> graph;
+    GraphManifestEntry entry;
+  };
+  // What the builder thread does next.
+  enum class BuilderWork { kStop, kBuild, kSave };
 
   // Orders live slots by their item's id (byte-wise). Transparent, so that
   // Scan can look an id up. Reads *metas (under mu_, like the set).
@@ -298,6 +343,9 @@ class Collection {
   // The wall clock, for the *_at_us fields.
   static int64_t NowMicros();
   absl::Status Replay(const WalRecord& record);
+  // After LoadGraphs: a build when a graph is missing, else the usual
+  // threshold.
+  void ScheduleAfterOpen();
   // The snapshot's items, versions and tombstones into an empty collection.
   void LoadSnapshot(const SnapshotData& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   UpsertCounts ApplyUpsert(const ItemBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -336,10 +384,15 @@ class Collection {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // collection_rebuild.cc
   void MaybeScheduleRebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Changes (slots added or killed) that make a graph over `built` slots
+  // worth rebuilding: max(rebuild_min_changes, rebuild_fraction × built).
+  size_t RebuildThreshold(size_t built) const;
   void BuilderLoop();
-  // Waits for a rebuild request and copies what the build needs; false when
-  // the collection is stopping.
-  bool WaitAndCopy(BuildInput* in);
+  // Waits for a rebuild or save request; for a rebuild, copies what the
+  // build needs.
+  BuilderWork WaitAndCopy(BuildInput* in);
+  // SaveGraphs on the builder thread (saving_ set meanwhile); logs failures.
+  void SaveOnBuilder();
   // Builds one graph per metric (nullptr where the build failed, which is
   // logged and sets *failed).
   std::vector<std::shared_ptr<const Graph>> BuildGraphs(const BuildInput& in, bool* failed);
@@ -348,14 +401,37 @@ class Collection {
                bool failed, std::unique_lock<std::shared_mutex>& l)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SnapshotLocked(SnapshotInfoData* info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // collection_persistence.cc. SaveGraphs saves the serving graphs beside a
-  // snapshot whose slots they match (no dead slots), with a checksummed
-  // manifest; an error names every graph that could not be saved (those
-  // are rebuilt at the next start). LoadGraphs installs the saved graphs at
-  // start instead of rebuilding; an error names every graph it could not
-  // use (the caller logs it; missing graphs are rebuilt).
-  absl::Status SaveGraphs(uint64_t wal_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status LoadGraphs(uint64_t snapshot_seq);
+  // collection_persistence.cc. SaveGraphs saves the serving graphs not yet
+  // on disk and publishes a manifest naming them and the ones already
+  // saved; an error names every graph that could not be saved (the last
+  // saved one, or none, stays in the manifest). LoadGraphs installs the
+  // saved graphs at Open, after the replay that `marks` describes
+  // (marks[0]: the snapshot), inserting the live slots they do not cover;
+  // an error names every graph it could not use (the caller logs it;
+  // missing graphs are rebuilt). CloseGraphs inserts the slots added since
+  // the last build into the graphs and saves them (the destructor).
+  absl::Status SaveGraphs();
+  // After a snapshot at `snapshot_seq` was published: graphs keep their
+  // slot numbering (saved against the new snapshot) unless the snapshot
+  // `renumbers` (dropped dead slots); then the saved graphs are removed and
+  // no graph is saved again by this process.
+  absl::Status RebaseGraphs(uint64_t snapshot_seq, bool renumbers);
+  absl::Status LoadGraphs(const std::vector<ReplayMark>& marks);
+  // Whether the replay numbered the slots `e` covers as its builder did;
+  // lowers *killed_at_cover to the kills counted when it was built.
+  absl::Status CheckGraphCover(const GraphManifestEntry& e, const std::vector<ReplayMark>& marks,
+                               uint64_t* killed_at_cover) const;
+  // LoadGraphFile for each entry, up to num_threads at once.
+  std::vector<LoadedGraph> LoadGraphFilesInParallel(
+      const std::vector<GraphManifestEntry>& entries) const;
+  // Serves `lg` (when it loaded) after ExtendGraph.
+  absl::Status InstallLoadedGraph(LoadedGraph& lg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts the live slots >= g.built_n of `metric` into g.index and
+  // returns the graph covering every slot; g itself when there are none,
+  // or when there are RebuildThreshold or more (a background build's job).
+  absl::StatusOr<std::shared_ptr<Graph>> ExtendGraph(Metric metric, std::shared_ptr<Graph> g)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CloseGraphs();
 
   const CollectionConfig config_;
   const CollectionOptions options_;
@@ -371,6 +447,20 @@ class Collection {
   uint64_t last_seq_ ABSL_GUARDED_BY(write_mu_) = 0;
   // Set (and wal_ null) when the log can no longer be written safely.
   absl::Status write_error_ ABSL_GUARDED_BY(write_mu_);
+
+  // Serialises graph saves (the builder's, a snapshot's, the close's) and
+  // guards what they need. Taken after write_mu_ and before mu_.
+  std::mutex save_mu_;
+  // The snapshot whose slot numbering this process uses (the one it
+  // opened, or a later one written while no slot was dead).
+  uint64_t numbering_base_seq_ ABSL_GUARDED_BY(save_mu_) = 0;
+  // A snapshot renumbered the slots on disk (see "Durability").
+  bool numbering_diverged_ ABSL_GUARDED_BY(save_mu_) = false;
+  bool abandoned_ ABSL_GUARDED_BY(save_mu_) = false;
+  // Open succeeded (a collection that failed to open saves nothing at close).
+  bool opened_ ABSL_GUARDED_BY(save_mu_) = false;
+  std::vector<SavedGraph> saved_ ABSL_GUARDED_BY(save_mu_);  // per metric
+  uint64_t next_graph_file_id_ ABSL_GUARDED_BY(save_mu_) = 1;
 
   // Readers (searches) share it; writers hold it only to append / swap.
   mutable std::shared_mutex mu_;
@@ -393,6 +483,11 @@ class Collection {
   uint64_t live_count_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t updated_at_us_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::shared_ptr<const Graph>> graphs_ ABSL_GUARDED_BY(mu_);  // per metric
+  // The last log record applied to the items.
+  uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // The builder is asked to / is saving graphs (not a build).
+  bool save_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool saving_ ABSL_GUARDED_BY(mu_) = false;
   // Slots killed since the serving graphs were built.
   uint64_t killed_since_build_ ABSL_GUARDED_BY(mu_) = 0;
   bool rebuild_requested_ ABSL_GUARDED_BY(mu_) = false;
@@ -402,6 +497,10 @@ class Collection {
   // waiting (rebuild_retry_*) before the next attempt.
   int build_failures_ ABSL_GUARDED_BY(mu_) = 0;
   bool backing_off_ ABSL_GUARDED_BY(mu_) = false;
+  // CollectionStats' graph counters.
+  uint64_t graphs_built_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t graphs_loaded_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t graph_tail_inserts_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread builder_;
 };
 

@@ -26,30 +26,39 @@ void Collection::MaybeScheduleRebuild() {
     if (g != nullptr) built = std::max<size_t>(built, g->built_n);
   }
   size_t changes = (metas_.size() - built) + killed_since_build_;
-  size_t threshold =
-      std::max<size_t>(options_.rebuild_min_changes,
-                       static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
-  if (changes >= threshold || (built == 0 && !metas_.empty())) {
+  if (changes >= RebuildThreshold(built) || (built == 0 && !metas_.empty())) {
     rebuild_requested_ = true;
     cv_.notify_all();
   }
 }
 
-bool Collection::WaitAndCopy(BuildInput* in) {
+size_t Collection::RebuildThreshold(size_t built) const {
+  return std::max<size_t>(
+      options_.rebuild_min_changes,
+      static_cast<size_t>(options_.rebuild_fraction * static_cast<double>(built)));
+}
+
+Collection::BuilderWork Collection::WaitAndCopy(BuildInput* in) {
   std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] { return stopping_ || rebuild_requested_; });
-  if (stopping_) return false;
+  cv_.wait(l, [this] { return stopping_ || rebuild_requested_ || save_requested_; });
+  if (stopping_) return BuilderWork::kStop;
+  if (!rebuild_requested_) {
+    save_requested_ = false;
+    saving_ = true;
+    return BuilderWork::kSave;
+  }
   rebuild_requested_ = false;
   building_ = true;
   in->raw = raw_;
   in->normalized = normalized_;
   in->n = static_cast<uint32_t>(metas_.size());
   in->killed_at_copy = killed_since_build_;
+  in->seq = applied_seq_;
   in->slots.reserve(live_count_);
   for (uint32_t s = 0; s < in->n; ++s) {
     if (live_.Test(s)) in->slots.push_back(s);
   }
-  return true;
+  return BuilderWork::kBuild;
 }
 
 std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(const BuildInput& in,
@@ -73,6 +82,7 @@ std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(co
     auto g = std::make_shared<Graph>();
     g->index = std::move(*index);
     g->built_n = in.n;
+    g->covered_seq = in.seq;
     g->build_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     g->built_at_us = NowMicros();
@@ -86,7 +96,9 @@ std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(co
 void Collection::Publish(std::vector<std::shared_ptr<const Graph>> built, uint64_t killed_at_copy,
                          bool failed, std::unique_lock<std::shared_mutex>& l) {
   for (size_t i = 0; i < kNumMetrics; ++i) {
-    if (built[i] != nullptr) graphs_[i] = std::move(built[i]);
+    if (built[i] == nullptr) continue;
+    graphs_[i] = std::move(built[i]);
+    ++graphs_built_;
   }
   killed_since_build_ -= std::min(killed_since_build_, killed_at_copy);
   build_failures_ = failed ? build_failures_ + 1 : 0;
@@ -111,20 +123,43 @@ void Collection::Publish(std::vector<std::shared_ptr<const Graph>> built, uint64
 void Collection::BuilderLoop() {
   while (true) {
     BuildInput in;
-    if (!WaitAndCopy(&in)) return;
-    bool failed = false;
-    std::vector<std::shared_ptr<const Graph>> built = BuildGraphs(in, &failed);
-    std::unique_lock<std::shared_mutex> l(mu_);
-    Publish(std::move(built), in.killed_at_copy, failed, l);
-    building_ = false;
-    cv_.notify_all();
-    if (stopping_) return;
+    const BuilderWork work = WaitAndCopy(&in);
+    if (work == BuilderWork::kStop) return;
+    if (work == BuilderWork::kBuild) {
+      bool failed = false;
+      std::vector<std::shared_ptr<const Graph>> built = BuildGraphs(in, &failed);
+      const uint64_t killed_at_copy = in.killed_at_copy;
+      in = BuildInput();  // the copy goes before the save
+      std::unique_lock<std::shared_mutex> l(mu_);
+      const bool any = std::any_of(built.begin(), built.end(), [](const auto& g) { return g; });
+      Publish(std::move(built), killed_at_copy, failed, l);
+      building_ = false;
+      // Save what was built (the destructor saves at close).
+      saving_ = any && !stopping_;
+      cv_.notify_all();
+      if (!saving_) continue;
+    }
+    SaveOnBuilder();
   }
+}
+
+void Collection::SaveOnBuilder() {
+  if (absl::Status s = SaveGraphs(); !s.ok()) {
+    LOG(WARNING) << "collection '" << config_.name
+                 << "': HNSW graphs not saved (they are rebuilt or extended at the next start "
+                 << "instead of loaded): " << s;
+  }
+  std::unique_lock<std::shared_mutex> l(mu_);
+  saving_ = false;
+  cv_.notify_all();
 }
 
 void Collection::WaitForIndexes() const {
   std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] { return stopping_ || backing_off_ || (!rebuild_requested_ && !building_); });
+  cv_.wait(l, [this] {
+    return stopping_ || backing_off_ ||
+           (!rebuild_requested_ && !building_ && !save_requested_ && !saving_);
+  });
 }
 
 }  // namespace latentsearch::index

@@ -163,6 +163,7 @@ absl::StatusOr<ApplyCounts> Collection::ApplyVersioned(const VersionedWriteBatch
   {
     std::unique_lock<std::shared_mutex> l(mu_);
     ApplyPlan(batch, plan);
+    applied_seq_ = rec.seq;
   }
   MaybeAutoSnapshot();
   return plan.counts;

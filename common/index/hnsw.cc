@@ -258,6 +258,13 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     return size_links_per_element_ * static_cast<size_t>(level) + 2 * sizeof(tableint);
   }
 
+  // Makes room for `capacity` rows (>= the count) and restores what
+  // insertion needs (FreeBuildState dropped it). Throws like hnswlib.
+  void PrepareInsert(size_t capacity) {
+    if (capacity > max_elements_) resizeIndex(capacity);
+    std::vector<std::mutex>(max_elements_).swap(link_list_locks_);
+  }
+
   // After the build: drops what only insertion needs (about 40 bytes per
   // row plus 2.6 MB of update locks). The graph is immutable from here on.
   void FreeBuildState() {
@@ -504,7 +511,10 @@ struct HnswIndex::Impl {
     }
     const size_t slots = count > 0 ? max_slot + 1 : 0;
     dense = slots <= 64 * count + 65536;
+    std::vector<std::pair<uint32_t, tableint>>().swap(sorted);
     if (!dense) {
+      in_graph = Bitset();
+      std::vector<tableint>().swap(id_of_slot);
       sorted.reserve(count);
       for (size_t i = 0; i < count; ++i) {
         sorted.emplace_back(
@@ -679,6 +689,33 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
   g.FreeBuildState();
   impl->IndexLabels();
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+absl::Status HnswIndex::Add(const float* base, const uint32_t* slots, size_t count, uint64_t seed,
+                            int num_threads) {
+  if (count == 0) return absl::OkStatus();
+  Graph& g = *impl_->graph;
+  const size_t have = g.cur_element_count;
+  if (have + count >= kNoId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW: ", have + count, " rows exceed the 32-bit id range"));
+  }
+  if (base == nullptr || slots == nullptr) {
+    return absl::InvalidArgumentError("HNSW: base and slots must not be null");
+  }
+  try {
+    g.PrepareInsert(have + count);
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("HNSW: cannot grow a graph of ", have, " rows by ", count, ": ", e.what()));
+  }
+  const std::vector<int> levels = DrawLevels(count, seed ^ (have * 0x9E3779B97F4A7C15ull), g.mult_);
+  // InsertAll's first-alone step is only needed for an empty graph; it is
+  // harmless here.
+  absl::Status s = InsertAll(g, base, slots, count, impl_->dim, levels, num_threads);
+  g.FreeBuildState();
+  impl_->IndexLabels();
+  return s;
 }
 
 absl::Status HnswIndex::Save(const std::string& path, base::FileOps* ops) const {

@@ -4,10 +4,15 @@
 // through an L1 space hnswlib does not ship. hnswlib is included from
 // hnsw.cc only (it defines non-inline functions in its headers).
 //
-// An index is built once from a set of rows and then only searched: the
-// Collection builds a new one aside and swaps it in (STYLE.md point 10).
+// An index is built from a set of rows and then searched; Add inserts more
+// rows into an index no search can see yet (the Collection extends a graph
+// loaded from disk with the log tail before publishing it, and the graphs
+// it serves with the rows added since the last build when it closes).
+// Otherwise the Collection builds a new one aside and swaps it in (STYLE.md
+// point 10).
 // Thread-safety: Build/Load produce a new object; Search and Save are safe
-// concurrently on a built index (Save to distinct paths).
+// concurrently on a built index (Save to distinct paths); Add needs the
+// index to itself (no concurrent call of any method).
 #ifndef LATENTSEARCH_COMMON_INDEX_HNSW_H_
 #define LATENTSEARCH_COMMON_INDEX_HNSW_H_
 
@@ -71,6 +76,14 @@ class HnswIndex {
                                                           const float* base, const uint32_t* slots,
                                                           size_t count, const HnswParams& params,
                                                           int num_threads = 0);
+
+  // Inserts `count` more rows, labelled like Build's (base is n × dim, rows
+  // already in the graph must not be given again), on `num_threads`
+  // threads. Their levels come from a generator seeded with `seed` and the
+  // graph's size. Errors as Build's; after an error the index holds an
+  // unspecified subset of the rows and should be dropped.
+  absl::Status Add(const float* base, const uint32_t* slots, size_t count, uint64_t seed,
+                   int num_threads = 0);
 
   // hnswlib's own file format (hnsw_format.h), published at `path`
   // atomically through `ops` (nullptr = base::DefaultFileOps()): temp file,

@@ -218,6 +218,9 @@ absl::Status CollectionManager::DropCollection(const std::string& name) {
     if (it != collections_.end()) {
       dropped = std::move(it->second);
       collections_.erase(it);
+      // Its directory goes: no graph save into it (nor into a namesake
+      // created later) from now on.
+      dropped->Abandon();
     }
     if (failed != failed_.end()) failed_.erase(failed);
     // Rename first (atomic): a crash during the removal cannot resurrect it.

@@ -66,6 +66,23 @@ void RegisterSearchMetrics(const CollectionManager* collections, rpc::MetricsReg
       "latentsearch_search_collection_disk_bytes",
       "Bytes on disk per collection (snapshot and log).", by_collection,
       PerCollection(collections, [](const CollectionInfo& c) { return c.stats.disk_bytes; }));
+  registry->AddCallbackGauge(
+      "latentsearch_search_collection_graphs_loaded",
+      "HNSW graphs loaded from disk when the collection was opened (a restart that loads every "
+      "graph builds none).",
+      by_collection,
+      PerCollection(collections, [](const CollectionInfo& c) { return c.stats.graphs_loaded; }));
+  registry->AddCallbackGauge(
+      "latentsearch_search_collection_graphs_built",
+      "HNSW graphs built from scratch since the collection was opened.", by_collection,
+      PerCollection(collections, [](const CollectionInfo& c) { return c.stats.graphs_built; }));
+  registry->AddCallbackGauge(
+      "latentsearch_search_collection_graph_tail_inserts",
+      "Items of the log tail inserted into the loaded HNSW graphs when the collection was opened "
+      "(what a crash since the last graph save cost).",
+      by_collection, PerCollection(collections, [](const CollectionInfo& c) {
+        return c.stats.graph_tail_inserts;
+      }));
   const std::vector<std::string> by_index = {"collection", "metric", "index"};
   registry->AddCallbackGauge(
       "latentsearch_search_index_items", "Items in the serving index.", by_index,

@@ -339,9 +339,11 @@ TEST(CollectionTest, SnapshotSavesGraphsThatARestartLoadsInsteadOfRebuilding) {
     }
   }
   // A damaged graph file is ignored (checksum) and rebuilt.
-  ASSERT_OK_AND_ASSIGN(std::string g, base::ReadFile(dir + "/hnsw-cosine.bin"));
+  ASSERT_OK_AND_ASSIGN(std::string path,
+                       collection_test_util::SavedGraphPath(dir, Metric::kCosine));
+  ASSERT_OK_AND_ASSIGN(std::string g, base::ReadFile(path));
   g[g.size() / 2] ^= 0x40;
-  ASSERT_OK(base::WriteFileAtomically(dir + "/hnsw-cosine.bin", g));
+  ASSERT_OK(base::WriteFileAtomically(path, g));
   ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(TestOptions(dir)));
   c->WaitForIndexes();
   SearchResult r = c->Search(items.vectors.data(), p);

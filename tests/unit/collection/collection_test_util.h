@@ -10,7 +10,10 @@
 #include <random>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "common/base/file.h"
 #include "common/index/collection.h"
+#include "common/index/collection_persistence.h"
 #include "common/index/collection_types.h"
 
 namespace latentsearch::index::collection_test_util {
@@ -50,6 +53,17 @@ inline ItemBatch RandomItems(int first, int count, uint64_t seed) {
     for (uint32_t d = 0; d < kDim; ++d) b.vectors.push_back(g(rng));
   }
   return b;
+}
+
+// The file of `metric`'s graph named by the manifest in `dir`; NOT_FOUND
+// when the manifest names none.
+inline absl::StatusOr<std::string> SavedGraphPath(const std::string& dir, Metric metric) {
+  absl::StatusOr<GraphManifest> m = ReadGraphManifest(dir);
+  if (!m.ok()) return m.status();
+  for (const GraphManifestEntry& e : m->entries) {
+    if (e.metric == metric) return GraphFilePath(dir, metric, e.file_id);
+  }
+  return absl::NotFoundError("the manifest names no such graph");
 }
 
 }  // namespace latentsearch::index::collection_test_util

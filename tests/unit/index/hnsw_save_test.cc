@@ -114,5 +114,42 @@ TEST(HnswFormatTest, AppendHeaderWritesKHeaderBytes) {
   EXPECT_EQ(out.size(), hnsw_format::kHeaderBytes);
 }
 
+// Add inserts rows into a built graph (or a loaded one, which has no
+// insertion state): every row then finds itself, the answers match the
+// exact index closely, and the grown graph saves and loads.
+TEST(HnswAddTest, RowsAddedToABuiltOrLoadedGraphAreFound) {
+  constexpr size_t kAll = 3 * kRows;
+  const std::vector<float> base = testing::RandomVectors(kAll, kDim, 11);
+  std::vector<uint32_t> slots(kAll);
+  std::iota(slots.begin(), slots.end(), 0u);
+  std::unique_ptr<HnswIndex> index = SmallGraph(base);  // rows 0..kRows
+  ASSERT_NE(index, nullptr);
+  ASSERT_OK(index->Add(base.data(), slots.data() + kRows, kRows, 7, 2));
+  TempDir tmp;
+  const std::string path = tmp.Join("g.bin");
+  ASSERT_OK(index->Save(path));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<HnswIndex> loaded, HnswIndex::Load(path, Metric::kL2, kDim));
+  ASSERT_OK(loaded->Add(base.data(), slots.data() + 2 * kRows, kRows, 7, 1));
+  EXPECT_EQ(loaded->size(), kAll);
+  HnswSearchOptions o;
+  o.k = 10;
+  o.ef = 64;
+  ExactSearchOptions eo;
+  eo.k = 10;
+  std::vector<std::vector<Neighbor>> exact;
+  ASSERT_OK(ExactSearch(Metric::kL2, base.data(), kAll, kDim, base.data(), kAll, eo, &exact));
+  size_t self = 0, overlap = 0;
+  for (size_t i = 0; i < kAll; ++i) {
+    HnswResult r = loaded->Search(base.data() + i * kDim, o);
+    ASSERT_FALSE(r.neighbors.empty());
+    self += r.neighbors[0].slot == i;
+    for (const Neighbor& a : r.neighbors) {
+      for (const Neighbor& b : exact[i]) overlap += a.slot == b.slot;
+    }
+  }
+  EXPECT_EQ(self, kAll);
+  EXPECT_GE(static_cast<double>(overlap) / (10.0 * kAll), 0.95);
+}
+
 }  // namespace
 }  // namespace latentsearch::index
