@@ -36,9 +36,24 @@ GatewayMetrics::GatewayMetrics(rpc::MetricsRegistry* registry, const Thumbnailer
       });
 }
 
+GatewayMetrics::Series GatewayMetrics::Lookup(const std::string& operation, int http_status) {
+  std::pair<std::string, int> key(operation, http_status);
+  {
+    absl::ReaderMutexLock l(&mu_);
+    auto it = series_.find(key);
+    if (it != series_.end()) return it->second;
+  }
+  const Series s{requests_->Get({operation, absl::StrCat(http_status)}),
+                 latency_->Get({operation})};
+  absl::MutexLock l(&mu_);
+  series_.emplace(std::move(key), s);
+  return s;
+}
+
 void GatewayMetrics::Request(const std::string& operation, int http_status, double seconds) {
-  requests_->Get({operation, absl::StrCat(http_status)})->Increment();
-  latency_->Get({operation})->Observe(seconds);
+  const Series s = Lookup(operation, http_status);
+  s.requests->Increment();
+  s.latency->Observe(seconds);
 }
 
 }  // namespace latentsearch::gateway

@@ -6,7 +6,11 @@
 #define LATENTSEARCH_SERVICES_GATEWAY_GATEWAY_METRICS_H_
 
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/rpc/metrics.h"
 
 namespace latentsearch::gateway {
@@ -25,9 +29,19 @@ class GatewayMetrics {
   void Stream(int delta) { streams_->Add(delta); }
 
  private:
+  // The series of one (operation, HTTP status): the families' Get builds
+  // label vectors and takes a mutex; this cache keeps the handles.
+  struct Series {
+    rpc::Counter* requests;
+    rpc::Histogram* latency;
+  };
+  Series Lookup(const std::string& operation, int http_status);
+
   rpc::CounterFamily* requests_;
   rpc::HistogramFamily* latency_;
   rpc::Gauge* streams_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::pair<std::string, int>, Series> series_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace latentsearch::gateway

@@ -4,7 +4,9 @@
 // names are lowerCamelCase on output and either form on input. Path and
 // query parameters set fields by their proto name, dotted for nested
 // messages ("model.name", "model.version"); repeated fields take the
-// parameter repeated or comma-separated ("labels=1,2").
+// parameter repeated or comma-separated ("labels=1,2"). SearchRequest and
+// SearchResponse take a hand-written path with the same bytes
+// (search_json.h) and fall back to protobuf's on anything unusual.
 // Thread-safety: pure functions.
 #ifndef LATENTSEARCH_SERVICES_GATEWAY_JSON_MAPPING_H_
 #define LATENTSEARCH_SERVICES_GATEWAY_JSON_MAPPING_H_

@@ -1,8 +1,11 @@
 #include "services/gateway/routes.h"
 
-#include <regex>
+#include <algorithm>
+#include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "common/base/logging.h"
 #include "latentsearch/v1/encoder.grpc.pb.h"
 #include "latentsearch/v1/search.grpc.pb.h"
 #include "latentsearch/v1/trainer.grpc.pb.h"
@@ -161,36 +164,68 @@ std::vector<Route> BuildRoutes() {
   // clang-format on
 }
 
+// A template split into pieces: literal text, or a parameter that matches
+// one or more characters other than '/' and ':'. Every parameter is followed
+// by the end or by a literal starting with '/' or ':', so taking the longest
+// run is the only way to match (no backtracking).
+struct Piece {
+  std::string literal;  // empty for a parameter
+  std::string name;     // the parameter's field path
+};
+
 struct Compiled {
   const Route* route;
-  std::string prefix;  // the literal start, checked before the regex
-  std::regex pattern;
+  std::vector<Piece> pieces;
   std::vector<std::string> names;
 };
 
-std::string EscapeRegex(const std::string& s) {
-  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
-  return std::regex_replace(s, special, R"(\$&)");
+std::vector<Piece> Split(const std::string& path) {
+  std::vector<Piece> pieces;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    const size_t open = path.find('{', pos);
+    if (open != pos) {
+      pieces.push_back({path.substr(pos, open - pos), ""});
+      if (open == std::string::npos) break;
+    }
+    const size_t close = path.find('}', open);
+    CHECK(close != std::string::npos) << "route template " << path << ": unclosed '{'";
+    pieces.push_back({"", path.substr(open + 1, close - open - 1)});
+    pos = close + 1;
+    CHECK(pos == path.size() || path[pos] == '/' || path[pos] == ':')
+        << "route template " << path << ": a parameter must end at '/', ':' or the end";
+  }
+  return pieces;
+}
+
+// Matches `path` against `pieces`; the parameters' values into `values`.
+bool MatchPieces(const std::vector<Piece>& pieces, absl::string_view path,
+                 std::vector<absl::string_view>* values) {
+  values->clear();
+  size_t pos = 0;
+  for (const Piece& p : pieces) {
+    if (p.name.empty()) {
+      if (path.substr(pos, p.literal.size()) != p.literal) return false;
+      pos += p.literal.size();
+      continue;
+    }
+    const size_t end = std::min(path.find_first_of("/:", pos), path.size());
+    if (end == pos) return false;
+    values->push_back(path.substr(pos, end - pos));
+    pos = end;
+  }
+  return pos == path.size();
 }
 
 const std::vector<Compiled>& CompiledRoutes() {
   static const std::vector<Compiled>* compiled = [] {
     auto* out = new std::vector<Compiled>;
     for (const Route& r : Routes()) {
-      std::string path = r.path, re;
-      std::vector<std::string> names;
-      size_t pos = 0;
-      while (true) {
-        const size_t open = path.find('{', pos);
-        if (open == std::string::npos) break;
-        const size_t close = path.find('}', open);
-        re += EscapeRegex(path.substr(pos, open - pos)) + "([^/:]+)";
-        names.push_back(path.substr(open + 1, close - open - 1));
-        pos = close + 1;
+      Compiled c{&r, Split(r.path), {}};
+      for (const Piece& p : c.pieces) {
+        if (!p.name.empty()) c.names.push_back(p.name);
       }
-      re += EscapeRegex(path.substr(pos));
-      const std::string prefix = path.substr(0, path.find('{'));
-      out->push_back({&r, prefix, std::regex(re), names});
+      out->push_back(std::move(c));
     }
     return out;
   }();
@@ -226,19 +261,16 @@ std::vector<std::string> PathParams(const Route& route) {
 
 RouteMatch MatchRoute(const std::string& method, const std::string& path) {
   RouteMatch match;
+  std::vector<absl::string_view> values;
   for (const Compiled& c : CompiledRoutes()) {
-    if (c.route->reply == Reply::kHtml || path.compare(0, c.prefix.size(), c.prefix) != 0) {
-      continue;
-    }
-    std::smatch m;
-    if (!std::regex_match(path, m, c.pattern)) continue;
+    if (c.route->reply == Reply::kHtml || !MatchPieces(c.pieces, path, &values)) continue;
     if (method != c.route->method) {
       match.other_method = true;
       continue;
     }
     match.route = c.route;
     for (size_t i = 0; i < c.names.size(); ++i) {
-      match.params[c.names[i]] = m[i + 1].str();  // httplib decoded the path
+      match.params[c.names[i]] = std::string(values[i]);  // httplib decoded the path
     }
     return match;
   }

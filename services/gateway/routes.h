@@ -16,7 +16,6 @@
 #define LATENTSEARCH_SERVICES_GATEWAY_ROUTES_H_
 
 #include <map>
-#include <regex>
 #include <string>
 #include <vector>
 
