@@ -1,3 +1,8 @@
+// The hand-written Search JSON (search_json.h): the descriptor check, a
+// strict JSON reader for SearchRequest and a writer for SearchResponse with
+// protobuf's escaping and float text.
+// Thread-safety: pure functions (the descriptor check runs once, under a
+// function-local static).
 #include "services/gateway/search_json.h"
 
 #include <charconv>
