@@ -113,7 +113,9 @@ void RemoveUnnamedGraphFiles(const std::string& dir, const std::vector<GraphMani
     if (!IsGraphFileName(name)) continue;
     bool named = false;
     for (const GraphManifestEntry& e : keep) {
-      named = named || f.path() == std::filesystem::path(GraphFilePath(dir, e.metric, e.file_id));
+      named =
+          named || f.path().filename() ==
+                       std::filesystem::path(GraphFilePath(dir, e.metric, e.file_id)).filename();
     }
     if (!named) std::filesystem::remove(f.path(), ec);
   }
