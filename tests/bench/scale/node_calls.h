@@ -55,8 +55,10 @@ const v1::IndexStats* HnswStats(const v1::CollectionInfo& info, v1::Metric metri
 
 // What WaitReady saw, seconds from its `since`.
 struct Readiness {
-  // Every metric's HNSW query was answered by its graph (not
-  // exact_fallback) and the collection held the expected items.
+  // The collection held the expected items, every metric's graph covered
+  // at least 90 % of them (a graph further behind gets rebuilt: 10 % is the
+  // node's rebuild threshold) and its HNSW query was answered by the graph
+  // (not exact_fallback).
   double serving_seconds = -1;
   // Serving, and no HNSW index BUILDING on two polls in a row (the node's
   // background work after the start or the ingest is done).
@@ -69,8 +71,8 @@ struct Readiness {
 // HNSW index serves and has settled (above), or `timeout` passes
 // (DEADLINE_EXCEEDED with the last state). HNSW probes (`probe`, dim
 // floats) are sent only while some graph is not yet known to serve and
-// every graph holds items, so that polling does not load the node with
-// exact scans while it builds. Works whether a restart loads saved graphs
+// every graph covers 90 % of the items, so that polling does not load the
+// node with exact scans while it builds. Works whether a restart loads saved graphs
 // or rebuilds them: both end with graphs that answer.
 absl::StatusOr<Readiness> WaitReady(v1::Search::Stub* stub, const std::string& name, uint64_t items,
                                     const std::vector<float>& probe,

@@ -46,6 +46,12 @@ ABSL_FLAG(std::string, search_binary, "",
           "The latentsearch-search to measure; empty = <build>/bin/latentsearch-search");
 ABSL_FLAG(uint32_t, dim, 128, "Vector length");
 ABSL_FLAG(uint32_t, clusters, 10, "Gaussian clusters of the vectors and queries");
+ABSL_FLAG(std::string, data, "gaussian",
+          "gaussian (isotropic clusters in every dimension) or lowrank (the clusters in "
+          "--latent_dim dimensions, mapped to --dim by a random matrix, plus --noise): "
+          "tests/bench/scale/scale_data.h");
+ABSL_FLAG(uint32_t, latent_dim, 16, "lowrank: dimension of the subspace");
+ABSL_FLAG(double, noise, 0.1, "lowrank: standard deviation of the noise per coordinate");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of vectors and queries");
 ABSL_FLAG(uint32_t, batch, 1000, "Items per Upsert message");
 ABSL_FLAG(uint32_t, messages_per_stream, 10, "Upsert messages per client stream");
@@ -97,8 +103,18 @@ absl::StatusOr<ScaleOptions> OptionsFromFlags() {
   o.search_binary = absl::GetFlag(FLAGS_search_binary);
   if (o.search_binary.empty()) o.search_binary = testing::BinaryPath("latentsearch-search");
   o.dim = absl::GetFlag(FLAGS_dim);
-  o.clusters = absl::GetFlag(FLAGS_clusters);
-  o.seed = absl::GetFlag(FLAGS_seed);
+  o.data.dim = o.dim;
+  o.data.kind = absl::GetFlag(FLAGS_data);
+  o.data.clusters = absl::GetFlag(FLAGS_clusters);
+  o.data.seed = absl::GetFlag(FLAGS_seed);
+  o.data.latent_dim = absl::GetFlag(FLAGS_latent_dim);
+  o.data.noise = static_cast<float>(absl::GetFlag(FLAGS_noise));
+  if (o.data.kind != "gaussian" && o.data.kind != "lowrank") {
+    return absl::InvalidArgumentError("--data: '" + o.data.kind + "'; use gaussian or lowrank");
+  }
+  if (o.data.kind == "lowrank" && o.data.latent_dim == 0) {
+    return absl::InvalidArgumentError("--latent_dim must be positive");
+  }
   o.upload.items_per_message = absl::GetFlag(FLAGS_batch);
   o.upload.messages_per_stream = absl::GetFlag(FLAGS_messages_per_stream);
   o.threads = absl::GetFlag(FLAGS_threads);
@@ -139,6 +155,14 @@ absl::Status CheckExactRows(const SizeResult& r) {
   return absl::OkStatus();
 }
 
+std::string DataLabel(const DataShape& d) {
+  if (d.kind == "lowrank") {
+    return absl::StrCat("lowrank: ", d.clusters, " Gaussian clusters in ", d.latent_dim,
+                        " dimensions mapped to ", d.dim, " + noise ", d.noise, ", seed ", d.seed);
+  }
+  return absl::StrCat("gaussian: ", d.clusters, " isotropic Gaussian clusters, seed ", d.seed);
+}
+
 void Emit(const std::string& text) {
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
@@ -170,11 +194,10 @@ int Main(int argc, char** argv) {
   const std::string head = absl::StrCat(
       "## Search node scale curve\n\n", MachineDescription(), "- command: `",
       absl::StrJoin(argv, argv + argc, " "), "`\n", "- vectors: ", options->dim, "-d, ",
-      options->clusters, " Gaussian clusters, seed ", options->seed, "; Upsert ",
-      options->upload.items_per_message, " items per message, ",
-      options->upload.messages_per_stream, " messages per stream; node and references on ",
-      options->threads, " threads\n", "- node binary: `", options->search_binary, "`\n",
-      "- before: ", UptimeLine(), "\n");
+      DataLabel(options->data), "; Upsert ", options->upload.items_per_message,
+      " items per message, ", options->upload.messages_per_stream,
+      " messages per stream; node and references on ", options->threads, " threads\n",
+      "- node binary: `", options->search_binary, "`\n", "- before: ", UptimeLine(), "\n");
   Emit(head);
   std::string report = head;
   std::vector<SizeResult> results;

@@ -11,7 +11,6 @@
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/testing/test_env.h"
-#include "tests/bench/cluster/bench_data.h"
 #include "tests/bench/scale/ground_truth.h"
 #include "tests/bench/scale/search_node.h"
 
@@ -31,18 +30,12 @@ struct Data {
   std::vector<std::vector<uint32_t>> truth[3];  // per kMetrics entry
 };
 
-// Rows of the cluster benchmark's seeded mixture (bench_data.h): the first
-// n items, then the tail, then queries from another stream.
 Data MakeData(const ScaleOptions& o, uint64_t n) {
+  Rows rows = MakeRows(o.data, n, o.kill9_tail, o.recall_queries);
   Data d;
-  const Dataset ds(n + o.kill9_tail, o.dim, o.clusters, o.seed);
-  d.base.reserve(n * o.dim);
-  for (uint64_t b = 0; b < ds.num_batches(); ++b) {
-    const std::vector<float> rows = ds.Batch(b);
-    std::vector<float>& to = b * Dataset::kBatch < n ? d.base : d.tail;
-    to.insert(to.end(), rows.begin(), rows.end());
-  }
-  d.queries = ds.Queries(o.recall_queries);
+  d.base = std::move(rows.base);
+  d.tail = std::move(rows.tail);
+  d.queries = std::move(rows.queries);
   return d;
 }
 

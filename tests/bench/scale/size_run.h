@@ -26,6 +26,7 @@
 #include "tests/bench/scale/library_builds.h"
 #include "tests/bench/scale/node_calls.h"
 #include "tests/bench/scale/query_load.h"
+#include "tests/bench/scale/scale_data.h"
 
 namespace latentsearch::bench {
 
@@ -34,9 +35,10 @@ struct ScaleOptions {
   std::string search_binary;
   // Optional phases to run (ingest and build always run).
   std::set<std::string> phases;
+  // The rows (scale_data.h: kind, clusters, seed, latent_dim, noise); dim
+  // is data.dim.
+  DataShape data;
   uint32_t dim = 128;
-  uint32_t clusters = 10;
-  uint64_t seed = 1;
   UploadShape upload;
   // The node's --threads, and the threads of the ground truth and the
   // reference builds.
