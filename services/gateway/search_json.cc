@@ -461,7 +461,9 @@ bool FastSearchJsonEnabled() {
 }
 
 bool MergeSearchRequestJson(absl::string_view body, v1::SearchRequest* message) {
-  if (!FastSearchJsonEnabled()) return false;
+  // Into a non-empty message protobuf's path (binary merge) also applies
+  // explicit zeros, which MergeFrom skips: leave that case to it.
+  if (!FastSearchJsonEnabled() || message->ByteSizeLong() != 0) return false;
   Reader r(body);
   v1::SearchRequest m;
   uint32_t seen = 0;

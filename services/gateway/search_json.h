@@ -28,8 +28,9 @@
 
 namespace latentsearch::gateway {
 
-// Merges JSON `body` into `*message` (as JsonStringToMessage then
-// MergeFrom would); false = not handled here, `*message` unchanged.
+// Parses JSON `body` into `*message`, which must be empty (as
+// JsonStringToMessage would); false = not handled here (also for a
+// non-empty `*message`), `*message` unchanged.
 bool MergeSearchRequestJson(absl::string_view body, v1::SearchRequest* message);
 
 // Appends `response` as JSON to `*out`; false = not handled here, `*out`

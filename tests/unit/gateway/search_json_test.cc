@@ -259,6 +259,9 @@ TEST(SearchJsonTest, RandomRequestsSameAsProtobufAndFast) {
       R"({"vector":{"values":[0.25,-1.5e-3,7]},"k":10,"metric":"METRIC_L2"})", &r));
   EXPECT_EQ(r.vector().values_size(), 3);
   EXPECT_EQ(r.k(), 10u);
+  EXPECT_FALSE(MergeSearchRequestJson(R"({"k":0})", &r));  // r is not empty
+  EXPECT_OK(MergeJson(R"({"k":0})", &r));                  // protobuf's path applies the zero
+  EXPECT_EQ(r.k(), 0u);
   v1::SearchRequest untouched;
   EXPECT_FALSE(MergeSearchRequestJson(R"({"k":10,"metric":1})", &untouched));
   EXPECT_EQ(untouched.k(), 0u);
