@@ -1,6 +1,7 @@
 #include "services/encoder/encoder_core.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,23 @@
 
 namespace latentsearch::encoder {
 namespace {
+
+// ModelInfo.precision from a servable's choice (NaN figures as 0).
+void PrecisionToProto(const model::PrecisionChoice& c, v1::PrecisionInfo* p) {
+  auto value = [](double v) { return std::isfinite(v) ? v : 0.0; };
+  p->set_requested(model::PrecisionName(c.requested));
+  p->set_chosen(model::PrecisionName(c.chosen));
+  p->set_measured(c.measured);
+  p->set_fp32_seconds_per_batch(value(c.fp32_seconds));
+  p->set_bf16_seconds_per_batch(value(c.bf16_seconds));
+  p->set_trial_batch_size(static_cast<uint32_t>(std::max(0, c.trial_batch)));
+  p->set_min_cosine(value(c.min_cosine));
+  p->set_neighbour_overlap(value(c.neighbour_overlap));
+  p->set_bf16_safe(c.bf16_safe);
+  p->set_reason(c.reason);
+  if (c.decided_at != absl::InfinitePast())
+    model::TimeToProto(c.decided_at, p->mutable_decided_at());
+}
 
 void SetTiming(const TaskTiming& t, v1::RequestTiming* out) {
   out->set_queue_micros(static_cast<uint64_t>(absl::ToInt64Microseconds(t.queue)));
@@ -61,6 +79,10 @@ absl::StatusOr<std::unique_ptr<EncoderCore>> EncoderCore::Create(
     for (size_t n = 1; n <= options.max_batch_size; ++n) ro.warmup_batch_sizes.push_back(n);
   }
   ro.on_loader_start = options.on_loader_start;
+  ro.precision = options.precision;
+  ro.precision_timer = options.precision_timer;
+  ro.trial_batch_size = std::max<size_t>(1, options.max_batch_size);
+  ro.probe_images = std::max<size_t>(64, ro.trial_batch_size);
   LS_ASSIGN_OR_RETURN(core->registry_, ModelRegistry::Create(ro));
   return core;
 }
@@ -177,6 +199,7 @@ v1::ListModelsResponse EncoderCore::ListModels(const v1::ListModelsRequest& requ
       info->set_requests_served(s.requests_served());
       info->set_images_served(s.images_served());
       info->set_newest(i == 0);
+      PrecisionToProto(s.precision(), info->mutable_precision());
     }
   }
   const DeviceChoice& d = options_.device;
@@ -186,6 +209,7 @@ v1::ListModelsResponse EncoderCore::ListModels(const v1::ListModelsRequest& requ
   out.set_max_batch_size(static_cast<uint32_t>(options_.max_batch_size));
   out.set_max_queue_delay_us(
       static_cast<uint64_t>(absl::ToInt64Microseconds(options_.max_queue_delay)));
+  out.set_precision_requested(model::PrecisionName(options_.precision));
   return out;
 }
 

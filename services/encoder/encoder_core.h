@@ -55,6 +55,12 @@ struct EncoderCoreOptions {
   // Batch sizes warmed up before a version is published; empty = every size
   // 1..max_batch_size (the sizes the batcher can form).
   std::vector<size_t> warmup_batch_sizes;
+  // How each model version's precision is chosen (ModelRegistryOptions::
+  // precision): kAuto (the default) times probe images in fp32 and bf16 in
+  // batches of max_batch_size, guarded; reported by ListModels.
+  model::Precision precision = model::Precision::kAuto;
+  // kAuto's timer; nullptr = wall time. Tests inject fakes.
+  model::PrecisionTimer precision_timer;
   // nullptr = the real clock. Deadlines passed to Encode are on this clock.
   Clock* clock = nullptr;
   // Hooks for per-thread LibTorch settings (model::SetThreads).

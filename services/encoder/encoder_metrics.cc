@@ -104,6 +104,36 @@ void EncoderMetrics::ObserveCore(const BatchScheduler* scheduler, const ModelReg
                                 }
                                 return std::vector<GaugeSample>{{{}, static_cast<double>(n)}};
                               });
+  registry_->AddCallbackGauge(
+      "latentsearch_encoder_model_precision",
+      "1 per loaded model version, labelled with the precision it computes in.",
+      {"model", "version", "precision"}, [models] {
+        std::vector<GaugeSample> out;
+        for (const auto& [name, servables] : models->snapshot()->models) {
+          for (const auto& s : servables) {
+            out.push_back(
+                {{name, absl::StrCat(s->version()), model::PrecisionName(s->precision().chosen)},
+                 1.0});
+          }
+        }
+        return out;
+      });
+  registry_->AddCallbackGauge(
+      "latentsearch_encoder_precision_trial_seconds",
+      "Wall seconds per trial batch of a version's --precision=auto trial, per precision.",
+      {"model", "version", "precision"}, [models] {
+        std::vector<GaugeSample> out;
+        for (const auto& [name, servables] : models->snapshot()->models) {
+          for (const auto& s : servables) {
+            const model::PrecisionChoice& c = s->precision();
+            if (!c.measured) continue;
+            const std::string v = absl::StrCat(s->version());
+            out.push_back({{name, v, "fp32"}, c.fp32_seconds});
+            out.push_back({{name, v, "bf16"}, c.bf16_seconds});
+          }
+        }
+        return out;
+      });
   registry_->AddCallbackCounter(
       "latentsearch_encoder_served_images_total",
       "Images of requests that finished OK, per model version.", {"model", "version"}, [models] {

@@ -14,6 +14,12 @@
 //   latentsearch_encoder_deadline_dropped_total      requests dropped before compute
 //   latentsearch_encoder_served_images_total{model,version}
 //   latentsearch_encoder_models_loaded
+//   latentsearch_encoder_model_precision{model,version,precision}   1 per loaded
+//                                             version, labelled with the precision it
+//                                             computes in (fp32 | bf16)
+//   latentsearch_encoder_precision_trial_seconds{model,version,precision}   seconds
+//                                             per trial batch of the version's
+//                                             --precision=auto trial, per precision
 //
 // and, from VersionSync's on_pass hook (--pull_from):
 //

@@ -75,6 +75,11 @@ ABSL_FLAG(double, max_connection_age_seconds, 0,
           "Ask each client to reconnect after this many seconds (GOAWAY; calls in flight "
           "finish), so clients of a dns: target look it up again and reach replicas added "
           "since; 0 = never");
+ABSL_FLAG(std::string, precision, "auto",
+          "How each model version computes: auto (when a version is first loaded, time "
+          "probe images in fp32 and bf16 and keep the faster, bf16 only if its embeddings "
+          "stay within cosine 0.999 and its top-10 neighbours overlap >= 0.95; kept with "
+          "the version across restarts; docs/encoder.md), fp32, or bf16 (autocast)");
 ABSL_FLAG(int32_t, max_message_bytes, 64 << 20,
           "Largest request message, bytes (1,024 raw 64x64 RGB images are 12 MiB)");
 
@@ -129,6 +134,12 @@ absl::StatusOr<EncoderCoreOptions> OptionsFromFlags() {
   options.keep_versions = absl::GetFlag(FLAGS_keep_versions);
   options.max_images_per_request = absl::GetFlag(FLAGS_max_images_per_request);
   options.max_checkpoint_bytes = absl::GetFlag(FLAGS_max_checkpoint_bytes);
+  absl::StatusOr<model::Precision> precision =
+      model::ParsePrecision(absl::GetFlag(FLAGS_precision));
+  if (!precision.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--precision: ", precision.status().message()));
+  }
+  options.precision = *precision;
   SetThreadHooks(&options);
   return options;
 }

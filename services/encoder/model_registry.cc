@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "common/image/preprocess.h"
 #include "common/model/checkpoint_proto.h"
 #include "common/model/model.h"
+#include "services/encoder/precision_trial.h"
 #include "services/encoder/preprocess.h"
 
 namespace latentsearch::encoder {
@@ -207,15 +209,40 @@ absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Resolve(absl::string_vi
       " is not loaded; loaded versions: ", absl::StrJoin(versions, ", "), " (0 = the newest)"));
 }
 
-absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Load(const model::Checkpoint& checkpoint) {
+absl::StatusOr<std::shared_ptr<Servable>> ModelRegistry::Load(
+    const model::Checkpoint& checkpoint, const model::PrecisionChoice* stored) {
   LS_ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner, options_.factory(checkpoint));
   if (runner->spec().latent_size != checkpoint.metadata.latent_size ||
       runner->spec().input != checkpoint.metadata.input_shape) {
     return absl::InternalError(
         absl::StrCat("the loaded model's spec differs from ", Describe(checkpoint.metadata)));
   }
-  std::shared_ptr<Servable> servable =
-      Servable::Create(checkpoint.metadata, std::move(runner), options_.scheduler);
+  model::PrecisionChoice choice;
+  if (stored != nullptr && options_.precision == model::Precision::kAuto &&
+      (stored->chosen == model::Precision::kFloat32 || runner->supports_bf16())) {
+    choice = *stored;
+    LS_RETURN_IF_ERROR(runner->SetPrecision(choice.chosen));
+  } else {
+    if (stored != nullptr && options_.precision != model::Precision::kAuto &&
+        stored->chosen != options_.precision) {
+      LOG(WARNING) << Describe(checkpoint.metadata) << " computed in "
+                   << model::PrecisionName(stored->chosen)
+                   << " before; --precision=" << model::PrecisionName(options_.precision)
+                   << " now: its new vectors differ slightly from those made before";
+    }
+    ServingTrialOptions t;
+    t.requested = options_.precision;
+    t.probe_images = options_.probe_images;
+    t.batch_size = options_.trial_batch_size;
+    t.timer = options_.precision_timer;
+    t.now = absl::Now();
+    LS_ASSIGN_OR_RETURN(choice, ChooseServingPrecision(*runner, InputSpecOf(checkpoint.metadata),
+                                                       checkpoint.metadata.latent_size, t));
+  }
+  LOG(INFO) << Describe(checkpoint.metadata) << " computes in "
+            << model::DescribeChoice(choice, "batch");
+  std::shared_ptr<Servable> servable = Servable::Create(checkpoint.metadata, std::move(runner),
+                                                        options_.scheduler, std::move(choice));
   LS_RETURN_IF_ERROR(servable->Warmup(options_.warmup_batch_sizes));
   return servable;
 }
@@ -264,8 +291,22 @@ absl::Status ModelRegistry::Restore() {
         s = absl::DataLossError(
             absl::StrCat("'", path, "' holds ", c->metadata.model_name, " v", c->metadata.version));
       }
+      std::optional<model::PrecisionChoice> stored;
       if (s.ok()) {
-        absl::StatusOr<std::shared_ptr<Servable>> loaded_servable = Load(*c);
+        if (absl::StatusOr<std::string> text = base::ReadFile(PrecisionPath(name, *it));
+            text.ok()) {
+          absl::StatusOr<model::PrecisionChoice> parsed = model::ParseChoice(*text);
+          if (parsed.ok()) {
+            stored = *std::move(parsed);
+          } else {
+            LOG(WARNING) << "'" << PrecisionPath(name, *it)
+                         << "' unreadable, choosing the precision again: " << parsed.status();
+          }
+        }
+      }
+      if (s.ok()) {
+        absl::StatusOr<std::shared_ptr<Servable>> loaded_servable =
+            Load(*c, stored ? &*stored : nullptr);
         s = loaded_servable.status();
         if (s.ok()) servable = *std::move(loaded_servable);
       }
@@ -277,6 +318,7 @@ absl::Status ModelRegistry::Restore() {
       LOG(INFO) << absl::StrFormat("restored %s from '%s' in %.2f s on %s", Describe(c->metadata),
                                    path, absl::ToDoubleSeconds(absl::Now() - start),
                                    servable->device());
+      if (!stored || stored->chosen != servable->precision().chosen) StorePrecision(*servable);
       Publish(std::move(servable));
       ++loaded;
     }
@@ -342,6 +384,7 @@ absl::StatusOr<PushResult> ModelRegistry::Install(model::Checkpoint c) {
   LS_ASSIGN_OR_RETURN(std::shared_ptr<Servable> servable, Load(c));
   LS_RETURN_IF_ERROR(base::MakeDirs(base::JoinPath(store_->root(), m.model_name)));
   LS_RETURN_IF_ERROR(model::WriteCheckpointFile(store_->PathFor(m.model_name, m.version), c));
+  StorePrecision(*servable);
   const std::string device = servable->device();
   Evicted(Publish(std::move(servable)));
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -357,10 +400,25 @@ absl::StatusOr<PushResult> ModelRegistry::Install(model::Checkpoint c) {
   return r;
 }
 
+std::string ModelRegistry::PrecisionPath(const std::string& name, uint64_t version) const {
+  return store_->PathFor(name, version) + ".precision";
+}
+
+void ModelRegistry::StorePrecision(const Servable& servable) {
+  const std::string path = PrecisionPath(servable.name(), servable.version());
+  if (absl::Status s =
+          base::WriteFileAtomically(path, model::SerializeChoice(servable.precision()));
+      !s.ok()) {
+    LOG(WARNING) << "the precision choice of " << servable.name() << " v" << servable.version()
+                 << " was not stored (a restart chooses again): " << s;
+  }
+}
+
 void ModelRegistry::Evicted(const std::vector<std::shared_ptr<Servable>>& evicted) {
   for (const auto& e : evicted) {
     const std::string path = store_->PathFor(e->name(), e->version());
     std::error_code ec;
+    std::filesystem::remove(PrecisionPath(e->name(), e->version()), ec);
     std::filesystem::remove(path, ec);
     if (ec) {
       LOG(WARNING) << "evicted " << e->name() << " v" << e->version() << " but removing '" << path

@@ -3,8 +3,10 @@
 // (STYLE.md point 10, after TF Serving's AspiredVersionsManager):
 //
 //   push ──► CheckpointReceiver (size, SHA-256 as chunks arrive)
-//        ──► Push: validate the spec ─► load (RunnerFactory) ─► warm up
+//        ──► Push: validate the spec ─► load (RunnerFactory) ─► choose the
+//            precision (precision_trial.h) ─► warm up
 //            ─► store <data_dir>/models/<name>/vNNNNNN.ckpt atomically
+//               (and the precision choice beside it, .ckpt.precision)
 //            ─► publish: one atomic shared_ptr swap ─► evict the oldest
 //
 // Readers take snapshot() (a shared_ptr<const RegistrySnapshot>) and never
@@ -106,6 +108,17 @@ struct ModelRegistryOptions {
   std::vector<size_t> warmup_batch_sizes;
   // Runs first on the loader thread (PushAsync), e.g. LibTorch threads.
   std::function<void()> on_loader_start;
+  // Each version's precision (precision_trial.h), chosen when the version
+  // is first loaded and kept beside its checkpoint (vNNNNNN.ckpt.precision):
+  // with kAuto a restart reuses the stored choice instead of measuring
+  // again, so one version's vectors are never made in two precisions by
+  // accident. kFloat32 / kBFloat16 apply as asked (and are stored).
+  model::Precision precision = model::Precision::kAuto;
+  // kAuto's trial: probe images per precision, images per timed batch,
+  // and the timer (nullptr = wall time).
+  size_t probe_images = 64;
+  size_t trial_batch_size = 32;
+  model::PrecisionTimer precision_timer;
 };
 
 class ModelRegistry {
@@ -154,8 +167,14 @@ class ModelRegistry {
  private:
   explicit ModelRegistry(const ModelRegistryOptions& options);
   absl::Status Restore();
-  // Loads and warms up; no publication.
-  absl::StatusOr<std::shared_ptr<Servable>> Load(const model::Checkpoint& checkpoint);
+  // Loads, chooses the precision (`stored`: a choice read from disk, or
+  // nullptr) and warms up; no publication.
+  absl::StatusOr<std::shared_ptr<Servable>> Load(const model::Checkpoint& checkpoint,
+                                                 const model::PrecisionChoice* stored = nullptr);
+  // The file keeping a version's precision choice.
+  std::string PrecisionPath(const std::string& name, uint64_t version) const;
+  // Writes `servable`'s choice beside its checkpoint; a failure is logged.
+  void StorePrecision(const Servable& servable);
   // Installs `servable`, evicting beyond keep_versions; returns the evicted.
   std::vector<std::shared_ptr<Servable>> Publish(std::shared_ptr<Servable> servable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(push_mu_);

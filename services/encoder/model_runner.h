@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/model/checkpoint.h"
+#include "common/model/precision.h"
 
 namespace latentsearch::encoder {
 
@@ -43,7 +44,8 @@ absl::StatusOr<DeviceChoice> ResolveDevice(absl::string_view requested);
 
 // One loaded model version.
 // Thread-safety: Encode and Decode may be called from several threads at
-// once (forward passes in inference mode only read the parameters).
+// once (forward passes in inference mode only read the parameters);
+// SetPrecision only before serving.
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -53,6 +55,18 @@ class ModelRunner {
   // "cpu" or "cuda:N".
   virtual std::string device() const = 0;
   virtual bool has_decoder() const = 0;
+
+  // The precision Encode and Decode compute in (model/precision.h): fp32
+  // unless SetPrecision chose bf16. Runners that cannot compute in bf16
+  // (the default) answer false to supports_bf16 and UNIMPLEMENTED to
+  // SetPrecision(kBFloat16). SetPrecision must not run concurrently with
+  // Encode/Decode (the registry calls it before a version is published).
+  virtual bool supports_bf16() const { return false; }
+  virtual absl::Status SetPrecision(model::Precision precision) {
+    if (precision == model::Precision::kFloat32) return absl::OkStatus();
+    return absl::UnimplementedError("this model runner computes in fp32 only");
+  }
+  virtual model::Precision precision() const { return model::Precision::kFloat32; }
 
   // images: n × C × H × W floats (normalised); latents: n × latent_size
   // floats, written. INTERNAL when LibTorch fails.

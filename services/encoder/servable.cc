@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/encoder/preprocess.h"
+#include "services/encoder/probe_images.h"
 
 namespace latentsearch::encoder {
 
@@ -25,16 +26,20 @@ void InferenceTask::Done(const absl::Status& status, const TaskTiming& timing) {
   done_(*this, status, timing);
 }
 
-Servable::Servable(model::CheckpointMetadata metadata, std::unique_ptr<ModelRunner> runner)
+Servable::Servable(model::CheckpointMetadata metadata, std::unique_ptr<ModelRunner> runner,
+                   model::PrecisionChoice precision)
     : metadata_(std::move(metadata)),
       input_(InputSpecOf(metadata_)),
       runner_(std::move(runner)),
-      loaded_at_(absl::Now()) {}
+      loaded_at_(absl::Now()),
+      precision_(std::move(precision)) {}
 
 std::shared_ptr<Servable> Servable::Create(model::CheckpointMetadata metadata,
                                            std::unique_ptr<ModelRunner> runner,
-                                           BatchScheduler* scheduler) {
-  std::shared_ptr<Servable> s(new Servable(std::move(metadata), std::move(runner)));
+                                           BatchScheduler* scheduler,
+                                           model::PrecisionChoice precision) {
+  std::shared_ptr<Servable> s(
+      new Servable(std::move(metadata), std::move(runner), std::move(precision)));
   Servable* raw = s.get();
   s->queue_ = scheduler->AddQueue(absl::StrCat(raw->name(), " v", raw->version()),
                                   [raw](const Batch& b) { return raw->RunBatch(b); });
@@ -52,7 +57,7 @@ absl::Status Servable::Warmup(const std::vector<size_t>& batch_sizes) {
   const size_t latent = static_cast<size_t>(latent_size());
   size_t most = 1;
   for (size_t n : batch_sizes) most = std::max(most, n);
-  std::vector<float> images(most * per, 0.0f);
+  std::vector<float> images = ProbeImages(input_, most);
   std::vector<float> latents(most * latent, 0.0f);
   for (size_t n : batch_sizes) {
     if (n == 0) continue;

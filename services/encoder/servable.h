@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/image/preprocess.h"
 #include "common/model/checkpoint.h"
+#include "common/model/precision.h"
 #include "services/encoder/batch_scheduler.h"
 #include "services/encoder/model_runner.h"
 
@@ -70,9 +71,11 @@ class Servable {
   // `metadata` must carry a spec with defaults filled in and a normalization
   // that passed ValidateNormalization. The batch queue is added to
   // `scheduler`, which must outlive the Servable.
+  // `precision`: how the runner's precision (already set) was chosen.
   static std::shared_ptr<Servable> Create(model::CheckpointMetadata metadata,
                                           std::unique_ptr<ModelRunner> runner,
-                                          BatchScheduler* scheduler);
+                                          BatchScheduler* scheduler,
+                                          model::PrecisionChoice precision = {});
   ~Servable();
   Servable(const Servable&) = delete;
   Servable& operator=(const Servable&) = delete;
@@ -85,8 +88,11 @@ class Servable {
   ModelRunner& runner() { return *runner_; }
   std::string device() const { return runner_->device(); }
   absl::Time loaded_at() const { return loaded_at_; }
+  // The precision this version computes in, and how it was chosen.
+  const model::PrecisionChoice& precision() const { return precision_; }
 
-  // One forward pass per batch size in `batch_sizes` (zero images) and one
+  // One forward pass per batch size in `batch_sizes` (probe images,
+  // probe_images.h) and one
   // decode, straight on the runner (not through the queue): run it before
   // the servable is published.
   absl::Status Warmup(const std::vector<size_t>& batch_sizes);
@@ -104,7 +110,8 @@ class Servable {
   uint64_t images_served() const { return images_served_.load(std::memory_order_relaxed); }
 
  private:
-  Servable(model::CheckpointMetadata metadata, std::unique_ptr<ModelRunner> runner);
+  Servable(model::CheckpointMetadata metadata, std::unique_ptr<ModelRunner> runner,
+           model::PrecisionChoice precision);
   // The BatchFn: gathers the slices' inputs, encodes, scatters the latents,
   // then decodes the Reconstruct slices.
   absl::Status RunBatch(const Batch& batch);
@@ -113,6 +120,7 @@ class Servable {
   const image::InputSpec input_;
   const std::unique_ptr<ModelRunner> runner_;
   const absl::Time loaded_at_;
+  const model::PrecisionChoice precision_;
   std::unique_ptr<BatchScheduler::Queue> queue_;
   std::atomic<uint64_t> requests_served_{0};
   std::atomic<uint64_t> images_served_{0};

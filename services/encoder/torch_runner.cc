@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/autocast.h"
 #include "common/model/torch_errors.h"
 #include "common/model/torch_model.h"
 #include "services/encoder/model_runner.h"
@@ -46,6 +47,21 @@ class TorchRunner final : public ModelRunner {
   std::string device() const override { return device_.str(); }
   bool has_decoder() const override { return has_decoder_; }
 
+  // bf16 = CPU (or CUDA) autocast around every forward pass: oneDNN's bf16
+  // convolutions and matrix products, the seed's transposed convolutions
+  // included through their phase (Conv2d) formulation.
+  bool supports_bf16() const override { return true; }
+  absl::Status SetPrecision(model::Precision precision) override {
+    if (precision == model::Precision::kAuto) {
+      return absl::InvalidArgumentError("SetPrecision takes fp32 or bf16, not auto");
+    }
+    bf16_ = precision == model::Precision::kBFloat16;
+    return absl::OkStatus();
+  }
+  model::Precision precision() const override {
+    return bf16_ ? model::Precision::kBFloat16 : model::Precision::kFloat32;
+  }
+
   absl::Status Encode(absl::Span<const float> images, size_t n,
                       absl::Span<float> latents) override {
     return RunEncoder(images, n, latents, {});
@@ -71,6 +87,7 @@ class TorchRunner final : public ModelRunner {
     return CatchTorch("Decode", [&]() -> absl::Status {
       StreamScope stream(cuda_, device_);
       torch::InferenceMode inference;
+      model::AutocastScope autocast(bf16_, cuda_);
       torch::Tensor z = ToDevice(latents, {static_cast<int64_t>(n), latent});
       torch::Tensor x = net_->decode(z);
       CopyOut(x, images);
@@ -94,6 +111,7 @@ class TorchRunner final : public ModelRunner {
     return CatchTorch("Encode", [&]() -> absl::Status {
       StreamScope stream(cuda_, device_);
       torch::InferenceMode inference;
+      model::AutocastScope autocast(bf16_, cuda_);
       torch::Tensor x =
           ToDevice(images, {static_cast<int64_t>(n), in.channels, in.height, in.width});
       torch::Tensor z;
@@ -140,7 +158,7 @@ class TorchRunner final : public ModelRunner {
   // A device tensor → host floats (synchronous: the copy waits for the
   // stream).
   static void CopyOut(const torch::Tensor& t, absl::Span<float> out) {
-    torch::Tensor host = t.to(torch::kCPU).contiguous();
+    torch::Tensor host = t.to(torch::kCPU, torch::kFloat).contiguous();
     std::memcpy(out.data(), host.data_ptr<float>(), out.size() * sizeof(float));
   }
 
@@ -149,6 +167,7 @@ class TorchRunner final : public ModelRunner {
   const torch::Device device_;
   const bool cuda_;
   const bool has_decoder_;
+  bool bf16_ = false;  // Set before serving (SetPrecision).
 };
 
 }  // namespace

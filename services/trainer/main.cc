@@ -47,9 +47,10 @@ ABSL_FLAG(std::string, describe, "",
 ABSL_FLAG(int32_t, latent, 0, "With --describe: latent size (0 = the default, 10)");
 ABSL_FLAG(std::string, input, "32x32x3", "With --describe: input shape HxWxC");
 ABSL_FLAG(int32_t, threads, 0, "Intra-op threads for jobs that ask for 0; 0 = the cores");
-ABSL_FLAG(std::string, precision, "fp32",
-          "Training precision: fp32, or bf16 (autocast; measured option, see "
-          "docs/training.md)");
+ABSL_FLAG(std::string, precision, "auto",
+          "Training precision: auto (time a few trial steps of each job in fp32 and bf16 "
+          "and keep the faster, bf16 only if its loss stays within 2% of fp32's; "
+          "docs/training.md), fp32, or bf16 (autocast)");
 ABSL_FLAG(std::string, formulation, "phase_split",
           "How seed's transposed convolutions run: plain, phase_conv, phase_split "
           "(same function)");
@@ -204,12 +205,12 @@ absl::StatusOr<TrainerOptions> OptionsFromFlags() {
   options.default_threads = absl::GetFlag(FLAGS_threads);
   options.use_cuda_if_available = absl::GetFlag(FLAGS_cuda);
   options.snapshot_every_steps = absl::GetFlag(FLAGS_snapshot_every_steps);
-  const std::string precision = absl::GetFlag(FLAGS_precision);
-  if (precision == "bf16") {
-    options.precision = Precision::kBFloat16;
-  } else if (precision != "fp32") {
-    return absl::InvalidArgumentError("--precision must be fp32 or bf16, not '" + precision + "'");
+  absl::StatusOr<model::Precision> precision =
+      model::ParsePrecision(absl::GetFlag(FLAGS_precision));
+  if (!precision.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--precision: ", precision.status().message()));
   }
+  options.precision = *precision;
   LS_ASSIGN_OR_RETURN(options.formulation,
                       model::ParseFormulation(absl::GetFlag(FLAGS_formulation)));
   return options;
@@ -302,6 +303,10 @@ int Serve(services::ServiceMain& m, TrainerOptions options) {
   };
   options.on_epoch = [&trainer_metrics](const std::string& model, const EpochInfo& e) {
     trainer_metrics.OnEpoch(model, e);
+  };
+  options.on_precision = [&trainer_metrics](const std::string& model,
+                                            const model::PrecisionChoice& c) {
+    trainer_metrics.OnPrecision(model, c);
   };
   absl::StatusOr<std::unique_ptr<TrainerCore>> core = TrainerCore::Create(options);
   if (!core.ok()) return m.Fail(core.status());

@@ -110,6 +110,23 @@ v1::TrainingEvent EpochEvent(const EpochInfo& ep) {
   return e;
 }
 
+v1::TrainingEvent PrecisionEvent(const model::PrecisionChoice& c) {
+  auto value = [](double v) { return std::isfinite(v) ? v : 0.0; };
+  v1::TrainingEvent e;
+  v1::PrecisionEvent* p = e.mutable_precision();
+  p->set_requested(model::PrecisionName(c.requested));
+  p->set_chosen(model::PrecisionName(c.chosen));
+  p->set_measured(c.measured);
+  p->set_fp32_seconds_per_step(value(c.fp32_seconds));
+  p->set_bf16_seconds_per_step(value(c.bf16_seconds));
+  p->set_trial_steps(static_cast<uint32_t>(std::max(0, c.trial_units)));
+  p->set_loss_difference(value(c.loss_difference));
+  p->set_loss_tolerance(model::kTrainLossTolerance);
+  p->set_bf16_safe(c.bf16_safe);
+  p->set_reason(c.reason);
+  return e;
+}
+
 }  // namespace
 
 struct TrainerCore::JobRecord {
@@ -376,6 +393,8 @@ void TrainerCore::RunJob(const std::shared_ptr<JobRecord>& job) {
   cb.should_stop = [job] { return job->stop.load(); };
   cb.on_step = [this, &job](const StepInfo& s) { OnStep(*job, s); };
   cb.on_epoch = [this, &job](const EpochInfo& ep) { OnEpoch(*job, ep); };
+  cb.on_precision = [this, &job](const model::PrecisionChoice& c) { OnPrecision(*job, c); };
+  cb.precision_timer = options_.precision_timer;
   cb.on_checkpoint = [this, &job](model::Checkpoint c) { return OnCheckpoint(job, std::move(c)); };
   cb.on_snapshot = [this, &job](uint64_t step, std::string bytes) {
     return jobs_store_->SaveSnapshot(job->id, step, bytes);
@@ -432,6 +451,17 @@ void TrainerCore::OnEpoch(JobRecord& job, const EpochInfo& ep) {
     PersistJob(job);
   }
   job.log->Append(EpochEvent(ep));
+}
+
+void TrainerCore::OnPrecision(JobRecord& job, const model::PrecisionChoice& c) {
+  LOG(INFO) << job.id << " trains in " << model::DescribeChoice(c, "step");
+  if (options_.on_precision) options_.on_precision(job.config.model_name, c);
+  {
+    absl::MutexLock lock(&mu_);
+    job.job.set_precision(model::PrecisionName(c.chosen));
+    PersistJob(job);
+  }
+  job.log->Append(PrecisionEvent(c));
 }
 
 absl::Status TrainerCore::OnCheckpoint(const std::shared_ptr<JobRecord>& job, model::Checkpoint c) {

@@ -64,8 +64,14 @@ struct TrainerOptions {
   int default_threads = 0;
   // How seed's transposed convolutions run, and the training precision
   // (the proto has no field for them yet: they are trainer-wide flags).
+  // kAuto (the default) times each job's trial steps (TrainConfig.
+  // precision) and reports the choice in the job's events (PrecisionEvent)
+  // and Job.precision.
   model::Formulation formulation = model::Formulation::kPhaseSplit;
-  Precision precision = Precision::kFloat32;
+  Precision precision = Precision::kAuto;
+  // Times kAuto's trial steps; nullptr = model::WallTimer(). Tests inject
+  // fakes.
+  model::PrecisionTimer precision_timer;
   bool use_cuda_if_available = true;
   // Finished jobs kept in memory (oldest dropped first; they stay on disk
   // and come back after a restart).
@@ -78,6 +84,8 @@ struct TrainerOptions {
   // none.
   std::function<void(const std::string& model_name, const StepInfo&)> on_step;
   std::function<void(const std::string& model_name, const EpochInfo&)> on_epoch;
+  // Each job's precision choice, once per start (metrics).
+  std::function<void(const std::string& model_name, const model::PrecisionChoice&)> on_precision;
   // Data parallelism (rank 0 of a group): every job runs on the group's
   // ranks; batch_size is per rank. nullptr = this process alone.
   std::shared_ptr<distributed::JobGroupSource> group;
@@ -152,6 +160,7 @@ class TrainerCore {
   // RunJob's training callbacks: progress into the job record and its log.
   void OnStep(JobRecord& job, const StepInfo& step);
   void OnEpoch(JobRecord& job, const EpochInfo& epoch);
+  void OnPrecision(JobRecord& job, const model::PrecisionChoice& choice);
   absl::Status OnCheckpoint(const std::shared_ptr<JobRecord>& job, model::Checkpoint c);
   // The job's final state from RunTraining's result.
   void FinishJob(const std::shared_ptr<JobRecord>& job, const absl::StatusOr<TrainingResult>& r);

@@ -25,7 +25,15 @@ TrainerMetrics::TrainerMetrics(rpc::MetricsRegistry* registry)
       epoch_validation_loss_(registry->AddGauge(
           "latentsearch_trainer_epoch_validation_loss",
           "Validation loss after the last finished epoch (NaN without a validation split).",
-          {"model"})) {}
+          {"model"})),
+      precision_(registry->AddGauge("latentsearch_trainer_precision",
+                                    "1 for the precision the model's last job trains in "
+                                    "(fp32 or bf16), 0 for the other.",
+                                    {"model", "precision"})),
+      precision_trial_seconds_(registry->AddGauge(
+          "latentsearch_trainer_precision_trial_seconds",
+          "Wall seconds per step of the last --precision=auto trial, per precision.",
+          {"model", "precision"})) {}
 
 void TrainerMetrics::OnStep(const std::string& model_name, const StepInfo& step) {
   const auto now = std::chrono::steady_clock::now();
@@ -48,6 +56,16 @@ void TrainerMetrics::OnEpoch(const std::string& model_name, const EpochInfo& epo
   epochs_->Get(labels)->Increment();
   epoch_train_loss_->Get(labels)->Set(epoch.train_loss);
   epoch_validation_loss_->Get(labels)->Set(epoch.validation_loss);
+}
+
+void TrainerMetrics::OnPrecision(const std::string& model_name,
+                                 const model::PrecisionChoice& choice) {
+  const bool bf16 = choice.chosen == model::Precision::kBFloat16;
+  precision_->Get({model_name, "fp32"})->Set(bf16 ? 0 : 1);
+  precision_->Get({model_name, "bf16"})->Set(bf16 ? 1 : 0);
+  if (!choice.measured) return;
+  precision_trial_seconds_->Get({model_name, "fp32"})->Set(choice.fp32_seconds);
+  precision_trial_seconds_->Get({model_name, "bf16"})->Set(choice.bf16_seconds);
 }
 
 }  // namespace latentsearch::trainer

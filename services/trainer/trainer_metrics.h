@@ -9,6 +9,10 @@
 //   latentsearch_trainer_epochs_total{model}
 //   latentsearch_trainer_epoch_train_loss{model}
 //   latentsearch_trainer_epoch_validation_loss{model}   NaN without a validation split
+//   latentsearch_trainer_precision{model,precision}  1 for the precision the model's
+//                                                   last job trains in (fp32 | bf16), else 0
+//   latentsearch_trainer_precision_trial_seconds{model,precision}   seconds per trial
+//                                                   step of that job's --precision=auto trial
 //
 // Requests per RPC and status come from the common server interceptor.
 // Thread-safety: thread-safe.
@@ -32,6 +36,7 @@ class TrainerMetrics {
 
   void OnStep(const std::string& model_name, const StepInfo& step);
   void OnEpoch(const std::string& model_name, const EpochInfo& epoch);
+  void OnPrecision(const std::string& model_name, const model::PrecisionChoice& choice);
 
  private:
   struct LastStep {
@@ -45,6 +50,8 @@ class TrainerMetrics {
   rpc::CounterFamily* const epochs_;
   rpc::GaugeFamily* const epoch_train_loss_;
   rpc::GaugeFamily* const epoch_validation_loss_;
+  rpc::GaugeFamily* const precision_;
+  rpc::GaugeFamily* const precision_trial_seconds_;
   std::mutex mu_;
   std::map<std::string, LastStep> last_;  // Guarded by mu_.
 };

@@ -3,7 +3,6 @@
 // batch fillers batch_fill.h.
 #include "services/trainer/training.h"
 
-#include <ATen/autocast_mode.h>
 #include <time.h>
 #include <torch/torch.h>
 
@@ -16,9 +15,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/base/crc32.h"
 #include "common/base/status_macros.h"
 #include "common/eval/knn_precision.h"
+#include "common/model/autocast.h"
 #include "common/model/torch_model.h"
 #include "services/trainer/augment.h"
 #include "services/trainer/batch_fill.h"
@@ -44,38 +45,6 @@ constexpr uint64_t kViewSalt = 1ULL << 40;
 constexpr uint64_t kValidationViewSalt = 2ULL << 40;
 constexpr uint64_t kCorruptSalt = 3ULL << 40;
 constexpr uint64_t kValidationCorruptSalt = 4ULL << 40;
-
-// bf16 autocast for the forward pass (the backward runs outside, as in
-// PyTorch's recipe). Clears the cast-weight cache on exit: the optimiser
-// changes the weights after every step.
-class AutocastScope {
- public:
-  AutocastScope(bool enable, bool cuda) : enable_(enable), cuda_(cuda) {
-    if (!enable_) return;
-    if (cuda_) {
-      prev_ = at::autocast::is_enabled();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      prev_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!enable_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(prev_);
-    } else {
-      at::autocast::set_cpu_enabled(prev_);
-    }
-  }
-
- private:
-  bool enable_, cuda_, prev_ = false;
-};
 
 // SimCLR's projection head: Linear, BatchNorm1d, ReLU, Linear. Exists only
 // while training (never part of a checkpoint).
@@ -173,7 +142,7 @@ struct Runner {
   // batch's images are x (reconstruction), the clean targets and buf2 the
   // corrupted inputs (denoising), or the two views (contrastive).
   Tensor Loss(size_t n) {
-    AutocastScope autocast(bf16, !device.is_cpu());
+    model::AutocastScope autocast(bf16, !device.is_cpu());
     switch (c.objective) {
       case Objective::kReconstruction: {
         Tensor x = ToTensor(n);
@@ -285,7 +254,7 @@ struct Runner {
       LS_RETURN_IF_ERROR(Gather(d, eval_subset, first, n, &buf, nullptr));
       Tensor z;
       {
-        AutocastScope autocast(bf16, !device.is_cpu());
+        model::AutocastScope autocast(bf16, !device.is_cpu());
         z = net->embed(ToTensor(n));
       }
       z = z.to(torch::kFloat).to(torch::kCPU).contiguous();
@@ -395,6 +364,7 @@ struct Runner {
     plan = PlanTraining(c, d.size());
     SplitData();
     LS_RETURN_IF_ERROR(MeasurePixelPrecision());
+    LS_RETURN_IF_ERROR(ChoosePrecision());
     opt = MakeOptimizer(c.optimizer, params, c.learning_rate, c.weight_decay);
     buf.resize(static_cast<size_t>(c.batch_size) * d.image_bytes());
     lr = c.learning_rate;
@@ -410,6 +380,102 @@ struct Runner {
     LS_RETURN_IF_ERROR(FinalCheckpoint());
     result.stopped = stopped;
     return result;
+  }
+
+  // TrainConfig.precision: kFloat32 / kBFloat16 as asked, kAuto by
+  // PrecisionTrial; with data parallelism rank 0's choice on every rank.
+  // Sets bf16 and result.precision, then calls on_precision.
+  absl::Status ChoosePrecision() {
+    model::PrecisionChoice choice = model::FixedChoice(c.precision);
+    if (c.precision == Precision::kAuto) {
+      LS_ASSIGN_OR_RETURN(choice, PrecisionTrial());
+    }
+    if (distributed()) {
+      std::string bytes = model::SerializeChoice(choice);
+      LS_RETURN_IF_ERROR(group->BroadcastBytes(&bytes));
+      LS_ASSIGN_OR_RETURN(choice, model::ParseChoice(bytes));
+    }
+    bf16 = choice.chosen == Precision::kBFloat16;
+    result.precision = choice;
+    if (cb.on_precision) cb.on_precision(choice);
+    return absl::OkStatus();
+  }
+
+  // kAuto's trial (TrainConfig.precision): one untimed warm-up step and
+  // precision_trial_steps timed steps per precision with a fresh optimiser,
+  // each precision from the initial weights, which are restored after.
+  // Local to this rank (no collective inside).
+  absl::StatusOr<model::PrecisionChoice> PrecisionTrial() {
+    model::PrecisionChoice choice;
+    choice.measured = true;
+    choice.trial_units = c.precision_trial_steps;
+    const std::vector<size_t> order = EpochOrder(1);
+    const size_t n = std::min(static_cast<size_t>(c.batch_size), order.size());
+    choice.trial_batch = static_cast<int>(n);
+    if (n == 0 || (contrastive() && n < 2)) {
+      choice = model::FixedChoice(Precision::kFloat32);
+      choice.requested = Precision::kAuto;
+      choice.reason = "too few training images for a trial: fp32 kept";
+      return choice;
+    }
+    const model::PrecisionTimer timer =
+        cb.precision_timer ? cb.precision_timer : model::WallTimer();
+    const std::vector<Tensor> initial = CloneState();
+    std::vector<double> losses[2];
+    for (Precision p : {Precision::kFloat32, Precision::kBFloat16}) {
+      bf16 = p == Precision::kBFloat16;
+      std::unique_ptr<Optimizer> o =
+          MakeOptimizer(c.optimizer, params, c.learning_rate, c.weight_decay);
+      std::vector<double>& l = losses[bf16 ? 1 : 0];
+      LS_ASSIGN_OR_RETURN(double warm, TrialStep(*o, order, n, 0, p));
+      l.push_back(warm);
+      LS_ASSIGN_OR_RETURN(const double seconds, timer(p, [&]() -> absl::Status {
+                            for (int i = 1; i <= c.precision_trial_steps; ++i) {
+                              LS_ASSIGN_OR_RETURN(double x, TrialStep(*o, order, n, i, p));
+                              l.push_back(x);
+                            }
+                            return absl::OkStatus();
+                          }));
+      (bf16 ? choice.bf16_seconds : choice.fp32_seconds) = seconds / c.precision_trial_steps;
+      RestoreState(initial);
+    }
+    bf16 = false;
+    choice.loss_difference = model::MaxRelativeLossDifference(losses[0], losses[1]);
+    choice.bf16_safe = choice.loss_difference <= model::kTrainLossTolerance;
+    model::DecidePrecision(
+        &choice, absl::StrFormat("largest loss difference from fp32 %.3g%% (bound %.3g%%)",
+                                 100 * choice.loss_difference, 100 * model::kTrainLossTolerance));
+    choice.decided_at = now();
+    return choice;
+  }
+
+  // One trial step (`i`: 0 = warm-up) on batch i of `order` (wrapping
+  // around), in the precision bf16 says; the loss as measured.
+  absl::StatusOr<double> TrialStep(Optimizer& o, const std::vector<size_t>& order, size_t n, int i,
+                                   Precision p) {
+    const size_t batches = std::max<size_t>(1, order.size() / n);
+    LS_RETURN_IF_ERROR(Fill(order, (static_cast<size_t>(i) % batches) * n, n, nullptr,
+                            /*validation=*/false, 1));
+    o.ZeroGrad();
+    Tensor loss = Loss(n);
+    loss.backward();
+    o.Step();
+    const double l = loss.item<double>();
+    return cb.perturb_trial_loss ? cb.perturb_trial_loss(p, i, l) : l;
+  }
+
+  // Copies of ModelState(), and putting them back (gradients dropped).
+  std::vector<Tensor> CloneState() const {
+    torch::NoGradGuard no_grad;
+    std::vector<Tensor> out;
+    for (const Tensor& t : ModelState()) out.push_back(t.detach().clone());
+    return out;
+  }
+  void RestoreState(const std::vector<Tensor>& saved) {
+    torch::NoGradGuard no_grad;
+    std::vector<Tensor> state = ModelState();
+    for (size_t i = 0; i < state.size(); ++i) state[i].copy_(saved[i]);
+    for (Tensor& p : params) p.mutable_grad() = Tensor();
   }
 
   // Data parallelism: every rank must train the same model on the same data
@@ -573,7 +639,7 @@ struct Runner {
     net = model->impl().net.get();
     device = model->impl().device;
     result.device = device.str();
-    bf16 = c.precision == Precision::kBFloat16;
+    bf16 = false;  // ChoosePrecision decides.
     std::vector<Tensor> params = net->parameters();
     if (contrastive()) {
       head = ProjectionHead(c.model.latent_size, c.projection_hidden, c.projection_dim,

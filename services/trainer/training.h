@@ -45,6 +45,7 @@
 #include "common/data/dataset.h"
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
+#include "common/model/precision.h"
 #include "services/trainer/augment.h"
 #include "services/trainer/training_defaults.h"
 
@@ -67,13 +68,10 @@ enum class CheckpointPolicy {
   kEnd,             // Once at the end (also when stopped, if an epoch ended).
 };
 
-enum class Precision {
-  kFloat32,
-  // bf16 autocast for convolutions and matrix products (oneDNN/AMX on CPU);
-  // losses, optimiser state and weights stay float32. A measured option
-  // (docs/training.md), not the default.
-  kBFloat16,
-};
+// kFloat32; kBFloat16 (autocast for convolutions and matrix products;
+// losses, optimiser state and weights stay float32); kAuto: chosen by a
+// trial at the start of the run (RunTraining).
+using Precision = model::Precision;
 
 enum class Objective {
   kReconstruction,  // MSE(decode(encode(x)), x): the seed's.
@@ -118,7 +116,18 @@ struct TrainConfig {
   double time_budget_seconds = 0;  // 0 = no limit; the epoch is cut short.
   int threads = 0;                 // Intra-op threads; 0 = the cores.
   int blas_threads = 0;            // OpenBLAS threads; 0 = 1 (see model::SetThreads).
+  // kAuto: before the first step, time precision_trial_steps steps (after
+  // one untimed warm-up step) in fp32 and then in bf16, each from the
+  // run's initial weights on the first batches of epoch 1, restoring the
+  // weights after each: the trial steps are not training, and the time
+  // budget starts after them. bf16 is kept when it was at least
+  // model::kMinBf16Speedup times faster and its loss stayed within
+  // model::kTrainLossTolerance of fp32's at every trial step (warm-up
+  // included). With data parallelism every rank runs the trial and all
+  // follow rank 0's choice. The library's default is the exact kFloat32;
+  // the trainer service's is kAuto (TrainerOptions).
   Precision precision = Precision::kFloat32;
+  int precision_trial_steps = 3;  // >= 1.
   bool use_cuda_if_available = true;
   // Images per validation forward pass (no gradients).
   int eval_batch_size = 256;
@@ -251,6 +260,16 @@ struct TrainingCallbacks {
   // Opaque bytes (a LibTorch archive). An error fails the run. With data
   // parallelism only rank 0 takes snapshots (the ranks' states are equal).
   std::function<absl::Status(uint64_t step, std::string snapshot)> on_snapshot;
+  // The precision the run trains in and how it was chosen (TrainConfig.
+  // precision), once, before the first step.
+  std::function<void(const model::PrecisionChoice&)> on_precision;
+  // Times kAuto's trial steps; default model::WallTimer(). Tests inject
+  // fakes to make either precision the faster.
+  model::PrecisionTimer precision_timer;
+  // Tests: replaces each trial step's loss as measured (step 0 = the
+  // warm-up), e.g. to show that the guard refuses a bf16 that changes the
+  // loss too much; nullptr = none.
+  std::function<double(Precision precision, int step, double loss)> perturb_trial_loss;
   // Data parallelism over config.world_size ranks (not owned; must outlive
   // the run); nullptr for one process. Collective errors (a rank died or
   // hung) fail the run with the collective's message.
@@ -264,7 +283,8 @@ struct TrainingResult {
   double last_train_loss = std::numeric_limits<double>::quiet_NaN();
   double best_validation_loss = std::numeric_limits<double>::quiet_NaN();
   uint64_t checkpoints = 0;
-  std::string device;  // "cpu" or "cuda:0".
+  std::string device;                // "cpu" or "cuda:0".
+  model::PrecisionChoice precision;  // What the run trained in, and why.
 };
 
 // Trains a new model, or continues from `resume` (bytes from on_snapshot of

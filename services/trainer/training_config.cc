@@ -86,6 +86,10 @@ absl::Status ValidateTraining(const TrainConfig& c) {
   if (c.eval_batch_size < 1) {
     return Field("eval_batch_size", absl::StrCat(c.eval_batch_size, " must be >= 1"));
   }
+  if (c.precision_trial_steps < 1 || c.precision_trial_steps > 100) {
+    return Field("precision_trial_steps",
+                 absl::StrCat(c.precision_trial_steps, " is outside 1..100"));
+  }
   return absl::OkStatus();
 }
 

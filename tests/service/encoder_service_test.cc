@@ -124,6 +124,9 @@ class EncoderServiceTest : public ::testing::Test {
     o.keep_versions = keep_versions;
     o.max_images_per_request = 64;
     o.warmup_batch_sizes = {1, 16};
+    // Encode must equal Model::Encode (fp32) to 1e-5: pin the precision
+    // (--precision=auto could pick bf16 on a CPU where it is faster).
+    o.precision = model::Precision::kFloat32;
     ASSERT_OK_AND_ASSIGN(core_, EncoderCore::Create(o));
     service_ = std::make_unique<EncoderService>(core_.get());
     rpc::ServerOptions so;

@@ -73,7 +73,9 @@ void WriteImages(const std::string& root) {
 std::unique_ptr<Subprocess> StartEncoder(const std::string& data_dir, const std::string& log) {
   auto p = Subprocess::StartServer(
       {BinaryPath("latentsearch-encoder"), "--listen=127.0.0.1:0", "--data_dir=" + data_dir,
-       "--device=auto", "--threads=1", "--max_batch_size=16", "--max_queue_delay_us=200"},
+       "--device=auto", "--threads=1", "--max_batch_size=16", "--max_queue_delay_us=200",
+       // Equal to the trainer-side fp32 output to 1e-5: no bf16.
+       "--precision=fp32"},
       log);
   EXPECT_OK(p.status());
   return p.ok() ? *std::move(p) : nullptr;

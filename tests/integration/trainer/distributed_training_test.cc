@@ -72,16 +72,14 @@ class DistributedTrainingTest : public ::testing::Test {
     std::vector<std::string> a = {
         latentsearch::testing::BinaryPath("latentsearch-trainer"),
         "--listen=unix:" + dir_.Join("rank" + std::to_string(rank) + ".sock"),
-        "--data_dir=" + dir_.Join("data" + std::to_string(rank)),
-        "--threads=1",
-        "--cuda=false",
-        "--snapshot_every_steps=10",
-        "--world_size=2",
-        "--rank=" + std::to_string(rank),
-        "--master_addr=127.0.0.1",
-        "--master_port=" + std::to_string(port_),
-        "--rendezvous_timeout_seconds=60",
-        "--collective_timeout_seconds=30"};
+        "--data_dir=" + dir_.Join("data" + std::to_string(rank)), "--threads=1", "--cuda=false",
+        "--snapshot_every_steps=10", "--world_size=2", "--rank=" + std::to_string(rank),
+        "--master_addr=127.0.0.1", "--master_port=" + std::to_string(port_),
+        "--rendezvous_timeout_seconds=60", "--collective_timeout_seconds=30",
+        // A resumed job must match an uninterrupted one: every start's
+        // --precision=auto trial could choose differently on a loaded
+        // machine, so pin it (the choice's broadcast is data_parallel_test's).
+        "--precision=fp32"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }

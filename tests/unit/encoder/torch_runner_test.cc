@@ -7,6 +7,7 @@
 
 #include "common/model/checkpoint.h"
 #include "common/model/model.h"
+#include "common/model/precision.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -129,6 +130,39 @@ TEST(TorchRunnerTest, WeightsOfAnotherArchitectureAreInvalidArgument) {
   c.metadata.latent_size = 12;
   EXPECT_THAT(TorchRunnerFactory(DeviceChoice())(c),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+// bf16 (#13): autocast around the forward pass, for conv and for seed
+// (whose transposed convolutions run as Conv2d phases): the embeddings stay
+// within the serving guard's cosine of fp32's and the reconstructions come
+// back as float32; fp32 again gives the fp32 result exactly.
+TEST(TorchRunnerTest, Bf16EmbeddingsStayCloseToFp32) {
+  for (const std::string arch : {"conv", "seed"}) {
+    model::ModelSpec spec{arch, 10, {32, 32, 3}};
+    model::ModelOptions options;
+    options.seed = 7;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<model::Model> m, model::Model::Create(spec, options));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ModelRunner> runner,
+                         TorchRunnerFactory(DeviceChoice())(CheckpointOf(*m)));
+    EXPECT_TRUE(runner->supports_bf16());
+    EXPECT_EQ(runner->precision(), model::Precision::kFloat32);
+    const size_t n = 8, per = 32 * 32 * 3;
+    std::vector<float> images = RandomFloats(n * per, 4);
+    std::vector<float> fp32(n * 10), bf16(n * 10), again(n * 10), decoded(per);
+    ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(fp32)));
+    ASSERT_OK(runner->SetPrecision(model::Precision::kBFloat16));
+    EXPECT_EQ(runner->precision(), model::Precision::kBFloat16);
+    ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(bf16)));
+    ASSERT_OK(runner->Decode(absl::MakeConstSpan(bf16.data(), 10), 1, absl::MakeSpan(decoded)));
+    EXPECT_NE(fp32, bf16) << arch;
+    model::EmbeddingAgreement a = model::CompareEmbeddings(fp32, bf16, n, 10, 3);
+    EXPECT_GE(a.min_cosine, model::kMinEmbeddingCosine) << arch;
+    ASSERT_OK(runner->SetPrecision(model::Precision::kFloat32));
+    ASSERT_OK(runner->Encode(images, n, absl::MakeSpan(again)));
+    EXPECT_EQ(fp32, again) << arch;
+    EXPECT_THAT(runner->SetPrecision(model::Precision::kAuto),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not auto")));
+  }
 }
 
 }  // namespace

@@ -180,6 +180,53 @@ TEST(DataParallelTest, TwoRanksOfBatchBEqualOneRankOfBatch2B) {
   std::printf("2 ranks x 8 vs 1 rank x 16 after 20 steps: max |difference| %.3g\n", max_abs);
 }
 
+// #13: with precision kAuto every rank runs the trial, and all follow rank
+// 0's choice even where their own timing says otherwise (here rank 1's
+// fake timer favours fp32): the replicas stay identical.
+TEST(DataParallelTest, RanksFollowRankZerosPrecisionChoice) {
+  const data::Dataset d = Discs(128);
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  std::vector<std::unique_ptr<Rendezvous>> rdv;
+  std::vector<std::unique_ptr<GlooCollective>> groups = FormGroup(2, store, &rdv);
+  ASSERT_TRUE(groups[0] && groups[1]);
+  std::vector<absl::Status> results(2);
+  std::vector<model::PrecisionChoice> seen(2);
+  std::vector<TrainingResult> out(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      TrainConfig c = Config(8);
+      c.max_steps = 4;
+      c.rank = r;
+      c.world_size = 2;
+      c.verify_replicas = true;
+      c.precision = model::Precision::kAuto;
+      TrainingCallbacks cb;
+      cb.collective = groups[r].get();
+      cb.precision_timer = [r](model::Precision p,
+                               const std::function<absl::Status()>& run) -> absl::StatusOr<double> {
+        absl::Status s = run();
+        if (!s.ok()) return s;
+        const bool bf16 = p == model::Precision::kBFloat16;
+        return r == 0 ? (bf16 ? 1.0 : 2.0) : (bf16 ? 2.0 : 1.0);
+      };
+      cb.on_precision = [&seen, r](const model::PrecisionChoice& c) { seen[r] = c; };
+      absl::StatusOr<TrainingResult> res = RunTraining(c, d, cb);
+      results[r] = res.status();
+      if (res.ok()) out[r] = *res;
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_OK(results[0]);
+  ASSERT_OK(results[1]);  // verify_replicas: equal weights after every step.
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(seen[r].chosen, model::Precision::kBFloat16) << r;
+    EXPECT_EQ(out[r].precision.chosen, model::Precision::kBFloat16) << r;
+    EXPECT_DOUBLE_EQ(seen[r].bf16_seconds, seen[0].bf16_seconds) << r;  // Rank 0's figures.
+  }
+  EXPECT_EQ(out[0].steps, 4u);
+}
+
 // Runs Form on every (rank, world, fingerprint) in `ranks` over one store;
 // their results by index. Rank 0 (if any) starts after the others claimed.
 std::vector<absl::Status> FormAll(const std::vector<GroupConfig>& ranks) {

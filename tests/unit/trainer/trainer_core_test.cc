@@ -70,9 +70,11 @@ class ScriptedPusher final : public CheckpointPusher {
 
 class TrainerCoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<TrainerCore> Make(std::shared_ptr<CheckpointPusher> pusher) {
+  std::unique_ptr<TrainerCore> Make(std::shared_ptr<CheckpointPusher> pusher,
+                                    model::PrecisionTimer timer = nullptr) {
     testing::WriteBlobIdx(dir_.path(), 48);
     TrainerOptions o;
+    o.precision_timer = std::move(timer);
     o.data_dir = dir_.Join("t");
     o.push_to = {"encoder-a"};
     o.pusher = std::move(pusher);
@@ -127,6 +129,47 @@ TEST_F(TrainerCoreTest, NonRetryableErrorsAreFinalAtOnceRetryableOnesAreRetried)
   EXPECT_EQ(q[0].error_code(), "DATA_LOSS");
   EXPECT_TRUE(q[0].final());
   ASSERT_OK_AND_ASSIGN(v1::Job job, core2->GetJob(s2.job_id()));
+  EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+// #13: --precision=auto (TrainerOptions' default) reports its choice and
+// both timings in the job's events, before the first step, and in the Job.
+TEST_F(TrainerCoreTest, JobEventsAndTheJobShowThePrecisionChoice) {
+  auto bf16_faster = [](model::Precision p,
+                        const std::function<absl::Status()>& run) -> absl::StatusOr<double> {
+    absl::Status s = run();
+    if (!s.ok()) return s;
+    return p == model::Precision::kBFloat16 ? 0.75 : 1.5;
+  };
+  auto core = Make(std::make_shared<ScriptedPusher>(std::vector<absl::Status>{}), bf16_faster);
+  ASSERT_OK_AND_ASSIGN(auto started, core->StartTraining(Config(1)));
+  Pushes(*core, started.job_id());  // Waits for the log to close.
+  ASSERT_OK_AND_ASSIGN(auto log, core->Events(started.job_id()));
+  std::vector<v1::PrecisionEvent> precision;
+  int steps_before = -1;
+  int steps = 0;
+  for (const auto& e : log->Snapshot()) {
+    if (e.has_precision()) {
+      precision.push_back(e.precision());
+      if (steps_before < 0) steps_before = steps;
+    }
+    if (e.has_step()) ++steps;
+  }
+  ASSERT_EQ(precision.size(), 1u);
+  EXPECT_EQ(steps_before, 0);
+  const v1::PrecisionEvent& p = precision[0];
+  EXPECT_EQ(p.requested(), "auto");
+  EXPECT_EQ(p.chosen(), "bf16");
+  EXPECT_TRUE(p.measured());
+  EXPECT_DOUBLE_EQ(p.fp32_seconds_per_step(), 0.5);  // 1.5 s over 3 timed steps.
+  EXPECT_DOUBLE_EQ(p.bf16_seconds_per_step(), 0.25);
+  EXPECT_EQ(p.trial_steps(), 3u);
+  EXPECT_TRUE(p.bf16_safe());
+  EXPECT_LE(p.loss_difference(), p.loss_tolerance());
+  EXPECT_DOUBLE_EQ(p.loss_tolerance(), model::kTrainLossTolerance);
+  EXPECT_THAT(p.reason(), HasSubstr("bf16 chosen"));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, core->GetJob(started.job_id()));
+  EXPECT_EQ(job.precision(), "bf16");
   EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED);
 }
 
