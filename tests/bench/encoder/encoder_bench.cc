@@ -12,6 +12,12 @@
 //            no-op RPC at 64 clients = this machine's gRPC ceiling), so slow
 //            changes of background load hit both sides of each ratio; the
 //            median per-round ratio is reported.
+//   pinned   The same ratio with the load generator off the server's core:
+//            the server (its gRPC threads, batcher and a 1-thread model) is
+//            pinned to --server_cpu and the 64 client threads to
+//            --client_cpu, and the in-process batch-64 ceiling is measured
+//            on --server_cpu with 1 thread too; interleaved --rounds, the
+//            median reported, with each CPU's busy share from /proc/stat.
 //   swap     Closed-loop load at --swap_clients clients with --swaps pushes,
 //            each after a quiet window: p99 of the requests that started
 //            while a push was being received, loaded, warmed up and swapped
@@ -21,6 +27,8 @@
 //
 // Everything runs on the machine's cores together (clients, gRPC, model);
 // on a shared machine run it when it is otherwise idle.
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,6 +38,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -56,7 +65,7 @@
 #include "services/encoder/encoder_service.h"
 #include "services/encoder/model_runner.h"
 
-ABSL_FLAG(std::string, mode, "all", "forward, grpc, swap or all");
+ABSL_FLAG(std::string, mode, "all", "forward, grpc, ratios, pinned, swap or all");
 ABSL_FLAG(std::string, arch, "conv", "Architecture (32x32x3, latent 10)");
 ABSL_FLAG(double, seconds, 4, "Measured seconds per configuration");
 ABSL_FLAG(int32_t, threads, 2, "LibTorch intra-op threads of the model");
@@ -69,6 +78,8 @@ ABSL_FLAG(int32_t, swaps, 5, "swap: pushes, each after a quiet window");
 ABSL_FLAG(double, quiet_seconds, 1.5, "swap: quiet window before each push");
 ABSL_FLAG(int32_t, load_nice, 10, "swap/grpc: loader thread niceness (as the binary's flag)");
 ABSL_FLAG(int32_t, rounds, 5, "ratios: interleaved rounds");
+ABSL_FLAG(int32_t, server_cpu, 0, "pinned: the CPU of the server and the in-process ceiling");
+ABSL_FLAG(int32_t, client_cpu, 1, "pinned: the CPU of the load generator's threads");
 ABSL_FLAG(std::string, data_dir, "/tmp/latentsearch-encoder-bench", "Scratch directory");
 
 namespace latentsearch::encoder {
@@ -188,13 +199,23 @@ struct GrpcRow {
   double mean_batch = 0;
 };
 
-GrpcRow Load(Served& s, int clients, double seconds) {
+// Pins the calling thread to `cpu`; false when the CPU does not exist.
+bool PinThisThread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+// `client_cpu` >= 0 pins every client thread there at its first call.
+GrpcRow Load(Served& s, int clients, double seconds, int client_cpu = -1) {
   auto stub = v1::Encoder::NewStub(s.channel);
   const v1::EncodeRequest request = OneImage();
   std::atomic<uint64_t> batch_milli{0}, answered{0};
   GrpcRow row;
   row.stats = cli::RunLoad(
-      [&](int, uint64_t) -> absl::Status {
+      [&](int, uint64_t call) -> absl::Status {
+        if (call == 0 && client_cpu >= 0) PinThisThread(client_cpu);
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
         v1::EncodeResponse response;
@@ -349,12 +370,13 @@ SwapResult RunSwap() {
 // ---------------------------------------------------------------------------
 
 // A no-op RPC (ListModels) at `clients`: the gRPC ceiling of this machine.
-cli::LoadStats NoOp(Served& s, int clients, double seconds) {
+cli::LoadStats NoOp(Served& s, int clients, double seconds, int client_cpu = -1) {
   auto stub = v1::Encoder::NewStub(s.channel);
   v1::ListModelsRequest request;
   request.set_name("none");  // An empty answer: only the RPC's own cost.
   return cli::RunLoad(
-      [&](int, uint64_t) -> absl::Status {
+      [&](int, uint64_t call) -> absl::Status {
+        if (call == 0 && client_cpu >= 0) PinThisThread(client_cpu);
         grpc::ClientContext ctx;
         v1::ListModelsResponse response;
         grpc::Status st = stub->ListModels(&ctx, request, &response);
@@ -404,6 +426,87 @@ void RunRatios() {
               Median(vs_ceiling));
 }
 
+// Busy and total jiffies of each CPU, from /proc/stat.
+std::vector<std::pair<uint64_t, uint64_t>> CpuJiffies() {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::ifstream in("/proc/stat");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] == ' ') continue;
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    uint64_t total = 0, idle = 0;
+    for (size_t i = 1; i < f.size(); ++i) {
+      const uint64_t v = std::stoull(f[i]);
+      total += v;
+      if (i == 4 || i == 5) idle += v;  // idle, iowait
+    }
+    out.push_back({total - idle, total});
+  }
+  return out;
+}
+
+double BusyShare(const std::vector<std::pair<uint64_t, uint64_t>>& a,
+                 const std::vector<std::pair<uint64_t, uint64_t>>& b, int cpu) {
+  if (cpu < 0 || static_cast<size_t>(cpu) >= std::min(a.size(), b.size())) return 0;
+  const double total = static_cast<double>(b[cpu].second - a[cpu].second);
+  return total > 0 ? (b[cpu].first - a[cpu].first) / total : 0;
+}
+
+void RunPinned() {
+  const int server_cpu = absl::GetFlag(FLAGS_server_cpu);
+  const int client_cpu = absl::GetFlag(FLAGS_client_cpu);
+  // Every thread the server, the model and gRPC's own pools start from here
+  // on inherits this CPU; the client threads move themselves to client_cpu.
+  if (!PinThisThread(server_cpu)) {
+    std::printf("pinned: cannot pin to CPU %d\n", server_cpu);
+    return;
+  }
+  const std::string dir = absl::GetFlag(FLAGS_data_dir);
+  const double seconds = std::max(1.0, absl::GetFlag(FLAGS_seconds) / 2);
+  model::SetThreads(1);
+  auto runner = *TorchRunnerFactory(DeviceChoice())(MakeCheckpoint(1, 1));
+  const int saved_threads = absl::GetFlag(FLAGS_threads);
+  absl::SetFlag(&FLAGS_threads, 1);  // Serve's batcher threads
+  auto batched = Serve(absl::GetFlag(FLAGS_max_batch_size),
+                       absl::Microseconds(absl::GetFlag(FLAGS_max_queue_delay_us)), dir + "/p");
+  std::vector<double> ratios;
+  std::printf("\n## Server on CPU %d (1 model thread), 64 clients on CPU %d\n\n", server_cpu,
+              client_cpu);
+  std::printf(
+      "| round | in-process batch 64, 1 thread (img/s) | gRPC batching, 64 clients (img/s) | "
+      "mean batch | CPU %d busy | CPU %d busy | no-op RPC/s | gRPC / in-process | "
+      "gRPC / bound |\n",
+      server_cpu, client_cpu);
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<double> vs_bound;
+  for (int r = 0; r < absl::GetFlag(FLAGS_rounds); ++r) {
+    const double f = ForwardThroughput(*runner, 64, seconds);
+    const auto before = CpuJiffies();
+    const GrpcRow g = Load(*batched, 64, seconds, client_cpu);
+    const auto after = CpuJiffies();
+    // The server's core does the forward passes and every RPC's server
+    // side: at best 1 / (1/forward + 1/no-op) images/s.
+    const double n = NoOp(*batched, 64, seconds, client_cpu).qps;
+    const double bound = 1.0 / (1.0 / f + 1.0 / n);
+    ratios.push_back(g.stats.qps / f);
+    vs_bound.push_back(g.stats.qps / bound);
+    std::printf("| %d | %.0f | %.0f | %.1f | %.0f %% | %.0f %% | %.0f | %.2f | %.2f |\n", r + 1, f,
+                g.stats.qps, g.mean_batch, 100 * BusyShare(before, after, server_cpu),
+                100 * BusyShare(before, after, client_cpu), n, g.stats.qps / f,
+                g.stats.qps / bound);
+    std::fflush(stdout);
+  }
+  std::printf(
+      "\n- median gRPC batching / in-process batch 64 on the server's core: %.2f "
+      "(goal >= 0.80)\n",
+      Median(ratios));
+  std::printf(
+      "- median gRPC batching / bound 1/(1/forward + 1/no-op RPC), both on the server's "
+      "core: %.2f\n",
+      Median(vs_bound));
+  absl::SetFlag(&FLAGS_threads, saved_threads);
+}
+
 }  // namespace
 }  // namespace latentsearch::encoder
 
@@ -414,6 +517,7 @@ int main(int argc, char** argv) {
   if (mode == "forward" || mode == "all") RunForward();
   if (mode == "grpc" || mode == "all") RunGrpc();
   if (mode == "ratios" || mode == "all") RunRatios();
+  if (mode == "pinned" || mode == "all") RunPinned();
   if (mode == "swap" || mode == "all") {
     SwapResult swap = RunSwap();
     if (swap.quiet_p99 > 0) {
