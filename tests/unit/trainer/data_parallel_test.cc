@@ -24,6 +24,7 @@
 #include "services/trainer/distributed/gloo_collective.h"
 #include "services/trainer/distributed/rendezvous.h"
 #include "services/trainer/training.h"
+#include "tests/unit/trainer/test_data.h"
 
 namespace latentsearch::trainer::distributed {
 namespace {
@@ -33,23 +34,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 data::Dataset Discs(size_t n, uint64_t seed = 3) {
-  data::Dataset d;
-  d.source = "discs";
-  d.height = d.width = 16;
-  d.channels = 1;
-  d.class_names = {"a", "b"};
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (size_t i = 0; i < n; ++i) {
-    const double cy = u(rng) * 16, cx = u(rng) * 16, r = 2 + u(rng) * 5;
-    for (int y = 0; y < 16; ++y) {
-      for (int x = 0; x < 16; ++x) {
-        d.pixels.push_back(static_cast<uint8_t>(std::hypot(y - cy, x - cx) < r ? 210 : 25));
-      }
-    }
-    d.labels.push_back(static_cast<int32_t>(i % 2));
-  }
-  return d;
+  return ::latentsearch::trainer::testing::DiscsDataset(n, seed);
 }
 
 GroupConfig Group(int rank, int world, absl::Duration timeout = absl::Seconds(30)) {

@@ -1,4 +1,5 @@
-// Small on-disk data sets for trainer tests.
+// Small data sets for trainer tests: in memory (DiscsDataset) and on disk
+// (WriteBlobIdx).
 #ifndef LATENTSEARCH_TESTS_UNIT_TRAINER_TEST_DATA_H_
 #define LATENTSEARCH_TESTS_UNIT_TRAINER_TEST_DATA_H_
 
@@ -7,6 +8,8 @@
 #include <fstream>
 #include <random>
 #include <string>
+
+#include "common/data/dataset.h"
 
 namespace latentsearch::trainer::testing {
 
@@ -39,6 +42,28 @@ inline void WriteBlobIdx(const std::string& dir, uint32_t n, uint32_t size = 16,
     }
     labels.put(static_cast<char>(i % 10));
   }
+}
+
+// n images of 16 × 16 × 1, two classes: a disc of random centre and radius
+// at level `on` on a ground at level `off`, seeded.
+inline data::Dataset DiscsDataset(size_t n, uint64_t seed, uint8_t on = 210, uint8_t off = 25) {
+  data::Dataset d;
+  d.source = "discs";
+  d.height = d.width = 16;
+  d.channels = 1;
+  d.class_names = {"a", "b"};
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const double cy = u(rng) * 16, cx = u(rng) * 16, r = 2 + u(rng) * 5;
+    for (int y = 0; y < 16; ++y) {
+      for (int x = 0; x < 16; ++x) {
+        d.pixels.push_back(std::hypot(y - cy, x - cx) < r ? on : off);
+      }
+    }
+    d.labels.push_back(static_cast<int32_t>(i % 2));
+  }
+  return d;
 }
 
 }  // namespace latentsearch::trainer::testing

@@ -15,31 +15,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/trainer/training.h"
+#include "tests/unit/trainer/test_data.h"
 
 namespace latentsearch::trainer {
 namespace {
 
 using ::testing::HasSubstr;
 
-// n images of 16 × 16 × 1: bright discs on a dark ground.
 data::Dataset Discs(size_t n) {
-  data::Dataset d;
-  d.source = "discs";
-  d.height = d.width = 16;
-  d.channels = 1;
-  d.class_names = {"a", "b"};
-  std::mt19937_64 rng(3);
-  std::uniform_real_distribution<double> u(0, 1);
-  for (size_t i = 0; i < n; ++i) {
-    const double cy = u(rng) * 16, cx = u(rng) * 16, r = 2 + u(rng) * 5;
-    for (int y = 0; y < 16; ++y) {
-      for (int x = 0; x < 16; ++x) {
-        d.pixels.push_back(static_cast<uint8_t>(std::hypot(y - cy, x - cx) < r ? 200 : 30));
-      }
-    }
-    d.labels.push_back(static_cast<int32_t>(i % 2));
-  }
-  return d;
+  return ::latentsearch::trainer::testing::DiscsDataset(n, /*seed=*/3, 200, 30);
 }
 
 TrainConfig Small(Precision precision) {
