@@ -14,8 +14,6 @@ namespace {
 
 constexpr char kFallbackEnv[] = "LS_OPENBLAS_FALLBACK";
 
-const char* Env(const char* name) { return std::getenv(name); }
-
 }  // namespace
 
 CpuIsa HostCpuIsa() {
@@ -45,7 +43,7 @@ std::string LoadedOpenBlasCore() {
 }
 
 void ReexecIfOpenBlasFellBack(char** argv) {
-  if (Env("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or ours already
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or ours already
   const std::string detected = LoadedOpenBlasCore();
   const std::string core = CoreTypeFor(detected, HostCpuIsa());
   if (core.empty()) return;
@@ -62,8 +60,8 @@ std::string OpenBlasCoreNote() {
   const std::string core = LoadedOpenBlasCore();
   if (core.empty()) return "";
   std::string note = absl::StrCat("OpenBLAS kernels: ", core);
-  const char* fallback = Env(kFallbackEnv);
-  const char* coretype = Env("OPENBLAS_CORETYPE");
+  const char* fallback = std::getenv(kFallbackEnv);
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   if (fallback != nullptr && coretype != nullptr) {
     absl::StrAppend(&note, " (OPENBLAS_CORETYPE=", coretype,
                     " set by latentsearch: OpenBLAS did not know this CPU and chose ", fallback,
