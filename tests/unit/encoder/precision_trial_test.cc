@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/file.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gmock/gmock.h"
@@ -271,6 +272,24 @@ TEST_F(PrecisionRegistryTest, DecidesOncePerVersionAndKeepsTheChoiceAcrossAResta
   // Eviction removes the stored choice with the checkpoint.
   ASSERT_OK(registry_->Push(FakeCheckpoint("m", 3, "C", "conv", {8, 8, 1}, 16)).status());
   EXPECT_FALSE(std::filesystem::exists(stored));
+}
+
+TEST_F(PrecisionRegistryTest, AnUnreadableStoredChoiceIsMeasuredAgainAndRewritten) {
+  FakeTimer bf16_faster{4.0, 1.0};
+  Open(&bf16_faster);
+  ASSERT_OK(registry_->Push(FakeCheckpoint("m", 1, "A", "conv", {8, 8, 1}, 16)).status());
+  const std::string stored = dir_.Join("models/m/v000001.ckpt.precision");
+  ASSERT_OK(base::WriteFileAtomically(stored, "not a precision choice"));
+
+  // The restart cannot read v1's choice: it measures again (fp32 is now
+  // faster), serves the version, and stores the new choice.
+  FakeTimer fp32_faster{1.0, 4.0};
+  Open(&fp32_faster);
+  EXPECT_EQ(Served(1), Precision::kFloat32);
+  EXPECT_EQ(fp32_faster.calls, 2);
+  ASSERT_OK_AND_ASSIGN(std::string text, base::ReadFile(stored));
+  ASSERT_OK_AND_ASSIGN(model::PrecisionChoice choice, model::ParseChoice(text));
+  EXPECT_EQ(choice.chosen, Precision::kFloat32);
 }
 
 TEST(EncoderCorePrecisionTest, ListModelsShowsTheChoiceAndBothTimings) {
