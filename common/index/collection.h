@@ -88,6 +88,7 @@
 #include "common/index/hnsw.h"
 #include "common/index/metric.h"
 #include "common/index/storage.h"
+#include "common/index/vector_store.h"
 #include "common/index/versioning.h"
 
 namespace latentsearch::base {
@@ -106,6 +107,10 @@ struct CollectionOptions {
   double rebuild_fraction = 0.1;
   // Threads for HNSW builds and exact scans (0 = hardware concurrency).
   int num_threads = 0;
+  // Address space reserved for the collection's vectors (VectorStore); the
+  // most vectors it can hold is this / (dim · 4). A write past it fails
+  // with RESOURCE_EXHAUSTED before it is logged.
+  uint64_t max_vector_bytes = uint64_t{64} << 30;
   // Snapshot automatically once the log exceeds this many bytes.
   uint64_t auto_snapshot_log_bytes = 256ull << 20;
   // After a failed HNSW build (e.g. out of memory) the builder waits this
@@ -278,8 +283,9 @@ class Collection {
  private:
   // One metric's HNSW graph and what it covers. Immutable once published.
   struct Graph {
-    // Mutated (HnswIndex::Add) only while no search can reach it: in Open
-    // before the collection is returned, in the destructor.
+    // Grows (HnswIndex::AddOver, safe beside searches) on the builder
+    // thread, in Open and at close; a search ignores its rows from built_n
+    // on (it scans those slots exactly), so a Graph's fields stay true.
     std::shared_ptr<HnswIndex> index;
     // The graph holds (some of the) slots < built_n; later slots are
     // searched exactly.
@@ -289,11 +295,14 @@ class Collection {
     double build_seconds = 0;  // or load time, for a graph read from disk
     int64_t built_at_us = 0;
   };
-  // What one rebuild works on: a copy of the vectors and the live slots.
+  // What one rebuild works on: the live slots (the graphs read their
+  // vectors in place from vectors_, where slots < n never change).
   struct BuildInput {
-    std::vector<float> raw, normalized;
     std::vector<uint32_t> slots;  // live slots, ascending
     uint32_t n = 0;               // slots at the copy
+    RowSource rows;               // vectors_ at the copy
+    // kExtend: the serving graphs to insert slots [built_n, n) into.
+    std::vector<std::shared_ptr<const Graph>> graphs;
     uint64_t killed_at_copy = 0;  // killed_since_build_ at the copy
     uint64_t seq = 0;             // applied_seq_ at the copy
   };
@@ -313,7 +322,7 @@ class Collection {
     GraphManifestEntry entry;
   };
   // What the builder thread does next.
-  enum class BuilderWork { kStop, kBuild, kSave };
+  enum class BuilderWork { kStop, kBuild, kExtend, kSave };
 
   // Orders live slots by their item's id (byte-wise). Transparent, so that
   // Scan can look an id up. Reads *metas (under mu_, like the set).
@@ -369,7 +378,12 @@ class Collection {
   // Snapshots when the log has grown past auto_snapshot_log_bytes (a
   // failure is logged: the log still holds everything).
   void MaybeAutoSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  const float* Base(Metric metric) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The rows the graphs read (slots < vectors_.size()).
+  RowSource Rows() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // ExactSearchOptions::row_scale for `metric` (cosine: the inverse norms).
+  const float* RowScale(Metric metric) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Room for `count` more vectors, made before a write is logged.
+  absl::Status ReserveRows(size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   Bitset Allowed(const SearchParams& params) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   SearchResult SearchLocked(const float* query, const SearchParams& params) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -396,6 +410,13 @@ class Collection {
   // Builds one graph per metric (nullptr where the build failed, which is
   // logged and sets *failed).
   std::vector<std::shared_ptr<const Graph>> BuildGraphs(const BuildInput& in, bool* failed);
+  // Inserts the live slots [built_n, in.n) into each of in.graphs (searches
+  // go on) and returns the graphs that now cover in.n (nullptr where there
+  // was nothing to do or the insert failed, which requests a rebuild).
+  std::vector<std::shared_ptr<const Graph>> ExtendGraphs(const BuildInput& in);
+  // Whether an extended graph covers a rebuild's worth of slots more than
+  // the one saved for its metric.
+  bool WorthSaving(const std::vector<std::shared_ptr<const Graph>>& extended);
   // Publishes `built`, then after a failed build waits out the back-off.
   void Publish(std::vector<std::shared_ptr<const Graph>> built, uint64_t killed_at_copy,
                bool failed, std::unique_lock<std::shared_mutex>& l)
@@ -422,8 +443,8 @@ class Collection {
   absl::Status CheckGraphCover(const GraphManifestEntry& e, const std::vector<ReplayMark>& marks,
                                uint64_t* killed_at_cover) const;
   // LoadGraphFile for each entry, up to num_threads at once.
-  std::vector<LoadedGraph> LoadGraphFilesInParallel(
-      const std::vector<GraphManifestEntry>& entries) const;
+  std::vector<LoadedGraph> LoadGraphFilesInParallel(const std::vector<GraphManifestEntry>& entries,
+                                                    const RowSource& rows) const;
   // Serves `lg` (when it loaded) after ExtendGraph.
   absl::Status InstallLoadedGraph(LoadedGraph& lg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inserts the live slots >= g.built_n of `metric` into g.index and
@@ -467,8 +488,13 @@ class Collection {
   // Signals rebuild requests to the builder and build completion to
   // WaitForIndexes(); used with mu_.
   mutable std::condition_variable_any cv_;
-  std::vector<float> raw_ ABSL_GUARDED_BY(mu_);         // slots × dim
-  std::vector<float> normalized_ ABSL_GUARDED_BY(mu_);  // for cosine
+  // slots × dim, at fixed addresses: searches read them under mu_; the
+  // graphs and the builder read slots below the size they learnt under mu_
+  // without it (those rows never change). Appended under write_mu_ + mu_.
+  VectorStore vectors_;
+  // 1/||v|| per slot (InverseNorm) when the metrics include cosine: cosine
+  // is scored on the raw vectors, so no normalised copy is kept.
+  std::vector<float> inv_norms_ ABSL_GUARDED_BY(mu_);
   std::vector<ItemMeta> metas_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> versions_ ABSL_GUARDED_BY(mu_);  // per slot
   Bitset live_ ABSL_GUARDED_BY(mu_);
@@ -491,6 +517,8 @@ class Collection {
   // Slots killed since the serving graphs were built.
   uint64_t killed_since_build_ ABSL_GUARDED_BY(mu_) = 0;
   bool rebuild_requested_ ABSL_GUARDED_BY(mu_) = false;
+  // Slots added since the serving graphs were built are to be inserted.
+  bool extend_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool building_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Consecutive builds with a failed metric, and whether the builder is

@@ -252,7 +252,8 @@ absl::StatusOr<GraphManifest> ReadGraphManifest(const std::string& dir) {
   return DecodeGraphManifest(*bytes, path);
 }
 
-LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const GraphManifestEntry& e) {
+LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const RowSource& rows,
+                          const GraphManifestEntry& e) {
   LoadedGraph out;
   out.entry = e;
   const std::string path = GraphFilePath(dir, e.metric, e.file_id);
@@ -267,7 +268,7 @@ LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const GraphManifes
     out.index = absl::DataLossError(absl::StrCat("'", path, "': checksum mismatch (crc32 ", crc,
                                                  ", the manifest says ", e.crc, ")"));
   } else {
-    out.index = HnswIndex::LoadFromBytes(path, *bytes, e.metric, dim);
+    out.index = HnswIndex::LoadOver(path, *bytes, e.metric, dim, rows);
   }
   out.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -365,7 +366,12 @@ absl::Status Collection::LoadGraphs(const std::vector<ReplayMark>& marks) {
       usable.push_back(e);
     }
   }
-  std::vector<LoadedGraph> loaded = LoadGraphFilesInParallel(usable);
+  RowSource rows;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    rows = Rows();
+  }
+  std::vector<LoadedGraph> loaded = LoadGraphFilesInParallel(usable, rows);
   std::unique_lock<std::shared_mutex> l(mu_);
   for (LoadedGraph& lg : loaded) {
     if (absl::Status s = InstallLoadedGraph(lg); !s.ok()) {
@@ -403,7 +409,7 @@ absl::Status Collection::CheckGraphCover(const GraphManifestEntry& e,
 }
 
 std::vector<LoadedGraph> Collection::LoadGraphFilesInParallel(
-    const std::vector<GraphManifestEntry>& entries) const {
+    const std::vector<GraphManifestEntry>& entries, const RowSource& rows) const {
   std::vector<LoadedGraph> loaded(entries.size());
   // Each load holds its file and its graph: at most num_threads at once.
   const size_t hw = std::max(1u, std::thread::hardware_concurrency());
@@ -412,7 +418,7 @@ std::vector<LoadedGraph> Collection::LoadGraphFilesInParallel(
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next.fetch_add(1); i < entries.size(); i = next.fetch_add(1)) {
-      loaded[i] = LoadGraphFile(options_.dir, config_.dim, entries[i]);
+      loaded[i] = LoadGraphFile(options_.dir, config_.dim, rows, entries[i]);
     }
   };
   std::vector<std::thread> pool;
@@ -459,8 +465,8 @@ absl::StatusOr<std::shared_ptr<Collection::Graph>> Collection::ExtendGraph(
     if (live_.Test(s)) slots.push_back(s);
   }
   const auto start = std::chrono::steady_clock::now();
-  LS_RETURN_IF_ERROR(g->index->Add(Base(metric), slots.data(), slots.size(),
-                                   config_.hnsw_params.seed, options_.num_threads));
+  LS_RETURN_IF_ERROR(g->index->AddOver(Rows(), slots.data(), slots.size(), config_.hnsw_params.seed,
+                                       options_.num_threads));
   auto out = std::make_shared<Graph>(*g);
   out->built_n = n;
   out->covered_seq = applied_seq_;

@@ -114,8 +114,9 @@ struct LoadedGraph {
 absl::StatusOr<GraphManifest> ReadGraphManifest(const std::string& dir);
 
 // Loads (after checking its size and checksum) the graph `entry` names, for
-// vectors of `dim`.
-LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const GraphManifestEntry& entry);
+// vectors of `dim` that it reads in place from `rows`.
+LoadedGraph LoadGraphFile(const std::string& dir, size_t dim, const RowSource& rows,
+                          const GraphManifestEntry& entry);
 
 }  // namespace latentsearch::index
 

@@ -1,8 +1,10 @@
 // Collection's background HNSW builder (see collection.h, "Serving
-// model"): when enough slots changed, a copy of the live vectors is built
-// into new graphs aside and swapped in; a failed build is logged and retried
-// after a doubling back-off (CollectionOptions::rebuild_retry_*), while
-// searches answer exactly.
+// model"): slots added since the serving graphs were built are inserted into
+// them (HnswIndex::AddOver, searches going on) once there are
+// rebuild_min_changes of them; when enough slots were killed, new graphs are
+// built aside over the live slots and swapped in. A failed build is logged
+// and retried after a doubling back-off (CollectionOptions::rebuild_retry_*),
+// while searches answer exactly.
 // Thread-safety: runs on the collection's builder thread; shares state with
 // searches and writers under mu_ (see collection.h).
 #include <algorithm>
@@ -22,12 +24,26 @@ namespace latentsearch::index {
 void Collection::MaybeScheduleRebuild() {
   if (!config_.hnsw) return;
   size_t built = 0;
-  for (const auto& g : graphs_) {
-    if (g != nullptr) built = std::max<size_t>(built, g->built_n);
+  size_t least = metas_.size();  // the lowest built_n of the serving graphs
+  bool missing = false;
+  for (Metric m : config_.metrics) {
+    const auto& g = graphs_[MetricIndex(m)];
+    if (g == nullptr) {
+      missing = true;
+      continue;
+    }
+    built = std::max<size_t>(built, g->built_n);
+    least = std::min<size_t>(least, g->built_n);
   }
-  size_t changes = (metas_.size() - built) + killed_since_build_;
-  if (changes >= RebuildThreshold(built) || (built == 0 && !metas_.empty())) {
+  // Kills leave dead rows in the graphs (filtered out of answers): a
+  // rebuild once they are a fraction of the graph. Additions are inserted
+  // into the serving graphs, in batches, so their cost does not grow with
+  // the collection (a rebuild per 10 % would cost a whole build per 10 %).
+  if ((built == 0 && !metas_.empty()) || killed_since_build_ >= RebuildThreshold(built)) {
     rebuild_requested_ = true;
+    cv_.notify_all();
+  } else if (!missing && metas_.size() - least >= options_.rebuild_min_changes) {
+    extend_requested_ = true;
     cv_.notify_all();
   }
 }
@@ -40,18 +56,29 @@ size_t Collection::RebuildThreshold(size_t built) const {
 
 Collection::BuilderWork Collection::WaitAndCopy(BuildInput* in) {
   std::unique_lock<std::shared_mutex> l(mu_);
-  cv_.wait(l, [this] { return stopping_ || rebuild_requested_ || save_requested_; });
+  cv_.wait(l, [this] {
+    return stopping_ || rebuild_requested_ || extend_requested_ || save_requested_;
+  });
   if (stopping_) return BuilderWork::kStop;
+  if (!rebuild_requested_ && extend_requested_) {
+    extend_requested_ = false;
+    building_ = true;
+    in->n = static_cast<uint32_t>(metas_.size());
+    in->rows = Rows();
+    in->seq = applied_seq_;
+    in->graphs = graphs_;
+    return BuilderWork::kExtend;
+  }
   if (!rebuild_requested_) {
     save_requested_ = false;
     saving_ = true;
     return BuilderWork::kSave;
   }
   rebuild_requested_ = false;
+  extend_requested_ = false;
   building_ = true;
-  in->raw = raw_;
-  in->normalized = normalized_;
   in->n = static_cast<uint32_t>(metas_.size());
+  in->rows = Rows();
   in->killed_at_copy = killed_since_build_;
   in->seq = applied_seq_;
   in->slots.reserve(live_count_);
@@ -66,11 +93,10 @@ std::vector<std::shared_ptr<const Collection::Graph>> Collection::BuildGraphs(co
   std::vector<std::shared_ptr<const Graph>> built(kNumMetrics);
   for (Metric m : config_.metrics) {
     auto start = std::chrono::steady_clock::now();
-    const float* base = m == Metric::kCosine ? in.normalized.data() : in.raw.data();
     absl::Status pre = options_.before_build ? options_.before_build(m) : absl::OkStatus();
     absl::StatusOr<std::unique_ptr<HnswIndex>> index =
-        pre.ok() ? HnswIndex::Build(m, config_.dim, base, in.slots.data(), in.slots.size(),
-                                    config_.hnsw_params, options_.num_threads)
+        pre.ok() ? HnswIndex::BuildOver(m, config_.dim, in.rows, in.slots.data(), in.slots.size(),
+                                        config_.hnsw_params, options_.num_threads)
                  : absl::StatusOr<std::unique_ptr<HnswIndex>>(pre);
     if (!index.ok()) {  // Searches keep falling back to exact.
       *failed = true;
@@ -120,11 +146,85 @@ void Collection::Publish(std::vector<std::shared_ptr<const Graph>> built, uint64
   backing_off_ = false;
 }
 
+std::vector<std::shared_ptr<const Collection::Graph>> Collection::ExtendGraphs(
+    const BuildInput& in) {
+  std::vector<std::shared_ptr<const Graph>> out(kNumMetrics);
+  for (Metric m : config_.metrics) {
+    const std::shared_ptr<const Graph>& g = in.graphs[MetricIndex(m)];
+    if (g == nullptr || g->index == nullptr || g->built_n >= in.n) continue;
+    std::vector<uint32_t> slots;
+    {
+      // Liveness is read under the lock; a slot killed after this is
+      // filtered out of answers like any dead row.
+      std::shared_lock<std::shared_mutex> l(mu_);
+      if (stopping_) break;
+      for (uint32_t s = g->built_n; s < in.n; ++s) {
+        if (live_.Test(s)) slots.push_back(s);
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (absl::Status s = g->index->AddOver(in.rows, slots.data(), slots.size(),
+                                           config_.hnsw_params.seed, options_.num_threads);
+        !s.ok()) {
+      // The graph may hold some of the rows: replace it.
+      LOG(WARNING) << "collection '" << config_.name << "': inserting " << slots.size()
+                   << " items into the " << MetricName(m)
+                   << " HNSW graph failed; rebuilding it: " << s;
+      std::unique_lock<std::shared_mutex> l(mu_);
+      rebuild_requested_ = true;
+      continue;
+    }
+    auto next = std::make_shared<Graph>(*g);
+    next->built_n = in.n;
+    next->covered_seq = in.seq;
+    next->build_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    next->built_at_us = NowMicros();
+    out[MetricIndex(m)] = std::move(next);
+  }
+  return out;
+}
+
+bool Collection::WorthSaving(const std::vector<std::shared_ptr<const Graph>>& extended) {
+  std::lock_guard<std::mutex> sl(save_mu_);
+  for (size_t i = 0; i < kNumMetrics; ++i) {
+    if (extended[i] == nullptr) continue;
+    const uint64_t saved = saved_[i].valid ? saved_[i].entry.built_n : 0;
+    if (extended[i]->built_n - std::min<uint64_t>(saved, extended[i]->built_n) >=
+        RebuildThreshold(saved)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Collection::BuilderLoop() {
   while (true) {
     BuildInput in;
     const BuilderWork work = WaitAndCopy(&in);
     if (work == BuilderWork::kStop) return;
+    if (work == BuilderWork::kExtend) {
+      std::vector<std::shared_ptr<const Graph>> extended = ExtendGraphs(in);
+      in = BuildInput();
+      // Saved when the rows inserted since the last save are a rebuild's
+      // worth (as often as builds were saved before), not after every
+      // batch: a crash costs re-inserting that many at the next open.
+      const bool save = WorthSaving(extended);
+      std::unique_lock<std::shared_mutex> l(mu_);
+      for (size_t i = 0; i < kNumMetrics; ++i) {
+        // A rebuild is only published by this thread: the graph extended is
+        // still the one serving.
+        if (extended[i] != nullptr) graphs_[i] = std::move(extended[i]);
+      }
+      building_ = false;
+      MaybeScheduleRebuild();
+      saving_ = save && !stopping_;
+      cv_.notify_all();
+      if (!saving_) continue;
+      l.unlock();
+      SaveOnBuilder();
+      continue;
+    }
     if (work == BuilderWork::kBuild) {
       bool failed = false;
       std::vector<std::shared_ptr<const Graph>> built = BuildGraphs(in, &failed);
@@ -158,7 +258,8 @@ void Collection::WaitForIndexes() const {
   std::unique_lock<std::shared_mutex> l(mu_);
   cv_.wait(l, [this] {
     return stopping_ || backing_off_ ||
-           (!rebuild_requested_ && !building_ && !save_requested_ && !saving_);
+           (!rebuild_requested_ && !extend_requested_ && !building_ && !save_requested_ &&
+            !saving_);
   });
 }
 

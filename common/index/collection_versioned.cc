@@ -66,7 +66,7 @@ std::optional<WriteKey> Collection::HeldWrite(absl::string_view id) const {
     const uint32_t s = it->second;
     WriteKey k;
     k.version = versions_[s];
-    k.vector = raw_.data() + size_t{s} * config_.dim;
+    k.vector = vectors_.row(s);
     k.label = metas_[s].label;
     k.uri = metas_[s].uri;
     return k;
@@ -154,6 +154,7 @@ absl::StatusOr<ApplyCounts> Collection::ApplyVersioned(const VersionedWriteBatch
   }
   // Nothing wins (e.g. a redelivery): nothing to log.
   if (plan.upserts.empty() && plan.deletes.empty()) return plan.counts;
+  LS_RETURN_IF_ERROR(ReserveRows(plan.upserts.size()));
   WalRecord rec;
   rec.seq = last_seq_ + 1;
   rec.type = WalRecord::Type::kVersioned;
@@ -204,7 +205,7 @@ std::vector<VersionedEntry> Collection::Scan(const std::string& after_id, size_t
       e.meta = metas_[s];
       e.version = versions_[s];
       if (include_vectors) {
-        const float* v = raw_.data() + size_t{s} * dim;
+        const float* v = vectors_.row(s);
         e.vector.assign(v, v + dim);
       }
     } else {

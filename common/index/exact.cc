@@ -191,6 +191,7 @@ struct Problem {
   size_t dim;
   const float* queries;
   const Bitset* allowed;  // nullptr: every row
+  const float* scale;     // kScoreNegDot: per-row factor (ExactSearchOptions::row_scale)
   size_t k;
   size_t block_rows;  // multiple of 64
   float gamma;        // bound on the relative rounding error of a dim-sum
@@ -300,6 +301,9 @@ void ScanBlockRows(const Problem& p, size_t q0, const Block& b, QueryState& st, 
   for (size_t q = 0; q < st.cols.size(); ++q) {
     Collector& col = st.cols[q];
     p.kt->rows[p.kind](p.queries + (q0 + q) * p.dim, p.base, p.dim, b.slots, b.first, b.m, scores);
+    if (p.scale != nullptr) {
+      for (size_t i = 0; i < b.m; ++i) scores[i] *= p.scale[b.slot(i)];
+    }
     const size_t hits = p.kt->select_le(scores, b.m, col.tau(), idx);
     for (size_t h = 0; h < hits; ++h) col.Add(scores[idx[h]], b.slot(idx[h]));
     col.EndBatch();
@@ -320,8 +324,20 @@ void ScanBlockLanes(const Problem& p, size_t q0, const Block& b, QueryState& st,
   const size_t nq = st.cols.size();
   const size_t dim = p.dim;
   const size_t tile_q = internal::kMaxLaneQueries;
-  const float magnitude =
+  float magnitude =
       p.kt->pack(p.base, dim, b.slots, b.first, b.m, p.kind, buf.panel.data(), buf.aux.data());
+  if (p.scale != nullptr) {
+    // Scaled rows (unit length, or zero) in the panels: the lane scores are
+    // then approximations of the canonical -q.row · scale like any other.
+    magnitude = 0;
+    for (size_t i = 0; i < b.m; ++i) {
+      const float s = p.scale[b.slot(i)];
+      float* col = buf.panel.data() + (i / kPanelRows) * kPanelRows * dim + i % kPanelRows;
+      for (size_t j = 0; j < dim; ++j) col[j * kPanelRows] *= s;
+      buf.aux[i] *= s * s;
+      magnitude = std::max(magnitude, buf.aux[i]);
+    }
+  }
   const float max_bn =
       (p.kind == internal::kScoreL1 ? magnitude : std::sqrt(magnitude)) * (1 + p.gamma);
   for (size_t q = 0; q < nq; ++q) st.cols[q].RaiseAbs(LaneAbsError(p, st.qnorm[q], max_bn));
@@ -403,7 +419,8 @@ float CanonicalScore(const Problem& p, const float* q, uint32_t slot) {
     case internal::kScoreL2:
       return p.kt->l2sq(q, row, p.dim);
     default:
-      return -p.kt->dot(q, row, p.dim);
+      return p.scale != nullptr ? -p.kt->dot(q, row, p.dim) * p.scale[slot]
+                                : -p.kt->dot(q, row, p.dim);
   }
 }
 
@@ -473,7 +490,7 @@ absl::Status CheckSearchArgs(size_t n, size_t dim, const ExactSearchOptions& opt
 }
 
 Problem MakeProblem(Metric metric, const float* base, size_t n, size_t dim, const float* queries,
-                    const Bitset* allowed, size_t k) {
+                    const Bitset* allowed, const float* scale, size_t k) {
   Problem p;
   p.kt = &internal::Kernels();
   p.metric = metric;
@@ -485,6 +502,7 @@ Problem MakeProblem(Metric metric, const float* base, size_t n, size_t dim, cons
   p.dim = dim;
   p.queries = queries;
   p.allowed = allowed;
+  p.scale = metric == Metric::kCosine ? scale : nullptr;
   p.k = k;
   p.block_rows = std::clamp<size_t>(kBlockBytes / (dim * sizeof(float)) / kPanelRows * kPanelRows,
                                     kPanelRows, 8 * kPanelRows);
@@ -592,7 +610,8 @@ absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,
     if (rows == 0) return absl::OkStatus();
     if (rows == n) allowed = nullptr;  // everything allowed: contiguous blocks
   }
-  const Problem p = MakeProblem(metric, base, n, dim, queries, allowed, options.k);
+  const Problem p =
+      MakeProblem(metric, base, n, dim, queries, allowed, options.row_scale, options.k);
 
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int max_threads = options.num_threads > 0 ? options.num_threads : hw;

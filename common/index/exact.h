@@ -37,11 +37,16 @@ struct ExactSearchOptions {
   const Bitset* allowed = nullptr;
   // Worker threads; 0 = hardware concurrency. Small problems use fewer.
   int num_threads = 0;
+  // kCosine only: the rows are stored as they came, not normalised, and
+  // row_scale[i] is 1/||row i|| (InverseNorm in metric.h; 0 for a zero row),
+  // so row i scores -q.row_i · row_scale[i]. nullptr = normalised rows.
+  const float* row_scale = nullptr;
 };
 
 // For each of nq queries (nq × dim), its k nearest rows of `base` (n × dim)
-// under `metric`, into (*results)[q], closest first. For kCosine both base
-// and queries must already be normalised (NormalizeRows).
+// under `metric`, into (*results)[q], closest first. For kCosine the queries
+// must already be normalised (NormalizeRows), and the base too unless
+// options.row_scale is given.
 // INVALID_ARGUMENT for k = 0 or dim = 0 (library callers validate requests
 // first; this only guards programmer errors).
 absl::Status ExactSearch(Metric metric, const float* base, size_t n, size_t dim,

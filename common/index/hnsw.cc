@@ -26,6 +26,7 @@
 #include "common/index/hnsw.h"
 
 #include <hnswlib/hnswlib.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -40,6 +41,7 @@
 #include <new>
 #include <queue>
 #include <random>
+#include <shared_mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -71,12 +73,42 @@ using internal::KernelTable;
 // (see the file comment; measured in tests/bench/index).
 constexpr double kExactScanFactor = 16.0;
 constexpr tableint kNoId = hnsw_format::kNoId;
+// Add's batches (HnswIndex::kAddBatchRows rows) go on several threads from
+// this many rows per thread.
+constexpr size_t kAddRowsPerThread = 32;
 // Graph files are written in appends of about this many bytes.
 constexpr size_t kWriteChunk = size_t{1} << 20;
 
 static_assert(std::is_same_v<tableint, hnsw_format::Id>);
 static_assert(std::is_same_v<linklistsizeint, hnsw_format::LinkCount>);
 static_assert(std::is_same_v<labeltype, hnsw_format::Label>);
+
+// A readers-writer lock that lets a waiting writer in before new readers
+// (glibc's default, like std::shared_mutex, prefers readers: a steady
+// stream of searches would starve AddOver forever). Readers must not
+// acquire it recursively.
+class WriterFirstLock {
+ public:
+  WriterFirstLock() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~WriterFirstLock() { pthread_rwlock_destroy(&lock_); }
+  WriterFirstLock(const WriterFirstLock&) = delete;
+  WriterFirstLock& operator=(const WriterFirstLock&) = delete;
+  // The SharedMutex / Mutex requirements std::shared_lock and
+  // std::unique_lock use.
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
 
 // --- Spaces ----------------------------------------------------------------
 // hnswlib distance functions are plain function pointers
@@ -101,8 +133,51 @@ float SpaceIp(const void* a, const void* b, const void* dim) {
                             *static_cast<const size_t*>(dim));
 }
 
+// A graph built over rows (HnswIndex::BuildOver) holds one of these per
+// element instead of the vector; a query is wrapped in one (scale 1: the
+// caller normalises cosine queries).
+struct RowRef {
+  const float* v;
+  float scale;    // kCosine: InverseNorm(v) (1 for a query); else unused
+  uint32_t slot;  // the label, repeated (the file holds zeros here)
+};
+static_assert(sizeof(RowRef) == 16);
+
 template <const KernelTable* kTable>
-hnswlib::DISTFUNC<float> SpaceFunction(Metric metric) {
+float RefSpaceL1(const void* a, const void* b, const void* dim) {
+  return kTable->l1(static_cast<const RowRef*>(a)->v, static_cast<const RowRef*>(b)->v,
+                    *static_cast<const size_t*>(dim));
+}
+template <const KernelTable* kTable>
+float RefSpaceL2(const void* a, const void* b, const void* dim) {
+  return kTable->l2sq(static_cast<const RowRef*>(a)->v, static_cast<const RowRef*>(b)->v,
+                      *static_cast<const size_t*>(dim));
+}
+// 1 - dot · scale_a · scale_b: for a query (scale 1) against a row, bit for
+// bit the cosine distance ExactSearch gives with row_scale.
+template <const KernelTable* kTable>
+float RefSpaceIp(const void* a, const void* b, const void* dim) {
+  const RowRef* x = static_cast<const RowRef*>(a);
+  const RowRef* y = static_cast<const RowRef*>(b);
+  return 1.0f - kTable->dot(x->v, y->v, *static_cast<const size_t*>(dim)) * x->scale * y->scale;
+}
+
+template <const KernelTable* kTable>
+hnswlib::DISTFUNC<float> RefSpaceFunction(Metric metric) {
+  switch (metric) {
+    case Metric::kL1:
+      return &RefSpaceL1<kTable>;
+    case Metric::kL2:
+      return &RefSpaceL2<kTable>;
+    case Metric::kCosine:
+      return &RefSpaceIp<kTable>;
+  }
+  return &RefSpaceL2<kTable>;
+}
+
+template <const KernelTable* kTable>
+hnswlib::DISTFUNC<float> SpaceFunction(Metric metric, bool by_ref) {
+  if (by_ref) return RefSpaceFunction<kTable>(metric);
   switch (metric) {
     case Metric::kL1:
       return &SpaceL1<kTable>;
@@ -116,25 +191,26 @@ hnswlib::DISTFUNC<float> SpaceFunction(Metric metric) {
 
 class Space final : public hnswlib::SpaceInterface<float> {
  public:
-  Space(Metric metric, size_t dim) : dim_(dim) {
+  Space(Metric metric, size_t dim, bool by_ref) : dim_(dim), by_ref_(by_ref) {
     switch (internal::Kernels().isa) {
       case internal::Isa::kAvx512:
-        func_ = SpaceFunction<&internal::kAvx512Kernels>(metric);
+        func_ = SpaceFunction<&internal::kAvx512Kernels>(metric, by_ref);
         break;
       case internal::Isa::kAvx2:
-        func_ = SpaceFunction<&internal::kAvx2Kernels>(metric);
+        func_ = SpaceFunction<&internal::kAvx2Kernels>(metric, by_ref);
         break;
       case internal::Isa::kScalar:
-        func_ = SpaceFunction<&internal::kScalarKernels>(metric);
+        func_ = SpaceFunction<&internal::kScalarKernels>(metric, by_ref);
         break;
     }
   }
-  size_t get_data_size() override { return dim_ * sizeof(float); }
+  size_t get_data_size() override { return by_ref_ ? sizeof(RowRef) : dim_ * sizeof(float); }
   hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
   void* get_dist_func_param() override { return &dim_; }
 
  private:
   size_t dim_;
+  bool by_ref_;
   hnswlib::DISTFUNC<float> func_ = nullptr;
 };
 
@@ -375,13 +451,15 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
   // Publishes the graph at `path` through `ops`: temp file, fsync, rename,
   // directory fsync (base::PublishFile), so a crash never leaves a renamed
   // but unflushed graph.
-  absl::Status SaveTo(const std::string& path, base::FileOps& ops) const {
-    return base::PublishFile(ops, path, [this](base::WritableFile& file) { return WriteTo(file); });
+  absl::Status SaveTo(const std::string& path, base::FileOps& ops, bool by_ref) const {
+    return base::PublishFile(
+        ops, path, [this, by_ref](base::WritableFile& file) { return WriteTo(file, by_ref); });
   }
 
   // hnswlib's saveIndex byte for byte (max_elements = the element count,
-  // which is what a reload needs), in buffered appends.
-  absl::Status WriteTo(base::WritableFile& file) const {
+  // which is what a reload needs), in buffered appends; a graph over rows
+  // writes zeros for its references (addresses mean nothing to a reload).
+  absl::Status WriteTo(base::WritableFile& file, bool by_ref) const {
     hnsw_format::Header h;
     h.offset_level0 = offsetLevel0_;
     h.max_elements = cur_element_count;
@@ -399,9 +477,23 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     std::string buf;
     hnsw_format::AppendHeader(h, &buf);
     LS_RETURN_IF_ERROR(file.Append(buf));
-    LS_RETURN_IF_ERROR(file.Append(
-        absl::string_view(data_level0_memory_, cur_element_count * size_data_per_element_)));
     buf.clear();
+    if (!by_ref) {
+      LS_RETURN_IF_ERROR(file.Append(
+          absl::string_view(data_level0_memory_, cur_element_count * size_data_per_element_)));
+    } else {
+      for (size_t i = 0; i < cur_element_count; i++) {
+        const size_t at = buf.size();
+        buf.append(data_level0_memory_ + i * size_data_per_element_, size_data_per_element_);
+        std::memset(buf.data() + at + offsetData_, 0, sizeof(RowRef));
+        if (buf.size() >= kWriteChunk) {
+          LS_RETURN_IF_ERROR(file.Append(buf));
+          buf.clear();
+        }
+      }
+      LS_RETURN_IF_ERROR(file.Append(buf));
+      buf.clear();
+    }
     for (size_t i = 0; i < cur_element_count; i++) {
       const uint32_t bytes =
           element_levels_[i] > 0
@@ -419,8 +511,9 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 
   // Parses hnswlib's format from `bytes` for vectors of `dim` floats. Every
   // error is DATA_LOSS naming `path`. On error the object stays destructible.
-  absl::Status LoadFrom(const std::string& path, const std::string& bytes, size_t dim) {
-    absl::StatusOr<hnsw_format::Layout> layout = hnsw_format::Parse(path, bytes, dim);
+  absl::Status LoadFrom(const std::string& path, const std::string& bytes, size_t dim,
+                        size_t ref_bytes) {
+    absl::StatusOr<hnsw_format::Layout> layout = hnsw_format::Parse(path, bytes, dim, ref_bytes);
     if (!layout.ok()) return layout.status();
     Install(*layout, bytes);
     return absl::OkStatus();
@@ -492,6 +585,9 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 struct HnswIndex::Impl {
   Metric metric = Metric::kL2;
   size_t dim = 0;
+  bool by_ref = false;  // BuildOver / LoadOver
+  // Searches, saves and the size share it; Add holds it alone per batch.
+  mutable WriterFirstLock mu;
   std::unique_ptr<Space> space;
   std::unique_ptr<Graph> graph;
   // Slot -> internal id. Dense (a bitset of the slots in the graph and an id
@@ -527,6 +623,28 @@ struct HnswIndex::Impl {
     in_graph = Bitset(slots);
     id_of_slot.assign(slots, kNoId);
     for (size_t i = 0; i < count; ++i) {
+      const size_t slot = graph->getExternalLabel(static_cast<tableint>(i));
+      in_graph.Set(slot);
+      id_of_slot[slot] = static_cast<tableint>(i);
+    }
+  }
+
+  // IndexLabels for the rows from internal id `first` on, added since the
+  // last indexing (a full pass when the slots no longer suit the layout).
+  void IndexNewLabels(size_t first) {
+    const size_t count = graph->cur_element_count;
+    if (!dense) return IndexLabels();
+    size_t max_slot = in_graph.size();
+    for (size_t i = first; i < count; ++i) {
+      max_slot =
+          std::max<size_t>(max_slot, graph->getExternalLabel(static_cast<tableint>(i)) + size_t{1});
+    }
+    if (max_slot > 64 * count + 65536) return IndexLabels();
+    if (max_slot > in_graph.size()) {
+      in_graph.Resize(max_slot, false);
+      id_of_slot.resize(max_slot, kNoId);
+    }
+    for (size_t i = first; i < count; ++i) {
       const size_t slot = graph->getExternalLabel(static_cast<tableint>(i));
       in_graph.Set(slot);
       id_of_slot[slot] = static_cast<tableint>(i);
@@ -572,8 +690,13 @@ HnswIndex::~HnswIndex() = default;
 
 Metric HnswIndex::metric() const { return impl_->metric; }
 size_t HnswIndex::dim() const { return impl_->dim; }
-size_t HnswIndex::size() const { return impl_->graph->cur_element_count; }
+bool HnswIndex::reads_in_place() const { return impl_->by_ref; }
+size_t HnswIndex::size() const {
+  std::shared_lock<WriterFirstLock> lock(impl_->mu);
+  return impl_->graph->cur_element_count;
+}
 size_t HnswIndex::memory_bytes() const {
+  std::shared_lock<WriterFirstLock> lock(impl_->mu);
   return sizeof(Impl) + impl_->graph->MemoryBytes() + impl_->in_graph.words().size() * 8 +
          impl_->id_of_slot.capacity() * sizeof(tableint) +
          impl_->sorted.capacity() * sizeof(impl_->sorted[0]);
@@ -614,28 +737,32 @@ std::vector<int> DrawLevels(size_t count, uint64_t seed, double mult) {
   return levels;
 }
 
-// Inserts rows slots[0..count) of `base` into `g` on up to `num_threads`
-// threads (0 = hardware concurrency): the first alone (it becomes the entry
-// point), then the rest from a shared counter. hnswlib's exceptions become
+// Inserts rows slots[0..count) into `g` with levels[0..count) on up to
+// `num_threads` threads (0 = hardware concurrency): the first alone (it
+// becomes the entry point of an empty graph), then the rest from a shared
+// counter. point(i, &scratch) gives the element data of row i (the vector,
+// or a RowRef built in scratch). hnswlib's exceptions become
 // RESOURCE_EXHAUSTED (allocation) or INTERNAL.
-absl::Status InsertAll(Graph& g, const float* base, const uint32_t* slots, size_t count, size_t dim,
-                       const std::vector<int>& levels, int num_threads) {
+template <typename PointFn>
+absl::Status InsertAll(Graph& g, const uint32_t* slots, size_t count, const PointFn& point,
+                       const int* levels, int num_threads, size_t min_rows_per_thread = 256) {
   if (count == 0) return absl::OkStatus();
   const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const size_t threads = std::min<size_t>(num_threads > 0 ? static_cast<size_t>(num_threads) : hw,
-                                          std::max<size_t>(1, count / 256));
+                                          std::max<size_t>(1, count / min_rows_per_thread));
   std::atomic<size_t> next{1};
   std::mutex error_mu;
   std::string error;           // guarded by error_mu
   bool out_of_memory = false;  // guarded by error_mu
   auto insert_range = [&](size_t first_only) {
     try {
+      RowRef scratch;
       if (first_only != 0) {
-        g.Insert(base + static_cast<size_t>(slots[0]) * dim, slots[0], levels[0]);
+        g.Insert(point(0, &scratch), slots[0], levels[0]);
         return;
       }
       for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-        g.Insert(base + static_cast<size_t>(slots[i]) * dim, slots[i], levels[i]);
+        g.Insert(point(i, &scratch), slots[i], levels[i]);
       }
     } catch (const std::bad_alloc&) {
       std::lock_guard<std::mutex> lock(error_mu);
@@ -664,6 +791,27 @@ absl::Status InsertAll(Graph& g, const float* base, const uint32_t* slots, size_
   return absl::OkStatus();
 }
 
+// The element data of a row: the row itself, or a RowRef to it.
+struct CopyPoint {
+  const float* base;
+  const uint32_t* slots;
+  size_t dim;
+  const void* operator()(size_t i, RowRef*) const {
+    return base + static_cast<size_t>(slots[i]) * dim;
+  }
+};
+struct RefPoint {
+  const float* base;
+  const uint32_t* slots;
+  size_t dim;
+  bool cosine;
+  const void* operator()(size_t i, RowRef* r) const {
+    const float* v = base + static_cast<size_t>(slots[i]) * dim;
+    *r = RowRef{v, cosine ? InverseNorm(v, dim) : 1.0f, slots[i]};
+    return r;
+  }
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_t dim,
@@ -671,11 +819,34 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
                                                             const uint32_t* slots, size_t count,
                                                             const HnswParams& params,
                                                             int num_threads) {
+  return BuildRows(metric, dim, base, /*by_ref=*/false, slots, count, params, num_threads);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::BuildOver(Metric metric, size_t dim,
+                                                                const RowSource& rows,
+                                                                const uint32_t* slots, size_t count,
+                                                                const HnswParams& params,
+                                                                int num_threads) {
+  for (size_t i = 0; i < count && slots != nullptr; ++i) {
+    if (slots[i] >= rows.rows) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HNSW: slot ", slots[i], " is outside the ", rows.rows, " rows"));
+    }
+  }
+  return BuildRows(metric, dim, rows.base, /*by_ref=*/true, slots, count, params, num_threads);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::BuildRows(Metric metric, size_t dim,
+                                                                const float* base, bool by_ref,
+                                                                const uint32_t* slots, size_t count,
+                                                                const HnswParams& params,
+                                                                int num_threads) {
   LS_RETURN_IF_ERROR(CheckBuildArgs(dim, base, slots, count, params));
   auto impl = std::make_unique<Impl>();
   impl->metric = metric;
   impl->dim = dim;
-  impl->space = std::make_unique<Space>(metric, dim);
+  impl->by_ref = by_ref;
+  impl->space = std::make_unique<Space>(metric, dim, by_ref);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
                                           params.ef_construction, params.seed);
@@ -685,7 +856,14 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
   }
   Graph& g = *impl->graph;
   const std::vector<int> levels = DrawLevels(count, params.seed, g.mult_);
-  LS_RETURN_IF_ERROR(InsertAll(g, base, slots, count, dim, levels, num_threads));
+  if (by_ref) {
+    LS_RETURN_IF_ERROR(InsertAll(g, slots, count,
+                                 RefPoint{base, slots, dim, metric == Metric::kCosine},
+                                 levels.data(), num_threads));
+  } else {
+    LS_RETURN_IF_ERROR(
+        InsertAll(g, slots, count, CopyPoint{base, slots, dim}, levels.data(), num_threads));
+  }
   g.FreeBuildState();
   impl->IndexLabels();
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
@@ -693,33 +871,80 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Build(Metric metric, size_
 
 absl::Status HnswIndex::Add(const float* base, const uint32_t* slots, size_t count, uint64_t seed,
                             int num_threads) {
-  if (count == 0) return absl::OkStatus();
-  Graph& g = *impl_->graph;
-  const size_t have = g.cur_element_count;
-  if (have + count >= kNoId) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("HNSW: ", have + count, " rows exceed the 32-bit id range"));
+  if (impl_->by_ref) {
+    return absl::FailedPreconditionError("HNSW: Add on a graph over rows; use AddOver");
   }
+  return AddRows(base, slots, count, seed, num_threads);
+}
+
+absl::Status HnswIndex::AddOver(const RowSource& rows, const uint32_t* slots, size_t count,
+                                uint64_t seed, int num_threads) {
+  if (!impl_->by_ref) {
+    return absl::FailedPreconditionError("HNSW: AddOver on a graph that copies its rows; use Add");
+  }
+  for (size_t i = 0; i < count && slots != nullptr; ++i) {
+    if (slots[i] >= rows.rows) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HNSW: slot ", slots[i], " is outside the ", rows.rows, " rows"));
+    }
+  }
+  return AddRows(rows.base, slots, count, seed, num_threads);
+}
+
+absl::Status HnswIndex::AddRows(const float* base, const uint32_t* slots, size_t count,
+                                uint64_t seed, int num_threads) {
+  if (count == 0) return absl::OkStatus();
   if (base == nullptr || slots == nullptr) {
     return absl::InvalidArgumentError("HNSW: base and slots must not be null");
   }
-  try {
-    g.PrepareInsert(have + count);
-  } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("HNSW: cannot grow a graph of ", have, " rows by ", count, ": ", e.what()));
+  Graph& g = *impl_->graph;
+  size_t have = 0;
+  {
+    std::unique_lock<WriterFirstLock> lock(impl_->mu);
+    have = g.cur_element_count;
+    if (have + count >= kNoId) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HNSW: ", have + count, " rows exceed the 32-bit id range"));
+    }
+    try {
+      // Geometric growth: a graph extended batch by batch is not copied
+      // (hnswlib's resizeIndex reallocates) on every batch.
+      g.PrepareInsert(std::max(have + count, have + have / 4));
+    } catch (const std::exception& e) {
+      g.FreeBuildState();
+      return absl::ResourceExhaustedError(
+          absl::StrCat("HNSW: cannot grow a graph of ", have, " rows by ", count, ": ", e.what()));
+    }
   }
   const std::vector<int> levels = DrawLevels(count, seed ^ (have * 0x9E3779B97F4A7C15ull), g.mult_);
-  // InsertAll's first-alone step is only needed for an empty graph; it is
-  // harmless here.
-  absl::Status s = InsertAll(g, base, slots, count, impl_->dim, levels, num_threads);
+  const size_t dim = impl_->dim;
+  const bool cosine = impl_->metric == Metric::kCosine;
+  absl::Status s;
+  // A batch at a time under the writer lock: searches run between batches
+  // and see every row of the batches before.
+  for (size_t b = 0; b < count && s.ok(); b += kAddBatchRows) {
+    const size_t m = std::min(kAddBatchRows, count - b);
+    std::unique_lock<WriterFirstLock> lock(impl_->mu);
+    const size_t before = g.cur_element_count;
+    // InsertAll's first-alone step is only needed for an empty graph; it is
+    // harmless here.
+    if (impl_->by_ref) {
+      s = InsertAll(g, slots + b, m, RefPoint{base, slots + b, dim, cosine}, levels.data() + b,
+                    num_threads, kAddRowsPerThread);
+    } else {
+      s = InsertAll(g, slots + b, m, CopyPoint{base, slots + b, dim}, levels.data() + b,
+                    num_threads, kAddRowsPerThread);
+    }
+    impl_->IndexNewLabels(before);
+  }
+  std::unique_lock<WriterFirstLock> lock(impl_->mu);
   g.FreeBuildState();
-  impl_->IndexLabels();
   return s;
 }
 
 absl::Status HnswIndex::Save(const std::string& path, base::FileOps* ops) const {
-  return impl_->graph->SaveTo(path, ops != nullptr ? *ops : base::DefaultFileOps());
+  std::shared_lock<WriterFirstLock> lock(impl_->mu);
+  return impl_->graph->SaveTo(path, ops != nullptr ? *ops : base::DefaultFileOps(), impl_->by_ref);
 }
 
 absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path, Metric metric,
@@ -736,26 +961,62 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& pa
 absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadFromBytes(const std::string& path,
                                                                     const std::string& bytes,
                                                                     Metric metric, size_t dim) {
+  return LoadRows(path, bytes, metric, dim, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadOver(const std::string& path,
+                                                               const std::string& bytes,
+                                                               Metric metric, size_t dim,
+                                                               const RowSource& rows) {
+  return LoadRows(path, bytes, metric, dim, &rows);
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadRows(const std::string& path,
+                                                               const std::string& bytes,
+                                                               Metric metric, size_t dim,
+                                                               const RowSource* rows) {
   if (dim == 0) return absl::InvalidArgumentError("HNSW: dim must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->metric = metric;
   impl->dim = dim;
-  impl->space = std::make_unique<Space>(metric, dim);
+  impl->by_ref = rows != nullptr;
+  impl->space = std::make_unique<Space>(metric, dim, impl->by_ref);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get());
-    absl::Status s = impl->graph->LoadFrom(path, bytes, dim);
+    absl::Status s =
+        impl->graph->LoadFrom(path, bytes, dim, impl->by_ref ? sizeof(RowRef) : size_t{0});
     if (!s.ok()) return s;
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat("HNSW index ", path, ": out of memory loading it"));
   }
+  if (rows != nullptr) {
+    // Point every element at its row (the file holds zeros there).
+    Graph& g = *impl->graph;
+    const bool cosine = metric == Metric::kCosine;
+    for (size_t i = 0; i < g.cur_element_count; ++i) {
+      const labeltype slot = g.getExternalLabel(static_cast<tableint>(i));
+      if (slot >= rows->rows) {
+        return absl::DataLossError(absl::StrCat("HNSW index ", path, ": element ", i,
+                                                " names slot ", slot, ", but only ", rows->rows,
+                                                " vectors exist"));
+      }
+      const float* v = rows->base + static_cast<size_t>(slot) * dim;
+      const RowRef r{v, cosine ? InverseNorm(v, dim) : 1.0f, static_cast<uint32_t>(slot)};
+      std::memcpy(g.getDataByInternalId(static_cast<tableint>(i)), &r, sizeof(r));
+    }
+  }
   impl->IndexLabels();
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
 }
 
-HnswResult HnswIndex::Search(const float* query, const HnswSearchOptions& options) const {
+HnswResult HnswIndex::Search(const float* query_rows, const HnswSearchOptions& options) const {
   HnswResult result;
+  std::shared_lock<WriterFirstLock> lock(impl_->mu);
   const Graph& g = *impl_->graph;
+  const RowRef query_ref{query_rows, 1.0f, 0};
+  const void* query =
+      impl_->by_ref ? static_cast<const void*>(&query_ref) : static_cast<const void*>(query_rows);
   const size_t n = g.cur_element_count;
   const size_t k = options.k;
   if (n == 0 || k == 0) return result;

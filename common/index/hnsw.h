@@ -1,18 +1,24 @@
 // An HNSW graph (hnswlib 0.6.2) over chosen rows of a base matrix, for one
-// metric: L2 and cosine (inner product on normalised vectors) through our
-// own hnswlib spaces using the dispatched kernels of metric.h, and L1
-// through an L1 space hnswlib does not ship. hnswlib is included from
-// hnsw.cc only (it defines non-inline functions in its headers).
+// metric: L2 and cosine (inner product) through our own hnswlib spaces using
+// the dispatched kernels of metric.h, and L1 through an L1 space hnswlib
+// does not ship. hnswlib is included from hnsw.cc only (it defines
+// non-inline functions in its headers).
 //
-// An index is built from a set of rows and then searched; Add inserts more
-// rows into an index no search can see yet (the Collection extends a graph
-// loaded from disk with the log tail before publishing it, and the graphs
-// it serves with the rows added since the last build when it closes).
-// Otherwise the Collection builds a new one aside and swaps it in (STYLE.md
-// point 10).
-// Thread-safety: Build/Load produce a new object; Search and Save are safe
-// concurrently on a built index (Save to distinct paths); Add needs the
-// index to itself (no concurrent call of any method).
+// Two ways to hold the rows:
+//  * Build / Load copy each row into the graph (hnswlib's own layout; for
+//    kCosine the rows must be normalised);
+//  * BuildOver / LoadOver read the rows in place from a RowSource the caller
+//    keeps (the Collection's VectorStore): each graph element holds a
+//    16-byte reference instead of dim floats, so several metrics' graphs
+//    share one copy of the vectors. For kCosine the rows are raw and the
+//    graph keeps each row's InverseNorm (metric.h) in its reference.
+//
+// Growth: Add / AddOver insert more rows while searches go on. They take
+// the index's writer lock for at most kAddBatchRows rows at a time, so a
+// search waits for at most one such batch, never for a whole Add.
+// Thread-safety: Build/Load produce a new object; Search, Save, size and
+// memory_bytes are safe concurrently with each other and with one Add (Save
+// to distinct paths); Adds must not run concurrently with each other.
 #ifndef LATENTSEARCH_COMMON_INDEX_HNSW_H_
 #define LATENTSEARCH_COMMON_INDEX_HNSW_H_
 
@@ -65,8 +71,19 @@ struct HnswResult {
   size_t distance_computations = 0;
 };
 
+// The rows a graph built with BuildOver reads: row `slot` is base + slot ·
+// dim for every slot < rows. The rows must neither move nor change while an
+// index built over them lives (VectorStore keeps both promises).
+struct RowSource {
+  const float* base = nullptr;
+  size_t rows = 0;
+};
+
 class HnswIndex {
  public:
+  // Rows inserted under one hold of the writer lock by Add / AddOver.
+  static constexpr size_t kAddBatchRows = 64;
+
   // Builds over `count` rows: row j of the index is base[slots[j] * dim ..]
   // (base is n × dim; every slots[j] < n), labelled with slots[j]. For
   // kCosine the rows must be normalised. Uses `num_threads` (0 = hardware
@@ -77,13 +94,26 @@ class HnswIndex {
                                                           size_t count, const HnswParams& params,
                                                           int num_threads = 0);
 
+  // As Build, but the graph reads the rows in place from `rows` (see the
+  // file comment); for kCosine the rows need not be normalised.
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> BuildOver(Metric metric, size_t dim,
+                                                              const RowSource& rows,
+                                                              const uint32_t* slots, size_t count,
+                                                              const HnswParams& params,
+                                                              int num_threads = 0);
+
   // Inserts `count` more rows, labelled like Build's (base is n × dim, rows
   // already in the graph must not be given again), on `num_threads`
-  // threads. Their levels come from a generator seeded with `seed` and the
-  // graph's size. Errors as Build's; after an error the index holds an
+  // threads, kAddBatchRows at a time under the writer lock (searches go on
+  // between batches and see the rows inserted so far). Their levels come from a generator seeded
+  // with `seed` and the graph's size. Errors as Build's; after an error the index holds an
   // unspecified subset of the rows and should be dropped.
   absl::Status Add(const float* base, const uint32_t* slots, size_t count, uint64_t seed,
                    int num_threads = 0);
+  // Add for an index built (or loaded) over rows: `rows` is the same source,
+  // possibly grown. FAILED_PRECONDITION for an index that copies its rows.
+  absl::Status AddOver(const RowSource& rows, const uint32_t* slots, size_t count, uint64_t seed,
+                       int num_threads = 0);
 
   // hnswlib's own file format (hnsw_format.h), published at `path`
   // atomically through `ops` (nullptr = base::DefaultFileOps()): temp file,
@@ -99,6 +129,13 @@ class HnswIndex {
                                                                   const std::string& bytes,
                                                                   Metric metric, size_t dim);
 
+  // Load / LoadFromBytes for a graph saved by an index built over rows:
+  // each element's label (its slot) must be < rows.rows, or DATA_LOSS.
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> LoadOver(const std::string& path,
+                                                             const std::string& bytes,
+                                                             Metric metric, size_t dim,
+                                                             const RowSource& rows);
+
   // One query (dim floats; normalised for kCosine).
   HnswResult Search(const float* query, const HnswSearchOptions& options) const;
 
@@ -106,12 +143,27 @@ class HnswIndex {
   size_t dim() const;
   size_t size() const;          // rows in the graph
   size_t memory_bytes() const;  // approximate
+  // Whether the graph reads its rows in place (BuildOver / LoadOver).
+  bool reads_in_place() const;
 
   ~HnswIndex();
 
  private:
   struct Impl;
   explicit HnswIndex(std::unique_ptr<Impl> impl);
+  // Build/BuildOver, Add/AddOver and the loads: row `slot` at base + slot ·
+  // dim, copied into the graph or (by_ref / rows) read in place.
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> BuildRows(Metric metric, size_t dim,
+                                                              const float* base, bool by_ref,
+                                                              const uint32_t* slots, size_t count,
+                                                              const HnswParams& params,
+                                                              int num_threads);
+  absl::Status AddRows(const float* base, const uint32_t* slots, size_t count, uint64_t seed,
+                       int num_threads);
+  static absl::StatusOr<std::unique_ptr<HnswIndex>> LoadRows(const std::string& path,
+                                                             const std::string& bytes,
+                                                             Metric metric, size_t dim,
+                                                             const RowSource* rows);
   std::unique_ptr<Impl> impl_;
 };
 

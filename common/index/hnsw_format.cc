@@ -27,8 +27,8 @@ bool ReadHeader(LittleEndianReader* r, Header* h) {
 
 // The header's own consistency, and that `remaining` bytes can hold the
 // level-0 elements.
-absl::Status CheckHeader(const std::string& path, const Header& h, size_t dim, size_t file_bytes,
-                         size_t remaining) {
+absl::Status CheckHeader(const std::string& path, const Header& h, size_t dim, size_t ref_bytes,
+                         size_t file_bytes, size_t remaining) {
   if (h.offset_level0 != 0) return Corrupt(path, "unsupported layout (offsetLevel0 != 0)");
   if (h.m < 1 || h.m > 10000 || h.max_m != h.m || h.max_m0 < h.m || h.max_m0 > 65535) {
     return Corrupt(
@@ -40,7 +40,13 @@ absl::Status CheckHeader(const std::string& path, const Header& h, size_t dim, s
     return Corrupt(path, "inconsistent element layout");
   }
   const size_t data_bytes = h.label_offset - h.offset_data;
-  if (data_bytes != dim * sizeof(float)) {
+  if (ref_bytes != 0 && data_bytes != ref_bytes) {
+    return Corrupt(path,
+                   absl::StrCat("element data of ", data_bytes, " bytes, expected ", ref_bytes,
+                                " (a reference to the collection's vector); a graph "
+                                "holding its own vectors is from an older version"));
+  }
+  if (ref_bytes == 0 && data_bytes != dim * sizeof(float)) {
     if (data_bytes % sizeof(float) != 0) return Corrupt(path, "inconsistent element layout");
     return Corrupt(path, absl::StrCat("dimension mismatch: the file holds vectors of ",
                                       data_bytes / sizeof(float), " floats, expected ", dim));
@@ -136,14 +142,15 @@ void AppendHeader(const Header& h, std::string* out) {
   AppendLittleEndian(h.ef_construction, out);
 }
 
-absl::StatusOr<Layout> Parse(const std::string& path, absl::string_view bytes, size_t dim) {
+absl::StatusOr<Layout> Parse(const std::string& path, absl::string_view bytes, size_t dim,
+                             size_t ref_bytes) {
   LittleEndianReader r(bytes);
   Layout layout;
   Header& h = layout.header;
   if (!ReadHeader(&r, &h)) {
     return Corrupt(path, absl::StrCat("truncated header (", bytes.size(), " bytes)"));
   }
-  absl::Status s = CheckHeader(path, h, dim, bytes.size(), r.remaining());
+  absl::Status s = CheckHeader(path, h, dim, ref_bytes, bytes.size(), r.remaining());
   if (!s.ok()) return s;
   layout.level0_pos = r.pos();
   r.Skip(h.count * h.size_per_element);  // fits: CheckHeader

@@ -6,6 +6,8 @@
 //   header (kHeaderBytes, see Header's fields in order)
 //   count × level-0 element: u32 link count (low 16 bits used) |
 //       max_m0 × u32 neighbour ids | dim × f32 vector | u64 label
+//   (graphs over a collection's vectors, HnswIndex::BuildOver, hold 16
+//   zero bytes in place of the vector: the label names the vector's slot)
 //   count × (u32 bytes | that many bytes of upper-level link lists, one
 //       list of u32 count + max_m × u32 ids per level above 0)
 //
@@ -68,7 +70,10 @@ struct Layout {
 // within the file, the element layout, and every link pointing at an
 // element that exists on that level (so a search never reads outside the
 // graph). DATA_LOSS naming `path` and what is wrong otherwise.
-absl::StatusOr<Layout> Parse(const std::string& path, absl::string_view bytes, size_t dim);
+// With ref_bytes != 0 each element holds a reference of that many bytes
+// instead of the vector (HnswIndex::BuildOver).
+absl::StatusOr<Layout> Parse(const std::string& path, absl::string_view bytes, size_t dim,
+                             size_t ref_bytes = 0);
 
 }  // namespace latentsearch::index::hnsw_format
 

@@ -170,4 +170,11 @@ void NormalizeRows(float* rows, size_t n, size_t dim) {
   }
 }
 
+float InverseNorm(const float* row, size_t dim) {
+  double s = 0;
+  for (size_t j = 0; j < dim; ++j) s += static_cast<double>(row[j]) * row[j];
+  if (s == 0 || !std::isfinite(s)) return 0;
+  return static_cast<float>(1.0 / std::sqrt(s));
+}
+
 }  // namespace latentsearch::index

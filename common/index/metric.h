@@ -57,6 +57,11 @@ double ReferenceDistance(Metric metric, const float* a, const float* b, size_t d
 // stay zero.
 void NormalizeRows(float* rows, size_t n, size_t dim);
 
+// 1/||row|| (double accumulation, as NormalizeRows), 0 for a zero row: what
+// the collection keeps per vector instead of a normalised copy, so cosine
+// scores are -q.row · InverseNorm(row) for a normalised query q.
+float InverseNorm(const float* row, size_t dim);
+
 }  // namespace latentsearch::index
 
 #endif  // LATENTSEARCH_COMMON_INDEX_METRIC_H_

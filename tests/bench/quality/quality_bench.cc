@@ -27,6 +27,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/openblas_core.h"
 #include "common/data/dataset.h"
 #include "common/data/load.h"
 #include "common/eval/knn_precision.h"
@@ -372,7 +373,11 @@ int Eval() {
 }  // namespace latentsearch
 
 int main(int argc, char** argv) {
+  // As latentsearch-trainer does: OpenBLAS's AVX-512 kernels on a CPU it does
+  // not know (common/base/openblas_core.h).
+  latentsearch::base::ReexecIfOpenBlasFellBack(argv);
   absl::ParseCommandLine(argc, argv);
+  std::printf("%s\n", latentsearch::base::OpenBlasCoreNote().c_str());
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode == "train") return latentsearch::Train();
   if (mode == "eval") return latentsearch::Eval();

@@ -58,7 +58,7 @@ void ExpectHnswFindsEveryItem(const Collection& c, const ItemBatch& items) {
   p.hnsw = true;
   p.metric = Metric::kL2;
   p.k = 3;
-  for (int i = 0; i < kItems; i += 7) {
+  for (size_t i = 0; i < items.metas.size(); i += 7) {
     SearchResult r = c.Search(items.vectors.data() + size_t{kDim} * i, p);
     EXPECT_FALSE(r.exact_fallback);
     ASSERT_FALSE(r.hits.empty());
@@ -239,6 +239,57 @@ class GraphPersistenceTest : public ::testing::Test {
   std::string graph_bytes_;
   std::atomic<int> builds_{0};
 };
+
+// Growth is inserted into the serving graph, not rebuilt: batches of
+// upserts after the first build cost no build (the graph covers every item
+// once the builder is idle); kills of a rebuild's worth cost one.
+TEST_F(GraphPersistenceTest, AdditionsAreInsertedIntoTheServingGraphAndOnlyKillsRebuild) {
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), CountingOptions()));
+  ASSERT_OK(c->Upsert(items_).status());
+  c->WaitForIndexes();
+  EXPECT_EQ(builds_.load(), 1);
+  for (int b = 0; b < 4; ++b) {
+    ASSERT_OK(c->Upsert(RandomItems(kItems + 150 * b, 150, 40 + b)).status());
+    c->WaitForIndexes();
+  }
+  EXPECT_EQ(builds_.load(), 1);
+  for (const IndexStatsEntry& e : c->Stats().indexes) {
+    if (e.hnsw) {
+      EXPECT_EQ(e.items, size_t{kItems} + 600);
+      EXPECT_EQ(e.state, IndexState::kReady);
+    }
+  }
+  ExpectHnswFindsEveryItem(*c, RandomItems(kItems, 150, 40));
+  ExpectHnswFindsEveryItem(*c, RandomItems(kItems + 450, 150, 43));
+  std::vector<std::string> gone;
+  for (int i = 0; i < 200; ++i) gone.push_back(items_.metas[i].id);
+  ASSERT_OK(c->Delete(gone).status());
+  c->WaitForIndexes();
+  EXPECT_EQ(builds_.load(), 2);
+  for (const IndexStatsEntry& e : c->Stats().indexes) {
+    if (e.hnsw) EXPECT_EQ(e.items, size_t{kItems} + 400);
+  }
+}
+
+// A collection whose vectors would outgrow max_vector_bytes refuses the
+// write before logging it: nothing of it is applied or replayed, and what
+// was there before survives a restart.
+TEST_F(GraphPersistenceTest, AWritePastMaxVectorBytesIsRefusedBeforeItIsLogged) {
+  CollectionOptions o = TestOptions(dir_);
+  o.max_vector_bytes = 700 * kDim * sizeof(float);
+  {
+    ASSERT_OK_AND_ASSIGN(auto c, Collection::Create(Config(), o));
+    ASSERT_OK(c->Upsert(items_).status());
+    EXPECT_THAT(c->Upsert(RandomItems(kItems, 101, 50)).status(),
+                StatusIs(absl::StatusCode::kResourceExhausted,
+                         AllOf(HasSubstr("'graphs'"), HasSubstr("has room for 700"))));
+    EXPECT_EQ(c->Stats().item_count, size_t{kItems});
+  }
+  ASSERT_OK_AND_ASSIGN(auto c, Collection::Open(o));
+  EXPECT_EQ(c->Stats().item_count, size_t{kItems});
+  ASSERT_OK(c->Upsert(RandomItems(kItems, 100, 51)).status());
+  EXPECT_EQ(c->Stats().item_count, size_t{kItems} + 100);
+}
 
 // The control for the build count: an intact saved graph is loaded. The
 // manifest's size and checksum (counted while the graph was written) are
@@ -479,8 +530,9 @@ TEST_F(GraphPersistenceTest, AKillNineCostsOnlyTheInsertsOfTheLogTail) {
 
 // A tail of a rebuild's size is not inserted at the open (that would hold
 // it up like a build): the loaded graph serves at once with the tail
-// searched exactly, and the background builder rebuilds.
-TEST_F(GraphPersistenceTest, ALongTailIsLeftToABackgroundRebuild) {
+// searched exactly, and the background builder inserts the tail into it
+// (no rebuild: only kills make one).
+TEST_F(GraphPersistenceTest, ALongTailIsInsertedInTheBackground) {
   const ItemBatch more = RandomItems(kItems, 100, 27);
   const std::string crash = tmp_.Join("crash");
   {
@@ -511,8 +563,14 @@ TEST_F(GraphPersistenceTest, ALongTailIsLeftToABackgroundRebuild) {
     EXPECT_EQ(r.hits[0].id, more.metas[i].id);
   }
   c->WaitForIndexes();
-  EXPECT_EQ(builds_.load(), 1);
+  EXPECT_EQ(builds_.load(), 0);
+  for (const IndexStatsEntry& e : c->Stats().indexes) {
+    if (e.hnsw) {
+      EXPECT_EQ(e.items, items_.metas.size() + more.metas.size());
+    }
+  }
   ExpectHnswFindsEveryItem(*c, items_);
+  ExpectHnswFindsEveryItem(*c, more);
 }
 
 // A snapshot taken while no slot is dead keeps the numbering: the graphs

@@ -2,7 +2,8 @@
 // Many threads search one HnswIndex (different ef, filters) and call
 // ExactSearch (sharing the thread pool) at once, while the index is saved;
 // every answer must equal the one computed alone. The HNSW build itself
-// inserts from several threads.
+// inserts from several threads, and AddOver grows a graph over a VectorStore
+// (appended to meanwhile) while searches and a save run.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "common/index/exact.h"
 #include "common/index/hnsw.h"
 #include "common/index/metric.h"
+#include "common/index/vector_store.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/test_env.h"
 #include "gtest/gtest.h"
@@ -134,6 +136,78 @@ TEST(IndexConcurrencyTest, ConcurrentExactSearchesShareThePool) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// The Collection's growth scheme: rows are appended to the store while a
+// graph over its first rows serves; AddOver inserts them (several threads,
+// kAddBatchRows at a time under the index's writer lock) while four threads
+// search (filtered and not) and one saves. Every answer is well formed
+// (slots that exist, closest first); every search sees the graph grow,
+// never shrink; afterwards the grown graph finds the new rows.
+TEST(IndexConcurrencyTest, AddOverRunsBesideSearchesAndSaves) {
+  constexpr size_t kFirst = 1000, kAll = 3000;
+  const std::vector<float> data = testing::ClusteredVectors(kAll, kDim, 9);
+  VectorStore store;
+  ASSERT_THAT(store.Init(kDim, uint64_t{1} << 26), IsOk());
+  ASSERT_THAT(store.Append(data.data(), kFirst), IsOk());
+  std::vector<uint32_t> slots(kAll);
+  std::iota(slots.begin(), slots.end(), 0u);
+  HnswParams params;
+  params.ef_construction = 64;
+  for (Metric m : {Metric::kL2, Metric::kCosine}) {
+    SCOPED_TRACE(MetricName(m));
+    absl::StatusOr<std::unique_ptr<HnswIndex>> built = HnswIndex::BuildOver(
+        m, kDim, RowSource{store.data(), store.size()}, slots.data(), kFirst, params, 2);
+    ASSERT_TRUE(built.ok()) << built.status();
+    HnswIndex& index = **built;
+    if (store.size() < kAll)
+      ASSERT_THAT(store.Append(data.data() + kFirst * kDim, kAll - kFirst), IsOk());
+    Bitset half(kAll);
+    for (size_t i = 0; i < kAll; i += 2) half.Set(i);
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0};
+    ::latentsearch::testing::TempDir dir;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        size_t last = 0;
+        for (size_t i = static_cast<size_t>(t); !done.load() || i % 50 != 0; ++i) {
+          std::vector<float> q(data.begin() + (i % kAll) * kDim,
+                               data.begin() + (i % kAll + 1) * kDim);
+          if (m == Metric::kCosine) NormalizeRows(q.data(), 1, kDim);
+          HnswSearchOptions o;
+          o.k = 5;
+          o.allowed = t % 2 == 0 ? nullptr : &half;
+          const size_t size = index.size();
+          if (size < last) ++bad;
+          last = size;
+          HnswResult r = index.Search(q.data(), o);
+          for (size_t j = 0; j < r.neighbors.size(); ++j) {
+            if (r.neighbors[j].slot >= kAll) ++bad;
+            if (j > 0 && r.neighbors[j].distance < r.neighbors[j - 1].distance) ++bad;
+          }
+        }
+      });
+    }
+    threads.emplace_back([&] { EXPECT_THAT(index.Save(dir.Join("during")), IsOk()); });
+    EXPECT_THAT(index.AddOver(RowSource{store.data(), store.size()}, slots.data() + kFirst,
+                              kAll - kFirst, 7, 2),
+                IsOk());
+    done = true;
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(bad.load(), 0);
+    EXPECT_EQ(index.size(), kAll);
+    size_t found = 0;
+    for (size_t i = kFirst; i < kAll; i += 5) {
+      std::vector<float> q(data.begin() + i * kDim, data.begin() + (i + 1) * kDim);
+      if (m == Metric::kCosine) NormalizeRows(q.data(), 1, kDim);
+      HnswSearchOptions o;
+      o.k = 1;
+      HnswResult r = index.Search(q.data(), o);
+      found += !r.neighbors.empty() && r.neighbors[0].slot == i;
+    }
+    EXPECT_GE(found, (kAll - kFirst) / 5 * 98 / 100);
+  }
 }
 
 }  // namespace
