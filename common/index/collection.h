@@ -2,14 +2,22 @@
 // index and (optionally) an HNSW graph per metric, persisted under its own
 // directory (storage.h: snapshot + write-ahead log).
 //
-// Serving model (STYLE.md point 10): vectors live in append-only slots. An
-// upsert of an existing id appends a new slot and marks the old one dead; a
-// delete marks it dead. HNSW graphs are built *aside* on a background thread
-// over the live slots of a copy of the data and swapped in with one pointer
-// change; until the next build, slots added after the graph was built are
-// searched exactly and merged, and dead slots are filtered out, so HNSW
-// answers stay correct while a build runs. Searches never wait for a build:
-// they hold a reader lock that writers take only to append.
+// Serving model (STYLE.md point 10): vectors live in append-only slots of a
+// VectorStore (fixed addresses; one copy of each vector, which every
+// metric's graph and the exact scans read in place; cosine uses each
+// vector's stored inverse norm instead of a normalised copy). An upsert of
+// an existing id appends a new slot and marks the old one dead; a delete
+// marks it dead. Each metric's HNSW graph covers the slots below its
+// built_n; slots added later are searched exactly and merged, and dead
+// slots are filtered out, so answers stay correct whatever the builder is
+// doing. The builder thread inserts new slots into the serving graphs once
+// rebuild_min_changes have accumulated (HnswIndex::AddOver, in small
+// batches under the graph's own writer-first lock, while searches go on),
+// then publishes the graph with the higher built_n; only kills (dead rows
+// the graph still holds) make it build new graphs aside, after
+// max(rebuild_min_changes, rebuild_fraction × graph) of them, and swap them
+// in with one pointer change. Searches never wait for a build: they hold a
+// reader lock that writers take only to append.
 //
 // Versions (replicas of a sharded collection, docs/cluster.md): every live
 // item carries the version of the write that put it there, and
@@ -100,9 +108,10 @@ namespace latentsearch::index {
 struct CollectionOptions {
   // The collection's own directory (created if missing).
   std::string dir;
-  // A rebuild starts when this many slots were added or killed since the
-  // serving graph was built, or when that is more than `rebuild_fraction`
-  // of the graph, whichever is larger.
+  // Slots added since the serving graphs were built are inserted into them
+  // once there are this many. A rebuild starts once this many slots were
+  // killed since the graphs were built, or more than `rebuild_fraction` of
+  // the graph, whichever is larger.
   size_t rebuild_min_changes = 1000;
   double rebuild_fraction = 0.1;
   // Threads for HNSW builds and exact scans (0 = hardware concurrency).

@@ -67,7 +67,8 @@ ABSL_FLAG(uint32_t, max_batch_queries, 1000, "Most queries in one SearchBatch");
 ABSL_FLAG(int32_t, max_message_bytes, 4 << 20, "Largest request message, bytes");
 ABSL_FLAG(int32_t, threads, 0, "Threads for index builds and scans; 0 = all cores");
 ABSL_FLAG(uint32_t, rebuild_min_changes, 1000,
-          "Rebuild an HNSW graph after this many upserts/deletes (or 10%)");
+          "Insert new items into the HNSW graphs once this many have arrived; rebuild "
+          "after this many deletes/replacements (or 10%)");
 ABSL_FLAG(bool, encoder_tls, false,
           "Dial --encoder with TLS (system roots unless --encoder_tls_ca)");
 ABSL_FLAG(std::string, encoder_tls_ca, "",
