@@ -2,7 +2,7 @@
 // scale curve"): for each size, the whole life of one collection of
 // clustered 128-d vectors on one latentsearch-search process that the
 // benchmark starts itself on loopback with its own data dir (size_run.h:
-// ingest, build, restart, query, snapshot, kill9, plus hnswlib and FAISS
+// ingest, build, restart, query, insert, snapshot, kill9, plus hnswlib and FAISS
 // builds of the same rows). Prints a Markdown report framed by the CPU
 // model, its avx512*/amx* flags and `uptime` before and after (also written
 // to --out, rewritten after each size). Progress goes to stderr. Data under
@@ -39,9 +39,10 @@
 
 ABSL_FLAG(std::string, sizes, "100000,300000,1000000",
           "Collection sizes (multiples of 1,000), one node life each");
-ABSL_FLAG(std::string, phases, "restart,query,snapshot,kill9,hnswlib,faiss",
-          "Phases after ingest and build (which always run): restart, query, snapshot, kill9, "
-          "hnswlib, faiss");
+ABSL_FLAG(std::string, phases, "restart,query,insert,snapshot,kill9,hnswlib,faiss",
+          "Phases after ingest and build (which always run): restart, query, insert (n/10 new "
+          "items into the settled collection; snapshot and kill9 then see n + n/10), snapshot, "
+          "kill9, hnswlib, faiss");
 ABSL_FLAG(std::string, search_binary, "",
           "The latentsearch-search to measure; empty = <build>/bin/latentsearch-search");
 ABSL_FLAG(uint32_t, dim, 128, "Vector length");
@@ -92,11 +93,11 @@ absl::StatusOr<ScaleOptions> OptionsFromFlags() {
   ScaleOptions o;
   for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_phases), ',', absl::SkipEmpty())) {
     if (p == "ingest" || p == "build") continue;
-    if (p != "restart" && p != "query" && p != "snapshot" && p != "kill9" && p != "hnswlib" &&
-        p != "faiss") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--phases: '", p,
-                       "'; use ingest, build, restart, query, snapshot, kill9, hnswlib, faiss"));
+    if (p != "restart" && p != "query" && p != "insert" && p != "snapshot" && p != "kill9" &&
+        p != "hnswlib" && p != "faiss") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--phases: '", p,
+          "'; use ingest, build, restart, query, insert, snapshot, kill9, hnswlib, faiss"));
     }
     o.phases.insert(std::string(p));
   }

@@ -2,6 +2,8 @@
 // Thread-safety: pure.
 #include "tests/bench/scale/scale_report.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "tests/bench/cluster/markdown.h"
 
@@ -53,12 +55,43 @@ std::string BuildTable(const std::vector<SizeResult>& results) {
   return t.ToString();
 }
 
-std::string Graphs(const RestartFigure& f) {
+std::string Graphs(const GraphFigure (&graphs)[3]) {
   std::string out;
   for (size_t i = 0; i < 3; ++i) {
-    absl::StrAppend(&out, i ? ", " : "", MetricLabel(kMetrics[i]), " ", Num(f.graphs[i].items, 0));
+    absl::StrAppend(&out, i ? ", " : "", MetricLabel(kMetrics[i]), " ", Num(graphs[i].items, 0));
   }
   return out;
+}
+
+std::string Graphs(const RestartFigure& f) { return Graphs(f.graphs); }
+
+// One row per size that ran the insert phase; the ratio is to the µs per
+// insert of the smallest such size.
+std::string InsertTable(const std::vector<SizeResult>& results) {
+  const SizeResult* smallest = nullptr;
+  for (const SizeResult& r : results) {
+    if (r.insert.ran && (smallest == nullptr || r.n < smallest->n)) smallest = &r;
+  }
+  Table t({"vectors before", "Δ inserted", "ingest s", "settled s (after that ingest)",
+           "µs per insert",
+           absl::StrCat("× µs per insert at ", smallest ? Num(smallest->n, 0) : kNone),
+           "graph items after"});
+  for (const SizeResult& r : results) {
+    const InsertFigure& f = r.insert;
+    if (!f.ran) continue;
+    const double base = smallest->insert.MicrosPerInsert();
+    std::string items = Graphs(f.graphs);
+    for (const GraphFigure& g : f.graphs) {
+      if (g.items != f.before + f.added) {
+        absl::StrAppend(&items, " (expected ", Num(f.before + f.added, 0), ")");
+        break;
+      }
+    }
+    t.AddRow({Num(f.before, 0), Num(f.added, 0), Sec(f.ingest_seconds), Sec(f.settled_seconds),
+              Num(f.MicrosPerInsert(), 1),
+              base > 0 ? Num(f.MicrosPerInsert() / base, 2) : std::string(kNone), items});
+  }
+  return t.ToString();
 }
 
 std::string RestartTable(const ScaleOptions& o, const std::vector<SizeResult>& results) {
@@ -108,8 +141,21 @@ std::string QueryTable(const ScaleOptions& o, const std::vector<SizeResult>& res
 }  // namespace
 
 std::string RenderTables(const ScaleOptions& o, const std::vector<SizeResult>& results) {
+  const bool inserted =
+      std::any_of(results.begin(), results.end(), [](const SizeResult& r) { return r.insert.ran; });
+  std::string insert;
+  if (inserted) {
+    insert = absl::StrCat(
+        "\n### Insertion into a built collection\n\n",
+        "Δ = n / 10 new items upserted once the graphs of n had settled; µs per insert = "
+        "(ingest s + settled s) × 1e6 / Δ.\n\n",
+        InsertTable(results));
+  }
+  const std::string restart_note =
+      inserted ? "The snapshot and the kill -9 ran on n + Δ items (after the insert phase).\n\n"
+               : "";
   return absl::StrCat("### Ingest and memory\n\n", IngestTable(o, results), "\n### HNSW builds\n\n",
-                      BuildTable(results), "\n### Restart and snapshot\n\n",
+                      BuildTable(results), insert, "\n### Restart and snapshot\n\n", restart_note,
                       RestartTable(o, results), "\n### Queries (gRPC Search, k = ", o.k, ")\n\n",
                       QueryTable(o, results), "\n");
 }

@@ -1,6 +1,7 @@
 // The scale benchmark's Markdown tables (docs/benchmarks.md, "Search node
 // scale curve"): ingest and memory, HNSW builds next to hnswlib and FAISS,
-// restart and snapshot, queries. Phases that did not run show "–".
+// insertion into a built collection (only when that phase ran), restart and
+// snapshot, queries. Phases that did not run show "–".
 // Thread-safety: pure functions.
 #ifndef LATENTSEARCH_TESTS_BENCH_SCALE_SCALE_REPORT_H_
 #define LATENTSEARCH_TESTS_BENCH_SCALE_SCALE_REPORT_H_

@@ -11,6 +11,7 @@
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/testing/test_env.h"
+#include "tests/bench/cluster/bench_data.h"
 #include "tests/bench/scale/ground_truth.h"
 #include "tests/bench/scale/search_node.h"
 
@@ -21,20 +22,33 @@ constexpr char kName[] = "scale";
 constexpr absl::Duration kPollEvery = absl::Milliseconds(100);
 using Clock = std::chrono::steady_clock;
 
+// Items the insert phase adds to a collection of n (Δ).
+uint64_t InsertCount(const ScaleOptions& o, uint64_t n) {
+  return o.phases.count("insert") ? n / 10 : 0;
+}
+
 // The rows the node receives and the benchmark's own copies of them.
 struct Data {
   std::vector<float> base;                      // n x dim, items v0..v<n-1>
-  std::vector<float> tail;                      // kill9_tail x dim, items v<n>..
+  std::vector<float> added;                     // Δ x dim, items v<n>..v<n+Δ-1>
+  std::vector<float> tail;                      // kill9_tail x dim, the ids after those
   std::vector<float> queries;                   // recall_queries x dim
   std::vector<float> base_unit, queries_unit;   // Normalized(), for cosine
   std::vector<std::vector<uint32_t>> truth[3];  // per kMetrics entry
 };
 
+// The added rows are the generator's batches right after the first n (each
+// batch is drawn from a stream of its own: the same mixture, no row of the
+// base again), rounded up to whole batches; the kill9 tail follows them.
 Data MakeData(const ScaleOptions& o, uint64_t n) {
-  Rows rows = MakeRows(o.data, n, o.kill9_tail, o.recall_queries);
+  const uint64_t added = InsertCount(o, n);
+  const uint64_t added_batches = (added + Dataset::kBatch - 1) / Dataset::kBatch;
+  Rows rows = MakeRows(o.data, n, added_batches * Dataset::kBatch + o.kill9_tail, o.recall_queries);
   Data d;
   d.base = std::move(rows.base);
-  d.tail = std::move(rows.tail);
+  const auto tail_at = rows.tail.begin() + added_batches * Dataset::kBatch * o.dim;
+  d.added.assign(rows.tail.begin(), rows.tail.begin() + added * o.dim);
+  d.tail.assign(tail_at, rows.tail.end());
   d.queries = std::move(rows.queries);
   return d;
 }
@@ -183,6 +197,34 @@ void RunLibraries(const ScaleOptions& o, uint64_t n, const Data& d, SizeResult* 
   }
 }
 
+// Upserts the Δ added rows into the settled collection of n and waits, as
+// after the first ingest, until the graphs have settled again.
+absl::Status RunInsert(const ScaleOptions& o, uint64_t n, const Data& d, SearchNode* node,
+                       InsertFigure* f) {
+  f->ran = true;
+  f->before = n;
+  f->added = d.added.size() / o.dim;
+  LS_ASSIGN_OR_RETURN(f->ingest_seconds,
+                      Upload(node->stub(), kName, d.added.data(), n, f->added, o.dim, o.upload));
+  const Clock::time_point ingest_end = Clock::now();
+  const std::vector<float> probe(d.queries.begin(), d.queries.begin() + o.dim);
+  LS_ASSIGN_OR_RETURN(Readiness ready, WaitReady(node->stub(), kName, n + f->added, probe,
+                                                 ingest_end, o.ready_timeout, kPollEvery));
+  f->settled_seconds = ready.settled_seconds;
+  FillGraphs(ready.info, f->graphs);
+  LOG(INFO) << "n=" << n << ": inserted " << f->added << " in " << f->ingest_seconds
+            << " s, settled " << f->settled_seconds << " s after, " << f->MicrosPerInsert()
+            << " µs per insert";
+  for (size_t i = 0; i < 3; ++i) {
+    if (f->graphs[i].items != n + f->added) {
+      LOG(WARNING) << "n=" << n << ": after inserting " << f->added << ", the "
+                   << MetricLabel(kMetrics[i]) << " graph holds " << f->graphs[i].items
+                   << " items, not " << n + f->added;
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Ingest and build: a fresh node, the collection, n items, settled graphs.
 absl::Status IngestAndBuild(const ScaleOptions& o, uint64_t n, const Data& d, SearchNode* node,
                             SizeResult* r) {
@@ -225,11 +267,16 @@ absl::StatusOr<SizeResult> RunSize(const ScaleOptions& o, uint64_t n) {
     LS_RETURN_IF_ERROR(Restart(o, &node, SIGTERM, n, probe, &r.sigterm));
   }
   if (o.phases.count("query")) LS_RETURN_IF_ERROR(RunQueries(o, &node, d, &r));
+  uint64_t live = n;  // the items the collection holds
+  if (o.phases.count("insert")) {
+    LS_RETURN_IF_ERROR(RunInsert(o, n, d, &node, &r.insert));
+    live += r.insert.added;
+  }
   if (o.phases.count("snapshot")) LS_RETURN_IF_ERROR(RunSnapshot(&node, dir.Join("data"), &r));
   if (o.phases.count("kill9")) {
     LS_RETURN_IF_ERROR(
-        Upload(node.stub(), kName, d.tail.data(), n, o.kill9_tail, o.dim, o.upload).status());
-    LS_RETURN_IF_ERROR(Restart(o, &node, SIGKILL, n + o.kill9_tail, probe, &r.kill9));
+        Upload(node.stub(), kName, d.tail.data(), live, o.kill9_tail, o.dim, o.upload).status());
+    LS_RETURN_IF_ERROR(Restart(o, &node, SIGKILL, live + o.kill9_tail, probe, &r.kill9));
   }
   if (r.rss_peak == 0) r.rss_peak = node.PeakRssBytes();
   node.Stop(SIGTERM);

@@ -8,6 +8,9 @@
 //   restart   SIGTERM, start again, wait the same way;
 //   query     recall@k against the benchmark's own exact answers and QPS /
 //             latency over gRPC, exact and HNSW at each ef;
+//   insert    upsert n/10 new items into the settled collection and wait
+//             until it has settled again (the cost of growing a built
+//             collection); the phases after it see n + n/10 items;
 //   snapshot  Snapshot RPC: time, snapshot bytes, data dir bytes;
 //   kill9     upsert a tail after the snapshot, SIGKILL, start, wait;
 //   hnswlib, faiss  the reference builds of library_builds.h, run after
@@ -75,6 +78,21 @@ struct RestartFigure {
   uint64_t rss_bytes = 0;
 };
 
+// The insert phase: Δ new items upserted into a collection of n whose
+// graphs had settled.
+struct InsertFigure {
+  bool ran = false;
+  uint64_t before = 0;         // n, the items when the phase started
+  uint64_t added = 0;          // Δ = n / 10, ids after every earlier item
+  double ingest_seconds = 0;   // wall time of the Upsert streams of Δ
+  double settled_seconds = 0;  // end of that ingest -> settled (WaitReady)
+  GraphFigure graphs[3];       // per kMetrics entry, once settled
+  // (ingest + settle) s × 1e6 / Δ.
+  double MicrosPerInsert() const {
+    return added == 0 ? 0 : (ingest_seconds + settled_seconds) * 1e6 / added;
+  }
+};
+
 struct QueryFigure {
   v1::Metric metric = v1::METRIC_L2;
   bool hnsw = false;
@@ -98,6 +116,7 @@ struct SizeResult {
   uint64_t rss_empty = 0, rss_ingested = 0, rss_built = 0, rss_peak = 0;
   uint64_t hnsw_memory_bytes = 0;  // sum of the HNSW IndexStats.memory_bytes
   RestartFigure sigterm, kill9;
+  InsertFigure insert;
   bool snapshot_ran = false;
   double snapshot_seconds = 0;
   uint64_t snapshot_bytes = 0, collection_disk_bytes = 0, data_dir_bytes = 0;
