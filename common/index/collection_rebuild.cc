@@ -7,6 +7,8 @@
 // while searches answer exactly.
 // Thread-safety: runs on the collection's builder thread; shares state with
 // searches and writers under mu_ (see collection.h).
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -20,6 +22,19 @@
 #include "common/index/collection.h"
 
 namespace latentsearch::index {
+namespace {
+
+// Hands freed heap memory back to the system. glibc keeps what is freed in
+// its arenas (the ingest's request buffers on the gRPC threads, a build's
+// temporaries on this one) and that stays resident; the builder trims
+// after each piece of work, when a large batch of such memory was freed.
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
 
 void Collection::MaybeScheduleRebuild() {
   if (!config_.hnsw) return;
@@ -199,7 +214,8 @@ bool Collection::WorthSaving(const std::vector<std::shared_ptr<const Graph>>& ex
 }
 
 void Collection::BuilderLoop() {
-  while (true) {
+  for (bool worked = false;; worked = true) {
+    if (worked) ReleaseFreeMemory();
     BuildInput in;
     const BuilderWork work = WaitAndCopy(&in);
     if (work == BuilderWork::kStop) return;
