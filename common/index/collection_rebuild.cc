@@ -75,27 +75,24 @@ Collection::BuilderWork Collection::WaitAndCopy(BuildInput* in) {
     return stopping_ || rebuild_requested_ || extend_requested_ || save_requested_;
   });
   if (stopping_) return BuilderWork::kStop;
-  if (!rebuild_requested_ && extend_requested_) {
-    extend_requested_ = false;
-    building_ = true;
-    in->n = static_cast<uint32_t>(metas_.size());
-    in->rows = Rows();
-    in->seq = applied_seq_;
-    in->graphs = graphs_;
-    return BuilderWork::kExtend;
-  }
-  if (!rebuild_requested_) {
+  if (!rebuild_requested_ && !extend_requested_) {
     save_requested_ = false;
     saving_ = true;
     return BuilderWork::kSave;
   }
+  // A rebuild covers what an insertion would.
+  const bool rebuild = rebuild_requested_;
   rebuild_requested_ = false;
   extend_requested_ = false;
   building_ = true;
   in->n = static_cast<uint32_t>(metas_.size());
   in->rows = Rows();
-  in->killed_at_copy = killed_since_build_;
   in->seq = applied_seq_;
+  if (!rebuild) {
+    in->graphs = graphs_;
+    return BuilderWork::kExtend;
+  }
+  in->killed_at_copy = killed_since_build_;
   in->slots.reserve(live_count_);
   for (uint32_t s = 0; s < in->n; ++s) {
     if (live_.Test(s)) in->slots.push_back(s);
