@@ -257,6 +257,78 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     dist_func_param_ = space->get_dist_func_param();
   }
 
+  // Whether elements hold RowRefs (a graph over rows): the distance to an
+  // element then reads a second place, the row, which the searches
+  // prefetch too.
+  bool by_ref = false;
+
+  // Prefetches element `id`'s data (the vector, or its RowRef).
+  void PrefetchElement(tableint id) const {
+#ifdef USE_SSE
+    _mm_prefetch(getDataByInternalId(id), _MM_HINT_T0);
+#endif
+  }
+  // For a graph over rows, prefetches the start of the row element `id`
+  // references (its RowRef should be in cache: PrefetchElement earlier).
+  void PrefetchRow(tableint id) const {
+#ifdef USE_SSE
+    if (!by_ref) return;
+    const char* v =
+        reinterpret_cast<const char*>(reinterpret_cast<const RowRef*>(getDataByInternalId(id))->v);
+    _mm_prefetch(v, _MM_HINT_T0);
+    _mm_prefetch(v + 64, _MM_HINT_T0);
+#endif
+  }
+
+  using Candidates = std::priority_queue<std::pair<float, tableint>,
+                                         std::vector<std::pair<float, tableint>>, CompareByFirst>;
+
+  // hnswlib's searchBaseLayer (the construction search: ef_construction_,
+  // per-element locks) with PrefetchRow one neighbour ahead, so that a
+  // graph over rows is not slowed by the second memory access.
+  Candidates SearchForInsert(tableint ep_id, const void* data_point, int layer) {
+    hnswlib::VisitedList* vl = visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+    Candidates top_candidates;
+    Candidates candidate_set;  // by negated distance
+    float lower_bound = fstdistfunc_(data_point, getDataByInternalId(ep_id), dist_func_param_);
+    top_candidates.emplace(lower_bound, ep_id);
+    candidate_set.emplace(-lower_bound, ep_id);
+    visited[ep_id] = tag;
+    while (!candidate_set.empty()) {
+      const std::pair<float, tableint> cur = candidate_set.top();
+      if (-cur.first > lower_bound && top_candidates.size() == ef_construction_) break;
+      candidate_set.pop();
+      std::unique_lock<std::mutex> lock(link_list_locks_[cur.second]);
+      linklistsizeint* data =
+          layer == 0 ? get_linklist0(cur.second) : get_linklist(cur.second, layer);
+      const size_t size = getListCount(data);
+      const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
+      if (size > 0) {
+        PrefetchElement(datal[0]);
+        if (size > 1) PrefetchElement(datal[1]);
+        PrefetchRow(datal[0]);
+      }
+      for (size_t j = 0; j < size; j++) {
+        const tableint cand = datal[j];
+        if (j + 2 < size) PrefetchElement(datal[j + 2]);
+        if (j + 1 < size) PrefetchRow(datal[j + 1]);
+        if (visited[cand] == tag) continue;
+        visited[cand] = tag;
+        const float d = fstdistfunc_(data_point, getDataByInternalId(cand), dist_func_param_);
+        if (top_candidates.size() < ef_construction_ || lower_bound > d) {
+          candidate_set.emplace(-d, cand);
+          top_candidates.emplace(d, cand);
+          if (top_candidates.size() > ef_construction_) top_candidates.pop();
+          lower_bound = top_candidates.top().first;
+        }
+      }
+    }
+    visited_list_pool_->releaseVisitedList(vl);
+    return top_candidates;
+  }
+
   // hnswlib's addPoint for a new label at a given level, without its update
   // path, reading the entry point under `global`. Throws like hnswlib.
   void Insert(const void* data_point, labeltype label, int curlevel) {
@@ -312,7 +384,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
         }
       }
       for (int level = std::min(curlevel, maxlevelcopy); level >= 0; level--) {
-        auto top_candidates = searchBaseLayer(curr_obj, data_point, level);
+        auto top_candidates = SearchForInsert(curr_obj, data_point, level);
         curr_obj = mutuallyConnectNewElement(data_point, cur_c, top_candidates, level,
                                              /*isUpdate=*/false);
       }
@@ -413,15 +485,18 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 #ifdef USE_SSE
       if (size > 0) {
         _mm_prefetch(reinterpret_cast<const char*>(visited + datal[0]), _MM_HINT_T0);
-        _mm_prefetch(getDataByInternalId(datal[0]), _MM_HINT_T0);
+        PrefetchElement(datal[0]);
+        if (size > 1) PrefetchElement(datal[1]);
+        PrefetchRow(datal[0]);
       }
 #endif
       for (size_t j = 0; j < size; j++) {
         const tableint cand = datal[j];
 #ifdef USE_SSE
+        if (j + 2 < size) PrefetchElement(datal[j + 2]);
         if (j + 1 < size) {
           _mm_prefetch(reinterpret_cast<const char*>(visited + datal[j + 1]), _MM_HINT_T0);
-          _mm_prefetch(getDataByInternalId(datal[j + 1]), _MM_HINT_T0);
+          PrefetchRow(datal[j + 1]);
         }
 #endif
         if (visited[cand] == tag) continue;
@@ -850,6 +925,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::BuildRows(Metric metric, s
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
                                           params.ef_construction, params.seed);
+    impl->graph->by_ref = by_ref;
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("HNSW: cannot allocate a graph of ", count, " rows: ", e.what()));
@@ -983,6 +1059,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadRows(const std::string
   impl->space = std::make_unique<Space>(metric, dim, impl->by_ref);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get());
+    impl->graph->by_ref = impl->by_ref;
     absl::Status s =
         impl->graph->LoadFrom(path, bytes, dim, impl->by_ref ? sizeof(RowRef) : size_t{0});
     if (!s.ok()) return s;
