@@ -458,8 +458,9 @@ class Collection {
   absl::Status InstallLoadedGraph(LoadedGraph& lg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inserts the live slots >= g.built_n of `metric` into g.index and
   // returns the graph covering every slot; g itself when there are none,
-  // or when there are RebuildThreshold or more (a background build's job).
-  absl::StatusOr<std::shared_ptr<Graph>> ExtendGraph(Metric metric, std::shared_ptr<Graph> g)
+  // or when there are max_tail or more (then the builder's job).
+  absl::StatusOr<std::shared_ptr<Graph>> ExtendGraph(Metric metric, std::shared_ptr<Graph> g,
+                                                     size_t max_tail)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseGraphs();
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -438,7 +439,8 @@ absl::Status Collection::InstallLoadedGraph(LoadedGraph& lg) {
   g->build_seconds = lg.load_seconds;
   g->built_at_us = NowMicros();
   const size_t before = g->index->size();
-  LS_ASSIGN_OR_RETURN(std::shared_ptr<Graph> extended, ExtendGraph(e.metric, g));
+  LS_ASSIGN_OR_RETURN(std::shared_ptr<Graph> extended,
+                      ExtendGraph(e.metric, g, options_.rebuild_min_changes));
   const size_t i = MetricIndex(e.metric);
   graph_tail_inserts_ += extended->index->size() - before;
   if (extended == g) saved_[i] = {true, g, e};  // the file holds what is served
@@ -448,16 +450,19 @@ absl::Status Collection::InstallLoadedGraph(LoadedGraph& lg) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<Collection::Graph>> Collection::ExtendGraph(
-    Metric metric, std::shared_ptr<Graph> g) {
+absl::StatusOr<std::shared_ptr<Collection::Graph>> Collection::ExtendGraph(Metric metric,
+                                                                           std::shared_ptr<Graph> g,
+                                                                           size_t max_tail) {
   const uint32_t n = static_cast<uint32_t>(metas_.size());
   if (g->built_n >= n) return g;
-  // A tail of a rebuild's size or more is left to the background builder
-  // (searched exactly until then): inserting it here would hold up the
-  // open or the close for as long as a build.
-  if (n - g->built_n >= RebuildThreshold(g->built_n)) {
+  // At the open, a tail of rebuild_min_changes or more is left to the
+  // background builder (searched exactly until then, inserted beside
+  // searches), as new items are while serving: inserting it here would hold
+  // up the open. The close inserts whatever there is (max_tail = all), so
+  // that the next start has nothing to insert.
+  if (n - g->built_n >= max_tail) {
     LOG(INFO) << "collection '" << config_.name << "': " << n - g->built_n << " slots since the "
-              << MetricName(metric) << " graph was saved; rebuilding it in the background";
+              << MetricName(metric) << " graph was saved; inserting them in the background";
     return g;
   }
   std::vector<uint32_t> slots;
@@ -487,7 +492,7 @@ void Collection::CloseGraphs() {
       std::shared_ptr<const Graph>& slot = graphs_[MetricIndex(m)];
       if (slot == nullptr) continue;
       absl::StatusOr<std::shared_ptr<Graph>> extended =
-          ExtendGraph(m, std::const_pointer_cast<Graph>(slot));
+          ExtendGraph(m, std::const_pointer_cast<Graph>(slot), std::numeric_limits<size_t>::max());
       if (!extended.ok()) {
         LOG(WARNING) << "collection '" << config_.name << "': the " << MetricName(m)
                      << " graph could not take the rows added since its build at close; the "

@@ -280,6 +280,32 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 #endif
   }
 
+  // Neighbours are gathered at most this many at a time (maxM0 is 2·M ≤ 256
+  // for graphs we build; a loaded file may have more, taken in chunks).
+  static constexpr size_t kGather = 256;
+
+  // The not yet visited ids among datal[0..size) (at most kGather), marked
+  // visited, into out[], with their element data prefetched (all at once,
+  // so the misses overlap), and, over rows, the first rows they reference.
+  size_t GatherUnvisited(const tableint* datal, size_t size, hnswlib::vl_type* visited,
+                         hnswlib::vl_type tag, tableint* out) const {
+#ifdef USE_SSE
+    for (size_t j = 0; j < size; ++j) {
+      _mm_prefetch(reinterpret_cast<const char*>(visited + datal[j]), _MM_HINT_T0);
+    }
+#endif
+    size_t m = 0;
+    for (size_t j = 0; j < size; ++j) {
+      const tableint c = datal[j];
+      if (visited[c] == tag) continue;
+      visited[c] = tag;
+      out[m++] = c;
+      PrefetchElement(c);
+    }
+    if (m > 0) PrefetchRow(out[0]);
+    return m;
+  }
+
   using Candidates = std::priority_queue<std::pair<float, tableint>,
                                          std::vector<std::pair<float, tableint>>, CompareByFirst>;
 
@@ -305,23 +331,20 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
           layer == 0 ? get_linklist0(cur.second) : get_linklist(cur.second, layer);
       const size_t size = getListCount(data);
       const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
-      if (size > 0) {
-        PrefetchElement(datal[0]);
-        if (size > 1) PrefetchElement(datal[1]);
-        PrefetchRow(datal[0]);
-      }
-      for (size_t j = 0; j < size; j++) {
-        const tableint cand = datal[j];
-        if (j + 2 < size) PrefetchElement(datal[j + 2]);
-        if (j + 1 < size) PrefetchRow(datal[j + 1]);
-        if (visited[cand] == tag) continue;
-        visited[cand] = tag;
-        const float d = fstdistfunc_(data_point, getDataByInternalId(cand), dist_func_param_);
-        if (top_candidates.size() < ef_construction_ || lower_bound > d) {
-          candidate_set.emplace(-d, cand);
-          top_candidates.emplace(d, cand);
-          if (top_candidates.size() > ef_construction_) top_candidates.pop();
-          lower_bound = top_candidates.top().first;
+      tableint cands[kGather];
+      for (size_t from = 0; from < size; from += kGather) {
+        const size_t m =
+            GatherUnvisited(datal + from, std::min(kGather, size - from), visited, tag, cands);
+        for (size_t i = 0; i < m; i++) {
+          if (i + 1 < m) PrefetchRow(cands[i + 1]);
+          const tableint cand = cands[i];
+          const float d = fstdistfunc_(data_point, getDataByInternalId(cand), dist_func_param_);
+          if (top_candidates.size() < ef_construction_ || lower_bound > d) {
+            candidate_set.emplace(-d, cand);
+            top_candidates.emplace(d, cand);
+            if (top_candidates.size() > ef_construction_) top_candidates.pop();
+            lower_bound = top_candidates.top().first;
+          }
         }
       }
     }
@@ -482,33 +505,22 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       const linklistsizeint* data = get_linklist0(cur.second);
       const size_t size = getListCount(const_cast<linklistsizeint*>(data));
       const tableint* datal = reinterpret_cast<const tableint*>(data + 1);
-#ifdef USE_SSE
-      if (size > 0) {
-        _mm_prefetch(reinterpret_cast<const char*>(visited + datal[0]), _MM_HINT_T0);
-        PrefetchElement(datal[0]);
-        if (size > 1) PrefetchElement(datal[1]);
-        PrefetchRow(datal[0]);
-      }
-#endif
-      for (size_t j = 0; j < size; j++) {
-        const tableint cand = datal[j];
-#ifdef USE_SSE
-        if (j + 2 < size) PrefetchElement(datal[j + 2]);
-        if (j + 1 < size) {
-          _mm_prefetch(reinterpret_cast<const char*>(visited + datal[j + 1]), _MM_HINT_T0);
-          PrefetchRow(datal[j + 1]);
-        }
-#endif
-        if (visited[cand] == tag) continue;
-        visited[cand] = tag;
-        const float d = fstdistfunc_(query, getDataByInternalId(cand), dist_func_param_);
-        ++*computations;
-        if (top.size() < ef || d < lower_bound) {
-          frontier.emplace(d, cand);
-          if (ok(cand)) {
-            top.emplace(d, cand);
-            if (top.size() > ef) top.pop();
-            lower_bound = top.top().first;
+      tableint cands[kGather];
+      for (size_t from = 0; from < size; from += kGather) {
+        const size_t m =
+            GatherUnvisited(datal + from, std::min(kGather, size - from), visited, tag, cands);
+        for (size_t i = 0; i < m; i++) {
+          if (i + 1 < m) PrefetchRow(cands[i + 1]);
+          const tableint cand = cands[i];
+          const float d = fstdistfunc_(query, getDataByInternalId(cand), dist_func_param_);
+          ++*computations;
+          if (top.size() < ef || d < lower_bound) {
+            frontier.emplace(d, cand);
+            if (ok(cand)) {
+              top.emplace(d, cand);
+              if (top.size() > ef) top.pop();
+              lower_bound = top.top().first;
+            }
           }
         }
       }

@@ -4,7 +4,7 @@
 // 1,000 queries, k = 10. Prints markdown tables (docs/benchmarks.md).
 //
 //   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 build/bench/index_bench
-//       [--sections=exact,hnsw,filter] [--dims=10,64,256]
+//       [--sections=exact,hnsw,filter,inplace] [--dims=10,64,256]
 //       [--data=random,clustered] [--n=50000] [--queries=1000]
 //       [--threads=2] [--repeats=3] [--seed_queries=20]
 //
@@ -393,6 +393,70 @@ void HnswSection(const Args& a) {
   }
 }
 
+// A graph that copies its rows (HnswIndex::Build, hnswlib's layout) against
+// one that reads them in place (BuildOver, as the Collection's graphs do
+// since the vectors are stored once): build time and single-thread QPS at
+// ef 64 and 128, clustered rows, same process, interleaved repeats.
+void InPlaceSection(const Args& a) {
+  std::printf(
+      "\n### HNSW rows copied vs read in place, n = %zu, clustered, M = 16, "
+      "ef_construction = 200, k = %zu (build: %d threads; QPS: 1 thread, best of %d)\n\n",
+      a.n, a.k, a.threads, a.repeats);
+  std::printf(
+      "| dim | metric | build s copy / in place | ef | QPS copy | QPS in place | in place ÷ copy "
+      "| recall copy / in place |\n|---|---|---|---|---|---|---|---|\n");
+  for (size_t dim : a.dims) {
+    for (Metric metric : {Metric::kL2, Metric::kCosine}) {
+      Dataset d = MakeData("clustered", a.n, a.nq, dim, metric);
+      ExactSearchOptions eopts;
+      eopts.k = a.k;
+      eopts.num_threads = a.threads;
+      std::vector<std::vector<Neighbor>> truth;
+      ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data(), a.nq, eopts, &truth)
+          .IgnoreError();
+      std::vector<uint32_t> slots(a.n);
+      std::iota(slots.begin(), slots.end(), 0u);
+      std::unique_ptr<HnswIndex> copy, in_place;
+      const double t_copy = Seconds([&] {
+        copy =
+            HnswIndex::Build(metric, dim, d.base.data(), slots.data(), a.n, HnswParams{}, a.threads)
+                .value();
+      });
+      const double t_in_place = Seconds([&] {
+        in_place = HnswIndex::BuildOver(metric, dim, RowSource{d.base.data(), a.n}, slots.data(),
+                                        a.n, HnswParams{}, a.threads)
+                       .value();
+      });
+      for (size_t ef : {size_t{64}, size_t{128}}) {
+        HnswSearchOptions opts;
+        opts.k = a.k;
+        opts.ef = ef;
+        double best[2] = {1e30, 1e30};
+        double recall[2] = {0, 0};
+        for (int r = 0; r < a.repeats; ++r) {
+          for (int v = 0; v < 2; ++v) {
+            const HnswIndex& index = v == 0 ? *copy : *in_place;
+            std::vector<std::vector<uint32_t>> got(a.nq);
+            best[v] = std::min(best[v], Seconds([&] {
+                                 for (size_t q = 0; q < a.nq; ++q) {
+                                   for (const Neighbor& nb :
+                                        index.Search(d.queries.data() + q * dim, opts).neighbors) {
+                                     got[q].push_back(nb.slot);
+                                   }
+                                 }
+                               }));
+            recall[v] = Recall(got, truth, a.k);
+          }
+        }
+        std::printf("| %zu | %s | %.2f / %.2f | %zu | %.0f | %.0f | %.2f | %.4f / %.4f |\n", dim,
+                    std::string(MetricName(metric)).c_str(), t_copy, t_in_place, ef, a.nq / best[0],
+                    a.nq / best[1], best[0] / best[1], recall[0], recall[1]);
+        std::fflush(stdout);
+      }
+    }
+  }
+}
+
 // Filtered HNSW: the graph walk (forced) against the exact scan of the
 // allowed rows, per query on one thread, to place the switch-over.
 void FilterSection(const Args& a) {
@@ -489,5 +553,6 @@ int main(int argc, char** argv) {
   if (Has(a.sections, "exact")) ExactSection(a);
   if (Has(a.sections, "hnsw")) HnswSection(a);
   if (Has(a.sections, "filter")) FilterSection(a);
+  if (Has(a.sections, "inplace")) InPlaceSection(a);
   return 0;
 }
