@@ -672,7 +672,8 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
 struct HnswIndex::Impl {
   Metric metric = Metric::kL2;
   size_t dim = 0;
-  bool by_ref = false;  // BuildOver / LoadOver
+  bool by_ref = false;               // BuildOver / LoadOver
+  const float* rows_base = nullptr;  // the rows' base (by_ref); AddOver must pass the same
   // Searches, saves and the size share it; Add holds it alone per batch.
   mutable WriterFirstLock mu;
   std::unique_ptr<Space> space;
@@ -933,6 +934,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::BuildRows(Metric metric, s
   impl->metric = metric;
   impl->dim = dim;
   impl->by_ref = by_ref;
+  impl->rows_base = by_ref ? base : nullptr;
   impl->space = std::make_unique<Space>(metric, dim, by_ref);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get(), std::max<size_t>(count, 1), params.m,
@@ -975,6 +977,10 @@ absl::Status HnswIndex::AddOver(const RowSource& rows, const uint32_t* slots, si
       return absl::InvalidArgumentError(
           absl::StrCat("HNSW: slot ", slots[i], " is outside the ", rows.rows, " rows"));
     }
+  }
+  if (rows.base != impl_->rows_base) {
+    return absl::FailedPreconditionError(
+        "HNSW: AddOver with rows other than those the graph was built or loaded over");
   }
   return AddRows(rows.base, slots, count, seed, num_threads);
 }
@@ -1068,6 +1074,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::LoadRows(const std::string
   impl->metric = metric;
   impl->dim = dim;
   impl->by_ref = rows != nullptr;
+  impl->rows_base = rows != nullptr ? rows->base : nullptr;
   impl->space = std::make_unique<Space>(metric, dim, impl->by_ref);
   try {
     impl->graph = std::make_unique<Graph>(impl->space.get());

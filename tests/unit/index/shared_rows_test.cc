@@ -198,6 +198,29 @@ TEST_P(OverRowsTest, ASavedGraphLoadsOverTheRowsAndRefusesWhatDoesNotFit) {
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
 }
 
+// Slots outside the rows, an AddOver on a copying graph and an AddOver
+// over other rows are refused with nothing inserted.
+TEST_P(OverRowsTest, SlotsOutsideTheRowsAndTheWrongLayoutAreRefused) {
+  const Metric m = GetParam();
+  const std::vector<uint32_t> slots = Iota(kN);
+  const uint32_t outside = kN;
+  EXPECT_THAT(HnswIndex::BuildOver(m, kDim, Rows(), &outside, 1, HnswParams{}, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside the 3000 rows")));
+  ASSERT_OK_AND_ASSIGN(auto index,
+                       HnswIndex::BuildOver(m, kDim, Rows(), slots.data(), 10, HnswParams{}, 1));
+  EXPECT_THAT(index->AddOver(Rows(), &outside, 1, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside")));
+  const RowSource other{data_.data(), kN};
+  EXPECT_THAT(index->AddOver(other, slots.data() + 10, 1, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("other than")));
+  EXPECT_EQ(index->size(), 10u);
+  ASSERT_OK_AND_ASSIGN(auto copying,
+                       HnswIndex::Build(m, kDim, data_.data(), slots.data(), 10, HnswParams{}, 1));
+  EXPECT_THAT(copying->AddOver(Rows(), slots.data() + 10, 1, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("use Add")));
+  EXPECT_EQ(copying->size(), 10u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Metrics, OverRowsTest,
                          ::testing::Values(Metric::kL1, Metric::kL2, Metric::kCosine),
                          [](const auto& info) { return std::string(MetricName(info.param)); });
