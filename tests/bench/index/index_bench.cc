@@ -300,6 +300,23 @@ void ExactSection(const Args& a) {
   }
 }
 
+// Every query's exact k nearest rows of d (the recall reference).
+std::vector<std::vector<Neighbor>> Truth(const Args& a, const Dataset& d, Metric metric) {
+  ExactSearchOptions eopts;
+  eopts.k = a.k;
+  eopts.num_threads = a.threads;
+  std::vector<std::vector<Neighbor>> truth;
+  ExactSearch(metric, d.base.data(), a.n, d.dim, d.queries.data(), a.nq, eopts, &truth)
+      .IgnoreError();
+  return truth;
+}
+
+std::vector<uint32_t> AllSlots(size_t n) {
+  std::vector<uint32_t> slots(n);
+  std::iota(slots.begin(), slots.end(), 0u);
+  return slots;
+}
+
 void HnswSection(const Args& a) {
   const size_t efs[] = {16, 32, 64, 128, 256};
   std::printf(
@@ -314,14 +331,8 @@ void HnswSection(const Args& a) {
     for (size_t dim : a.dims) {
       for (Metric metric : kAllMetrics) {
         Dataset d = MakeData(kind, a.n, a.nq, dim, metric);
-        ExactSearchOptions eopts;
-        eopts.k = a.k;
-        eopts.num_threads = a.threads;
-        std::vector<std::vector<Neighbor>> truth;
-        ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data(), a.nq, eopts, &truth)
-            .IgnoreError();
-        std::vector<uint32_t> slots(a.n);
-        std::iota(slots.begin(), slots.end(), 0u);
+        const std::vector<std::vector<Neighbor>> truth = Truth(a, d, metric);
+        const std::vector<uint32_t> slots = AllSlots(a.n);
         std::unique_ptr<HnswIndex> index;
         const double t_build = Seconds([&] {
           index = std::move(HnswIndex::Build(metric, dim, d.base.data(), slots.data(), a.n,
@@ -408,14 +419,8 @@ void InPlaceSection(const Args& a) {
   for (size_t dim : a.dims) {
     for (Metric metric : {Metric::kL2, Metric::kCosine}) {
       Dataset d = MakeData("clustered", a.n, a.nq, dim, metric);
-      ExactSearchOptions eopts;
-      eopts.k = a.k;
-      eopts.num_threads = a.threads;
-      std::vector<std::vector<Neighbor>> truth;
-      ExactSearch(metric, d.base.data(), a.n, dim, d.queries.data(), a.nq, eopts, &truth)
-          .IgnoreError();
-      std::vector<uint32_t> slots(a.n);
-      std::iota(slots.begin(), slots.end(), 0u);
+      const std::vector<std::vector<Neighbor>> truth = Truth(a, d, metric);
+      const std::vector<uint32_t> slots = AllSlots(a.n);
       std::unique_ptr<HnswIndex> copy, in_place;
       const double t_copy = Seconds([&] {
         copy =
