@@ -7,9 +7,13 @@
 
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "common/model/phase_max_avx512.h"
 
 namespace latentsearch::model {
 
@@ -232,45 +236,67 @@ class PhaseMaxFn : public torch::autograd::Function<PhaseMaxFn> {
 // PhaseMax4's kernels over four separately computed phases, each read (and
 // its gradient written) in place through its strides; only the top-left
 // h × w of each is used (gradients of the extra row/column are zero).
+// rows/cols: each phase's full height and width (≥ h, ≥ w).
 struct Strided4 {
   int64_t sn[4], sc[4], sh[4], sw[4];
+  int64_t rows[4], cols[4];
 };
+
+// One channels-last output row of w pixels (channels contiguous in every
+// input, pixel stride step[p]); the scalar twin of PhaseMax4RowAvx512.
+template <typename T>
+void Max4RowCl(const T* const y[4], const int64_t step[4], int64_t w, int64_t c, T* out,
+               uint8_t* arg) {
+  using acc = at::opmath_type<T>;  // float for bf16, else T itself.
+  for (int64_t col = 0; col < w; ++col) {
+    const T* yp[4];
+    for (int p = 0; p < 4; ++p) yp[p] = y[p] + col * step[p];
+    T* op = out + col * c;
+    uint8_t* ap = arg + col * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      acc m = static_cast<acc>(yp[0][ch]);
+      uint8_t a = 0;
+      for (int p = 1; p < 4; ++p) {
+        const acc v = static_cast<acc>(yp[p][ch]);
+        a = v > m ? static_cast<uint8_t>(p) : a;
+        m = v > m ? v : m;
+      }
+      op[ch] = static_cast<T>(m);
+      ap[ch] = a;
+    }
+  }
+}
 
 template <typename T>
 void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out, uint8_t* arg,
                       int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
   using acc = at::opmath_type<T>;
+  const bool avx512 = std::is_same_v<T, float> && internal::PhaseMaxAvx512Available();
   // Output and argmax are laid out like the inputs (cl: N, H, W, C).
   at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t img = nh / h, row = nh % h;
-      for (int64_t col = 0; col < w; ++col) {
-        const T* yp[4];
-        for (int p = 0; p < 4; ++p) {
-          yp[p] = y[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
-        }
-        if (cl) {  // Channels contiguous in every input (stride 1).
-          T* op = out + ((img * h + row) * w + col) * c;
-          uint8_t* ap = arg + ((img * h + row) * w + col) * c;
-          for (int64_t ch = 0; ch < c; ++ch) {
-            acc m = static_cast<acc>(yp[0][ch]);
-            uint8_t a = 0;
-            for (int p = 1; p < 4; ++p) {
-              const acc v = static_cast<acc>(yp[p][ch]);
-              a = v > m ? static_cast<uint8_t>(p) : a;
-              m = v > m ? v : m;
-            }
-            op[ch] = static_cast<T>(m);
-            ap[ch] = a;
+      const T* yp[4];
+      for (int p = 0; p < 4; ++p) yp[p] = y[p] + img * st.sn[p] + row * st.sh[p];
+      if (cl) {  // Channels contiguous in every input (stride 1).
+        T* op = out + nh * w * c;
+        uint8_t* ap = arg + nh * w * c;
+        if constexpr (std::is_same_v<T, float>) {
+          if (avx512) {
+            internal::PhaseMax4RowAvx512(yp, st.sw, w, c, op, ap);
+            continue;
           }
-          continue;
         }
+        Max4RowCl<T>(yp, st.sw, w, c, op, ap);
+        continue;
+      }
+      for (int64_t col = 0; col < w; ++col) {
         for (int64_t ch = 0; ch < c; ++ch) {
           const int64_t o = ((img * c + ch) * h + row) * w + col;
-          acc m = static_cast<acc>(yp[0][ch * st.sc[0]]);
+          acc m = static_cast<acc>(yp[0][col * st.sw[0] + ch * st.sc[0]]);
           uint8_t a = 0;
           for (int p = 1; p < 4; ++p) {
-            const acc v = static_cast<acc>(yp[p][ch * st.sc[p]]);
+            const acc v = static_cast<acc>(yp[p][col * st.sw[p] + ch * st.sc[p]]);
             if (v > m) {
               m = v;
               a = static_cast<uint8_t>(p);
@@ -284,33 +310,61 @@ void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* o
   });
 }
 
+// The backward of one channels-last row; the scalar twin of
+// PhaseMax4GradRowAvx512 (pixels w .. width[p]-1 of phase p get zeros).
+template <typename T>
+void Max4GradRowCl(const T* g, const uint8_t* arg, int64_t w, int64_t c, T* const gy[4],
+                   const int64_t step[4], const int64_t width[4]) {
+  const T zero = static_cast<T>(0);
+  for (int64_t col = 0; col < w; ++col) {
+    const T* __restrict src = g + col * c;
+    const uint8_t* __restrict as = arg + col * c;
+    for (int p = 0; p < 4; ++p) {
+      T* __restrict dst = gy[p] + col * step[p];
+      for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
+    }
+  }
+  for (int p = 0; p < 4; ++p) {
+    for (int64_t col = w; col < width[p]; ++col) std::fill_n(gy[p] + col * step[p], c, zero);
+  }
+}
+
+// gy[p]: phase p's gradient, rows[p] × cols[p]. Channels-last gradients are
+// written whole, their extra row and column zeroed here; contiguous ones
+// must have them zeroed by the caller.
 template <typename T>
 void PhaseMax4Backward(const T* g, const uint8_t* arg, const std::array<T*, 4>& gy,
                        const Strided4& st, int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+  const bool avx512 = std::is_same_v<T, float> && internal::PhaseMaxAvx512Available();
   at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
     for (int64_t nh = begin; nh < end; ++nh) {
       const int64_t img = nh / h, row = nh % h;
-      for (int64_t col = 0; col < w; ++col) {
-        T* yp[4];
-        for (int p = 0; p < 4; ++p) {
-          yp[p] = gy[p] + img * st.sn[p] + row * st.sh[p] + col * st.sw[p];
-        }
-        if (cl) {
-          const T* gp = g + ((img * h + row) * w + col) * c;
-          const uint8_t* ap = arg + ((img * h + row) * w + col) * c;
-          for (int p = 0; p < 4; ++p) {
-            T* __restrict dst = yp[p];
-            const T* __restrict src = gp;
-            const uint8_t* __restrict as = ap;
-            const T zero = static_cast<T>(0);
-            for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
+      T* yp[4];
+      for (int p = 0; p < 4; ++p) yp[p] = gy[p] + img * st.sn[p] + row * st.sh[p];
+      if (cl) {
+        const T* gp = g + nh * w * c;
+        const uint8_t* ap = arg + nh * w * c;
+        bool done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          if (avx512) {
+            internal::PhaseMax4GradRowAvx512(gp, ap, w, c, yp, st.sw, st.cols);
+            done = true;
           }
-          continue;
         }
+        if (!done) Max4GradRowCl<T>(gp, ap, w, c, yp, st.sw, st.cols);
+        // The extra rows below the last one: whole rows, contiguous.
+        for (int p = 0; row == h - 1 && p < 4; ++p) {
+          for (int64_t r = h; r < st.rows[p]; ++r) {
+            std::fill_n(gy[p] + img * st.sn[p] + r * st.sh[p], st.cols[p] * c, static_cast<T>(0));
+          }
+        }
+        continue;
+      }
+      for (int64_t col = 0; col < w; ++col) {
         for (int64_t ch = 0; ch < c; ++ch) {
           const int64_t o = ((img * c + ch) * h + row) * w + col;
           for (int p = 0; p < 4; ++p) {
-            yp[p][ch * st.sc[p]] = arg[o] == p ? g[o] : static_cast<T>(0);
+            yp[p][col * st.sw[p] + ch * st.sc[p]] = arg[o] == p ? g[o] : static_cast<T>(0);
           }
         }
       }
@@ -334,6 +388,8 @@ class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
       st.sc[p] = y[p].stride(1);
       st.sh[p] = y[p].stride(2);
       st.sw[p] = y[p].stride(3);
+      st.rows[p] = y[p].size(2);
+      st.cols[p] = y[p].size(3);
     }
     AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y0.scalar_type(), "PhaseMax4", [&] {
       PhaseMax4Forward<scalar_t>({y[0].data_ptr<scalar_t>(), y[1].data_ptr<scalar_t>(),
@@ -363,8 +419,10 @@ class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
       const int64_t hp = ctx->saved_data["h" + std::to_string(p)].toInt();
       const int64_t wp = ctx->saved_data["w" + std::to_string(p)].toInt();
       Tensor full = torch::empty({n, c, hp, wp}, g.options().memory_format(fmt));
-      if (hp > h) full.narrow(2, h, hp - h).zero_();
-      if (wp > w) full.narrow(3, w, wp - w).zero_();
+      if (!cl && hp > h) full.narrow(2, h, hp - h).zero_();
+      if (!cl && wp > w) full.narrow(3, w, wp - w).zero_();
+      st.rows[p] = hp;
+      st.cols[p] = wp;
       st.sn[p] = full.stride(0);
       st.sc[p] = full.stride(1);
       st.sh[p] = full.stride(2);

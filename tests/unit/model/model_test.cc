@@ -443,6 +443,49 @@ TEST(PhaseMaxTest, MatchesMaxOverPhasesWithGradientToTheArgmax) {
   EXPECT_TRUE(torch::equal(b, std::get<0>(y0.to(torch::kBFloat16).view({2, 4, 5, 3, 4}).max(1))));
 }
 
+// PhaseMax4 over phases of the sizes kPhaseSplit computes ((h+1) × (w+1),
+// (h+1) × w, h × (w+1), h × w), in float32 with many ties and NaNs and a
+// channel count that is not a multiple of 16 (the AVX-512 kernels' tail):
+// bit for bit the scalar rule (a later phase wins only when strictly
+// greater), in both layouts; the gradient goes to the argmax phase, +0
+// everywhere else including each phase's extra row and column.
+TEST(PhaseMax4Test, MatchesTheScalarRuleBitForBitWithTiesAndNaNs) {
+  torch::manual_seed(13);
+  const int64_t n = 2, c = 37, h = 5, w = 6;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<torch::Tensor> y0;
+  for (int p = 0; p < 4; ++p) {
+    torch::Tensor t = torch::randint(-2, 3, {n, c, h + (p < 2), w + (p % 2 == 0)}, torch::kFloat);
+    t[0][p][1][2] = nan;  // A NaN in phase 0 stays; in later phases it loses.
+    y0.push_back(t);
+  }
+  torch::Tensor m = y0[0].narrow(2, 0, h).narrow(3, 0, w), arg = torch::zeros_like(m);
+  for (int p = 1; p < 4; ++p) {
+    torch::Tensor v = y0[p].narrow(2, 0, h).narrow(3, 0, w), gt = v > m;
+    arg = torch::where(gt, torch::full_like(arg, p), arg);
+    m = torch::where(gt, v, m);
+  }
+  const torch::Tensor g = torch::rand({n, c, h, w}) + 0.5;
+  for (bool cl : {false, true}) {
+    SCOPED_TRACE(cl ? "channels-last" : "contiguous");
+    std::vector<torch::Tensor> y;
+    for (const auto& t : y0) {
+      y.push_back(
+          (cl ? t.contiguous(torch::MemoryFormat::ChannelsLast) : t.clone()).requires_grad_(true));
+    }
+    torch::Tensor out = PhaseMax4(y, h, w);
+    EXPECT_TRUE(torch::equal(out.isnan(), m.isnan()));
+    EXPECT_TRUE(torch::equal(out.nan_to_num(7), m.nan_to_num(7)));
+    out.backward(cl ? g.contiguous(torch::MemoryFormat::ChannelsLast) : g);
+    for (int p = 0; p < 4; ++p) {
+      torch::Tensor want = torch::zeros_like(y0[p]);
+      want.narrow(2, 0, h).narrow(3, 0, w).copy_(torch::where(arg == p, g, torch::zeros_like(g)));
+      EXPECT_TRUE(torch::equal(y[p].grad(), want)) << "phase " << p;
+      EXPECT_FALSE(torch::signbit(y[p].grad()).any().item<bool>()) << "phase " << p;
+    }
+  }
+}
+
 // The whole seed model: the fast formulations, in both memory layouts, load
 // the plain one's weights and give the same reconstructions and parameter
 // gradients. In float64: the formulations are equal in exact arithmetic,
