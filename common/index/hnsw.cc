@@ -54,6 +54,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/file.h"
 #include "common/base/file_ops.h"
+#include "common/base/huge_pages.h"
 #include "common/base/little_endian.h"
 #include "common/base/status_macros.h"
 #include "common/index/bitset.h"
@@ -236,6 +237,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
       : Base(space, max_elements, m, ef_construction, seed) {
     metric_distance_computations = 0;
     metric_hops = 0;
+    AdviseHugePages();  // before the build touches the level-0 array
   }
 
   // An empty shell for LoadFrom. hnswlib's HierarchicalNSW(space) leaves
@@ -261,6 +263,12 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
   // element then reads a second place, the row, which the searches
   // prefetch too.
   bool by_ref = false;
+
+  // Asks for huge pages over the level-0 array (every element a search
+  // visits is a random access into it; base/huge_pages.h).
+  void AdviseHugePages() const {
+    base::AdviseHugePages(data_level0_memory_, max_elements_ * size_data_per_element_);
+  }
 
   // Prefetches element `id`'s data (the vector, or its RowRef).
   void PrefetchElement(tableint id) const {
@@ -432,7 +440,10 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
   // Makes room for `capacity` rows (>= the count) and restores what
   // insertion needs (FreeBuildState dropped it). Throws like hnswlib.
   void PrepareInsert(size_t capacity) {
-    if (capacity > max_elements_) resizeIndex(capacity);
+    if (capacity > max_elements_) {
+      resizeIndex(capacity);
+      AdviseHugePages();
+    }
     std::vector<std::mutex>(max_elements_).swap(link_list_locks_);
   }
 
@@ -627,6 +638,7 @@ class Graph final : public hnswlib::HierarchicalNSW<float> {
     max_elements_ = capacity;
     data_level0_memory_ = static_cast<char*>(std::malloc(capacity * h.size_per_element));
     if (data_level0_memory_ == nullptr) throw std::bad_alloc();
+    AdviseHugePages();
     if (count > 0) {
       std::memcpy(data_level0_memory_, bytes.data() + layout.level0_pos,
                   count * h.size_per_element);

@@ -5,18 +5,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/huge_pages.h"
 
 namespace latentsearch::index {
 namespace {
 
 constexpr uint64_t kMinReserveBytes = uint64_t{64} << 20;
-// Pages are made writable in steps of at least this much (fewer mprotect
-// calls; untouched pages stay non-resident anyway).
-constexpr size_t kCommitStep = size_t{2} << 20;
+// Pages are made writable in whole huge pages, at least this much at a
+// time (fewer mprotect calls; untouched pages stay non-resident anyway).
+constexpr size_t kCommitStep = base::kHugePageBytes;
 
 size_t PageSize() {
   const long p = sysconf(_SC_PAGESIZE);
@@ -24,6 +26,21 @@ size_t PageSize() {
 }
 
 size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+// Reserves `len` bytes of address space starting on a huge-page boundary
+// (so that every whole 2 MiB of rows can be one TLB entry), or nullptr.
+void* ReserveAligned(size_t len) {
+  const size_t slack = base::kHugePageBytes;
+  void* p =
+      mmap(nullptr, len + slack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  char* raw = static_cast<char*>(p);
+  char* aligned = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(raw), slack));
+  if (aligned > raw) munmap(raw, aligned - raw);
+  char* end = aligned + len;
+  if (raw + len + slack > end) munmap(end, raw + len + slack - end);
+  return aligned;
+}
 
 }  // namespace
 
@@ -43,8 +60,14 @@ absl::Status VectorStore::Init(size_t dim, uint64_t max_bytes) {
   int err = 0;
   for (uint64_t bytes = want; bytes >= floor; bytes /= 2) {
     const size_t len = RoundUp(static_cast<size_t>(bytes), page);
-    void* p = mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p != MAP_FAILED) {
+    void* p = ReserveAligned(len);
+    if (p != nullptr) {
+      // Rows are read at random (graph walks), so all but the first 2 MiB
+      // ask for huge pages: a small collection keeps its 4 KiB pages.
+      if (len > base::kHugePageBytes) {
+        base::AdviseHugePages(static_cast<char*>(p) + base::kHugePageBytes,
+                              len - base::kHugePageBytes);
+      }
       base_ = static_cast<float*>(p);
       dim_ = dim;
       reserved_bytes_ = len;
@@ -73,7 +96,7 @@ absl::Status VectorStore::Reserve(size_t count) {
   const size_t need = (size_ + count) * row_bytes;
   if (need > writable_bytes_) {
     size_t grow = std::max(need, std::max(writable_bytes_ * 2, writable_bytes_ + kCommitStep));
-    grow = std::min(RoundUp(grow, PageSize()), reserved_bytes_);
+    grow = std::min(RoundUp(grow, kCommitStep), reserved_bytes_);
     if (mprotect(reinterpret_cast<char*>(base_) + writable_bytes_, grow - writable_bytes_,
                  PROT_READ | PROT_WRITE) != 0) {
       const int err = errno;

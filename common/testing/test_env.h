@@ -39,6 +39,11 @@ std::optional<std::string> Cifar10Dir();
 // /usr/share/datasets/fashion-mnist; nullopt when absent.
 std::optional<std::string> FashionMnistDir();
 
+// Whether the memory mapping that holds `p` lists `flag` among its VmFlags
+// in /proc/self/smaps (e.g. "hg": MADV_HUGEPAGE was given); false where
+// no mapping holds `p`.
+bool MappingHasFlag(const void* p, const std::string& flag);
+
 }  // namespace latentsearch::testing
 
 #endif  // LATENTSEARCH_COMMON_TESTING_TEST_ENV_H_

@@ -33,6 +33,7 @@
 #include "common/index/exact.h"
 #include "common/index/hnsw.h"
 #include "common/index/metric.h"
+#include "common/index/vector_store.h"
 #include "tests/unit/index/synthetic.h"
 
 #ifdef LS_HAVE_FAISS
@@ -427,9 +428,15 @@ void InPlaceSection(const Args& a) {
             HnswIndex::Build(metric, dim, d.base.data(), slots.data(), a.n, HnswParams{}, a.threads)
                 .value();
       });
+      // The rows live where a collection keeps them: in a VectorStore.
+      VectorStore rows;
+      if (!rows.Init(dim, uint64_t{1} << 36).ok() || !rows.Append(d.base.data(), a.n).ok()) {
+        std::fprintf(stderr, "cannot store %zu rows of %zu floats\n", a.n, dim);
+        std::exit(1);
+      }
       const double t_in_place = Seconds([&] {
-        in_place = HnswIndex::BuildOver(metric, dim, RowSource{d.base.data(), a.n}, slots.data(),
-                                        a.n, HnswParams{}, a.threads)
+        in_place = HnswIndex::BuildOver(metric, dim, RowSource{rows.data(), a.n}, slots.data(), a.n,
+                                        HnswParams{}, a.threads)
                        .value();
       });
       for (size_t ef : {size_t{64}, size_t{128}}) {

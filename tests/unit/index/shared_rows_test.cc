@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/base/file.h"
+#include "common/base/huge_pages.h"
 #include "common/index/exact.h"
 #include "common/index/hnsw.h"
 #include "common/index/metric.h"
@@ -51,6 +52,29 @@ TEST(VectorStoreTest, RowsKeepTheirAddressesAndValuesAsTheStoreGrows) {
   EXPECT_EQ(store.size(), 100000u);
   EXPECT_EQ(store.row(0), first);  // never moved
   EXPECT_EQ(std::memcmp(store.data(), data.data(), data.size() * sizeof(float)), 0);
+}
+
+// Rows start on a huge-page boundary, and all but the first 2 MiB ask for
+// huge pages (graph walks read rows at random: one TLB entry per 2 MiB),
+// so a small collection keeps 4 KiB pages.
+TEST(VectorStoreTest, RowsStartOnAHugePageBoundaryAndOnlyBeyondTheFirstAskForHugePages) {
+  VectorStore store;
+  ASSERT_OK(store.Init(kDim, uint64_t{1} << 30));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(store.data()) % base::kHugePageBytes, 0u);
+  const size_t rows = 3 * base::kHugePageBytes / (kDim * sizeof(float));
+  const std::vector<float> data = testing::RandomVectors(rows, kDim, 5);
+  ASSERT_OK(store.Append(data.data(), rows));
+  EXPECT_EQ(std::memcmp(store.data(), data.data(), data.size() * sizeof(float)), 0);
+  void* probe = mmap(nullptr, 4 * base::kHugePageBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(probe, MAP_FAILED);
+  const size_t advised = base::AdviseHugePages(probe, 4 * base::kHugePageBytes);
+  munmap(probe, 4 * base::kHugePageBytes);
+  if (advised == 0) GTEST_SKIP() << "this kernel refuses MADV_HUGEPAGE";
+  const char* at = reinterpret_cast<const char*>(store.data());
+  EXPECT_FALSE(latentsearch::testing::MappingHasFlag(at, "hg"));
+  EXPECT_TRUE(latentsearch::testing::MappingHasFlag(at + base::kHugePageBytes, "hg"));
+  EXPECT_TRUE(latentsearch::testing::MappingHasFlag(at + 2 * base::kHugePageBytes, "hg"));
 }
 
 TEST(VectorStoreTest, AFullReservationRefusesTheWholeAppendAndKeepsWhatItHeld) {
