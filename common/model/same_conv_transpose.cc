@@ -439,7 +439,122 @@ class PhaseMax4Fn : public torch::autograd::Function<PhaseMax4Fn> {
   }
 };
 
+// PhaseShuffle's kernels, on channels-last maps of any element type moved
+// as same-sized unsigned integers (pure data movement, bit-exact). Phases:
+// N × (H'·W') × 4C with output (2a + r, 2b + s) of channel c at pixel (a, b),
+// channel 4c + 2r + s; out: N × (2h·2w) × C. One call per phase row a of
+// image i: output rows 2a and 2a + 1 (pixels 2b and 2b + 1 of row 2a + r
+// take channels 4c + 2r and 4c + 2r + 1).
+struct ShuffleShape {
+  int64_t c, h, w, hp, wp;  // hp × wp: the phase map, ≥ h × w.
+};
+
+template <typename U>
+void ShuffleRow(const U* phases, U* out, const ShuffleShape& sh, int64_t i, int64_t a) {
+  const int64_t c = sh.c;
+  for (int r = 0; r < 2; ++r) {
+    const U* src = phases + (i * sh.hp + a) * sh.wp * 4 * c + 2 * r;
+    U* dst = out + (i * 2 * sh.h + 2 * a + r) * 2 * sh.w * c;
+    for (int64_t b = 0; b < sh.w; ++b) {
+      const U* __restrict sp = src + b * 4 * c;
+      U* __restrict d0 = dst + b * 2 * c;
+      U* __restrict d1 = d0 + c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        d0[ch] = sp[4 * ch];
+        d1[ch] = sp[4 * ch + 1];
+      }
+    }
+  }
+}
+
+// The adjoint: phase row a of image i from output rows 2a, 2a + 1; the
+// phase map's pixels b ≥ w (and, after the last row, rows ≥ h) get zeros.
+template <typename U>
+void UnshuffleRow(const U* g, U* phases, const ShuffleShape& sh, int64_t i, int64_t a) {
+  const int64_t c = sh.c;
+  U* row = phases + (i * sh.hp + a) * sh.wp * 4 * c;
+  for (int r = 0; r < 2; ++r) {
+    const U* src = g + (i * 2 * sh.h + 2 * a + r) * 2 * sh.w * c;
+    for (int64_t b = 0; b < sh.w; ++b) {
+      const U* __restrict s0 = src + b * 2 * c;
+      const U* __restrict s1 = s0 + c;
+      U* __restrict dp = row + b * 4 * c + 2 * r;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        dp[4 * ch] = s0[ch];
+        dp[4 * ch + 1] = s1[ch];
+      }
+    }
+  }
+  std::fill(row + sh.w * 4 * c, row + sh.wp * 4 * c, U{0});
+  if (a == sh.h - 1) {
+    std::fill(row + sh.wp * 4 * c, phases + (i + 1) * sh.hp * sh.wp * 4 * c, U{0});
+  }
+}
+
+// Runs fn.template operator()<U>() with U the unsigned integer of `t`'s
+// element size (2, 4 or 8 bytes).
+template <typename Fn>
+void WithElementBits(const Tensor& t, Fn&& fn) {
+  switch (t.element_size()) {
+    case 2:
+      return fn(uint16_t{});
+    case 4:
+      return fn(uint32_t{});
+    case 8:
+      return fn(uint64_t{});
+    default:
+      TORCH_CHECK(false, "PhaseShuffle: unsupported element size ", t.element_size());
+  }
+}
+
+// phases (N × 4C × H' × W', pixel-shuffle channel order, any layout) →
+// the top-left h × w phases interleaved, N × C × 2h × 2w channels-last.
+class PhaseShuffleFn : public torch::autograd::Function<PhaseShuffleFn> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& y_in, int64_t h,
+                        int64_t w) {
+    const Tensor y = y_in.contiguous(torch::MemoryFormat::ChannelsLast);
+    const int64_t n = y.size(0);
+    const ShuffleShape sh{y.size(1) / 4, h, w, y.size(2), y.size(3)};
+    Tensor out = torch::empty({n, sh.c, 2 * h, 2 * w},
+                              y.options().memory_format(torch::MemoryFormat::ChannelsLast));
+    WithElementBits(y, [&](auto zero) {
+      using U = decltype(zero);
+      const U* src = static_cast<const U*>(y.data_ptr());
+      U* dst = static_cast<U*>(out.data_ptr());
+      at::parallel_for(0, n * h, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t ia = begin; ia < end; ++ia) ShuffleRow(src, dst, sh, ia / h, ia % h);
+      });
+    });
+    ctx->saved_data["hp"] = sh.hp;
+    ctx->saved_data["wp"] = sh.wp;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const Tensor g = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
+    const int64_t n = g.size(0);
+    const ShuffleShape sh{g.size(1), g.size(2) / 2, g.size(3) / 2, ctx->saved_data["hp"].toInt(),
+                          ctx->saved_data["wp"].toInt()};
+    Tensor gy = torch::empty({n, 4 * sh.c, sh.hp, sh.wp},
+                             g.options().memory_format(torch::MemoryFormat::ChannelsLast));
+    WithElementBits(g, [&](auto zero) {
+      using U = decltype(zero);
+      const U* src = static_cast<const U*>(g.data_ptr());
+      U* dst = static_cast<U*>(gy.data_ptr());
+      at::parallel_for(0, n * sh.h, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t ia = begin; ia < end; ++ia) UnshuffleRow(src, dst, sh, ia / sh.h, ia % sh.h);
+      });
+    });
+    return {gy, Tensor(), Tensor()};
+  }
+};
+
 }  // namespace
+
+Tensor PhaseShuffle(const Tensor& phases, int64_t h, int64_t w) {
+  return PhaseShuffleFn::apply(phases, h, w);
+}
 
 Tensor PhaseMax(const Tensor& y) { return PhaseMaxFn::apply(y); }
 
@@ -459,6 +574,8 @@ Tensor SameConvTranspose2dImpl::Upsample(const Tensor& x, Formulation f) {
     std::vector<Tensor> p = SplitPhases(x, SplitKernels(), bias, channels_last);
     for (Tensor& t : p) t = Region(t, h, w);
     phases = torch::stack(p, 2).reshape({n, out_channels * 4, h, w});
+  } else if (channels_last) {
+    return PhaseShuffle(PhaseConv(x, /*phase_major=*/false, /*pad_copy=*/false), h, w);
   } else {
     phases = Region(PhaseConv(x, /*phase_major=*/false, /*pad_copy=*/false), h, w);
   }

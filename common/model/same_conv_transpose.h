@@ -6,7 +6,8 @@
 // .cc files (see torch_model.h, which includes this header).
 //
 // Thread-safety: a module is not thread-safe (its phase-kernel selection
-// matrices are built lazily); PhaseMax and PhaseMax4 are thread-safe.
+// matrices are built lazily); PhaseMax, PhaseMax4 and PhaseShuffle are
+// thread-safe.
 #ifndef LATENTSEARCH_COMMON_MODEL_SAME_CONV_TRANSPOSE_H_
 #define LATENTSEARCH_COMMON_MODEL_SAME_CONV_TRANSPOSE_H_
 
@@ -78,6 +79,14 @@ torch::Tensor PhaseMax(const torch::Tensor& y);
 // phases[p], each N × C × (≥ h) × (≥ w): the top-left h × w is used, read in
 // place through its strides.
 torch::Tensor PhaseMax4(const std::vector<torch::Tensor>& phases, int64_t h, int64_t w);
+
+// phases: N × 4C × (≥ h) × (≥ w) holding output (2a + r, 2b + s) of channel
+// c at channel 4c + 2r + s (PhaseConv's pixel-shuffle order), in any layout.
+// Returns pixel_shuffle(2) of its top-left h × w, N × C × 2h × 2w, as a
+// channels-last tensor, in one pass each way (no contiguous copies; the
+// gradient comes back channels-last, zero outside the h × w region).
+// Bit-exact: it only moves elements.
+torch::Tensor PhaseShuffle(const torch::Tensor& phases, int64_t h, int64_t w);
 
 // A 4-D tensor laid out N, H, W, C (and not also plain contiguous).
 inline bool IsChannelsLast(const torch::Tensor& t) {

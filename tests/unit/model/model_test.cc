@@ -486,6 +486,32 @@ TEST(PhaseMax4Test, MatchesTheScalarRuleBitForBitWithTiesAndNaNs) {
   }
 }
 
+// PhaseShuffle is pixel_shuffle(2) of the top-left h × w of its input, bit
+// for bit, in float32, bfloat16 and float64 and from either layout; its
+// gradient is pixel_unshuffle of the output's, zero in the extra row and
+// column, and comes back channels-last.
+TEST(PhaseShuffleTest, EqualsPixelShuffleOfTheRegionBitForBit) {
+  torch::manual_seed(17);
+  const int64_t n = 2, c = 5, h = 3, w = 4;
+  for (auto dtype : {torch::kFloat, torch::kBFloat16, torch::kDouble}) {
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + (cl ? " channels-last" : " contiguous"));
+      torch::Tensor y0 = torch::randn({n, 4 * c, h + 1, w + 1}).to(dtype);
+      torch::Tensor ya =
+          (cl ? y0.contiguous(torch::MemoryFormat::ChannelsLast) : y0.clone()).requires_grad_(true);
+      torch::Tensor yb = y0.clone().requires_grad_(true);
+      torch::Tensor a = PhaseShuffle(ya, h, w);
+      torch::Tensor b = torch::pixel_shuffle(yb.narrow(2, 0, h).narrow(3, 0, w), 2);
+      EXPECT_TRUE(IsChannelsLast(a));
+      EXPECT_TRUE(torch::equal(a, b));
+      torch::Tensor g = torch::randn(b.sizes()).to(dtype);
+      a.backward(g);
+      b.backward(g);
+      EXPECT_TRUE(torch::equal(ya.grad(), yb.grad()));
+    }
+  }
+}
+
 // The whole seed model: the fast formulations, in both memory layouts, load
 // the plain one's weights and give the same reconstructions and parameter
 // gradients. In float64: the formulations are equal in exact arithmetic,
