@@ -1,7 +1,9 @@
-// AVX-512 row kernels of PhaseMax4 (same_conv_transpose.cc) for float32
-// channels-last tensors: the seed model's fused transposed-convolution +
-// max-pool reads four phase maps and its backward writes four gradient maps,
-// a memory-bound pass that the portable build compiles to scalar code. Plain
+// AVX-512 row kernels of PhaseMax4 and PhaseMax (same_conv_transpose.cc)
+// for float32 channels-last tensors: the seed model's fused
+// transposed-convolution + max-pool reads four phase maps and its backward
+// writes four gradient maps, a memory-bound pass that the portable build
+// compiles to scalar code. PhaseMax's phase-major map is the same "row" with
+// phase p at channel offset p·c and pixels 4c apart. Plain
 // C++ (no LibTorch); the functions carry target attributes and may only be
 // called when PhaseMaxAvx512Available() is true.
 //

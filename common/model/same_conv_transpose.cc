@@ -122,6 +122,19 @@ Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).
 template <typename T>
 void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s, bool cl) {
   using acc = at::opmath_type<T>;  // float for bf16, else T itself.
+  if constexpr (std::is_same_v<T, float>) {
+    if (cl && internal::PhaseMaxAvx512Available()) {
+      // Pixels [begin, end) as one "row": phase p at channel offset p·c,
+      // pixels 4c apart.
+      at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+        const float* yp[4];
+        const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
+        for (int p = 0; p < 4; ++p) yp[p] = y + begin * 4 * c + p * c;
+        internal::PhaseMax4RowAvx512(yp, step, end - begin, c, out + begin * c, arg + begin * c);
+      });
+      return;
+    }
+  }
   if (cl) {
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
       for (int64_t px = begin; px < end; ++px) {
@@ -171,6 +184,19 @@ void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int
 template <typename T>
 void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c, int64_t s,
                       bool cl) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (cl && internal::PhaseMaxAvx512Available()) {
+      at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
+        float* yp[4];
+        const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
+        const int64_t width[4] = {end - begin, end - begin, end - begin, end - begin};
+        for (int p = 0; p < 4; ++p) yp[p] = gy + begin * 4 * c + p * c;
+        internal::PhaseMax4GradRowAvx512(g + begin * c, arg + begin * c, end - begin, c, yp, step,
+                                         width);
+      });
+      return;
+    }
+  }
   if (cl) {
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
       for (int64_t px = begin; px < end; ++px) {
