@@ -114,47 +114,72 @@ std::vector<Tensor> SplitPhases(const Tensor& x_in, const std::vector<Tensor>& k
 
 Tensor Region(const Tensor& t, int64_t h, int64_t w) { return t.narrow(2, 0, h).narrow(3, 0, w); }
 
+// One channels-last output row of w pixels (channels contiguous in every
+// input, pixel stride step[p]); the scalar twin of PhaseMax4RowAvx512.
+template <typename T>
+void Max4RowCl(const T* const y[4], const int64_t step[4], int64_t w, int64_t c, T* out,
+               uint8_t* arg) {
+  using acc = at::opmath_type<T>;  // float for bf16, else T itself.
+  for (int64_t col = 0; col < w; ++col) {
+    const T* yp[4];
+    for (int p = 0; p < 4; ++p) yp[p] = y[p] + col * step[p];
+    T* op = out + col * c;
+    uint8_t* ap = arg + col * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      acc m = static_cast<acc>(yp[0][ch]);
+      uint8_t a = 0;
+      for (int p = 1; p < 4; ++p) {
+        const acc v = static_cast<acc>(yp[p][ch]);
+        a = v > m ? static_cast<uint8_t>(p) : a;
+        m = v > m ? v : m;
+      }
+      op[ch] = static_cast<T>(m);
+      ap[ch] = a;
+    }
+  }
+}
+
+// The backward of one channels-last row; the scalar twin of
+// PhaseMax4GradRowAvx512 (pixels w .. width[p]-1 of phase p get zeros).
+template <typename T>
+void Max4GradRowCl(const T* g, const uint8_t* arg, int64_t w, int64_t c, T* const gy[4],
+                   const int64_t step[4], const int64_t width[4]) {
+  const T zero = static_cast<T>(0);
+  for (int64_t col = 0; col < w; ++col) {
+    const T* __restrict src = g + col * c;
+    const uint8_t* __restrict as = arg + col * c;
+    for (int p = 0; p < 4; ++p) {
+      T* __restrict dst = gy[p] + col * step[p];
+      for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
+    }
+  }
+  for (int p = 0; p < 4; ++p) {
+    for (int64_t col = w; col < width[p]; ++col) std::fill_n(gy[p] + col * step[p], c, zero);
+  }
+}
+
 // PhaseMax's kernels: `four` is N × 4C × S (contiguous) or N × S × 4C
 // (channels-last, `cl`), phase-major channels; `out`/`arg` N × C × S or
 // N × S × C.
-// The max-of-four-phases loop is written out in each layout's branch here
-// and in PhaseMax4Forward, not shared: these are benchmarked hot loops.
+// Channels-last pixels go through the same row kernels as PhaseMax4's.
 template <typename T>
 void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int64_t s, bool cl) {
   using acc = at::opmath_type<T>;  // float for bf16, else T itself.
-  if constexpr (std::is_same_v<T, float>) {
-    if (cl && internal::PhaseMaxAvx512Available()) {
-      // Pixels [begin, end) as one "row": phase p at channel offset p·c,
-      // pixels 4c apart.
-      at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
-        const float* yp[4];
-        const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
-        for (int p = 0; p < 4; ++p) yp[p] = y + begin * 4 * c + p * c;
-        internal::PhaseMax4RowAvx512(yp, step, end - begin, c, out + begin * c, arg + begin * c);
-      });
-      return;
-    }
-  }
   if (cl) {
+    // Pixels [begin, end) as one "row": phase p at channel offset p·c,
+    // pixels 4c apart.
+    const bool avx512 = std::is_same_v<T, float> && internal::PhaseMaxAvx512Available();
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t px = begin; px < end; ++px) {
-        const T* yp = y + px * 4 * c;
-        T* op = out + px * c;
-        uint8_t* ap = arg + px * c;
-        for (int64_t i = 0; i < c; ++i) {
-          acc m = static_cast<acc>(yp[i]);
-          uint8_t a = 0;
-          for (int p = 1; p < 4; ++p) {
-            const acc v = static_cast<acc>(yp[p * c + i]);
-            if (v > m) {
-              m = v;
-              a = static_cast<uint8_t>(p);
-            }
-          }
-          op[i] = static_cast<T>(m);
-          ap[i] = a;
+      const T* yp[4];
+      const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
+      for (int p = 0; p < 4; ++p) yp[p] = y + begin * 4 * c + p * c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (avx512) {
+          internal::PhaseMax4RowAvx512(yp, step, end - begin, c, out + begin * c, arg + begin * c);
+          return;
         }
       }
+      Max4RowCl<T>(yp, step, end - begin, c, out + begin * c, arg + begin * c);
     });
     return;
   }
@@ -184,31 +209,21 @@ void PhaseMaxForward(const T* y, T* out, uint8_t* arg, int64_t n, int64_t c, int
 template <typename T>
 void PhaseMaxBackward(const T* g, const uint8_t* arg, T* gy, int64_t n, int64_t c, int64_t s,
                       bool cl) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (cl && internal::PhaseMaxAvx512Available()) {
-      at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
-        float* yp[4];
-        const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
-        const int64_t width[4] = {end - begin, end - begin, end - begin, end - begin};
-        for (int p = 0; p < 4; ++p) yp[p] = gy + begin * 4 * c + p * c;
-        internal::PhaseMax4GradRowAvx512(g + begin * c, arg + begin * c, end - begin, c, yp, step,
-                                         width);
-      });
-      return;
-    }
-  }
   if (cl) {
+    const bool avx512 = std::is_same_v<T, float> && internal::PhaseMaxAvx512Available();
     at::parallel_for(0, n * s, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t px = begin; px < end; ++px) {
-        const T* gp = g + px * c;
-        const uint8_t* ap = arg + px * c;
-        T* yp = gy + px * 4 * c;
-        for (int p = 0; p < 4; ++p) {
-          for (int64_t i = 0; i < c; ++i) {
-            yp[p * c + i] = ap[i] == p ? gp[i] : static_cast<T>(0);
-          }
+      T* yp[4];
+      const int64_t step[4] = {4 * c, 4 * c, 4 * c, 4 * c};
+      const int64_t width[4] = {end - begin, end - begin, end - begin, end - begin};
+      for (int p = 0; p < 4; ++p) yp[p] = gy + begin * 4 * c + p * c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (avx512) {
+          internal::PhaseMax4GradRowAvx512(g + begin * c, arg + begin * c, end - begin, c, yp, step,
+                                           width);
+          return;
         }
       }
+      Max4GradRowCl<T>(g + begin * c, arg + begin * c, end - begin, c, yp, step, width);
     });
     return;
   }
@@ -268,31 +283,6 @@ struct Strided4 {
   int64_t rows[4], cols[4];
 };
 
-// One channels-last output row of w pixels (channels contiguous in every
-// input, pixel stride step[p]); the scalar twin of PhaseMax4RowAvx512.
-template <typename T>
-void Max4RowCl(const T* const y[4], const int64_t step[4], int64_t w, int64_t c, T* out,
-               uint8_t* arg) {
-  using acc = at::opmath_type<T>;  // float for bf16, else T itself.
-  for (int64_t col = 0; col < w; ++col) {
-    const T* yp[4];
-    for (int p = 0; p < 4; ++p) yp[p] = y[p] + col * step[p];
-    T* op = out + col * c;
-    uint8_t* ap = arg + col * c;
-    for (int64_t ch = 0; ch < c; ++ch) {
-      acc m = static_cast<acc>(yp[0][ch]);
-      uint8_t a = 0;
-      for (int p = 1; p < 4; ++p) {
-        const acc v = static_cast<acc>(yp[p][ch]);
-        a = v > m ? static_cast<uint8_t>(p) : a;
-        m = v > m ? v : m;
-      }
-      op[ch] = static_cast<T>(m);
-      ap[ch] = a;
-    }
-  }
-}
-
 template <typename T>
 void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* out, uint8_t* arg,
                       int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
@@ -334,25 +324,6 @@ void PhaseMax4Forward(const std::array<const T*, 4>& y, const Strided4& st, T* o
       }
     }
   });
-}
-
-// The backward of one channels-last row; the scalar twin of
-// PhaseMax4GradRowAvx512 (pixels w .. width[p]-1 of phase p get zeros).
-template <typename T>
-void Max4GradRowCl(const T* g, const uint8_t* arg, int64_t w, int64_t c, T* const gy[4],
-                   const int64_t step[4], const int64_t width[4]) {
-  const T zero = static_cast<T>(0);
-  for (int64_t col = 0; col < w; ++col) {
-    const T* __restrict src = g + col * c;
-    const uint8_t* __restrict as = arg + col * c;
-    for (int p = 0; p < 4; ++p) {
-      T* __restrict dst = gy[p] + col * step[p];
-      for (int64_t ch = 0; ch < c; ++ch) dst[ch] = as[ch] == p ? src[ch] : zero;
-    }
-  }
-  for (int p = 0; p < 4; ++p) {
-    for (int64_t col = w; col < width[p]; ++col) std::fill_n(gy[p] + col * step[p], c, zero);
-  }
 }
 
 // gy[p]: phase p's gradient, rows[p] × cols[p]. Channels-last gradients are
